@@ -1,0 +1,315 @@
+"""Solve a PuLP model with HiGHS or CBC and report the outcome honestly.
+
+PuLP's own status codes blur the line between "proven optimal" and "stopped
+with a solution": a CBC run that hits its time limit comes back as
+``LpStatusOptimal``. :func:`solve_problem` looks past that, reads the solver's
+own status and best bound, and returns a :class:`SolveReport` whose
+``status`` is one of
+
+``optimal``      proven optimal within the requested MIP gap;
+``feasible``     a plan exists but optimality is not proven (time limit) —
+                 ``gap`` says how far from proven it is;
+``infeasible``   no plan satisfies the constraints;
+``unbounded``    the objective is unbounded (a modelling error);
+``no_solution``  the solver stopped before finding any plan;
+``error``        the solver failed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import pulp
+
+from .errors import SolverError, SolverNotAvailableError
+
+__all__ = ["SolverOptions", "SolveReport", "solve_problem", "solver_versions", "relative_gap"]
+
+SolverName = Literal["highs", "cbc"]
+STATUSES = ("optimal", "feasible", "infeasible", "unbounded", "no_solution", "error")
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How to solve.
+
+    Parameters
+    ----------
+    name
+        ``"highs"`` (HiGHS through highspy, the default) or ``"cbc"`` (the CBC
+        binary bundled with PuLP).
+    time_limit
+        Seconds of wall time; ``None`` for no limit.
+    mip_gap
+        Relative MIP gap at which the solver may stop and call the plan
+        optimal. ``0`` demands a proof of exact optimality.
+    threads
+        Solver threads; ``None`` lets the solver choose.
+    msg
+        Echo the solver log to the terminal.
+    """
+
+    name: SolverName = "highs"
+    time_limit: float | None = None
+    mip_gap: float = 0.0
+    threads: int | None = None
+    msg: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in ("highs", "cbc"):
+            raise SolverNotAvailableError(
+                f"unknown solver {self.name!r}",
+                field="solver.name",
+                hint="use 'highs' (default) or 'cbc'.",
+            )
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise SolverError(f"time limit must be positive, got {self.time_limit!r}", field="solver.time_limit")
+        if not 0 <= self.mip_gap < 1:
+            raise SolverError(f"MIP gap must be in [0, 1), got {self.mip_gap!r}", field="solver.mip_gap")
+
+
+@dataclass
+class SolveReport:
+    """What the solver proved about a model.
+
+    ``objective`` is the value of the plan found (``None`` without a plan),
+    ``bound`` the best proven bound on the optimum, ``gap`` the relative
+    distance between them (``0`` when optimal, ``None`` when unknown).
+    """
+
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    solver: str
+    solver_version: str
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status == "optimal"
+
+    @property
+    def has_solution(self) -> bool:
+        return self.status in ("optimal", "feasible")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """``|objective - bound| / max(|objective|, 1)``, HiGHS' convention."""
+    if objective is None or bound is None or not math.isfinite(objective) or not math.isfinite(bound):
+        return None
+    return abs(objective - bound) / max(abs(objective), 1.0)
+
+
+def solver_versions() -> dict[str, str]:
+    """Versions of PuLP and the solvers it can reach, for manifests."""
+    versions = {"pulp": pulp.__version__}
+    try:
+        import highspy
+
+        h = highspy.Highs()
+        versions["highs"] = f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+    except Exception:  # pragma: no cover - highspy is a hard dependency
+        versions["highs"] = "not installed"
+    versions["cbc"] = _cbc_version()
+    return versions
+
+
+def _cbc_version() -> str:
+    cbc = pulp.PULP_CBC_CMD(msg=False)
+    if not cbc.available():
+        return "not installed"
+    # PuLP ships CBC but does not expose its version; the binary prints it.
+    import subprocess
+
+    try:
+        out = subprocess.run([cbc.path, "-quit"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    match = re.search(r"Version:\s*(\S+)", out.stdout)
+    return match.group(1) if match else "unknown"
+
+
+def solve_problem(problem: pulp.LpProblem, options: SolverOptions | None = None) -> SolveReport:
+    """Solve ``problem`` in place and report what was proven.
+
+    Variable values are set on the problem's variables as usual in PuLP.
+
+    Raises
+    ------
+    SolverNotAvailableError
+        If the requested solver is not installed.
+    """
+    options = options or SolverOptions()
+    if options.name == "highs":
+        return _solve_highs(problem, options)
+    return _solve_cbc(problem, options)
+
+
+def _is_mip(problem: pulp.LpProblem) -> bool:
+    return any(v.cat == pulp.LpInteger for v in problem.variables())
+
+
+def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
+    try:
+        import highspy
+    except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
+        raise SolverNotAvailableError(
+            "HiGHS (highspy) is not installed", hint="pip install highspy, or set solver.name: cbc"
+        ) from exc
+    params = {}
+    if options.threads is not None:
+        params["threads"] = int(options.threads)
+    solver = pulp.HiGHS(
+        msg=options.msg,
+        timeLimit=options.time_limit,
+        gapRel=options.mip_gap,
+        gapAbs=0.0 if options.mip_gap == 0 else None,
+        **params,
+    )
+    version = solver_versions_cached("highs")
+    start = time.perf_counter()
+    try:
+        problem.solve(solver)
+    except pulp.PulpSolverError as exc:
+        return SolveReport("error", None, None, None, time.perf_counter() - start, "highs", version, str(exc))
+    seconds = time.perf_counter() - start
+    h = problem.solverModel
+    model_status = h.getModelStatus()
+    info = h.getInfo()
+    ms = highspy.HighsModelStatus
+    has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    # Read the plan's value through PuLP (it includes any objective constant);
+    # HiGHS' dual bound is in HiGHS' own sense, which PuLP flips for
+    # maximisation problems (see pulp.apis.highs_api.buildSolverModel).
+    objective = pulp.value(problem.objective) if has_primal and problem.objective is not None else None
+    if has_primal and objective is None:
+        objective = 0.0
+    constant = problem.objective.constant if problem.objective is not None else 0.0
+    flip = -1.0 if h.getLp().sense_ == highspy.ObjSense.kMinimize and problem.sense == pulp.LpMaximize else 1.0
+    bound = None
+    if _is_mip(problem):
+        if math.isfinite(info.mip_dual_bound):
+            bound = flip * info.mip_dual_bound + constant
+    elif model_status == ms.kOptimal:
+        bound = objective
+    if model_status == ms.kOptimal:
+        status = "optimal"
+        bound = objective if bound is None else bound
+    elif model_status in (ms.kInfeasible,):
+        status = "infeasible"
+    elif model_status in (ms.kUnbounded, ms.kUnboundedOrInfeasible):
+        status = "unbounded" if model_status == ms.kUnbounded else "infeasible"
+    elif model_status in (ms.kTimeLimit, ms.kIterationLimit, ms.kInterrupt, ms.kSolutionLimit, ms.kObjectiveBound,
+                          ms.kObjectiveTarget):
+        status = "feasible" if has_primal else "no_solution"
+    else:
+        status = "error"
+    gap = None
+    if status == "optimal":
+        gap = relative_gap(objective, bound)
+        gap = 0.0 if gap is None else gap
+    elif status == "feasible":
+        gap = relative_gap(objective, bound)
+    message = h.modelStatusToString(model_status)
+    return SolveReport(status, objective, bound, gap, seconds, "highs", version, message)
+
+
+_VERSION_CACHE: dict[str, str] = {}
+
+
+def solver_versions_cached(name: str) -> str:
+    if name not in _VERSION_CACHE:
+        _VERSION_CACHE.update(solver_versions())
+    return _VERSION_CACHE.get(name, "unknown")
+
+
+_CBC_RESULT = re.compile(r"Result - (.+)")
+_CBC_OBJECTIVE = re.compile(r"Objective value:\s+(\S+)")
+_CBC_BOUND = re.compile(r"(?:Lower|Upper) bound:\s+(\S+)")
+_CBC_GAP = re.compile(r"Gap:\s+(\S+)")
+
+
+def _solve_cbc(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
+    probe = pulp.PULP_CBC_CMD(msg=False)
+    if not probe.available():
+        raise SolverNotAvailableError(
+            "CBC is not available: PuLP's bundled CBC binary cannot be executed on this machine",
+            field="solver.name",
+            hint="install CBC (e.g. 'apt-get install coinor-cbc') or use solver.name: highs",
+        )
+    version = solver_versions_cached("cbc")
+    fd, log_path = tempfile.mkstemp(prefix="regionopt-cbc-", suffix=".log")
+    os.close(fd)
+    solver = pulp.PULP_CBC_CMD(
+        msg=False,
+        timeLimit=options.time_limit,
+        gapRel=options.mip_gap,
+        gapAbs=0.0 if options.mip_gap == 0 else None,
+        threads=options.threads,
+        logPath=log_path,
+        timeMode="elapsed",
+    )
+    start = time.perf_counter()
+    try:
+        problem.solve(solver)
+    except pulp.PulpSolverError as exc:
+        os.unlink(log_path)
+        return SolveReport("error", None, None, None, time.perf_counter() - start, "cbc", version, str(exc))
+    seconds = time.perf_counter() - start
+    with open(log_path, encoding="utf-8", errors="replace") as fh:
+        log = fh.read()
+    os.unlink(log_path)
+    if options.msg:
+        print(log)
+    result_line = (_CBC_RESULT.findall(log) or [""])[-1].strip()
+    objective = pulp.value(problem.objective) if problem.sol_status in (
+        pulp.LpSolutionOptimal,
+        pulp.LpSolutionIntegerFeasible,
+    ) else None
+    if objective is not None and problem.objective is not None and not problem.objective:
+        objective = 0.0
+    # CBC prints "Lower bound" when minimising, "Upper bound" when maximising,
+    # both in the problem's own sense.
+    bound_match = _CBC_BOUND.findall(log)
+    try:
+        bound = float(bound_match[-1]) if bound_match else None
+    except ValueError:
+        bound = None
+    if problem.status == pulp.LpStatusInfeasible:
+        status = "infeasible"
+    elif problem.status == pulp.LpStatusUnbounded:
+        status = "unbounded"
+    elif problem.sol_status == pulp.LpSolutionOptimal and result_line.startswith("Optimal"):
+        status = "optimal"
+    elif problem.sol_status == pulp.LpSolutionOptimal and not result_line:
+        # Pure LPs print no "Result -" line; the solution file says optimal.
+        status = "optimal"
+    elif problem.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
+        status = "feasible"
+    elif "Stopped" in result_line or problem.status == pulp.LpStatusNotSolved:
+        status = "no_solution"
+    else:
+        status = "error"
+    if status == "optimal":
+        gap = relative_gap(objective, bound) if bound is not None else 0.0
+        if gap is not None and gap > max(options.mip_gap, 1e-9) + 1e-9:
+            # A bound we misparsed must not turn a proof into a doubt.
+            gap = 0.0 if options.mip_gap == 0 else gap
+        bound = objective if bound is None else bound
+    elif status == "feasible":
+        gap = relative_gap(objective, bound)
+    else:
+        gap = None
+    return SolveReport(status, objective, bound, gap, seconds, "cbc", version, result_line or pulp.LpStatus[problem.status])
