@@ -16,6 +16,10 @@ from scipy.spatial import cKDTree
 
 from .errors import InputError
 
+# Points exactly on a service radius count as covered; reprojection leaves
+# ~1e-9 m of noise on such distances, so compare with a millimetre of slack.
+RADIUS_TOLERANCE_M = 1e-3
+
 __all__ = [
     "projected_crs",
     "planar_xy",
@@ -83,7 +87,8 @@ def coverage_pairs(
     -------
     rows, cols, dist
         Demand indices, site indices and distances in metres of the pairs in
-        range, sorted by demand then site. Pairs at distance 0 are included.
+        range, sorted by demand then site. Pairs at distance 0 are included,
+        and so are pairs exactly at the radius (within ``RADIUS_TOLERANCE_M``).
     """
     demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
     site_xy = np.asarray(site_xy, dtype=float).reshape(-1, 2)
@@ -96,12 +101,14 @@ def coverage_pairs(
     max_radius = float(radius_arr.max()) if radius_arr.ndim else float(radius_arr)
     if max_radius < 0 or not np.isfinite(max_radius):
         raise ValueError(f"radius must be finite and non-negative, got {max_radius}")
-    pairs = cKDTree(demand_xy).sparse_distance_matrix(cKDTree(site_xy), max_radius, output_type="ndarray")
+    pairs = cKDTree(demand_xy).sparse_distance_matrix(
+        cKDTree(site_xy), max_radius + RADIUS_TOLERANCE_M, output_type="ndarray"
+    )
     rows = pairs["i"].astype(np.int64)
     cols = pairs["j"].astype(np.int64)
     dist = pairs["v"].astype(float)
     if radius_arr.ndim:
-        keep = dist <= radius_arr[rows]
+        keep = dist <= radius_arr[rows] + RADIUS_TOLERANCE_M
         rows, cols, dist = rows[keep], cols[keep], dist[keep]
     order = np.lexsort((cols, rows))
     return rows[order], cols[order], dist[order]

@@ -1,0 +1,143 @@
+"""The facility-type catalogue: what each type costs, serves and must reach.
+
+A catalogue is a YAML/TOML file (``configs/catalogue.yaml`` for Zhejiang) with
+one entry per facility type; a scenario may override any field of any entry.
+:class:`FacilityType` is the resolved, immutable form used by the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import CatalogueConfig, FacilityTypeConfig, ScenarioConfig, ServiceStandard, load_catalogue_config
+from .errors import ConfigError
+
+__all__ = ["FacilityType", "Catalogue", "build_catalogue"]
+
+
+@dataclass(frozen=True)
+class FacilityType:
+    """One kind of facility, resolved for a scenario.
+
+    Attributes
+    ----------
+    type_id
+        Identifier used in data files (``facility_type`` column) and configs.
+    family
+        ``culture``, ``health``, ``education``, ``elder_care``, …
+    cost
+        Construction cost of one new facility (yuan).
+    capacity
+        People one facility can serve; ``None`` = unlimited.
+    serves
+        Population group served (``all``, ``school_age``, ``elderly``, …).
+    urban, rural
+        Service standards for urban and rural demand points.
+    sites
+        Candidate-site kinds where it may be built (``None`` = any).
+    """
+
+    type_id: str
+    family: str
+    name_zh: str
+    name_en: str
+    cost: float
+    capacity: float | None
+    serves: str
+    urban: ServiceStandard
+    rural: ServiceStandard
+    sites: tuple[str, ...] | None
+    assumed: bool
+    notes: str
+
+    @property
+    def label(self) -> str:
+        """``name_en (name_zh)`` or the id, for tables and maps."""
+        if self.name_en and self.name_zh:
+            return f"{self.name_en} ({self.name_zh})"
+        return self.name_en or self.name_zh or self.type_id
+
+    def radius_m(self, urban: np.ndarray | bool) -> np.ndarray | float:
+        """Straight-line service radius (metres) for urban/rural demand."""
+        r_urban, r_rural = self.urban.radius_m(), self.rural.radius_m()
+        if isinstance(urban, (bool, np.bool_)):
+            return r_urban if urban else r_rural
+        return np.where(np.asarray(urban, dtype=bool), r_urban, r_rural)
+
+    def describe_standard(self) -> str:
+        u, r = self.urban.describe(), self.rural.describe()
+        return u if u == r else f"urban {u}; rural {r}"
+
+    @classmethod
+    def from_config(cls, type_id: str, cfg: FacilityTypeConfig) -> "FacilityType":
+        return cls(
+            type_id=type_id,
+            family=cfg.family,
+            name_zh=cfg.name_zh,
+            name_en=cfg.name_en,
+            cost=float(cfg.cost),
+            capacity=None if cfg.capacity is None else float(cfg.capacity),
+            serves=cfg.serves,
+            urban=cfg.service.urban,
+            rural=cfg.service.rural,
+            sites=None if cfg.sites is None else tuple(cfg.sites),
+            assumed=cfg.assumed,
+            notes=cfg.notes,
+        )
+
+
+class Catalogue(dict):
+    """Mapping ``type_id -> FacilityType`` in catalogue order."""
+
+    def families(self) -> list[str]:
+        return list(dict.fromkeys(t.family for t in self.values()))
+
+    def of_family(self, family: str) -> list[FacilityType]:
+        return [t for t in self.values() if t.family == family]
+
+    def require(self, type_id: str, *, field: str, file: Path | None = None) -> FacilityType:
+        """The type ``type_id``, or a ConfigError naming ``field`` with a suggestion."""
+        if type_id in self:
+            return self[type_id]
+        import difflib
+
+        close = difflib.get_close_matches(type_id, list(self), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "known types: " + ", ".join(self)
+        raise ConfigError(f"facility type {type_id!r} is not in the catalogue", file=file, field=field, hint=hint)
+
+
+def build_catalogue(config: ScenarioConfig) -> Catalogue:
+    """Resolve the scenario's catalogue: base file or inline, then overrides, then ``types``."""
+    source: Path | None = getattr(config, "source_path", None)
+    if isinstance(config.catalogue, CatalogueConfig):
+        base = config.catalogue
+    else:
+        base = load_catalogue_config(config.catalogue)
+    merged: dict[str, FacilityTypeConfig] = dict(base.facility_types)
+    for type_id, override in config.facility_types.items():
+        changes = override.model_dump(exclude_unset=True)
+        if type_id in merged:
+            data = merged[type_id].model_dump()
+            data.update(changes)
+        else:
+            data = changes
+        try:
+            merged[type_id] = FacilityTypeConfig.model_validate(data)
+        except Exception as exc:  # pydantic ValidationError: a new type must be complete
+            missing = [e["loc"][0] for e in getattr(exc, "errors", lambda: [])() if e["type"] == "missing"]
+            detail = f"missing {', '.join(map(str, missing))}" if missing else str(exc).splitlines()[0]
+            raise ConfigError(
+                f"facility type {type_id!r} is not in the catalogue and its definition is incomplete: {detail}",
+                file=source,
+                field=f"facility_types.{type_id}",
+                hint="add the missing fields, or fix the type name",
+            ) from None
+    catalogue = Catalogue((k, FacilityType.from_config(k, v)) for k, v in merged.items())
+    if config.types is not None:
+        for i, type_id in enumerate(config.types):
+            catalogue.require(type_id, field=f"types[{i}]", file=source)
+        catalogue = Catalogue((k, catalogue[k]) for k in config.types)
+    return catalogue

@@ -1,0 +1,140 @@
+"""``regionopt`` command line: a thin shell over the Python API.
+
+Every command turns a :class:`~optimizer.errors.RegionoptError` into one clear
+line on stderr and exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import RegionoptError
+
+
+class _Group(click.Group):
+    """Click group that reports RegionoptError cleanly instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RegionoptError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was written", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="regionopt")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Plan where a region builds its next hospitals, schools and cultural venues."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+_STAGE_LABELS = {
+    "load": "load scenario and region",
+    "coverage": "compute coverage (sparse)",
+    "build": "build model",
+    "solve": "solve and evaluate",
+    "write": "write outputs",
+}
+
+
+def _progress(stage: str, seconds: float | None) -> None:
+    label = _STAGE_LABELS.get(stage, stage)
+    if seconds is None:
+        click.echo(f"  {label} ...", err=True)
+    else:
+        click.echo(f"  {label}: done in {seconds:.1f} s", err=True)
+
+
+def _fmt_int(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), help="Output folder (default reports/<scenario>).")
+@click.option("--no-maps", is_flag=True, help="Skip the HTML maps.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool) -> None:
+    """Solve a scenario (default: the shipped Zhejiang one) and write maps, report and data files."""
+    from .pipeline import run as run_pipeline
+
+    outcome = run_pipeline(
+        config,
+        out_dir=out_dir,
+        maps=False if no_maps else None,
+        report=False if no_report else None,
+        progress=_progress,
+    )
+    result = outcome.result
+    sc = result.scenario
+    status = result.status
+    if status == "optimal":
+        status_text = "optimal" + (f" (within MIP gap {sc.solver.mip_gap:g}; gap {result.gap:.2e})" if sc.solver.mip_gap else "")
+    else:
+        gap = f"{result.gap:.2%}" if result.gap is not None else "unknown"
+        status_text = f"{status.upper()} - NOT proven optimal (time limit); proven gap {gap}"
+    click.echo(f"scenario   {sc.name}: {sc.title}")
+    click.echo(f"status     {status_text}")
+    click.echo(f"objective  {result.objective:,.2f} ({sc.objective.kind})")
+    click.echo(f"budget     used {_fmt_int(result.budget_used)} of {_fmt_int(sc.budget.total)} yuan; {len(result.chosen_sites)} new facilities")
+    click.echo("coverage   population within the service standard, before -> after:")
+    for rec in result.coverage_totals.itertuples():
+        click.echo(
+            f"  {rec.facility_type:<24} {_fmt_int(rec.covered_before):>12} -> {_fmt_int(rec.covered_after):>12}"
+            f"  ({rec.rate_before:6.1%} -> {rec.rate_after:6.1%} of {_fmt_int(rec.population)})"
+        )
+    std = result.standards
+    if len(std):
+        click.echo(
+            f"standards  met before {int((std.status == 'met').sum())}, newly met {int((std.status == 'newly met').sum())}, "
+            f"still not met {int((std.status == 'not met').sum())} (of {len(std)})"
+        )
+    if outcome.out_dir is not None:
+        click.echo(f"written    {outcome.out_dir}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+def validate(config: str) -> None:
+    """Check a scenario and its data completely, without solving."""
+    from .pipeline import validate as validate_pipeline
+
+    summary = validate_pipeline(config, progress=_progress)
+    size = summary["model_size"]
+    region = summary["region"]
+    click.echo(f"scenario   {summary['name']}: valid")
+    click.echo(
+        f"region     {region['name']}: {region['demand_points']:,} demand points, population {region['population']:,}, "
+        f"{region['candidate_sites']:,} candidate sites"
+    )
+    click.echo(f"model      {size['rows']:,} rows, {size['columns']:,} columns, {size['nonzeros']:,} nonzeros ({size['binaries']:,} binary)")
+
+
+def _register_optional_commands() -> None:
+    # Each subcommand lives beside the API it wraps; import failures of one
+    # (e.g. a missing extra) must not break the others.
+    from .bench import bench
+
+    main.add_command(bench)
+
+
+try:
+    _register_optional_commands()
+except ImportError:  # pragma: no cover - bench module not present yet
+    pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

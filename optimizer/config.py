@@ -1,0 +1,484 @@
+"""Scenario files: schema, parsing and validation.
+
+A scenario is a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file. It is
+parsed safely (``yaml.safe_load`` / ``tomllib``), validated against the schema
+below (unknown keys are rejected with a "did you mean"), and every relative
+path in it is resolved against the scenario file's own folder.
+
+Errors name the file, the line and column when known, and the key at fault::
+
+    configs/x.yaml, row 12, field 'budget.totl': unknown key. Hint: did you mean 'total'?
+
+The annotated reference is ``docs/scenario.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "LayerSpec",
+    "RegionConfig",
+    "ServiceStandard",
+    "ServiceConfig",
+    "FacilityTypeConfig",
+    "FacilityTypeOverride",
+    "CatalogueConfig",
+    "StandardLevel",
+    "StandardsConfig",
+    "UnitCap",
+    "BudgetConfig",
+    "EquityConfig",
+    "ObjectiveConfig",
+    "SiteRule",
+    "SitesConfig",
+    "SolverConfig",
+    "OutputConfig",
+    "LimitsConfig",
+    "ScenarioConfig",
+    "read_config_file",
+    "load_config",
+    "load_catalogue_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, protected_namespaces=())
+
+
+# --------------------------------------------------------------------------- region
+class LayerSpec(_Strict):
+    """Where one layer of the region comes from."""
+
+    path: Path
+    layer: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> column in the file")
+    crs: str | None = None
+    lon: str | None = None
+    lat: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, (str, Path)) else value
+
+
+class RegionConfig(_Strict):
+    name: str
+    admin_units: LayerSpec
+    demand: LayerSpec
+    facilities: LayerSpec | None = None
+    candidates: LayerSpec | None = None
+    projected_crs: str | None = None
+
+
+# --------------------------------------------------------------------------- catalogue
+class ServiceStandard(_Strict):
+    """A service standard: a straight-line distance, or travel minutes at a speed."""
+
+    distance_km: float | None = Field(None, gt=0)
+    minutes: float | None = Field(None, gt=0)
+    speed_kmh: float | None = Field(None, gt=0)
+    detour_factor: float = Field(1.0, ge=1.0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "ServiceStandard":
+        by_distance = self.distance_km is not None
+        by_time = self.minutes is not None or self.speed_kmh is not None
+        if by_distance == by_time:
+            raise ValueError("give either distance_km, or minutes together with speed_kmh")
+        if by_time and (self.minutes is None or self.speed_kmh is None):
+            raise ValueError("a travel-time standard needs both minutes and speed_kmh")
+        return self
+
+    def radius_m(self) -> float:
+        """Straight-line radius in metres equivalent to this standard."""
+        if self.distance_km is not None:
+            return self.distance_km * 1000.0 / self.detour_factor
+        return self.minutes / 60.0 * self.speed_kmh * 1000.0 / self.detour_factor
+
+    def describe(self) -> str:
+        detour = f", detour ×{self.detour_factor:g}" if self.detour_factor != 1.0 else ""
+        if self.distance_km is not None:
+            return f"{self.distance_km:g} km{detour}"
+        return f"{self.minutes:g} min at {self.speed_kmh:g} km/h{detour}"
+
+
+class ServiceConfig(_Strict):
+    """Separate urban and rural standards (a bare standard applies to both)."""
+
+    urban: ServiceStandard
+    rural: ServiceStandard
+
+    @model_validator(mode="before")
+    @classmethod
+    def _same_everywhere(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not ({"urban", "rural"} & set(value)):
+            return {"urban": value, "rural": value}
+        return value
+
+
+class FacilityTypeConfig(_Strict):
+    """One facility type of the catalogue."""
+
+    family: str
+    name_zh: str = ""
+    name_en: str = ""
+    cost: float = Field(ge=0, description="construction cost of one new facility, yuan")
+    capacity: float | None = Field(None, gt=0, description="people one facility can serve; null = unlimited")
+    serves: str = Field("all", description="population group served: all, school_age, elderly, ...")
+    service: ServiceConfig
+    sites: list[str] | None = Field(None, description="candidate-site kinds where it may be built; null = any")
+    assumed: bool = Field(False, description="true when cost/capacity/standard are planning assumptions")
+    notes: str = ""
+
+
+class FacilityTypeOverride(_Strict):
+    """Per-scenario changes to a catalogue entry; unset fields keep the catalogue value."""
+
+    family: str | None = None
+    name_zh: str | None = None
+    name_en: str | None = None
+    cost: float | None = Field(None, ge=0)
+    capacity: float | None = Field(None, gt=0)
+    serves: str | None = None
+    service: ServiceConfig | None = None
+    sites: list[str] | None = None
+    assumed: bool | None = None
+    notes: str | None = None
+
+
+class CatalogueConfig(_Strict):
+    name: str = "catalogue"
+    currency: str = "CNY"
+    notes: str = ""
+    facility_types: dict[str, FacilityTypeConfig]
+
+
+# --------------------------------------------------------------------------- standards
+class StandardLevel(_Strict):
+    """Facility types every admin unit of one level must have."""
+
+    required: dict[str, int]
+    mode: Literal["hard", "soft"] | None = None
+    penalty: float | None = Field(None, ge=0)
+    label: str = ""
+
+    @field_validator("required", mode="before")
+    @classmethod
+    def _list_means_one_each(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            counts: dict[str, int] = {}
+            for item in value:
+                counts[item] = counts.get(item, 0) + 1
+            return counts
+        return value
+
+    @field_validator("required")
+    @classmethod
+    def _positive_counts(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, count in value.items():
+            if count < 1:
+                raise ValueError(f"required count for {key!r} must be at least 1, got {count}")
+        return value
+
+
+class StandardsConfig(_Strict):
+    """Standards by administrative level, e.g. 五馆一院一厅 for a prefecture city."""
+
+    mode: Literal["hard", "soft"] = "soft"
+    penalty: float = Field(
+        1e6, ge=0, description="objective units lost per unit of an unmet soft standard (see docs/scenario.md)"
+    )
+    levels: dict[str, StandardLevel] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- budget
+class UnitCap(_Strict):
+    """A spending cap for every admin unit of the given levels."""
+
+    levels: list[str]
+    amount: float | None = Field(None, ge=0, description="cap per unit; null = only the overrides apply")
+    overrides: dict[str, float] = Field(default_factory=dict, description="unit_id -> cap")
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _one_level(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class BudgetConfig(_Strict):
+    total: float = Field(gt=0, description="yuan")
+    per_unit: list[UnitCap] = Field(default_factory=list)
+    per_family: dict[str, float] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- objective
+class EquityConfig(_Strict):
+    """What "the worst-off" means for the equity objective."""
+
+    level: str = Field("county", description="admin level whose units are compared")
+    group: str | None = Field(
+        None, description="boolean column of admin_units naming a group, e.g. mountain26"
+    )
+    compare: Literal["units", "group_vs_rest", "units_in_group"] = "units"
+    tolerance: float = Field(1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
+
+
+class ObjectiveConfig(_Strict):
+    kind: Literal["coverage", "equity", "min_cost", "access"] = "coverage"
+    weights: dict[str, float] = Field(default_factory=dict, description="facility_type -> weight (default 1)")
+    equity: EquityConfig = Field(default_factory=EquityConfig)
+    coverage_targets: dict[str, float] = Field(
+        default_factory=dict, description="min_cost: facility_type -> share of its population to cover"
+    )
+    access_cap_km: float | None = Field(
+        None, gt=0, description="access: distances beyond this count as this (default: 3x each type's rural standard)"
+    )
+
+    @field_validator("coverage_targets")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, share in value.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"coverage target for {key!r} must be a share between 0 and 1, got {share}")
+        return value
+
+
+# --------------------------------------------------------------------------- sites, solver, outputs
+class SiteRule(_Strict):
+    site_id: str
+    facility_type: str | None = None
+
+    @field_validator("site_id", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class SitesConfig(_Strict):
+    required: list[SiteRule] = Field(default_factory=list)
+    forbidden: list[SiteRule] = Field(default_factory=list)
+
+
+class SolverConfig(_Strict):
+    name: Literal["highs", "cbc"] = "highs"
+    time_limit: float | None = Field(300, gt=0)
+    mip_gap: float = Field(0.0, ge=0, lt=1)
+    threads: int | None = Field(None, ge=1)
+    msg: bool = False
+
+
+class OutputConfig(_Strict):
+    dir: Path | None = None
+    maps: bool = True
+    report: bool = True
+    language: Literal["zh", "en"] = "en"
+
+
+class LimitsConfig(_Strict):
+    max_memory_gb: float | None = Field(None, gt=0, description="refuse models estimated above this (default: 80% of RAM)")
+
+
+# --------------------------------------------------------------------------- scenario
+class ScenarioConfig(_Strict):
+    """A planning scenario: the root of a scenario file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="used for the output folder name")
+    title: str = ""
+    title_zh: str = ""
+    description: str = ""
+    region: RegionConfig
+    catalogue: Path | CatalogueConfig
+    facility_types: dict[str, FacilityTypeOverride] = Field(default_factory=dict)
+    types: list[str] | None = Field(None, description="facility types planned in this scenario; null = all")
+    standards: StandardsConfig = Field(default_factory=StandardsConfig)
+    budget: BudgetConfig
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    sites: SitesConfig = Field(default_factory=SitesConfig)
+    solver: SolverConfig = Field(default_factory=SolverConfig)
+    outputs: OutputConfig = Field(default_factory=OutputConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+
+# --------------------------------------------------------------------------- parsing
+def read_config_file(path: str | Path) -> tuple[dict, Any]:
+    """Parse a YAML or TOML file safely.
+
+    Returns the data and, for YAML, the composed node tree (used to report
+    line numbers for schema errors); ``None`` for TOML.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("scenario file not found", file=path, hint="check the path (relative to the current folder)")
+    if path.is_dir():
+        raise ConfigError("scenario path is a folder, not a file", file=path)
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", file=path) from None
+    if suffix == ".toml":
+        try:
+            return tomllib.loads(text), None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"TOML syntax error: {exc}", file=path, hint="fix the TOML syntax at that line") from None
+    if suffix not in (".yaml", ".yml"):
+        raise ConfigError(
+            f"unsupported scenario format {suffix or '(no extension)'!r}",
+            file=path,
+            hint="use a .yaml, .yml or .toml file",
+        )
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(
+            f"YAML syntax error{where}: {problem}",
+            file=path,
+            row=(mark.line + 1) if mark else None,
+            hint="fix the YAML syntax there (indentation, colons, quotes)",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc}", file=path) from None
+    if data is None:
+        raise ConfigError("the scenario file is empty", file=path)
+    if not isinstance(data, dict):
+        raise ConfigError("the scenario file must be a mapping of keys to values at the top level", file=path)
+    return data, node
+
+
+def _node_line(node: Any, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(key):
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the last key of ``loc``."""
+    import typing
+
+    current: Any = model
+    for key in loc[:-1]:
+        if isinstance(key, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(key)
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation]
+        while candidates:
+            ann = candidates.pop()
+            origin = typing.get_origin(ann)
+            if origin is None:
+                if isinstance(ann, type) and issubclass(ann, BaseModel):
+                    current = ann
+                    break
+            else:
+                candidates.extend(typing.get_args(ann))
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _format_validation_error(exc: ValidationError, path: Path | None, node: Any, root: type[BaseModel]) -> ConfigError:
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(k for k in first["loc"] if not (isinstance(k, str) and k.startswith("function-")))
+    # Pydantic reports union members as extra path parts (e.g. 'CatalogueConfig');
+    # drop those, they are not keys the user wrote.
+    loc = tuple(k for k in loc if not (isinstance(k, str) and k[:1].isupper() and k.endswith(("Config", "Spec"))))
+    dotted = ".".join(str(k) for k in loc) or None
+    line = _node_line(node, loc) if node is not None else None
+    hint = None
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(root, loc)
+        allowed = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+        message = "unknown key"
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        elif allowed:
+            hint = "allowed keys here: " + ", ".join(allowed)
+    elif first["type"] == "missing":
+        message = "required key is missing"
+        hint = "add it (see docs/scenario.md)"
+    else:
+        message = first["msg"]
+        if "input" in first and not isinstance(first["input"], (dict, list)):
+            message += f" (got {first['input']!r})"
+    if len(errors) > 1:
+        message += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} after this one)"
+    return ConfigError(message, file=path, row=line, field=dotted, hint=hint)
+
+
+def validate_mapping(data: dict, model: type[BaseModel], *, path: Path | None = None, node: Any = None) -> Any:
+    """Validate ``data`` against ``model``; schema errors become :class:`ConfigError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _format_validation_error(exc, path, node, model) from None
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def load_catalogue_config(path: str | Path) -> CatalogueConfig:
+    """Read and validate a facility-type catalogue file."""
+    path = Path(path)
+    data, node = read_config_file(path)
+    return validate_mapping(data, CatalogueConfig, path=path, node=node)
+
+
+def load_config(path: str | Path) -> ScenarioConfig:
+    """Read, validate and resolve a scenario file.
+
+    Relative paths (region layers, catalogue, output folder) are resolved
+    against the scenario file's folder, so a scenario runs the same from any
+    working directory.
+    """
+    path = Path(path)
+    data, node = read_config_file(path)
+    config = validate_mapping(data, ScenarioConfig, path=path, node=node)
+    base = path.resolve().parent
+    for name in ("admin_units", "demand", "facilities", "candidates"):
+        spec = getattr(config.region, name)
+        if spec is not None:
+            spec.path = _resolve(base, spec.path)
+    if isinstance(config.catalogue, Path):
+        config.catalogue = _resolve(base, config.catalogue)
+    if config.outputs.dir is not None:
+        config.outputs.dir = _resolve(base, config.outputs.dir)
+    config.__dict__["source_path"] = path.resolve()
+    return config

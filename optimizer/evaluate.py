@@ -1,0 +1,315 @@
+"""Before/after evaluation of a facility layout, independent of the model.
+
+Given any set of facilities (the existing ones, or existing + a plan's new
+ones) these functions compute, per facility type, how many people of the
+type's population group are served within its service standard — by
+admin unit, by group of units (e.g. the 26 mountain counties vs the rest) —
+and whether each unit meets its standards. The numbers are computed from
+geometry alone, not read back from the optimisation model, so they also
+check the model.
+
+Without capacity a person is served when a facility of the type lies within
+the standard. With capacity, served population is the maximum that can be
+assigned to facilities within the standard without exceeding any capacity (a
+transportation LP, solved with HiGHS through SciPy); the total is unique, the
+split between units is one optimal assignment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.optimize import linprog
+from scipy.spatial import cKDTree
+
+from .catalogue import FacilityType
+from .distance import coverage_pairs, planar_xy
+from .errors import SolverError
+
+__all__ = [
+    "Layout",
+    "served_population",
+    "evaluate_layout",
+    "coverage_by_unit",
+    "coverage_by_type",
+    "standards_status",
+    "group_gap",
+    "newly_covered",
+]
+
+
+@dataclass
+class Layout:
+    """Per-demand-point results of one facility layout.
+
+    ``served[type_id]`` — people of the type's group served at each demand
+    point; ``nearest_km[type_id]`` — straight-line km to the nearest facility
+    of the type (``inf`` if there is none).
+    """
+
+    served: dict[str, np.ndarray]
+    nearest_km: dict[str, np.ndarray]
+
+
+def served_population(
+    demand_xy: np.ndarray,
+    population: np.ndarray,
+    radius: np.ndarray,
+    facility_xy: np.ndarray,
+    capacity: np.ndarray | None = None,
+) -> np.ndarray:
+    """People served at each demand point by facilities of one type.
+
+    Parameters
+    ----------
+    demand_xy, facility_xy
+        Planar coordinates (metres).
+    population
+        People of the type's group at each demand point.
+    radius
+        Service radius (metres) of each demand point.
+    capacity
+        People each facility can serve (``None`` or all-NaN = unlimited;
+        NaN entries mean unlimited for that facility).
+    """
+    n = len(population)
+    population = np.asarray(population, dtype=float)
+    if len(facility_xy) == 0:
+        return np.zeros(n)
+    if capacity is None or np.all(np.isnan(capacity)):
+        # Same coverage predicate as the model (coverage_pairs), so the two agree on boundaries.
+        rows, _, _ = coverage_pairs(demand_xy, facility_xy, radius)
+        reached = np.zeros(n, bool)
+        reached[rows] = True
+        return np.where(reached, population, 0.0)
+    capacity = np.asarray(capacity, dtype=float)
+    rows, cols, _ = coverage_pairs(demand_xy, facility_xy, radius)
+    keep = population[rows] > 0
+    rows, cols = rows[keep], cols[keep]
+    if len(rows) == 0:
+        return np.zeros(n)
+    unlimited = np.isnan(capacity)
+    # People in reach of an unlimited facility are served outright.
+    free = np.zeros(n, bool)
+    free[rows[unlimited[cols]]] = True
+    limited = ~free[rows] & ~unlimited[cols]
+    rows, cols = rows[limited], cols[limited]
+    served = np.where(free, population, 0.0)
+    if len(rows) == 0:
+        return served
+    pairs = len(rows)
+    ui, r_idx = np.unique(rows, return_inverse=True)
+    uf, c_idx = np.unique(cols, return_inverse=True)
+    a_demand = sp.csr_array((np.ones(pairs), (r_idx, np.arange(pairs))), shape=(len(ui), pairs))
+    a_fac = sp.csr_array((population[rows], (c_idx, np.arange(pairs))), shape=(len(uf), pairs))
+    res = linprog(
+        c=-population[rows],
+        A_ub=sp.vstack([a_demand, a_fac]).tocsc(),
+        b_ub=np.concatenate([np.ones(len(ui)), capacity[uf]]),
+        bounds=(0, 1),
+        method="highs",
+    )
+    if res.status != 0:  # pragma: no cover - a bounded, feasible LP
+        raise SolverError(f"capacity assignment LP failed: {res.message}")
+    share = np.bincount(r_idx, weights=res.x, minlength=len(ui))
+    served[ui] += population[ui] * np.clip(share, 0.0, 1.0)
+    return served
+
+
+def evaluate_layout(scenario, facilities) -> Layout:
+    """Serve the scenario's demand from ``facilities`` (a GeoDataFrame with
+    ``facility_type`` and optionally ``capacity``) for every planned type."""
+    region = scenario.region
+    crs = region.projected_crs
+    demand_xy = planar_xy(region.demand, crs)
+    urban = region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(demand_xy), bool)
+    fac_xy = planar_xy(facilities, crs)
+    fac_types = facilities["facility_type"].astype(str).to_numpy()
+    fac_cap = facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities else np.full(len(facilities), np.nan)
+    served: dict[str, np.ndarray] = {}
+    nearest: dict[str, np.ndarray] = {}
+    for type_id, ftype in scenario.catalogue.items():
+        mask = fac_types == type_id
+        xy = fac_xy[mask]
+        cap = None
+        if ftype.capacity is not None:
+            cap = np.where(np.isnan(fac_cap[mask]), ftype.capacity, fac_cap[mask])
+        pop = region.group_population(ftype.serves)
+        served[type_id] = served_population(demand_xy, pop, ftype.radius_m(urban), xy, cap)
+        if len(xy):
+            d, _ = cKDTree(xy).query(demand_xy, k=1)
+            nearest[type_id] = d / 1000.0
+        else:
+            nearest[type_id] = np.full(len(demand_xy), np.inf)
+    return Layout(served, nearest)
+
+
+def _demand_membership(scenario) -> pd.DataFrame:
+    region = scenario.region
+    return region.unit_membership(region.demand["unit_id"].astype(str))
+
+
+def coverage_by_unit(scenario, before: Layout, after: Layout, membership: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Population-weighted coverage per admin unit and facility type, before and after.
+
+    One row per (unit, type) for every unit with demand in it, at every level
+    (a county's figures include its townships; a city's its counties).
+    """
+    region = scenario.region
+    membership = _demand_membership(scenario) if membership is None else membership
+    units = region.admin_units
+    frames = []
+    rows = membership["row"].to_numpy()
+    for type_id, ftype in scenario.catalogue.items():
+        pop = region.group_population(ftype.serves)
+        df = pd.DataFrame(
+            {
+                "unit_id": membership["unit_id"].to_numpy(),
+                "population": pop[rows],
+                "covered_before": before.served[type_id][rows],
+                "covered_after": after.served[type_id][rows],
+            }
+        )
+        agg = df.groupby("unit_id", sort=False).sum()
+        agg["facility_type"] = type_id
+        agg["family"] = ftype.family
+        agg["group"] = ftype.serves
+        frames.append(agg.reset_index())
+    out = pd.concat(frames, ignore_index=True)
+    out["rate_before"] = np.where(out["population"] > 0, out["covered_before"] / out["population"].where(out["population"] > 0, 1), np.nan)
+    out["rate_after"] = np.where(out["population"] > 0, out["covered_after"] / out["population"].where(out["population"] > 0, 1), np.nan)
+    info = units.loc[out["unit_id"], ["name", "name_en", "level", "parent_id"]].reset_index(drop=True)
+    out = pd.concat([out[["unit_id"]], info, out.drop(columns=["unit_id"])], axis=1)
+    order = {lvl: i for i, lvl in enumerate(region.levels)}
+    out = out.sort_values(
+        ["facility_type", "level", "unit_id"], key=lambda s: s.map(order) if s.name == "level" else s, kind="stable"
+    )
+    return out.reset_index(drop=True)
+
+
+def coverage_by_type(scenario, before: Layout, after: Layout) -> pd.DataFrame:
+    """Totals per facility type: population of its group, covered before/after, rates."""
+    region = scenario.region
+    rows = []
+    for type_id, ftype in scenario.catalogue.items():
+        pop = region.group_population(ftype.serves)
+        total = float(pop.sum())
+        b = float(before.served[type_id].sum())
+        a = float(after.served[type_id].sum())
+        rows.append(
+            {
+                "facility_type": type_id,
+                "name_en": ftype.name_en,
+                "name_zh": ftype.name_zh,
+                "family": ftype.family,
+                "group": ftype.serves,
+                "standard": ftype.describe_standard(),
+                "population": total,
+                "covered_before": b,
+                "covered_after": a,
+                "newly_covered": a - b,
+                "rate_before": b / total if total else np.nan,
+                "rate_after": a / total if total else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def standards_status(scenario, facilities_before, facilities_after) -> pd.DataFrame:
+    """Each standard (unit, required type): required count, have before/after, status.
+
+    ``status`` is ``met`` (met before and after), ``newly met``, or ``not met``.
+    """
+    region = scenario.region
+    out = []
+    counts = {}
+    for label, facilities in (("before", facilities_before), ("after", facilities_after)):
+        member = region.unit_membership(facilities["unit_id"].astype(str))
+        member["facility_type"] = facilities["facility_type"].astype(str).to_numpy()[member["row"].to_numpy()]
+        counts[label] = member.groupby(["unit_id", "facility_type"]).size()
+    names = region.admin_units["name"]
+    names_en = region.admin_units["name_en"]
+    for std in scenario.standard_list():
+        have_b = int(counts["before"].get((std.unit_id, std.facility_type), 0))
+        have_a = int(counts["after"].get((std.unit_id, std.facility_type), 0))
+        met_b, met_a = have_b >= std.count, have_a >= std.count
+        out.append(
+            {
+                "unit_id": std.unit_id,
+                "name": names.get(std.unit_id, ""),
+                "name_en": names_en.get(std.unit_id, ""),
+                "level": std.level,
+                "facility_type": std.facility_type,
+                "required": std.count,
+                "mode": "hard" if std.hard else "soft",
+                "have_before": have_b,
+                "have_after": have_a,
+                "status": "met" if met_b else ("newly met" if met_a else "not met"),
+            }
+        )
+    return pd.DataFrame(
+        out,
+        columns=["unit_id", "name", "name_en", "level", "facility_type", "required", "mode", "have_before", "have_after", "status"],
+    )
+
+
+def group_gap(scenario, before: Layout, after: Layout, group: str) -> pd.DataFrame:
+    """Coverage rate inside a group of units (boolean column ``group``) vs the rest, per type.
+
+    A final row ``all types`` weights each type by the scenario's objective
+    weights. ``gap`` = rest rate − group rate (positive: the group lags).
+    """
+    region = scenario.region
+    flag = region.admin_units[group].fillna(False).astype(bool)
+    membership = _demand_membership(scenario)
+    in_group = np.zeros(len(region.demand), bool)
+    in_group[membership.loc[membership["unit_id"].map(flag).fillna(False).astype(bool), "row"].to_numpy()] = True
+    rows = []
+    totals = {k: 0.0 for k in ("gp", "gb", "ga", "rp", "rb", "ra")}
+    for type_id, ftype in scenario.catalogue.items():
+        pop = region.group_population(ftype.serves)
+        w = scenario.weight(type_id)
+        gp, rp = pop[in_group].sum(), pop[~in_group].sum()
+        gb, ga = before.served[type_id][in_group].sum(), after.served[type_id][in_group].sum()
+        rb, ra = before.served[type_id][~in_group].sum(), after.served[type_id][~in_group].sum()
+        for key, val in zip(("gp", "gb", "ga", "rp", "rb", "ra"), (gp, gb, ga, rp, rb, ra)):
+            totals[key] += w * val
+        rows.append(_gap_row(type_id, gp, gb, ga, rp, rb, ra))
+    t = totals
+    rows.append(_gap_row("all types", t["gp"], t["gb"], t["ga"], t["rp"], t["rb"], t["ra"]))
+    return pd.DataFrame(rows)
+
+
+def _gap_row(label, gp, gb, ga, rp, rb, ra) -> dict:
+    def rate(c, p):
+        return c / p if p else np.nan
+
+    return {
+        "facility_type": label,
+        "group_population": gp,
+        "rest_population": rp,
+        "group_rate_before": rate(gb, gp),
+        "rest_rate_before": rate(rb, rp),
+        "gap_before": rate(rb, rp) - rate(gb, gp),
+        "group_rate_after": rate(ga, gp),
+        "rest_rate_after": rate(ra, rp),
+        "gap_after": rate(ra, rp) - rate(ga, gp),
+    }
+
+
+def newly_covered(scenario, before: Layout, ftype: FacilityType, site_xy: np.ndarray) -> np.ndarray:
+    """For each new facility of ``ftype``: residents of its group within its
+    standard who had no facility of the type in reach before.
+
+    Overlapping new facilities each count the people they reach.
+    """
+    region = scenario.region
+    demand_xy = planar_xy(region.demand, region.projected_crs)
+    urban = region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(demand_xy), bool)
+    pop = region.group_population(ftype.serves)
+    unserved = pop - before.served[ftype.type_id]
+    rows, cols, _ = coverage_pairs(demand_xy, site_xy, ftype.radius_m(urban))
+    return np.bincount(cols, weights=unserved[rows], minlength=len(site_xy))

@@ -1,0 +1,285 @@
+"""Write a plan's files atomically, with a manifest of what produced them.
+
+Everything is written into a temporary folder beside the destination and
+renamed into place only when complete, so an interrupted run (error, Ctrl-C,
+SIGTERM) leaves either the previous result untouched or no folder at all —
+never half a result. The destination may not be, or contain, an input file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .errors import OutputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .result import PlanResult
+    from .scenario import Scenario
+
+__all__ = [
+    "default_output_dir",
+    "input_files",
+    "check_output_dir",
+    "atomic_output_dir",
+    "write_result",
+    "sha256_file",
+    "package_versions",
+]
+
+
+def default_output_dir(scenario: "Scenario", suffix: str = "") -> Path:
+    """``outputs.dir`` from the scenario, else ``reports/<scenario name><suffix>`` in the current folder."""
+    if scenario.outputs.dir is not None and not suffix:
+        return Path(scenario.outputs.dir)
+    return Path("reports") / f"{scenario.name}{suffix}"
+
+
+def input_files(scenario: "Scenario") -> dict[str, Path]:
+    """Every file the scenario reads: the scenario itself, its catalogue and region layers."""
+    files: dict[str, Path] = {}
+    if scenario.source_path is not None:
+        files["scenario"] = Path(scenario.source_path)
+    cfg = scenario.config
+    if cfg is not None and isinstance(cfg.catalogue, Path):
+        files["catalogue"] = Path(cfg.catalogue)
+    for name, path in scenario.region.files.items():
+        if path is not None:
+            files[f"region.{name}"] = Path(path)
+    return files
+
+
+def check_output_dir(out_dir: Path, inputs: dict[str, Path]) -> Path:
+    """Refuse an output folder that is, or contains, or sits inside... an input file's location.
+
+    Writing replaces the whole folder, so it must not hold any input.
+    """
+    out = Path(out_dir).expanduser().resolve()
+    for label, path in inputs.items():
+        p = Path(path).resolve()
+        if p == out or out in p.parents:
+            raise OutputError(
+                f"output folder {out} contains the input file {p} ({label}); writing results there would replace it",
+                file=out,
+                hint="choose another --out folder, e.g. reports/<scenario>",
+            )
+    if out.exists() and not out.is_dir():
+        raise OutputError("output path exists and is not a folder", file=out, hint="choose another --out folder")
+    if out == Path(out.anchor) or out == Path.home().resolve():
+        raise OutputError("refusing to use a filesystem root or home folder as output folder", file=out)
+    return out
+
+
+@contextmanager
+def _deferred_signals() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so cleanup runs for both Ctrl-C and kill."""
+    if os.name != "posix" or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def _raise(signum, frame):  # pragma: no cover - exercised by the interrupt test in a subprocess
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not in the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
+    """Yield a temporary folder; on success it replaces ``out_dir`` in one rename.
+
+    On any exception (including KeyboardInterrupt / SIGTERM) the temporary
+    folder is removed and ``out_dir`` is left as it was.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        with _deferred_signals():
+            yield tmp
+            old = None
+            if out_dir.exists():
+                old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+                os.replace(out_dir, old)
+            try:
+                os.replace(tmp, out_dir)
+            except BaseException:
+                if old is not None:
+                    os.replace(old, out_dir)
+                raise
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .solvers import solver_versions
+
+    out = {"python": platform.python_version()}
+    for pkg in ("regionopt", "numpy", "scipy", "pandas", "geopandas", "shapely", "pyproj", "pyogrio", "pulp", "highspy", "folium"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    out.update({f"solver.{k}": v for k, v in solver_versions().items()})
+    return out
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (pd.Timestamp, datetime)):
+        return obj.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(obj):
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, data) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(_clean(data), fh, ensure_ascii=False, indent=2, default=_json_default)
+        fh.write("\n")
+
+
+def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None, report: bool | None = None) -> Path:
+    """Write ``result`` to ``out_dir`` atomically and return the final folder.
+
+    Files: ``solution.json``, ``chosen_sites.gpkg``/``.csv``,
+    ``coverage_by_unit.csv``, ``coverage_by_type.csv``, ``standards.csv``,
+    ``result.gpkg`` (everything the maps need, for ``regionopt map``),
+    ``manifest.json``, and — unless disabled — the maps and ``index.html``.
+    """
+    import time
+
+    sc = result.scenario
+    out_dir = Path(out_dir) if out_dir is not None else default_output_dir(sc)
+    inputs = input_files(sc)
+    out = check_output_dir(out_dir, inputs)
+    maps = sc.outputs.maps if maps is None else maps
+    report = sc.outputs.report if report is None else report
+    t0 = time.perf_counter()
+    with atomic_output_dir(out) as tmp:
+        summary = result.summary()
+        sites = result.chosen_sites
+        site_cols = [c for c in sites.columns if c != "geometry"]
+        site_records = sites[site_cols].assign(lon=sites.geometry.x, lat=sites.geometry.y) if len(sites) else sites[site_cols]
+        summary["chosen_sites"] = [
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()} for rec in site_records.to_dict(orient="records")
+        ]
+        write_json(tmp / "solution.json", summary)
+        csv_sites = site_records.copy()
+        csv_sites.to_csv(tmp / "chosen_sites.csv", index=False)
+        sites.to_file(tmp / "chosen_sites.gpkg", layer="chosen_sites", driver="GPKG")
+        result.coverage.to_csv(tmp / "coverage_by_unit.csv", index=False)
+        result.coverage_totals.to_csv(tmp / "coverage_by_type.csv", index=False)
+        result.standards.to_csv(tmp / "standards.csv", index=False)
+        for group, df in result.group_gaps.items():
+            df.to_csv(tmp / f"gap_{group}.csv", index=False)
+        _write_result_gpkg(result, tmp / "result.gpkg")
+        rendered: list[str] = []
+        if maps or report:
+            from .report import render_outputs
+
+            rendered = render_outputs(tmp, result=result, maps=maps, report=report)
+        result.timings["write"] = time.perf_counter() - t0
+        manifest = {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "scenario": sc.name,
+            "scenario_fingerprint": sc.fingerprint(),
+            "scenario_settings": sc.config.model_dump(mode="json") if sc.config is not None else None,
+            "inputs": {label: {"path": str(p), "sha256": sha256_file(p)} for label, p in inputs.items() if Path(p).is_file()},
+            "versions": package_versions(),
+            "command": sys.argv,
+            "timings_seconds": result.timings,
+            "status": result.status,
+            "gap": result.gap,
+            "outputs": sorted(p.name for p in tmp.iterdir()) + ["manifest.json"],
+            "rendered": rendered,
+        }
+        write_json(tmp / "manifest.json", manifest)
+    return out
+
+
+def _write_result_gpkg(result: "PlanResult", path: Path) -> None:
+    """The layers ``regionopt map`` needs to redraw maps without solving again."""
+    sc = result.scenario
+    region = sc.region
+    demand = region.demand[["unit_id", "population", "geometry"] + (["urban"] if "urban" in region.demand else [])].copy()
+    for type_id in sc.catalogue:
+        demand[f"before__{type_id}"] = result.before.served[type_id]
+        demand[f"after__{type_id}"] = result.after.served[type_id]
+        group = sc.catalogue[type_id].serves
+        demand[f"pop__{type_id}"] = region.group_population(group)
+    demand.reset_index().to_file(path, layer="demand", driver="GPKG")
+    units = region.admin_units
+    units.reset_index().to_file(path, layer="admin_units", driver="GPKG")
+    fac = result.facilities_after.reset_index()
+    fac.to_file(path, layer="facilities", driver="GPKG")
+    if len(result.chosen_sites):
+        result.chosen_sites.to_file(path, layer="chosen_sites", driver="GPKG")
+    catalogue = pd.DataFrame(
+        [
+            {
+                "facility_type": t.type_id,
+                "family": t.family,
+                "name_zh": t.name_zh,
+                "name_en": t.name_en,
+                "cost": t.cost,
+                "capacity": t.capacity,
+                "serves": t.serves,
+                "standard": t.describe_standard(),
+                "assumed": t.assumed,
+                "weight": sc.weight(t.type_id),
+                "sites": "" if t.sites is None else ";".join(t.sites),
+                "notes": t.notes,
+            }
+            for t in sc.catalogue.values()
+        ]
+    )
+    catalogue.to_csv(path.parent / "catalogue.csv", index=False)

@@ -1,0 +1,274 @@
+"""The outcome of a planning run: chosen sites, coverage before/after, budget, status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .evaluate import (
+    Layout,
+    coverage_by_type,
+    coverage_by_unit,
+    evaluate_layout,
+    group_gap,
+    newly_covered,
+    standards_status,
+)
+from .distance import planar_xy
+from .solvers import SolveReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import ModelSize, PlanningModel
+    from .scenario import Scenario
+
+__all__ = ["PlanResult", "unit_group_columns", "site_unit_names"]
+
+
+def unit_group_columns(admin_units: pd.DataFrame) -> list[str]:
+    """Boolean columns of the admin units that name groups (e.g. ``mountain26``)."""
+    return [c for c in admin_units.columns if c != "geometry" and pd.api.types.is_bool_dtype(admin_units[c])]
+
+
+def site_unit_names(scenario: "Scenario", unit_ids: pd.Series) -> pd.DataFrame:
+    """For each point's finest unit: its county-level unit and its top-level (city) unit."""
+    from .model import default_unit_levels
+
+    region = scenario.region
+    units = region.admin_units
+    county_levels = set(default_unit_levels(scenario))
+    out = []
+    for uid in unit_ids.astype(str):
+        chain = region.ancestors(uid)
+        county = next((u for u in chain if units.at[u, "level"] in county_levels), None) if uid in units.index else None
+        top = chain[-1]
+        out.append(
+            {
+                "county_id": county,
+                "county_name": units.at[county, "name"] if county else None,
+                "city_id": top,
+                "city_name": units.at[top, "name"] if top in units.index else None,
+            }
+        )
+    return pd.DataFrame(out, index=unit_ids.index)
+
+
+@dataclass
+class PlanResult:
+    """A solved plan and its before/after evaluation.
+
+    Attributes
+    ----------
+    status
+        ``optimal`` or ``feasible`` (time limit: see ``gap``).
+    objective, bound, gap
+        The plan's objective value, the best proven bound, their relative gap.
+    chosen_sites
+        GeoDataFrame of new facilities: ``site_id``, ``facility_type``,
+        ``family``, ``cost``, units, ``newly_covered``, geometry.
+    coverage
+        Population-weighted coverage per admin unit and type, before/after.
+    coverage_totals
+        Coverage per type for the whole region, before/after.
+    standards
+        Each standard's status before/after.
+    group_gaps
+        For each boolean unit group (e.g. ``mountain26``): group vs rest.
+    """
+
+    scenario: "Scenario"
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    report: SolveReport
+    stages: list[SolveReport]
+    chosen_sites: gpd.GeoDataFrame
+    facilities_before: gpd.GeoDataFrame
+    facilities_after: gpd.GeoDataFrame
+    before: Layout
+    after: Layout
+    coverage: pd.DataFrame
+    coverage_totals: pd.DataFrame
+    standards: pd.DataFrame
+    group_gaps: dict[str, pd.DataFrame]
+    budget_used: float
+    budget_left: float
+    budget_by_family: pd.Series
+    budget_by_city: pd.Series
+    model_size: "ModelSize"
+    timings: dict[str, float] = field(default_factory=dict)
+    model: "PlanningModel | None" = field(default=None, repr=False)
+
+    @property
+    def problem(self):
+        """The solved ``pulp.LpProblem`` (``None`` for results read back from disk)."""
+        return None if self.model is None else self.model.problem
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status == "optimal"
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_model(cls, model: "PlanningModel", chosen: list[tuple[int, str]], report: SolveReport, stages) -> "PlanResult":
+        import time
+
+        t0 = time.perf_counter()
+        sc = model.scenario
+        region = sc.region
+        planned = set(sc.catalogue)
+        existing = region.facilities[region.facilities["facility_type"].astype(str).isin(planned)].copy()
+        existing["status"] = "existing"
+
+        cand = region.candidates
+        positions = [j for j, _ in chosen]
+        types = [t for _, t in chosen]
+        chosen_gdf = cand.iloc[positions].copy()
+        chosen_gdf.index = chosen_gdf.index.astype(str)
+        chosen_gdf.index.name = "site_id"
+        chosen_gdf = chosen_gdf.reset_index()
+        chosen_gdf["facility_type"] = types
+        chosen_gdf["family"] = [sc.catalogue[t].family for t in types]
+        chosen_gdf["type_name_en"] = [sc.catalogue[t].name_en for t in types]
+        chosen_gdf["type_name_zh"] = [sc.catalogue[t].name_zh for t in types]
+        chosen_gdf["cost"] = [sc.catalogue[t].cost for t in types]
+        chosen_gdf["capacity"] = [np.nan if sc.catalogue[t].capacity is None else sc.catalogue[t].capacity for t in types]
+        if len(chosen_gdf):
+            chosen_gdf = pd.concat([chosen_gdf, site_unit_names(sc, chosen_gdf["unit_id"])], axis=1)
+        else:
+            for c in ("county_id", "county_name", "city_id", "city_name"):
+                chosen_gdf[c] = pd.Series(dtype=object)
+
+        new = gpd.GeoDataFrame(
+            {
+                "facility_id": [f"new-{s}-{t}" for s, t in zip(chosen_gdf["site_id"], types)],
+                "facility_type": types,
+                "unit_id": chosen_gdf["unit_id"].astype(str).to_numpy(),
+                "name": [f"{n} {sc.catalogue[t].name_zh or t}".strip() for n, t in zip(chosen_gdf.get("name", [""] * len(types)), types)],
+                "capacity": chosen_gdf["capacity"].to_numpy(dtype=float),
+                "source": "planned",
+                "status": "new",
+            },
+            geometry=chosen_gdf.geometry.to_numpy(),
+            crs=cand.crs,
+        ).set_index("facility_id")
+        after_fac = pd.concat([existing, new])
+        after_fac = gpd.GeoDataFrame(after_fac, geometry="geometry", crs=cand.crs)
+
+        before = evaluate_layout(sc, existing)
+        after = evaluate_layout(sc, after_fac)
+
+        # People newly in reach of each new facility.
+        newly = np.zeros(len(chosen_gdf))
+        if len(chosen_gdf):
+            xy = planar_xy(chosen_gdf, region.projected_crs)
+            for t in set(types):
+                idx = np.flatnonzero(np.asarray(types) == t)
+                newly[idx] = newly_covered(sc, before, sc.catalogue[t], xy[idx])
+        chosen_gdf["newly_covered"] = np.round(newly, 1)
+
+        coverage = coverage_by_unit(sc, before, after)
+        totals = coverage_by_type(sc, before, after)
+        standards = standards_status(sc, existing, after_fac)
+        gaps = {g: group_gap(sc, before, after, g) for g in unit_group_columns(region.admin_units)}
+
+        used = float(chosen_gdf["cost"].sum()) if len(chosen_gdf) else 0.0
+        by_family = chosen_gdf.groupby("family")["cost"].sum() if len(chosen_gdf) else pd.Series(dtype=float)
+        by_city = chosen_gdf.groupby("city_id")["cost"].sum() if len(chosen_gdf) else pd.Series(dtype=float)
+        timings = dict(model.timings)
+        timings["evaluate"] = time.perf_counter() - t0
+        return cls(
+            scenario=sc,
+            status=report.status,
+            objective=report.objective,
+            bound=report.bound,
+            gap=report.gap,
+            report=report,
+            stages=list(stages),
+            chosen_sites=gpd.GeoDataFrame(chosen_gdf, geometry="geometry", crs=cand.crs),
+            facilities_before=existing,
+            facilities_after=after_fac,
+            before=before,
+            after=after,
+            coverage=coverage,
+            coverage_totals=totals,
+            standards=standards,
+            group_gaps=gaps,
+            budget_used=used,
+            budget_left=float(sc.budget.total) - used,
+            budget_by_family=by_family,
+            budget_by_city=by_city,
+            model_size=model.size,
+            timings=timings,
+            model=model,
+        )
+
+    # ------------------------------------------------------------------ views
+    def summary(self) -> dict:
+        """Plain-data summary (what ``solution.json`` holds, without the site list)."""
+        sc = self.scenario
+        return {
+            "scenario": sc.name,
+            "title": sc.title,
+            "title_zh": sc.title_zh,
+            "description": sc.description,
+            "settings": {
+                "budget": sc.budget.model_dump(mode="json"),
+                "standards": sc.standards.model_dump(mode="json"),
+                "objective": sc.objective.model_dump(mode="json"),
+                "sites": sc.sites.model_dump(mode="json"),
+                "solver": sc.solver.model_dump(mode="json"),
+                "outputs": {"language": sc.outputs.language},
+            },
+            "region": {"name": sc.region.name, "projected_crs": sc.region.projected_crs.to_string()},
+            "objective_kind": sc.objective.kind,
+            "status": self.status,
+            "optimal": self.is_optimal,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "solver": {
+                "name": self.report.solver,
+                "version": self.report.solver_version,
+                "message": self.report.message,
+                "seconds": self.report.seconds,
+                "time_limit": sc.solver.time_limit,
+                "mip_gap": sc.solver.mip_gap,
+            },
+            "budget": {
+                "total": float(sc.budget.total),
+                "used": self.budget_used,
+                "left": self.budget_left,
+                "by_family": {str(k): float(v) for k, v in self.budget_by_family.items()},
+                "by_city": {str(k): float(v) for k, v in self.budget_by_city.items()},
+            },
+            "new_facilities": int(len(self.chosen_sites)),
+            "new_facilities_by_type": {str(k): int(v) for k, v in self.chosen_sites["facility_type"].value_counts().items()},
+            "coverage_by_type": _records(self.coverage_totals),
+            "standards": {
+                "met_before": int((self.standards["status"] == "met").sum()),
+                "newly_met": int((self.standards["status"] == "newly met").sum()),
+                "not_met": int((self.standards["status"] == "not met").sum()),
+            },
+            "group_gaps": {g: _records(df) for g, df in self.group_gaps.items()},
+            "model_size": self.model_size.to_dict(),
+            "timings": self.timings,
+        }
+
+    def write(self, out_dir: str | Path | None = None, *, maps: bool | None = None, report: bool | None = None) -> Path:
+        """Write all output files atomically to ``out_dir`` (default ``reports/<scenario>``)."""
+        from .output import write_result
+
+        return write_result(self, out_dir, maps=maps, report=report)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else (v.item() if hasattr(v, "item") else v)) for k, v in rec.items()})
+    return out

@@ -1,0 +1,350 @@
+"""A validated planning scenario: region + catalogue + standards + budget + objective.
+
+Build one from a scenario file with :func:`load_scenario`, or in code with
+:class:`Scenario` directly (e.g. in a notebook, from GeoDataFrames)::
+
+    region = Region.from_geodataframes(name="Toy", admin_units=units, demand=pts,
+                                       facilities=existing, candidates=sites)
+    scenario = Scenario(name="toy", region=region, catalogue=catalogue,
+                        budget=BudgetConfig(total=3e8))
+
+All cross-checks between the parts (standards name known types and levels,
+required sites exist and may host their type, budget covers required sites)
+happen in :meth:`Scenario.validate`, so a broken scenario fails before any
+model is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalogue import Catalogue, FacilityType, build_catalogue
+from .config import (
+    BudgetConfig,
+    ObjectiveConfig,
+    OutputConfig,
+    ScenarioConfig,
+    SitesConfig,
+    SolverConfig,
+    StandardsConfig,
+    LimitsConfig,
+    load_config,
+)
+from .errors import ConfigError
+from .region import Region
+from .solvers import SolverOptions
+
+__all__ = ["Standard", "Scenario", "load_scenario", "scenario_from_config"]
+
+
+@dataclass(frozen=True)
+class Standard:
+    """Admin unit ``unit_id`` must have ``count`` facilities of ``facility_type``."""
+
+    unit_id: str
+    level: str
+    facility_type: str
+    count: int
+    hard: bool
+    penalty: float
+    label: str = ""
+
+
+@dataclass
+class Scenario:
+    """Everything a planning run needs, validated."""
+
+    name: str
+    region: Region
+    catalogue: Catalogue
+    budget: BudgetConfig
+    standards: StandardsConfig = field(default_factory=StandardsConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    sites: SitesConfig = field(default_factory=SitesConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    outputs: OutputConfig = field(default_factory=OutputConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    title: str = ""
+    title_zh: str = ""
+    description: str = ""
+    config: ScenarioConfig | None = None
+    source_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def replace(self, **changes) -> "Scenario":
+        """A copy with some settings changed, validated again.
+
+        Keys are dotted paths into the scenario settings, e.g.
+        ``scenario.replace(**{"budget.total": 2e9, "objective.kind": "equity"})``
+        or top-level fields (``name=...``). The region and catalogue are shared,
+        not copied.
+        """
+        import dataclasses
+
+        top: dict = {}
+        nested: dict[str, dict] = {}
+        for key, value in changes.items():
+            head, _, rest = key.partition(".")
+            if not rest:
+                top[head] = value
+            else:
+                nested.setdefault(head, {})[rest] = value
+        for head, updates in nested.items():
+            current = getattr(self, head, None)
+            if current is None or not hasattr(current, "model_dump"):
+                raise ConfigError(f"cannot change {head!r}: not a settings section", field=head)
+            data = current.model_dump()
+            for dotted, value in updates.items():
+                target = data
+                parts = dotted.split(".")
+                for part in parts[:-1]:
+                    if not isinstance(target.get(part), dict):
+                        raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}")
+                    target = target[part]
+                if parts[-1] not in target:
+                    raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}")
+                target[parts[-1]] = value
+            from .config import validate_mapping
+
+            top[head] = validate_mapping(data, type(current), path=self.source_path)
+        return dataclasses.replace(self, **top)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def solver_options(self) -> SolverOptions:
+        s = self.solver
+        return SolverOptions(name=s.name, time_limit=s.time_limit, mip_gap=s.mip_gap, threads=s.threads, msg=s.msg)
+
+    @property
+    def types(self) -> list[FacilityType]:
+        return list(self.catalogue.values())
+
+    def weight(self, type_id: str) -> float:
+        return float(self.objective.weights.get(type_id, 1.0))
+
+    def standard_list(self) -> list[Standard]:
+        """One :class:`Standard` per (admin unit, required facility type)."""
+        units = self.region.admin_units
+        out: list[Standard] = []
+        for level, spec in self.standards.levels.items():
+            hard = (spec.mode or self.standards.mode) == "hard"
+            penalty = self.standards.penalty if spec.penalty is None else spec.penalty
+            for unit_id in units.index[units["level"] == level]:
+                for type_id, count in spec.required.items():
+                    out.append(Standard(str(unit_id), level, type_id, int(count), hard, float(penalty), spec.label))
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the scenario's settings (not the data files), for caching and manifests."""
+        payload = {
+            "name": self.name,
+            "budget": self.budget.model_dump(mode="json"),
+            "standards": self.standards.model_dump(mode="json"),
+            "objective": self.objective.model_dump(mode="json"),
+            "sites": self.sites.model_dump(mode="json"),
+            "solver": self.solver.model_dump(mode="json"),
+            "types": {k: repr(v) for k, v in self.catalogue.items()},
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Cross-check the scenario's parts; raise :class:`ConfigError` naming the key at fault."""
+        file = self.source_path
+        region = self.region
+        levels = set(region.admin_units["level"])
+        groups = set(region.population_groups())
+        for type_id, ftype in self.catalogue.items():
+            if ftype.serves not in groups:
+                raise ConfigError(
+                    f"facility type {type_id!r} serves population group {ftype.serves!r}, "
+                    "which the demand layer does not have",
+                    file=file,
+                    field=f"facility_types.{type_id}.serves",
+                    hint=f"use one of {sorted(groups)} or add a 'pop_{ftype.serves}' column to the demand layer",
+                )
+            if ftype.sites is not None:
+                kinds = set(region.candidates["kind"]) if "kind" in region.candidates else set()
+                unknown = [k for k in ftype.sites if k not in kinds]
+                if unknown and kinds:
+                    raise ConfigError(
+                        f"facility type {type_id!r} may be built at site kinds {unknown}, "
+                        "but no candidate site has that kind",
+                        file=file,
+                        field=f"facility_types.{type_id}.sites",
+                        hint=f"candidate kinds in the data: {sorted(kinds)}",
+                    )
+        for level, spec in self.standards.levels.items():
+            if level not in levels:
+                raise ConfigError(
+                    f"standards are set for admin level {level!r}, which the region does not have",
+                    file=file,
+                    field=f"standards.levels.{level}",
+                    hint=f"levels in the admin units: {sorted(levels)}",
+                )
+            for type_id in spec.required:
+                self.catalogue.require(type_id, field=f"standards.levels.{level}.required", file=file)
+        for key in self.objective.weights:
+            self.catalogue.require(key, field="objective.weights", file=file)
+        for key in self.objective.coverage_targets:
+            self.catalogue.require(key, field="objective.coverage_targets", file=file)
+        for w_key, w in self.objective.weights.items():
+            if w < 0:
+                raise ConfigError(f"weight must be non-negative, got {w}", file=file, field=f"objective.weights.{w_key}")
+        eq = self.objective.equity
+        if self.objective.kind == "equity":
+            if eq.level not in levels:
+                raise ConfigError(
+                    f"equity compares units of level {eq.level!r}, which the region does not have",
+                    file=file,
+                    field="objective.equity.level",
+                    hint=f"levels in the admin units: {sorted(levels)}",
+                )
+            if eq.compare != "units" and eq.group is None:
+                raise ConfigError(
+                    f"equity.compare = {eq.compare!r} needs equity.group (a boolean column of the admin units)",
+                    file=file,
+                    field="objective.equity.group",
+                )
+        if eq.group is not None and eq.group not in region.admin_units.columns:
+            raise ConfigError(
+                f"unit group {eq.group!r} is not a column of the admin units",
+                file=file,
+                field="objective.equity.group",
+                hint="name a boolean column of the admin-units layer, e.g. mountain26",
+            )
+        for i, cap in enumerate(self.budget.per_unit):
+            for level in cap.levels:
+                if level not in levels:
+                    raise ConfigError(
+                        f"budget cap for admin level {level!r}, which the region does not have",
+                        file=file,
+                        field=f"budget.per_unit[{i}].levels",
+                        hint=f"levels in the admin units: {sorted(levels)}",
+                    )
+            for unit_id in cap.overrides:
+                if unit_id not in region.admin_units.index:
+                    raise ConfigError(
+                        f"budget cap override for unknown admin unit {unit_id!r}",
+                        file=file,
+                        field=f"budget.per_unit[{i}].overrides",
+                    )
+        families = set(self.catalogue.families())
+        for family in self.budget.per_family:
+            if family not in families:
+                raise ConfigError(
+                    f"budget cap for facility family {family!r}, which no planned type belongs to",
+                    file=file,
+                    field="budget.per_family",
+                    hint=f"families: {sorted(families)}",
+                )
+        self._validate_sites()
+
+    def _validate_sites(self) -> None:
+        file = self.source_path
+        candidates = self.region.candidates
+        required_cost = 0.0
+        for section in ("required", "forbidden"):
+            for i, rule in enumerate(getattr(self.sites, section)):
+                where = f"sites.{section}[{i}]"
+                if rule.site_id not in candidates.index:
+                    raise ConfigError(
+                        f"site {rule.site_id!r} is not a candidate site",
+                        file=file,
+                        field=f"{where}.site_id",
+                        hint="use a site_id from the candidates layer",
+                    )
+                if rule.facility_type is None:
+                    if section == "required":
+                        raise ConfigError(
+                            "a required site needs the facility_type to build there",
+                            file=file,
+                            field=f"{where}.facility_type",
+                        )
+                    continue
+                ftype = self.catalogue.require(rule.facility_type, field=f"{where}.facility_type", file=file)
+                if section == "required":
+                    kind = candidates.at[rule.site_id, "kind"] if "kind" in candidates else None
+                    if ftype.sites is not None and kind not in ftype.sites:
+                        raise ConfigError(
+                            f"site {rule.site_id!r} is a {kind!r} site, where {rule.facility_type!r} may not be built",
+                            file=file,
+                            field=where,
+                            hint=f"{rule.facility_type!r} may be built at {list(ftype.sites)}",
+                        )
+                    required_cost += ftype.cost
+        forbidden = {(r.site_id, r.facility_type) for r in self.sites.forbidden}
+        for i, rule in enumerate(self.sites.required):
+            if (rule.site_id, rule.facility_type) in forbidden or (rule.site_id, None) in forbidden:
+                raise ConfigError(
+                    f"site {rule.site_id!r} is both required and forbidden for {rule.facility_type!r}",
+                    file=file,
+                    field=f"sites.required[{i}]",
+                )
+        if required_cost > self.budget.total:
+            raise ConfigError(
+                f"the required sites cost {required_cost:,.0f} yuan, more than the budget of "
+                f"{self.budget.total:,.0f} yuan (short by {required_cost - self.budget.total:,.0f})",
+                file=file,
+                field="budget.total",
+                hint="raise the budget or require fewer sites",
+            )
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "objective": self.objective.kind,
+            "budget_total": self.budget.total,
+            "facility_types": list(self.catalogue),
+            "standards": len(self.standard_list()),
+            "region": self.region.summary(),
+        }
+
+
+def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -> Scenario:
+    """Load the region named by ``config`` (unless given) and assemble the scenario."""
+    from .io import load_region
+
+    source = getattr(config, "source_path", None)
+    catalogue = build_catalogue(config)
+    if region is None:
+        r = config.region
+        region = load_region(
+            r.name,
+            admin_units=r.admin_units.model_dump(),
+            demand=r.demand.model_dump(),
+            facilities=r.facilities.model_dump() if r.facilities else None,
+            candidates=r.candidates.model_dump() if r.candidates else None,
+            projected_crs=r.projected_crs,
+        )
+    # Existing facilities of types outside this scenario's catalogue do not
+    # count for anything here; keep them out of the model but in the region.
+    return Scenario(
+        name=config.name,
+        title=config.title,
+        title_zh=config.title_zh,
+        description=config.description,
+        region=region,
+        catalogue=catalogue,
+        budget=config.budget,
+        standards=config.standards,
+        objective=config.objective,
+        sites=config.sites,
+        solver=config.solver,
+        outputs=config.outputs,
+        limits=config.limits,
+        config=config,
+        source_path=source,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and assemble the scenario in ``path`` (YAML or TOML)."""
+    return scenario_from_config(load_config(path))
+
