@@ -139,7 +139,8 @@ class PlanResult:
         chosen_gdf["cost"] = [sc.catalogue[t].cost for t in types]
         chosen_gdf["capacity"] = [np.nan if sc.catalogue[t].capacity is None else sc.catalogue[t].capacity for t in types]
         if len(chosen_gdf):
-            chosen_gdf = pd.concat([chosen_gdf, site_unit_names(sc, chosen_gdf["unit_id"])], axis=1)
+            names = site_unit_names(sc, chosen_gdf["unit_id"])
+            chosen_gdf = pd.concat([chosen_gdf.drop(columns=list(names.columns), errors="ignore"), names], axis=1)
         else:
             for c in ("county_id", "county_name", "city_id", "city_name"):
                 chosen_gdf[c] = pd.Series(dtype=object)
