@@ -122,18 +122,30 @@ def validate(config: str) -> None:
     click.echo(f"model      {size['rows']:,} rows, {size['columns']:,} columns, {size['nonzeros']:,} nonzeros ({size['binaries']:,} binary)")
 
 
-def _register_optional_commands() -> None:
-    # Each subcommand lives beside the API it wraps; import failures of one
-    # (e.g. a missing extra) must not break the others.
-    from .bench import bench
+# Subcommands that live beside the API they wrap: (module, click object name).
+_SUBCOMMANDS = (
+    ("optimizer.bench", "bench"),
+    ("optimizer.report", "map_command"),
+    ("optimizer.sweep", "sweep_command"),
+)
 
-    main.add_command(bench)
+
+def _register_subcommands() -> None:
+    import importlib
+
+    for module_name, attr in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # a dependency is missing: that is a bug, say so
+                raise
+            continue
+        command = getattr(module, attr, None)
+        if command is not None:
+            main.add_command(command)
 
 
-try:
-    _register_optional_commands()
-except ImportError:  # pragma: no cover - bench module not present yet
-    pass
+_register_subcommands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -221,11 +221,15 @@ def coverage_by_type(scenario, before: Layout, after: Layout) -> pd.DataFrame:
 def standards_status(scenario, facilities_before, facilities_after) -> pd.DataFrame:
     """Each standard (unit, required type): required count, have before/after, status.
 
-    ``status`` is ``met`` (met before and after), ``newly met``, or ``not met``.
+    ``status`` is ``met`` (met before and after), ``newly met``, or ``not met``;
+    ``eligible_sites`` counts the candidate sites in the unit where the type
+    may be built, and ``reason`` says why a standard stays unmet:
+    ``no candidate site`` (nothing the plan could do) or ``budget``.
     """
     region = scenario.region
     out = []
     counts = {}
+    eligible = _eligible_site_counts(scenario)
     for label, facilities in (("before", facilities_before), ("after", facilities_after)):
         member = region.unit_membership(facilities["unit_id"].astype(str))
         member["facility_type"] = facilities["facility_type"].astype(str).to_numpy()[member["row"].to_numpy()]
@@ -236,6 +240,8 @@ def standards_status(scenario, facilities_before, facilities_after) -> pd.DataFr
         have_b = int(counts["before"].get((std.unit_id, std.facility_type), 0))
         have_a = int(counts["after"].get((std.unit_id, std.facility_type), 0))
         met_b, met_a = have_b >= std.count, have_a >= std.count
+        n_sites = int(eligible.get((std.unit_id, std.facility_type), 0))
+        reason = "" if met_a else ("no candidate site" if n_sites < std.count - have_b else "budget")
         out.append(
             {
                 "unit_id": std.unit_id,
@@ -248,12 +254,29 @@ def standards_status(scenario, facilities_before, facilities_after) -> pd.DataFr
                 "have_before": have_b,
                 "have_after": have_a,
                 "status": "met" if met_b else ("newly met" if met_a else "not met"),
+                "eligible_sites": n_sites,
+                "reason": reason,
             }
         )
     return pd.DataFrame(
         out,
-        columns=["unit_id", "name", "name_en", "level", "facility_type", "required", "mode", "have_before", "have_after", "status"],
+        columns=["unit_id", "name", "name_en", "level", "facility_type", "required", "mode", "have_before",
+                 "have_after", "status", "eligible_sites", "reason"],
     )
+
+
+def _eligible_site_counts(scenario) -> pd.Series:
+    """Candidate sites per (admin unit, facility type) where the type may be built."""
+    region = scenario.region
+    member = region.unit_membership(region.candidates["unit_id"].astype(str))
+    rows = member["row"].to_numpy()
+    frames = []
+    for type_id, ok in scenario.eligible_sites().items():
+        sel = ok[rows]
+        frames.append(pd.DataFrame({"unit_id": member["unit_id"].to_numpy()[sel], "facility_type": type_id}))
+    if not frames:
+        return pd.Series(dtype=int)
+    return pd.concat(frames).groupby(["unit_id", "facility_type"]).size()
 
 
 def group_gap(scenario, before: Layout, after: Layout, group: str) -> pd.DataFrame:

@@ -166,28 +166,20 @@ class PlanningModel:
         self.urban = (
             region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(region.demand), bool)
         )
-        n_sites = len(region.candidates)
 
         # Site / facility / demand membership in admin units (ancestors included).
         self.site_units = region.unit_membership(region.candidates["unit_id"].astype(str))
         self.fac_units = region.unit_membership(region.facilities["unit_id"].astype(str))
         self.site_ids = region.candidates.index.astype(str).to_numpy()
 
-        forbidden_all = {r.site_id for r in sc.sites.forbidden if r.facility_type is None}
-        forbidden_type = {(r.site_id, r.facility_type) for r in sc.sites.forbidden if r.facility_type is not None}
         self.required = {(r.site_id, r.facility_type) for r in sc.sites.required}
-        kinds = region.candidates["kind"].astype(str).to_numpy() if "kind" in region.candidates else np.full(n_sites, "site")
+        eligible = sc.eligible_sites()
         fac_types = region.facilities["facility_type"].astype(str).to_numpy()
 
         self.types: dict[str, _TypeData] = {}
         objective = sc.objective.kind
         for type_id, ftype in sc.catalogue.items():
-            allowed = np.ones(n_sites, bool) if ftype.sites is None else np.isin(kinds, list(ftype.sites))
-            if forbidden_all or forbidden_type:
-                blocked = np.array(
-                    [(sid in forbidden_all) or ((sid, type_id) in forbidden_type) for sid in self.site_ids], bool
-                )
-                allowed &= ~blocked
+            allowed = eligible[type_id]
             td = _TypeData(
                 ftype=ftype,
                 population=region.group_population(ftype.serves),

@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .catalogue import Catalogue, FacilityType, build_catalogue
 from .config import (
     BudgetConfig,
@@ -126,6 +128,25 @@ class Scenario:
 
     def weight(self, type_id: str) -> float:
         return float(self.objective.weights.get(type_id, 1.0))
+
+    def eligible_sites(self) -> dict[str, np.ndarray]:
+        """For each planned type, a boolean mask over candidate sites where it may be built.
+
+        A site is eligible when its ``kind`` is among the type's ``sites`` and
+        it is not forbidden for the type (or for every type).
+        """
+        cand = self.region.candidates
+        kinds = cand["kind"].astype(str).to_numpy() if "kind" in cand else np.full(len(cand), "site")
+        ids = cand.index.astype(str).to_numpy()
+        forbidden_all = {r.site_id for r in self.sites.forbidden if r.facility_type is None}
+        forbidden = {(r.site_id, r.facility_type) for r in self.sites.forbidden if r.facility_type is not None}
+        masks = {}
+        for type_id, ftype in self.catalogue.items():
+            ok = np.ones(len(cand), bool) if ftype.sites is None else np.isin(kinds, list(ftype.sites))
+            if forbidden_all or forbidden:
+                ok &= np.array([(i not in forbidden_all) and ((i, type_id) not in forbidden) for i in ids], bool)
+            masks[type_id] = ok
+        return masks
 
     def standard_list(self) -> list[Standard]:
         """One :class:`Standard` per (admin unit, required facility type)."""

@@ -118,6 +118,7 @@ def solver_versions() -> dict[str, str]:
     try:
         import highspy
 
+        _silence_highs_banner()
         h = highspy.Highs()
         versions["highs"] = f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
     except Exception:  # pragma: no cover - highspy is a hard dependency
@@ -139,6 +140,33 @@ def _cbc_version() -> str:
         return "unknown"
     match = re.search(r"Version:\s*(\S+)", out.stdout)
     return match.group(1) if match else "unknown"
+
+
+_BANNER_SILENCED = False
+
+
+def _silence_highs_banner() -> None:
+    """HiGHS prints a copyright banner when the first ``Highs`` object of a
+    process is created, before any option can turn output off; create that
+    first object with stdout pointed at /dev/null."""
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
+        return
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    _BANNER_SILENCED = True
 
 
 def solve_problem(problem: pulp.LpProblem, options: SolverOptions | None = None) -> SolveReport:
@@ -178,6 +206,8 @@ def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport
         gapAbs=0.0 if options.mip_gap == 0 else None,
         **params,
     )
+    if not options.msg:
+        _silence_highs_banner()
     version = solver_versions_cached("highs")
     start = time.perf_counter()
     try:
@@ -223,7 +253,10 @@ def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport
     elif status == "feasible":
         gap = relative_gap(objective, bound)
     message = h.modelStatusToString(model_status)
-    return SolveReport(status, objective, bound, gap, seconds, "highs", version, message)
+    # HiGHS' own gap ignores objective constants (e.g. people already covered
+    # by existing facilities), so it can be larger than ``gap``; keep both.
+    extra = {"solver_gap": info.mip_gap if math.isfinite(info.mip_gap) else None} if _is_mip(problem) else {}
+    return SolveReport(status, objective, bound, gap, seconds, "highs", version, message, extra)
 
 
 _VERSION_CACHE: dict[str, str] = {}
