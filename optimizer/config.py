@@ -225,12 +225,19 @@ class BudgetConfig(_Strict):
 class EquityConfig(_Strict):
     """What "the worst-off" means for the equity objective."""
 
-    level: str = Field("county", description="admin level whose units are compared")
+    levels: list[str] | None = Field(
+        None, description="admin levels whose units are compared; null = the finest levels with boundaries"
+    )
     group: str | None = Field(
         None, description="boolean column of admin_units naming a group, e.g. mountain26"
     )
     compare: Literal["units", "group_vs_rest", "units_in_group"] = "units"
     tolerance: float = Field(1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _one_level(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class ObjectiveConfig(_Strict):

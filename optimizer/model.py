@@ -217,7 +217,7 @@ class PlanningModel:
             keys = np.ones(n, dtype=np.int64)
             keys[in_group] = 0
             return keys, [f"{eq.group}", f"not {eq.group}"]
-        levels = [eq.level] if eq.level in set(units["level"]) else default_unit_levels(sc)
+        levels = eq.levels or default_unit_levels(sc)
         compared = units[units["level"].isin(levels)]
         if eq.compare == "units_in_group":
             compared = compared[compared[eq.group].fillna(False).astype(bool)]
@@ -520,6 +520,11 @@ class PlanningModel:
             site_rows = sites_by_unit.get(std.unit_id, np.empty(0, np.int64))
             ys = [self.y[std.facility_type][lookup[j]] for j in site_rows.tolist() if j in lookup]
             self.standard_rows.append((std, need, ys))
+            if not std.hard and not ys:
+                # Nothing the plan can do (no eligible site in the unit): a
+                # constant penalty would only inflate the objective. The
+                # standard is reported as unmet for "no candidate site".
+                continue
             expr = pulp.LpAffineExpression([(v, 1.0) for v in ys])
             if not std.hard:
                 s = pulp.LpVariable(f"short_{s_idx}", lowBound=0, upBound=need)

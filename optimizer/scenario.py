@@ -219,13 +219,14 @@ class Scenario:
                 raise ConfigError(f"weight must be non-negative, got {w}", file=file, field=f"objective.weights.{w_key}")
         eq = self.objective.equity
         if self.objective.kind == "equity":
-            if eq.level not in levels:
-                raise ConfigError(
-                    f"equity compares units of level {eq.level!r}, which the region does not have",
-                    file=file,
-                    field="objective.equity.level",
-                    hint=f"levels in the admin units: {sorted(levels)}",
-                )
+            for level in eq.levels or []:
+                if level not in levels:
+                    raise ConfigError(
+                        f"equity compares units of level {level!r}, which the region does not have",
+                        file=file,
+                        field="objective.equity.levels",
+                        hint=f"levels in the admin units: {sorted(levels)}",
+                    )
             if eq.compare != "units" and eq.group is None:
                 raise ConfigError(
                     f"equity.compare = {eq.compare!r} needs equity.group (a boolean column of the admin units)",

@@ -173,7 +173,7 @@ def test_equity_raises_minimum_unit_rate_over_coverage():
     cat = catalogue(facility_type("clinic", cost=10, km=2))
     cov = PlanningModel(scenario(region, cat, 10, objective=ObjectiveConfig(kind="coverage"))).solve()
     eq = PlanningModel(
-        scenario(region, cat, 10, objective=ObjectiveConfig(kind="equity", equity=EquityConfig(level="county")))
+        scenario(region, cat, 10, objective=ObjectiveConfig(kind="equity", equity=EquityConfig(levels=["county"])))
     ).solve()
 
     def min_rate(res):
@@ -346,7 +346,7 @@ def test_coverage_objective_matches_brute_force(params):
 def test_equity_objective_matches_brute_force(seed, n, m, budget_sites):
     region = random_region(seed, n, m, n_existing=1)
     cat = catalogue(facility_type("clinic", cost=10, km=8))
-    obj = ObjectiveConfig(kind="equity", equity=EquityConfig(level="county"))
+    obj = ObjectiveConfig(kind="equity", equity=EquityConfig(levels=["county"]))
     sc = Scenario(name="t", region=region, catalogue=cat, budget=BudgetConfig(total=10 * budget_sites), objective=obj)
     result = PlanningModel(sc).solve()
     pairs = [(j, "clinic") for j in range(len(region.candidates))]
