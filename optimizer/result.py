@@ -240,6 +240,8 @@ class PlanResult:
                 "seconds": self.report.seconds,
                 "time_limit": sc.solver.time_limit,
                 "mip_gap": sc.solver.mip_gap,
+                "solver_gap": self.report.extra.get("solver_gap"),
+                "stages": [st.message for st in self.stages],
             },
             "budget": {
                 "total": float(sc.budget.total),
