@@ -139,7 +139,8 @@ def run(
         model.build()
     with _Stage("solve", progress, timings):
         result = model.solve()
-    result.timings.update(timings)
+    for stage, seconds in timings.items():  # keep the model's own finer timings (solve vs evaluate)
+        result.timings.setdefault(stage, seconds)
     written = None
     if write:
         with _Stage("write", progress, timings):
