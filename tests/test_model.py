@@ -236,6 +236,20 @@ def test_python_api_exposes_pulp_problem_for_extra_constraints():
     assert "s1" not in set(result.chosen_sites["site_id"])
 
 
+@pytest.mark.parametrize("kind", ["coverage", "equity", "min_cost", "access"])
+def test_cbc_and_highs_agree(kind):
+    from optimizer.solvers import SolverOptions
+
+    obj = ObjectiveConfig(kind=kind, coverage_targets={"clinic": 0.8} if kind == "min_cost" else {},
+                          equity=EquityConfig(levels=["county"]))
+    values = {}
+    for solver in ("highs", "cbc"):
+        result = PlanningModel(scenario(line_region(), catalogue(CLINIC), 20, objective=obj)).solve(SolverOptions(name=solver))
+        assert result.status == "optimal" and result.report.solver == solver
+        values[solver] = result.objective
+    assert values["cbc"] == pytest.approx(values["highs"], rel=1e-9, abs=1e-6)
+
+
 def test_model_merges_identical_covering_sets():
     # Ten demand points all within reach of exactly the same two sites -> one row.
     rng = np.random.default_rng(1)
@@ -315,29 +329,39 @@ instances = st.tuples(
     st.sampled_from([5.0, 8.0, 15.0]),  # radius km
     st.sampled_from([None, 800.0, 2000.0]),  # capacity
     st.integers(1, 4),  # budget in sites
-    st.booleans(),  # soft standards
+    st.sampled_from(["none", "soft", "hard"]),  # county standard: a clinic in every county
 )
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances)
 def test_coverage_objective_matches_brute_force(params):
-    seed, n, m, km, cap, budget_sites, with_std = params
+    seed, n, m, km, cap, budget_sites, std_mode = params
     region = random_region(seed, n, m, n_existing=1, types=("clinic", "school"))
     cat = catalogue(
         facility_type("clinic", cost=10, km=km, capacity=cap),
         facility_type("school", cost=7, urban_km=km / 2, rural_km=km, serves="school_age", family="education"),
     )
-    standards = StandardsConfig(mode="soft", penalty=150, levels={"county": StandardLevel(required=["clinic"])}) if with_std else StandardsConfig()
+    if std_mode == "none":
+        standards = StandardsConfig()
+    else:
+        standards = StandardsConfig(mode=std_mode, penalty=150, levels={"county": StandardLevel(required=["clinic"])})
     sc = Scenario(name="t", region=region, catalogue=cat, budget=BudgetConfig(total=10 * budget_sites), standards=standards)
+    best = _brute_force(sc)
+    if best is None:  # no plan meets the hard standards within the budget
+        with pytest.raises(InfeasibleError):
+            PlanningModel(sc).solve()
+        return
+    best_value, _ = best
     result = PlanningModel(sc).solve()
-    best_value, _ = _brute_force(sc)
     combo = list(zip(result.chosen_sites.index.map(lambda i: int(region.candidates.index.get_loc(result.chosen_sites.at[i, "site_id"]))), result.chosen_sites["facility_type"]))
     counts = _standard_counts(sc, combo)
     shortfall = sum(max(0, s.count - counts.get((s.unit_id, s.facility_type), 0)) * s.penalty for s in sc.standard_list())
     value = _score(sc, result.after) - shortfall
     assert result.status == "optimal"
     assert result.budget_used <= sc.budget.total + 1e-9
+    hard_unmet = result.standards[(result.standards["mode"] == "hard") & (result.standards["status"] == "not met")]
+    assert hard_unmet.empty
     assert value == pytest.approx(best_value, rel=1e-6, abs=1e-6)
 
 
