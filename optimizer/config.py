@@ -289,6 +289,9 @@ class OutputConfig(_Strict):
     maps: bool = True
     report: bool = True
     language: Literal["zh", "en"] = "en"
+    basemap: Literal["none", "osm", "amap", "tianditu"] = Field(
+        "none", description="map background; none works offline (Tianditu's key comes from TIANDITU_KEY)"
+    )
 
 
 class LimitsConfig(_Strict):
@@ -339,7 +342,16 @@ def read_config_file(path: str | Path) -> tuple[dict, Any]:
         try:
             return tomllib.loads(text), None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"TOML syntax error: {exc}", file=path, hint="fix the TOML syntax at that line") from None
+            # tomllib's message ends with "(at line L, column C)"; keep it, and the line as the row.
+            import re
+
+            where = re.search(r"at line (\d+)", str(exc))
+            raise ConfigError(
+                f"TOML syntax error: {exc}",
+                file=path,
+                row=int(where.group(1)) if where else None,
+                hint="fix the TOML syntax at that line",
+            ) from None
     if suffix not in (".yaml", ".yml"):
         raise ConfigError(
             f"unsupported scenario format {suffix or '(no extension)'!r}",
@@ -348,7 +360,23 @@ def read_config_file(path: str | Path) -> tuple[dict, Any]:
         )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_duplicate_keys(node, path)
         data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        # safe_load refuses tags such as !!python/object/apply:os.system; say
+        # so plainly instead of calling it a syntax error.
+        mark = exc.problem_mark or exc.context_mark
+        tag = None
+        if exc.problem and "tag" in exc.problem:
+            tag = exc.problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+        raise ConfigError(
+            f"YAML tag {tag!r} is not allowed{_at(mark)}: scenario files hold plain data only"
+            if tag
+            else f"YAML error{_at(mark)}: {exc.problem or exc.context}",
+            file=path,
+            row=(mark.line + 1) if mark else None,
+            hint="remove the tag; write the value as plain text, a number, a list or a mapping",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -366,6 +394,33 @@ def read_config_file(path: str | Path) -> tuple[dict, Any]:
     if not isinstance(data, dict):
         raise ConfigError("the scenario file must be a mapping of keys to values at the top level", file=path)
     return data, node
+
+
+def _at(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def _check_duplicate_keys(node: Any, path: Path, where: tuple = ()) -> None:
+    """A key given twice in one mapping is an error (YAML loaders silently keep the last)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if isinstance(key, yaml.ScalarNode) and name != "<<":
+                line = key.start_mark.line + 1
+                if name in seen:
+                    raise ConfigError(
+                        f"key {name!r} is given twice (lines {seen[name]} and {line})",
+                        file=path,
+                        row=line,
+                        field=".".join(map(str, (*where, name))),
+                        hint="keep one of them; otherwise the last would silently win",
+                    )
+                seen[name] = line
+            _check_duplicate_keys(value, path, (*where, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, path, (*where[:-1], f"{where[-1]}[{i}]") if where else (f"[{i}]",))
 
 
 def _node_line(node: Any, loc: tuple) -> int | None:
@@ -417,8 +472,40 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+# What to do about a value of the wrong kind, by pydantic error type.
+_TYPE_HINTS = {
+    "float_parsing": "give a plain number, e.g. 1.5e+8 (no units or thousands separators)",
+    "float_type": "give a plain number, e.g. 1.5e+8 (no units or thousands separators)",
+    "int_parsing": "give a whole number",
+    "int_type": "give a whole number",
+    "int_from_float": "give a whole number",
+    "bool_parsing": "use true or false",
+    "bool_type": "use true or false",
+    "string_type": "give text (put it in quotes)",
+    "dict_type": "give a mapping of keys to values (see docs/scenario.md)",
+    "model_type": "give a mapping of keys to values (see docs/scenario.md)",
+    "model_attributes_type": "give a mapping of keys to values (see docs/scenario.md)",
+    "list_type": "give a list, e.g. [a, b]",
+    "path_type": "give a file path (relative to this file)",
+    "string_pattern_mismatch": "use letters, digits, '_', '.' and '-' only (the name becomes the output folder)",
+}
+
+
+def _sort_key(error: dict) -> tuple:
+    """Which of several schema errors to report first.
+
+    An unknown key comes first: a misspelt key (``totl``) also makes the real
+    one (``total``) "missing", and the typo is what the user must fix. Errors
+    inside a value rank before errors of a union branch the user did not mean
+    (e.g. ``catalogue`` as a path when an inline catalogue was written).
+    """
+    kind = error["type"]
+    rank = 0 if kind == "extra_forbidden" else 2 if kind in ("path_type", "model_type", "model_attributes_type") else 1
+    return (rank, -len(error["loc"]))
+
+
 def _format_validation_error(exc: ValidationError, path: Path | None, node: Any, root: type[BaseModel]) -> ConfigError:
-    errors = exc.errors()
+    errors = sorted(exc.errors(), key=_sort_key)
     first = errors[0]
     loc = tuple(k for k in first["loc"] if not (isinstance(k, str) and k.startswith("function-")))
     # Pydantic reports union members as extra path parts (e.g. 'CatalogueConfig');
@@ -427,7 +514,8 @@ def _format_validation_error(exc: ValidationError, path: Path | None, node: Any,
     dotted = ".".join(str(k) for k in loc) or None
     line = _node_line(node, loc) if node is not None else None
     hint = None
-    if first["type"] == "extra_forbidden":
+    kind = first["type"]
+    if kind == "extra_forbidden":
         owner = _model_at(root, loc)
         allowed = list(owner.model_fields) if owner else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
@@ -436,13 +524,25 @@ def _format_validation_error(exc: ValidationError, path: Path | None, node: Any,
             hint = f"did you mean {close[0]!r}?"
         elif allowed:
             hint = "allowed keys here: " + ", ".join(allowed)
-    elif first["type"] == "missing":
+    elif kind == "missing":
         message = "required key is missing"
         hint = "add it (see docs/scenario.md)"
     else:
         message = first["msg"]
         if "input" in first and not isinstance(first["input"], (dict, list)):
             message += f" (got {first['input']!r})"
+        if kind == "literal_error":
+            import re
+
+            choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
+            close = difflib.get_close_matches(str(first.get("input", "")).strip().lower(), choices, n=1, cutoff=0.4)
+            hint = f"did you mean {close[0]!r}?" if close else "use one of " + ", ".join(map(repr, choices))
+        elif dotted and dotted.endswith(".cost"):
+            hint = "give the construction cost of one new facility in yuan, 0 or more, e.g. cost: 1.0e+8"
+        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+            hint = "change the value to fit that range (see docs/scenario.md)"
+        else:
+            hint = _TYPE_HINTS.get(kind, "fix this value (see docs/scenario.md)")
     if len(errors) > 1:
         message += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} after this one)"
     return ConfigError(message, file=path, row=line, field=dotted, hint=hint)
@@ -488,4 +588,13 @@ def load_config(path: str | Path) -> ScenarioConfig:
     if config.outputs.dir is not None:
         config.outputs.dir = _resolve(base, config.outputs.dir)
     config.__dict__["source_path"] = path.resolve()
+    # The YAML node tree, so that later checks (e.g. build_catalogue) can
+    # name the line of a key; None for TOML.
+    config.__dict__["source_node"] = node
     return config
+
+
+def config_line(config: Any, *loc: Any) -> int | None:
+    """1-based line of the key at ``loc`` in the YAML file ``config`` was read from, if known."""
+    node = getattr(config, "__dict__", {}).get("source_node")
+    return _node_line(node, loc) if node is not None else None

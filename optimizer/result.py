@@ -29,9 +29,22 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PlanResult", "unit_group_columns", "site_unit_names"]
 
 
-def unit_group_columns(admin_units: pd.DataFrame) -> list[str]:
-    """Boolean columns of the admin units that name groups (e.g. ``mountain26``)."""
-    return [c for c in admin_units.columns if c != "geometry" and pd.api.types.is_bool_dtype(admin_units[c])]
+def unit_group_columns(admin_units: gpd.GeoDataFrame) -> list[str]:
+    """Boolean columns of the admin units that name groups (e.g. ``mountain26``).
+
+    A column counts as a group when it splits the units that have boundaries:
+    true for some and false for others (``has_seat``, true for every county,
+    is an attribute, not a group).
+    """
+    has_geometry = ~(admin_units.geometry.isna() | admin_units.geometry.is_empty)
+    groups = []
+    for c in admin_units.columns:
+        if c == "geometry" or not pd.api.types.is_bool_dtype(admin_units[c]):
+            continue
+        values = admin_units.loc[has_geometry, c]
+        if values.any() and not values.all():
+            groups.append(c)
+    return groups
 
 
 def site_unit_names(scenario: "Scenario", unit_ids: pd.Series) -> pd.DataFrame:
@@ -224,7 +237,7 @@ class PlanResult:
                 "objective": sc.objective.model_dump(mode="json"),
                 "sites": sc.sites.model_dump(mode="json"),
                 "solver": sc.solver.model_dump(mode="json"),
-                "outputs": {"language": sc.outputs.language},
+                "outputs": {"language": sc.outputs.language, "basemap": sc.outputs.basemap},
             },
             "region": {"name": sc.region.name, "projected_crs": sc.region.projected_crs.to_string()},
             "objective_kind": sc.objective.kind,

@@ -1,0 +1,341 @@
+"""The maps and the report in a real headless Chromium with networking disabled.
+
+Uses Debian's ``/usr/bin/chromium`` through Playwright (no downloaded
+browser). Every test records console errors, page errors, failed requests,
+blocked (non-``file:``) requests and dialogs, and fails on any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from test_maps import EVIL_FACILITY, EVIL_SITE, EVIL_UNIT, build_toy_result
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Belt and braces: even a request that escaped the router could not resolve a host.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
+ZHEJIANG_GPKG = Path(__file__).resolve().parent.parent / "geodata" / "zhejiang" / "zhejiang.gpkg"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt-get install chromium)"),
+]
+
+# Records what would otherwise go unnoticed; an attacker's payload would call these.
+HOOKS = """
+window.__dialogs = [];
+['alert', 'confirm', 'prompt'].forEach(function (name) {
+  window[name] = function (msg) { window.__dialogs.push(name + ':' + msg); };
+});
+"""
+
+
+class Probe:
+    """Everything a page did that a self-contained offline page must never do."""
+
+    def __init__(self):
+        self.console_errors: list[str] = []
+        self.failed: list[str] = []
+        self.blocked: list[str] = []
+        self.dialogs: list[str] = []
+
+    def attach(self, page) -> None:
+        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.console_errors.append(f"pageerror: {e}"))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+    def assert_clean(self, page) -> None:
+        dialogs = []
+        for frame in page.frames:
+            dialogs += frame.evaluate("() => window.__dialogs || []")
+        assert self.console_errors == []
+        assert self.failed == []
+        assert self.blocked == []
+        assert self.dialogs == [] and dialogs == []
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 900},
+        )
+        ctx.add_init_script(HOOKS)
+        yield ctx
+        ctx.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """``open_page(path) -> (page, probe)``: loads a file with the network blocked."""
+    pages = []
+
+    def _open(path: Path, fragment: str = ""):
+        probe = Probe()
+
+        def route(r):
+            if r.request.url.startswith("file:"):
+                r.continue_()
+            else:
+                probe.blocked.append(r.request.url)
+                r.abort()
+
+        page = browser.new_page()
+        page.route("**/*", route)
+        probe.attach(page)
+        page.goto(path.resolve().as_uri() + fragment, wait_until="load")
+        pages.append(page)
+        return page, probe
+
+    yield _open
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    return build_toy_result(tmp_path_factory.mktemp("browser") / "out")
+
+
+def wait_maps(frame, n: int) -> None:
+    frame.wait_for_function(f"() => window.regionopt && regionopt.maps.length === {n}", timeout=15_000)
+
+
+def unit_index(frame, unit_id: str) -> int:
+    return frame.evaluate(f"() => regionopt.data().units.id.indexOf({json.dumps(unit_id)})")
+
+
+# ----------------------------------------------------------------------------- maps
+def test_side_by_side_maps_offline_synced(open_page, toy, tmp_path):
+    page, probe = open_page(toy / "map_compare.html")
+    wait_maps(page, 2)
+    info = page.evaluate(
+        """() => regionopt.maps.map(v => ({
+            role: v.role,
+            main: v.map.hasLayer(v.layers.main) ? v.layers.main.getLayers().length : 0,
+            upper: v.layers.upper.getLayers().length,
+            demand: v.layers.demand.getLayers().length,
+            facilities: v.layers.facilities.getLayers().length,
+            canvases: v.map.getContainer().querySelectorAll('.leaflet-overlay-pane canvas').length
+        }))"""
+    )
+    assert [m["role"] for m in info] == ["before", "after"]
+    assert [m["main"] for m in info] == [2, 2]  # two county polygons drawn on each map
+    assert [m["upper"] for m in info] == [1, 1]
+    assert [m["demand"] for m in info] == [60, 60]
+    n_new = len(json.loads((toy / "solution.json").read_text())["chosen_sites"])
+    assert [m["facilities"] for m in info] == [3, 3 + n_new]  # the plan's facilities only "after"
+    assert [m["canvases"] for m in info] == [1, 1]  # everything on one canvas per map
+    # Pan and zoom the left map: the right one follows.
+    before = page.evaluate("() => regionopt.maps[1].map.getCenter()")
+    page.evaluate("() => { regionopt.maps[0].map.panBy([180, 60], {animate: false}); }")
+    page.wait_for_timeout(100)
+    centers = page.evaluate("() => regionopt.maps.map(v => v.map.getCenter())")
+    assert centers[1] != before
+    assert centers[0]["lat"] == pytest.approx(centers[1]["lat"], abs=1e-9)
+    assert centers[0]["lng"] == pytest.approx(centers[1]["lng"], abs=1e-9)
+    page.evaluate("() => { regionopt.maps[1].map.setZoom(regionopt.maps[1].map.getZoom() + 1, {animate: false}); }")
+    page.wait_for_timeout(100)
+    zooms = page.evaluate("() => regionopt.maps.map(v => v.map.getZoom())")
+    assert zooms[0] == zooms[1]
+    shot = tmp_path / "compare.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    probe.assert_clean(page)
+
+
+def test_hostile_names_show_as_text(open_page, toy):
+    page, probe = open_page(toy / "map_toggle.html")
+    wait_maps(page, 1)
+    # Hide points and symbols so the mouse lands on county B itself.
+    page.evaluate(
+        """() => { const s = regionopt.state();
+                   const fams = {}; Object.keys(s.layers.families).forEach(k => fams[k] = false);
+                   regionopt.setState({layers: Object.assign({}, s.layers, {demand: false, families: fams})}); }"""
+    )
+    b = unit_index(page, "B")
+    x, y = page.evaluate(
+        f"""() => {{ const v = regionopt.maps[0];
+                    const poly = v.layers.main.getLayers().find(l => l._ro === {b});
+                    const p = v.map.latLngToContainerPoint(poly.getBounds().getCenter());
+                    const r = v.map.getContainer().getBoundingClientRect();
+                    return [r.left + p.x, r.top + p.y]; }}"""
+    )
+    page.mouse.move(x, y)
+    tip = page.locator(".leaflet-tooltip")
+    tip.wait_for(timeout=5_000)
+    assert EVIL_UNIT in tip.inner_text()
+    assert tip.locator("img").count() == 0
+    # The new facility at the hostile site: click it, read its popup.
+    page.evaluate("() => regionopt.setState({layers: Object.assign({}, regionopt.state().layers, "
+                  "{families: {health: true, culture: true, education: true}})})")
+    page.mouse.move(5, 5)
+    x, y = page.evaluate(
+        f"""() => {{ const v = regionopt.maps[0], F = regionopt.data().facilities;
+                    const i = F.name.indexOf({json.dumps(EVIL_SITE)});
+                    const m = v.facMarkers[i];
+                    const p = v.map.layerPointToContainerPoint(m._point);
+                    const r = v.map.getContainer().getBoundingClientRect();
+                    return [r.left + p.x, r.top + p.y]; }}"""
+    )
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5_000)
+    text = popup.inner_text()
+    assert EVIL_SITE in text and "people newly covered" in text
+    assert popup.locator("img").count() == 0
+    # The existing clinic with a hostile name, and its "assumed" label.
+    page.keyboard.press("Escape")
+    x, y = page.evaluate(
+        f"""() => {{ const v = regionopt.maps[0], F = regionopt.data().facilities;
+                    const m = v.facMarkers[F.name.indexOf({json.dumps(EVIL_FACILITY)})];
+                    const p = v.map.layerPointToContainerPoint(m._point);
+                    const r = v.map.getContainer().getBoundingClientRect();
+                    return [r.left + p.x, r.top + p.y]; }}"""
+    )
+    page.mouse.click(x, y)
+    page.wait_for_function(f"() => document.querySelector('.leaflet-popup-content').textContent.includes({json.dumps(EVIL_FACILITY)})")
+    assert "illustrative baseline" in page.locator(".leaflet-popup-content").inner_text()
+    assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
+    probe.assert_clean(page)
+
+
+def test_toggle_and_language_and_type(open_page, toy):
+    page, probe = open_page(toy / "map_toggle.html")
+    wait_maps(page, 1)
+    label = page.locator(".ro-label")
+    assert label.get_attribute("data-show") == "after"
+    after_fills = page.evaluate("() => regionopt.maps[0].layers.main.getLayers().map(l => l.options.fillColor)")
+    page.locator(".ro-seg button[data-show=before]").click()
+    assert label.get_attribute("data-show") == "before"
+    assert page.evaluate("() => regionopt.maps[0].layers.facilities.getLayers().length") == 3
+    before_fills = page.evaluate("() => regionopt.maps[0].layers.main.getLayers().map(l => l.options.fillColor)")
+    assert before_fills != after_fills  # the plan raised coverage in at least one county
+    page.locator("select.ro-key").select_option("clinic")
+    assert page.evaluate("() => regionopt.state().key") == "clinic"
+    assert page.evaluate("() => regionopt.maps[0].layers.facilities.getLayers().length") == 1  # the one existing clinic
+    page.locator("select.ro-indicator").select_option("standards")
+    fills = page.evaluate("() => regionopt.maps[0].layers.main.getLayers().map(l => l.options.fillColor)")
+    assert set(fills) <= {"#4575b4", "#d73027"}  # met / not met before (no "newly met" before)
+    page.locator(".ro-lang button[data-lang=zh]").click()
+    assert "规划前" in label.inner_text() and "配置标准" in label.inner_text()
+    page.locator(".ro-panel input[data-areas=upper]").check()
+    assert page.evaluate("() => regionopt.maps[0].map.hasLayer(regionopt.maps[0].layers.upper)")
+    probe.assert_clean(page)
+
+
+# ----------------------------------------------------------------------------- report
+def test_report_page(open_page, toy, tmp_path):
+    page, probe = open_page(toy / "index.html")
+    page.wait_for_function("() => document.documentElement.dataset.reportReady === '1'")
+    frames = {f.url.split("/")[-1].split("#")[0]: f for f in page.frames if f != page.main_frame}
+    assert set(frames) == {"map_compare.html", "map_toggle.html"}
+    page.locator("#map-toggle").scroll_into_view_if_needed()
+    wait_maps(frames["map_compare.html"], 2)
+    wait_maps(frames["map_toggle.html"], 1)
+    # Hostile names are table text, not markup.
+    cell = page.locator("#table-units tbody tr:not([hidden]) td").filter(has_text="B县").first
+    assert EVIL_UNIT in cell.inner_text()
+    # Sort by "rate after", twice.
+    header = page.locator("#table-units th").nth(5)
+    header.click()
+    values = page.evaluate("() => [...document.querySelectorAll('#table-units tbody tr:not([hidden]) td:nth-child(6)')]"
+                           ".map(td => parseFloat(td.dataset.v))")
+    assert values == sorted(values) and len(values) == 3
+    header.click()
+    values = page.evaluate("() => [...document.querySelectorAll('#table-units tbody tr:not([hidden]) td:nth-child(6)')]"
+                           ".map(td => parseFloat(td.dataset.v))")
+    assert values == sorted(values, reverse=True)
+    assert header.get_attribute("aria-sort") == "descending"
+    # Filter the unit table by type.
+    page.locator("#unit-table-key").select_option("school")
+    keys = page.evaluate("() => [...document.querySelectorAll('#table-units tbody tr:not([hidden])')].map(r => r.dataset.key)")
+    assert keys == ["school"] * 3
+    # Switch the language: page and maps follow.
+    assert page.locator("h1 .l-en").is_visible() and not page.locator("h1 .l-zh").is_visible()
+    page.locator(".lang-switch button[data-lang=zh]").click()
+    assert page.evaluate("() => document.documentElement.lang") == "zh"
+    assert page.locator("h1 .l-zh").is_visible() and not page.locator("h1 .l-en").is_visible()
+    frames["map_compare.html"].wait_for_function("() => regionopt.state().lang === 'zh'")
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000
+    probe.assert_clean(page)
+
+
+# ----------------------------------------------------------------------------- the real default
+@pytest.fixture(scope="module")
+def zhejiang_report(tmp_path_factory):
+    if not ZHEJIANG_GPKG.is_file():
+        pytest.skip(f"{ZHEJIANG_GPKG} not built (python geodata/build_zhejiang.py)")
+    from optimizer.pipeline import default_config_path, run
+    from optimizer.scenario import load_scenario
+
+    # The full default solves in minutes; a short time limit still yields a
+    # complete (possibly not proven optimal) plan on the real geodata.
+    scenario = load_scenario(default_config_path()).replace(**{"solver.time_limit": 8.0})
+    out = tmp_path_factory.mktemp("zhejiang") / "out"
+    t0 = time.perf_counter()
+    outcome = run(scenario, out_dir=out)
+    return outcome.out_dir, time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_zhejiang_default_report(open_page, zhejiang_report, tmp_path):
+    import geopandas as gpd
+
+    out, seconds = zhejiang_report
+    units = gpd.read_file(ZHEJIANG_GPKG, layer="admin_units")
+    mapped = units[~(units.geometry.isna() | units.geometry.is_empty)]
+    n_counties = int((mapped["level"] != "city").sum())
+    n_cities = int((mapped["level"] == "city").sum())
+    sizes = sum(p.stat().st_size for p in out.rglob("*") if p.suffix in (".html", ".js", ".css", ".png"))
+    assert sizes < 15e6
+
+    t0 = time.perf_counter()
+    page, probe = open_page(out / "map_compare.html")
+    load = time.perf_counter() - t0
+    wait_maps(page, 2)
+    counts = page.evaluate("() => regionopt.maps.map(v => [v.layers.main.getLayers().length, v.layers.upper.getLayers().length,"
+                           " v.layers.demand.getLayers().length])")
+    n_demand = len(gpd.read_file(out / "result.gpkg", layer="demand", columns=["unit_id"]))
+    assert counts == [[n_counties, n_cities, n_demand]] * 2
+    assert n_counties == 90 and n_cities == 11
+    page.evaluate("() => { regionopt.maps[1].map.panBy([-200, 100], {animate: false}); }")
+    page.wait_for_timeout(150)
+    c = page.evaluate("() => regionopt.maps.map(v => v.map.getCenter())")
+    assert c[0]["lat"] == pytest.approx(c[1]["lat"], abs=1e-9) and c[0]["lng"] == pytest.approx(c[1]["lng"], abs=1e-9)
+    page.screenshot(path=str(tmp_path / "zhejiang-compare.png"))
+    probe.assert_clean(page)
+
+    page, probe = open_page(out / "index.html")
+    status = json.loads((out / "solution.json").read_text())["status"]
+    banner = page.locator("#solver-status").inner_text()
+    assert ("NOT proven optimal" in banner) == (status != "optimal")
+    frames = [f for f in page.frames if f != page.main_frame]
+    wait_maps(frames[0], 2)
+    page.screenshot(path=str(tmp_path / "zhejiang-report.png"))
+    probe.assert_clean(page)
+    print(f"\nZhejiang default (8 s time limit): run+render {seconds:.1f} s, report files {sizes / 1e6:.1f} MB, "
+          f"side-by-side map load {load:.2f} s")
