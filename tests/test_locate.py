@@ -1,0 +1,388 @@
+"""The location models against brute-force enumeration on small random instances."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import geopandas as gpd
+import numpy as np
+import pulp
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+from scipy.spatial.distance import cdist
+from shapely.geometry import Point
+
+from optimizer.errors import InfeasibleError, InputError, SolverError
+from optimizer.locate import CFLP, LSCP, MCLP, PCenter, PMedian
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _instance(seed: int, n: int, m: int, integer: bool):
+    rng = np.random.default_rng(seed)
+    if integer:
+        # Small integer distances: many ties, the hard case for level-based formulations.
+        d = rng.integers(0, 6, size=(n, m)).astype(float)
+    else:
+        d = cdist(rng.uniform(0, 10, (n, 2)), rng.uniform(0, 10, (m, 2)))
+    w = rng.integers(0, 5, size=n).astype(float)
+    return rng, d, w
+
+
+def _predefined(rng, m: int, p: int) -> np.ndarray:
+    k = int(rng.integers(0, min(p, 2) + 1))
+    mask = np.zeros(m, dtype=bool)
+    mask[rng.choice(m, size=k, replace=False)] = True
+    return mask
+
+
+def _subsets(m: int, p: int, pre: np.ndarray):
+    for combo in itertools.combinations(range(m), p):
+        if pre[list(combo)].sum() == pre.sum():
+            yield list(combo)
+
+
+# --------------------------------------------------------------------------- p-median
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
+       reduce=st.booleans())
+def test_pmedian_matches_brute_force(seed, n, m, integer, reduce):
+    rng, d, w = _instance(seed, n, m, integer)
+    p = int(rng.integers(1, m + 1))
+    pre = _predefined(rng, m, p)
+    best = min(float(w @ d[:, s].min(axis=1)) for s in _subsets(m, p, pre))
+    model = PMedian.from_cost_matrix(d, w, p, pre, reduce=reduce).solve()
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(best, abs=1e-6)
+    sel = model.selected_site_indices
+    assert len(sel) == p and set(np.flatnonzero(pre)) <= set(sel)
+    # The reported value is the p-median objective of the reported plan.
+    assert float(w @ d[np.arange(n), model.assignment]) == pytest.approx(model.objective)
+    assert np.all(np.isin(model.assignment, sel))
+    assert model.report.bound == pytest.approx(best, abs=1e-5)
+
+
+def test_pmedian_fac2cli_and_cbc():
+    rng = np.random.default_rng(3)
+    d = cdist(rng.uniform(0, 10, (30, 2)), rng.uniform(0, 10, (8, 2)))
+    w = rng.integers(1, 9, 30).astype(float)
+    best = min(float(w @ d[:, list(s)].min(axis=1)) for s in itertools.combinations(range(8), 3))
+    for solver in ("highs", "cbc"):
+        model = PMedian.from_cost_matrix(d, w, 3).solve(solver)
+        assert model.status == "optimal" and model.report.solver == solver
+        assert model.objective == pytest.approx(best)
+        assert sorted(i for cl in model.fac2cli for i in cl) == list(range(30))
+        for i, facs in enumerate(model.cli2fac):
+            assert facs == [model.assignment[i]]
+
+
+def test_pmedian_reductions_shrink_model_but_keep_optimum():
+    rng = np.random.default_rng(7)
+    d = cdist(rng.uniform(0, 100, (120, 2)), rng.uniform(0, 100, (40, 2)))
+    w = rng.integers(1, 10, 120).astype(float)
+    full = PMedian.from_cost_matrix(d, w, 4, reduce=False).solve()
+    red = PMedian.from_cost_matrix(d, w, 4).solve()
+    assert red.objective == pytest.approx(full.objective)
+    assert red.stats["nonzeros"] < full.stats["nonzeros"]
+    assert red.stats["lagrangian_bound"] <= red.objective + 1e-6
+
+
+# --------------------------------------------------------------------------- p-center
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
+       reduce=st.booleans())
+def test_pcenter_matches_brute_force(seed, n, m, integer, reduce):
+    rng, d, _ = _instance(seed, n, m, integer)
+    p = int(rng.integers(1, m + 1))
+    pre = _predefined(rng, m, p)
+    best = min(float(d[:, s].min(axis=1).max()) for s in _subsets(m, p, pre))
+    model = PCenter.from_cost_matrix(d, p, pre, reduce=reduce).solve()
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(best, abs=1e-9)
+    assert len(model.selected_site_indices) == p
+    assert set(np.flatnonzero(pre)) <= set(model.selected_site_indices)
+    assert pulp.value(model.problem.objective) == pytest.approx(best, abs=1e-6)
+
+
+def test_pcenter_radius_search_keeps_optimum():
+    rng = np.random.default_rng(5)
+    d = cdist(rng.uniform(0, 10, (40, 2)), rng.uniform(0, 10, (15, 2)))
+    fast = PCenter.from_cost_matrix(d, 3).solve()
+    full = PCenter.from_cost_matrix(d, 3, reduce=False).solve()
+    assert fast.objective == pytest.approx(full.objective)
+    assert fast.stats["lower_bound"] <= fast.objective <= fast.stats["heuristic_objective"]
+    assert fast.stats["radii"] < full.stats["radii"]
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _covered(a: np.ndarray, s) -> np.ndarray:
+    return a[:, list(s)].any(axis=1) if len(s) else np.zeros(a.shape[0], dtype=bool)
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
+       reduce=st.booleans(), sparse=st.booleans())
+def test_mclp_matches_brute_force(seed, n, m, integer, reduce, sparse):
+    rng, d, w = _instance(seed, n, m, integer)
+    radius = float(rng.choice([1.0, 2.0, 3.0])) if integer else float(rng.uniform(1, 6))
+    a = d <= radius
+    p = int(rng.integers(1, m + 1))
+    pre = _predefined(rng, m, p)
+    best = max(float(w[_covered(a, s)].sum()) for s in _subsets(m, p, pre))
+    cost = sp.csr_array(np.where(a, d, 0.0)) if sparse else d
+    if sparse:  # stored entries are the pairs in reach, zeros included
+        rows, cols = np.nonzero(a)
+        cost = sp.csr_array((d[rows, cols], (rows, cols)), shape=d.shape)
+    model = MCLP.from_cost_matrix(cost, w, radius, p, pre, reduce=reduce).solve()
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(best)
+    assert pulp.value(model.problem.objective) == pytest.approx(best)
+    sel = model.selected_site_indices
+    assert len(sel) == p and set(np.flatnonzero(pre)) <= set(sel)
+    assert float(w[_covered(a, sel)].sum()) == pytest.approx(best)
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), with_p=st.booleans(),
+       equal_costs=st.booleans(), reduce=st.booleans())
+def test_mclp_budget_matches_brute_force(seed, n, m, with_p, equal_costs, reduce):
+    rng, d, w = _instance(seed, n, m, False)
+    radius = float(rng.uniform(1, 6))
+    a = d <= radius
+    costs = np.full(m, 2.0) if equal_costs else rng.integers(0, 6, m).astype(float)
+    pre = _predefined(rng, m, 1)
+    budget = float(costs[pre].sum() + rng.integers(0, 12))
+    p = int(rng.integers(max(1, pre.sum()), m + 1)) if with_p else None
+    best = -math.inf
+    for k in ([p] if p else range(m + 1)):
+        for s in _subsets(m, k, pre):
+            if costs[s].sum() <= budget + 1e-9:
+                best = max(best, float(w[_covered(a, s)].sum()))
+    model = MCLP.from_cost_matrix(d, w, radius, p, pre, facility_costs=costs, budget=budget, reduce=reduce)
+    model.solve()
+    if best == -math.inf:
+        assert model.status == "infeasible"
+        return
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(best)
+    sel = model.selected_site_indices
+    assert costs[sel].sum() <= budget + 1e-6
+    assert p is None or len(sel) == p
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
+       reduce=st.booleans())
+def test_lscp_matches_brute_force(seed, n, m, integer, reduce):
+    rng, d, _ = _instance(seed, n, m, integer)
+    radius = float(d.min(axis=1).max()) + (0.0 if integer else float(rng.uniform(0, 2)))
+    a = d <= radius
+    pre = _predefined(rng, m, m)
+    best = next(k for k in range(m + 1) for s in _subsets(m, k, pre) if _covered(a, s).all())
+    model = LSCP.from_cost_matrix(d, radius, pre, reduce=reduce).solve()
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(best)
+    assert _covered(a, model.selected_site_indices).all()
+    assert model.n_cli_uncov == 0 and model.perc_cov == 100.0
+    assert len(model.selected_site_indices) == best
+
+
+def test_coverage_reductions_merge_and_drop():
+    # Clients 0 and 1 share a covering set; site 2 covers a subset of site 0's set.
+    d = np.array([[1.0, 9.0, 1.0], [1.0, 9.0, 1.0], [1.0, 9.0, 9.0], [9.0, 1.0, 9.0]])
+    model = MCLP.from_cost_matrix(d, [1, 2, 3, 4], 2.0, 1)
+    assert model.stats["demand_groups"] == 3
+    assert model.stats["sites_dropped"] == 1
+    assert model.solve().objective == 6.0 and list(model.selected_site_indices) == [0]
+    # With p = 3 every site must open, so no site may be dropped for good.
+    model3 = MCLP.from_cost_matrix(d, [1, 2, 3, 4], 2.0, 3).solve()
+    assert model3.objective == 10.0 and len(model3.selected_site_indices) == 3
+
+
+def test_mclp_spopt_style_results():
+    d = np.array([[1.0, 9.0], [2.0, 1.0], [9.0, 1.0]])
+    model = MCLP.from_cost_matrix(d, [5, 1, 1], 2.0, 1).solve("cbc")
+    assert model.status == "optimal" and model.objective == 6.0
+    assert model.fac2cli == [[0, 1], []]
+    assert model.cli2fac == [[0], [0], []]
+    assert model.n_cli_uncov == 1
+
+
+# --------------------------------------------------------------------------- CFLP
+
+
+def _cflp_brute(c_total, dem, cap, fixed, pre, uncap):
+    n, m = c_total.shape
+    best = math.inf
+    for k in range(1, m + 1):
+        for s in _subsets(m, k, pre):
+            if uncap:
+                best = min(best, fixed[s].sum() + c_total[:, s].min(axis=1).sum())
+                continue
+            if cap[s].sum() < dem.sum() - 1e-9:
+                continue
+            # LP over x_ij (i client, j in s): sum_j x_ij = 1, sum_i d_i x_ij <= cap_j.
+            ns = len(s)
+            obj = c_total[:, s].ravel()
+            a_eq = np.kron(np.eye(n), np.ones(ns))
+            a_ub = np.kron(dem[None, :], np.eye(ns)) if n else None
+            a_ub = np.zeros((ns, n * ns))
+            for i in range(n):
+                for t in range(ns):
+                    a_ub[t, i * ns + t] = dem[i]
+            res = linprog(obj, A_ub=a_ub, b_ub=cap[s], A_eq=a_eq, b_eq=np.ones(n), bounds=(0, 1), method="highs")
+            if res.status == 0:
+                best = min(best, fixed[s].sum() + res.fun)
+    return best
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 10), m=st.integers(1, 6), uncap=st.booleans(),
+       kind=st.sampled_from(["unit", "total"]))
+def test_cflp_matches_brute_force(seed, n, m, uncap, kind):
+    rng = np.random.default_rng(seed)
+    c = rng.integers(1, 20, (n, m)).astype(float)
+    dem = rng.integers(0, 10, n).astype(float)
+    cap = rng.integers(1, 25, m).astype(float)
+    fixed = rng.integers(0, 40, m).astype(float)
+    pre = _predefined(rng, m, m)
+    c_total = c * dem[:, None] if kind == "unit" else c
+    best = _cflp_brute(c_total, dem, cap, fixed, pre, uncap)
+    if not uncap and cap.sum() < dem.sum():
+        with pytest.raises(InfeasibleError, match="below total demand"):
+            CFLP.from_cost_matrix(c, dem, cap, fixed, pre, uncapacitated=uncap, cost_kind=kind)
+        return
+    model = CFLP.from_cost_matrix(c, dem, cap, fixed, pre, uncapacitated=uncap, cost_kind=kind).solve()
+    if best == math.inf:
+        assert model.status == "infeasible"
+        return
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(best, rel=1e-7, abs=1e-6)
+    alloc = model.allocation.toarray()
+    assert np.allclose(alloc.sum(axis=1), 1.0, atol=1e-6)
+    if not uncap:
+        assert np.all(dem @ alloc <= cap + 1e-6)
+    opened = np.zeros(m, dtype=bool)
+    opened[model.selected_site_indices] = True
+    assert np.all(alloc[:, ~opened] <= 1e-9) and np.all(opened[pre])
+
+
+def test_cflp_forbidden_pairs_and_cbc():
+    c = np.array([[1.0, np.inf], [np.inf, 1.0], [3.0, 1.0]])
+    model = CFLP.from_cost_matrix(c, [1, 1, 1], [2, 2], [10, 10], cost_kind="total").solve("cbc")
+    assert model.status == "optimal" and model.objective == pytest.approx(23.0)  # 10 + 10 + 1 + 1 + 1
+    assert list(model.assignment) == [0, 1, 1]
+    with pytest.raises(InfeasibleError, match="client"):
+        CFLP.from_cost_matrix(np.full((1, 2), np.inf), [1], [2, 2], [1, 1])
+
+
+# --------------------------------------------------------------------------- errors and safety
+
+
+def test_lscp_names_uncovered_demand():
+    d = np.array([[1.0, 2.0], [9.0, 8.0], [1.0, 1.0], [7.0, 9.5]])
+    with pytest.raises(InfeasibleError, match=r"2 demand point\(s\) are farther than 5 from every candidate site.*: 1, 3"):
+        LSCP.from_cost_matrix(d, 5)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: PMedian.from_cost_matrix(np.ones((3, 2)), [1, 1, 1], 3), r"p_facilities must be in 1\.\.2"),
+        (lambda: PMedian.from_cost_matrix(np.ones((3, 2)), [1, 1], 1), "weights has 2 values, expected 3"),
+        (lambda: PMedian.from_cost_matrix(np.array([[1.0, np.nan]]), [1], 1), "NaN at client 0, site 1"),
+        (lambda: PMedian.from_cost_matrix(np.array([[1.0, -1.0]]), [1], 1), "negative value"),
+        (lambda: PMedian.from_cost_matrix(np.ones((2, 3)), [1, 1], 1, [0, 1]), "fewer than the 2 predefined"),
+        (lambda: PCenter.from_cost_matrix(sp.csr_array(np.ones((2, 2))), 1), "must be a dense"),
+        (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 1.0), "give p_facilities, a budget"),
+        (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], -1.0, 1), "service_radius must be finite"),
+        (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 1.0, budget=3), "needs facility_costs"),
+        (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 1.0, None, [0], facility_costs=[5, 1], budget=3),
+         "predefined sites alone cost 5"),
+        (lambda: CFLP.from_cost_matrix(np.ones((2, 2)), [1, 1], None, [1, 1]), "facility_capacity is required"),
+        (lambda: CFLP.from_cost_matrix(np.ones((2, 2)), [1, 1], [1, 1], [1, 1], cost_kind="x"), "cost_kind"),
+        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), 1, [0, 0, 1]), "3 entries but there are only 2 sites"),
+    ],
+)
+def test_input_errors(call, message):
+    with pytest.raises((InputError, InfeasibleError), match=message):
+        call()
+
+
+def test_reduced_model_refuses_user_constraints_unreduced_honours_them():
+    d = np.array([[1.0, 5.0, 9.0], [5.0, 1.0, 9.0], [9.0, 9.0, 1.0]])
+    w = [1, 1, 1]
+    model = PMedian.from_cost_matrix(d, w, 2)
+    model.problem += model.problem.variablesDict()["y_2"] >= 1, "open_site_2"
+    with pytest.raises(SolverError, match="reduce=False"):
+        model.solve()
+    free = PMedian.from_cost_matrix(d, w, 2, reduce=False)
+    y = free.problem.variablesDict()
+    free.problem += y["y_0"] + y["y_1"] <= 1, "not_both"
+    free.solve()
+    assert free.status == "optimal" and 2 in free.selected_site_indices
+    assert free.objective == pytest.approx(min(w @ d[:, [0, 2]].min(axis=1), w @ d[:, [1, 2]].min(axis=1)))
+
+
+def test_time_limit_reports_honestly():
+    rng = np.random.default_rng(1)
+    d = cdist(rng.uniform(0, 100, (3000, 2)), rng.uniform(0, 100, (600, 2)))
+    model = MCLP.from_cost_matrix(d, rng.integers(1, 100, 3000), 9.0, 30).solve(time_limit=0.3)
+    assert model.status in ("optimal", "feasible", "no_solution")
+    if model.status == "feasible":
+        assert model.gap is not None and model.gap >= 0
+        assert model.bound >= model.objective - 1e-6
+        # Never worse than the greedy plan built with the model.
+        assert model.objective >= model.stats["heuristic_objective"] - 1e-6
+        assert model.objective == pytest.approx(float(pulp.value(model.problem.objective)))
+
+
+# --------------------------------------------------------------------------- geodata
+
+
+def _layers(crs):
+    rng = np.random.default_rng(11)
+    lon = 120.1 + rng.uniform(0, 0.05, 25)
+    lat = 30.2 + rng.uniform(0, 0.05, 25)
+    dem = gpd.GeoDataFrame({"pop": rng.integers(1, 50, 25)}, geometry=[Point(x, y) for x, y in zip(lon, lat)],
+                           crs=crs)
+    fac = gpd.GeoDataFrame({"must": [False] * 5 + [True]}, geometry=[Point(x, y) for x, y in zip(lon[:6], lat[:6])],
+                           crs=crs, index=[f"s{k}" for k in range(6)])
+    return dem, fac
+
+
+def test_from_geodataframe_projects_geographic_data():
+    dem, fac = _layers("EPSG:4326")
+    utm = dem.estimate_utm_crs()
+    d = cdist(np.column_stack([dem.to_crs(utm).geometry.x, dem.to_crs(utm).geometry.y]),
+              np.column_stack([fac.to_crs(utm).geometry.x, fac.to_crs(utm).geometry.y]))
+    w = dem["pop"].to_numpy()
+    geo = MCLP.from_geodataframe(dem, fac, "geometry", "geometry", "pop", 1500.0, 2,
+                                 predefined_facility_col="must").solve()
+    ref = MCLP.from_cost_matrix(d, w, 1500.0, 2, fac["must"].to_numpy()).solve()
+    assert geo.objective == pytest.approx(ref.objective)
+    assert "s5" in geo.selected_sites
+    pm = PMedian.from_geodataframe(dem, fac, "geometry", "geometry", "pop", 2).solve()
+    assert pm.objective == pytest.approx(PMedian.from_cost_matrix(d, w, 2).solve().objective, rel=1e-9)
+    pc = PCenter.from_geodataframe(dem, fac, "geometry", "geometry", 2).solve()
+    assert pc.objective == pytest.approx(PCenter.from_cost_matrix(d, 2).solve().objective, rel=1e-9)
+    ls = LSCP.from_geodataframe(dem, fac, "geometry", "geometry", 4000.0).solve()
+    assert ls.objective == LSCP.from_cost_matrix(d, 4000.0).solve().objective
+
+
+def test_from_geodataframe_rejects_crs_mismatch():
+    dem, fac = _layers("EPSG:4326")
+    with pytest.raises(InputError, match="CRS"):
+        MCLP.from_geodataframe(dem, fac.to_crs(3857), "geometry", "geometry", "pop", 1000.0, 1)
+    with pytest.raises(InputError, match="no geometry column 'geom'"):
+        MCLP.from_geodataframe(dem, fac, "geom", "geometry", "pop", 1000.0, 1)
