@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CatalogueConfig, FacilityTypeConfig, ScenarioConfig, ServiceStandard, load_catalogue_config
+from .config import CatalogueConfig, FacilityTypeConfig, ScenarioConfig, ServiceStandard, config_line, load_catalogue_config
 from .errors import ConfigError
 
 __all__ = ["FacilityType", "Catalogue", "build_catalogue"]
@@ -92,13 +92,15 @@ class FacilityType:
 class Catalogue(dict):
     """Mapping ``type_id -> FacilityType`` in catalogue order."""
 
+    base: CatalogueConfig | None = None  # the catalogue file's settings, when built from a scenario
+
     def families(self) -> list[str]:
         return list(dict.fromkeys(t.family for t in self.values()))
 
     def of_family(self, family: str) -> list[FacilityType]:
         return [t for t in self.values() if t.family == family]
 
-    def require(self, type_id: str, *, field: str, file: Path | None = None) -> FacilityType:
+    def require(self, type_id: str, *, field: str, file: Path | None = None, row: int | None = None) -> FacilityType:
         """The type ``type_id``, or a ConfigError naming ``field`` with a suggestion."""
         if type_id in self:
             return self[type_id]
@@ -106,7 +108,7 @@ class Catalogue(dict):
 
         close = difflib.get_close_matches(type_id, list(self), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "known types: " + ", ".join(self)
-        raise ConfigError(f"facility type {type_id!r} is not in the catalogue", file=file, field=field, hint=hint)
+        raise ConfigError(f"facility type {type_id!r} is not in the catalogue", file=file, row=row, field=field, hint=hint)
 
 
 def build_catalogue(config: ScenarioConfig) -> Catalogue:
@@ -132,12 +134,15 @@ def build_catalogue(config: ScenarioConfig) -> Catalogue:
             raise ConfigError(
                 f"facility type {type_id!r} is not in the catalogue and its definition is incomplete: {detail}",
                 file=source,
+                row=config_line(config, "facility_types", type_id),
                 field=f"facility_types.{type_id}",
                 hint="add the missing fields, or fix the type name",
             ) from None
     catalogue = Catalogue((k, FacilityType.from_config(k, v)) for k, v in merged.items())
+    catalogue.base = base  # where each entry came from, for error locations (Scenario.validate)
     if config.types is not None:
         for i, type_id in enumerate(config.types):
-            catalogue.require(type_id, field=f"types[{i}]", file=source)
+            catalogue.require(type_id, field=f"types[{i}]", file=source, row=config_line(config, "types", i))
         catalogue = Catalogue((k, catalogue[k]) for k in config.types)
+        catalogue.base = base
     return catalogue

@@ -15,19 +15,46 @@ from .errors import RegionoptError
 
 
 class _Group(click.Group):
-    """Click group that reports RegionoptError cleanly instead of a traceback."""
+    """Click group that reports errors cleanly instead of a traceback.
+
+    * :class:`RegionoptError` (bad input, solver fault, unsafe output): one
+      ``error: ...`` line on stderr (plus diagnosis lines), exit code 2.
+    * Ctrl-C (SIGINT) / SIGTERM: ``interrupted: ...`` on stderr, exit code 130
+      / 143 (128 + signal number); results are written atomically, so nothing
+      partial is left and an earlier result in the same folder is unchanged.
+    * Anything else is a bug in regionopt: one ``internal error`` line, exit 1.
+
+    ``--debug`` re-raises instead, showing the traceback.
+    """
 
     def invoke(self, ctx: click.Context):
+        from .output import Interrupted, sigterm_as_interrupt
+
         try:
-            return super().invoke(ctx)
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
         except RegionoptError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted: nothing was written", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            code = 128 + exc.signum if isinstance(exc, Interrupted) else 130
+            click.echo("interrupted: no partial output was written", err=True)
+            sys.exit(code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(
+                f"error: internal error ({type(exc).__name__}: {exc}). This is a bug in regionopt; "
+                "run again with --debug and report the traceback. Nothing was written.",
+                err=True,
+            )
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,8 +89,10 @@ def _fmt_int(x: float) -> str:
 
 
 @main.command()
-@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=str))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), help="Output folder (default reports/<scenario>).")
+@click.argument("config", required=False, type=click.Path(path_type=str))
+# --out is checked by optimizer.output.check_output_dir (not by click), so that
+# every unusable folder gets the same documented "error: ..." line.
+@click.option("--out", "out_dir", type=click.Path(path_type=str), help="Output folder (default reports/<scenario>).")
 @click.option("--no-maps", is_flag=True, help="Skip the HTML maps.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool) -> None:
@@ -84,7 +113,9 @@ def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool)
         status_text = "optimal" + (f" (within MIP gap {sc.solver.mip_gap:g}; gap {result.gap:.2e})" if sc.solver.mip_gap else "")
     else:
         gap = f"{result.gap:.2%}" if result.gap is not None else "unknown"
-        status_text = f"{status.upper()} - NOT proven optimal (time limit); proven gap {gap}"
+        # The solver stopped early (time limit, or another work limit): say so, with its reason.
+        why = getattr(result.report, "message", "") or "stopped early"
+        status_text = f"{status.upper()} - NOT proven optimal ({why}); proven gap {gap}"
     click.echo(f"scenario   {sc.name}: {sc.title}")
     click.echo(f"status     {status_text}")
     click.echo(f"objective  {result.objective:,.2f} ({sc.objective.kind})")
@@ -106,7 +137,7 @@ def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool)
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("config", type=click.Path(path_type=str))
 def validate(config: str) -> None:
     """Check a scenario and its data completely, without solving."""
     from .pipeline import validate as validate_pipeline

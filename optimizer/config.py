@@ -15,7 +15,9 @@ The annotated reference is ``docs/scenario.md``.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +53,25 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, protected_namespaces=())
+    # allow_inf_nan=False: '.inf' or '.nan' for a cost, budget or distance would
+    # pass the >= 0 checks and break the model; numbers must be finite.
+    model_config = ConfigDict(extra="forbid", frozen=False, protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: Any) -> Any:
+        """``cost: yes`` is YAML for true, which pydantic would read as 1; refuse it."""
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        if field is None:
+            return value
+        args = set(typing.get_args(field.annotation)) or {field.annotation}
+        values = [value]
+        if isinstance(value, dict) and typing.get_origin(field.annotation) is dict:
+            args = {typing.get_args(field.annotation)[1]}
+            values = list(value.values())
+        if bool not in args and args & {float, int} and any(isinstance(v, bool) for v in values):
+            raise ValueError("a number is needed here, not true/false")
+        return value
 
 
 # --------------------------------------------------------------------------- region
@@ -132,8 +152,9 @@ class FacilityTypeConfig(_Strict):
     family: str
     name_zh: str = ""
     name_en: str = ""
-    cost: float = Field(ge=0, description="construction cost of one new facility, yuan")
-    capacity: float | None = Field(None, gt=0, description="people one facility can serve; null = unlimited")
+    # Upper bounds: the solver cannot take coefficients near 1e15; no facility costs 10^13 yuan or serves 10^10 people.
+    cost: float = Field(ge=0, le=1e13, description="construction cost of one new facility, yuan")
+    capacity: float | None = Field(None, gt=0, le=1e10, description="people one facility can serve; null = unlimited")
     serves: str = Field("all", description="population group served: all, school_age, elderly, ...")
     service: ServiceConfig
     sites: list[str] | None = Field(None, description="candidate-site kinds where it may be built; null = any")
@@ -147,8 +168,8 @@ class FacilityTypeOverride(_Strict):
     family: str | None = None
     name_zh: str | None = None
     name_en: str | None = None
-    cost: float | None = Field(None, ge=0)
-    capacity: float | None = Field(None, gt=0)
+    cost: float | None = Field(None, ge=0, le=1e13)
+    capacity: float | None = Field(None, gt=0, le=1e10)
     serves: str | None = None
     service: ServiceConfig | None = None
     sites: list[str] | None = None
@@ -176,6 +197,8 @@ class StandardLevel(_Strict):
     @classmethod
     def _list_means_one_each(cls, value: Any) -> Any:
         if isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError("give a list of facility types, e.g. [library, museum], or a mapping type: count")
             counts: dict[str, int] = {}
             for item in value:
                 counts[item] = counts.get(item, 0) + 1
@@ -320,7 +343,7 @@ class ScenarioConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- parsing
-def read_config_file(path: str | Path) -> tuple[dict, Any]:
+def read_config_file(path: str | Path, what: str = "scenario") -> tuple[dict, Any]:
     """Parse a YAML or TOML file safely.
 
     Returns the data and, for YAML, the composed node tree (used to report
@@ -328,23 +351,26 @@ def read_config_file(path: str | Path) -> tuple[dict, Any]:
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError("scenario file not found", file=path, hint="check the path (relative to the current folder)")
+        where = "the current folder" if what == "scenario" else "the scenario file"
+        raise ConfigError(f"{what} file not found", file=path, hint=f"check the path (relative to {where})")
     if path.is_dir():
-        raise ConfigError("scenario path is a folder, not a file", file=path)
+        raise ConfigError(f"{what} path is a folder, not a file", file=path, hint=f"give the {what} file inside it")
     suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+        raise ConfigError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path, hint="save the file as UTF-8 text"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror}", file=path) from None
+        raise ConfigError(
+            f"cannot read the file: {(exc.strerror or str(exc)).lower()}", file=path, hint="check the file's permissions"
+        ) from None
     if suffix == ".toml":
         try:
             return tomllib.loads(text), None
         except tomllib.TOMLDecodeError as exc:
             # tomllib's message ends with "(at line L, column C)"; keep it, and the line as the row.
-            import re
-
             where = re.search(r"at line (\d+)", str(exc))
             raise ConfigError(
                 f"TOML syntax error: {exc}",
@@ -354,7 +380,7 @@ def read_config_file(path: str | Path) -> tuple[dict, Any]:
             ) from None
     if suffix not in (".yaml", ".yml"):
         raise ConfigError(
-            f"unsupported scenario format {suffix or '(no extension)'!r}",
+            f"unsupported {what} format {suffix or '(no extension)'!r}",
             file=path,
             hint="use a .yaml, .yml or .toml file",
         )
@@ -381,6 +407,9 @@ def read_config_file(path: str | Path) -> tuple[dict, Any]:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
+            # e.g. an unclosed quote: the problem shows at the end, the cause where the value started
+            problem += f" ({exc.context} started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
         raise ConfigError(
             f"YAML syntax error{where}: {problem}",
             file=path,
@@ -388,11 +417,17 @@ def read_config_file(path: str | Path) -> tuple[dict, Any]:
             hint="fix the YAML syntax there (indentation, colons, quotes)",
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error: {exc}", file=path) from None
+        raise ConfigError(f"YAML error: {exc}", file=path, hint="fix the YAML syntax") from None
     if data is None:
-        raise ConfigError("the scenario file is empty", file=path)
+        raise ConfigError(
+            "the file is empty", file=path, hint="write the settings (see configs/zhejiang.yaml and docs/scenario.md)"
+        )
     if not isinstance(data, dict):
-        raise ConfigError("the scenario file must be a mapping of keys to values at the top level", file=path)
+        raise ConfigError(
+            f"the file must be a mapping of keys to values at the top level, not a {type(data).__name__}",
+            file=path,
+            hint="start with 'key: value' lines, e.g. 'name: my-scenario' (see docs/scenario.md)",
+        )
     return data, node
 
 
@@ -445,8 +480,6 @@ def _node_line(node: Any, loc: tuple) -> int | None:
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class that owns the last key of ``loc``."""
-    import typing
-
     current: Any = model
     for key in loc[:-1]:
         if isinstance(key, int):
@@ -486,6 +519,7 @@ _TYPE_HINTS = {
     "model_type": "give a mapping of keys to values (see docs/scenario.md)",
     "model_attributes_type": "give a mapping of keys to values (see docs/scenario.md)",
     "list_type": "give a list, e.g. [a, b]",
+    "finite_number": "give a finite number (not .inf or .nan)",
     "path_type": "give a file path (relative to this file)",
     "string_pattern_mismatch": "use letters, digits, '_', '.' and '-' only (the name becomes the output folder)",
 }
@@ -504,36 +538,72 @@ def _sort_key(error: dict) -> tuple:
     return (rank, -len(error["loc"]))
 
 
-def _format_validation_error(exc: ValidationError, path: Path | None, node: Any, root: type[BaseModel]) -> ConfigError:
-    errors = sorted(exc.errors(), key=_sort_key)
-    first = errors[0]
-    loc = tuple(k for k in first["loc"] if not (isinstance(k, str) and k.startswith("function-")))
+_PYDANTIC_INTERNAL = ("function-", "lax-or-strict[", "json-or-python[", "union[", "tagged-union[", "nullable[",
+                      "chain[", "default[", "constrained-", "is-instance[")
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # pydantic's internal validator names ('function-after[...]', 'lax-or-strict[...]') are not keys either
+    loc = tuple(k for k in loc if not (isinstance(k, str) and k.startswith(_PYDANTIC_INTERNAL)))
     # Pydantic reports union members as extra path parts (e.g. 'CatalogueConfig');
     # drop those, they are not keys the user wrote.
-    loc = tuple(k for k in loc if not (isinstance(k, str) and k[:1].isupper() and k.endswith(("Config", "Spec"))))
-    dotted = ".".join(str(k) for k in loc) or None
+    return tuple(k for k in loc if not (isinstance(k, str) and k[:1].isupper() and k.endswith(("Config", "Spec"))))
+
+
+def _allowed_and_close(root: type[BaseModel], loc: tuple) -> tuple[list[str], str | None]:
+    if not loc:
+        return [], None
+    owner = _model_at(root, loc)
+    allowed = list(owner.model_fields) if owner else []
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+    return allowed, (close[0] if close else None)
+
+
+def _format_validation_error(exc: ValidationError, path: Path | None, node: Any, root: type[BaseModel]) -> ConfigError:
+    errors = sorted(exc.errors(), key=_sort_key)
+    # A misspelt key ('totl') also makes the key it was meant to be ('total')
+    # missing; that second error is the same problem, so it is not counted.
+    meant = set()
+    for e in errors:
+        if e["type"] == "extra_forbidden":
+            loc = _clean_loc(e["loc"])
+            close = _allowed_and_close(root, loc)[1]
+            if close:
+                meant.add(loc[:-1] + (close,))
+    errors = [e for e in errors if not (e["type"] == "missing" and _clean_loc(e["loc"]) in meant)]
+    # For a union (``catalogue``: a path or an inline catalogue) pydantic also
+    # reports the branch the user did not mean ("not a valid path") beside the
+    # real error deeper inside; drop such shallower type errors.
+    locs = [_clean_loc(e["loc"]) for e in errors]
+    errors = [
+        e
+        for e, loc in zip(errors, locs)
+        if not (e["type"].endswith("_type") and any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs))
+    ] or errors
+    first = errors[0]
+    loc = _clean_loc(first["loc"])
+    dotted = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".") or None  # types[0]
     line = _node_line(node, loc) if node is not None else None
     hint = None
     kind = first["type"]
     if kind == "extra_forbidden":
-        owner = _model_at(root, loc)
-        allowed = list(owner.model_fields) if owner else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+        allowed, close = _allowed_and_close(root, loc)
         message = "unknown key"
         if close:
-            hint = f"did you mean {close[0]!r}?"
+            hint = f"did you mean {close!r}?"
         elif allowed:
             hint = "allowed keys here: " + ", ".join(allowed)
     elif kind == "missing":
         message = "required key is missing"
         hint = "add it (see docs/scenario.md)"
     else:
-        message = first["msg"]
-        if "input" in first and not isinstance(first["input"], (dict, list)):
+        message = first["msg"].removeprefix("Value error, ")  # our own validators' messages stand alone
+        message = re.sub(r" or instance of \w+", "", message)  # pydantic's class names mean nothing to a planner
+        if "input" in first and first["input"] is None:
+            message = f"no value given (the key is empty); {message[:1].lower()}{message[1:]}"
+        elif "input" in first and not isinstance(first["input"], (dict, list)):
             message += f" (got {first['input']!r})"
         if kind == "literal_error":
-            import re
-
             choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
             close = difflib.get_close_matches(str(first.get("input", "")).strip().lower(), choices, n=1, cutoff=0.4)
             hint = f"did you mean {close[0]!r}?" if close else "use one of " + ", ".join(map(repr, choices))
@@ -564,8 +634,11 @@ def _resolve(base: Path, p: Path) -> Path:
 def load_catalogue_config(path: str | Path) -> CatalogueConfig:
     """Read and validate a facility-type catalogue file."""
     path = Path(path)
-    data, node = read_config_file(path)
-    return validate_mapping(data, CatalogueConfig, path=path, node=node)
+    data, node = read_config_file(path, what="catalogue")
+    catalogue = validate_mapping(data, CatalogueConfig, path=path, node=node)
+    catalogue.__dict__["source_path"] = path.resolve()
+    catalogue.__dict__["source_node"] = node
+    return catalogue
 
 
 def load_config(path: str | Path) -> ScenarioConfig:

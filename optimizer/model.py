@@ -40,6 +40,7 @@ import pandas as pd
 import pulp
 
 from .catalogue import FacilityType
+from .config import config_line
 from .distance import coverage_pairs, nearest_distance, planar_xy
 from .errors import InfeasibleError, ModelTooLargeError, SolverError
 from .scenario import Scenario, Standard
@@ -47,11 +48,22 @@ from .solvers import SolveReport, SolverOptions, solve_problem
 
 __all__ = ["PlanningModel", "ModelSize", "solve_scenario", "default_unit_levels"]
 
-# Bytes of memory per model nonzero / variable when PuLP builds the problem and
-# hands it to the solver; measured on the Zhejiang default and the 50k x 5k
-# MCLP benchmark (see benchmarks/README.md), rounded up.
-_BYTES_PER_NONZERO = 400
-_BYTES_PER_VARIABLE = 1500
+# Peak memory (bytes) of building a model with PuLP, handing it to HiGHS,
+# solving and evaluating it, per nonzero / variable / row plus a fixed part.
+# Calibrated (docs/errors.md, "Model too large for memory") by least squares
+# against the peak RSS of 12 runs — uncapacitated and capacitated coverage,
+# equity, min_cost and access; 2,000-40,000 demand points, 300-2,000 sites;
+# 0.03-2.5 GiB — which gave about 73 B/nonzero, 3.1 kB/variable, 290 B/row
+# and 20 MB; the constants below are those rounded up by roughly 2x.
+# ``estimate_size`` counts rows, columns and nonzeros *before* demand rows with
+# equal covering sets are merged, so the estimate is an upper bound: checked
+# on 11 further runs (1.06-3.4x the measured peak: tightest for access models,
+# loosest for uncapacitated coverage) and on the Zhejiang default (1.3 GiB
+# estimated, 0.57 GiB measured).
+_BYTES_PER_NONZERO = 150
+_BYTES_PER_VARIABLE = 4500
+_BYTES_PER_ROW = 600
+_BYTES_FIXED = 64 * 2**20
 
 
 @dataclass
@@ -191,10 +203,12 @@ class PlanningModel:
                 cap = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
                 d_exist, _ = nearest_distance(self.demand_xy, self.fac_xy[td.existing])
                 td.baseline = np.minimum(d_exist, cap)
+                self._count_pairs_first(self.site_xy[td.sites], float(td.baseline.max(initial=0.0)), type_id)
                 rows, cols, dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], td.baseline)
                 keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
                 td.rows, td.cols, td.dist = rows[keep], cols[keep], dist[keep]
             else:
+                self._count_pairs_first(self.site_xy[td.sites], float(np.max(radius, initial=0.0)), type_id)
                 td.rows, td.cols, td.dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], radius)
                 td.ex_rows, td.ex_cols, _ = coverage_pairs(self.demand_xy, self.fac_xy[td.existing], radius)
             self.types[type_id] = td
@@ -229,36 +243,120 @@ class PlanningModel:
         return keys, labels
 
     def estimate_size(self) -> ModelSize:
-        """Rows, columns and nonzeros the model will have, before building it."""
+        """Upper bounds on the rows, columns and nonzeros of the model, before building it.
+
+        Counted from the coverage pairs before demand rows are merged, so the
+        built model is never larger (usually smaller: see :attr:`size`).
+        """
         self.prepare()
-        size = ModelSize(demand_points=len(self.scenario.region.demand))
+        sc = self.scenario
+        kind = sc.objective.kind
+        n_levels = len(sc.standards.levels)
+        size = ModelSize(demand_points=len(sc.region.demand))
+        rows = cols = nnz = 0
         for td in self.types.values():
-            pairs = len(td.rows)
-            size.coverage_pairs += pairs + len(td.ex_rows)
-            size.binaries += len(td.sites)
-            capacitated = td.ftype.capacity is not None and self.scenario.objective.kind != "access"
-            size.nonzeros += pairs * (3 if capacitated or self.scenario.objective.kind == "access" else 1)
-            size.nonzeros += len(td.sites) * 3
-        size.columns = size.binaries + size.coverage_pairs
-        size.estimated_bytes = size.nonzeros * _BYTES_PER_NONZERO + size.columns * _BYTES_PER_VARIABLE
+            pairs, ex_pairs, sites = len(td.rows), len(td.ex_rows), len(td.sites)
+            size.coverage_pairs += pairs + ex_pairs
+            size.binaries += sites
+            cols += sites
+            # y in the total budget, standards of each level, per-unit caps, family cap
+            nnz += sites * (1 + n_levels + len(sc.budget.per_unit) + (td.ftype.family in sc.budget.per_family))
+            if kind == "access":  # a[i, j] per pair: link row (2 nonzeros) + nearest row (1)
+                demand = np.unique(td.rows).size
+                cols += pairs
+                rows += pairs + demand
+                nnz += 3 * pairs
+            elif td.ftype.capacity is not None:  # x[r, j] per pair (new and existing sites)
+                demand = np.unique(np.concatenate([td.rows, td.ex_rows])).size
+                cols += pairs + ex_pairs
+                rows += demand + sites + len(td.existing)
+                nnz += 2 * (pairs + ex_pairs) + sites
+                if self.strong_linking:
+                    rows += pairs
+                    nnz += 2 * pairs
+                # each x also in its unit's equity row, or in the type's coverage-target row
+                nnz += (pairs + ex_pairs) * ((kind == "equity") + (td.ftype.type_id in sc.objective.coverage_targets))
+            else:  # z[r] per demand row with a new site in reach
+                demand = np.unique(td.rows).size
+                cols += demand
+                rows += demand
+                nnz += pairs + demand
+                nnz += demand * ((kind == "equity") + (td.ftype.type_id in sc.objective.coverage_targets))
+        units = sc.region.admin_units
+        n_standards = sum(
+            int((units["level"] == level).sum()) * len(spec.required) for level, spec in sc.standards.levels.items()
+        )
+        n_caps = sum(int(units["level"].isin(cap.levels).sum()) for cap in sc.budget.per_unit)
+        n_equity = len(units) if kind == "equity" else 0  # one row per compared unit, each with t
+        n_targets = len(sc.objective.coverage_targets) if kind == "min_cost" else 0
+        rows += 1 + n_standards + n_caps + len(sc.budget.per_family) + n_equity + n_targets
+        cols += n_standards + (1 if kind == "equity" else 0)  # shortfalls of soft standards; t
+        nnz += n_standards + n_equity
+        size.rows, size.columns, size.nonzeros = rows, cols, nnz
+        size.estimated_bytes = (
+            nnz * _BYTES_PER_NONZERO + cols * _BYTES_PER_VARIABLE + rows * _BYTES_PER_ROW + _BYTES_FIXED
+        )
         return size
+
+    def _memory_limit(self) -> float:
+        """Bytes a model may take: ``limits.max_memory_gb``, else 80% of the machine's memory."""
+        limit_gb = self.scenario.limits.max_memory_gb
+        if limit_gb is not None:
+            return limit_gb * 2**30
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+            total = 16 * 2**30
+        return 0.8 * total
+
+    def _count_pairs_first(self, site_xy: np.ndarray, radius: float, type_id: str) -> None:
+        """Refuse before computing coverage pairs that could not fit in memory.
+
+        The pairs themselves (about 24 bytes each) come before the estimate;
+        when demand x sites could exceed the limit, they are first counted
+        without being stored (``cKDTree.count_neighbors``), and a count whose
+        model would not fit is refused at once.
+        """
+        limit = self._memory_limit()
+        if len(self.demand_xy) * len(site_xy) * _BYTES_PER_NONZERO <= limit or not len(site_xy):
+            return
+        from scipy.spatial import cKDTree
+
+        pairs = int(cKDTree(self.demand_xy).count_neighbors(cKDTree(site_xy), radius + 1e-6))
+        needed = pairs * _BYTES_PER_NONZERO + _BYTES_FIXED
+        if needed > limit:
+            raise self._too_large(
+                needed,
+                f"{pairs:,} coverage pairs for '{type_id}' alone, counted before computing them",
+                limit,
+            )
+
+    def _too_large(self, needed: float, detail: str, limit: float) -> ModelTooLargeError:
+        limit_gb = self.scenario.limits.max_memory_gb
+        allowed = "limits.max_memory_gb" if limit_gb is not None else "80% of this machine's memory"
+        return ModelTooLargeError(
+            f"the model would need at least {_fmt_bytes(needed)} of memory ({detail}), more than the "
+            f"{_fmt_bytes(limit)} allowed ({allowed}); nothing was built",
+            file=self.scenario.source_path,
+            row=config_line(self.scenario.config, "limits", "max_memory_gb") if limit_gb is not None else None,
+            field="limits.max_memory_gb",
+            hint="shorten service standards, coarsen the demand layer, restrict candidate sites "
+            "(facility_types.<type>.sites) or raise limits.max_memory_gb",
+        )
 
     def _check_memory(self) -> None:
         est = self.estimate_size()
         limit_gb = self.scenario.limits.max_memory_gb
-        if limit_gb is None:
-            try:
-                total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-            except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-                total = 16 * 2**30
-            limit = 0.8 * total
-        else:
-            limit = limit_gb * 2**30
+        limit = self._memory_limit()
         if est.estimated_bytes > limit:
+            allowed = "limits.max_memory_gb" if limit_gb is not None else "80% of this machine's memory"
             raise ModelTooLargeError(
-                f"the model would need about {est.estimated_bytes / 2**30:.1f} GiB "
-                f"({est.nonzeros:,} nonzeros from {est.coverage_pairs:,} coverage pairs), "
-                f"more than the {limit / 2**30:.1f} GiB allowed",
+                f"the model would need up to {_fmt_bytes(est.estimated_bytes)} of memory "
+                f"({est.nonzeros:,} nonzeros, {est.columns:,} variables, {est.rows:,} rows from "
+                f"{est.coverage_pairs:,} coverage pairs), more than the {_fmt_bytes(limit)} allowed ({allowed}); "
+                "nothing was built",
+                file=self.scenario.source_path,
+                row=config_line(self.scenario.config, "limits", "max_memory_gb") if limit_gb is not None else None,
                 field="limits.max_memory_gb",
                 hint="shorten service standards, coarsen the demand layer, restrict candidate sites "
                 "(facility_types.<type>.sites) or raise limits.max_memory_gb",
@@ -577,6 +675,95 @@ class PlanningModel:
         return size
 
     # ================================================================== diagnosis
+    def _min_cost_of_standards(self, rows, required) -> float | None:
+        """Least cost (a proven lower bound) of meeting ``rows`` (hard standards) with the ``required`` sites built."""
+        lp = pulp.LpProblem("min_cost_standards", pulp.LpMinimize)
+        seen: dict[str, pulp.LpVariable] = {}
+
+        def var(v: pulp.LpVariable) -> pulp.LpVariable:
+            if v.name not in seen:
+                seen[v.name] = pulp.LpVariable(v.name, lowBound=v.lowBound, upBound=1, cat=pulp.LpInteger)
+            return seen[v.name]
+
+        for _std, need, ys in rows:
+            lp += (pulp.lpSum(var(v) for v in ys) >= need)
+        for v in required:
+            var(v)
+        lp.setObjective(pulp.LpAffineExpression([(v, self._var_cost[name]) for name, v in seen.items()]))
+        rep = solve_problem(lp, SolverOptions(time_limit=60))
+        if not rep.has_solution:
+            return None
+        return rep.bound if rep.bound is not None else rep.objective
+
+    def budget_shortfalls(self) -> list[str]:
+        """Hard standards that the budget cannot pay for, with the shortfall in yuan.
+
+        For the total budget, each family cap and each per-unit cap, the
+        cheapest way to meet the hard standards in its scope (required sites
+        included, coverage ignored) is computed exactly by a small integer
+        program; where it exceeds the cap, the finding names the scope, the
+        cheapest cost, the cap and the shortfall, followed by the standards
+        in that scope (unit, facility type, how many are missing, their cost).
+        An empty list means money is not why the hard standards fail.
+        """
+        self.problem  # noqa: B018 - make sure standards are enumerated
+        sc = self.scenario
+        units = sc.region.admin_units
+        names = units["name"]
+        hard = [(std, need, ys) for std, need, ys in self.standard_rows if std.hard]
+        if not hard:
+            return []
+        self._var_cost = {v.name: self.types[t].ftype.cost for t, ys in self.y.items() for v in ys}
+        family_of = {v.name: self.types[t].ftype.family for t, ys in self.y.items() for v in ys}
+        site_of = {v.name: int(self.types[t].sites[pos]) for t, ys in self.y.items() for pos, v in enumerate(ys)}
+        required = [v for ys in self.y.values() for v in ys if (v.lowBound or 0) >= 1]
+        cost_of = lambda std, need: need * sc.catalogue[std.facility_type].cost  # noqa: E731
+
+        def describe(std, need) -> str:
+            return (
+                f"standard '{std.facility_type}' in {names.get(std.unit_id, std.unit_id)} ({std.unit_id}, {std.level}): "
+                f"{need} missing, {cost_of(std, need):,.0f} yuan"
+            )
+
+        findings: list[str] = []
+
+        def check(rows, req, cap: float, scope: str, cap_name: str) -> None:
+            if not rows:
+                return
+            cheapest = self._min_cost_of_standards(rows, req)
+            if cheapest is None or cheapest <= cap + 1e-6:
+                return
+            findings.append(
+                f"meeting {scope} costs at least {cheapest:,.0f} yuan"
+                + (" (with the required sites)" if req else "")
+                + f"; {cap_name} is {cap:,.0f} yuan — short by {cheapest - cap:,.0f} yuan"
+            )
+            for std, need, _ys in sorted(rows, key=lambda r: -cost_of(r[0], r[1]))[:10]:
+                findings.append(describe(std, need))
+            if len(rows) > 10:
+                findings.append(f"… and {len(rows) - 10} more standard(s) in this scope")
+
+        check(hard, required, float(sc.budget.total), "every hard standard", "the budget")
+        for family, amount in sc.budget.per_family.items():
+            rows = [r for r in hard if sc.catalogue[r[0].facility_type].family == family]
+            req = [v for v in required if family_of[v.name] == family]
+            check(rows, req, float(amount), f"the hard standards of family '{family}'",
+                  f"its cap budget.per_family.{family}")
+        if sc.budget.per_unit:
+            # Sites inside each unit (ancestors included), and the units inside each unit.
+            inside = self.site_units.groupby("unit_id")["row"].apply(lambda r: set(r.tolist())).to_dict()
+            for i, cap in enumerate(sc.budget.per_unit):
+                for unit_id in units.index[units["level"].isin(cap.levels)].astype(str):
+                    amount = cap.overrides.get(unit_id, cap.amount)
+                    if amount is None:
+                        continue
+                    sites = inside.get(unit_id, set())
+                    rows = [r for r in hard if r[2] and all(site_of[v.name] in sites for v in r[2])]
+                    req = [v for v in required if site_of[v.name] in sites]
+                    check(rows, req, float(amount), f"the hard standards in {names.get(unit_id, unit_id)} ({unit_id})",
+                          f"its cap budget.per_unit[{i}]")
+        return findings
+
     def diagnose(self) -> list[str]:
         """Plain-language reasons why no plan can satisfy the hard constraints."""
         self.problem  # noqa: B018 - make sure standards are enumerated
@@ -590,41 +777,8 @@ class PlanningModel:
                     f"standard '{std.facility_type}' in {names.get(std.unit_id, std.unit_id)} ({std.unit_id}, "
                     f"{std.level}) needs {need} more, but only {len(ys)} candidate site(s) there may host one"
                 )
-        # Cheapest way to meet every hard standard, ignoring coverage: if it
-        # exceeds the budget, the shortfall is exact.
         if hard_unmet and not findings:
-            lp = pulp.LpProblem("min_cost_standards", pulp.LpMinimize)
-            cost = pulp.LpAffineExpression()
-            seen: dict[str, pulp.LpVariable] = {}
-            for std, need, ys in hard_unmet:
-                for v in ys:
-                    if v.name not in seen:
-                        seen[v.name] = pulp.LpVariable(v.name, cat=pulp.LpBinary)
-                lp += (pulp.lpSum(seen[v.name] for v in ys) >= need)
-            type_cost = {}
-            for type_id, ys in self.y.items():
-                for v in ys:
-                    type_cost[v.name] = self.types[type_id].ftype.cost
-            for name, v in seen.items():
-                cost.addterm(v, type_cost[name])
-            lp.setObjective(cost)
-            rep = solve_problem(lp, SolverOptions(time_limit=60))
-            required_cost = sum(sc.catalogue[r.facility_type].cost for r in sc.sites.required)
-            if rep.has_solution and rep.bound is not None:
-                cheapest = rep.bound if rep.status == "optimal" else rep.bound
-                if cheapest + required_cost > sc.budget.total + 1e-6:
-                    findings.append(
-                        f"meeting every hard standard costs at least {cheapest:,.0f} yuan"
-                        + (f" plus {required_cost:,.0f} for required sites" if required_cost else "")
-                        + f"; the budget is {sc.budget.total:,.0f} yuan — short by "
-                        f"{cheapest + required_cost - sc.budget.total:,.0f} yuan"
-                    )
-                    by_std = sorted(hard_unmet, key=lambda x: -x[1] * sc.catalogue[x[0].facility_type].cost)
-                    for std, need, ys in by_std[:10]:
-                        findings.append(
-                            f"unmet: '{std.facility_type}' in {names.get(std.unit_id, std.unit_id)} ({std.unit_id}, "
-                            f"{std.level}): {need} missing, {need * sc.catalogue[std.facility_type].cost:,.0f} yuan"
-                        )
+            findings.extend(self.budget_shortfalls())
         if sc.objective.kind == "min_cost":
             for type_id, share in sc.objective.coverage_targets.items():
                 td = self.types[type_id]
@@ -639,9 +793,20 @@ class PlanningModel:
                         f"site covers only {best / total:.1%}"
                     )
         if not findings:
-            findings.append(
-                "the budget caps per unit/family, required sites and hard standards cannot all hold together"
-            )
+            # No single cause found: name the constraints that are in play together.
+            parts = ["the budget (budget.total)"]
+            if sc.budget.per_unit:
+                parts.append("the caps per unit (budget.per_unit)")
+            if sc.budget.per_family:
+                parts.append("the caps per family (budget.per_family)")
+            if sc.sites.required:
+                parts.append("the required sites (sites.required)")
+            if any(std.hard for std, _need, _ys in self.standard_rows):
+                parts.append("the hard standards")
+            if sc.objective.kind == "min_cost" and sc.objective.coverage_targets:
+                parts.append("the coverage targets (objective.coverage_targets)")
+            listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+            findings.append(f"these cannot all hold together: {listed}; relax one of them")
         return findings
 
     # ================================================================== solve
@@ -664,6 +829,12 @@ class PlanningModel:
         impossible = [s for s, need, ys in self.standard_rows if s.hard and len(ys) < need]
         if impossible:
             raise InfeasibleError("no plan can meet the hard standards", diagnosis=self.diagnose(), file=sc.source_path)
+        # ... and hard standards the budget cannot pay for (a small exact check, before a long solve).
+        shortfalls = self.budget_shortfalls()
+        if shortfalls:
+            raise InfeasibleError(
+                "no plan can meet the hard standards within the budget", diagnosis=shortfalls, file=sc.source_path
+            )
         t0 = time.perf_counter()
         stages: list[SolveReport] = []
         report = solve_problem(prob, options)
@@ -678,11 +849,22 @@ class PlanningModel:
         self.timings["solve"] = time.perf_counter() - t0
         if report.status == "infeasible":
             raise InfeasibleError("no plan satisfies the hard constraints", diagnosis=self.diagnose(), file=sc.source_path)
-        if report.status in ("no_solution", "error", "unbounded"):
+        if report.status == "no_solution":
+            limit = f" within the time limit of {options.time_limit:g} s" if options.time_limit else ""
             raise SolverError(
-                f"{options.name} found no plan ({report.status}: {report.message})",
+                f"{options.name} found no plan{limit} (no_solution: {report.message}); nothing was written",
+                file=sc.source_path,
+                row=config_line(sc.config, "solver", "time_limit"),
+                field="solver.time_limit",
+                hint="raise solver.time_limit, or make the problem smaller or easier (fewer sites, softer standards)",
+            )
+        if report.status in ("error", "unbounded"):
+            raise SolverError(
+                f"{options.name} found no plan ({report.status}: {report.message}); nothing was written",
+                file=sc.source_path,
                 field="solver",
-                hint="raise solver.time_limit" if report.status == "no_solution" else None,
+                hint="try the other solver (solver.name: cbc or highs); if it fails too, report this as a bug "
+                "with the scenario",
             )
         chosen = []
         for type_id, ys in self.y.items():
@@ -691,6 +873,14 @@ class PlanningModel:
                 if v.varValue is not None and v.varValue > 0.5:
                     chosen.append((int(td.sites[pos]), type_id))
         return PlanResult.from_model(self, chosen, report, stages)
+
+
+def _fmt_bytes(n: float) -> str:
+    """``1.5 GiB``, ``340 MiB``, ``12 KiB``: sizes a planner can compare."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}" if n < 10 * scale else f"{n / scale:,.0f} {unit}"
+    return f"{n:,.0f} bytes"
 
 
 def _combine(first: SolveReport, second: SolveReport) -> SolveReport:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,36 +63,64 @@ def input_files(scenario: "Scenario") -> dict[str, Path]:
     return files
 
 
-def check_output_dir(out_dir: Path, inputs: dict[str, Path]) -> Path:
-    """Refuse an output folder that is, or contains, or sits inside... an input file's location.
+def check_output_dir(out_dir: Path, inputs: dict[str, Path], *, replace: bool = False) -> Path:
+    """Refuse an output folder that is, or contains, an input file (or lies in an input folder).
 
-    Writing replaces the whole folder, so it must not hold any input.
+    Writing replaces the whole folder, so it must not hold any input. With
+    ``replace=True`` (a plan's folder, which :func:`atomic_output_dir`
+    replaces as a whole) an existing folder must also be empty or an earlier
+    regionopt result (it has a ``manifest.json`` or ``solution.json``), so
+    that a mistyped ``--out`` cannot delete unrelated files.
     """
     out = Path(out_dir).expanduser().resolve()
     for label, path in inputs.items():
         p = Path(path).resolve()
-        if p == out or out in p.parents:
-            raise OutputError(
-                f"output folder {out} contains the input file {p} ({label}); writing results there would replace it",
-                file=out,
-                hint="choose another --out folder, e.g. reports/<scenario>",
-            )
+        if out in p.parents:
+            problem = f"the output folder contains the input file {p} ({label}); writing results there would replace it"
+        elif p == out or p in out.parents:  # p is a folder (e.g. a Shapefile folder)
+            problem = f"the output folder is or lies inside the input folder {p} ({label})"
+        else:
+            continue
+        raise OutputError(problem, file=out, hint="choose another --out folder, e.g. reports/<scenario>")
     if out.exists() and not out.is_dir():
         raise OutputError("output path exists and is not a folder", file=out, hint="choose another --out folder")
     if out == Path(out.anchor) or out == Path.home().resolve():
         raise OutputError("refusing to use a filesystem root or home folder as output folder", file=out)
+    if replace and out.is_dir() and any(out.iterdir()):
+        if not ((out / "manifest.json").is_file() or (out / "solution.json").is_file()):
+            raise OutputError(
+                "output folder exists, is not empty and is not an earlier regionopt result; "
+                "writing would replace everything in it",
+                file=out,
+                hint="choose a new or empty --out folder (an earlier result folder is replaced as a whole)",
+            )
     return out
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or another signal) turned into an exception, so cleanup runs as for Ctrl-C.
+
+    The command line exits with ``128 + signum`` (143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        super().__init__(f"received signal {self.signum}")
+
+
 @contextmanager
-def _deferred_signals() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so cleanup runs for both Ctrl-C and kill."""
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Interrupted` so cleanup runs for both Ctrl-C and kill.
+
+    Does nothing when another SIGTERM handler is installed (e.g. by the
+    command line, which wraps every command in this) or off the main thread.
+    """
     if os.name != "posix" or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
         yield
         return
 
     def _raise(signum, frame):  # pragma: no cover - exercised by the interrupt test in a subprocess
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     try:
         previous = signal.signal(signal.SIGTERM, _raise)
@@ -104,34 +133,81 @@ def _deferred_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+_deferred_signals = sigterm_as_interrupt  # former name
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM during a few file-system steps that must not be split.
+
+    A signal that arrives inside the block is remembered and re-raised when
+    the block ends (as KeyboardInterrupt / :class:`Interrupted`), so e.g. the
+    rename of the finished folder into place happens completely or not at all.
+    Python runs signal handlers only in the main thread; elsewhere nothing is
+    needed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    signums = [signal.SIGINT] + ([signal.SIGTERM] if os.name == "posix" else [])
+    previous = {}
+    for signum in signums:
+        previous[signum] = signal.getsignal(signum)
+        if previous[signum] in (signal.SIG_IGN,):
+            continue
+        signal.signal(signum, lambda n, frame: pending.append(n))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    if pending:  # deliver the first signal now, to the handler that was in place
+        signum = pending[0]
+        handler = previous.get(signum)
+        if callable(handler):
+            handler(signum, None)  # default_int_handler raises KeyboardInterrupt; ours raises Interrupted
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:
+            raise Interrupted(signum)
+
+
 @contextmanager
 def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
     """Yield a temporary folder; on success it replaces ``out_dir`` in one rename.
 
     On any exception (including KeyboardInterrupt / SIGTERM) the temporary
-    folder is removed and ``out_dir`` is left as it was.
+    folder is removed and ``out_dir`` is left as it was. Creating the
+    temporary folder and swapping it into place are shielded from signals,
+    so an interrupt leaves either the earlier folder or the complete new one,
+    and no temporary folder behind (short of SIGKILL or power loss).
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        with _deferred_signals():
+    tmp: Path | None = None
+    with sigterm_as_interrupt():
+        try:
+            with _interrupts_deferred():
+                tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
             yield tmp
-            old = None
-            if out_dir.exists():
-                old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-                os.replace(out_dir, old)
-            try:
-                os.replace(tmp, out_dir)
-            except BaseException:
+            with _interrupts_deferred():
+                old = None
+                if out_dir.exists():
+                    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+                    os.replace(out_dir, old)
+                try:
+                    os.replace(tmp, out_dir)
+                except BaseException:
+                    if old is not None:
+                        os.replace(old, out_dir)
+                    raise
                 if old is not None:
-                    os.replace(old, out_dir)
-                raise
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+                    shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def sha256_file(path: Path) -> str:
@@ -200,7 +276,7 @@ def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None
     sc = result.scenario
     out_dir = Path(out_dir) if out_dir is not None else default_output_dir(sc)
     inputs = input_files(sc)
-    out = check_output_dir(out_dir, inputs)
+    out = check_output_dir(out_dir, inputs, replace=True)
     maps = sc.outputs.maps if maps is None else maps
     report = sc.outputs.report if report is None else report
     t0 = time.perf_counter()

@@ -68,10 +68,27 @@ class RunOutcome:
 
 def _scenario(config: str | Path | Scenario | None, progress: Progress, timings: dict) -> Scenario:
     if isinstance(config, Scenario):
-        return config
-    path = Path(config) if config is not None else default_config_path()
-    with _Stage("load", progress, timings):
-        return load_scenario(path)
+        scenario = config
+    else:
+        path = Path(config) if config is not None else default_config_path()
+        with _Stage("load", progress, timings):
+            scenario = load_scenario(path)
+    _check_solver(scenario)
+    return scenario
+
+
+def _check_solver(scenario: Scenario) -> None:
+    """A requested solver that is not installed is reported before any model is built."""
+    from .config import config_line
+    from .errors import SolverNotAvailableError
+    from .solvers import check_solver_available
+
+    try:
+        check_solver_available(scenario.solver.name)
+    except SolverNotAvailableError as err:
+        err.file = scenario.source_path
+        err.row = config_line(scenario.config, "solver", "name")
+        raise
 
 
 def validate(config: str | Path | Scenario | None = None, *, progress: Progress = _quiet) -> dict:
@@ -95,6 +112,12 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
     impossible = [s for s, need, ys in model.standard_rows if s.hard and len(ys) < need]
     if impossible:
         raise InfeasibleError("no plan can meet the hard standards", diagnosis=model.diagnose(), file=scenario.source_path)
+    # Hard standards the budget (total, family or unit caps) cannot pay for; same check as before solving.
+    shortfalls = model.budget_shortfalls()
+    if shortfalls:
+        raise InfeasibleError(
+            "no plan can meet the hard standards within the budget", diagnosis=shortfalls, file=scenario.source_path
+        )
     summary = scenario.summary()
     summary["model_size"] = model.size.to_dict()
     summary["timings"] = timings
@@ -131,7 +154,9 @@ def run(
     target = None
     if write:
         # Refuse a bad output folder before spending time on the solve.
-        target = check_output_dir(Path(out_dir) if out_dir else default_output_dir(scenario), input_files(scenario))
+        target = check_output_dir(
+            Path(out_dir) if out_dir else default_output_dir(scenario), input_files(scenario), replace=True
+        )
     model = PlanningModel(scenario)
     with _Stage("coverage", progress, timings):
         model.prepare()

@@ -176,16 +176,47 @@ class Scenario:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Cross-check the scenario's parts; raise :class:`ConfigError` naming the key at fault."""
+        try:
+            self._validate_parts()
+        except ConfigError as err:
+            # Name the line of the key in the scenario file when the check did not.
+            if err.row is None and err.field and self.config is not None and err.file == self.source_path:
+                import re
+
+                from .config import config_line
+
+                loc = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", err.field)]
+                err.row = config_line(self.config, *loc)
+            raise
+
+    def _type_source(self, type_id: str, key: str) -> tuple[Path | None, int | None]:
+        """File and line where facility type ``type_id`` got its ``key``: the scenario's override, else the catalogue."""
+        from .config import CatalogueConfig, config_line
+
+        cfg = self.config
+        if cfg is None:
+            return self.source_path, None
+        override = cfg.facility_types.get(type_id)
+        if override is not None and key in override.model_fields_set:
+            return self.source_path, config_line(cfg, "facility_types", type_id, key)
+        if isinstance(cfg.catalogue, CatalogueConfig):  # inline catalogue
+            return self.source_path, config_line(cfg, "catalogue", "facility_types", type_id, key)
+        base = getattr(self.catalogue, "base", None)
+        return Path(cfg.catalogue), config_line(base, "facility_types", type_id, key)
+
+    def _validate_parts(self) -> None:
         file = self.source_path
         region = self.region
         levels = set(region.admin_units["level"])
         groups = set(region.population_groups())
         for type_id, ftype in self.catalogue.items():
             if ftype.serves not in groups:
+                where, line = self._type_source(type_id, "serves")
                 raise ConfigError(
                     f"facility type {type_id!r} serves population group {ftype.serves!r}, "
                     "which the demand layer does not have",
-                    file=file,
+                    file=where,
+                    row=line,
                     field=f"facility_types.{type_id}.serves",
                     hint=f"use one of {sorted(groups)} or add a 'pop_{ftype.serves}' column to the demand layer",
                 )
@@ -193,10 +224,12 @@ class Scenario:
                 kinds = set(region.candidates["kind"]) if "kind" in region.candidates else set()
                 unknown = [k for k in ftype.sites if k not in kinds]
                 if unknown and kinds:
+                    where, line = self._type_source(type_id, "sites")
                     raise ConfigError(
                         f"facility type {type_id!r} may be built at site kinds {unknown}, "
                         "but no candidate site has that kind",
-                        file=file,
+                        file=where,
+                        row=line,
                         field=f"facility_types.{type_id}.sites",
                         hint=f"candidate kinds in the data: {sorted(kinds)}",
                     )
@@ -216,7 +249,12 @@ class Scenario:
             self.catalogue.require(key, field="objective.coverage_targets", file=file)
         for w_key, w in self.objective.weights.items():
             if w < 0:
-                raise ConfigError(f"weight must be non-negative, got {w}", file=file, field=f"objective.weights.{w_key}")
+                raise ConfigError(
+                    f"weight must be non-negative, got {w}",
+                    file=file,
+                    field=f"objective.weights.{w_key}",
+                    hint="use 0 to ignore a type, 1 (the default) for equal weight, more to favour it",
+                )
         eq = self.objective.equity
         if self.objective.kind == "equity":
             for level in eq.levels or []:
@@ -232,6 +270,7 @@ class Scenario:
                     f"equity.compare = {eq.compare!r} needs equity.group (a boolean column of the admin units)",
                     file=file,
                     field="objective.equity.group",
+                    hint="set objective.equity.group, or use compare: units",
                 )
         if eq.group is not None and eq.group not in region.admin_units.columns:
             raise ConfigError(
@@ -255,6 +294,7 @@ class Scenario:
                         f"budget cap override for unknown admin unit {unit_id!r}",
                         file=file,
                         field=f"budget.per_unit[{i}].overrides",
+                        hint="use a unit_id of the admin units layer",
                     )
         families = set(self.catalogue.families())
         for family in self.budget.per_family:
@@ -287,6 +327,7 @@ class Scenario:
                             "a required site needs the facility_type to build there",
                             file=file,
                             field=f"{where}.facility_type",
+                            hint="add facility_type: <type> to this entry",
                         )
                     continue
                 ftype = self.catalogue.require(rule.facility_type, field=f"{where}.facility_type", file=file)
@@ -307,6 +348,7 @@ class Scenario:
                     f"site {rule.site_id!r} is both required and forbidden for {rule.facility_type!r}",
                     file=file,
                     field=f"sites.required[{i}]",
+                    hint="remove it from sites.required or from sites.forbidden",
                 )
         if required_cost > self.budget.total:
             raise ConfigError(

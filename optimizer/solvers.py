@@ -21,6 +21,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -29,7 +30,7 @@ import pulp
 
 from .errors import SolverError, SolverNotAvailableError
 
-__all__ = ["SolverOptions", "SolveReport", "solve_problem", "solver_versions", "relative_gap"]
+__all__ = ["SolverOptions", "SolveReport", "solve_problem", "solver_versions", "relative_gap", "check_solver_available"]
 
 SolverName = Literal["highs", "cbc"]
 STATUSES = ("optimal", "feasible", "infeasible", "unbounded", "no_solution", "error")
@@ -127,9 +128,53 @@ def solver_versions() -> dict[str, str]:
     return versions
 
 
+def _cbc_command(**options) -> "pulp.COIN_CMD | None":
+    """PuLP's bundled CBC binary, else a ``cbc`` on the PATH (e.g. from
+    ``apt-get install coinor-cbc``); ``None`` when neither can be executed."""
+    # PULP_CBC_CMD is deprecated (gone in PuLP 4, where COIN_CMD finds the CBC of 'pulp[cbc]')
+    for cls in filter(None, (getattr(pulp, "PULP_CBC_CMD", None), pulp.COIN_CMD)):
+        try:
+            solver = cls(**options)
+        except pulp.PulpSolverError:
+            continue
+        if solver.available():
+            return solver
+    return None
+
+
+CBC_MISSING_HINT = (
+    "install CBC (pip install 'pulp[cbc]', or apt-get install coinor-cbc, or conda install -c conda-forge "
+    "coin-or-cbc; then check that 'cbc' runs) or use solver.name: highs"
+)
+
+
+def check_solver_available(name: str) -> None:
+    """Raise :class:`SolverNotAvailableError` (with how to install it) if solver ``name`` cannot run here.
+
+    The command line calls this before loading data, so a missing solver is
+    reported at once rather than after the model is built. There is no
+    silent fallback to the other solver: results and run times differ, and the
+    scenario asked for this one.
+    """
+    if name == "cbc" and _cbc_command(msg=False) is None:
+        raise SolverNotAvailableError(
+            "CBC is not available: PuLP's bundled CBC binary cannot be executed on this machine "
+            "and there is no 'cbc' on the PATH",
+            field="solver.name",
+            hint=CBC_MISSING_HINT,
+        )
+    if name == "highs":
+        try:
+            import highspy  # noqa: F401
+        except ImportError:  # pragma: no cover - highspy is a hard dependency
+            raise SolverNotAvailableError(
+                "HiGHS (highspy) is not installed", field="solver.name", hint="pip install highspy, or set solver.name: cbc"
+            ) from None
+
+
 def _cbc_version() -> str:
-    cbc = pulp.PULP_CBC_CMD(msg=False)
-    if not cbc.available():
+    cbc = _cbc_command(msg=False)
+    if cbc is None:
         return "not installed"
     # PuLP ships CBC but does not expose its version; the binary prints it.
     import subprocess
@@ -189,6 +234,40 @@ def _is_mip(problem: pulp.LpProblem) -> bool:
     return any(v.cat == pulp.LpInteger for v in problem.variables())
 
 
+class _InterruptibleHiGHS(pulp.HiGHS):
+    """PuLP's HiGHS interface, stoppable by Ctrl-C / SIGTERM while it solves.
+
+    PuLP calls ``Highs.run()``, a C++ call during which Python delivers no
+    signal: Ctrl-C would only take effect after the solve (up to the whole
+    time limit). Here HiGHS runs in highspy's solver thread while the main
+    thread waits in short slices; on KeyboardInterrupt (also raised for
+    SIGTERM by the command line) the solve is cancelled through HiGHS' user
+    interrupt callback and the interrupt is re-raised, so the caller writes
+    nothing. (highspy's own ``joinSolve`` would swallow the interrupt and
+    return a plan, which would then be written as a result.)
+    """
+
+    def callSolver(self, lp):
+        h = lp.solverModel
+        if threading.current_thread() is not threading.main_thread():
+            # Signals reach only the main thread; nothing to watch for here.
+            return h.run()
+        h.HandleUserInterrupt = True
+        h.startSolve()
+        try:
+            while not h.wait(0.1)[0]:
+                pass
+        except BaseException:
+            h.cancelSolve()
+            deadline = time.monotonic() + 10.0
+            try:
+                while time.monotonic() < deadline and not h.wait(0.1)[0]:
+                    pass
+            except KeyboardInterrupt:  # asked twice: stop waiting for HiGHS
+                pass
+            raise
+
+
 def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
     try:
         import highspy
@@ -199,7 +278,7 @@ def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport
     params = {}
     if options.threads is not None:
         params["threads"] = int(options.threads)
-    solver = pulp.HiGHS(
+    solver = _InterruptibleHiGHS(
         msg=options.msg,
         timeLimit=options.time_limit,
         gapRel=options.mip_gap,
@@ -214,6 +293,19 @@ def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport
         problem.solve(solver)
     except pulp.PulpSolverError as exc:
         return SolveReport("error", None, None, None, time.perf_counter() - start, "highs", version, str(exc))
+    except KeyError:
+        # PuLP's HiGHS interface has no entry for some HiGHS statuses
+        # (kSolutionLimit, kMemoryLimit, kHighsInterrupt) and raises KeyError
+        # *after* copying the solution into the variables; the status is read
+        # from HiGHS itself below.
+        if getattr(problem, "solverModel", None) is None:
+            raise
+    except (IndexError, ValueError, OverflowError, RuntimeError) as exc:
+        # HiGHS refused the model (e.g. a coefficient it treats as infinite)
+        # and PuLP failed reading the missing solution: report, don't crash.
+        h = getattr(problem, "solverModel", None)
+        why = h.modelStatusToString(h.getModelStatus()) if h is not None else f"{type(exc).__name__}: {exc}"
+        return SolveReport("error", None, None, None, time.perf_counter() - start, "highs", version, why)
     seconds = time.perf_counter() - start
     h = problem.solverModel
     model_status = h.getModelStatus()
@@ -242,9 +334,10 @@ def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport
     elif model_status in (ms.kUnbounded, ms.kUnboundedOrInfeasible):
         status = "unbounded" if model_status == ms.kUnbounded else "infeasible"
     elif model_status in (ms.kTimeLimit, ms.kIterationLimit, ms.kInterrupt, ms.kSolutionLimit, ms.kObjectiveBound,
-                          ms.kObjectiveTarget):
+                          ms.kObjectiveTarget, getattr(ms, "kHighsInterrupt", ms.kInterrupt)):
+        # Stopped early (time, node or solution limit): a plan, if any, is not proven optimal.
         status = "feasible" if has_primal else "no_solution"
-    else:
+    else:  # load/model/presolve/solve errors, kMemoryLimit, kUnknown
         status = "error"
     gap = None
     if status == "optimal":
@@ -274,18 +367,40 @@ _CBC_BOUND = re.compile(r"(?:Lower|Upper) bound:\s+(\S+)")
 _CBC_GAP = re.compile(r"Gap:\s+(\S+)")
 
 
+def _stop_child_cbc() -> None:
+    """Terminate CBC processes started by this process.
+
+    PuLP runs CBC as a subprocess and waits for it; when that wait is
+    interrupted (SIGTERM sent to regionopt alone), PuLP leaves CBC running
+    until its time limit. Children are found through /proc (Linux); elsewhere
+    this does nothing.
+    """
+    import signal
+
+    proc = "/proc"
+    if not os.path.isdir(proc):  # pragma: no cover - not Linux
+        return
+    me = os.getpid()
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{entry}/stat", encoding="utf-8", errors="replace") as fh:
+                stat = fh.read()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 1 :].split()[1])
+            if ppid == me and name.lower().startswith("cbc"):
+                os.kill(int(entry), signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            continue
+
+
 def _solve_cbc(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
-    probe = pulp.PULP_CBC_CMD(msg=False)
-    if not probe.available():
-        raise SolverNotAvailableError(
-            "CBC is not available: PuLP's bundled CBC binary cannot be executed on this machine",
-            field="solver.name",
-            hint="install CBC (e.g. 'apt-get install coinor-cbc') or use solver.name: highs",
-        )
+    check_solver_available("cbc")
     version = solver_versions_cached("cbc")
     fd, log_path = tempfile.mkstemp(prefix="regionopt-cbc-", suffix=".log")
     os.close(fd)
-    solver = pulp.PULP_CBC_CMD(
+    solver = _cbc_command(
         msg=False,
         timeLimit=options.time_limit,
         gapRel=options.mip_gap,
@@ -300,6 +415,11 @@ def _solve_cbc(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
     except pulp.PulpSolverError as exc:
         os.unlink(log_path)
         return SolveReport("error", None, None, None, time.perf_counter() - start, "cbc", version, str(exc))
+    except BaseException:  # Ctrl-C / SIGTERM while PuLP waits for CBC: stop CBC too
+        _stop_child_cbc()
+        if os.path.exists(log_path):
+            os.unlink(log_path)
+        raise
     seconds = time.perf_counter() - start
     with open(log_path, encoding="utf-8", errors="replace") as fh:
         log = fh.read()
