@@ -190,6 +190,11 @@ def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
         try:
             with _interrupts_deferred():
                 tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+                # mkdtemp makes the folder private (0700); the result folder is
+                # meant to be shared like any other, so apply the user's umask.
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o777 & ~umask)
             yield tmp
             with _interrupts_deferred():
                 old = None
