@@ -809,6 +809,21 @@ class PlanningModel:
             findings.append(f"these cannot all hold together: {listed}; relax one of them")
         return findings
 
+    def check_hard_standards(self) -> None:
+        """Raise :class:`InfeasibleError` if the hard standards cannot hold, before any solve.
+
+        Two exact checks: a standard with fewer eligible sites in its unit
+        than facilities missing, and hard standards the budget (total,
+        family or unit caps) cannot pay for.
+        """
+        self.problem  # noqa: B018 - standards are enumerated while building
+        source = self.scenario.source_path
+        if any(s.hard and len(ys) < need for s, need, ys in self.standard_rows):
+            raise InfeasibleError("no plan can meet the hard standards", diagnosis=self.diagnose(), file=source)
+        shortfalls = self.budget_shortfalls()
+        if shortfalls:
+            raise InfeasibleError("no plan can meet the hard standards within the budget", diagnosis=shortfalls, file=source)
+
     # ================================================================== solve
     def solve(self, options: SolverOptions | None = None):
         """Solve and return a :class:`~optimizer.result.PlanResult`.
@@ -825,16 +840,7 @@ class PlanningModel:
         prob = self.problem
         options = options or self.scenario.solver_options
         sc = self.scenario
-        # Hard standards that no site can satisfy make the model infeasible; say so up front.
-        impossible = [s for s, need, ys in self.standard_rows if s.hard and len(ys) < need]
-        if impossible:
-            raise InfeasibleError("no plan can meet the hard standards", diagnosis=self.diagnose(), file=sc.source_path)
-        # ... and hard standards the budget cannot pay for (a small exact check, before a long solve).
-        shortfalls = self.budget_shortfalls()
-        if shortfalls:
-            raise InfeasibleError(
-                "no plan can meet the hard standards within the budget", diagnosis=shortfalls, file=sc.source_path
-            )
+        self.check_hard_standards()
         t0 = time.perf_counter()
         stages: list[SolveReport] = []
         report = solve_problem(prob, options)

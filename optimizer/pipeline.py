@@ -98,7 +98,6 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
     coverage pairs, estimates the model size against the memory limit, and
     checks that hard standards have sites to meet them. Returns a summary.
     """
-    from .errors import InfeasibleError
     from .model import PlanningModel
 
     timings: dict[str, float] = {}
@@ -109,15 +108,7 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
         model._check_memory()
     with _Stage("build", progress, timings):
         model.build()
-    impossible = [s for s, need, ys in model.standard_rows if s.hard and len(ys) < need]
-    if impossible:
-        raise InfeasibleError("no plan can meet the hard standards", diagnosis=model.diagnose(), file=scenario.source_path)
-    # Hard standards the budget (total, family or unit caps) cannot pay for; same check as before solving.
-    shortfalls = model.budget_shortfalls()
-    if shortfalls:
-        raise InfeasibleError(
-            "no plan can meet the hard standards within the budget", diagnosis=shortfalls, file=scenario.source_path
-        )
+    model.check_hard_standards()
     summary = scenario.summary()
     summary["model_size"] = model.size.to_dict()
     summary["timings"] = timings
