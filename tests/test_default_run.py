@@ -1,0 +1,78 @@
+"""`regionopt run` on the shipped Zhejiang default, end to end (about 20 s)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from optimizer.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "zhejiang.yaml"
+PROVINCE = 64_567_588
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("default") / "zhejiang-default"
+    result = CliRunner().invoke(main, ["run", str(CONFIG), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_default_scenario_is_solved_to_optimality_or_a_small_stated_gap(default_run):
+    out, output = default_run
+    solution = json.loads((out / "solution.json").read_text())
+    assert solution["status"] in ("optimal", "feasible")
+    if solution["status"] == "feasible":
+        assert solution["gap"] <= 0.001
+        assert "NOT proven optimal" in output
+    else:
+        assert solution["optimal"] is True
+        assert solution["gap"] <= 0.0005
+    assert "status     optimal" in output or "NOT proven optimal" in output
+
+
+def test_default_coverage_table_shows_every_type_before_and_after(default_run):
+    out, output = default_run
+    totals = pd.read_csv(out / "coverage_by_type.csv").set_index("facility_type")
+    assert len(totals) == 14
+    assert (totals["covered_after"] >= totals["covered_before"] - 1e-6).all()
+    everyone = totals[totals["group"] == "all"]
+    assert (everyone["population"] == PROVINCE).all()
+    # The terminal table lists every type with its before -> after figures.
+    for type_id in totals.index:
+        assert type_id in output
+    by_unit = pd.read_csv(out / "coverage_by_unit.csv", dtype={"unit_id": str})
+    counties = by_unit[by_unit["level"].isin(["district", "county", "county_city"])]
+    assert counties["unit_id"].nunique() == 90
+    assert by_unit[by_unit["level"] == "city"]["unit_id"].nunique() == 11
+
+
+def test_default_plan_respects_budget_and_caps(default_run):
+    out, _ = default_run
+    solution = json.loads((out / "solution.json").read_text())
+    budget = solution["budget"]
+    assert budget["used"] <= budget["total"] == 6.0e9
+    assert all(v <= 1.0e9 + 1e-6 for v in budget["by_city"].values())
+    caps = {"culture": 2.5e9, "health": 1.5e9, "education": 1.5e9, "elder_care": 0.5e9}
+    for family, used in budget["by_family"].items():
+        assert used <= caps[family] + 1e-6
+    sites = pd.read_csv(out / "chosen_sites.csv")
+    assert sites["cost"].sum() == pytest.approx(budget["used"])
+    assert len(sites) == solution["new_facilities"] > 0
+
+
+def test_default_run_writes_every_output_with_provenance(default_run):
+    out, _ = default_run
+    for name in ("solution.json", "chosen_sites.gpkg", "chosen_sites.csv", "coverage_by_unit.csv", "manifest.json",
+                 "index.html", "result.gpkg"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    gpkg = manifest["inputs"]["region.admin_units"]
+    assert gpkg["path"].endswith("geodata/zhejiang/zhejiang.gpkg") and len(gpkg["sha256"]) == 64
+    assert manifest["versions"]["highspy"] != "not installed"
