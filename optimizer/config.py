@@ -386,6 +386,7 @@ def read_config_file(path: str | Path, what: str = "scenario") -> tuple[dict, An
         )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_alias_expansion(node, path)
         _check_duplicate_keys(node, path)
         data = yaml.safe_load(text)
     except yaml.constructor.ConstructorError as exc:
@@ -433,6 +434,53 @@ def read_config_file(path: str | Path, what: str = "scenario") -> tuple[dict, An
 
 def _at(mark: Any) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+# A scenario file is a few hundred values; aliases (``*name``) that expand to more than this
+# are an alias bomb ("billion laughs"), which would otherwise exhaust memory in validation.
+_MAX_EXPANDED_VALUES = 100_000
+
+
+def _check_alias_expansion(node: Any, path: Path) -> None:
+    """Refuse YAML whose aliases expand to too many values, or refer to themselves.
+
+    The composed tree shares aliased nodes, so it is small even when the data
+    it stands for is exponentially large; the expanded size is counted once
+    per distinct node.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(n: Any) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(
+                f"YAML alias{_at(n.start_mark)} refers to a value that contains it",
+                file=path,
+                row=n.start_mark.line + 1,
+                hint="a scenario cannot contain itself; write the values out",
+            )
+        open_nodes.add(key)
+        if isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(item) for item in n.value)
+        else:
+            total = 1
+        open_nodes.discard(key)
+        if total > _MAX_EXPANDED_VALUES:
+            raise ConfigError(
+                f"the YAML aliases expand to more than {_MAX_EXPANDED_VALUES:,} values",
+                file=path,
+                hint="write the settings out without nested aliases (*name); a scenario needs far fewer values",
+            )
+        sizes[key] = total
+        return total
+
+    if node is not None:
+        size(node)
 
 
 def _check_duplicate_keys(node: Any, path: Path, where: tuple = ()) -> None:

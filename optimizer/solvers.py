@@ -234,38 +234,58 @@ def _is_mip(problem: pulp.LpProblem) -> bool:
     return any(v.cat == pulp.LpInteger for v in problem.variables())
 
 
-class _InterruptibleHiGHS(pulp.HiGHS):
-    """PuLP's HiGHS interface, stoppable by Ctrl-C / SIGTERM while it solves.
+def new_highs(msg: bool = False):
+    """A ``highspy.Highs`` whose process-wide copyright banner does not reach stdout.
 
-    PuLP calls ``Highs.run()``, a C++ call during which Python delivers no
-    signal: Ctrl-C would only take effect after the solve (up to the whole
-    time limit). Here HiGHS runs in highspy's solver thread while the main
-    thread waits in short slices; on KeyboardInterrupt (also raised for
-    SIGTERM by the command line) the solve is cancelled through HiGHS' user
-    interrupt callback and the interrupt is re-raised, so the caller writes
+    The first ``Highs`` object of a process prints a banner on C stdout before
+    any option can turn output off; it would corrupt e.g. JSON lines on
+    stdout. Unless the caller wants solver output (``msg``), that first object
+    is created with stdout pointed at /dev/null.
+    """
+    import highspy
+
+    if not msg:
+        _silence_highs_banner()
+    return highspy.Highs()
+
+
+def run_highs_interruptibly(h) -> None:
+    """``h.run()``, but stoppable by Ctrl-C / SIGTERM while HiGHS solves.
+
+    ``Highs.run()`` is one C++ call during which Python delivers no signal:
+    Ctrl-C would only take effect after the solve (up to the whole time
+    limit). In the main thread HiGHS runs in highspy's solver thread instead
+    while this thread waits in short slices; on KeyboardInterrupt (also raised
+    for SIGTERM by the command line) the solve is cancelled through HiGHS'
+    user-interrupt callback and the interrupt re-raised, so the caller writes
     nothing. (highspy's own ``joinSolve`` would swallow the interrupt and
     return a plan, which would then be written as a result.)
     """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(h, "startSolve"):
+        # Signals reach only the main thread; nothing to watch for here.
+        h.run()
+        return
+    h.HandleUserInterrupt = True
+    h.startSolve()
+    try:
+        while not h.wait(0.1)[0]:
+            pass
+    except BaseException:
+        h.cancelSolve()
+        deadline = time.monotonic() + 10.0
+        try:
+            while time.monotonic() < deadline and not h.wait(0.1)[0]:
+                pass
+        except KeyboardInterrupt:  # asked twice: stop waiting for HiGHS
+            pass
+        raise
+
+
+class _InterruptibleHiGHS(pulp.HiGHS):
+    """PuLP's HiGHS interface, stoppable by Ctrl-C / SIGTERM (see :func:`run_highs_interruptibly`)."""
 
     def callSolver(self, lp):
-        h = lp.solverModel
-        if threading.current_thread() is not threading.main_thread():
-            # Signals reach only the main thread; nothing to watch for here.
-            return h.run()
-        h.HandleUserInterrupt = True
-        h.startSolve()
-        try:
-            while not h.wait(0.1)[0]:
-                pass
-        except BaseException:
-            h.cancelSolve()
-            deadline = time.monotonic() + 10.0
-            try:
-                while time.monotonic() < deadline and not h.wait(0.1)[0]:
-                    pass
-            except KeyboardInterrupt:  # asked twice: stop waiting for HiGHS
-                pass
-            raise
+        run_highs_interruptibly(lp.solverModel)
 
 
 def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:

@@ -358,6 +358,11 @@ CASES: dict[str, list[Case]] = {
         # The snapshot check proves the command did not run (no file 'hacked').
         Case([replace("scenario.yaml", "title: Toy region", "title: !!python/object/apply:os.system ['touch hacked']")]),
     ],
+    "YAML aliases that expand too far": [
+        Case([append("scenario.yaml", "".join(
+            f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '1'] * 10)}]\n" for i in range(6)))]),
+        Case([append("scenario.yaml", "loop: &a [1, *a]\n")]),
+    ],
     "Key given twice": [Case([append("scenario.yaml", "budget:\n  total: 2.0e+8\n")])],
     "Unknown key": [
         Case([replace("scenario.yaml", "  total: 1.0e+8", "  totl: 1.0e+8")]),

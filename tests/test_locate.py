@@ -17,7 +17,17 @@ from scipy.spatial.distance import cdist
 from shapely.geometry import Point
 
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.locate import CFLP, LSCP, MCLP, PCenter, PMedian
+from optimizer.locate import (
+    CFLP,
+    LSCP,
+    MCLP,
+    PCenter,
+    PMedian,
+    _mclp_local_search,
+    _MclpReducer,
+    _MclpRelaxation,
+)
+from optimizer.solvers import SolveReport
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -386,3 +396,194 @@ def test_from_geodataframe_rejects_crs_mismatch():
         MCLP.from_geodataframe(dem, fac.to_crs(3857), "geometry", "geometry", "pop", 1000.0, 1)
     with pytest.raises(InputError, match="no geometry column 'geom'"):
         MCLP.from_geodataframe(dem, fac, "geom", "geometry", "pop", 1000.0, 1)
+
+
+# --------------------------------------------------------------------------- MCLP incumbent and exact fixing
+
+
+def _coverage_instance(seed: int, n_groups: int, n_sites: int, density: float, integer: bool):
+    rng = np.random.default_rng(seed)
+    a = rng.random((n_groups, n_sites)) < density
+    a[np.arange(n_groups), rng.integers(0, n_sites, n_groups)] = True  # every group reachable
+    w = rng.integers(1, 20, n_groups).astype(float) if integer else rng.uniform(0.1, 20.0, n_groups)
+    return rng, sp.csr_array(a.astype(float)), w
+
+
+def _plans(n_sites: int, k: int):
+    for combo in itertools.combinations(range(n_sites), k):
+        mask = np.zeros(n_sites, dtype=bool)
+        mask[list(combo)] = True
+        yield mask
+
+
+def _value(a: sp.csr_array, w: np.ndarray, mask: np.ndarray) -> float:
+    return float(w[(a @ mask.astype(float)) > 0].sum())
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n_groups=st.integers(1, 14), n_sites=st.integers(2, 8),
+       integer=st.booleans())
+def test_mclp_local_search_returns_a_local_optimum(seed, n_groups, n_sites, integer):
+    rng, a, w = _coverage_instance(seed, n_groups, n_sites, 0.35, integer)
+    k = int(rng.integers(1, n_sites))
+    start = np.zeros(n_sites, dtype=bool)
+    start[rng.choice(n_sites, k, replace=False)] = True
+    locked = start & (rng.random(n_sites) < 0.3)
+    allowed = rng.random(n_sites) < 0.8
+    plan, value, flip = _mclp_local_search(a, w, start, locked, allowed)
+    assert plan.sum() == k and np.all(plan[locked])
+    assert np.all(plan[~start] <= allowed[~start])  # only allowed sites entered
+    assert value == pytest.approx(_value(a, w, plan))
+    assert value >= _value(a, w, start) - 1e-9
+    # No single swap (allowed site in, unlocked site out) improves the plan, and `flip` holds the
+    # best change of a swap through each site.
+    best = np.full(n_sites, -np.inf)
+    for j in np.flatnonzero(~plan & allowed):
+        for out in np.flatnonzero(plan & ~locked):
+            other = plan.copy()
+            other[j], other[out] = True, False
+            change = _value(a, w, other) - value
+            assert change <= 1e-9 * max(1.0, w.sum())
+            best[j], best[out] = max(best[j], change), max(best[out], change)
+    finite = np.isfinite(best)
+    assert np.array_equal(finite, np.isfinite(flip))
+    assert flip[finite] == pytest.approx(best[finite])
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n_groups=st.integers(1, 12), n_sites=st.integers(2, 7),
+       integer=st.booleans())
+def test_mclp_certified_bound_is_an_upper_bound(seed, n_groups, n_sites, integer):
+    rng, a, w = _coverage_instance(seed, n_groups, n_sites, 0.35, integer)
+    k = int(rng.integers(1, n_sites + 1))
+    relax = _MclpRelaxation(a, w, k)
+    lp = relax.solve()
+    # At the LP optimum the certificate is the LP value (and bounds every plan).
+    best = max(_value(a, w, s) for s in _plans(n_sites, k))
+    assert lp >= best - 1e-9
+    # Any multipliers u >= 0 and any fixings give a bound on every plan obeying the fixings.
+    lo = (rng.random(n_sites) < 0.2).astype(float)
+    up = np.where(rng.random(n_sites) < 0.2, 0.0, 1.0)
+    up = np.maximum(up, lo)
+    u = rng.uniform(0, 25, n_groups) * (rng.random(n_groups) < 0.7)
+    bound = relax.certified(u, lo, up)
+    obeying = [_value(a, w, s) for s in _plans(n_sites, k) if np.all(s[lo > 0]) and not np.any(s[up < 1])]
+    if obeying:
+        assert bound >= max(obeying) - 1e-9
+    else:
+        assert bound == -math.inf
+
+
+def _reducer_with_incumbent(a, w, k, plan, integer):
+    stats: dict = {}
+    red = _MclpReducer(a, w, k, stats)
+    red.integral = integer
+    red.plan, red.value = plan.copy(), _value(a, w, plan)
+    red.flip = _mclp_local_search(a, w, plan, np.zeros_like(plan), np.ones_like(plan), max_passes=0)[2]
+    red.relax = _MclpRelaxation(a, w, k)
+    red.relax.solve()
+    return red, stats
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n_groups=st.integers(2, 16), n_sites=st.integers(3, 9),
+       integer=st.booleans())
+def test_mclp_fixing_keeps_every_plan_worth_keeping(seed, n_groups, n_sites, integer):
+    # The reducer is given a random (usually poor) incumbent, so the reduced-cost tests and the
+    # probes have work to do; brute force then checks the invariant the exactness rests on.
+    rng, a, w = _coverage_instance(seed, n_groups, n_sites, 0.3, integer)
+    k = int(rng.integers(1, n_sites))
+    plan = np.zeros(n_sites, dtype=bool)
+    plan[rng.choice(n_sites, k, replace=False)] = True
+    red, _ = _reducer_with_incumbent(a, w, k, plan, integer)
+    red.apply([red.relax], red.relax.reduced_cost_tests(red.plan, red.threshold))
+    red.probe_all(10**6)
+    lo, up = red.relax.lo, red.relax.up
+    values = {tuple(s): _value(a, w, s) for s in _plans(n_sites, k)}
+    for s, v in values.items():
+        s = np.array(s)
+        if v >= red.threshold:  # worth keeping: strictly better (integer weights) or as good
+            assert np.all(s[lo > 0.5]) and not np.any(s[up < 0.5])
+    # The incumbent obeys every fixing, so the restricted optimum is the true optimum.
+    assert np.all(red.plan[lo > 0.5]) and not np.any(red.plan[up < 0.5])
+    restricted = max(v for s, v in values.items()
+                     if np.all(np.array(s)[lo > 0.5]) and not np.any(np.array(s)[up < 0.5]))
+    assert restricted == pytest.approx(max(values.values()))
+
+
+def test_mclp_fixing_does_real_work_and_keeps_the_optimum():
+    # 70 groups x 14 sites, k = 4, LP bound 481.7 > optimum 454. Started from the 5th-best plan
+    # (447), the reduced-cost tests and probes fix some sites and must keep every better plan.
+    _, a, w = _coverage_instance(3, 70, 14, 0.12, True)
+    values = {tuple(s): _value(a, w, s) for s in _plans(14, 4)}
+    ranked = sorted(values.values())
+    optimum, start_value = ranked[-1], ranked[-5]
+    assert (optimum, start_value) == (454.0, 447.0)
+    plan = np.array(next(s for s, v in values.items() if v == start_value))
+    red, stats = _reducer_with_incumbent(a, w, 4, plan, True)
+    assert red.relax.value == pytest.approx(481.6666667)
+    red.apply([red.relax], red.relax.reduced_cost_tests(red.plan, red.threshold))
+    red.probe_all(10**6)
+    lo, up = red.relax.lo, red.relax.up
+    n_fixed = int((lo == up).sum())
+    assert stats["probes"] > 0 and 5 <= n_fixed < 14
+    for s, v in values.items():
+        if v >= red.threshold:
+            s = np.array(s)
+            assert np.all(s[lo > 0.5]) and not np.any(s[up < 0.5])
+    restricted = [v for s, v in values.items() if np.all(np.array(s)[lo > 0.5]) and not np.any(np.array(s)[up < 0.5])]
+    assert max(restricted) == optimum and len(restricted) < len(values)
+    # End to end: the model built with the reductions has the brute-force optimum.
+    d = np.where(a.toarray() > 0, 1.0, 9.0)
+    model = MCLP.from_cost_matrix(d, w, 2.0, 4).solve()
+    assert model.status == "optimal" and model.objective == optimum
+    assert model.stats["heuristic_objective"] <= optimum <= model.stats["lp_bound"] + 1e-9
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(2, 8), reduce=st.booleans())
+def test_mclp_float_weights_match_brute_force(seed, n, m, reduce):
+    # Non-integer weights: the reductions keep plans at least as good as the incumbent.
+    rng = np.random.default_rng(seed)
+    d = cdist(rng.uniform(0, 10, (n, 2)), rng.uniform(0, 10, (m, 2)))
+    w = rng.uniform(0, 5, n)
+    radius = float(rng.uniform(1, 6))
+    a = d <= radius
+    p = int(rng.integers(1, m + 1))
+    pre = _predefined(rng, m, p)
+    best = max(float(w[_covered(a, s)].sum()) for s in _subsets(m, p, pre))
+    model = MCLP.from_cost_matrix(d, w, radius, p, pre, reduce=reduce).solve()
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
+    assert model.bound >= best - 1e-6
+
+
+def test_mclp_benchmark_like_instance_reductions():
+    rng = np.random.default_rng(2)
+    d = cdist(rng.uniform(0, 100, (600, 2)), rng.uniform(0, 100, (150, 2)))
+    w = rng.integers(1, 1001, 600)
+    full = MCLP.from_cost_matrix(d, w, 12.0, 12, reduce=False).solve()
+    red = MCLP.from_cost_matrix(d, w, 12.0, 12)
+    assert red.stats["sites_fixed_closed"] + red.stats["sites_dropped"] > 100
+    red.solve()
+    assert full.status == red.status == "optimal"
+    assert red.objective == full.objective
+    assert red.stats["heuristic_objective"] <= red.objective <= red.stats["lp_bound"] + 1e-6
+    covered = (d[:, red.selected_site_indices] <= 12.0).any(axis=1)
+    assert float(w[covered].sum()) == red.objective
+
+
+def test_mclp_time_limit_without_a_plan_reports_the_incumbent():
+    rng = np.random.default_rng(4)
+    d = cdist(rng.uniform(0, 100, (500, 2)), rng.uniform(0, 100, (120, 2)))
+    w = rng.integers(1, 100, 500)
+    model = MCLP.from_cost_matrix(d, w, 10.0, 8)
+    # What a solver stopped by its time limit before finding any plan reports.
+    report = SolveReport("no_solution", None, 1e9, None, 0.1, "highs", "1.16.0", "Time limit reached")
+    model._improve_plan(report)
+    assert report.status == "feasible"
+    assert report.objective == model.stats["heuristic_objective"]
+    assert report.gap == pytest.approx((1e9 - report.objective) / report.objective)
+    model._collect()
+    assert model._objective_value() == report.objective
+    assert sorted(model.selected_site_indices) == sorted(model.incumbent_sites)

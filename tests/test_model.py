@@ -270,7 +270,6 @@ def _brute_force(sc: Scenario):
         for j, kind in enumerate(region.candidates["kind"]):
             if ftype.sites is None or kind in ftype.sites:
                 pairs.append((j, type_id))
-    existing = region.facilities
     std_list = sc.standard_list()
     best = None
     for r in range(len(pairs) + 1):
