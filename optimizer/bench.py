@@ -197,14 +197,21 @@ def run_sjc(path, *, p: int, radius: float, solver: str = "highs", time_limit: f
             optima=None) -> dict[str, Any]:
     """Solve one SJC MCLP file: every node a demand point and a candidate site, Euclidean metres."""
     from .distance import coverage_matrix
+    from .errors import ConfigError
     from .locate import MCLP
     from .orlib import lookup_optimum, read_sjc
 
+    if not (math.isfinite(radius) and radius >= 0):
+        raise ConfigError(f"the coverage radius must be a finite number of metres, 0 or more, got {radius!r}",
+                          field="--radius", hint="e.g. --radius 800")
     table = _optima(optima)
     name = Path(path).stem
     with PeakMemory() as peak:
         t0 = time.perf_counter()
         xy, demand = read_sjc(path)
+        if not 1 <= p <= len(demand):
+            raise ConfigError(f"the number of facilities must be in 1..{len(demand)} (the nodes of the file), got {p}",
+                              file=path, field="--p", hint="give how many facilities to open, at most one per node")
         t1 = time.perf_counter()
         cov = coverage_matrix(xy, xy, radius)
         model = MCLP.from_cost_matrix(cov, demand, radius, p, name=name)
@@ -261,9 +268,30 @@ class _Printer:
             raise SystemExit(1)
 
 
+def _check_options(files=(), *, time_limit: float | None = None, capacities=()) -> None:
+    """Refuse a missing file or a bad option before anything is read or solved.
+
+    Files are checked here rather than by click, so that a missing file gets
+    the same ``error: <file>: file not found`` line as every other input.
+    """
+    from .errors import ConfigError, InputError
+
+    if time_limit is not None and not time_limit > 0:
+        raise ConfigError(f"time limit must be a positive number of seconds, got {time_limit!r}", field="--time-limit",
+                          hint="e.g. --time-limit 60, or leave it out for no limit")
+    for cap in capacities:
+        if not cap >= 0:
+            raise ConfigError(f"capacity must be a number, 0 or more, got {cap!r}", field="--capacity",
+                              hint="the capacity of every warehouse of a file whose capacities are the word "
+                              "'capacity' (capa, capb, capc), e.g. --capacity 8000")
+    for f in files:
+        if not Path(f).exists():
+            raise InputError("file not found", file=f, hint="check the path")
+
+
 def _common(func):
     func = click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")(func)
-    func = click.option("--optima", type=click.Path(exists=True, dir_okay=False),
+    func = click.option("--optima", type=click.Path(dir_okay=False),
                         help="CSV of known optima (columns instance, optimal, …).")(func)
     func = click.option("--time-limit", type=float, default=None, help="Solver time limit per instance (s).")(func)
     func = click.option("--solver", type=click.Choice(["highs", "cbc"]), default="highs", show_default=True)(func)
@@ -276,10 +304,11 @@ def bench() -> None:
 
 
 @bench.command("orlib-pmed")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_common
 def orlib_pmed(files, solver, time_limit, optima, as_json) -> None:
     """OR-Library p-median files (pmed1.txt …)."""
+    _check_options(files, time_limit=time_limit)
     table = _optima(optima)
     out = _Printer(as_json)
     for f in files:
@@ -288,7 +317,7 @@ def orlib_pmed(files, solver, time_limit, optima, as_json) -> None:
 
 
 @bench.command("orlib-cap")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--capacity", type=float, multiple=True,
               help="Capacity for files whose capacity field is the word 'capacity' (capa/b/c); repeat for variants.")
 @click.option("--uncapacitated", is_flag=True, help="Solve the UFLP (capacities ignored).")
@@ -297,6 +326,7 @@ def orlib_cap(files, capacity, uncapacitated, solver, time_limit, optima, as_jso
     """OR-Library warehouse-location files (cap41.txt …, capa.txt …), multi-source."""
     from .orlib import read_cap
 
+    _check_options(files, time_limit=time_limit, capacities=capacity)
     table = _optima(optima)
     out = _Printer(as_json)
     for f in files:
@@ -311,12 +341,13 @@ def orlib_cap(files, capacity, uncapacitated, solver, time_limit, optima, as_jso
 
 
 @bench.command("sjc")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--p", "p", type=int, required=True, help="Number of facilities.")
 @click.option("--radius", type=float, required=True, help="Coverage radius S (metres).")
 @_common
 def sjc(file, p, radius, solver, time_limit, optima, as_json) -> None:
     """A São José dos Campos MCLP file."""
+    _check_options([file], time_limit=time_limit)
     out = _Printer(as_json)
     out.add(run_sjc(file, p=p, radius=radius, solver=solver, time_limit=time_limit, optima=_optima(optima)))
     out.finish()

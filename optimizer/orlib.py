@@ -24,6 +24,7 @@ correctly or rejected with a clear message.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from os import PathLike
@@ -39,16 +40,35 @@ __all__ = ["CapInstance", "lookup_optimum", "read_cap", "read_optima", "read_pme
 PathType = str | PathLike[str]
 
 
+def _format_hint(hint: str):
+    """Give every :class:`InputError` a reader raises without a hint of its own ``hint`` (the file format)."""
+
+    def decorate(read):
+        @functools.wraps(read)
+        def wrapper(*args, **kwargs):
+            try:
+                return read(*args, **kwargs)
+            except InputError as exc:
+                if exc.hint is None:
+                    exc.hint = hint
+                raise
+
+        return wrapper
+
+    return decorate
+
+
 def _read_text(path: PathType) -> str:
     path = Path(path)
     try:
         return path.read_text(encoding="utf-8", errors="strict")
     except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
+        raise InputError("file not found", file=path, hint="check the path") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"not a text file ({exc.reason} at byte {exc.start})", file=path) from None
+        raise InputError(f"not a text file ({exc.reason} at byte {exc.start})", file=path,
+                         hint="give the benchmark file as the plain text published (unzipped)") from None
     except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=path) from None
+        raise InputError(f"cannot read file: {exc.strerror}", file=path, hint="check the path and the file's permissions") from None
 
 
 def _number(token: str, path: PathType, position: int, what: str, *, integer: bool = False) -> float:
@@ -86,6 +106,8 @@ def _numbers(tokens: list[str], start: int, path: PathType, what: str) -> np.nda
 # --------------------------------------------------------------------------- pmed
 
 
+@_format_hint("an OR-Library p-median file holds 'n m p', then m edges 'i j cost' (vertices 1..n), "
+              "separated by spaces or line breaks")
 def read_pmed(path: PathType) -> tuple[int, int, np.ndarray]:
     """Read an OR-Library p-median file and derive its distance matrix.
 
@@ -162,11 +184,15 @@ def read_pmed(path: PathType) -> tuple[int, int, np.ndarray]:
     # csgraph ignores explicitly stored zeros only for dense input; a sparse
     # graph keeps zero-cost edges as edges.
     graph = csr_array((np.concatenate([c, c]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n))
+    # Connectivity first: it is cheap, and a header claiming many vertices
+    # without edges must not allocate the n x n distance matrix.
+    _, labels = csgraph.connected_components(graph, directed=False)
+    if (labels != labels[0]).any():
+        unreachable = int(np.argmax(labels != labels[0])) + 1
+        raise InputError(f"the graph is not connected (vertex {unreachable} cannot be reached from vertex 1), "
+                         "so some distances are infinite", file=path,
+                         hint="every vertex must be reachable along the edges; check that no edge line is missing")
     dist = csgraph.shortest_path(graph, method="D", directed=False)
-    if not np.isfinite(dist).all():
-        unreachable = int(np.argmax(~np.isfinite(dist[0]))) + 1 if not np.isfinite(dist[0]).all() else None
-        detail = f" (vertex {unreachable} cannot be reached from vertex 1)" if unreachable else ""
-        raise InputError(f"the graph is not connected{detail}, so some distances are infinite", file=path)
     return n, p, dist
 
 
@@ -215,6 +241,8 @@ class CapInstance:
         return len(self.demand)
 
 
+@_format_hint("an OR-Library warehouse file holds 'm n', m pairs 'capacity fixed_cost', then per customer its "
+              "demand and m costs, separated by spaces or line breaks")
 def read_cap(path: PathType, capacity: float | None = None) -> CapInstance:
     """Read an OR-Library capacitated / uncapacitated warehouse-location file.
 
@@ -276,15 +304,28 @@ def read_cap(path: PathType, capacity: float | None = None) -> CapInstance:
     values = _numbers(rest, start, path, "a customer's demand or cost").reshape(n, 1 + m)
     demand = values[:, 0].copy()
     costs = values[:, 1:].copy()
-    for arr, what in ((capacities, "capacity"), (fixed, "fixed cost"), (demand, "demand"), (costs, "cost")):
-        if (np.asarray(arr) < 0).any():
-            raise InputError(f"negative {what} in the file", file=path)
+    # Stream positions of each value, to name the first negative one.
+    k_m, k_n = np.arange(m), np.arange(n)
+    positions = (
+        (capacities, 3 + 2 * k_m, "capacity", [f"warehouse {k + 1}" for k in k_m]),
+        (fixed, 4 + 2 * k_m, "fixed cost", [f"warehouse {k + 1}" for k in k_m]),
+        (demand, start + (1 + m) * k_n, "demand", [f"customer {j + 1}" for j in k_n]),
+    )
+    for arr, pos, what, owner in positions:
+        if (arr < 0).any():
+            k = int(np.argmax(arr < 0))
+            raise InputError(f"token {pos[k]} has negative {what} {arr[k]:g} ({owner[k]})", file=path)
+    if (costs < 0).any():
+        j, i = np.unravel_index(int(np.argmax(costs.ravel() < 0)), costs.shape)
+        raise InputError(f"token {start + (1 + m) * j + 1 + i} has negative cost {costs[j, i]:g} "
+                         f"(customer {j + 1}, warehouse {i + 1})", file=path)
     return CapInstance(path.stem, capacities, fixed, demand, costs, word)
 
 
 # --------------------------------------------------------------------------- sjc
 
 
+@_format_hint("an SJC file holds a header line 'n 9999 p S', then n lines 'x y demand'")
 def read_sjc(path: PathType) -> tuple[np.ndarray, np.ndarray]:
     """Read a São José dos Campos MCLP file.
 
@@ -331,6 +372,7 @@ def read_sjc(path: PathType) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- optima
 
 
+@_format_hint("an optima table is a CSV with the columns 'instance' and 'optimal', one row per instance")
 def read_optima(path: PathType) -> pd.DataFrame:
     """Read a table of published (or reference) optimal values.
 
@@ -353,9 +395,11 @@ def read_optima(path: PathType) -> pd.DataFrame:
     try:
         df = pd.read_csv(path)
     except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
+        raise InputError("file not found", file=path, hint="check the path") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV table ({exc})", file=path) from None
+    except OSError as exc:  # a folder, no permission
+        raise InputError(f"cannot read file: {exc.strerror}", file=path, hint="check the path and the file's permissions") from None
     if "optimal" not in df.columns and "covered_demand" in df.columns:
         df = df.rename(columns={"covered_demand": "optimal"})
     missing = [c for c in ("instance", "optimal") if c not in df.columns]
@@ -366,8 +410,9 @@ def read_optima(path: PathType) -> pd.DataFrame:
     values = pd.to_numeric(df["optimal"], errors="coerce")
     if values.isna().any():
         row = int(values.isna().to_numpy().argmax()) + 1
-        raise InputError(f"value {df['optimal'].iloc[row - 1]!r} is not a number", file=path, row=row,
-                         field="optimal")
+        raw = df["optimal"].iloc[row - 1]
+        what = "is missing" if pd.isna(raw) else f"{raw!r} is not a number"
+        raise InputError(f"value {what}", file=path, row=row, field="optimal")
     df["optimal"] = values.astype(float)
     return df
 

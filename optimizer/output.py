@@ -82,8 +82,11 @@ def check_output_dir(out_dir: Path, inputs: dict[str, Path], *, replace: bool = 
         else:
             continue
         raise OutputError(problem, file=out, hint="choose another --out folder, e.g. reports/<scenario>")
-    if out.exists() and not out.is_dir():
-        raise OutputError("output path exists and is not a folder", file=out, hint="choose another --out folder")
+    for path in (out, *out.parents):  # the folder, or a folder on the way to it, is a file
+        if path.exists():
+            if not path.is_dir():
+                raise OutputError("output path exists and is not a folder", file=path, hint="choose another --out folder")
+            break
     if out == Path(out.anchor) or out == Path.home().resolve():
         raise OutputError("refusing to use a filesystem root or home folder as output folder", file=out)
     if replace and out.is_dir() and any(out.iterdir()):
@@ -184,12 +187,23 @@ def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
     and no temporary folder behind (short of SIGKILL or power loss).
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+    def cannot_create(exc: OSError) -> OutputError:
+        return OutputError(f"cannot create the output folder ({exc.strerror or exc})", file=out_dir,
+                           hint="choose another --out folder, in a folder you can write to")
+
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_create(exc) from None
     tmp: Path | None = None
     with sigterm_as_interrupt():
         try:
             with _interrupts_deferred():
-                tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+                try:
+                    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+                except OSError as exc:
+                    raise cannot_create(exc) from None
                 # mkdtemp makes the folder private (0700); the result folder is
                 # meant to be shared like any other, so apply the user's umask.
                 umask = os.umask(0)

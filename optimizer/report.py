@@ -153,12 +153,42 @@ _ID_COLUMNS = {"unit_id": str, "parent_id": str, "facility_type": str, "family":
                "standard": str, "notes": str, "sites": str}
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+# Columns the maps and the report read from each file of a result folder (as written by
+# optimizer.output); a file with rows but without one of them is refused up front.
+_RESULT_COLUMNS = {
+    "coverage_by_unit.csv": ("unit_id", "name", "name_en", "level", "parent_id", "population", "covered_before",
+                             "covered_after", "facility_type", "family", "group", "rate_before", "rate_after"),
+    "coverage_by_type.csv": ("facility_type", "name_en", "name_zh", "family", "group", "standard", "population",
+                             "covered_before", "covered_after", "newly_covered", "rate_before", "rate_after"),
+    "standards.csv": ("unit_id", "name", "name_en", "level", "facility_type", "required", "mode", "have_before",
+                      "have_after", "status", "eligible_sites", "reason"),
+    "catalogue.csv": ("facility_type", "family", "name_zh", "name_en", "cost", "capacity", "serves", "standard",
+                      "assumed", "weight", "sites", "notes"),
+    "gap_*.csv": ("facility_type", "group_population", "rest_population", "group_rate_before", "rest_rate_before",
+                  "gap_before", "group_rate_after", "rest_rate_after", "gap_after"),
+    "admin_units": ("unit_id", "name", "level", "parent_id"),
+    "demand": ("demand_id", "unit_id", "population"),
+    "facilities": ("facility_id", "facility_type", "unit_id"),
+    "chosen_sites": ("site_id", "facility_type", "unit_id"),
+}
+_DAMAGED = "the result folder is damaged; run the scenario again to write it anew"
+
+
+def _require_columns(df: pd.DataFrame, key: str, path: Path, layer: str | None = None) -> None:
+    missing = [c for c in _RESULT_COLUMNS[key] if c not in df.columns]
+    if missing and len(df):
+        where = f"layer {layer!r} lacks" if layer else "lacks"
+        raise InputError(f"{where} the column(s) {', '.join(missing)}", file=path, hint=_DAMAGED)
+
+
+def _read_csv(path: Path, key: str | None = None) -> pd.DataFrame:
     try:
         # Ids such as 330100 stay text; only empty cells are missing ("NA" may be a name).
-        return pd.read_csv(path, dtype=_ID_COLUMNS, keep_default_na=False, na_values=[""])
+        df = pd.read_csv(path, dtype=_ID_COLUMNS, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read {path.name}: {exc}", file=path) from exc
+        raise InputError(f"cannot read {path.name}: {exc}", file=path, hint=_DAMAGED) from exc
+    _require_columns(df, key or path.name, path)
+    return df
 
 
 def read_result(folder: str | os.PathLike) -> ResultFiles:
@@ -175,7 +205,8 @@ def read_result(folder: str | os.PathLike) -> ResultFiles:
     folder = Path(folder)
     hint = "pass a folder written by `regionopt run` (it holds solution.json and result.gpkg)"
     if not folder.is_dir():
-        raise InputError("result folder not found", file=folder, hint=hint)
+        what = "this is a file, not a result folder" if folder.exists() else "result folder not found"
+        raise InputError(what, file=folder, hint=hint)
     missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
     if missing:
         raise InputError(f"not a regionopt result folder: missing {', '.join(missing)}", file=folder, hint=hint)
@@ -203,6 +234,7 @@ def read_result(folder: str | os.PathLike) -> ResultFiles:
 
     def layer(name: str):
         gdf = gpd.read_file(gpkg, layer=name)
+        _require_columns(gdf, name, gpkg, layer=name)
         return gdf.to_crs(4326) if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") else gdf
 
     units = layer("admin_units")
@@ -218,7 +250,7 @@ def read_result(folder: str | os.PathLike) -> ResultFiles:
 
     gaps = {}
     for path in sorted(folder.glob("gap_*.csv")):
-        gaps[path.stem[4:]] = _read_csv(path)
+        gaps[path.stem[4:]] = _read_csv(path, "gap_*.csv")
     files = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     return ResultFiles(
         folder=folder,
@@ -848,9 +880,20 @@ def render(out_dir: str | os.PathLike, *, source: str | os.PathLike | None = Non
     source = Path(source) if source is not None else out_dir
     res = read_result(source)
     outputs = res.solution.get("settings", {}).get("outputs", {}) or {}
+    # Settings taken from solution.json name that file in an error.
+    saved = source / "solution.json"
+    if lang is None and outputs.get("language") not in (None, "", "en", "zh"):
+        raise InputError(f"unknown language {outputs['language']!r}", file=saved, field="outputs.language",
+                         hint="use en or zh (or pass --lang)")
     lang = lang or outputs.get("language") or "en"
     if lang not in ("en", "zh"):
         raise InputError(f"unknown language {lang!r}", field="outputs.language", hint="use en or zh")
+    if maps and basemap is None and outputs.get("basemap"):
+        from .maps import BASEMAPS
+
+        if str(outputs["basemap"]).lower() not in BASEMAPS:
+            raise InputError(f"unknown basemap {outputs['basemap']!r}", file=saved, field="outputs.basemap",
+                             hint=f"use one of {sorted(BASEMAPS)} (or pass --basemap)")
     basemap = basemap or outputs.get("basemap") or "none"
     written: list[str] = []
     if maps:
@@ -909,7 +952,8 @@ def rerender(result_dir: str | os.PathLike, *, maps: bool = True, report: bool =
     try:
         tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=result_dir))
     except OSError as exc:
-        raise OutputError(f"cannot write into the result folder: {exc}", file=result_dir) from exc
+        raise OutputError(f"cannot write into the result folder ({exc.strerror or exc})", file=result_dir,
+                          hint="check the folder's permissions, or copy the folder and run regionopt map on the copy") from exc
     try:
         written = render(tmp, source=result_dir, maps=maps, report=report, lang=lang, basemap=basemap,
                          tianditu_key=tianditu_key)

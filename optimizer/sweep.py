@@ -91,7 +91,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .errors import ConfigError, InfeasibleError, RegionoptError
+from .errors import ConfigError, InfeasibleError, OutputError, RegionoptError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .result import PlanResult
@@ -173,17 +173,13 @@ def _clean_number(x: float) -> float:
     return float(f"{float(x):.12g}")
 
 
-def _number(text: str, option: str, what: str) -> float:
+def _number(text: str, option: str, what: str, hint: str = "write numbers like 2e9 or 2000000000") -> float:
     try:
         value = float(text.strip().replace("_", ""))
     except ValueError:
-        raise ConfigError(
-            f"{what} {text.strip()!r} is not a number",
-            field=option,
-            hint="write numbers like 2e9 or 2000000000",
-        ) from None
+        raise ConfigError(f"{what} {text.strip()!r} is not a number", field=option, hint=hint) from None
     if not math.isfinite(value):
-        raise ConfigError(f"{what} {text.strip()!r} is not a finite number", field=option)
+        raise ConfigError(f"{what} {text.strip()!r} is not a finite number", field=option, hint=hint)
     return value
 
 
@@ -244,7 +240,8 @@ def parse_budgets(spec: str | float | Sequence[float], option: str = "--budgets"
                         hint="start:stop:count gives count budgets from start to stop, both included",
                     )
                 if stop <= start:
-                    raise ConfigError(f"range {part!r}: stop must be larger than start", field=option)
+                    raise ConfigError(f"range {part!r}: stop must be larger than start", field=option,
+                                      hint="write the smaller budget first, e.g. 1e9:1e10:10")
                 items.extend(np.linspace(start, stop, int(count_f)).tolist())
             else:
                 items.append(_number(part, option, "budget"))
@@ -258,7 +255,8 @@ def parse_budgets(spec: str | float | Sequence[float], option: str = "--budgets"
     out: list[float] = []
     for value in items:
         if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"budget {value:g} must be positive (yuan)", field=option)
+            raise ConfigError(f"budget {value:g} must be positive (yuan)", field=option,
+                              hint="give budgets in yuan above 0, e.g. 2e9 for 2 billion")
         value = _clean_number(value)
         if value in out:
             raise ConfigError(f"budget {value:g} is given twice", field=option, hint="list each budget once")
@@ -282,7 +280,7 @@ def parse_objectives(spec: str | Sequence[str], option: str = "--objectives") ->
                 hint=(f"did you mean {close[0]!r}? " if close else "") + f"choose from {', '.join(OBJECTIVES)}",
             )
     if len(set(items)) != len(items):
-        raise ConfigError(f"an objective is listed twice in {spec!r}", field=option)
+        raise ConfigError(f"an objective is listed twice in {spec!r}", field=option, hint="list each objective once")
     return items
 
 
@@ -313,11 +311,14 @@ def parse_weights(spec: str | dict | None, option: str = "--weights") -> dict[st
             items.append((key.strip(), value))
     out: dict[str, float] = {}
     for key, value in items:
-        w = _number(str(value), option, f"weight of {key!r}") if not isinstance(value, (int, float)) else float(value)
+        w = (_number(str(value), option, f"weight of {key!r}", hint="e.g. --weights 'library=2,museum=1'")
+             if not isinstance(value, (int, float)) else float(value))
         if not math.isfinite(w) or w < 0:
-            raise ConfigError(f"weight of {key!r} must be a non-negative number, got {value!r}", field=option)
+            raise ConfigError(f"weight of {key!r} must be a non-negative number, got {value!r}", field=option,
+                              hint="use 0 to ignore a type, 1 (the default) for equal weight, more to favour it")
         if key in out:
-            raise ConfigError(f"{key!r} is weighted twice in one weight set", field=option)
+            raise ConfigError(f"{key!r} is weighted twice in one weight set", field=option,
+                              hint="name each type once per --weights")
         out[key] = _clean_number(w)
     return out
 
@@ -352,7 +353,7 @@ def expand_grid(
     sets = [parse_weights(w) for w in (weights if weights else [None])]
     labels = [_weights_label(w) for w in sets]
     if len(set(labels)) != len(labels):
-        raise ConfigError("a weight set is given twice", field="--weights")
+        raise ConfigError("a weight set is given twice", field="--weights", hint="give each weight set once")
     points = []
     for w, label in zip(sets, labels):
         frozen = None if w is None else tuple(w.items())
@@ -1116,12 +1117,15 @@ def sweep(
     t_start = time.perf_counter()
     # Options first: a typo should fail in a second, not after loading a province.
     if workers is None or int(workers) < 0:
-        raise ConfigError(f"--workers must be 0 or more, got {workers!r}", field="--workers")
+        raise ConfigError(f"--workers must be 0 or more, got {workers!r}", field="--workers",
+                          hint="the number of worker processes on this machine; 0 solves the points here, one by one")
     workers = int(workers)
     if workers == 0 and (client is not None or scheduler):
-        raise ConfigError("--workers 0 (no Dask) cannot be combined with --scheduler", field="--workers")
+        raise ConfigError("--workers 0 (no Dask) cannot be combined with --scheduler", field="--workers",
+                          hint="drop --workers 0 to use the cluster, or drop --scheduler to solve here")
     if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
-        raise ConfigError(f"time limit must be a positive number of seconds, got {time_limit!r}", field="--time-limit")
+        raise ConfigError(f"time limit must be a positive number of seconds, got {time_limit!r}", field="--time-limit",
+                          hint="e.g. --time-limit 600, or leave it out to use solver.time_limit of the scenario")
     if mip_gap is not None and not 0 <= mip_gap < 1:
         raise ConfigError(f"MIP gap must be in [0, 1), got {mip_gap!r}", field="--mip-gap",
                           hint="0 proves optimality; 0.01 stops within 1% of the optimum")
@@ -1182,7 +1186,6 @@ def sweep(
     if write:
         out = check_output_dir(Path(out_dir) if out_dir else default_output_dir(base, "-sweep"), input_files(base))
         points_dir = out / "points"
-        points_dir.mkdir(parents=True, exist_ok=True)
 
     finished: dict[int, dict] = {}
     if write and not force:
@@ -1223,6 +1226,13 @@ def sweep(
         if unique_todo and (workers > 0 or client is not None or scheduler):
             cluster = _Cluster(client=client, scheduler=scheduler, workers=workers or 1)
             dashboard = cluster.dashboard
+        if write:
+            # Created once the cluster runs: a cluster that cannot start leaves no folder behind.
+            try:
+                points_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot create the output folder ({exc.strerror or exc})", file=out,
+                                  hint="choose another --out folder, in a folder you can write to") from None
         progress(
             "start",
             {

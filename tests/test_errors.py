@@ -138,16 +138,20 @@ def snapshot(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The planning folder with an earlier result in reports/toy (a successful run, maps and report included)."""
-    root = tmp_path_factory.mktemp("template").resolve()
+    return solved_planning_folder(tmp_path_factory.mktemp("template").resolve(), "reports/toy")
+
+
+def solved_planning_folder(root: Path, out: str, *args: str) -> Path:
+    """Write the planning folder into ``root`` and run it (from ``root``) into ``out``."""
     make_planning_folder(root)
     old = Path.cwd()
     os.chdir(root)
     try:
-        result = CliRunner().invoke(main, ["run", "scenario.yaml"])
+        result = CliRunner().invoke(main, ["run", "scenario.yaml", *args])
     finally:
         os.chdir(old)
     assert result.exit_code == 0, result.output
-    assert (root / "reports" / "toy" / "solution.json").is_file()
+    assert (root / out / "solution.json").is_file()
     return root
 
 
@@ -488,10 +492,17 @@ def test_every_case_has_a_docs_example_and_every_example_a_case():
     for title, cases in CASES.items():
         assert title in DOC, f"docs/errors.md has no entry {title!r}"
         assert len(DOC[title]) == len(cases), (title, DOC[title])
-    loader = loader_headings()
+    loader = loader_headings() | command_headings()
     # "Errors": the format line of the introduction; "Interrupted": test_interrupt_* below.
     undocumented_here = set(DOC) - set(CASES) - loader - {"Errors", "Interrupted"}
     assert not undocumented_here, f"entries without a CLI test: {sorted(undocumented_here)}"
+
+
+def command_headings() -> set[str]:
+    """Headings of the sections on other commands ("## … (`regionopt sweep`)"), tested in test_errors_commands.py."""
+    sections = DOCS.read_text(encoding="utf-8").split("\n## ")[1:]
+    return {line.lstrip("#").strip() for section in sections if "(`regionopt " in section.split("\n", 1)[0]
+            for line in section.splitlines() if line.startswith("#### ")}
 
 
 def loader_headings() -> set[str]:
