@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ from .config import config_line
 from .distance import coverage_pairs, nearest_distance, planar_xy
 from .errors import InfeasibleError, ModelTooLargeError, SolverError
 from .scenario import Scenario, Standard
-from .solvers import SolveReport, SolverOptions, solve_problem
+from .solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
 __all__ = ["PlanningModel", "ModelSize", "solve_scenario", "default_unit_levels"]
 
@@ -809,6 +809,32 @@ class PlanningModel:
             findings.append(f"these cannot all hold together: {listed}; relax one of them")
         return findings
 
+    def _keep_stage1_plan(self, plan: dict[str, float | None], report: SolveReport,
+                          options: SolverOptions) -> SolveReport:
+        """Equity stage 2 stopped without a plan: report the stage-1 sites instead of nothing.
+
+        The stage-1 sites reach the minimum rate that stage 2 holds, so they
+        are a plan of stage 2 too (HiGHS is given no start, see
+        benchmarks/README.md, and may not find one in time). Stage 1 does not
+        push every coverage variable up, so the sites are fixed and stage 2 is
+        solved again for the rest (coverage, shortfalls: an easy LP once the
+        sites are fixed). Reported as ``feasible``, with the gap to the bound
+        of the stopped stage-2 solve.
+        """
+        site_vars = [v for ys in self.y.values() for v in ys]
+        bounds = [(v.lowBound, v.upBound) for v in site_vars]
+        try:
+            for v in site_vars:
+                value = round(plan.get(v.name) or 0.0)
+                v.lowBound = v.upBound = value
+            fixed = solve_problem(self.problem, options)
+        finally:
+            for v, (low, up) in zip(site_vars, bounds):
+                v.lowBound, v.upBound = low, up
+        if not fixed.has_solution:
+            return report
+        return _stage1_kept(report, fixed.objective)
+
     def check_hard_standards(self) -> None:
         """Raise :class:`InfeasibleError` if the hard standards cannot hold, before any solve.
 
@@ -847,9 +873,12 @@ class PlanningModel:
         stages.append(report)
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
+            stage1_plan = {v.name: v.varValue for v in prob.variables()}
             prob += (self.t >= max(0.0, t_star - sc.objective.equity.tolerance), "equity_hold")
             prob.setObjective(self.main_objective)
             report2 = solve_problem(prob, options)
+            if report2.status == "no_solution":
+                report2 = self._keep_stage1_plan(stage1_plan, report2, options)
             stages.append(report2)
             report = _combine(report, report2)
         self.timings["solve"] = time.perf_counter() - t0
@@ -887,6 +916,11 @@ def _fmt_bytes(n: float) -> str:
         if n >= scale:
             return f"{n / scale:,.1f} {unit}" if n < 10 * scale else f"{n / scale:,.0f} {unit}"
     return f"{n:,.0f} bytes"
+
+
+def _stage1_kept(report: SolveReport, value: float) -> SolveReport:
+    return replace(report, status="feasible", objective=value, gap=relative_gap(value, report.bound),
+                   message=f"{report.message}; no plan found in stage 2, the stage-1 plan is kept")
 
 
 def _combine(first: SolveReport, second: SolveReport) -> SolveReport:

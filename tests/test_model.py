@@ -187,6 +187,40 @@ def test_equity_raises_minimum_unit_rate_over_coverage():
     assert eq.status == "optimal"
 
 
+def test_equity_keeps_the_stage1_plan_when_stage2_finds_none(monkeypatch):
+    """Stage 2 stopped without a plan (time limit): the stage-1 plan is reported, not nothing."""
+    import optimizer.model as model_module
+    from optimizer.solvers import SolveReport
+
+    demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
+    region = make_region(demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)],
+                         existing=[("clinic", X0 + 5_000, MID)])
+    cat = catalogue(facility_type("clinic", cost=10, km=2))
+    sc = scenario(region, cat, 10, objective=ObjectiveConfig(kind="equity", equity=EquityConfig(levels=["county"])))
+    real = model_module.solve_problem
+    calls = []
+
+    def stage2_without_plan(problem, options=None):
+        calls.append(problem.objective.name if problem.objective is not None else None)
+        if len(calls) != 2:  # stage 1, and stage 2 with the stage-1 sites fixed
+            return real(problem, options)
+        for v in problem.variables():  # what a solver that stopped without a plan leaves behind
+            v.varValue = None
+        return SolveReport("no_solution", None, 2000.0, None, 1.0, "highs", "test", "Time limit reached")
+
+    monkeypatch.setattr(model_module, "solve_problem", stage2_without_plan)
+    result = PlanningModel(sc).solve()
+    assert len(calls) == 3
+    assert result.status == "feasible"
+    assert list(result.chosen_sites["site_id"]) == ["s1"]  # the max-min plan of stage 1
+    rates = result.coverage.set_index("unit_id").loc[["A", "B"], "rate_after"]
+    assert rates.min() == pytest.approx(500 / 1500)
+    # covered residents of the kept plan: d0 500 (existing clinic) + d2 300 (s1), minus the tie-break
+    assert result.objective == pytest.approx(800 - 1e-3, abs=1e-6)
+    assert result.gap == pytest.approx((2000 - result.objective) / result.objective)
+    assert "the stage-1 plan is kept" in result.report.message
+
+
 def test_equity_group_vs_rest():
     demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
     region = make_region(demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)],
