@@ -52,15 +52,19 @@ def data(n_demand: int, n_sites: int):
     return cdist(demand_xy, site_xy), weights
 
 
+def _build(mclp, pmedian, kind: str, cost, weights, p: int, radius: float | None):
+    """The same constructor call for both libraries (regionopt follows spopt's signatures)."""
+    if kind == "mclp":
+        return mclp.from_cost_matrix(cost, weights, service_radius=radius, p_facilities=p)
+    return pmedian.from_cost_matrix(cost, weights, p_facilities=p)
+
+
 def run_spopt(kind: str, cost, weights, p: int, radius: float | None, time_limit: float) -> dict:
     import pulp
     from spopt.locate import MCLP, PMedian
 
     t0 = time.perf_counter()
-    if kind == "mclp":
-        model = MCLP.from_cost_matrix(cost, weights, service_radius=radius, p_facilities=p)
-    else:
-        model = PMedian.from_cost_matrix(cost, weights, p_facilities=p)
+    model = _build(MCLP, PMedian, kind, cost, weights, p, radius)
     t1 = time.perf_counter()
     solver = pulp.HiGHS(msg=False, timeLimit=time_limit)
     try:
@@ -82,10 +86,7 @@ def run_regionopt(kind: str, cost, weights, p: int, radius: float | None, time_l
     from optimizer.locate import MCLP, PMedian
 
     t0 = time.perf_counter()
-    if kind == "mclp":
-        model = MCLP.from_cost_matrix(cost, weights, service_radius=radius, p_facilities=p)
-    else:
-        model = PMedian.from_cost_matrix(cost, weights, p_facilities=p)
+    model = _build(MCLP, PMedian, kind, cost, weights, p, radius)
     t1 = time.perf_counter()
     model.solve("highs", time_limit=time_limit)
     t2 = time.perf_counter()

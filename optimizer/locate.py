@@ -81,6 +81,7 @@ from .errors import InfeasibleError, InputError, ModelTooLargeError, SolverError
 from .solvers import (
     SolveReport,
     SolverOptions,
+    highs_outcome,
     new_highs,
     relative_gap,
     run_highs_interruptibly,
@@ -292,6 +293,17 @@ def _geo_column(gdf, col: str | None, what: str):
 # =========================================================================== HiGHS transfer
 
 
+# PuLP's (status, solution status) for each outcome, as its own HiGHS interface would set them.
+_PULP_STATUS = {
+    "optimal": (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
+    "feasible": (pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible),
+    "infeasible": (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
+    "unbounded": (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded),
+    "no_solution": (pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound),
+    "error": (pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound),
+}
+
+
 def _solve_highs_bulk(problem: pulp.LpProblem, options: SolverOptions,
                       start: dict[str, float] | None = None) -> SolveReport:
     """Solve ``problem`` with HiGHS, passing the whole model as one CSC matrix.
@@ -398,29 +410,8 @@ def _solve_highs_bulk(problem: pulp.LpProblem, options: SolverOptions,
             bound = float(info.mip_dual_bound) + shift + constant
     elif model_status == ms.kOptimal:
         bound = obj_value
-    if model_status == ms.kOptimal:
-        status, pulp_status = "optimal", (pulp.LpStatusOptimal, pulp.LpSolutionOptimal)
-        bound = obj_value if bound is None else bound
-    elif model_status == ms.kInfeasible:
-        status, pulp_status = "infeasible", (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible)
-    elif model_status in (ms.kUnbounded, ms.kUnboundedOrInfeasible):
-        status = "unbounded" if model_status == ms.kUnbounded else "infeasible"
-        pulp_status = (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded) if status == "unbounded" else (
-            pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible)
-    elif model_status in (ms.kTimeLimit, ms.kIterationLimit, ms.kInterrupt, ms.kSolutionLimit, ms.kObjectiveBound,
-                          ms.kObjectiveTarget):
-        status = "feasible" if has_primal else "no_solution"
-        pulp_status = (pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible) if has_primal else (
-            pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
-    else:
-        status, pulp_status = "error", (pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)
-    problem.assignStatus(*pulp_status)
-    gap = None
-    if status == "optimal":
-        gap = relative_gap(obj_value, bound)
-        gap = 0.0 if gap is None else gap
-    elif status == "feasible":
-        gap = relative_gap(obj_value, bound)
+    status, bound, gap = highs_outcome(model_status, has_primal, obj_value, bound)
+    problem.assignStatus(*_PULP_STATUS[status])
     return SolveReport(status, obj_value, bound, gap, seconds, "highs", solver_versions_cached("highs"),
                        h.modelStatusToString(model_status),
                        extra={"transfer": "bulk passModel", "nonzeros": nnz, "mip_start": bool(start),
@@ -1741,6 +1732,12 @@ def _mclp_reduce(a_full: sp.csr_array, w: np.ndarray, p: int, pre: np.ndarray, d
 # =========================================================================== p-median
 
 
+def _nearest_open(d: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each client's nearest open site (p-median and p-center assignments)."""
+    open_idx = np.flatnonzero(mask)
+    return open_idx[np.argmin(d[:, open_idx], axis=1)]
+
+
 def _pmedian_local_search(d: np.ndarray, w: np.ndarray, p: int, fixed: np.ndarray, allowed: np.ndarray,
                           start: np.ndarray | None = None, max_iter: int = 10_000) -> tuple[np.ndarray, float]:
     """Greedy construction + best-improvement vertex substitution (Teitz & Bart).
@@ -2009,8 +2006,7 @@ class PMedian(LocateModel):
         return model
 
     def _set_assignment(self, mask: np.ndarray) -> None:
-        open_idx = np.flatnonzero(mask)
-        self.assignment = open_idx[np.argmin(self._d[:, open_idx], axis=1)]
+        self.assignment = _nearest_open(self._d, mask)
 
     def _objective_value(self) -> float:
         # The p-median objective of the open set: equals the model objective at
@@ -2314,8 +2310,7 @@ class PCenter(LocateModel):
         return model
 
     def _set_assignment(self, mask: np.ndarray) -> None:
-        open_idx = np.flatnonzero(mask)
-        self.assignment = open_idx[np.argmin(self._d[:, open_idx], axis=1)]
+        self.assignment = _nearest_open(self._d, mask)
 
     def _objective_value(self) -> float:
         return float(self._d[np.arange(self._n), self.assignment].max())

@@ -324,6 +324,24 @@ def _svg_label(text: str, x: float, y: float, max_chars: int = 44) -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" class="label"><title>{_svg_escape(text)}</title>{_svg_escape(short)}</text>'
 
 
+def _dumbbell_rows(rows: list[dict], label_width: int, row_height: int, x_of, tip) -> list[str]:
+    """One ``<g class="row">`` per row: its label, and a before → after segment at ``x_of(value)``
+    with ``tip(value)`` as each end's tooltip."""
+    out = []
+    for i, r in enumerate(rows):
+        y = 28 + row_height * i + row_height / 2
+        b, a = _num(r.get("before")), _num(r.get("after"))
+        out.append('<g class="row">')
+        out.append(_svg_label(r["label"], label_width - 6, y + 4))
+        if b is not None and a is not None:
+            xb, xa = x_of(b), x_of(a)
+            out.append(f'<line x1="{xb:.1f}" y1="{y:.1f}" x2="{xa:.1f}" y2="{y:.1f}" class="link"/>')
+            out.append(f'<circle cx="{xb:.1f}" cy="{y:.1f}" r="4.5" class="before"><title>{tip(b)}</title></circle>')
+            out.append(f'<circle cx="{xa:.1f}" cy="{y:.1f}" r="4.5" class="after"><title>{tip(a)}</title></circle>')
+        out.append("</g>")
+    return out
+
+
 def svg_dumbbell(rows: list[dict], *, width: int = 860, label_width: int = 330, row_height: int = 22,
                  title: str = "") -> str:
     """Horizontal before → after chart of rates in [0, 1].
@@ -344,17 +362,7 @@ def svg_dumbbell(rows: list[dict], *, width: int = 860, label_width: int = 330, 
         x = label_width + plot * k / 100
         out.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 6}" class="grid"/>')
         out.append(f'<text x="{x:.1f}" y="12" class="tick">{k}%</text>')
-    for i, r in enumerate(rows):
-        y = 28 + row_height * i + row_height / 2
-        b, a = _num(r.get("before")), _num(r.get("after"))
-        out.append('<g class="row">')
-        out.append(_svg_label(r["label"], label_width - 6, y + 4))
-        if b is not None and a is not None:
-            xb, xa = label_width + plot * b, label_width + plot * a
-            out.append(f'<line x1="{xb:.1f}" y1="{y:.1f}" x2="{xa:.1f}" y2="{y:.1f}" class="link"/>')
-            out.append(f'<circle cx="{xb:.1f}" cy="{y:.1f}" r="4.5" class="before"><title>{_pct(b)}</title></circle>')
-            out.append(f'<circle cx="{xa:.1f}" cy="{y:.1f}" r="4.5" class="after"><title>{_pct(a)}</title></circle>')
-        out.append("</g>")
+    out += _dumbbell_rows(rows, label_width, row_height, lambda v: label_width + plot * v, _pct)
     out.append("</svg>")
     return "".join(out)
 
@@ -371,17 +379,8 @@ def svg_gap(rows: list[dict], *, width: int = 860, label_width: int = 330, row_h
         x = zero + plot / 2 * frac
         out.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 6}" class="{"zero" if frac == 0 else "grid"}"/>')
         out.append(f'<text x="{x:.1f}" y="12" class="tick">{span * frac * 100:+.0f}</text>')
-    for i, r in enumerate(rows):
-        y = 28 + row_height * i + row_height / 2
-        b, a = _num(r.get("before")), _num(r.get("after"))
-        out.append('<g class="row">')
-        out.append(_svg_label(r["label"], label_width - 6, y + 4))
-        if b is not None and a is not None:
-            xb, xa = zero + plot / 2 * b / span, zero + plot / 2 * a / span
-            out.append(f'<line x1="{xb:.1f}" y1="{y:.1f}" x2="{xa:.1f}" y2="{y:.1f}" class="link"/>')
-            out.append(f'<circle cx="{xb:.1f}" cy="{y:.1f}" r="4.5" class="before"><title>{b * 100:+.1f} pp</title></circle>')
-            out.append(f'<circle cx="{xa:.1f}" cy="{y:.1f}" r="4.5" class="after"><title>{a * 100:+.1f} pp</title></circle>')
-        out.append("</g>")
+    out += _dumbbell_rows(rows, label_width, row_height, lambda v: zero + plot / 2 * v / span,
+                          lambda v: f"{v * 100:+.1f} pp")
     out.append("</svg>")
     return "".join(out)
 

@@ -288,6 +288,38 @@ class _InterruptibleHiGHS(pulp.HiGHS):
         run_highs_interruptibly(lp.solverModel)
 
 
+def highs_outcome(model_status, has_primal: bool, objective: float | None,
+                  bound: float | None) -> tuple[str, float | None, float | None]:
+    """What a HiGHS stop proved: ``(status, bound, gap)`` in :class:`SolveReport`'s terms.
+
+    ``bound`` is the dual bound read from HiGHS (``None`` if it has none); at
+    a proven optimum without one it is the objective itself.
+    """
+    import highspy
+
+    ms = highspy.HighsModelStatus
+    if model_status == ms.kOptimal:
+        status = "optimal"
+        bound = objective if bound is None else bound
+    elif model_status == ms.kInfeasible:
+        status = "infeasible"
+    elif model_status in (ms.kUnbounded, ms.kUnboundedOrInfeasible):
+        status = "unbounded" if model_status == ms.kUnbounded else "infeasible"
+    elif model_status in (ms.kTimeLimit, ms.kIterationLimit, ms.kInterrupt, ms.kSolutionLimit, ms.kObjectiveBound,
+                          ms.kObjectiveTarget, getattr(ms, "kHighsInterrupt", ms.kInterrupt)):
+        # Stopped early (time, node or solution limit): a plan, if any, is not proven optimal.
+        status = "feasible" if has_primal else "no_solution"
+    else:  # load/model/presolve/solve errors, kMemoryLimit, kUnknown
+        status = "error"
+    gap = None
+    if status == "optimal":
+        gap = relative_gap(objective, bound)
+        gap = 0.0 if gap is None else gap
+    elif status == "feasible":
+        gap = relative_gap(objective, bound)
+    return status, bound, gap
+
+
 def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
     try:
         import highspy
@@ -346,25 +378,7 @@ def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport
             bound = flip * info.mip_dual_bound + constant
     elif model_status == ms.kOptimal:
         bound = objective
-    if model_status == ms.kOptimal:
-        status = "optimal"
-        bound = objective if bound is None else bound
-    elif model_status in (ms.kInfeasible,):
-        status = "infeasible"
-    elif model_status in (ms.kUnbounded, ms.kUnboundedOrInfeasible):
-        status = "unbounded" if model_status == ms.kUnbounded else "infeasible"
-    elif model_status in (ms.kTimeLimit, ms.kIterationLimit, ms.kInterrupt, ms.kSolutionLimit, ms.kObjectiveBound,
-                          ms.kObjectiveTarget, getattr(ms, "kHighsInterrupt", ms.kInterrupt)):
-        # Stopped early (time, node or solution limit): a plan, if any, is not proven optimal.
-        status = "feasible" if has_primal else "no_solution"
-    else:  # load/model/presolve/solve errors, kMemoryLimit, kUnknown
-        status = "error"
-    gap = None
-    if status == "optimal":
-        gap = relative_gap(objective, bound)
-        gap = 0.0 if gap is None else gap
-    elif status == "feasible":
-        gap = relative_gap(objective, bound)
+    status, bound, gap = highs_outcome(model_status, has_primal, objective, bound)
     message = h.modelStatusToString(model_status)
     # HiGHS' own gap ignores objective constants (e.g. people already covered
     # by existing facilities), so it can be larger than ``gap``; keep both.
