@@ -125,7 +125,7 @@ def evaluate_layout(scenario, facilities) -> Layout:
     region = scenario.region
     crs = region.projected_crs
     demand_xy = planar_xy(region.demand, crs)
-    urban = region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(demand_xy), bool)
+    urban = region.urban_flags()
     fac_xy = planar_xy(facilities, crs)
     fac_types = facilities["facility_type"].astype(str).to_numpy()
     fac_cap = facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities else np.full(len(facilities), np.nan)
@@ -280,16 +280,16 @@ def _eligible_site_counts(scenario) -> pd.Series:
 
 
 def group_gap(scenario, before: Layout, after: Layout, group: str) -> pd.DataFrame:
-    """Coverage rate inside a group of units (boolean column ``group``) vs the rest, per type.
+    """Coverage rate inside a group of units (yes/no column ``group``) vs the rest, per type.
+
+    A demand point is in the group when its unit or a unit containing it
+    says yes (:func:`optimizer.region.group_members`).
 
     A final row ``all types`` weights each type by the scenario's objective
     weights. ``gap`` = rest rate − group rate (positive: the group lags).
     """
     region = scenario.region
-    flag = region.admin_units[group].fillna(False).astype(bool)
-    membership = _demand_membership(scenario)
-    in_group = np.zeros(len(region.demand), bool)
-    in_group[membership.loc[membership["unit_id"].map(flag).fillna(False).astype(bool), "row"].to_numpy()] = True
+    in_group = region.demand_in_group(group)
     rows = []
     totals = {k: 0.0 for k in ("gp", "gb", "ga", "rp", "rb", "ra")}
     for type_id, ftype in scenario.catalogue.items():
@@ -331,7 +331,7 @@ def newly_covered(scenario, before: Layout, ftype: FacilityType, site_xy: np.nda
     """
     region = scenario.region
     demand_xy = planar_xy(region.demand, region.projected_crs)
-    urban = region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(demand_xy), bool)
+    urban = region.urban_flags()
     pop = region.group_population(ftype.serves)
     unserved = pop - before.served[ftype.type_id]
     rows, cols, _ = coverage_pairs(demand_xy, site_xy, ftype.radius_m(urban))

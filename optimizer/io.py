@@ -45,6 +45,7 @@ import shapely
 from pyproj import CRS, Geod
 from pyproj.exceptions import CRSError
 
+from . import booleans
 from .distance import projected_crs as _projected_crs
 from .errors import InputError
 from .region import WGS84, Region
@@ -97,8 +98,9 @@ FORMATS_HINT = (
     "use a GeoPackage (.gpkg), GeoJSON, Shapefile, FlatGeobuf (.fgb), "
     "GeoParquet (.parquet) or CSV with lon/lat columns"
 )
-TRUE_WORDS = {"true", "t", "yes", "y", "1", "urban"}
-FALSE_WORDS = {"false", "f", "no", "n", "0", "rural"}
+# Yes/no words: the shared ones (optimizer.booleans) plus urban/rural for `urban`.
+TRUE_WORDS = set(booleans.TRUE_WORDS) | {"urban"}
+FALSE_WORDS = set(booleans.FALSE_WORDS) | {"rural"}
 SHAPEFILE_NAME_LIMIT = 10
 
 

@@ -74,6 +74,7 @@ from folium.plugins import DualMap
 from folium.template import Template
 
 from .errors import ConfigError
+from .region import has_boundary
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import ResultFiles
@@ -387,8 +388,7 @@ def _polygon_units(units) -> tuple[list[str], list[str]]:
     polygon (cities above counties); otherwise it is ``main`` (counties —
     their townships have no boundary in the Zhejiang data).
     """
-    has_geom = ~(units.geometry.isna() | units.geometry.is_empty)
-    mapped = units.index[has_geom.to_numpy()]
+    mapped = units.index[has_boundary(units).to_numpy()]
     mapped_set = set(mapped)
     parents = units["parent_id"]
     parents_with_mapped_child = {p for uid, p in parents.items() if uid in mapped_set and isinstance(p, str) and p}
@@ -509,13 +509,9 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
 
     groups = []
     main_set = set(main)
-    for g in res.group_columns:
-        flag = units[g].fillna(False).astype(bool)
+    for g in res.group_columns:  # one rule for model, tables, report and maps (region.unit_group_columns)
+        flag = res.group_members(g)
         flagged = [u for u in mapped if bool(flag.get(u, False))]
-        flagged_main = [u for u in flagged if u in main_set]
-        # An outline only helps when it singles out some of the mapped units.
-        if not flagged or len(flagged_main) == len(main):
-            continue
         en, zh = group_label(g)
         groups.append({"id": g, "name_en": en, "name_zh": zh, "units": [mapped.index(u) for u in flagged]})
 

@@ -43,6 +43,7 @@ from .catalogue import FacilityType
 from .config import config_line
 from .distance import coverage_pairs, nearest_distance, planar_xy
 from .errors import InfeasibleError, ModelTooLargeError, SolverError
+from .region import finest_levels
 from .scenario import Scenario, Standard
 from .solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
@@ -102,14 +103,11 @@ class _TypeData:
 def default_unit_levels(scenario: Scenario) -> list[str]:
     """The finest admin levels that have polygons — "counties" in Zhejiang.
 
-    These are the units equity compares unless the scenario names others.
+    These are the units equity compares unless the scenario names others;
+    where some counties have township polygons, ``[township, county]``
+    (see :func:`optimizer.region.finest_levels`).
     """
-    units = scenario.region.admin_units
-    has_geom = ~(units.geometry.isna() | units.geometry.is_empty)
-    polygon_units = units[has_geom]
-    parents_with_polygon_children = set(polygon_units["parent_id"].dropna())
-    finest = polygon_units[~polygon_units.index.isin(parents_with_polygon_children)]
-    return list(dict.fromkeys(finest["level"]))
+    return finest_levels(scenario.region.admin_units)
 
 
 def _row_keys(indptr: np.ndarray, indices: np.ndarray, m: int, seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:
@@ -175,9 +173,7 @@ class PlanningModel:
         self.demand_xy = planar_xy(region.demand, crs)
         self.site_xy = planar_xy(region.candidates, crs)
         self.fac_xy = planar_xy(region.facilities, crs)
-        self.urban = (
-            region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(region.demand), bool)
-        )
+        self.urban = region.urban_flags()
 
         # Site / facility / demand membership in admin units (ancestors included).
         self.site_units = region.unit_membership(region.candidates["unit_id"].astype(str))
@@ -217,30 +213,59 @@ class PlanningModel:
         return self
 
     # ------------------------------------------------------------------ helpers
-    def _compare_keys(self) -> tuple[np.ndarray, list[str]]:
-        """For the equity objective: which compared unit each demand point falls in (-1 = none)."""
+    def _compare_members(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """For the equity objective: every (demand point, compared unit) pair where the unit contains the point.
+
+        Compared units may nest (``[township, county]``, ``[county, city]``):
+        a demand point then counts for each of them, so every compared unit
+        enters the max-min with its own population and rate. Returns the
+        demand positions, the compared unit's position in the labels, and
+        the labels.
+        """
         sc = self.scenario
         region = sc.region
         eq = sc.objective.equity
         n = len(region.demand)
+        if eq.compare == "group_vs_rest":
+            in_group = region.demand_in_group(eq.group)
+            return np.arange(n, dtype=np.int64), np.where(in_group, 0, 1).astype(np.int64), [
+                f"{eq.group}", f"not {eq.group}"]
         membership = region.unit_membership(region.demand["unit_id"].astype(str))
         units = region.admin_units
-        if eq.compare == "group_vs_rest":
-            flag = units[eq.group].fillna(False).astype(bool)
-            in_group = membership[membership["unit_id"].map(flag).fillna(False).astype(bool)]["row"].unique()
-            keys = np.ones(n, dtype=np.int64)
-            keys[in_group] = 0
-            return keys, [f"{eq.group}", f"not {eq.group}"]
         levels = eq.levels or default_unit_levels(sc)
         compared = units[units["level"].isin(levels)]
         if eq.compare == "units_in_group":
-            compared = compared[compared[eq.group].fillna(False).astype(bool)]
+            compared = compared[region.group_members(eq.group).loc[compared.index].to_numpy(dtype=bool)]
         labels = list(compared.index.astype(str))
         pos = {u: i for i, u in enumerate(labels)}
-        keys = np.full(n, -1, dtype=np.int64)
         hit = membership[membership["unit_id"].isin(pos)]
-        keys[hit["row"].to_numpy()] = hit["unit_id"].map(pos).to_numpy()
-        return keys, labels
+        return hit["row"].to_numpy(dtype=np.int64), hit["unit_id"].map(pos).to_numpy(dtype=np.int64), labels
+
+    def _compare_signatures(self) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, list[str]]:
+        """Compared units of every demand point, as a signature id (-1 = in no compared unit).
+
+        Demand points in the same set of compared units share a signature,
+        so merging rows by covering set and signature keeps each merged row
+        inside one set of units. Returns the signature per demand point, the
+        units of each signature, the (row, unit) pairs and the labels.
+        """
+        rows, unit_pos, labels = self._compare_members()
+        n = len(self.scenario.region.demand)
+        order = np.lexsort((unit_pos, rows))
+        rows, unit_pos = rows[order], unit_pos[order]
+        sets: list[tuple[int, ...]] = [()] * n
+        if len(rows):
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            stops = np.r_[starts[1:], len(rows)]
+            for start, stop in zip(starts.tolist(), stops.tolist()):
+                sets[int(rows[start])] = tuple(unit_pos[start:stop].tolist())
+        ids: dict[tuple[int, ...], int] = {}
+        signature = np.full(n, -1, dtype=np.int64)
+        for i, members in enumerate(sets):
+            if members:
+                signature[i] = ids.setdefault(members, len(ids))
+        units_of = [np.asarray(members, dtype=np.int64) for members in ids]
+        return signature, units_of, rows, unit_pos, labels
 
     def estimate_size(self) -> ModelSize:
         """Upper bounds on the rows, columns and nonzeros of the model, before building it.
@@ -254,6 +279,11 @@ class PlanningModel:
         n_levels = len(sc.standards.levels)
         size = ModelSize(demand_points=len(sc.region.demand))
         rows = cols = nnz = 0
+        # With nested compared units a demand row enters the equity row of each unit containing it.
+        eq_depth = 0
+        if kind == "equity":
+            _rows, _units, _labels = self._compare_members()
+            eq_depth = int(np.bincount(_rows).max()) if len(_rows) else 0
         for td in self.types.values():
             pairs, ex_pairs, sites = len(td.rows), len(td.ex_rows), len(td.sites)
             size.coverage_pairs += pairs + ex_pairs
@@ -275,13 +305,13 @@ class PlanningModel:
                     rows += pairs
                     nnz += 2 * pairs
                 # each x also in its unit's equity row, or in the type's coverage-target row
-                nnz += (pairs + ex_pairs) * ((kind == "equity") + (td.ftype.type_id in sc.objective.coverage_targets))
+                nnz += (pairs + ex_pairs) * (eq_depth + (td.ftype.type_id in sc.objective.coverage_targets))
             else:  # z[r] per demand row with a new site in reach
                 demand = np.unique(td.rows).size
                 cols += demand
                 rows += demand
                 nnz += pairs + demand
-                nnz += demand * ((kind == "equity") + (td.ftype.type_id in sc.objective.coverage_targets))
+                nnz += demand * (eq_depth + (td.ftype.type_id in sc.objective.coverage_targets))
         units = sc.region.admin_units
         n_standards = sum(
             int((units["level"] == level).sum()) * len(spec.required) for level, spec in sc.standards.levels.items()
@@ -404,18 +434,18 @@ class PlanningModel:
         self.total_population: dict[str, float] = {}
         merged_rows = 0
         if kind == "equity":
-            keys, labels = self._compare_keys()
-            self.compare_labels = labels
+            compare = self._compare_signatures()
+            self.compare_labels = compare[4]
             self.unit_expr: dict[int, pulp.LpAffineExpression] = {}
             self.unit_denominator: dict[int, float] = {}
         else:
-            keys, labels = None, []
+            compare = None
         for ki, (type_id, td) in enumerate(self.types.items()):
             self.total_population[type_id] = float(td.population.sum())
             if kind == "access":
                 expr, const = self._access_terms(prob, ki, type_id, td)
             else:
-                expr, const, merged, per_unit = self._coverage_terms(prob, ki, type_id, td, keys)
+                expr, const, merged, per_unit = self._coverage_terms(prob, ki, type_id, td, compare)
                 merged_rows += merged
                 if kind == "equity":
                     w = sc.weight(type_id)
@@ -488,23 +518,36 @@ class PlanningModel:
         self.size.estimated_bytes = estimate.estimated_bytes
         return prob
 
-    def _coverage_terms(self, prob, ki, type_id, td: _TypeData, keys):
-        """Coverage of one type: constant (already covered) + merged-row variables."""
+    def _coverage_terms(self, prob, ki, type_id, td: _TypeData, compare):
+        """Coverage of one type: constant (already covered) + merged-row variables.
+
+        With ``compare`` (equity, see :meth:`_compare_signatures`) also, per
+        compared unit, its covered expression, constant and population; a
+        merged row counts for every compared unit that contains it.
+        """
         n = len(td.population)
         pop = td.population
         ftype = td.ftype
         capacitated = ftype.capacity is not None
-        per_unit: dict[int, tuple] = {}
         if capacitated:
             covered0 = np.zeros(n, bool)
         else:
             covered0 = np.zeros(n, bool)
             covered0[td.ex_rows] = True
         const = float(pop[covered0].sum())
-        if keys is not None:
-            for key in np.unique(keys[keys >= 0]):
-                mask = keys == key
-                per_unit[int(key)] = [pulp.LpAffineExpression(), float(pop[mask & covered0].sum()), float(pop[mask].sum())]
+        keys = units_of = None
+        unit_terms: dict[int, list[tuple[pulp.LpVariable, float]]] = {}
+        unit_const: dict[int, float] = {}
+        unit_pop: dict[int, float] = {}
+        if compare is not None:
+            keys, units_of, c_rows, c_units, labels = compare
+            pop_u = np.bincount(c_units, weights=pop[c_rows], minlength=len(labels))
+            cov_u = np.bincount(c_units, weights=np.where(covered0, pop, 0.0)[c_rows], minlength=len(labels))
+            for u in np.unique(c_units).tolist():
+                unit_terms[u], unit_const[u], unit_pop[u] = [], float(cov_u[u]), float(pop_u[u])
+
+        def per_unit() -> dict[int, tuple]:
+            return {u: (pulp.LpAffineExpression(terms), unit_const[u], unit_pop[u]) for u, terms in unit_terms.items()}
 
         # Pairs that matter: demand with people, not already covered (uncapacitated).
         if capacitated:
@@ -517,7 +560,7 @@ class PlanningModel:
         rows, cols = rows[keep], cols[keep]
         n_cols = len(td.sites) + (len(td.existing) if capacitated else 0)
         if len(rows) == 0:
-            return pulp.LpAffineExpression() + const, const, 0, {k: tuple(v) for k, v in per_unit.items()}
+            return pulp.LpAffineExpression() + const, const, 0, per_unit()
         order = np.lexsort((cols, rows))
         rows, cols = rows[order], cols[order]
         demand_with_pairs, counts = np.unique(rows, return_counts=True)
@@ -546,7 +589,8 @@ class PlanningModel:
                 prob.addConstraint(pulp.LpConstraint(cover, pulp.LpConstraintGE, rhs=0), name=f"cov_{ki}_{r}")
                 expr_terms.append((z, w))
                 if row_keys is not None and row_keys[r] >= 0:
-                    per_unit[int(row_keys[r])][0].addterm(z, w)
+                    for u in units_of[row_keys[r]].tolist():
+                        unit_terms[u].append((z, w))
         else:
             cap = float(ftype.capacity)
             fac_caps = self.scenario.region.facilities["capacity"].to_numpy(dtype=float) if "capacity" in self.scenario.region.facilities else np.full(len(self.fac_xy), np.nan)
@@ -562,7 +606,8 @@ class PlanningModel:
                         prob.addConstraint(pulp.LpConstraint(link, pulp.LpConstraintLE, rhs=0))
                     expr_terms.append((x, w))
                     if row_keys is not None and row_keys[r] >= 0:
-                        per_unit[int(row_keys[r])][0].addterm(x, w)
+                        for u in units_of[row_keys[r]].tolist():
+                            unit_terms[u].append((x, w))
                 prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"assign_{ki}_{r}")
             for c, terms in load.items():
                 e = pulp.LpAffineExpression(terms)
@@ -573,7 +618,7 @@ class PlanningModel:
                     fac = td.existing[c - len(td.sites)]
                     fcap = fac_caps[fac] if np.isfinite(fac_caps[fac]) else cap
                     prob.addConstraint(pulp.LpConstraint(e, pulp.LpConstraintLE, rhs=fcap), name=f"excap_{ki}_{c}")
-        return pulp.LpAffineExpression(expr_terms) + const, const, merged, {k: tuple(v) for k, v in per_unit.items()}
+        return pulp.LpAffineExpression(expr_terms) + const, const, merged, per_unit()
 
     def _access_terms(self, prob, ki, type_id, td: _TypeData):
         """Population-weighted distance (km) of one type: baseline minus savings from closer new sites."""

@@ -35,9 +35,125 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-__all__ = ["Region", "WGS84"]
+from .booleans import ACCEPTED, INVALID, is_yes_no, parse_yes_no
+from .errors import InputError
+
+__all__ = [
+    "Region",
+    "WGS84",
+    "has_boundary",
+    "finest_units",
+    "finest_levels",
+    "unit_group_columns",
+    "group_members",
+    "ancestor_chains",
+]
 
 WGS84 = CRS.from_epsg(4326)
+
+#: Columns of the admin units that are never groups.
+_UNIT_COLUMNS = ("name", "name_en", "level", "parent_id")
+
+
+# ----------------------------------------------------------------------------- the admin hierarchy
+def has_boundary(admin_units: gpd.GeoDataFrame) -> pd.Series:
+    """Whether each admin unit has a boundary (a non-empty polygon)."""
+    geometry = admin_units.geometry
+    return ~(geometry.isna() | geometry.is_empty)
+
+
+def _parent_of(admin_units: pd.DataFrame) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for uid, p in admin_units["parent_id"].items() if "parent_id" in admin_units else []:
+        out[str(uid)] = p if isinstance(p, str) and p else None
+    return out
+
+
+def ancestor_chains(admin_units: pd.DataFrame) -> dict[str, list[str]]:
+    """For every unit: itself, its parent, grandparent, … up to the top."""
+    parent = _parent_of(admin_units)
+    chains: dict[str, list[str]] = {}
+    for uid in admin_units.index.astype(str):
+        chain, seen = [uid], {uid}
+        while True:
+            p = parent.get(chain[-1])
+            if p is None or p in seen:
+                break
+            chain.append(p)
+            seen.add(p)
+        chains[uid] = chain
+    return chains
+
+
+def finest_units(admin_units: gpd.GeoDataFrame) -> list[str]:
+    """The finest units with a boundary: those none of whose children has one.
+
+    In Zhejiang these are the 90 county-level units (townships have no
+    boundary); where some counties have township polygons, those townships
+    and the other counties. Without any boundary, the units without children.
+    """
+    ids = admin_units.index.astype(str)
+    parent = _parent_of(admin_units)
+    bounded = has_boundary(admin_units).to_numpy()
+    if not bounded.any():
+        bounded = np.ones(len(ids), bool)
+    with_bounded_child = {parent.get(u) for u, b in zip(ids, bounded) if b}
+    return [u for u, b in zip(ids, bounded) if b and u not in with_bounded_child]
+
+
+def finest_levels(admin_units: gpd.GeoDataFrame) -> list[str]:
+    """The levels of :func:`finest_units`, in order of first appearance — e.g. ``[township, county]``."""
+    levels = admin_units["level"]
+    return list(dict.fromkeys(levels.loc[finest_units(admin_units)].astype(str)))
+
+
+def group_members(admin_units: pd.DataFrame, column: str, *, file: Path | None = None) -> pd.Series:
+    """Which units belong to the group of yes/no ``column``: the unit or a unit containing it says yes.
+
+    A township of a mountain county is in the mountain group, whatever its
+    own cell says; a blank cell means "no" for the unit itself. A value that
+    is not yes/no is an :class:`~optimizer.errors.InputError` naming the
+    file (``file``), the row (or the unit's ID) and the column.
+    """
+    own: dict[str, bool] = {}
+    for pos, (uid, value) in enumerate(admin_units[column].items()):
+        flag = parse_yes_no(value)
+        if flag is INVALID:
+            raise InputError(
+                f"{column} must be yes or no, got {value!r}",
+                file=file,
+                row=pos + 1 if file is not None else str(uid),
+                field=str(column),
+                hint=f"use {ACCEPTED} in every row of the group column (an empty cell means no)",
+            )
+        own[str(uid)] = flag is True
+    chains = ancestor_chains(admin_units)
+    return pd.Series(
+        [any(own.get(a, False) for a in chains[u]) for u in admin_units.index.astype(str)],
+        index=admin_units.index,
+        dtype=bool,
+    )
+
+
+def unit_group_columns(admin_units: gpd.GeoDataFrame) -> list[str]:
+    """The admin-unit columns that name groups (e.g. ``mountain26``): the one rule for model, tables, report, maps.
+
+    A column is a group when every value is yes/no or blank (see
+    :mod:`optimizer.booleans`) and its group holds some, not all, of the
+    :func:`finest_units` (``has_seat``, true for every county, is an
+    attribute, not a group).
+    """
+    finest = finest_units(admin_units)
+    geometry = admin_units.geometry.name if isinstance(admin_units, gpd.GeoDataFrame) else None
+    groups = []
+    for c in admin_units.columns:
+        if c == geometry or c in _UNIT_COLUMNS or not is_yes_no(admin_units[c].tolist()):
+            continue
+        members = group_members(admin_units, c)
+        n = int(members.loc[finest].sum())
+        if 0 < n < len(finest):
+            groups.append(str(c))
+    return groups
 
 
 @dataclass
@@ -86,6 +202,42 @@ class Region:
                 return chain
             chain.append(p)
             seen.add(p)
+
+    def group_members(self, column: str) -> pd.Series:
+        """:func:`group_members` of this region's admin units (errors name the admin-units file)."""
+        return group_members(self.admin_units, column, file=self.files.get("admin_units"))
+
+    def demand_in_group(self, column: str) -> np.ndarray:
+        """Whether each demand point lies in the group of ``column`` (its unit or one containing it says yes)."""
+        members = self.group_members(column)
+        return self.demand["unit_id"].astype(str).map(members).fillna(False).to_numpy(dtype=bool)
+
+    def urban_flags(self) -> np.ndarray:
+        """The demand layer's ``urban`` column as booleans (all false without the column).
+
+        Parsed, not cast: a text ``"no"`` is false (the loader already does
+        this for files; this covers layers built in code).
+        """
+        demand = self.demand
+        if "urban" not in demand:
+            return np.zeros(len(demand), bool)
+        column = demand["urban"]
+        if pd.api.types.is_bool_dtype(column):
+            return column.to_numpy(dtype=bool)
+        out = np.zeros(len(demand), bool)
+        file = self.files.get("demand")
+        for pos, (did, value) in enumerate(column.items()):
+            flag = parse_yes_no(value, extra_true=("urban",), extra_false=("rural",))
+            if flag is INVALID or flag is None:
+                raise InputError(
+                    f"urban must be true or false, got {value!r}",
+                    file=file,
+                    row=pos + 1 if file is not None else str(did),
+                    field="urban",
+                    hint=f"use {ACCEPTED} or urban/rural (or leave the column out: every point is then rural)",
+                )
+            out[pos] = flag
+        return out
 
     def unit_membership(self, unit_ids: pd.Series) -> pd.DataFrame:
         """Long table ``(row, unit_id)``: every unit each row belongs to, ancestors included.

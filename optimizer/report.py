@@ -29,6 +29,7 @@ import click
 import pandas as pd
 
 from .errors import InputError, OutputError
+from .region import group_members, unit_group_columns
 
 __all__ = ["ResultFiles", "read_result", "render", "render_outputs", "write_report", "map_command", "REPORT_FILE"]
 
@@ -112,8 +113,12 @@ class ResultFiles:
 
     @property
     def group_columns(self) -> list[str]:
-        """Boolean columns of the admin units that name groups (e.g. ``mountain26``)."""
-        return [c for c in self.units.columns if c != "geometry" and pd.api.types.is_bool_dtype(self.units[c])]
+        """Yes/no columns of the admin units that name groups (e.g. ``mountain26``): :func:`optimizer.region.unit_group_columns`."""
+        return unit_group_columns(self.units)
+
+    def group_members(self, group: str) -> pd.Series:
+        """Units in ``group`` (the unit or one containing it says yes), indexed by ``unit_id``."""
+        return group_members(self.units, group)
 
     @property
     def is_zhejiang(self) -> bool:
@@ -443,6 +448,7 @@ def _unit_rows(res: ResultFiles, keys: list[dict]) -> list[dict]:
     units = upper + main
     groups = _meaningful_groups(res)
     labels = {g: group_label(g) for g in groups}
+    members = {g: res.group_members(g) for g in groups}
     cov = res.coverage[res.coverage["unit_id"].isin(units)]
     rows = []
     for k in keys:
@@ -466,25 +472,17 @@ def _unit_rows(res: ResultFiles, keys: list[dict]) -> list[dict]:
                 "rb_text": _pct(rb), "ra_text": _pct(ra),
                 "change": None if rb is None else ra - rb,
                 "change_text": "–" if rb is None else f"{(ra - rb) * 100:+.1f} pp",
-                "flags": [labels[g] for g in groups if bool(res.units.at[uid, g])] if uid in res.units.index else [],
+                "flags": [labels[g] for g in groups if bool(members[g].get(uid, False))],
             })
     return rows
 
 
 def _meaningful_groups(res: ResultFiles) -> list[str]:
-    """Boolean unit groups that single out some, not all, of the mapped counties.
-
-    A column true for every county (e.g. ``has_seat``) compares nothing and
-    would only add noise to tables and maps.
+    """Unit groups that single out some, not all, of the finest units: the one rule of
+    :func:`optimizer.region.unit_group_columns` (a column true for every county,
+    e.g. ``has_seat``, compares nothing).
     """
-    main, _ = _mapped_units(res)
-    out = []
-    for g in res.group_columns:
-        flag = res.units[g].fillna(False).astype(bool)
-        n = sum(bool(flag.get(u, False)) for u in main)
-        if 0 < n < len(main):
-            out.append(g)
-    return out
+    return res.group_columns
 
 
 def _county_charts(res: ResultFiles, keys: list[dict]) -> list[dict]:
@@ -576,7 +574,7 @@ def _gap_context(res: ResultFiles) -> list[dict]:
     for group, df in res.gaps.items():
         if group not in groups:
             continue
-        flag = res.units[group].fillna(False).astype(bool)
+        flag = res.group_members(group)
         flagged_main = [u for u in main if bool(flag.get(u, False))]
         en, zh = group_label(group)
         rows = []

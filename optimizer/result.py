@@ -20,6 +20,7 @@ from .evaluate import (
     standards_status,
 )
 from .distance import planar_xy
+from .region import finest_levels, unit_group_columns
 from .solvers import SolveReport
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,35 +30,22 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PlanResult", "unit_group_columns", "site_unit_names"]
 
 
-def unit_group_columns(admin_units: gpd.GeoDataFrame) -> list[str]:
-    """Boolean columns of the admin units that name groups (e.g. ``mountain26``).
-
-    A column counts as a group when it splits the units that have boundaries:
-    true for some and false for others (``has_seat``, true for every county,
-    is an attribute, not a group).
-    """
-    has_geometry = ~(admin_units.geometry.isna() | admin_units.geometry.is_empty)
-    groups = []
-    for c in admin_units.columns:
-        if c == "geometry" or not pd.api.types.is_bool_dtype(admin_units[c]):
-            continue
-        values = admin_units.loc[has_geometry, c]
-        if values.any() and not values.all():
-            groups.append(c)
-    return groups
-
-
 def site_unit_names(scenario: "Scenario", unit_ids: pd.Series) -> pd.DataFrame:
-    """For each point's finest unit: its county-level unit and its top-level (city) unit."""
-    from .model import default_unit_levels
+    """For each point's finest unit: its county-level unit and its top-level (city) unit.
 
+    The county-level unit is the coarsest unit of the point's chain at one
+    of the finest levels with boundaries: with township polygons in some
+    counties (levels ``[township, county]``) a site in such a township
+    still names its county.
+    """
     region = scenario.region
     units = region.admin_units
-    county_levels = set(default_unit_levels(scenario))
+    county_levels = set(finest_levels(units))
     out = []
     for uid in unit_ids.astype(str):
         chain = region.ancestors(uid)
-        county = next((u for u in chain if units.at[u, "level"] in county_levels), None) if uid in units.index else None
+        at_level = [u for u in chain if u in units.index and units.at[u, "level"] in county_levels]
+        county = at_level[-1] if uid in units.index and at_level else None
         top = chain[-1]
         out.append(
             {

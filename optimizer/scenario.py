@@ -279,6 +279,8 @@ class Scenario:
                 field="objective.equity.group",
                 hint="name a boolean column of the admin-units layer, e.g. mountain26",
             )
+        if eq.group is not None:
+            region.group_members(eq.group)  # every value yes/no, else an InputError naming file, row, column
         for i, cap in enumerate(self.budget.per_unit):
             for level in cap.levels:
                 if level not in levels:

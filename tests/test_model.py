@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,9 +14,10 @@ from optimizer.config import BudgetConfig, EquityConfig, ObjectiveConfig, SitesC
 from optimizer.errors import ConfigError, InfeasibleError
 from optimizer.evaluate import evaluate_layout
 from optimizer.model import PlanningModel
+from optimizer.region import Region
 from optimizer.scenario import Scenario
 
-from toy import X0, Y0, catalogue, facility_type, make_region, random_region
+from toy import UTM51, X0, Y0, catalogue, facility_type, make_region, random_region
 
 MID = Y0 + 10_000
 
@@ -470,3 +472,96 @@ def test_access_objective_matches_brute_force(seed, n, m, budget_sites):
     result = PlanningModel(sc).solve()
     d_after = np.minimum(result.after.nearest_km["clinic"], 30.0)
     assert float((pop * d_after).sum()) == pytest.approx(best, rel=1e-7, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- nested compared units
+def nested_units(split=("A",), flags=None, shuffle_text=None) -> "gpd.GeoDataFrame":
+    """City C of counties A (west) and B (east); each county in ``split`` has two township polygons.
+
+    ``flags`` maps unit_id -> value of the ``mountain`` column (any yes/no
+    spelling; units not named are blank).
+    """
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    ids, levels, parents, geoms = ["C", "A", "B"], ["city", "county", "county"], [None, "C", "C"], [
+        box(X0, Y0, X0 + 40_000, Y0 + 20_000), box(X0, Y0, X0 + 20_000, Y0 + 20_000),
+        box(X0 + 20_000, Y0, X0 + 40_000, Y0 + 20_000)]
+    for county, x in (("A", X0), ("B", X0 + 20_000)):
+        if county in split:
+            ids += [f"{county}1", f"{county}2"]
+            levels += ["township", "township"]
+            parents += [county, county]
+            geoms += [box(x, Y0, x + 10_000, Y0 + 20_000), box(x + 10_000, Y0, x + 20_000, Y0 + 20_000)]
+    flags = flags or {}
+    return gpd.GeoDataFrame(
+        {"unit_id": ids, "name": ids, "level": levels, "parent_id": parents,
+         "mountain": pd.Series([flags.get(u) for u in ids], dtype=object)},
+        geometry=geoms, crs=UTM51,
+    )
+
+
+def nested_region(units, demand_xy, pop, site_xy, existing=(), urban=None):
+    """A Region through the loader (units assigned by location: the finest polygon wins)."""
+    import geopandas as gpd
+
+    demand_xy = np.asarray(demand_xy, float).reshape(-1, 2)
+    site_xy = np.asarray(site_xy, float).reshape(-1, 2)
+    demand = gpd.GeoDataFrame(
+        {"demand_id": [f"d{i}" for i in range(len(demand_xy))], "population": np.asarray(pop, float),
+         "pop_school_age": np.floor(np.asarray(pop, float) * 0.3),
+         **({} if urban is None else {"urban": list(urban)})},
+        geometry=gpd.points_from_xy(demand_xy[:, 0], demand_xy[:, 1]), crs=UTM51)
+    sites = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(len(site_xy))]},
+                             geometry=gpd.points_from_xy(site_xy[:, 0], site_xy[:, 1]), crs=UTM51)
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": [f"f{k}" for k in range(len(existing))], "facility_type": [e[0] for e in existing]},
+        geometry=gpd.points_from_xy([e[1] for e in existing], [e[2] for e in existing]), crs=UTM51)
+    return Region.from_geodataframes(name="nested", admin_units=units.to_crs(4326), demand=demand.to_crs(4326),
+                                     facilities=facilities.to_crs(4326), candidates=sites.to_crs(4326),
+                                     projected_crs=UTM51)
+
+
+def issue_region():
+    """Issue 11 item 1: city C, counties A (townships A1, A2) and B; A1 and half of B covered already."""
+    demand_xy = [(X0 + 5_000, MID), (X0 + 15_000, MID), (X0 + 25_000, MID), (X0 + 35_000, MID)]
+    pop = [600, 400, 500, 500]  # A1, A2, B, B
+    sites = [(X0 + 15_000, MID), (X0 + 35_000, MID)]  # s0 in township A2, s1 in county B
+    existing = [("clinic", X0 + 5_000, MID), ("clinic", X0 + 25_000, MID)]
+    return nested_region(nested_units(split=("A",)), demand_xy, pop, sites, existing)
+
+
+def test_equity_compares_townships_nested_in_counties():
+    """Default levels become [township, county]: every finest unit enters the max-min with its own rate."""
+    region = issue_region()
+    assert list(region.demand["unit_id"]) == ["A1", "A2", "B", "B"]
+    cat = catalogue(facility_type("clinic", cost=10, km=2))
+    sc = scenario(region, cat, 10, objective=ObjectiveConfig(kind="equity"))
+    model = PlanningModel(sc)
+    result = model.solve()
+    assert sorted(model.compare_labels) == ["A", "A1", "A2", "B"]
+    # Building in A2 leaves the rates A1 100 %, A2 100 %, B 50 %; building in B leaves A2 at 0 %.
+    assert list(result.chosen_sites["site_id"]) == ["s0"]
+    rates = result.coverage.set_index("unit_id")["rate_after"]
+    assert rates[["A1", "A2", "B"]].tolist() == [1.0, 1.0, 0.5]
+    assert result.chosen_sites["county_id"].tolist() == ["A"]  # the site's county, not its township
+    assert result.stages[0].objective == pytest.approx(0.5, abs=1e-6)
+    # A level whose rate is never the minimum (the city averages its units) changes nothing.
+    for levels in (["township", "county", "city"], ["township", "county"]):
+        sc2 = scenario(region, cat, 10, objective=ObjectiveConfig(kind="equity", equity=EquityConfig(levels=levels)))
+        again = PlanningModel(sc2).solve()
+        assert list(again.chosen_sites["site_id"]) == ["s0"]
+        assert again.stages[0].objective == pytest.approx(0.5, abs=1e-6)
+
+
+def test_equity_explicit_nested_levels_county_and_city():
+    """equity.levels [county, city]: demand counts for its county and its city."""
+    region = issue_region()
+    cat = catalogue(facility_type("clinic", cost=10, km=2))
+    obj = ObjectiveConfig(kind="equity", equity=EquityConfig(levels=["county", "city"]))
+    model = PlanningModel(scenario(region, cat, 10, objective=obj))
+    result = model.solve()
+    assert sorted(model.compare_labels) == ["A", "B", "C"]
+    # s0: A 100 %, B 50 %; s1: A 60 %, B 100 % -> min 0.6 with s1.
+    assert list(result.chosen_sites["site_id"]) == ["s1"]
+    assert result.stages[0].objective == pytest.approx(0.6, abs=1e-6)
