@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer.config import BudgetConfig, EquityConfig, ObjectiveConfig, SitesConfig, SiteRule, StandardLevel, StandardsConfig, UnitCap
-from optimizer.errors import ConfigError, InfeasibleError
+from optimizer.errors import ConfigError, InfeasibleError, InputError
 from optimizer.evaluate import evaluate_layout
 from optimizer.model import PlanningModel
 from optimizer.region import Region
@@ -565,3 +565,43 @@ def test_equity_explicit_nested_levels_county_and_city():
     # s0: A 100 %, B 50 %; s1: A 60 %, B 100 % -> min 0.6 with s1.
     assert list(result.chosen_sites["site_id"]) == ["s1"]
     assert result.stages[0].objective == pytest.approx(0.6, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- yes/no columns given as text
+GROUP_TEXT = [("no", "yes"), ("否", "是"), ("0", "1"), ("False", "TRUE"), ("n", "Y"), (0, 1), (False, True)]
+
+
+@pytest.mark.parametrize("no,yes", GROUP_TEXT)
+def test_text_group_column_is_parsed_not_cast(no, yes, tmp_path):
+    """mountain = "no" for county A, "yes" for B: the group is B alone, in the model, gap table, report and maps."""
+    from optimizer.report import _meaningful_groups, read_result
+
+    units = nested_units(split=(), flags={"C": no, "A": no, "B": yes})
+    demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
+    region = nested_region(units, demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)],
+                           existing=[("clinic", X0 + 5_000, MID)], urban=[no, yes, no])
+    assert region.demand["urban"].tolist() == [False, True, False]
+    cat = catalogue(facility_type("clinic", cost=10, km=2))
+    obj = ObjectiveConfig(kind="equity", equity=EquityConfig(compare="group_vs_rest", group="mountain"))
+    result = PlanningModel(scenario(region, cat, 10, objective=obj)).solve()
+    # Group B (300 people, none covered) against the rest (A: 1,500, 500 covered): build in B.
+    assert list(result.chosen_sites["site_id"]) == ["s1"]
+    gap = result.group_gaps["mountain"].set_index("facility_type")
+    assert gap.at["clinic", "group_population"] == 300 and gap.at["clinic", "rest_population"] == 1500
+    assert gap.at["clinic", "group_rate_after"] == 1.0
+    assert gap.at["clinic", "rest_rate_after"] == pytest.approx(500 / 1500)
+    folder = result.write(tmp_path / "out", maps=False, report=False)
+    res = read_result(folder)
+    assert res.group_columns == _meaningful_groups(res) == list(result.group_gaps) == ["mountain"]
+    assert res.group_members("mountain").to_dict() == {"C": False, "A": False, "B": True}
+
+
+def test_group_column_that_is_not_yes_no_is_refused():
+    units = nested_units(split=(), flags={"A": "no", "B": "maybe"})
+    region = nested_region(units, [(X0 + 5_000, MID)], [100], [(X0 + 10_000, MID)])
+    obj = ObjectiveConfig(kind="equity", equity=EquityConfig(compare="units_in_group", group="mountain"))
+    with pytest.raises(InputError) as err:
+        scenario(region, catalogue(CLINIC), 10, objective=obj)
+    assert str(err.value) == (
+        "ID 'B', field 'mountain': mountain must be yes or no, got 'maybe' Hint: use true/false, yes/no, y/n, "
+        "t/f, 1/0 or 是/否 in every row of the group column (an empty cell means no)")
