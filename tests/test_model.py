@@ -605,3 +605,103 @@ def test_group_column_that_is_not_yes_no_is_refused():
     assert str(err.value) == (
         "ID 'B', field 'mountain': mountain must be yes or no, got 'maybe' Hint: use true/false, yes/no, y/n, "
         "t/f, 1/0 or 是/否 in every row of the group column (an empty cell means no)")
+
+
+# ----------------------------------------------------------------------------- brute force: nested units, every compare mode
+YES_NO = {"no": False, "yes": True, "否": False, "是": True, "0": False, "1": True, "False": False, "True": True,
+          "f": False, "T": True, 0: False, 1: True, False: False, True: True, None: False}
+
+
+def _own_chain(units, uid: str) -> list[str]:
+    parent = dict(zip(units["unit_id"], units["parent_id"]))
+    chain = [uid]
+    while parent.get(chain[-1]) is not None:
+        chain.append(parent[chain[-1]])
+    return chain
+
+
+def _own_finest_unit(split, x: float) -> str:
+    county = "A" if x < X0 + 20_000 else "B"
+    if county not in split:
+        return county
+    left = X0 if county == "A" else X0 + 20_000
+    return f"{county}1" if x < left + 10_000 else f"{county}2"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 10_000),  # seed
+    st.integers(2, 9),  # demand points
+    st.integers(1, 3),  # sites
+    st.integers(1, 3),  # budget in clinics
+    st.sampled_from([(), ("A",), ("B",), ("A", "B")]),  # counties with township polygons
+    st.sampled_from([None, ["county"], ["county", "city"], ["township"], ["township", "county"],
+                     ["township", "county", "city"]]),  # equity.levels (None: the default)
+    st.sampled_from(["units", "group_vs_rest", "units_in_group"]),
+    st.sampled_from([("no", "yes"), ("否", "是"), ("0", "1"), ("False", "True"), ("f", "T"), (0, 1), (False, True)]),
+)
+def test_equity_nested_units_and_text_flags_match_brute_force(seed, n, m, budget_sites, split, levels, compare, words):
+    """The max-min over every compared unit — computed here from the geometry of the fixture, not by the model."""
+    if levels is not None and "township" in levels and not split:
+        levels = ["county"]  # the region has no township level
+    rng = np.random.default_rng(seed)
+    no, yes = words
+    county_flags = {u: bool(rng.random() < 0.5) for u in ("A", "B")}
+    # Townships are blank or "no": they belong to the group through their county.
+    flags = {"C": no, **{u: (yes if f else no) for u, f in county_flags.items()}}
+    flags.update({f"{c}{i}": (None if rng.random() < 0.5 else no) for c in split for i in (1, 2)})
+    units = nested_units(split=split, flags=flags)
+    demand_xy = rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0]
+    site_xy = rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0]
+    pop = rng.integers(0, 1000, n).astype(float)
+    ex = rng.random(2) * [40_000, 20_000] + [X0, Y0]
+    urban = [yes if u else no for u in rng.random(n) < 0.3]
+    region = nested_region(units, demand_xy, pop, site_xy, existing=[("clinic", ex[0], ex[1])], urban=urban)
+    cat = catalogue(facility_type("clinic", cost=10, urban_km=4, rural_km=8),
+                    facility_type("school", cost=10, km=6, serves="school_age", family="education"))
+    weights = {"clinic": 1.0, "school": 2.0}
+    obj = ObjectiveConfig(kind="equity", weights={"school": 2.0},
+                          equity=EquityConfig(levels=levels, compare=compare,
+                                              group=None if compare == "units" else "mountain"))
+    sc = Scenario(name="t", region=region, catalogue=cat, budget=BudgetConfig(total=10 * budget_sites), objective=obj)
+
+    # ---- the compared units, from the fixture's own definitions
+    finest = [_own_finest_unit(split, x) for x in demand_xy[:, 0]]
+    chains = [_own_chain(units, u) for u in finest]
+    in_group = np.array([any(YES_NO[flags.get(a)] for a in chain) for chain in chains])
+    level_of = dict(zip(units["unit_id"], units["level"]))
+    if compare == "group_vs_rest":
+        members = {"group": in_group, "rest": ~in_group}
+    else:
+        use = levels or (["county"] if not split else ["township"] if len(split) == 2 else ["township", "county"])
+        compared = [u for u in units["unit_id"] if level_of[u] in use]
+        if compare == "units_in_group":
+            compared = [u for u in compared if any(YES_NO[flags.get(a)] for a in _own_chain(units, u))]
+        members = {u: np.array([u in chain for chain in chains]) for u in compared}
+    group_pop = {"clinic": pop, "school": np.floor(pop * 0.3)}
+
+    def min_rate(served) -> float:
+        rates = []
+        for mask in members.values():
+            den = sum(weights[t] * group_pop[t][mask].sum() for t in weights)
+            if den > 0:
+                rates.append(sum(weights[t] * served[t][mask].sum() for t in weights) / den)
+        return min(rates) if rates else 1.0
+
+    def covered(served) -> float:
+        return sum(weights[t] * served[t].sum() for t in weights)
+
+    plans = []
+    pairs = [(j, t) for j in range(m) for t in ("clinic", "school")]
+    for r in range(budget_sites + 1):
+        for combo in itertools.combinations(pairs, r):
+            lay = _layout(sc, combo)
+            plans.append((min_rate(lay.served), covered(lay.served)))
+    best_min = max(p[0] for p in plans)
+    best_cov = max(c for mr, c in plans if mr >= best_min - sc.objective.equity.tolerance)
+
+    result = PlanningModel(sc).solve()
+    assert result.status == "optimal"
+    assert min_rate(result.after.served) == pytest.approx(best_min, abs=1e-6)
+    assert result.stages[0].objective == pytest.approx(best_min, abs=1e-6)
+    assert covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
