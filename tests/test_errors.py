@@ -418,6 +418,11 @@ CASES: dict[str, list[Case]] = {
         Case([append("scenario.yaml", "objective:\n  kind: equity\n  equity: {group: mountain, compare: group_vs_rest}\n")]),
         Case([append("scenario.yaml", "objective:\n  kind: equity\n  equity: {compare: group_vs_rest}\n")]),
     ],
+    "Group column not yes/no": [
+        Case([lambda root: admin_units().assign(mountain=["no", "no", "maybe"])
+              .to_file(root / "data" / "region.gpkg", layer="admin_units"),
+              append("scenario.yaml", "objective:\n  kind: equity\n  equity: {group: mountain, compare: group_vs_rest}\n")]),
+    ],
     "Population group missing": [Case([replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    serves: elderly\n")])],
     "Site kind unknown": [Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [city_seat]\n")])],
     "Required or forbidden site invalid": [
