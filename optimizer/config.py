@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .booleans import parse_yes_no
 from .errors import ConfigError
 
 __all__ = [
@@ -71,6 +72,20 @@ class _Strict(BaseModel):
             values = list(value.values())
         if bool not in args and args & {float, int} and any(isinstance(v, bool) for v in values):
             raise ValueError("a number is needed here, not true/false")
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _yes_no_text(cls, value: Any, info: Any) -> Any:
+        """A yes/no setting written as text (``maps: "否"``) is read by the one yes/no parser, like data columns."""
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        if field is None or not isinstance(value, str):
+            return value
+        args = set(typing.get_args(field.annotation)) or {field.annotation}
+        if bool in args and not args & {str, int, float}:
+            parsed = parse_yes_no(value)
+            if isinstance(parsed, bool):
+                return parsed
         return value
 
 

@@ -47,7 +47,7 @@ from .region import finest_levels
 from .scenario import Scenario, Standard
 from .solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
-__all__ = ["PlanningModel", "ModelSize", "solve_scenario", "default_unit_levels"]
+__all__ = ["PlanningModel", "ModelSize", "solve_scenario", "default_unit_levels", "compared_units"]
 
 # Peak memory (bytes) of building a model with PuLP, handing it to HiGHS,
 # solving and evaluating it, per nonzero / variable / row plus a fixed part.
@@ -108,6 +108,23 @@ def default_unit_levels(scenario: Scenario) -> list[str]:
     (see :func:`optimizer.region.finest_levels`).
     """
     return finest_levels(scenario.region.admin_units)
+
+
+def compared_units(scenario: Scenario) -> list[str]:
+    """The admin units whose rates equity compares with ``compare: units`` or ``units_in_group``.
+
+    Every unit of ``equity.levels`` (default :func:`default_unit_levels`),
+    for ``units_in_group`` only those in the group
+    (:meth:`optimizer.region.Region.group_members`). Units may nest; each
+    is compared with its own population (see :meth:`PlanningModel._compare_members`).
+    """
+    region = scenario.region
+    eq = scenario.objective.equity
+    units = region.admin_units
+    compared = units[units["level"].isin(eq.levels or default_unit_levels(scenario))]
+    if eq.compare == "units_in_group":
+        compared = compared[region.group_members(eq.group).loc[compared.index].to_numpy(dtype=bool)]
+    return list(compared.index.astype(str))
 
 
 def _row_keys(indptr: np.ndarray, indices: np.ndarray, m: int, seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:
@@ -231,12 +248,7 @@ class PlanningModel:
             return np.arange(n, dtype=np.int64), np.where(in_group, 0, 1).astype(np.int64), [
                 f"{eq.group}", f"not {eq.group}"]
         membership = region.unit_membership(region.demand["unit_id"].astype(str))
-        units = region.admin_units
-        levels = eq.levels or default_unit_levels(sc)
-        compared = units[units["level"].isin(levels)]
-        if eq.compare == "units_in_group":
-            compared = compared[region.group_members(eq.group).loc[compared.index].to_numpy(dtype=bool)]
-        labels = list(compared.index.astype(str))
+        labels = compared_units(sc)
         pos = {u: i for i, u in enumerate(labels)}
         hit = membership[membership["unit_id"].isin(pos)]
         return hit["row"].to_numpy(dtype=np.int64), hit["unit_id"].map(pos).to_numpy(dtype=np.int64), labels

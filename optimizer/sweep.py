@@ -568,7 +568,7 @@ def solve_point(source: "str | Scenario", changes: dict[str, Any], expected_dige
 
 def _metrics(result: "PlanResult") -> dict[str, Any]:
     """The table columns of one solved point."""
-    from .model import default_unit_levels
+    from .model import compared_units
 
     sc = result.scenario
     kind = sc.objective.kind
@@ -586,10 +586,11 @@ def _metrics(result: "PlanResult") -> dict[str, Any]:
         row[f"covered__{type_id}"] = float(totals.at[type_id, "covered_after"])
     # Minimum unit coverage, defined like the equity objective: per unit,
     # Σ_k w_k covered_k / Σ_k w_k population_k, over the units equity
-    # compares (the scenario's equity.levels, by default the county-level
-    # units), so on an equity line it is the max-min rate the solver proved.
+    # compares (the scenario's equity.levels, by default the finest levels
+    # with boundaries; only the group's units for units_in_group), so on an
+    # equity line it is the max-min rate the solver proved.
     cov = result.coverage
-    cov = cov[cov["level"].isin(sc.objective.equity.levels or default_unit_levels(sc))]
+    cov = cov[cov["unit_id"].isin(compared_units(sc))]
     w = cov["facility_type"].map(sc.weight).astype(float)
     num = (cov["covered_after"] * w).groupby(cov["unit_id"]).sum()
     den = (cov["population"] * w).groupby(cov["unit_id"]).sum()
