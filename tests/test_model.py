@@ -14,7 +14,7 @@ from optimizer.config import BudgetConfig, EquityConfig, ObjectiveConfig, SitesC
 from optimizer.errors import ConfigError, InfeasibleError, InputError
 from optimizer.evaluate import evaluate_layout
 from optimizer.model import PlanningModel
-from optimizer.region import Region
+from optimizer.region import Region, group_members
 from optimizer.scenario import Scenario
 
 from toy import UTM51, X0, Y0, catalogue, facility_type, make_region, random_region
@@ -594,6 +594,42 @@ def test_text_group_column_is_parsed_not_cast(no, yes, tmp_path):
     res = read_result(folder)
     assert res.group_columns == _meaningful_groups(res) == list(result.group_gaps) == ["mountain"]
     assert res.group_members("mountain").to_dict() == {"C": False, "A": False, "B": True}
+    from optimizer.maps import map_data
+
+    assert [g["id"] for g in map_data(res)["groups"]] == ["mountain"]
+
+
+def test_one_rule_for_group_columns():
+    """Groups: yes/no in every cell, holding some but not all finest units; blank is no; townships join via county."""
+    from optimizer.region import finest_units, unit_group_columns
+
+    units = nested_units(split=("A",), flags={"A": "是", "B": "否"}).set_index("unit_id")
+    units["everywhere"] = ["yes"] * len(units)  # every finest unit: an attribute, not a group
+    units["notes"] = ["yes", "no", "maybe", "no", "no"]  # not yes/no: an attribute (refused only if named)
+    units["numbers"] = [0, 1, 2, 0, 0]
+    units["seat"] = [None, None, True, True, None]  # B and township A1 (blank cells are no): a group
+    assert finest_units(units) == ["B", "A1", "A2"]
+    assert unit_group_columns(units) == ["mountain", "seat"]
+    members = group_members(units, "mountain")
+    assert members.to_dict() == {"C": False, "A": True, "B": False, "A1": True, "A2": True}
+
+
+def test_yes_no_parser_and_settings():
+    from optimizer.booleans import INVALID, parse_yes_no
+    from optimizer.config import FacilityTypeConfig, OutputConfig
+
+    for value in (True, 1, 1.0, "true", "T", " Yes ", "y", "1", "是", np.bool_(True)):
+        assert parse_yes_no(value) is True, value
+    for value in (False, 0, 0.0, "FALSE", "f", "no", "N", "0", "否", np.int64(0)):
+        assert parse_yes_no(value) is False, value
+    for value in (None, float("nan"), "", "  ", pd.NA):
+        assert parse_yes_no(value) is None, value
+    for value in ("maybe", "on", 2, -1, 0.5, "真"):
+        assert parse_yes_no(value) is INVALID, value
+    assert OutputConfig(maps="否", report="是").model_dump(include={"maps", "report"}) == {"maps": False, "report": True}
+    assert FacilityTypeConfig(family="x", cost=1, service={"distance_km": 1}, assumed="no").assumed is False
+    with pytest.raises(Exception, match="valid boolean"):
+        OutputConfig(maps="maybe")
 
 
 def test_group_column_that_is_not_yes_no_is_refused():
