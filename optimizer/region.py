@@ -63,26 +63,26 @@ def has_boundary(admin_units: gpd.GeoDataFrame) -> pd.Series:
 
 
 def _parent_of(admin_units: pd.DataFrame) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for uid, p in admin_units["parent_id"].items() if "parent_id" in admin_units else []:
-        out[str(uid)] = p if isinstance(p, str) and p else None
-    return out
+    if "parent_id" not in admin_units:
+        return {}
+    return {str(uid): (p if isinstance(p, str) and p else None) for uid, p in admin_units["parent_id"].items()}
+
+
+def _chain(parent: dict[str, str | None], unit_id: str) -> list[str]:
+    """``unit_id`` followed by its parent, grandparent, … up to the top (a cycle stops the walk)."""
+    chain, seen = [unit_id], {unit_id}
+    while True:
+        p = parent.get(chain[-1])
+        if p is None or p in seen:
+            return chain
+        chain.append(p)
+        seen.add(p)
 
 
 def ancestor_chains(admin_units: pd.DataFrame) -> dict[str, list[str]]:
     """For every unit: itself, its parent, grandparent, … up to the top."""
     parent = _parent_of(admin_units)
-    chains: dict[str, list[str]] = {}
-    for uid in admin_units.index.astype(str):
-        chain, seen = [uid], {uid}
-        while True:
-            p = parent.get(chain[-1])
-            if p is None or p in seen:
-                break
-            chain.append(p)
-            seen.add(p)
-        chains[uid] = chain
-    return chains
+    return {uid: _chain(parent, uid) for uid in admin_units.index.astype(str)}
 
 
 def finest_units(admin_units: gpd.GeoDataFrame) -> list[str]:
@@ -193,15 +193,7 @@ class Region:
     # ------------------------------------------------------------------ hierarchy
     def ancestors(self, unit_id: str) -> list[str]:
         """``unit_id`` followed by its parent, grandparent, … up to the top."""
-        parent = self.admin_units["parent_id"]
-        chain = [unit_id]
-        seen = {unit_id}
-        while True:
-            p = parent.get(chain[-1])
-            if p is None or (isinstance(p, float) and np.isnan(p)) or p == "" or p in seen:
-                return chain
-            chain.append(p)
-            seen.add(p)
+        return _chain(_parent_of(self.admin_units), unit_id)
 
     def group_members(self, column: str) -> pd.Series:
         """:func:`group_members` of this region's admin units (errors name the admin-units file)."""
@@ -249,9 +241,10 @@ class Region:
         cache: dict[str, list[str]] = {}
         rows: list[int] = []
         units: list[str] = []
+        parent = _parent_of(self.admin_units)
         for pos, uid in enumerate(unit_ids.to_numpy()):
             if uid not in cache:
-                cache[uid] = self.ancestors(uid)
+                cache[uid] = _chain(parent, uid)
             chain = cache[uid]
             rows.extend([pos] * len(chain))
             units.extend(chain)
