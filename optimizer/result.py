@@ -36,7 +36,8 @@ def site_unit_names(scenario: "Scenario", unit_ids: pd.Series) -> pd.DataFrame:
     The county-level unit is the coarsest unit of the point's chain at one
     of the finest levels with boundaries: with township polygons in some
     counties (levels ``[township, county]``) a site in such a township
-    still names its county.
+    still names its county. The top unit is the county-level unit only of
+    points with no other unit at those levels in their chain.
     """
     region = scenario.region
     units = region.admin_units
@@ -45,6 +46,9 @@ def site_unit_names(scenario: "Scenario", unit_ids: pd.Series) -> pd.DataFrame:
     for uid in unit_ids.astype(str):
         chain = region.ancestors(uid)
         at_level = [u for u in chain if u in units.index and units.at[u, "level"] in county_levels]
+        if len(at_level) > 1 and at_level[-1] == chain[-1]:
+            # the top unit is at a finest level only because it has no polygon children elsewhere
+            at_level = at_level[:-1]
         county = at_level[-1] if uid in units.index and at_level else None
         top = chain[-1]
         out.append(
