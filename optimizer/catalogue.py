@@ -7,15 +7,18 @@ one entry per facility type; a scenario may override any field of any entry.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .config import CatalogueConfig, FacilityTypeConfig, ScenarioConfig, ServiceStandard, config_line, load_catalogue_config
 from .errors import ConfigError
 
-__all__ = ["FacilityType", "Catalogue", "build_catalogue"]
+__all__ = ["FacilityType", "Catalogue", "build_catalogue", "closest_type", "check_facility_types"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,13 @@ class Catalogue(dict):
     """Mapping ``type_id -> FacilityType`` in catalogue order."""
 
     base: CatalogueConfig | None = None  # the catalogue file's settings, when built from a scenario
+    # Every type of the catalogue and the scenario's new types, before ``types:`` picks the planned ones;
+    # None: the planned types are all there are (a catalogue built in code).
+    known: tuple[str, ...] | None = None
+
+    def known_types(self) -> list[str]:
+        """Type ids a data file may use: the whole catalogue, not only the planned ``types``."""
+        return list(self.known) if self.known is not None else list(self)
 
     def families(self) -> list[str]:
         return list(dict.fromkeys(t.family for t in self.values()))
@@ -104,10 +114,8 @@ class Catalogue(dict):
         """The type ``type_id``, or a ConfigError naming ``field`` with a suggestion."""
         if type_id in self:
             return self[type_id]
-        import difflib
-
-        close = difflib.get_close_matches(type_id, list(self), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "known types: " + ", ".join(self)
+        close = closest_type(type_id, list(self))
+        hint = f"did you mean {close!r}?" if close else "known types: " + ", ".join(self)
         raise ConfigError(f"facility type {type_id!r} is not in the catalogue", file=file, row=row, field=field, hint=hint)
 
 
@@ -140,9 +148,83 @@ def build_catalogue(config: ScenarioConfig) -> Catalogue:
             ) from None
     catalogue = Catalogue((k, FacilityType.from_config(k, v)) for k, v in merged.items())
     catalogue.base = base  # where each entry came from, for error locations (Scenario.validate)
+    catalogue.known = tuple(merged)
     if config.types is not None:
         for i, type_id in enumerate(config.types):
             catalogue.require(type_id, field=f"types[{i}]", file=source, row=config_line(config, "types", i))
         catalogue = Catalogue((k, catalogue[k]) for k in config.types)
         catalogue.base = base
+        catalogue.known = tuple(merged)
+    for i, type_id in enumerate(config.ignore_facility_types):
+        if type_id in merged:
+            raise ConfigError(
+                f"facility type {type_id!r} is in the catalogue, so its existing facilities cannot be ignored",
+                file=source,
+                row=config_line(config, "ignore_facility_types", i),
+                field=f"ignore_facility_types[{i}]",
+                hint="remove it from ignore_facility_types; to leave the type out of the plan, "
+                "list the planned types under types:",
+            )
     return catalogue
+
+
+def closest_type(type_id: str, known: Sequence[str]) -> str | None:
+    """The known type that looks most like ``type_id`` (``'Library'`` -> ``'library'``), if one is close."""
+    lowered = {k.lower(): k for k in reversed(list(known))}
+    close = difflib.get_close_matches(str(type_id).strip().lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def check_facility_types(
+    catalogue: Catalogue,
+    facilities: pd.DataFrame,
+    *,
+    file: Path | None = None,
+    ignored: Sequence[str] = (),
+) -> None:
+    """Refuse existing facilities whose type the catalogue lacks, unless the scenario ignores that type.
+
+    Without this an existing ``Library`` (capital L) would silently count for
+    nothing and the plan would build a new ``library`` beside it.
+
+    Parameters
+    ----------
+    catalogue
+        The scenario's catalogue (all its types count, planned or not).
+    facilities
+        The existing-facilities layer (``facility_type`` column, in file order).
+    file
+        The file the layer was read from; rows are then 1-based data rows,
+        otherwise the facility's ID.
+    ignored
+        Types to leave out on purpose (``ignore_facility_types``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the first row with an unknown type, the value and the closest known type.
+    """
+    if len(facilities) == 0 or "facility_type" not in facilities:
+        return
+    known = catalogue.known_types()
+    allowed = set(known) | set(ignored)
+    types = facilities["facility_type"].astype(str).to_numpy()
+    bad = np.flatnonzero(~np.isin(types, list(allowed)))
+    if not len(bad):
+        return
+    first = int(bad[0])
+    value = str(types[first])
+    count = int((types == value).sum())
+    close = closest_type(value, known)
+    others = len(set(types[bad].tolist())) - 1
+    more = f" ({others} other unknown type{'s' if others > 1 else ''} too)" if others else ""
+    raise ConfigError(
+        f"facility type {value!r} is not in the catalogue, so {count} existing "
+        f"facilit{'y' if count == 1 else 'ies'} of this type would count for nothing{more}",
+        file=file,
+        row=first + 1 if file is not None else str(facilities.index[first]),
+        field="facility_type",
+        hint=(f"did you mean {close!r}? " if close else f"known types: {', '.join(known)}. ")
+        + "Correct the value in the file, or list the type under ignore_facility_types in the scenario to leave "
+        "these facilities out",
+    )

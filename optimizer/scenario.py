@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalogue import Catalogue, FacilityType, build_catalogue
+from .catalogue import Catalogue, FacilityType, build_catalogue, check_facility_types
 from .config import (
     BudgetConfig,
     ObjectiveConfig,
@@ -207,6 +207,8 @@ class Scenario:
     def _validate_parts(self) -> None:
         file = self.source_path
         region = self.region
+        check_facility_types(self.catalogue, region.facilities, file=region.files.get("facilities"),
+                             ignored=self.config.ignore_facility_types if self.config is not None else ())
         levels = set(region.admin_units["level"])
         groups = set(region.population_groups())
         for type_id, ftype in self.catalogue.items():
@@ -387,8 +389,9 @@ def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -
             candidates=r.candidates.model_dump() if r.candidates else None,
             projected_crs=r.projected_crs,
         )
-    # Existing facilities of types outside this scenario's catalogue do not
-    # count for anything here; keep them out of the model but in the region.
+    # Existing facilities of catalogue types outside this scenario's ``types`` do
+    # not count here; of types the catalogue lacks, only those the scenario
+    # ignores (ignore_facility_types), else Scenario.validate refuses them.
     return Scenario(
         name=config.name,
         title=config.title,
