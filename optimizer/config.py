@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from .errors import ConfigError
 
@@ -109,6 +111,20 @@ class RegionConfig(_Strict):
     facilities: LayerSpec | None = None
     candidates: LayerSpec | None = None
     projected_crs: str | None = None
+
+    @field_validator("projected_crs")
+    @classmethod
+    def _metric_crs(cls, value: str | None) -> str | None:
+        """Checked here, not when the region is loaded, so that the error names this file and line."""
+        if value is None:
+            return value
+        try:
+            crs = CRS.from_user_input(value)
+        except CRSError:
+            raise ValueError("not a coordinate reference system") from None
+        if not crs.is_projected:
+            raise ValueError(f"CRS {crs.to_string()} is not projected, so distances in it are not metres")
+        return value
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -681,6 +697,9 @@ def _format_validation_error(exc: ValidationError, path: Path | None, node: Any,
             hint = f"did you mean {close[0]!r}?" if close else "use one of " + ", ".join(map(repr, choices))
         elif dotted and dotted.endswith(".cost"):
             hint = "give the construction cost of one new facility in yuan, 0 or more, e.g. cost: 1.0e+8"
+        elif dotted == "region.projected_crs":
+            hint = ("give a projected (metric) CRS, e.g. 'EPSG:32650' (UTM 50N) for Zhejiang, "
+                    "or leave the key out to use the region's UTM zone")
         elif dotted and dotted.startswith(("budget.per_family", "budget.per_unit")):
             hint = "give the cap in yuan, 0 or more (0 forbids spending there), e.g. 5.0e+7"
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):

@@ -99,17 +99,17 @@ class Scenario:
         for head, updates in nested.items():
             current = getattr(self, head, None)
             if current is None or not hasattr(current, "model_dump"):
-                raise ConfigError(f"cannot change {head!r}: not a settings section", field=head)
+                raise ConfigError(f"cannot change {head!r}: not a settings section", field=head, hint="use dotted keys into a settings section, e.g. scenario.replace(**{'budget.total': 2e9})")
             data = current.model_dump()
             for dotted, value in updates.items():
                 target = data
                 parts = dotted.split(".")
                 for part in parts[:-1]:
                     if not isinstance(target.get(part), dict):
-                        raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}")
+                        raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}", hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'")
                     target = target[part]
                 if parts[-1] not in target:
-                    raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}")
+                    raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}", hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'")
                 target[parts[-1]] = value
             from .config import validate_mapping
 
