@@ -336,6 +336,26 @@ def shapefile_folder(root: Path) -> None:
 
 GBK_SCENARIO = SCENARIO.replace("title: Toy region", "title: 玩具地区").encode("gbk")
 
+
+def townships(west: int = 12, east: int = 3) -> Edit:
+    """Split West into ``west`` and East into ``east`` townships (strips south to north): c1-1 … c1-12, c2-1 … c2-3.
+
+    s1 lies in West 6, s2 in East 2, s3 in East 3: the other eleven townships of West and East 1 have no site.
+    """
+
+    def edit(root: Path) -> None:
+        import pandas as pd
+
+        rows = []
+        for county, name, (x0, x1), n in (("c1", "West", (119, 120.5), west), ("c2", "East", (120.5, 122), east)):
+            for k in range(n):
+                rows.append({"unit_id": f"{county}-{k + 1}", "name": f"{name} {k + 1}", "level": "township",
+                             "parent_id": county, "geometry": shapely.box(x0, 28 + 3 * k / n, x1, 28 + 3 * (k + 1) / n)})
+        units = pd.concat([admin_units(), gpd.GeoDataFrame(rows, crs="EPSG:4326")], ignore_index=True)
+        gpd.GeoDataFrame(units, crs="EPSG:4326").to_file(root / "data" / "region.gpkg", layer="admin_units")
+
+    return edit
+
 # heading in docs/errors.md -> one Case per example of that entry, in order.
 CASES: dict[str, list[Case]] = {
     # ------------------------------------------------------------- scenario and catalogue files
@@ -372,6 +392,9 @@ CASES: dict[str, list[Case]] = {
         Case([replace("scenario.yaml", "  total: 1.0e+8", "  totl: 1.0e+8")]),
         Case([replace("scenario.yaml", "solver:", "solvers:")]),
         Case([append("scenario.yaml", "output:\n  maps: false\n")]),
+        # a key inside an entry the user named (the type 'library') still gets its suggestion
+        Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    capcity: 10\n")]),
+        Case([replace("scenario.yaml", "county: {required: [library]}", "county: {required: [library], penalti: 3}")]),
     ],
     "Required key missing": [
         Case([replace("scenario.yaml", "budget:\n  total: 1.0e+8\n", "")]),
@@ -395,6 +418,15 @@ CASES: dict[str, list[Case]] = {
         Case([replace("catalogue.yaml", "service: {distance_km: 20}", "service: {minutes: 20}")]),
         Case([append("scenario.yaml", "objective:\n  kind: min_cost\n  coverage_targets: {clinic: 95}\n")]),
     ],
+    "Negative or infinite budget": [
+        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_family: {health: -1.0e+8}")]),
+        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_unit: [{levels: county, overrides: {c1: -5}}]")]),
+        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_family: {culture: .nan}")]),
+    ],
+    "Projected CRS not metric": [
+        Case([replace("scenario.yaml", "  candidates: data/sites.csv", "  candidates: data/sites.csv\n  projected_crs: EPSG:4326")]),
+        Case([replace("scenario.yaml", "  candidates: data/sites.csv", "  candidates: data/sites.csv\n  projected_crs: UTM please")]),
+    ],
     "Unknown solver": [
         Case([replace("scenario.yaml", "  time_limit: 10", "  name: gurobi")]),
         Case([replace("scenario.yaml", "  time_limit: 10", "  name: HiGHS")]),
@@ -406,6 +438,12 @@ CASES: dict[str, list[Case]] = {
         Case([append("scenario.yaml", "types: [clinic, museum]\n")]),
         Case([append("scenario.yaml", "objective:\n  weights: {clinc: 2}\n")]),
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s1, facility_type: hospital}\n")]),
+    ],
+    "Existing facility of a type the catalogue lacks": [
+        Case([append("data/facilities.csv", "f2,Library,East library,121.5,29.5\n")]),
+        Case([append("data/facilities.csv", "f2,gym,East gym,121.5,29.5\nf3,gym,West gym,119.6,29.6\n"
+                                            "f4,pool,East pool,121.5,29.5\n")]),
+        Case([append("scenario.yaml", "ignore_facility_types: [library]\n")]),
     ],
     "Unknown admin level": [
         Case([replace("scenario.yaml", "    county: {", "    counties: {")]),
@@ -445,6 +483,8 @@ CASES: dict[str, list[Case]] = {
     ],
     "Hard standard without a site to meet it": [
         Case([replace("data/sites.csv", "s1,seat,119.6,29.6\n", "")]),
+        # 12 standards without a site: summarised by level, type and parent unit
+        Case([townships(), replace("scenario.yaml", "county: {required: [library]}", "township: {required: [library]}")]),
     ],
     "Hard standards cost more than the budget": [
         Case([replace("scenario.yaml", "total: 1.0e+8", "total: 6.0e+7")]),
@@ -566,6 +606,11 @@ LOADER_FAULTS = [
      "error: data/demand.csv, row 3, field 'demand_id': demand_id 'd1' is used twice (rows 1 and 3) "
      "Hint: IDs must be unique within the demand layer",
      "Duplicate ID"),
+    ([write("data/demand.csv", "demand_id,population,lon,lat,population\nd1,100,119.5,29.5,1\n"
+                                "d2,200,121.5,29.5,2\nd3,300,120.8,30.5,3\n")],
+     "error: data/demand.csv, field 'population': column 'population' appears twice (columns 2 and 5) "
+     "Hint: rename or delete one of them, so that it is clear which one holds the data",
+     "Column name given twice"),
     ([replace("data/demand.csv", "d2,200", "d2,")],
      "error: data/demand.csv, row 2, field 'population': population is missing "
      "Hint: fill in the number of residents (0 if there are none)",
@@ -637,7 +682,8 @@ def test_hard_standard_shortfall_by_hand(planning: Path):
     result, message = invoke(["validate", "scenario.yaml"], planning)
     assert result.exit_code == 2
     assert message == (
-        "error: scenario.yaml: no plan can meet the hard standards within the budget\n"
+        "error: scenario.yaml: no plan can meet the hard standards within the budget Hint: raise the budget or cap "
+        "by the shortfall, or make the standards soft (standards.mode: soft)\n"
         "  - meeting every hard standard costs at least 160,000,000 yuan (with the required sites); "
         "the budget is 150,000,000 yuan — short by 10,000,000 yuan\n"
         "  - standard 'library' in West (c1, county): 2 missing, 100,000,000 yuan\n"
