@@ -18,7 +18,7 @@ import pandas as pd
 from .config import CatalogueConfig, FacilityTypeConfig, ScenarioConfig, ServiceStandard, config_line, load_catalogue_config
 from .errors import ConfigError
 
-__all__ = ["FacilityType", "Catalogue", "build_catalogue", "closest_type", "check_facility_types"]
+__all__ = ["FacilityType", "Catalogue", "build_catalogue", "closest_type", "check_facility_types", "check_site_kinds"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,15 @@ class Catalogue(dict):
     base: CatalogueConfig | None = None  # the catalogue file's settings, when built from a scenario
     # Every type of the catalogue and the scenario's new types, before ``types:`` picks the planned ones;
     # None: the planned types are all there are (a catalogue built in code).
-    known: tuple[str, ...] | None = None
+    known: dict[str, FacilityType] | None = None
 
     def known_types(self) -> list[str]:
         """Type ids a data file may use: the whole catalogue, not only the planned ``types``."""
         return list(self.known) if self.known is not None else list(self)
+
+    def all_types(self) -> dict[str, FacilityType]:
+        """Every type of the catalogue (planned or not), by id."""
+        return dict(self.known) if self.known is not None else dict(self)
 
     def families(self) -> list[str]:
         return list(dict.fromkeys(t.family for t in self.values()))
@@ -148,13 +152,14 @@ def build_catalogue(config: ScenarioConfig) -> Catalogue:
             ) from None
     catalogue = Catalogue((k, FacilityType.from_config(k, v)) for k, v in merged.items())
     catalogue.base = base  # where each entry came from, for error locations (Scenario.validate)
-    catalogue.known = tuple(merged)
+    catalogue.known = dict(catalogue)
     if config.types is not None:
         for i, type_id in enumerate(config.types):
             catalogue.require(type_id, field=f"types[{i}]", file=source, row=config_line(config, "types", i))
+        known = dict(catalogue)
         catalogue = Catalogue((k, catalogue[k]) for k in config.types)
         catalogue.base = base
-        catalogue.known = tuple(merged)
+        catalogue.known = known
     for i, type_id in enumerate(config.ignore_facility_types):
         if type_id in merged:
             raise ConfigError(
@@ -227,4 +232,50 @@ def check_facility_types(
         hint=(f"did you mean {close!r}? " if close else f"known types: {', '.join(known)}. ")
         + "Correct the value in the file, or list the type under ignore_facility_types in the scenario to leave "
         "these facilities out",
+    )
+
+
+def check_site_kinds(catalogue: Catalogue, candidates: pd.DataFrame, *, file: Path | None = None) -> None:
+    """Refuse candidate sites of a kind that no facility type of the catalogue may be built at.
+
+    When every type names its site kinds (``sites:``), a site of another kind
+    (``Seat`` for ``seat``, a kind no entry lists) could never be used: it
+    would silently drop out of every plan.
+
+    Parameters
+    ----------
+    catalogue
+        The scenario's catalogue (all its types, planned or not, count).
+    candidates
+        The candidate-sites layer (``kind`` column, in file order).
+    file
+        The file the layer was read from (rows are then 1-based data rows,
+        otherwise the site's ID).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the first such row, the kind and the closest kind a type lists.
+    """
+    types = catalogue.all_types()
+    if len(candidates) == 0 or "kind" not in candidates or any(t.sites is None for t in types.values()):
+        return
+    usable = list(dict.fromkeys(k for t in types.values() for k in (t.sites or ())))
+    kinds = candidates["kind"].astype(str).to_numpy()
+    bad = np.flatnonzero(~np.isin(kinds, usable))
+    if not len(bad):
+        return
+    first = int(bad[0])
+    value = str(kinds[first])
+    count = int((kinds == value).sum())
+    close = closest_type(value, usable)
+    raise ConfigError(
+        f"candidate site kind {value!r} is in no facility type's sites list, so {count} candidate "
+        f"site{'' if count == 1 else 's'} of this kind could host nothing",
+        file=file,
+        row=first + 1 if file is not None else str(candidates.index[first]),
+        field="kind",
+        hint=(f"did you mean {close!r}? " if close else f"kinds the catalogue lists: {', '.join(usable)}. ")
+        + "Correct the kind in the file, add it to the sites of the types that may be built there, "
+        "or remove these sites",
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalogue import Catalogue, FacilityType, build_catalogue, check_facility_types
+from .catalogue import Catalogue, FacilityType, build_catalogue, check_facility_types, check_site_kinds
 from .config import (
     BudgetConfig,
     ObjectiveConfig,
@@ -209,6 +209,7 @@ class Scenario:
         region = self.region
         check_facility_types(self.catalogue, region.facilities, file=region.files.get("facilities"),
                              ignored=self.config.ignore_facility_types if self.config is not None else ())
+        check_site_kinds(self.catalogue, region.candidates, file=region.files.get("candidates"))
         levels = set(region.admin_units["level"])
         groups = set(region.population_groups())
         for type_id, ftype in self.catalogue.items():

@@ -458,7 +458,12 @@ CASES: dict[str, list[Case]] = {
         Case([append("scenario.yaml", "objective:\n  kind: equity\n  equity: {compare: group_vs_rest}\n")]),
     ],
     "Population group missing": [Case([replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    serves: elderly\n")])],
-    "Site kind unknown": [Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [city_seat]\n")])],
+    "Site kind unknown": [
+        Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [city_seat]\n")]),
+        Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [seat]\n"),
+              replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    sites: [seat]\n"),
+              replace("data/sites.csv", "s3,seat", "s3,Seat")]),
+    ],
     "Required or forbidden site invalid": [
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s9, facility_type: library}\n")]),
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s1}\n")]),
