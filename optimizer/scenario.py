@@ -74,6 +74,8 @@ class Scenario:
     description: str = ""
     config: ScenarioConfig | None = None
     source_path: Path | None = None
+    # Existing-facility types the catalogue lacks, left out on purpose (any other unknown type is an error).
+    ignore_facility_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -208,7 +210,7 @@ class Scenario:
         file = self.source_path
         region = self.region
         check_facility_types(self.catalogue, region.facilities, file=region.files.get("facilities"),
-                             ignored=self.config.ignore_facility_types if self.config is not None else ())
+                             ignored=self.ignore_facility_types)
         check_site_kinds(self.catalogue, region.candidates, file=region.files.get("candidates"))
         levels = set(region.admin_units["level"])
         groups = set(region.population_groups())
@@ -409,6 +411,7 @@ def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -
         limits=config.limits,
         config=config,
         source_path=source,
+        ignore_facility_types=tuple(config.ignore_facility_types),
     )
 
 
