@@ -7,15 +7,18 @@ one entry per facility type; a scenario may override any field of any entry.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .config import CatalogueConfig, FacilityTypeConfig, ScenarioConfig, ServiceStandard, config_line, load_catalogue_config
 from .errors import ConfigError
 
-__all__ = ["FacilityType", "Catalogue", "build_catalogue"]
+__all__ = ["FacilityType", "Catalogue", "build_catalogue", "closest_type", "check_facility_types", "check_site_kinds"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,17 @@ class Catalogue(dict):
     """Mapping ``type_id -> FacilityType`` in catalogue order."""
 
     base: CatalogueConfig | None = None  # the catalogue file's settings, when built from a scenario
+    # Every type of the catalogue and the scenario's new types, before ``types:`` picks the planned ones;
+    # None: the planned types are all there are (a catalogue built in code).
+    known: dict[str, FacilityType] | None = None
+
+    def known_types(self) -> list[str]:
+        """Type ids a data file may use: the whole catalogue, not only the planned ``types``."""
+        return list(self.known) if self.known is not None else list(self)
+
+    def all_types(self) -> dict[str, FacilityType]:
+        """Every type of the catalogue (planned or not), by id."""
+        return dict(self.known) if self.known is not None else dict(self)
 
     def families(self) -> list[str]:
         return list(dict.fromkeys(t.family for t in self.values()))
@@ -104,10 +118,8 @@ class Catalogue(dict):
         """The type ``type_id``, or a ConfigError naming ``field`` with a suggestion."""
         if type_id in self:
             return self[type_id]
-        import difflib
-
-        close = difflib.get_close_matches(type_id, list(self), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "known types: " + ", ".join(self)
+        close = closest_type(type_id, list(self))
+        hint = f"did you mean {close!r}?" if close else "known types: " + ", ".join(self)
         raise ConfigError(f"facility type {type_id!r} is not in the catalogue", file=file, row=row, field=field, hint=hint)
 
 
@@ -140,9 +152,130 @@ def build_catalogue(config: ScenarioConfig) -> Catalogue:
             ) from None
     catalogue = Catalogue((k, FacilityType.from_config(k, v)) for k, v in merged.items())
     catalogue.base = base  # where each entry came from, for error locations (Scenario.validate)
+    catalogue.known = dict(catalogue)
     if config.types is not None:
         for i, type_id in enumerate(config.types):
             catalogue.require(type_id, field=f"types[{i}]", file=source, row=config_line(config, "types", i))
+        known = dict(catalogue)
         catalogue = Catalogue((k, catalogue[k]) for k in config.types)
         catalogue.base = base
+        catalogue.known = known
+    for i, type_id in enumerate(config.ignore_facility_types):
+        if type_id in merged:
+            raise ConfigError(
+                f"facility type {type_id!r} is in the catalogue, so its existing facilities cannot be ignored",
+                file=source,
+                row=config_line(config, "ignore_facility_types", i),
+                field=f"ignore_facility_types[{i}]",
+                hint="remove it from ignore_facility_types; to leave the type out of the plan, "
+                "list the planned types under types:",
+            )
     return catalogue
+
+
+def closest_type(type_id: str, known: Sequence[str]) -> str | None:
+    """The known type that looks most like ``type_id`` (``'Library'`` -> ``'library'``), if one is close."""
+    lowered = {k.lower(): k for k in reversed(list(known))}
+    close = difflib.get_close_matches(str(type_id).strip().lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def check_facility_types(
+    catalogue: Catalogue,
+    facilities: pd.DataFrame,
+    *,
+    file: Path | None = None,
+    ignored: Sequence[str] = (),
+) -> None:
+    """Refuse existing facilities whose type the catalogue lacks, unless the scenario ignores that type.
+
+    Without this an existing ``Library`` (capital L) would silently count for
+    nothing and the plan would build a new ``library`` beside it.
+
+    Parameters
+    ----------
+    catalogue
+        The scenario's catalogue (all its types count, planned or not).
+    facilities
+        The existing-facilities layer (``facility_type`` column, in file order).
+    file
+        The file the layer was read from; rows are then 1-based data rows,
+        otherwise the facility's ID.
+    ignored
+        Types to leave out on purpose (``ignore_facility_types``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the first row with an unknown type, the value and the closest known type.
+    """
+    if len(facilities) == 0 or "facility_type" not in facilities:
+        return
+    known = catalogue.known_types()
+    allowed = set(known) | set(ignored)
+    types = facilities["facility_type"].astype(str).to_numpy()
+    bad = np.flatnonzero(~np.isin(types, list(allowed)))
+    if not len(bad):
+        return
+    first = int(bad[0])
+    value = str(types[first])
+    count = int((types == value).sum())
+    close = closest_type(value, known)
+    others = len(set(types[bad].tolist())) - 1
+    more = f" ({others} other unknown type{'s' if others > 1 else ''} too)" if others else ""
+    raise ConfigError(
+        f"facility type {value!r} is not in the catalogue, so {count} existing "
+        f"facilit{'y' if count == 1 else 'ies'} of this type would count for nothing{more}",
+        file=file,
+        row=first + 1 if file is not None else str(facilities.index[first]),
+        field="facility_type",
+        hint=(f"did you mean {close!r}? " if close else f"known types: {', '.join(known)}. ")
+        + "Correct the value in the file, or list the type under ignore_facility_types in the scenario to leave "
+        "these facilities out",
+    )
+
+
+def check_site_kinds(catalogue: Catalogue, candidates: pd.DataFrame, *, file: Path | None = None) -> None:
+    """Refuse candidate sites of a kind that no facility type of the catalogue may be built at.
+
+    When every type names its site kinds (``sites:``), a site of another kind
+    (``Seat`` for ``seat``, a kind no entry lists) could never be used: it
+    would silently drop out of every plan.
+
+    Parameters
+    ----------
+    catalogue
+        The scenario's catalogue (all its types, planned or not, count).
+    candidates
+        The candidate-sites layer (``kind`` column, in file order).
+    file
+        The file the layer was read from (rows are then 1-based data rows,
+        otherwise the site's ID).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the first such row, the kind and the closest kind a type lists.
+    """
+    types = catalogue.all_types()
+    if len(candidates) == 0 or "kind" not in candidates or any(t.sites is None for t in types.values()):
+        return
+    usable = list(dict.fromkeys(k for t in types.values() for k in (t.sites or ())))
+    kinds = candidates["kind"].astype(str).to_numpy()
+    bad = np.flatnonzero(~np.isin(kinds, usable))
+    if not len(bad):
+        return
+    first = int(bad[0])
+    value = str(kinds[first])
+    count = int((kinds == value).sum())
+    close = closest_type(value, usable)
+    raise ConfigError(
+        f"candidate site kind {value!r} is in no facility type's sites list, so {count} candidate "
+        f"site{'' if count == 1 else 's'} of this kind could host nothing",
+        file=file,
+        row=first + 1 if file is not None else str(candidates.index[first]),
+        field="kind",
+        hint=(f"did you mean {close!r}? " if close else f"kinds the catalogue lists: {', '.join(usable)}. ")
+        + "Correct the kind in the file, add it to the sites of the types that may be built there, "
+        "or remove these sites",
+    )

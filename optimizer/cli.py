@@ -138,11 +138,12 @@ def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool)
 
 @main.command()
 @click.argument("config", type=click.Path(path_type=str))
-def validate(config: str) -> None:
+@click.option("--details", is_flag=True, help="List every unmet hard standard, not a summary of ten lines.")
+def validate(config: str, details: bool) -> None:
     """Check a scenario and its data completely, without solving."""
     from .pipeline import validate as validate_pipeline
 
-    summary = validate_pipeline(config, progress=_progress)
+    summary = validate_pipeline(config, progress=_progress, details=details)
     size = summary["model_size"]
     region = summary["region"]
     click.echo(f"scenario   {summary['name']}: valid")

@@ -19,10 +19,12 @@ import re
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from .booleans import parse_yes_no
 from .errors import ConfigError
@@ -53,6 +55,17 @@ __all__ = [
 ]
 
 
+def _plain(annotation: Any) -> Any:
+    """``float`` for ``Annotated[float, Field(...)]``; any other annotation unchanged."""
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
+
+
+#: A sum of money in yuan: finite (``allow_inf_nan=False`` below) and 0 or more. Used for every
+#: budget figure (total, caps per unit and per family, overrides) so that a negative cap is a
+#: schema error with its line, not an infeasible model at solve time.
+Money = Annotated[float, Field(ge=0)]
+
+
 class _Strict(BaseModel):
     # allow_inf_nan=False: '.inf' or '.nan' for a cost, budget or distance would
     # pass the >= 0 checks and break the model; numbers must be finite.
@@ -65,10 +78,10 @@ class _Strict(BaseModel):
         field = cls.model_fields.get(info.field_name) if info.field_name else None
         if field is None:
             return value
-        args = set(typing.get_args(field.annotation)) or {field.annotation}
+        args = {_plain(a) for a in typing.get_args(field.annotation)} or {field.annotation}
         values = [value]
         if isinstance(value, dict) and typing.get_origin(field.annotation) is dict:
-            args = {typing.get_args(field.annotation)[1]}
+            args = {_plain(typing.get_args(field.annotation)[1])}
             values = list(value.values())
         if bool not in args and args & {float, int} and any(isinstance(v, bool) for v in values):
             raise ValueError("a number is needed here, not true/false")
@@ -113,6 +126,20 @@ class RegionConfig(_Strict):
     facilities: LayerSpec | None = None
     candidates: LayerSpec | None = None
     projected_crs: str | None = None
+
+    @field_validator("projected_crs")
+    @classmethod
+    def _metric_crs(cls, value: str | None) -> str | None:
+        """Checked here, not when the region is loaded, so that the error names this file and line."""
+        if value is None:
+            return value
+        try:
+            crs = CRS.from_user_input(value)
+        except CRSError:
+            raise ValueError("not a coordinate reference system") from None
+        if not crs.is_projected:
+            raise ValueError(f"CRS {crs.to_string()} is not projected, so distances in it are not metres")
+        return value
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -244,8 +271,8 @@ class UnitCap(_Strict):
     """A spending cap for every admin unit of the given levels."""
 
     levels: list[str]
-    amount: float | None = Field(None, ge=0, description="cap per unit; null = only the overrides apply")
-    overrides: dict[str, float] = Field(default_factory=dict, description="unit_id -> cap")
+    amount: float | None = Field(None, ge=0, description="cap per unit (yuan); null = only the overrides apply")
+    overrides: dict[str, Money] = Field(default_factory=dict, description="unit_id -> cap (yuan)")
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -256,7 +283,7 @@ class UnitCap(_Strict):
 class BudgetConfig(_Strict):
     total: float = Field(gt=0, description="yuan")
     per_unit: list[UnitCap] = Field(default_factory=list)
-    per_family: dict[str, float] = Field(default_factory=dict)
+    per_family: dict[str, Money] = Field(default_factory=dict, description="family -> cap (yuan)")
 
 
 # --------------------------------------------------------------------------- objective
@@ -280,7 +307,7 @@ class EquityConfig(_Strict):
 
 class ObjectiveConfig(_Strict):
     kind: Literal["coverage", "equity", "min_cost", "access"] = "coverage"
-    weights: dict[str, float] = Field(default_factory=dict, description="facility_type -> weight (default 1)")
+    weights: dict[str, float] = Field(default_factory=dict, description="facility_type -> weight (default 1, >= 0)")
     equity: EquityConfig = Field(default_factory=EquityConfig)
     coverage_targets: dict[str, float] = Field(
         default_factory=dict, description="min_cost: facility_type -> share of its population to cover"
@@ -348,6 +375,11 @@ class ScenarioConfig(_Strict):
     catalogue: Path | CatalogueConfig
     facility_types: dict[str, FacilityTypeOverride] = Field(default_factory=dict)
     types: list[str] | None = Field(None, description="facility types planned in this scenario; null = all")
+    ignore_facility_types: list[str] = Field(
+        default_factory=list,
+        description="facility_type values of the existing-facilities layer to leave out on purpose (types the "
+        "catalogue does not have); any other type the catalogue lacks is an error",
+    )
     standards: StandardsConfig = Field(default_factory=StandardsConfig)
     budget: BudgetConfig
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
@@ -544,8 +576,12 @@ def _node_line(node: Any, loc: tuple) -> int | None:
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class that owns the last key of ``loc``."""
     current: Any = model
+    dict_key = False  # the next key is a key of a mapping (a type id, a level), not a field
     for key in loc[:-1]:
         if isinstance(key, int):
+            continue
+        if dict_key:
+            dict_key = False
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
@@ -561,6 +597,10 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
                 if isinstance(ann, type) and issubclass(ann, BaseModel):
                     current = ann
                     break
+            elif origin is dict:
+                # e.g. facility_types: dict[str, FacilityTypeConfig]: the model of its values
+                dict_key = True
+                candidates.append(typing.get_args(ann)[1])
             else:
                 candidates.extend(typing.get_args(ann))
         else:
@@ -672,6 +712,11 @@ def _format_validation_error(exc: ValidationError, path: Path | None, node: Any,
             hint = f"did you mean {close[0]!r}?" if close else "use one of " + ", ".join(map(repr, choices))
         elif dotted and dotted.endswith(".cost"):
             hint = "give the construction cost of one new facility in yuan, 0 or more, e.g. cost: 1.0e+8"
+        elif dotted == "region.projected_crs":
+            hint = ("give a projected (metric) CRS, e.g. 'EPSG:32650' (UTM 50N) for Zhejiang, "
+                    "or leave the key out to use the region's UTM zone")
+        elif dotted and dotted.startswith(("budget.per_family", "budget.per_unit")):
+            hint = "give the cap in yuan, 0 or more (0 forbids spending there), e.g. 5.0e+7"
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             hint = "change the value to fit that range (see docs/scenario.md)"
         else:

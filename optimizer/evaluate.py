@@ -113,7 +113,8 @@ def served_population(
         method="highs",
     )
     if res.status != 0:  # pragma: no cover - a bounded, feasible LP
-        raise SolverError(f"capacity assignment LP failed: {res.message}")
+        raise SolverError(f"capacity assignment LP failed: {res.message}",
+                          hint="this is a bug in regionopt; report it with the scenario")
     share = np.bincount(r_idx, weights=res.x, minlength=len(ui))
     served[ui] += population[ui] * np.clip(share, 0.0, 1.0)
     return served

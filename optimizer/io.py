@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import csv
 import difflib
 import math
 import os
@@ -434,6 +435,8 @@ def _read_csv(path: Path, sep: str, schema: _Schema, columns: Mapping[str, str] 
                 file=path,
                 hint="check the quoting and the number of fields on that line",
             ) from exc
+        # pandas renames a repeated header ('population.1'): check the header as written.
+        _check_unique_columns(next(csv.reader([header.strip("\r\n")], delimiter=sep), []), ctx_file=path)
         frame.columns = [str(c).strip() for c in frame.columns]
         return frame
     raise InputError(
@@ -443,7 +446,28 @@ def _read_csv(path: Path, sep: str, schema: _Schema, columns: Mapping[str, str] 
     ) from last_error
 
 
+def _check_unique_columns(names: Iterable[Any], *, ctx_file: Path | None = None, ctx: "_Context | None" = None) -> None:
+    """Refuse a column name given twice: one of the two would be used and the other silently ignored."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        key = str(name).strip().lstrip("\ufeff")
+        if key in seen:
+            message = f"column {key!r} appears twice (columns {seen[key]} and {position})"
+            hint = "rename or delete one of them, so that it is clear which one holds the data"
+            if ctx is not None:
+                raise ctx.error(message, field=key, raw_field=True, hint=hint)
+            raise InputError(message, file=ctx_file, field=key, hint=hint)
+        seen[key] = position
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
+    try:  # pyarrow (optional, as for any Parquet file) refuses repeated names unclearly; name the column
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    except Exception:  # not readable: reported below with the reader's own reason
+        names = []
+    _check_unique_columns(names, ctx_file=path)
     try:
         return gpd.read_parquet(path)
     except ValueError as exc:
@@ -941,6 +965,8 @@ def _normalize(
 ) -> gpd.GeoDataFrame:
     """Check one layer on its own and return it in the canonical schema."""
     schema = ctx.schema
+    if isinstance(frame, pd.DataFrame):
+        _check_unique_columns(frame.columns, ctx=ctx)
     if not isinstance(frame, gpd.GeoDataFrame):
         if not isinstance(frame, pd.DataFrame):
             raise ctx.error(

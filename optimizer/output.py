@@ -88,7 +88,11 @@ def check_output_dir(out_dir: Path, inputs: dict[str, Path], *, replace: bool = 
                 raise OutputError("output path exists and is not a folder", file=path, hint="choose another --out folder")
             break
     if out == Path(out.anchor) or out == Path.home().resolve():
-        raise OutputError("refusing to use a filesystem root or home folder as output folder", file=out)
+        raise OutputError(
+            "refusing to use a filesystem root or home folder as output folder: the result would replace it",
+            file=out,
+            hint="choose a folder of its own for the result, e.g. --out reports/<scenario>",
+        )
     if replace and out.is_dir() and any(out.iterdir()):
         if not ((out / "manifest.json").is_file() or (out / "solution.json").is_file()):
             raise OutputError(

@@ -91,12 +91,14 @@ def _check_solver(scenario: Scenario) -> None:
         raise
 
 
-def validate(config: str | Path | Scenario | None = None, *, progress: Progress = _quiet) -> dict:
+def validate(config: str | Path | Scenario | None = None, *, progress: Progress = _quiet, details: bool = False) -> dict:
     """Check a scenario completely without solving.
 
     Loads and validates the scenario and its region files, computes the
     coverage pairs, estimates the model size against the memory limit, and
     checks that hard standards have sites to meet them. Returns a summary.
+    ``details``: a diagnosis of unmeetable hard standards lists every
+    standard instead of a summary capped at ten lines.
     """
     from .model import PlanningModel
 
@@ -108,7 +110,7 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
         model._check_memory()
     with _Stage("build", progress, timings):
         model.build()
-    model.check_hard_standards()
+    model.check_hard_standards(details=details)
     summary = scenario.summary()
     summary["model_size"] = model.size.to_dict()
     summary["timings"] = timings

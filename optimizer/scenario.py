@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalogue import Catalogue, FacilityType, build_catalogue
+from .catalogue import Catalogue, FacilityType, build_catalogue, check_facility_types, check_site_kinds
 from .config import (
     BudgetConfig,
     ObjectiveConfig,
@@ -74,6 +74,8 @@ class Scenario:
     description: str = ""
     config: ScenarioConfig | None = None
     source_path: Path | None = None
+    # Existing-facility types the catalogue lacks, left out on purpose (any other unknown type is an error).
+    ignore_facility_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -99,17 +101,17 @@ class Scenario:
         for head, updates in nested.items():
             current = getattr(self, head, None)
             if current is None or not hasattr(current, "model_dump"):
-                raise ConfigError(f"cannot change {head!r}: not a settings section", field=head)
+                raise ConfigError(f"cannot change {head!r}: not a settings section", field=head, hint="use dotted keys into a settings section, e.g. scenario.replace(**{'budget.total': 2e9})")
             data = current.model_dump()
             for dotted, value in updates.items():
                 target = data
                 parts = dotted.split(".")
                 for part in parts[:-1]:
                     if not isinstance(target.get(part), dict):
-                        raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}")
+                        raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}", hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'")
                     target = target[part]
                 if parts[-1] not in target:
-                    raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}")
+                    raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}", hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'")
                 target[parts[-1]] = value
             from .config import validate_mapping
 
@@ -207,6 +209,9 @@ class Scenario:
     def _validate_parts(self) -> None:
         file = self.source_path
         region = self.region
+        check_facility_types(self.catalogue, region.facilities, file=region.files.get("facilities"),
+                             ignored=self.ignore_facility_types)
+        check_site_kinds(self.catalogue, region.candidates, file=region.files.get("candidates"))
         levels = set(region.admin_units["level"])
         groups = set(region.population_groups())
         for type_id, ftype in self.catalogue.items():
@@ -389,8 +394,9 @@ def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -
             candidates=r.candidates.model_dump() if r.candidates else None,
             projected_crs=r.projected_crs,
         )
-    # Existing facilities of types outside this scenario's catalogue do not
-    # count for anything here; keep them out of the model but in the region.
+    # Existing facilities of catalogue types outside this scenario's ``types`` do
+    # not count here; of types the catalogue lacks, only those the scenario
+    # ignores (ignore_facility_types), else Scenario.validate refuses them.
     return Scenario(
         name=config.name,
         title=config.title,
@@ -407,6 +413,7 @@ def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -
         limits=config.limits,
         config=config,
         source_path=source,
+        ignore_facility_types=tuple(config.ignore_facility_types),
     )
 
 

@@ -249,9 +249,9 @@ def parse_budgets(spec: str | float | Sequence[float], option: str = "--budgets"
         try:
             items = [float(x) for x in spec]
         except (TypeError, ValueError):
-            raise ConfigError(f"budgets must be numbers, got {spec!r}", field=option) from None
+            raise ConfigError(f"budgets must be numbers, got {spec!r}", field=option, hint="e.g. budgets=[2e9, 4e9] or '1e9:1e10:10'") from None
         if not items:
-            raise ConfigError("no budgets given", field=option)
+            raise ConfigError("no budgets given", field=option, hint="e.g. budgets=[2e9, 4e9] or '1e9:1e10:10'")
     out: list[float] = []
     for value in items:
         if not math.isfinite(value) or value <= 0:

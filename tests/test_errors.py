@@ -32,6 +32,7 @@ writing.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -336,6 +337,26 @@ def shapefile_folder(root: Path) -> None:
 
 GBK_SCENARIO = SCENARIO.replace("title: Toy region", "title: 玩具地区").encode("gbk")
 
+
+def townships(west: int = 12, east: int = 3) -> Edit:
+    """Split West into ``west`` and East into ``east`` townships (strips south to north): c1-1 … c1-12, c2-1 … c2-3.
+
+    s1 lies in West 7, s2 in East 2, s3 in East 3: the other eleven townships of West and East 1 have no site.
+    """
+
+    def edit(root: Path) -> None:
+        import pandas as pd
+
+        rows = []
+        for county, name, (x0, x1), n in (("c1", "West", (119, 120.5), west), ("c2", "East", (120.5, 122), east)):
+            for k in range(n):
+                rows.append({"unit_id": f"{county}-{k + 1}", "name": f"{name} {k + 1}", "level": "township",
+                             "parent_id": county, "geometry": shapely.box(x0, 28 + 3 * k / n, x1, 28 + 3 * (k + 1) / n)})
+        units = pd.concat([admin_units(), gpd.GeoDataFrame(rows, crs="EPSG:4326")], ignore_index=True)
+        gpd.GeoDataFrame(units, crs="EPSG:4326").to_file(root / "data" / "region.gpkg", layer="admin_units")
+
+    return edit
+
 # heading in docs/errors.md -> one Case per example of that entry, in order.
 CASES: dict[str, list[Case]] = {
     # ------------------------------------------------------------- scenario and catalogue files
@@ -372,6 +393,9 @@ CASES: dict[str, list[Case]] = {
         Case([replace("scenario.yaml", "  total: 1.0e+8", "  totl: 1.0e+8")]),
         Case([replace("scenario.yaml", "solver:", "solvers:")]),
         Case([append("scenario.yaml", "output:\n  maps: false\n")]),
+        # a key inside an entry the user named (the type 'library') still gets its suggestion
+        Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    capcity: 10\n")]),
+        Case([replace("scenario.yaml", "county: {required: [library]}", "county: {required: [library], penalti: 3}")]),
     ],
     "Required key missing": [
         Case([replace("scenario.yaml", "budget:\n  total: 1.0e+8\n", "")]),
@@ -395,6 +419,15 @@ CASES: dict[str, list[Case]] = {
         Case([replace("catalogue.yaml", "service: {distance_km: 20}", "service: {minutes: 20}")]),
         Case([append("scenario.yaml", "objective:\n  kind: min_cost\n  coverage_targets: {clinic: 95}\n")]),
     ],
+    "Negative or infinite budget": [
+        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_family: {health: -1.0e+8}")]),
+        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_unit: [{levels: county, overrides: {c1: -5}}]")]),
+        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_family: {culture: .nan}")]),
+    ],
+    "Projected CRS not metric": [
+        Case([replace("scenario.yaml", "  candidates: data/sites.csv", "  candidates: data/sites.csv\n  projected_crs: EPSG:4326")]),
+        Case([replace("scenario.yaml", "  candidates: data/sites.csv", "  candidates: data/sites.csv\n  projected_crs: UTM please")]),
+    ],
     "Unknown solver": [
         Case([replace("scenario.yaml", "  time_limit: 10", "  name: gurobi")]),
         Case([replace("scenario.yaml", "  time_limit: 10", "  name: HiGHS")]),
@@ -406,6 +439,12 @@ CASES: dict[str, list[Case]] = {
         Case([append("scenario.yaml", "types: [clinic, museum]\n")]),
         Case([append("scenario.yaml", "objective:\n  weights: {clinc: 2}\n")]),
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s1, facility_type: hospital}\n")]),
+    ],
+    "Existing facility of a type the catalogue lacks": [
+        Case([append("data/facilities.csv", "f2,Library,East library,121.5,29.5\n")]),
+        Case([append("data/facilities.csv", "f2,gym,East gym,121.5,29.5\nf3,gym,West gym,119.6,29.6\n"
+                                            "f4,pool,East pool,121.5,29.5\n")]),
+        Case([append("scenario.yaml", "ignore_facility_types: [library]\n")]),
     ],
     "Unknown admin level": [
         Case([replace("scenario.yaml", "    county: {", "    counties: {")]),
@@ -424,7 +463,12 @@ CASES: dict[str, list[Case]] = {
               append("scenario.yaml", "objective:\n  kind: equity\n  equity: {group: mountain, compare: group_vs_rest}\n")]),
     ],
     "Population group missing": [Case([replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    serves: elderly\n")])],
-    "Site kind unknown": [Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [city_seat]\n")])],
+    "Site kind unknown": [
+        Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [city_seat]\n")]),
+        Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [seat]\n"),
+              replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    sites: [seat]\n"),
+              replace("data/sites.csv", "s3,seat", "s3,Seat")]),
+    ],
     "Required or forbidden site invalid": [
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s9, facility_type: library}\n")]),
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s1}\n")]),
@@ -450,6 +494,8 @@ CASES: dict[str, list[Case]] = {
     ],
     "Hard standard without a site to meet it": [
         Case([replace("data/sites.csv", "s1,seat,119.6,29.6\n", "")]),
+        # 12 standards without a site: summarised by level, type and parent unit
+        Case([townships(), replace("scenario.yaml", "county: {required: [library]}", "township: {required: [library]}")]),
     ],
     "Hard standards cost more than the budget": [
         Case([replace("scenario.yaml", "total: 1.0e+8", "total: 6.0e+7")]),
@@ -571,6 +617,11 @@ LOADER_FAULTS = [
      "error: data/demand.csv, row 3, field 'demand_id': demand_id 'd1' is used twice (rows 1 and 3) "
      "Hint: IDs must be unique within the demand layer",
      "Duplicate ID"),
+    ([write("data/demand.csv", "demand_id,population,lon,lat,population\nd1,100,119.5,29.5,1\n"
+                                "d2,200,121.5,29.5,2\nd3,300,120.8,30.5,3\n")],
+     "error: data/demand.csv, field 'population': column 'population' appears twice (columns 2 and 5) "
+     "Hint: rename or delete one of them, so that it is clear which one holds the data",
+     "Column name given twice"),
     ([replace("data/demand.csv", "d2,200", "d2,")],
      "error: data/demand.csv, row 2, field 'population': population is missing "
      "Hint: fill in the number of residents (0 if there are none)",
@@ -642,7 +693,8 @@ def test_hard_standard_shortfall_by_hand(planning: Path):
     result, message = invoke(["validate", "scenario.yaml"], planning)
     assert result.exit_code == 2
     assert message == (
-        "error: scenario.yaml: no plan can meet the hard standards within the budget\n"
+        "error: scenario.yaml: no plan can meet the hard standards within the budget Hint: raise the budget or cap "
+        "by the shortfall, or make the standards soft (standards.mode: soft)\n"
         "  - meeting every hard standard costs at least 160,000,000 yuan (with the required sites); "
         "the budget is 150,000,000 yuan — short by 10,000,000 yuan\n"
         "  - standard 'library' in West (c1, county): 2 missing, 100,000,000 yuan\n"
@@ -1008,3 +1060,191 @@ def test_sigterm_during_a_cbc_solve_stops_cbc_too(slow_template: Path, tmp_path:
         time.sleep(0.1)
     assert not [pid for pid in cbc if running(pid)], "CBC is still running"
     assert snapshot(root) == before
+
+
+# ----------------------------------------------------------------------------- diagnoses that fit on a screen
+HARD_NO_SITE = DOC["Hard standard without a site to meet it"][1].split("\n")[0]
+
+
+def test_validate_details_lists_every_standard(planning: Path):
+    """The summarised diagnosis of the docs (2 lines for 12 standards); --details lists all 12, one per line."""
+    townships()(planning)
+    replace("scenario.yaml", "county: {required: [library]}", "township: {required: [library]}")(planning)
+    result, message = invoke(["validate", "scenario.yaml", "--details"], planning)
+    assert result.exit_code == 2
+    missing = [f"c1-{k}" for k in range(1, 13) if k != 7] + ["c2-1"]
+    names = {f"c1-{k}": f"West {k}" for k in range(1, 13)} | {"c2-1": "East 1"}
+    assert message == "\n".join([HARD_NO_SITE] + [
+        f"  - standard 'library' in {names[u]} ({u}, township) needs 1 more, but only 0 candidate site(s) there may host one"
+        for u in missing])
+    result, message = invoke(["validate", "scenario.yaml"], planning)
+    assert message == DOC["Hard standard without a site to meet it"][1]
+
+
+def test_diagnosis_is_capped_at_ten_lines():
+    """25 counties x 2 townships without sites: 25 group lines -> 10 and '… and 15 more'; details: all 50."""
+    import pandas as pd
+
+    from optimizer.model import DIAGNOSIS_LIMIT, summarise_standards
+    from optimizer.scenario import Standard
+
+    counties = [f"k{i:02d}" for i in range(25)]
+    towns = [(f"{c}-{j}", c) for c in counties for j in (1, 2)]
+    units = pd.DataFrame({"name": [f"County {c}" for c in counties] + [f"Town {t}" for t, _ in towns],
+                          "parent_id": [None] * 25 + [c for _, c in towns]},
+                         index=counties + [t for t, _ in towns])
+    items = [(Standard(t, "township", "library", 1, True, 0.0), t) for t, _ in towns]
+    lines = summarise_standards(items, units, one=lambda std, p: f"one {p}",
+                                many=lambda plural, parent, t, g: f"{len(g)} {plural} of {parent} lack {t}")
+    assert DIAGNOSIS_LIMIT == 10
+    assert lines == [f"2 townships of County {c} ({c}) lack library" for c in counties[:10]] + [
+        "… and 15 more such lines (regionopt validate --details lists every standard)"]
+    full = summarise_standards(items, units, one=lambda std, p: f"one {p}", many=lambda *a: "", details=True)
+    assert full == [f"one {t}" for t, _ in towns]
+    few = summarise_standards(items[:10], units, one=lambda std, p: f"one {p}", many=lambda *a: "group")
+    assert few == [f"one {t}" for t, _ in towns[:10]]  # up to ten standards: one line each, never grouped
+
+
+# ----------------------------------------------------------------------------- facility types: nothing dropped silently
+def test_ignored_facility_types_are_left_out_and_the_rest_counts(planning: Path):
+    """A gym is left out only when asked; an existing East library spelt right counts for East's standard."""
+    append("data/facilities.csv", "f2,library,East library,121.5,29.5\nf3,gym,East gym,121.5,29.5\n")(planning)
+    result, message = invoke(["validate", "scenario.yaml"], planning)
+    assert result.exit_code == 2 and "facility type 'gym' is not in the catalogue" in message
+    append("scenario.yaml", "ignore_facility_types: [gym]\n")(planning)
+    result, _ = invoke(["run", "scenario.yaml", "--out", "ok", "--no-maps", "--no-report"], planning)
+    assert result.exit_code == 0, result.output
+    solution = json.loads((planning / "ok" / "solution.json").read_text())
+    chosen = {(c["site_id"], c["facility_type"]) for c in solution["chosen_sites"]}
+    assert ("s1", "library") in chosen  # West's standard: no library there
+    assert ("s2", "library") not in chosen  # East has one already (f2, beside s2): no second one next to it
+    import pandas as pd
+
+    standards = pd.read_csv(planning / "ok" / "standards.csv")
+    east = standards[(standards["unit_id"] == "c2") & (standards["facility_type"] == "library")]
+    assert east["have_before"].tolist() == [1]
+
+
+def test_unknown_facility_type_in_code_names_the_id():
+    """A region built in code: the error names the facility's ID (no file)."""
+    from optimizer.catalogue import check_facility_types
+    from optimizer.errors import ConfigError
+    from toy import catalogue, facility_type
+
+    import pandas as pd
+
+    cat = catalogue(facility_type("library", cost=1, km=1))
+    facilities = pd.DataFrame({"facility_type": ["library", "Library"]}, index=pd.Index(["a", "b"], name="facility_id"))
+    with pytest.raises(ConfigError) as err:
+        check_facility_types(cat, facilities)
+    assert str(err.value) == (
+        "ID 'b', field 'facility_type': facility type 'Library' is not in the catalogue, so 1 existing facility of "
+        "this type would count for nothing Hint: did you mean 'library'? Correct the value in the file, or list the "
+        "type under ignore_facility_types in the scenario to leave these facilities out")
+    check_facility_types(cat, facilities, ignored=["Library"])  # asked for: no error
+
+
+# ----------------------------------------------------------------------------- every error says where and what to do
+def test_root_or_home_output_folder_has_a_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from optimizer.errors import OutputError
+    from optimizer.output import check_output_dir
+
+    home = (tmp_path / "home").resolve()
+    home.mkdir()
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: home))
+    for folder in (home, Path("/")):
+        with pytest.raises(OutputError) as err:
+            check_output_dir(folder, {}, replace=True)
+        assert str(err.value) == (
+            f"{folder}: refusing to use a filesystem root or home folder as output folder: the result would replace "
+            "it Hint: choose a folder of its own for the result, e.g. --out reports/<scenario>")
+        assert documented(err.value.message)
+
+
+ERROR_CLASSES = ("RegionoptError", "InputError", "ConfigError", "SolverError", "SolverNotAvailableError",
+                 "InfeasibleError", "ModelTooLargeError", "OutputError")
+
+
+def test_every_error_class_renders_where_what_and_hint():
+    """Each class of optimizer.errors, with every part known, renders as the docs' format line says."""
+    import optimizer.errors as errors
+
+    assert sorted(errors.__all__) == sorted(ERROR_CLASSES)
+    for name in ERROR_CLASSES:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.RegionoptError) and cls.exit_code == 2
+        err = cls("the value is wrong", file="data/demand.csv", row=3, field="population", hint="fix it")
+        text = "data/demand.csv, row 3, field 'population': the value is wrong Hint: fix it"
+        if name == "InfeasibleError":
+            err = cls("the value is wrong", file="data/demand.csv", row=3, field="population", hint="fix it",
+                      diagnosis=["one", "two"])
+            text += "\n  - one\n  - two"
+        assert str(err) == text, name
+        assert str(cls("m", row="d3", hint="h")) == "ID 'd3': m Hint: h"  # code-built data: the record's ID
+    assert DOC["Errors"] == ["error: <where>: <what is wrong> Hint: <what to do>"]
+
+
+def _raise_sites() -> list[tuple[str, int, str, ast.Call]]:
+    """Every call of an error class of optimizer.errors (and of a layer context's ``.error``) in optimizer/."""
+    import ast
+
+    sites = []
+    for path in sorted((ROOT / "optimizer").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            if name.split(".")[-1] in ERROR_CLASSES or name == "ctx.error":
+                sites.append((path.name, node.lineno, name, node))
+    return sites
+
+
+def _hinted_by_decorator(path: Path, decorator: str) -> set[str]:
+    """Functions of ``path`` decorated with ``decorator`` (which fills in a missing hint), and the helpers
+    called only from them (their errors pass through the decorated function)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    functions = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    hinted = {name for name, fn in functions.items()
+              if any(decorator in ast.unparse(d) for d in fn.decorator_list)}
+    callers: dict[str, set[str]] = {name: set() for name in functions}
+    for name, fn in functions.items():
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in callers:
+                callers[node.func.id].add(name)
+    changed = True
+    while changed:
+        changed = False
+        for name, by in callers.items():
+            if name not in hinted and by and by <= hinted:
+                hinted.add(name)
+                changed = True
+    return hinted
+
+
+def test_every_raise_of_a_user_facing_error_has_a_hint():
+    """AST scan of optimizer/: each error raised on purpose says what to do (a ``hint=``).
+
+    Exempt only where the hint is provably added on the way out: OR-Library readers are decorated with
+    ``_format_hint`` (the file format as the hint), and their helpers are called only from such readers.
+    """
+    import ast
+
+    orlib = _hinted_by_decorator(ROOT / "optimizer" / "orlib.py", "_format_hint")
+    assert {"read_pmed", "read_cap", "read_sjc", "read_optima"} <= orlib
+    missing = []
+    for file, line, name, node in _raise_sites():
+        if any(k.arg == "hint" or k.arg is None for k in node.keywords):
+            continue
+        owner = None
+        tree = ast.parse((ROOT / "optimizer" / file).read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef) and fn.lineno <= line <= fn.end_lineno:
+                owner = fn.name  # the innermost function: ast.walk visits outer ones first
+        if file == "orlib.py" and owner in orlib:
+            continue
+        missing.append(f"{file}:{line} {name}(…) in {owner}()")
+    assert not missing, "errors without a hint:\n" + "\n".join(missing)
+    assert len(_raise_sites()) > 200  # the scan sees the package's raise sites

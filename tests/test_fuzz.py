@@ -1,9 +1,11 @@
 """Property-based fuzzing: broken scenarios and broken region files.
 
 Hypothesis injects faults into the toy planning folder of test_errors.py —
-wrong types, unknown or missing keys, negative numbers, broken YAML in the
-scenario and catalogue; NaN/negative/text populations, duplicate IDs, swapped
-or far-away coordinates, missing locations, unknown units and types in the
+wrong types, unknown or missing keys, negative numbers (negative or NaN
+budget caps and overrides too), broken YAML in the scenario and catalogue;
+NaN/negative/text populations, duplicate IDs, a column header given twice,
+swapped or far-away coordinates, missing locations, unknown units, unknown and
+case-mismatched types (``Library``, ``CLINIC``, site kind ``Seat``) in the
 data files (CSV or GeoPackage) — and runs the whole pipeline
 (``optimizer.pipeline.run``, without writing files). Every outcome must be
 
@@ -198,10 +200,13 @@ def typo(key: str, data) -> st.SearchStrategy[str]:
 # Valid alternatives for scenario settings: most fuzzed scenarios should reach the solver too.
 SENSIBLE = {
     "budget.total": st.sampled_from([1e7, 3e7, 6e7, 1e8, 1.6e8, 5e8]),
-    "budget.per_family": st.sampled_from([{"culture": 5e7}, {"culture": 1e8, "health": 1e7}, {"health": 0}]),
+    "budget.per_family": st.sampled_from([{"culture": 5e7}, {"culture": 1e8, "health": 1e7}, {"health": 0},
+                                          {"health": -1e8}, {"culture": float("nan")}]),  # negative / NaN caps
     "budget.per_unit": st.sampled_from([[{"levels": "county", "amount": 6e7}],
                                         [{"levels": ["county"], "amount": None, "overrides": {"c1": 1e7}}],
-                                        [{"levels": "province", "amount": 5e7}]]),
+                                        [{"levels": "province", "amount": 5e7}],
+                                        [{"levels": "county", "amount": -6e7}],
+                                        [{"levels": "county", "amount": 6e7, "overrides": {"c2": -1.0}}]]),
     "standards.mode": st.sampled_from(["hard", "soft"]),
     "standards.levels.county.required": st.sampled_from([["library"], ["clinic", "library"], {"clinic": 2}]),
     "standards.levels.province": st.sampled_from([{"required": ["library"], "mode": "hard"},
@@ -215,7 +220,8 @@ SENSIBLE = {
     "solver.mip_gap": st.sampled_from([0.0, 0.01, 0.5]),
     "facility_types.clinic": st.sampled_from([{"capacity": 150}, {"cost": 0}, {"service": {"distance_km": 5}}]),
     "facility_types.museum": st.just({"family": "culture", "cost": 3e7, "service": {"minutes": 30, "speed_kmh": 40}}),
-    "types": st.sampled_from([["library"], ["clinic", "library"]]),
+    "types": st.sampled_from([["library"], ["clinic", "library"], ["Library"]]),
+    "ignore_facility_types": st.sampled_from([["gym"], ["library"], ["Library"]]),
     "limits.max_memory_gb": st.sampled_from([0.01, 0.1, 4]),
 }
 
@@ -322,7 +328,7 @@ def region_faults(draw):
     for _ in range(draw(st.integers(0, 3))):
         layer = draw(st.sampled_from(["demand", "sites", "facilities"]))
         kind = draw(st.sampled_from(["population", "duplicate", "coordinate", "unit", "type", "capacity", "kind",
-                                     "drop"]))
+                                     "drop", "dupcol"]))
         if kind == "population" and layer != "demand":
             kind = "coordinate"
         faults.append((layer, kind, draw(st.integers(0, 4)), draw(st.integers(0, 4)),
@@ -350,14 +356,17 @@ def region_frames(faults) -> dict[str, pd.DataFrame]:
             df["unit_id"] = df.get("unit_id", pd.Series([""] * len(df), dtype=object))
             df.loc[i, "unit_id"] = ["c3", "c1", "zj", "", "c2"][j]
         elif kind == "type" and layer == "facilities":
-            df.loc[i, "facility_type"] = ["hospital", "clinic", "", "library", "Library"][j]
+            df.loc[i, "facility_type"] = ["hospital", "CLINIC", "", "library", "Library"][j]  # case-mismatched too
         elif kind == "capacity" and layer == "facilities":
             df["capacity"] = df.get("capacity", pd.Series([""] * len(df), dtype=object))
             df.loc[i, "capacity"] = ["-40", "abc", "", "0", "100"][j]
         elif kind == "kind" and layer == "sites":
-            df.loc[i, "kind"] = ["", "<b>x</b>", "seat", "grid", "none"][j]
+            df.loc[i, "kind"] = ["", "<b>x</b>", "Seat", "grid", "none"][j]
         elif kind == "drop":
             frames[layer] = df.drop(index=df.index[i]).reset_index(drop=True)
+        elif kind == "dupcol":  # a header given twice (a CSV can say so; a GeoPackage cannot, see write_layer)
+            column = df.columns[[1, 0, 2, 3, 1][j] % len(df.columns)]
+            frames[layer] = pd.concat([df, df[[column]].iloc[:, :1]], axis=1)
         else:
             lon, lat = df.loc[i, "lon"], df.loc[i, "lat"]
             if coord == "swap":
@@ -387,6 +396,7 @@ def write_layer(frame: pd.DataFrame, path: Path) -> Path:
     import geopandas as gpd
     import shapely
 
+    frame = frame.loc[:, ~frame.columns.duplicated()]  # a GeoPackage table cannot hold one column name twice
     lon = pd.to_numeric(frame["lon"], errors="coerce")
     lat = pd.to_numeric(frame["lat"], errors="coerce")
     geometry = [shapely.Point(x, y) if math.isfinite(x) and math.isfinite(y) else None for x, y in zip(lon, lat)]
@@ -401,11 +411,14 @@ def write_layer(frame: pd.DataFrame, path: Path) -> Path:
 
 SCENARIO_VARIANTS = st.fixed_dictionaries({
     "mode": st.sampled_from(["hard", "soft"]),
-    "required": st.sampled_from(["[library]", "[library, clinic]", "{clinic: 2}", "[libary]", "[museum]"]),
+    "required": st.sampled_from(["[library]", "[library, clinic]", "{clinic: 2}", "[libary]", "[museum]", "[Library]"]),
     "budget": st.sampled_from(["1.0e+7", "6.0e+7", "1.0e+8", "1.6e+8", "3.0e+8"]),
-    "caps": st.sampled_from(["", "\n  per_family: {culture: 1.0e+8}", "\n  per_unit: [{levels: county, amount: 6.0e+7}]"]),
+    "caps": st.sampled_from(["", "\n  per_family: {culture: 1.0e+8}", "\n  per_unit: [{levels: county, amount: 6.0e+7}]",
+                             "\n  per_family: {culture: -1.0e+8}", "\n  per_unit: [{levels: county, overrides: {c1: -1}}]"]),
     "kind": st.sampled_from(["coverage", "equity", "access", "min_cost"]),
     "library_sites": st.sampled_from(["", "    sites: [seat]\n"]),
+    # both types restricted: a site kind neither lists ('Seat', 'none', …) is an error, not a silent drop
+    "clinic_sites": st.sampled_from(["", "    sites: [seat, grid]\n"]),
 })
 
 
@@ -429,7 +442,8 @@ def test_fuzz_region_files(template: Path, faults, fmt, variant):
             + f"objective:\n  kind: {variant['kind']}\n"
             + ("  coverage_targets: {clinic: 0.5}\n" if variant["kind"] == "min_cost" else "")
         )
-        catalogue = CATALOGUE.replace("    cost: 5.0e+7\n", "    cost: 5.0e+7\n" + variant["library_sites"])
+        catalogue = (CATALOGUE.replace("    cost: 5.0e+7\n", "    cost: 5.0e+7\n" + variant["library_sites"])
+                     .replace("    cost: 1.0e+7\n", "    cost: 1.0e+7\n" + variant["clinic_sites"]))
         (root / "scenario.yaml").write_text(scenario)
         (root / "catalogue.yaml").write_text(catalogue)
         check_outcome(root / "scenario.yaml")

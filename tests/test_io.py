@@ -999,3 +999,43 @@ def test_spec_dict_as_the_config_loader_writes_it(tmp_path):
     path = write(tmp_path, "demand.csv", DEMAND_CSV)
     spec = {"path": path, "layer": None, "columns": {}, "crs": None, "lon": None, "lat": None}
     assert io.load_region("Toy", admin_units=admin_gdf(), demand=spec).files == {"demand": path}
+
+
+# ----------------------------------------------------------------------------- a column name given twice
+DUPLICATE_HINT = "rename or delete one of them, so that it is clear which one holds the data"
+
+
+def test_csv_with_a_repeated_header_is_refused(tmp_path):
+    """pandas would read the second 'population' as 'population.1' and use the first one silently."""
+    path = demand_csv(tmp_path, ["d1,100,119.5,29.5,7"], header="demand_id,population,lon,lat,population")
+    assert str(error_of(io.read_demand, path)) == (
+        f"{path}, field 'population': column 'population' appears twice (columns 2 and 5) Hint: {DUPLICATE_HINT}")
+    # Spaces around a name are trimmed, so ' population' is the same column; also with semicolons (European Excel).
+    path = write(tmp_path, "d2.csv", "demand_id;population;lon;lat; population\nd1;100;119.5;29.5;7\n")
+    assert str(error_of(io.read_demand, path)) == (
+        f"{path}, field 'population': column 'population' appears twice (columns 2 and 5) Hint: {DUPLICATE_HINT}")
+    # Any column, not only regionopt's: which 'note' is meant would be a guess as well.
+    path = demand_csv(tmp_path, ["d1,100,119.5,29.5,a,b"], header="demand_id,population,lon,lat,note,note")
+    assert error_of(io.read_demand, path).field == "note"
+
+
+def test_parquet_with_a_repeated_column_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "demand.parquet"
+    pq.write_table(pa.table([pa.array(["d1"]), pa.array([1]), pa.array([2]), pa.array([119.5]), pa.array([29.5])],
+                            names=["demand_id", "population", "population", "lon", "lat"]), path)
+    assert str(error_of(io.read_demand, path)) == (
+        f"{path}, field 'population': column 'population' appears twice (columns 2 and 3) Hint: {DUPLICATE_HINT}")
+
+
+def test_geodataframe_with_a_repeated_column_is_refused():
+    frame = pd.DataFrame([["d1", 100, 200]], columns=["demand_id", "population", "population"])
+    gdf = gpd.GeoDataFrame(frame, geometry=[shapely.Point(119.5, 29.5)], crs="EPSG:4326")
+    err = error_of(io.region_from_geodataframes, admin_units=admin_gdf(), demand=gdf)
+    assert str(err) == (
+        "field 'population': demand layer: column 'population' appears twice (columns 2 and 3) "
+        f"Hint: {DUPLICATE_HINT}")
+    plain = pd.DataFrame([["d1", 100, 119.5, 29.5, 30.0]], columns=["demand_id", "population", "lon", "lat", "lat"])
+    assert error_of(io.region_from_geodataframes, admin_units=admin_gdf(), demand=plain).field == "lat"
