@@ -167,6 +167,7 @@ class PlanResult:
                 "capacity": chosen_gdf["capacity"].to_numpy(dtype=float),
                 "source": "planned",
                 "status": "new",
+                "site_id": chosen_gdf["site_id"].astype(str).to_numpy(),  # how an OD matrix finds it
             },
             geometry=chosen_gdf.geometry.to_numpy(),
             crs=cand.crs,
@@ -183,7 +184,8 @@ class PlanResult:
             xy = planar_xy(chosen_gdf, region.projected_crs)
             for t in set(types):
                 idx = np.flatnonzero(np.asarray(types) == t)
-                newly[idx] = newly_covered(sc, before, sc.catalogue[t], xy[idx])
+                newly[idx] = newly_covered(sc, before, sc.catalogue[t], xy[idx],
+                                           chosen_gdf["site_id"].astype(str).to_numpy()[idx])
         chosen_gdf["newly_covered"] = np.round(newly, 1)
 
         coverage = coverage_by_unit(sc, before, after)
