@@ -100,14 +100,14 @@ def _largest_limits(scenario, spec_key: str) -> tuple[float | None, float | None
     return (max(minutes) if minutes else None), (max(km) if km else None)
 
 
-def _check_units(scenario, imp: Impedance, spec_key: str) -> None:
+def _check_units(scenario, has_minutes: bool, has_km: bool, spec_key: str) -> None:
     """A matrix without minutes cannot serve a minutes standard (nor one without km a km standard)."""
     for type_id, ftype in scenario.catalogue.items():
         if _spec_key(spec_for(scenario, type_id)) != spec_key:
             continue
         for std in (ftype.urban, ftype.rural):
-            missing = "minutes" if std.minutes is not None and not imp.has_minutes else (
-                "km" if std.distance_km is not None and not imp.has_km else None)
+            missing = "minutes" if std.minutes is not None and not has_minutes else (
+                "km" if std.distance_km is not None and not has_km else None)
             if missing:
                 where = f"impedance.by_type.{type_id}" if type_id in scenario.impedance.by_type else "impedance"
                 raise ConfigError(
@@ -115,7 +115,7 @@ def _check_units(scenario, imp: Impedance, spec_key: str) -> None:
                     f"{missing} column", file=scenario.source_path, field=f"{where}.columns",
                     hint=f"add a {missing} column to the matrix (or map it with impedance.columns), or give the "
                          f"type a standard in {'km' if missing == 'minutes' else 'minutes'}")
-        if scenario.objective.kind == "access" and not imp.has_km:
+        if scenario.objective.kind == "access" and not has_km:
             raise ConfigError(
                 f"the access objective measures km, but the OD matrix for {type_id!r} has no km column",
                 file=scenario.source_path, field="impedance.columns",
@@ -144,8 +144,8 @@ def impedance_for(scenario, type_id: str) -> Impedance:
                 hint="give candidate sites and existing facilities distinct IDs")
         imp: Impedance = read_od_matrix(spec.path, demand_ids=region.demand.index.astype(str).to_numpy(),
                                         destination_ids=destinations, max_minutes=max_minutes, max_km=max_km,
-                                        layer=spec.layer, columns=spec.columns)
-        _check_units(scenario, imp, key)
+                                        layer=spec.layer, columns=spec.columns,
+                                        check_columns=lambda has_min, has_km: _check_units(scenario, has_min, has_km, key))
     else:
         network = read_network(spec.path, region.projected_crs, layer=spec.layer, columns=spec.columns,
                                speeds=spec.speeds, use_maxspeed=spec.use_maxspeed)

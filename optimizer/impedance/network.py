@@ -249,7 +249,7 @@ def read_road_layer(path: str | Path, crs: CRS, *, layer: str | None = None,
         bad = ~(np.isfinite(speed) & (speed > 0))
         if bad.any():
             row = int(np.flatnonzero(bad)[0]) + 1
-            raise InputError(f"speed_kmh must be a positive number, got {gdf['speed_kmh'].iloc[row - 1]!r}",
+            raise InputError(f"speed_kmh must be a positive number, got {gdf['speed_kmh'].tolist()[row - 1]!r}",
                              file=path, row=row, field=mapping.get("speed_kmh", "speed_kmh"),
                              hint="give the road's speed in km/h")
     else:

@@ -25,7 +25,7 @@ standard are never used.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +211,8 @@ def _format(path: Path) -> str:
 
 def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids: np.ndarray,
                    max_minutes: float | None, max_km: float | None, layer: str | None = None,
-                   columns: dict[str, str] | None = None, chunk_rows: int = CHUNK_ROWS) -> ODMatrix:
+                   columns: dict[str, str] | None = None, chunk_rows: int = CHUNK_ROWS,
+                   check_columns: Callable[[bool, bool], None] | None = None) -> ODMatrix:
     """Read the pairs of an OD matrix file that lie within the largest standard.
 
     Parameters
@@ -231,6 +232,9 @@ def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids:
         column in the file.
     chunk_rows
         Rows read at a time.
+    check_columns
+        Called with ``(has_minutes, has_km)`` once the header is read, before
+        any row (the scenario checks its standards can be served).
     """
     path = Path(path)
     if not path.exists():
@@ -259,6 +263,8 @@ def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids:
                 raise InputError(f"the OD matrix has neither a {mapping['minutes']!r} nor a {mapping['km']!r} column",
                                  file=path, field=mapping["minutes"],
                                  hint="give travel minutes and/or km, or map them with impedance.columns")
+            if check_columns is not None:
+                check_columns(has["minutes"], has["km"])
         n = len(frame)
         t = _numbers(frame, mapping["minutes"], "minutes", offset, path) if has["minutes"] else np.full(n, np.nan)
         d = _numbers(frame, mapping["km"], "km", offset, path) if has["km"] else np.full(n, np.nan)
