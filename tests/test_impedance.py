@@ -430,3 +430,25 @@ def test_helsinki_example_scenario_end_to_end(tmp_path: Path):
                           max_minutes=2.0, max_km=None)
     r2, c2, _, _ = back.reach(ftype.urban, ftype.rural, np.zeros(len(demand), bool), demand, sites)
     assert sorted(zip(r2.tolist(), c2.tolist())) == sorted(zip(rows.tolist(), cols.tolist()))
+
+
+def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
+    """configs/helsinki-od-matrix.yaml (times saved from the network) plans the same pharmacy coverage as the network."""
+    from click.testing import CliRunner
+
+    from optimizer.cli import main
+    from optimizer.scenario import load_scenario
+
+    result = CliRunner().invoke(main, ["run", str(ROOT / "configs/helsinki-od-matrix.yaml"), "--out",
+                                       str(tmp_path / "out"), "--no-maps", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "od_minutes.csv" in (tmp_path / "out" / "manifest.json").read_text()
+    matrix_plan = PlanningModel(load_scenario(ROOT / "configs/helsinki-od-matrix.yaml")).solve()
+    text = (ROOT / "configs/helsinki-network.yaml").read_text().replace("path: Helsinki.osm.pbf", f"path: {HELSINKI_PBF}")
+    text = text.replace("../tests/data/helsinki/", f"{ROOT}/tests/data/helsinki/")
+    (tmp_path / "n.yaml").write_text(text)
+    network_plan = PlanningModel(load_scenario(tmp_path / "n.yaml")).solve()
+    assert matrix_plan.status == network_plan.status == "optimal"
+    served = matrix_plan.after.served["pharmacy"].sum()
+    assert served == pytest.approx(network_plan.after.served["pharmacy"].sum())
+    assert served > 0
