@@ -339,13 +339,18 @@ class ImpedanceSpec(_Strict):
     use_maxspeed: bool = Field(True, description="OSM: use an edge's numeric maxspeed tag when it has one")
     access_speed_kmh: float = Field(5.0, gt=0, le=200, description="speed of the leg from a point to its nearest node")
 
+    @field_validator("speeds")
+    @classmethod
+    def _positive_speeds(cls, value: dict[str, float]) -> dict[str, float]:
+        for road_class, speed in value.items():
+            if not 0 < speed <= 300:
+                raise ValueError(f"speed of road class {road_class!r} must be more than 0 and at most 300 km/h, got {speed:g}")
+        return value
+
     @model_validator(mode="after")
     def _path_for_files(self) -> "ImpedanceSpec":
         if self.kind != "straight_line" and self.path is None:
             raise ValueError(f"impedance kind {self.kind!r} needs path: the file to read")
-        for road_class, speed in self.speeds.items():
-            if not (isinstance(speed, (int, float)) and 0 < speed <= 300):
-                raise ValueError(f"speed of road class {road_class!r} must be a number of km/h in (0, 300], got {speed!r}")
         return self
 
 
