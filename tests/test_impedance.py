@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 from pathlib import Path
@@ -407,6 +408,9 @@ def test_helsinki_example_scenario_end_to_end(tmp_path: Path):
     assert result.exit_code == 0, result.output
     manifest = (tmp_path / "out" / "manifest.json").read_text()
     assert "Helsinki.osm.pbf" in manifest
+    solution = json.loads((tmp_path / "out" / "solution.json").read_text())
+    assert solution["impedance"]["library"]["kind"] == "network"
+    assert solution["impedance"]["library"]["speeds_kmh"]["primary"] == 50.0
     sc = load_scenario(cfg)
     model = PlanningModel(sc)
     plan = model.solve()
@@ -440,9 +444,14 @@ def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
     from optimizer.scenario import load_scenario
 
     result = CliRunner().invoke(main, ["run", str(ROOT / "configs/helsinki-od-matrix.yaml"), "--out",
-                                       str(tmp_path / "out"), "--no-maps", "--no-report"])
+                                       str(tmp_path / "out"), "--no-maps"])
     assert result.exit_code == 0, result.output
-    assert "od_minutes.csv" in (tmp_path / "out" / "manifest.json").read_text()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "od_minutes.csv" in json.dumps(manifest)
+    solution = json.loads((tmp_path / "out" / "solution.json").read_text())
+    assert solution["impedance"]["pharmacy"]["kind"] == "od_matrix"
+    assert solution["impedance"]["pharmacy"]["description"] == "OD matrix od_minutes.csv (2,408 pairs in reach, minutes)"
+    assert "pharmacy: OD matrix od_minutes.csv (2,408 pairs in reach, minutes)" in (tmp_path / "out" / "index.html").read_text()
     matrix_plan = PlanningModel(load_scenario(ROOT / "configs/helsinki-od-matrix.yaml")).solve()
     text = (ROOT / "configs/helsinki-network.yaml").read_text().replace("path: Helsinki.osm.pbf", f"path: {HELSINKI_PBF}")
     text = text.replace("../tests/data/helsinki/", f"{ROOT}/tests/data/helsinki/")
