@@ -461,3 +461,23 @@ def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
     served = matrix_plan.after.served["pharmacy"].sum()
     assert served == pytest.approx(network_plan.after.served["pharmacy"].sum())
     assert served > 0
+
+
+def test_access_objective_on_a_network_measures_network_km(tmp_path: Path):
+    """dC (200 people) can only drive C-D-B-A to the clinic at A (3.83 km: B->C is one-way); a new clinic
+    at D (1.41 km from C) beats one at B (2.83 km): objective 200 x 1.414 person-km."""
+    from optimizer.config import ObjectiveConfig
+
+    region = make_region([(X0, Y0), (X0 + 3000, Y0)], [100, 200], [(X0 + 1000, Y0), (X0 + 2000, Y0 + 1000)],
+                         existing=[("clinic", X0, Y0)])
+    sc = Scenario(name="t", region=region, catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
+                  budget=BudgetConfig(total=10), objective=ObjectiveConfig(kind="access"),
+                  impedance=ImpedanceConfig(kind="network", path=roads(tmp_path), columns={"speed_kmh": "speed"}))
+    model = PlanningModel(sc).prepare()
+    assert model.types["clinic"].baseline.tolist() == pytest.approx([0.0, 1000 * (2 * np.hypot(1, 1) + 1)], abs=1e-6)
+    result = model.solve()
+    assert list(result.chosen_sites["site_id"]) == ["s1"]
+    # the objective carries the model's tie-break of at most 0.001 per facility built
+    assert result.objective == pytest.approx(200 * np.hypot(1, 1), abs=2e-3)
+    assert result.before.nearest_km["clinic"] == pytest.approx([0.0, 2 * np.hypot(1, 1) + 1], abs=1e-9)
+    assert result.after.nearest_km["clinic"] == pytest.approx([0.0, np.hypot(1, 1)], abs=1e-9)
