@@ -46,8 +46,10 @@ class Layout:
     """Per-demand-point results of one facility layout.
 
     ``served[type_id]`` — people of the type's group served at each demand
-    point; ``nearest_km[type_id]`` — straight-line km to the nearest facility
-    of the type (``inf`` if there is none).
+    point; ``nearest_km[type_id]`` — km to the nearest facility of the type
+    by the type's impedance: straight line, shortest network route, or the OD
+    matrix's km among its pairs within the largest standard (``inf`` if there
+    is none, or the matrix has no km).
     """
 
     served: dict[str, np.ndarray]
