@@ -322,6 +322,35 @@ def test_planning_model_matches_brute_force_with_matrix_impedance(tmp_path: Path
         assert result.after.served["clinic"].sum() == pytest.approx(best)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_capacitated_model_matches_enumeration_with_matrix_impedance(tmp_path: Path, seed: int):
+    """With capacity 600 per clinic, every plan of at most 2 sites scored by the independent evaluation
+    (transportation LP on the matrix's pairs): the model's optimum equals the best."""
+    import geopandas as gpd
+
+    from optimizer.evaluate import evaluate_layout
+
+    rng = np.random.default_rng(100 + seed)
+    n, m = 8, 4
+    region = make_region(rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0], rng.integers(1, 500, n),
+                         rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0], existing=[("clinic", X0 + 5000, Y0 + 5000)])
+    lines = ["origin,destination,minutes"] + [f"d{i},{t},{rng.integers(0, 40)}" for i in range(n)
+                                               for t in [*(f"s{j}" for j in range(m)), "f0"] if rng.random() < 0.6]
+    (tmp_path / "od.csv").write_text("\n".join(lines) + "\n")
+    sc = Scenario(name="t", region=region, catalogue=catalogue(minutes_type(20, capacity=600)),
+                  budget=BudgetConfig(total=20), impedance=ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv"))
+    best = 0.0
+    for k in range(3):
+        for combo in itertools.combinations(range(m), k):
+            new = region.candidates.iloc[list(combo)][["unit_id", "geometry"]].copy()
+            new["facility_type"], new["capacity"] = "clinic", np.nan
+            fac = pd.concat([region.facilities[["facility_type", "capacity", "unit_id", "geometry"]], new])
+            best = max(best, evaluate_layout(sc, gpd.GeoDataFrame(fac, geometry="geometry", crs=4326)).served["clinic"].sum())
+    result = PlanningModel(sc).solve()
+    assert result.status == "optimal"
+    assert result.after.served["clinic"].sum() == pytest.approx(best, rel=1e-7)
+
+
 # ----------------------------------------------------------------------------- real OSM data: Helsinki
 HKI_CRS = CRS.from_epsg(32635)
 
