@@ -225,7 +225,7 @@ class PlanningModel:
         return self
 
     def _reach_by_impedance(self, td: _TypeData, impedance, objective: str) -> None:
-        """Coverage (or access) pairs of one type from an OD matrix or road network.
+        """Coverage (or access) pairs of one type from its impedance (straight line, OD matrix, road network).
 
         Standards in minutes are compared with travel minutes and
         ``distance_km`` standards with network km (:meth:`Impedance.reach`);
