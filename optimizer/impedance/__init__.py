@@ -13,6 +13,7 @@ optionally a different one per facility type (``impedance.by_type``);
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,6 +24,11 @@ from ..errors import ConfigError, InputError
 from .base import EMPTY_PAIRS, Impedance, Pairs, Points, StraightLine, standard_limits
 from .network import DEFAULT_SPEEDS_KMH, NetworkImpedance, RoadNetwork, read_network, read_osm_pbf, read_road_layer
 from .od_matrix import ODMatrix, read_od_matrix, write_od_matrix
+
+if TYPE_CHECKING:  # the scenario comes before the impedance in the data flow; only its type is needed here
+    import geopandas as gpd
+
+    from ..scenario import Scenario
 
 __all__ = [
     "Impedance",
@@ -49,7 +55,7 @@ __all__ = [
 ]
 
 
-def spec_for(scenario, type_id: str) -> ImpedanceSpec:
+def spec_for(scenario: "Scenario", type_id: str) -> ImpedanceSpec:
     """The impedance specification facility type ``type_id`` uses: its ``by_type`` entry, else the scenario's."""
     cfg = scenario.impedance
     return cfg.by_type.get(type_id, cfg)
@@ -61,19 +67,19 @@ def _spec_key(spec: ImpedanceSpec) -> str:
     return json.dumps(data, sort_keys=True)
 
 
-def demand_points(scenario) -> Points:
+def demand_points(scenario: "Scenario") -> Points:
     """The scenario's demand points (IDs and planar coordinates)."""
     region = scenario.region
     return Points(region.demand.index.astype(str).to_numpy(), planar_xy(region.demand, region.projected_crs))
 
 
-def site_points(scenario) -> Points:
+def site_points(scenario: "Scenario") -> Points:
     """The scenario's candidate sites."""
     region = scenario.region
     return Points(region.candidates.index.astype(str).to_numpy(), planar_xy(region.candidates, region.projected_crs))
 
 
-def facility_points(scenario, facilities=None) -> Points:
+def facility_points(scenario: "Scenario", facilities: "gpd.GeoDataFrame | None" = None) -> Points:
     """Existing facilities (or the given layout): a planned facility is reached as its ``site_id``."""
     region = scenario.region
     fac = region.facilities if facilities is None else facilities
@@ -85,7 +91,7 @@ def facility_points(scenario, facilities=None) -> Points:
     return Points(ids, planar_xy(fac, region.projected_crs))
 
 
-def _largest_limits(scenario, spec_key: str) -> tuple[float | None, float | None]:
+def _largest_limits(scenario: "Scenario", spec_key: str) -> tuple[float | None, float | None]:
     """Largest minutes and km the types using this specification need (standards, access cap)."""
     minutes: list[float] = []
     km: list[float] = []
@@ -100,7 +106,7 @@ def _largest_limits(scenario, spec_key: str) -> tuple[float | None, float | None
     return (max(minutes) if minutes else None), (max(km) if km else None)
 
 
-def _check_units(scenario, has_minutes: bool, has_km: bool, spec_key: str) -> None:
+def _check_units(scenario: "Scenario", has_minutes: bool, has_km: bool, spec_key: str) -> None:
     """A matrix without minutes cannot serve a minutes standard (nor one without km a km standard)."""
     for type_id, ftype in scenario.catalogue.items():
         if _spec_key(spec_for(scenario, type_id)) != spec_key:
@@ -122,7 +128,7 @@ def _check_units(scenario, has_minutes: bool, has_km: bool, spec_key: str) -> No
                 hint="add a km column to the matrix, or use another objective")
 
 
-def impedance_for(scenario, type_id: str) -> Impedance:
+def impedance_for(scenario: "Scenario", type_id: str) -> Impedance:
     """The impedance facility type ``type_id`` is planned with, built once per scenario and specification."""
     spec = spec_for(scenario, type_id)
     if spec.kind == "straight_line":
@@ -154,7 +160,7 @@ def impedance_for(scenario, type_id: str) -> Impedance:
     return imp
 
 
-def cost_matrix(scenario, type_id: str, *, to: str = "candidates", metric: str = "minutes",
+def cost_matrix(scenario: "Scenario", type_id: str, *, to: str = "candidates", metric: str = "minutes",
                 limit: float | None = None) -> sp.csr_array:
     """Sparse demand × targets matrix of the scenario's impedance, for the classic models.
 
@@ -184,6 +190,6 @@ def cost_matrix(scenario, type_id: str, *, to: str = "candidates", metric: str =
     return sp.csr_array((value[ok], (rows[ok], cols[ok])), shape=(len(demand), len(targets)))
 
 
-def _urban(scenario) -> np.ndarray:
+def _urban(scenario: "Scenario") -> np.ndarray:
     demand = scenario.region.demand
     return demand["urban"].to_numpy(dtype=bool) if "urban" in demand else np.zeros(len(demand), bool)

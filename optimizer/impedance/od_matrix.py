@@ -152,7 +152,7 @@ def _chunks(path: Path, fmt: str, columns: dict[str, str], layer: str | None,
             yield offset, pd.DataFrame(frame)
 
 
-def _arrow_frame(batch, columns: dict[str, str]) -> pd.DataFrame:
+def _arrow_frame(batch: "pa.RecordBatch", columns: dict[str, str]) -> pd.DataFrame:  # noqa: F821
     """A record batch as a frame: numbers stay numbers (fast path), IDs stay Arrow until needed."""
     import pyarrow as pa
 
