@@ -48,6 +48,8 @@ __all__ = [
     "SolverConfig",
     "OutputConfig",
     "LimitsConfig",
+    "ImpedanceSpec",
+    "ImpedanceConfig",
     "ScenarioConfig",
     "read_config_file",
     "load_config",
@@ -363,6 +365,43 @@ class LimitsConfig(_Strict):
     max_memory_gb: float | None = Field(None, gt=0, description="refuse models estimated above this (default: 80% of RAM)")
 
 
+# --------------------------------------------------------------------------- impedance
+class ImpedanceSpec(_Strict):
+    """How demand reaches facilities: straight line, an OD matrix file, or a road network.
+
+    See docs/scenario.md ("impedance") and docs/data-format.md (OD matrices,
+    road networks).
+    """
+
+    kind: Literal["straight_line", "od_matrix", "network"] = "straight_line"
+    path: Path | None = Field(None, description="OD matrix (CSV, Parquet, GeoPackage) or road network (OSM PBF, line layer)")
+    layer: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> column in the file")
+    speeds: dict[str, float] = Field(default_factory=dict, description="road class -> km/h, over the default table")
+    use_maxspeed: bool = Field(True, description="OSM: use an edge's numeric maxspeed tag when it has one")
+    access_speed_kmh: float = Field(5.0, gt=0, le=200, description="speed of the leg from a point to its nearest node")
+
+    @field_validator("speeds")
+    @classmethod
+    def _positive_speeds(cls, value: dict[str, float]) -> dict[str, float]:
+        for road_class, speed in value.items():
+            if not 0 < speed <= 300:
+                raise ValueError(f"speed of road class {road_class!r} must be more than 0 and at most 300 km/h, got {speed:g}")
+        return value
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> "ImpedanceSpec":
+        if self.kind != "straight_line" and self.path is None:
+            raise ValueError(f"impedance kind {self.kind!r} needs path: the file to read")
+        return self
+
+
+class ImpedanceConfig(ImpedanceSpec):
+    """The scenario's impedance, optionally a different one per facility type (``by_type``)."""
+
+    by_type: dict[str, ImpedanceSpec] = Field(default_factory=dict)
+
+
 # --------------------------------------------------------------------------- scenario
 class ScenarioConfig(_Strict):
     """A planning scenario: the root of a scenario file."""
@@ -387,6 +426,7 @@ class ScenarioConfig(_Strict):
     solver: SolverConfig = Field(default_factory=SolverConfig)
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    impedance: ImpedanceConfig = Field(default_factory=ImpedanceConfig)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -766,6 +806,9 @@ def load_config(path: str | Path) -> ScenarioConfig:
             spec.path = _resolve(base, spec.path)
     if isinstance(config.catalogue, Path):
         config.catalogue = _resolve(base, config.catalogue)
+    for spec in (config.impedance, *config.impedance.by_type.values()):
+        if spec.path is not None:
+            spec.path = _resolve(base, spec.path)
     if config.outputs.dir is not None:
         config.outputs.dir = _resolve(base, config.outputs.dir)
     config.__dict__["source_path"] = path.resolve()

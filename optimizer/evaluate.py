@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import linprog
-from scipy.spatial import cKDTree
 
 from .catalogue import FacilityType
 from .distance import coverage_pairs, planar_xy
 from .errors import SolverError
+from .impedance import Points, facility_points, impedance_for
 
 __all__ = [
     "Layout",
@@ -46,8 +46,10 @@ class Layout:
     """Per-demand-point results of one facility layout.
 
     ``served[type_id]`` — people of the type's group served at each demand
-    point; ``nearest_km[type_id]`` — straight-line km to the nearest facility
-    of the type (``inf`` if there is none).
+    point; ``nearest_km[type_id]`` — km to the nearest facility of the type
+    by the type's impedance: straight line, shortest network route, or the OD
+    matrix's km among its pairs within the largest standard (``inf`` if there
+    is none, or the matrix has no km).
     """
 
     served: dict[str, np.ndarray]
@@ -60,6 +62,7 @@ def served_population(
     radius: np.ndarray,
     facility_xy: np.ndarray,
     capacity: np.ndarray | None = None,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """People served at each demand point by facilities of one type.
 
@@ -74,19 +77,23 @@ def served_population(
     capacity
         People each facility can serve (``None`` or all-NaN = unlimited;
         NaN entries mean unlimited for that facility).
+    pairs
+        ``(rows, cols)`` of the (demand, facility) pairs within the standard,
+        from the scenario's impedance; default: straight-line pairs within
+        ``radius``.
     """
     n = len(population)
     population = np.asarray(population, dtype=float)
     if len(facility_xy) == 0:
         return np.zeros(n)
     if capacity is None or np.all(np.isnan(capacity)):
-        # Same coverage predicate as the model (coverage_pairs), so the two agree on boundaries.
-        rows, _, _ = coverage_pairs(demand_xy, facility_xy, radius)
+        # Same coverage predicate as the model (coverage_pairs / Impedance.reach), so the two agree on boundaries.
+        rows = coverage_pairs(demand_xy, facility_xy, radius)[0] if pairs is None else pairs[0]
         reached = np.zeros(n, bool)
         reached[rows] = True
         return np.where(reached, population, 0.0)
     capacity = np.asarray(capacity, dtype=float)
-    rows, cols, _ = coverage_pairs(demand_xy, facility_xy, radius)
+    rows, cols = coverage_pairs(demand_xy, facility_xy, radius)[:2] if pairs is None else pairs
     keep = population[rows] > 0
     rows, cols = rows[keep], cols[keep]
     if len(rows) == 0:
@@ -130,6 +137,8 @@ def evaluate_layout(scenario, facilities) -> Layout:
     fac_xy = planar_xy(facilities, crs)
     fac_types = facilities["facility_type"].astype(str).to_numpy()
     fac_cap = facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities else np.full(len(facilities), np.nan)
+    demand = Points(region.demand.index.astype(str).to_numpy(), demand_xy)
+    fac_points = facility_points(scenario, facilities)  # a planned facility is reached as its site
     served: dict[str, np.ndarray] = {}
     nearest: dict[str, np.ndarray] = {}
     for type_id, ftype in scenario.catalogue.items():
@@ -139,12 +148,11 @@ def evaluate_layout(scenario, facilities) -> Layout:
         if ftype.capacity is not None:
             cap = np.where(np.isnan(fac_cap[mask]), ftype.capacity, fac_cap[mask])
         pop = region.group_population(ftype.serves)
-        served[type_id] = served_population(demand_xy, pop, ftype.radius_m(urban), xy, cap)
-        if len(xy):
-            d, _ = cKDTree(xy).query(demand_xy, k=1)
-            nearest[type_id] = d / 1000.0
-        else:
-            nearest[type_id] = np.full(len(demand_xy), np.inf)
+        impedance = impedance_for(scenario, type_id)
+        rows, cols, _, _ = impedance.reach(ftype.urban, ftype.rural, urban, demand, fac_points.subset(mask))
+        served[type_id] = served_population(demand_xy, pop, ftype.radius_m(urban), xy, cap, pairs=(rows, cols))
+        # Straight-line km, or km along the network / in the matrix (inf: none in reach).
+        nearest[type_id] = impedance.nearest_km(demand, fac_points.subset(mask))
     return Layout(served, nearest)
 
 
@@ -324,16 +332,21 @@ def _gap_row(label, gp, gb, ga, rp, rb, ra) -> dict:
     }
 
 
-def newly_covered(scenario, before: Layout, ftype: FacilityType, site_xy: np.ndarray) -> np.ndarray:
+def newly_covered(scenario, before: Layout, ftype: FacilityType, site_xy: np.ndarray,
+                  site_ids: np.ndarray | None = None) -> np.ndarray:
     """For each new facility of ``ftype``: residents of its group within its
     standard who had no facility of the type in reach before.
 
-    Overlapping new facilities each count the people they reach.
+    Overlapping new facilities each count the people they reach. ``site_ids``
+    (the candidate sites' IDs) are needed when the impedance is an OD matrix.
     """
     region = scenario.region
     demand_xy = planar_xy(region.demand, region.projected_crs)
     urban = region.urban_flags()
     pop = region.group_population(ftype.serves)
     unserved = pop - before.served[ftype.type_id]
-    rows, cols, _ = coverage_pairs(demand_xy, site_xy, ftype.radius_m(urban))
+    ids = np.asarray(site_ids).astype(str) if site_ids is not None else np.full(len(site_xy), "")
+    demand = Points(region.demand.index.astype(str).to_numpy(), demand_xy)
+    impedance = impedance_for(scenario, ftype.type_id)
+    rows, cols, _, _ = impedance.reach(ftype.urban, ftype.rural, urban, demand, Points(ids, site_xy))
     return np.bincount(cols, weights=unserved[rows], minlength=len(site_xy))

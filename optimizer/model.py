@@ -45,6 +45,7 @@ from .config import config_line
 from .distance import coverage_pairs, nearest_distance, planar_xy
 from .errors import InfeasibleError, ModelTooLargeError, SolverError
 from .region import finest_levels
+from .impedance import Points, StraightLine, impedance_for
 from .scenario import Scenario, Standard
 from .solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
@@ -203,7 +204,12 @@ class PlanningModel:
         fac_types = region.facilities["facility_type"].astype(str).to_numpy()
 
         self.types: dict[str, _TypeData] = {}
+        self.impedance: dict = {}
         objective = sc.objective.kind
+        # IDs with the coordinates: an OD matrix finds its pairs by ID, a road network by location.
+        self.demand_points = Points(region.demand.index.astype(str).to_numpy(), self.demand_xy)
+        self.site_points = Points(self.site_ids, self.site_xy)
+        self.fac_points = Points(region.facilities.index.astype(str).to_numpy(), self.fac_xy)
         for type_id, ftype in sc.catalogue.items():
             allowed = eligible[type_id]
             td = _TypeData(
@@ -213,7 +219,9 @@ class PlanningModel:
                 existing=np.flatnonzero(fac_types == type_id),
             )
             radius = ftype.radius_m(self.urban)
-            if objective == "access":
+            impedance = impedance_for(sc, type_id)
+            self.impedance[type_id] = impedance
+            if objective == "access" and isinstance(impedance, StraightLine):
                 cap = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
                 d_exist, _ = nearest_distance(self.demand_xy, self.fac_xy[td.existing])
                 td.baseline = np.minimum(d_exist, cap)
@@ -222,13 +230,40 @@ class PlanningModel:
                 keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
                 td.rows, td.cols, td.dist = rows[keep], cols[keep], dist[keep]
             else:
-                self._count_pairs_first(self.site_xy[td.sites], float(np.max(radius, initial=0.0)), type_id)
-                td.rows, td.cols, td.dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], radius)
-                td.ex_rows, td.ex_cols, _ = coverage_pairs(self.demand_xy, self.fac_xy[td.existing], radius)
+                if isinstance(impedance, StraightLine):  # a pair count is only known in advance for straight lines
+                    self._count_pairs_first(self.site_xy[td.sites], float(np.max(radius, initial=0.0)), type_id)
+                self._reach_by_impedance(td, impedance, objective)
             self.types[type_id] = td
         self.timings["coverage"] = time.perf_counter() - t0
         self._prepared = True
         return self
+
+    def _reach_by_impedance(self, td: _TypeData, impedance, objective: str) -> None:
+        """Coverage (or access) pairs of one type from its impedance (straight line, OD matrix, road network).
+
+        Standards in minutes are compared with travel minutes and
+        ``distance_km`` standards with network km (:meth:`Impedance.reach`);
+        existing facilities are reached the same way as candidate sites. The
+        access objective measures km along the network.
+        """
+        ftype = td.ftype
+        sites = self.site_points.subset(td.sites)
+        existing = self.fac_points.subset(td.existing)
+        if objective == "access":
+            sc = self.scenario
+            cap = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
+            d_exist = impedance.nearest_km(self.demand_points, existing) * 1000.0
+            td.baseline = np.minimum(d_exist, cap)
+            rows, cols, _, km = impedance.pairs(self.demand_points, sites, None, td.baseline / 1000.0)
+            dist = km * 1000.0
+            keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
+            td.rows, td.cols, td.dist = rows[keep], cols[keep], dist[keep]
+            return
+        rows, cols, minutes, km = impedance.reach(ftype.urban, ftype.rural, self.urban, self.demand_points, sites)
+        td.rows, td.cols = rows, cols
+        td.dist = np.where(np.isfinite(km), km * 1000.0, np.nan)
+        td.ex_rows, td.ex_cols, _, _ = impedance.reach(ftype.urban, ftype.rural, self.urban, self.demand_points,
+                                                       existing)
 
     # ------------------------------------------------------------------ helpers
     def _compare_members(self) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -60,6 +60,11 @@ def input_files(scenario: "Scenario") -> dict[str, Path]:
     for name, path in scenario.region.files.items():
         if path is not None:
             files[f"region.{name}"] = Path(path)
+    imp = getattr(scenario, "impedance", None)
+    if imp is not None:  # the OD matrix / road network files: hashed in the manifest like the layers
+        for type_id, spec in (("", imp), *imp.by_type.items()):
+            if spec.path is not None:
+                files[f"impedance.{type_id}" if type_id else "impedance"] = Path(spec.path)
     return files
 
 

@@ -803,6 +803,7 @@ def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> 
         "sites": _sites(res),
         "catalogue": _catalogue(res),
         "baseline": _baseline(res),
+        "impedance": {k: _s(v.get("description")) for k, v in (sol.get("impedance") or {}).items()},
         "files": _data_files(res),
         "maps": maps,
         "map_files": MAP_FILES,

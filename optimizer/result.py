@@ -159,6 +159,7 @@ class PlanResult:
                 "capacity": chosen_gdf["capacity"].to_numpy(dtype=float),
                 "source": "planned",
                 "status": "new",
+                "site_id": chosen_gdf["site_id"].astype(str).to_numpy(),  # how an OD matrix finds it
             },
             geometry=chosen_gdf.geometry.to_numpy(),
             crs=cand.crs,
@@ -175,7 +176,8 @@ class PlanResult:
             xy = planar_xy(chosen_gdf, region.projected_crs)
             for t in set(types):
                 idx = np.flatnonzero(np.asarray(types) == t)
-                newly[idx] = newly_covered(sc, before, sc.catalogue[t], xy[idx])
+                newly[idx] = newly_covered(sc, before, sc.catalogue[t], xy[idx],
+                                           chosen_gdf["site_id"].astype(str).to_numpy()[idx])
         chosen_gdf["newly_covered"] = np.round(newly, 1)
 
         coverage = coverage_by_unit(sc, before, after)
@@ -232,6 +234,8 @@ class PlanResult:
                 "outputs": {"language": sc.outputs.language, "basemap": sc.outputs.basemap},
             },
             "region": {"name": sc.region.name, "projected_crs": sc.region.projected_crs.to_string()},
+            # How demand reached the sites, per type (straight line, OD matrix file, road network and speeds).
+            "impedance": {t: _impedance_summary(sc, t) for t in sc.catalogue},
             "objective_kind": sc.objective.kind,
             "status": self.status,
             "optimal": self.is_optimal,
@@ -273,6 +277,22 @@ class PlanResult:
         from .output import write_result
 
         return write_result(self, out_dir, maps=maps, report=report)
+
+
+def _impedance_summary(scenario, type_id: str) -> dict:
+    """Kind, description and file of the impedance a type was planned with (the file is hashed in the manifest)."""
+    from .impedance import impedance_for, spec_for
+
+    spec = spec_for(scenario, type_id)
+    out = {"kind": spec.kind, "description": impedance_for(scenario, type_id).describe()}
+    if spec.path is not None:
+        out["path"] = str(spec.path)
+    if spec.kind == "network":
+        out["access_speed_kmh"] = spec.access_speed_kmh
+        network = getattr(impedance_for(scenario, type_id), "network", None)
+        if network is not None and network.speeds:
+            out["speeds_kmh"] = network.speeds
+    return out
 
 
 def _records(df: pd.DataFrame) -> list[dict]:

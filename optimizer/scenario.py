@@ -26,6 +26,7 @@ import numpy as np
 from .catalogue import Catalogue, FacilityType, build_catalogue, check_facility_types, check_site_kinds
 from .config import (
     BudgetConfig,
+    ImpedanceConfig,
     ObjectiveConfig,
     OutputConfig,
     ScenarioConfig,
@@ -69,6 +70,7 @@ class Scenario:
     solver: SolverConfig = field(default_factory=SolverConfig)
     outputs: OutputConfig = field(default_factory=OutputConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    impedance: ImpedanceConfig = field(default_factory=ImpedanceConfig)
     title: str = ""
     title_zh: str = ""
     description: str = ""
@@ -173,6 +175,8 @@ class Scenario:
             "solver": self.solver.model_dump(mode="json"),
             "types": {k: repr(v) for k, v in self.catalogue.items()},
         }
+        if self.impedance != ImpedanceConfig():  # unchanged fingerprints for straight-line scenarios
+            payload["impedance"] = self.impedance.model_dump(mode="json")
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     # ------------------------------------------------------------------ validation
@@ -312,6 +316,8 @@ class Scenario:
                     field="budget.per_family",
                     hint=f"families: {sorted(families)}",
                 )
+        for type_id in self.impedance.by_type:
+            self.catalogue.require(type_id, field="impedance.by_type", file=file)
         self._validate_sites()
 
     def _validate_sites(self) -> None:
@@ -411,6 +417,7 @@ def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -
         solver=config.solver,
         outputs=config.outputs,
         limits=config.limits,
+        impedance=config.impedance,
         config=config,
         source_path=source,
         ignore_facility_types=tuple(config.ignore_facility_types),

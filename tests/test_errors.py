@@ -535,6 +535,49 @@ CASES: dict[str, list[Case]] = {
     "Internal error": [Case(commands=("run",), patch=internal_bug, code=1)],
 }
 
+# ------------------------------------------------------------- travel times (impedance)
+OD = "origin,destination,km\nd1,s1,15\nd2,s2,14\nd3,s3,11\nd1,f1,0\n"
+OD_IMPEDANCE = append("scenario.yaml", "impedance:\n  kind: od_matrix\n  path: data/od.csv\n")
+
+
+def od(text: str) -> list[Edit]:
+    return [write("data/od.csv", text), OD_IMPEDANCE]
+
+
+def road_layer_without_speed(root: Path) -> None:
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.LineString([(119.5, 29.5), (121.5, 29.5)])],
+                     crs=4326).to_file(root / "data" / "roads.gpkg")
+
+
+CASES.update({
+    "Impedance file not found": [Case([OD_IMPEDANCE])],
+    "Impedance settings invalid": [
+        Case([append("scenario.yaml", "impedance:\n  kind: od_matrix\n")]),
+        Case([append("scenario.yaml", "impedance:\n  kind: osrm\n")]),
+        Case([append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.gpkg\n  speeds: {primary: 0}\n")]),
+        Case([append("scenario.yaml", "impedance:\n  by_type:\n    clinc: {kind: od_matrix, path: data/od.csv}\n")]),
+    ],
+    "OD matrix column missing": [Case(od(OD.replace("origin,", "from,"))), Case(od(OD.replace(",km", ",dist")))],
+    "OD matrix value unusable": [
+        Case(od(OD.replace("d2,s2,14", "d2,s2,-14"))),
+        Case(od(OD.replace("d2,s2,14", "d2,s2,"))),
+        Case(od(OD.replace("d2,s2,14", "d2,s2,14 km"))),
+    ],
+    "OD matrix ID unknown or ambiguous": [
+        Case(od(OD.replace("d2,s2", "d4,s2"))),
+        Case(od(OD.replace("d2,s2", "d2,s5"))),
+        Case([*od(OD), replace("data/facilities.csv", "f1,clinic", "s1,clinic")]),
+    ],
+    "OD matrix pair given twice": [Case(od(OD + "d2,s2,13\n"))],
+    "OD matrix reaches no demand": [Case(od("origin,destination,km\nd1,s1,45\nd2,s2,44\nd3,s3,41\nd1,f1,40\n"))],
+    "OD matrix lacks the unit of a standard": [Case(od(OD.replace(",km", ",minutes")))],
+    "Road network unreadable": [
+        Case([write("data/roads.osm.pbf", b"not a pbf"),
+              append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.osm.pbf\n")]),
+        Case([road_layer_without_speed, append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.gpkg\n")]),
+    ],
+})
+
 CASE_IDS = [(title, i) for title, cases in CASES.items() for i in range(len(cases))]
 
 
