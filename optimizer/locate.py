@@ -2522,3 +2522,7 @@ class CFLP(LocateModel):
         a = self.allocation.tocoo()
         keep = a.data > 1e-9
         return a.row[keep], a.col[keep]
+
+
+def __getattr__(name: str) -> Any:  # re-export optimizer.locate_more's models lazily (it imports this module)
+    return getattr(__import__("optimizer.locate_more", fromlist=["__all__"]), name)

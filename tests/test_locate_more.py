@@ -397,8 +397,8 @@ def test_knearest_pmedian_same_objective_as_spopt():
     locate, pulp = _spopt()
     rng = np.random.default_rng(2)
     dem = gpd.GeoDataFrame({"w": rng.integers(1, 10, 40).astype(float)},
-                           geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (40, 2))])
-    fac = gpd.GeoDataFrame(geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (10, 2))])
+                           geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (40, 2))], crs="EPSG:32650")
+    fac = gpd.GeoDataFrame(geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (10, 2))], crs="EPSG:32650")
     ref = locate.KNearestPMedian.from_geodataframe(dem, fac, "geometry", "geometry", "w", 3,
                                                    k_array=np.full(40, 3)).solve(pulp.HiGHS(msg=False))
     ours = KNearestPMedian.from_geodataframe(dem, fac, "geometry", "geometry", "w", 3, k_array=3).solve()
