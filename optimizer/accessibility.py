@@ -43,10 +43,12 @@ from .errors import InputError
 
 __all__ = [
     "DEFAULT_STEPS",
+    "accessibility_by_demand",
     "accessibility_by_unit",
     "catchment_weights",
     "floating_catchment",
     "gini",
+    "inequality_by_type",
     "layout_accessibility",
     "theil",
 ]
@@ -259,3 +261,51 @@ def accessibility_by_unit(scenario, before: dict[str, np.ndarray], after: dict[s
     out = out.sort_values(["facility_type", "level", "unit_id"],
                           key=lambda s: s.map(order) if s.name == "level" else s, kind="stable")
     return out.reset_index(drop=True)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def inequality_by_type(scenario, coverage: pd.DataFrame, before: dict[str, np.ndarray],
+                       after: dict[str, np.ndarray]) -> list[dict]:
+    """Per type: region-wide accessibility and the Gini/Theil of unit coverage and of accessibility.
+
+    Unit coverage is compared over the finest admin units (those that are
+    nobody's parent), each weighted by the type's population in it (rows of
+    ``coverage``, i.e. :func:`optimizer.evaluate.coverage_by_unit`);
+    accessibility over demand points, weighted by their population. ``None``
+    where an index is undefined (no population, or a mean of 0).
+    """
+    region = scenario.region
+    units = region.admin_units
+    parents = set(units["parent_id"].dropna().astype(str))
+    leaves = [u for u in units.index.astype(str) if u not in parents]
+    out = []
+    for type_id, ftype in scenario.catalogue.items():
+        pop = region.group_population(ftype.serves)
+        rows = coverage[(coverage["facility_type"] == type_id) & coverage["unit_id"].astype(str).isin(leaves)]
+        cw = rows["population"].to_numpy(dtype=float)
+        total = float(pop.sum())
+        rec: dict = {"facility_type": type_id, "units_compared": int(len(rows))}
+        for when, acc in (("before", before[type_id]), ("after", after[type_id])):
+            rate = rows[f"rate_{when}"].to_numpy(dtype=float)
+            rec[f"access_{when}"] = _finite(float(pop @ acc) / total) if total > 0 else None
+            rec[f"gini_coverage_{when}"] = _finite(gini(rate, cw))
+            rec[f"theil_coverage_{when}"] = _finite(theil(rate, cw))
+            rec[f"gini_access_{when}"] = _finite(gini(acc, pop))
+            rec[f"theil_access_{when}"] = _finite(theil(acc, pop))
+        out.append(rec)
+    return out
+
+
+def accessibility_by_demand(scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Long table: accessibility of every demand point and type, before and after."""
+    region = scenario.region
+    ids = region.demand.index.astype(str).to_numpy()
+    unit = region.demand["unit_id"].astype(str).to_numpy()
+    frames = [pd.DataFrame({"demand_id": ids, "unit_id": unit, "facility_type": type_id,
+                            "population": region.group_population(ftype.serves),
+                            "access_before": before[type_id], "access_after": after[type_id]})
+              for type_id, ftype in scenario.catalogue.items()]
+    return pd.concat(frames, ignore_index=True)

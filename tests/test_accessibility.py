@@ -81,3 +81,73 @@ def test_gini_matches_pairwise_definition(seed):
     if np.dot(p, x) == 0:
         x[0] = 1.0
     assert gini(x, p) == pytest.approx(_gini_pairs(x, p))
+
+
+# --------------------------------------------------------------------------- in a planning run
+
+
+def _run(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from optimizer.config import BudgetConfig
+    from optimizer.model import PlanningModel
+    from optimizer.scenario import Scenario
+    from tests.toy import X0, Y0, catalogue, facility_type, make_region
+
+    region = make_region([(X0 + 5000, Y0 + 5000), (X0 + 8000, Y0 + 5000), (X0 + 30000, Y0 + 5000)], [100, 300, 200],
+                         [(X0 + 30000, Y0 + 5000)], existing=[("clinic", X0 + 5000, Y0 + 5000, 50.0)])
+    clinic = facility_type("clinic", cost=10, km=5, capacity=40)
+    sc = Scenario(name="t", region=region, catalogue=catalogue(clinic), budget=BudgetConfig(total=10))
+    result = PlanningModel(sc).solve()
+    out = result.write(tmp_path / "out", maps=False, report=False)
+    units = pd.read_csv(out / "accessibility_by_unit.csv", dtype={"unit_id": str})
+    points = pd.read_csv(out / "accessibility_by_demand.csv", dtype={"demand_id": str})
+    summary = json.loads((out / "solution.json").read_text())
+    return result, units, points, summary
+
+
+def test_run_outputs_accessibility_by_hand(tmp_path):
+    result, units, points, summary = _run(tmp_path)
+    assert len(result.chosen_sites) == 1
+    e = math.exp(-0.5)
+    w = (math.exp(-0.5 * (3000 / 5000) ** 2) - e) / (1 - e)  # d1 is 3 km from the clinic, catchment 5 km
+    r = 50 / (100 + 300 * w)
+    by_id = points.set_index("demand_id")
+    assert by_id["access_before"].tolist() == pytest.approx([r, r * w, 0.0], rel=1e-6)
+    assert by_id["access_after"].tolist() == pytest.approx([r, r * w, 40 / 200], rel=1e-6)
+    u = units.set_index("unit_id")
+    # supply is conserved, so a unit's population-weighted access is its reached supply per person
+    assert u.loc["A", "access_before"] == pytest.approx(50 / 400)
+    assert u.loc["B", "access_before"] == 0.0 and u.loc["B", "access_after"] == pytest.approx(0.2)
+    assert u.loc["C", "access_after"] == pytest.approx(90 / 600)
+    rec = summary["accessibility"]["by_type"][0]
+    assert rec["facility_type"] == "clinic" and rec["units_compared"] == 2
+    # coverage rates of the counties: A 50/400 (capacity 50), B 0 -> 40/200; Gini by the pairwise formula
+    assert rec["gini_coverage_before"] == pytest.approx(1 / 3)
+    assert rec["gini_coverage_after"] == pytest.approx(1 / 9)
+    assert rec["theil_coverage_before"] == pytest.approx(
+        (400 / 600) * (0.125 / (1 / 12)) * math.log(0.125 / (1 / 12)))
+    assert rec["access_before"] == pytest.approx(50 / 600) and rec["access_after"] == pytest.approx(90 / 600)
+    assert rec["gini_access_after"] == pytest.approx(gini(np.array([r, r * w, 0.2]), np.array([100, 300, 200])))
+
+
+def test_report_shows_accessibility_table(tmp_path):
+    import json
+    import re
+
+    from optimizer.report import read_result, report_context
+
+    result, _, _, summary = _run(tmp_path)
+    out = result.write(tmp_path / "rep", maps=False, report=True)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert 'id="accessibility"' in html and 'id="chart-accessibility"' in html
+    row = re.search(r'<tr data-key="clinic">(.*?)</tr>', html.split('id="table-accessibility"')[1], re.S).group(1)
+    cells = re.findall(r'<td class="n">([^<]*)</td>', row)
+    rec = json.loads((out / "solution.json").read_text())["accessibility"]["by_type"][0]
+    assert cells[:4] == [f"{rec['access_before'] * 1000:.3f}", f"{rec['access_after'] * 1000:.3f}", "0.333", "0.111"]
+    assert cells[-1] == "2"
+    ctx = report_context(read_result(out))
+    assert [r["key"] for r in ctx["accessibility"]["rows"]] == ["clinic"]
+    assert "accessibility_by_unit.csv" in [f["name"] for f in ctx["files"]]
