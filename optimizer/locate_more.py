@@ -51,6 +51,7 @@ from .locate import (
     _geo_column,
     _geo_cost,
     _geo_coverage,
+    _merge_rows,
     _options,
     _predefined_mask,
     _solve_highs_bulk,
@@ -249,7 +250,8 @@ class LSCPB(LocateModel):
        \end{array}
 
     with :math:`a_{ij} = 1` when :math:`d_{ij} \le r` and :math:`I^2` the
-    demand points within reach of at least two sites.
+    demand points within reach of at least two sites. Demand points with the
+    same covering set are merged into one row whose :math:`U` counts them all.
 
     spopt's objective differs by a constant: spopt keeps :math:`U_i` in its
     objective also for demand points with fewer than two sites in reach,
@@ -297,24 +299,29 @@ class LSCPB(LocateModel):
         model.lscp_obj_value = p
         y = _site_vars(model, m, pre)
         counts = np.diff(cov.indptr)
-        two = np.flatnonzero(counts >= 2)
-        model.n_single = int(n - len(two))
-        u = np.array([_var(model.problem, f"u_{i}", 0, 1, pulp.LpBinary) for i in two], dtype=object)
-        model._u, model._two = u, two
-        model.problem.setObjective(_affine(u, np.ones(len(u))))
+        model.n_single = int((counts < 2).sum())
+        # Demand points with identical covering sets share one row and one U (weight = their number).
+        codes, first = _merge_rows(cov)
+        size = np.bincount(codes, minlength=len(first)).astype(float)
+        gcov = cov[first]
+        g = len(first)
+        two = np.flatnonzero(np.diff(gcov.indptr) >= 2)
+        u = np.array([_var(model.problem, f"u_{k}", 0, 1, pulp.LpBinary) for k in two], dtype=object)
+        model._u = u
+        model.problem.setObjective(_affine(u, size[two]))
         allv = np.concatenate([y, u])
         # Σ_j a_ij y_j - U_i >= 1 (U only where two sites are in reach).
-        coo = cov.tocoo()
-        urow = np.full(n, -1)
+        coo = gcov.tocoo()
+        urow = np.full(g, -1)
         urow[two] = np.arange(len(two))
         rows = np.concatenate([coo.row, two])
         cols = np.concatenate([coo.col, m + urow[two]])
         vals = np.concatenate([np.ones(coo.nnz), -np.ones(len(two))])
-        a = sp.csr_array((vals, (rows, cols)), shape=(n, m + len(two)))
+        a = sp.csr_array((vals, (rows, cols)), shape=(g, m + len(two)))
         a.sort_indices()
-        _add_rows(model.problem, allv, a, pulp.LpConstraintGE, np.ones(n), [f"backup_{i}" for i in range(n)])
+        _add_rows(model.problem, allv, a, pulp.LpConstraintGE, np.ones(g), [f"backup_{k}" for k in range(g)])
         _p_row(model.problem, y, p)
-        model.stats.update({"clients": n, "sites": m, "coverage_pairs": int(cov.nnz), "p": p})
+        model.stats.update({"clients": n, "sites": m, "coverage_pairs": int(cov.nnz), "p": p, "demand_groups": g})
         return model
 
     @classmethod
