@@ -43,6 +43,7 @@ from .catalogue import FacilityType
 from .config import config_line
 from .distance import coverage_pairs, nearest_distance, planar_xy
 from .errors import InfeasibleError, ModelTooLargeError, SolverError
+from .locate_more import decay_weights
 from .scenario import Scenario, Standard
 from .solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
@@ -97,6 +98,7 @@ class _TypeData:
     ex_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     ex_cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # position in `existing`
     baseline: np.ndarray | None = None  # access: capped distance to nearest existing (m)
+    gain: np.ndarray | None = None  # attendance: share gained per pair over the existing facilities' share
 
 
 def default_unit_levels(scenario: Scenario) -> list[str]:
@@ -207,6 +209,8 @@ class PlanningModel:
                 rows, cols, dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], td.baseline)
                 keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
                 td.rows, td.cols, td.dist = rows[keep], cols[keep], dist[keep]
+            elif objective == "attendance":
+                self._attendance_pairs(td, radius, type_id)
             else:
                 self._count_pairs_first(self.site_xy[td.sites], float(np.max(radius, initial=0.0)), type_id)
                 td.rows, td.cols, td.dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], radius)
@@ -215,6 +219,30 @@ class PlanningModel:
         self.timings["coverage"] = time.perf_counter() - t0
         self._prepared = True
         return self
+
+    def _attendance_pairs(self, td: _TypeData, radius: np.ndarray, type_id: str) -> None:
+        """Attendance: the existing facilities' share per demand point, and the pairs where a new site does better."""
+        att = self.scenario.objective.attendance
+        n = len(self.demand_xy)
+        cutoff = np.full(n, att.cutoff_km * 1000.0) if att.cutoff_km else np.broadcast_to(np.asarray(radius, float), (n,)).copy()
+        d_exist, _ = nearest_distance(self.demand_xy, self.fac_xy[td.existing])
+
+        def share(d_m: np.ndarray, cut_m: np.ndarray) -> np.ndarray:
+            # linear decay falls to 0 at each demand point's own cutoff; power/exponential use km
+            if att.decay == "linear":
+                with np.errstate(invalid="ignore"):
+                    a = np.clip(1.0 - d_m / cut_m, 0.0, 1.0)
+            else:
+                a = decay_weights(np.where(np.isfinite(d_m), d_m, 0.0) / 1000.0, att.decay, att.beta, np.inf)
+            return np.where(d_m <= cut_m, a, 0.0)
+
+        base = share(d_exist, cutoff)
+        td.baseline = base
+        self._count_pairs_first(self.site_xy[td.sites], float(cutoff.max(initial=0.0)), type_id)
+        rows, cols, dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], cutoff)
+        gain = share(dist, cutoff[rows]) - base[rows]
+        keep = (gain > 0) & (td.population[rows] > 0)
+        td.rows, td.cols, td.dist, td.gain = rows[keep], cols[keep], dist[keep], gain[keep]
 
     # ------------------------------------------------------------------ helpers
     def _compare_keys(self) -> tuple[np.ndarray, list[str]]:
@@ -261,7 +289,7 @@ class PlanningModel:
             cols += sites
             # y in the total budget, standards of each level, per-unit caps, family cap
             nnz += sites * (1 + n_levels + len(sc.budget.per_unit) + (td.ftype.family in sc.budget.per_family))
-            if kind == "access":  # a[i, j] per pair: link row (2 nonzeros) + nearest row (1)
+            if kind in ("access", "attendance"):  # a[i, j] per pair: link row (2 nonzeros) + nearest row (1)
                 demand = np.unique(td.rows).size
                 cols += pairs
                 rows += pairs + demand
@@ -414,6 +442,8 @@ class PlanningModel:
             self.total_population[type_id] = float(td.population.sum())
             if kind == "access":
                 expr, const = self._access_terms(prob, ki, type_id, td)
+            elif kind == "attendance":
+                expr, const = self._attendance_terms(prob, ki, td)
             else:
                 expr, const, merged, per_unit = self._coverage_terms(prob, ki, type_id, td, keys)
                 merged_rows += merged
@@ -448,7 +478,7 @@ class PlanningModel:
         # nothing; worth at most 0.001 objective units per facility, far below
         # one person, so it never trades real coverage.
         eps = 1e-3 / max_cost
-        if kind == "coverage":
+        if kind in ("coverage", "attendance"):
             obj = pulp.LpAffineExpression()
             for type_id, expr in self.coverage_expr.items():
                 obj.addInPlace(expr * sc.weight(type_id))
@@ -851,6 +881,34 @@ class PlanningModel:
             raise InfeasibleError("no plan can meet the hard standards within the budget", diagnosis=shortfalls, file=source)
 
     # ================================================================== solve
+    def _attendance_terms(self, prob: pulp.LpProblem, ki: int,
+                          td: _TypeData) -> tuple[pulp.LpAffineExpression, float]:
+        """Attending people of one type: the existing share plus the gain of the best open new site in reach.
+
+        ``Σ_i P_i b_i + Σ_ij P_i (a_ij − b_i) x_ij`` with ``x_ij <= y_j`` and
+        ``Σ_j x_ij <= 1``: at an optimum each demand point takes the largest
+        gain, i.e. its nearest open facility, so the value is exactly
+        ``Σ_i P_i max(b_i, max_{j open} a_ij)``.
+        """
+        pop = td.population
+        const = float(pop @ td.baseline)
+        ys = self.y[td.ftype.type_id]
+        terms = []
+        demand_rows, starts = np.unique(td.rows, return_index=True)
+        stops = np.append(starts[1:], len(td.rows))
+        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist()):
+            xs = []
+            for p in range(start, stop):
+                c = int(td.cols[p])
+                x = pulp.LpVariable(f"att_{ki}_{i}_{c}", lowBound=0, upBound=1)
+                xs.append((x, 1.0))
+                terms.append((x, float(pop[i] * td.gain[p])))
+                prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]),
+                                                     pulp.LpConstraintLE, rhs=0))
+            prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1),
+                               name=f"attend_{ki}_{i}")
+        return pulp.LpAffineExpression(terms) + const, const
+
     def solve(self, options: SolverOptions | None = None):
         """Solve and return a :class:`~optimizer.result.PlanResult`.
 

@@ -395,6 +395,8 @@ _OBJECTIVES = {
                   "尽可能多地达到各级配置标准，其次使覆盖最大化。"),
     "access": ("Minimise the population-weighted distance to the nearest facility.",
                "使人口加权的到最近设施距离最小。"),
+    "attendance": ("Maximise attendance: people weighted by how their use falls with distance (distance decay).",
+                   "使按距离衰减加权的使用人数（出勤量）最大化。"),
 }
 _STATUS_ZH = {"met": "已达标", "newly met": "新达标", "not met": "未达标"}
 _REASON_ZH = {"budget": "预算不足", "no candidate site": "无可选点位"}
