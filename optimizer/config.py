@@ -256,6 +256,7 @@ class EquityConfig(_Strict):
     )
     compare: Literal["units", "group_vs_rest", "units_in_group"] = "units"
     tolerance: float = Field(1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
+    aversion: float = Field(5.0, gt=0, description="kolm_pollak: inequality aversion kappa (per unit of rate)")
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -274,7 +275,7 @@ class AttendanceConfig(_Strict):
 
 
 class ObjectiveConfig(_Strict):
-    kind: Literal["coverage", "equity", "min_cost", "access", "attendance"] = "coverage"
+    kind: Literal["coverage", "equity", "min_cost", "access", "attendance", "leximin", "kolm_pollak"] = "coverage"
     weights: dict[str, float] = Field(default_factory=dict, description="facility_type -> weight (default 1)")
     equity: EquityConfig = Field(default_factory=EquityConfig)
     coverage_targets: dict[str, float] = Field(

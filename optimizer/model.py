@@ -31,6 +31,7 @@ Budget
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -99,6 +100,10 @@ class _TypeData:
     ex_cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # position in `existing`
     baseline: np.ndarray | None = None  # access: capped distance to nearest existing (m)
     gain: np.ndarray | None = None  # attendance: share gained per pair over the existing facilities' share
+
+
+# Objectives that compare admin units (equity's compared units, per-unit coverage expressions).
+_UNIT_KINDS = ("equity", "leximin", "kolm_pollak")
 
 
 def default_unit_levels(scenario: Scenario) -> list[str]:
@@ -303,19 +308,19 @@ class PlanningModel:
                     rows += pairs
                     nnz += 2 * pairs
                 # each x also in its unit's equity row, or in the type's coverage-target row
-                nnz += (pairs + ex_pairs) * ((kind == "equity") + (td.ftype.type_id in sc.objective.coverage_targets))
+                nnz += (pairs + ex_pairs) * ((kind in _UNIT_KINDS) + (td.ftype.type_id in sc.objective.coverage_targets))
             else:  # z[r] per demand row with a new site in reach
                 demand = np.unique(td.rows).size
                 cols += demand
                 rows += demand
                 nnz += pairs + demand
-                nnz += demand * ((kind == "equity") + (td.ftype.type_id in sc.objective.coverage_targets))
+                nnz += demand * ((kind in _UNIT_KINDS) + (td.ftype.type_id in sc.objective.coverage_targets))
         units = sc.region.admin_units
         n_standards = sum(
             int((units["level"] == level).sum()) * len(spec.required) for level, spec in sc.standards.levels.items()
         )
         n_caps = sum(int(units["level"].isin(cap.levels).sum()) for cap in sc.budget.per_unit)
-        n_equity = len(units) if kind == "equity" else 0  # one row per compared unit, each with t
+        n_equity = len(units) if kind in _UNIT_KINDS else 0  # one row per compared unit, each with t
         n_targets = len(sc.objective.coverage_targets) if kind == "min_cost" else 0
         rows += 1 + n_standards + n_caps + len(sc.budget.per_family) + n_equity + n_targets
         cols += n_standards + (1 if kind == "equity" else 0)  # shortfalls of soft standards; t
@@ -431,7 +436,7 @@ class PlanningModel:
         self.coverage_const: dict[str, float] = {}
         self.total_population: dict[str, float] = {}
         merged_rows = 0
-        if kind == "equity":
+        if kind in _UNIT_KINDS:
             keys, labels = self._compare_keys()
             self.compare_labels = labels
             self.unit_expr: dict[int, pulp.LpAffineExpression] = {}
@@ -447,7 +452,7 @@ class PlanningModel:
             else:
                 expr, const, merged, per_unit = self._coverage_terms(prob, ki, type_id, td, keys)
                 merged_rows += merged
-                if kind == "equity":
+                if kind in _UNIT_KINDS:
                     w = sc.weight(type_id)
                     for key, (uexpr, uconst, upop) in per_unit.items():
                         e = self.unit_expr.setdefault(key, pulp.LpAffineExpression())
@@ -495,6 +500,15 @@ class PlanningModel:
                 obj.addInPlace(expr * sc.weight(type_id))
             self.main_objective = obj - penalty_expr - eps * cost_expr
             prob.setObjective(pulp.LpAffineExpression([(self.t, 1.0)]))
+        elif kind in ("leximin", "kolm_pollak"):
+            obj = pulp.LpAffineExpression()
+            for type_id, expr in self.coverage_expr.items():
+                obj.addInPlace(expr * sc.weight(type_id))
+            self.main_objective = obj - penalty_expr - eps * cost_expr
+            self._penalty_and_tiebreak = penalty_expr + eps * cost_expr
+            self._rate_exprs = {key: (e, self.unit_denominator[key]) for key, e in self.unit_expr.items()
+                                if self.unit_denominator.get(key, 0.0) > 0}
+            prob.setObjective(self.main_objective)  # replaced stage by stage in solve()
         elif kind == "min_cost":
             for type_id, share in sc.objective.coverage_targets.items():
                 target = share * self.total_population[type_id]
@@ -909,6 +923,138 @@ class PlanningModel:
                                name=f"attend_{ki}_{i}")
         return pulp.LpAffineExpression(terms) + const, const
 
+    # ------------------------------------------------------------------ leximin and Kolm-Pollak
+    def _solve_leximin(self, options: SolverOptions, stages: list[SolveReport]) -> SolveReport:
+        r"""Lexicographic max-min of the compared units' rates (Ogryczak & Śliwiński 2006), then coverage.
+
+        Stage :math:`k = 1 … K` maximises the sum of the :math:`k` smallest
+        rates, :math:`\theta_k = k t_k - \sum_u d_{uk}` with
+        :math:`d_{uk} \ge t_k - r_u,\ d_{uk} \ge 0` (the ordered-outcome LP
+        form, exact for any plan), and then holds
+        :math:`\theta_k \ge \theta_k^* - \text{tolerance}`. Maximising every
+        cumulative sum in turn is leximin: the worst rate first, then the
+        second worst, … over all compared units. A last stage maximises the
+        ``coverage`` objective with all of them held. :math:`K` + 1 MIP solves.
+        """
+        prob = self.problem
+        tol = self.scenario.objective.equity.tolerance
+        keys = list(self._rate_exprs)
+        last: SolveReport | None = None
+        values: dict[str, float | None] = {}
+        proven = True
+        for k in range(1, len(keys) + 1):
+            t = pulp.LpVariable(f"lex_t_{k}", lowBound=0, upBound=1)
+            d = {u: pulp.LpVariable(f"lex_d_{k}_{u}", lowBound=0) for u in keys}
+            for u in keys:
+                e, den = self._rate_exprs[u]
+                prob += (e * (1.0 / den) - t + d[u] >= 0, f"lex_{k}_{u}")
+            theta = k * t - pulp.lpSum(d.values())
+            prob.setObjective(theta)
+            report = solve_problem(prob, options)
+            stages.append(report)
+            if not report.has_solution:
+                break
+            proven &= report.is_optimal
+            last, values = report, {v.name: v.varValue for v in prob.variables()}
+            prob += (theta >= float(pulp.value(theta)) - tol, f"lex_hold_{k}")
+            if float(pulp.value(t)) >= 1.0 - tol:
+                break  # the k smallest rates are all 1: so are the rest
+        prob.setObjective(self.main_objective)
+        final = solve_problem(prob, options) if last is not None else stages[-1]
+        if last is not None:
+            stages.append(final)
+            if final.status == "no_solution":
+                final = self._keep_stage1_plan(values, final, options)
+        if last is None:
+            return final
+        status = final.status if proven else ("feasible" if final.has_solution else final.status)
+        return SolveReport(status=status, objective=final.objective, bound=final.bound, gap=final.gap,
+                           seconds=sum(st.seconds for st in stages), solver=final.solver,
+                           solver_version=final.solver_version,
+                           message=f"leximin: {len(stages) - 1} max-min stage(s) "
+                                   f"{'all optimal' if proven else 'not all proven'}; coverage stage: {final.message}",
+                           extra={"stages": [st.to_dict() for st in stages]})
+
+    def _solve_kolm_pollak(self, options: SolverOptions, stages: list[SolveReport],
+                           max_iterations: int = 50) -> SolveReport:
+        r"""Maximise the Kolm-Pollak equally-distributed equivalent of the compared units' rates.
+
+        :math:`\mathrm{EDE} = -\frac1\kappa \ln \frac{\sum_u w_u e^{-\kappa r_u}}{\sum_u w_u}`
+        (Kolm 1976; Pollak 1971; Horton et al. 2024), :math:`w_u` the unit's
+        weighted population, :math:`\kappa` = ``equity.aversion``. Maximising
+        it is minimising the convex :math:`\sum_u w_u e^{-\kappa r_u}`, solved
+        exactly by outer approximation on :math:`s_u = e^{\kappa (1 - r_u)}`
+        (the same minimiser, better scaled for the solver's tolerances):
+        :math:`s_u \ge e^{\kappa (1 - \bar r)} (1 - \kappa (r_u - \bar r))` at 11 rates :math:`\bar r = 0, 0.1, …, 1`,
+        then at each plan's rates, until the MIP's bound and the plan's true
+        value agree within ``equity.tolerance`` (relative). Objective: maximise
+        :math:`-\sum_u w_u s_u` − penalties − the cost tie-break (people
+        units, like ``coverage``); the gap is measured on that sum. The
+        reported objective is the EDE rate of the plan.
+        """
+        prob = self.problem
+        eq = self.scenario.objective.equity
+        kappa = float(eq.aversion)
+        keys = list(self._rate_exprs)
+        w = {u: self._rate_exprs[u][1] for u in keys}
+        total = float(sum(w.values())) or 1.0
+        # s_u stands for e^{κ(1 - r_u)} in [1, e^κ]: the same minimiser as Σ w e^{-κ r} (a constant factor
+        # e^κ), but values the solver's absolute tolerances can resolve even for a large κ.
+        s = {u: pulp.LpVariable(f"kp_s_{u}", lowBound=1, upBound=math.exp(kappa)) for u in keys}
+        ncut = [0]
+
+        def cut(u, rbar: float) -> None:
+            e, den = self._rate_exprs[u]
+            g = math.exp(kappa * (1.0 - rbar))
+            prob.addConstraint(pulp.LpConstraint(s[u] + e * (kappa * g / den), pulp.LpConstraintGE,
+                                                 rhs=g * (1 + kappa * rbar)), name=f"kp_{ncut[0]}")
+            ncut[0] += 1
+
+        for u in keys:
+            for rbar in np.linspace(0.0, 1.0, 11):
+                cut(u, float(rbar))
+        prob.setObjective(-pulp.lpSum(w[u] * s[u] for u in keys) - self._penalty_and_tiebreak)
+        # Converge on G = Σ_u w_u e^{-κ r_u} + penalties + tie-break, what the MIP minimises
+        # (its bound is a lower bound on G); the plan kept is the one with the smallest true G.
+        best: tuple[float, float, dict] | None = None
+        lower = -math.inf
+        report = None
+        for _ in range(max_iterations):
+            report = solve_problem(prob, options)
+            stages.append(report)
+            if not report.has_solution:
+                break
+            rates = _rates(self._rate_exprs)
+            f_true = sum(w[u] * math.exp(kappa * (1.0 - rates[u])) for u in keys) / total
+            g_true = total * f_true + float(pulp.value(self._penalty_and_tiebreak) or 0.0)
+            if best is None or g_true < best[0]:
+                best = (g_true, f_true, {v.name: v.varValue for v in prob.variables()})
+            if report.bound is not None:
+                lower = max(lower, -float(report.bound))
+            if not report.is_optimal:
+                break
+            if best[0] - lower <= eq.tolerance * max(abs(best[0]), 1.0):
+                break
+            for u in keys:
+                if float(s[u].varValue or 0.0) < math.exp(kappa * (1.0 - rates[u])) * (1 - 1e-9) - 1e-9:
+                    cut(u, rates[u])
+        if best is None:
+            return report
+        for v in prob.variables():
+            if v.name in best[2]:
+                v.varValue = best[2][v.name]
+        ede = 1.0 - math.log(best[1]) / kappa
+        gap = relative_gap(best[0], lower if math.isfinite(lower) else None)
+        optimal = report.is_optimal and gap is not None and gap <= max(eq.tolerance, 1e-9)
+        return SolveReport(status="optimal" if optimal else "feasible", objective=ede,
+                           bound=ede if optimal else None, gap=0.0 if optimal else gap,
+                           seconds=sum(st.seconds for st in stages), solver=report.solver,
+                           solver_version=report.solver_version,
+                           message=f"Kolm-Pollak EDE by outer approximation: {len(stages)} MIP(s); last: "
+                                   f"{report.message}",
+                           extra={"kolm_pollak": {"aversion": kappa, "ede": ede, "cuts": ncut[0],
+                                                  "weighted_sum": best[0], "lower_bound": lower}})
+
     def solve(self, options: SolverOptions | None = None):
         """Solve and return a :class:`~optimizer.result.PlanResult`.
 
@@ -927,8 +1073,13 @@ class PlanningModel:
         self.check_hard_standards()
         t0 = time.perf_counter()
         stages: list[SolveReport] = []
-        report = solve_problem(prob, options)
-        stages.append(report)
+        if sc.objective.kind == "leximin":
+            report = self._solve_leximin(options, stages)
+        elif sc.objective.kind == "kolm_pollak":
+            report = self._solve_kolm_pollak(options, stages)
+        else:
+            report = solve_problem(prob, options)
+            stages.append(report)
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
             stage1_plan = {v.name: v.varValue for v in prob.variables()}
@@ -979,6 +1130,11 @@ def _fmt_bytes(n: float) -> str:
 def _stage1_kept(report: SolveReport, value: float) -> SolveReport:
     return replace(report, status="feasible", objective=value, gap=relative_gap(value, report.bound),
                    message=f"{report.message}; no plan found in stage 2, the stage-1 plan is kept")
+
+
+def _rates(rate_exprs: dict) -> dict:
+    """Each compared unit's coverage rate in the current solution."""
+    return {k: float(pulp.value(e) or 0.0) / d for k, (e, d) in rate_exprs.items()}
 
 
 def _combine(first: SolveReport, second: SolveReport) -> SolveReport:
