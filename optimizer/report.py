@@ -395,6 +395,10 @@ _OBJECTIVES = {
                   "尽可能多地达到各级配置标准，其次使覆盖最大化。"),
     "access": ("Minimise the population-weighted distance to the nearest facility.",
                "使人口加权的到最近设施距离最小。"),
+    "leximin": ("Leximin equity: raise the worst-off unit's coverage, then the second worst, and so on; then total coverage.",
+                "字典序最大最小公平：依次提高覆盖率最低、次低……单元的覆盖率，再提高总覆盖。"),
+    "kolm_pollak": ("Maximise the Kolm-Pollak equally-distributed equivalent coverage rate of the units.",
+                    "使各单元覆盖率的 Kolm-Pollak 等价均等值最大化。"),
     "attendance": ("Maximise attendance: people weighted by how their use falls with distance (distance decay).",
                    "使按距离衰减加权的使用人数（出勤量）最大化。"),
 }
