@@ -406,3 +406,17 @@ def test_knearest_pmedian_same_objective_as_spopt():
     d = cdist(np.array([[g.x, g.y] for g in dem.geometry]), np.array([[g.x, g.y] for g in fac.geometry]))
     assert ours.objective == pytest.approx(PMedian.from_cost_matrix(d, dem["w"], 3).solve().objective)
     assert ours.objective <= pulp.value(ref.problem.objective) + 1e-6
+
+
+@pytest.mark.parametrize("first", ["optimizer.locate", "optimizer.locate_more"])
+def test_models_reexported_from_locate_in_either_import_order(first):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (f"import {first}\nfrom optimizer.locate import LSCPB, MarketShare, PMedian\n"
+            "import optimizer.locate_more as m\nassert LSCPB is m.LSCPB and MarketShare is m.MarketShare\n")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
