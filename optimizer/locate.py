@@ -2525,4 +2525,5 @@ class CFLP(LocateModel):
 
 
 def __getattr__(name: str) -> Any:  # re-export optimizer.locate_more's models lazily (it imports this module)
-    return getattr(__import__("optimizer.locate_more", fromlist=["__all__"]), name)
+    from . import locate_more
+    return getattr(locate_more, name)
