@@ -300,6 +300,7 @@ class EquityConfig(_Strict):
     )
     compare: Literal["units", "group_vs_rest", "units_in_group"] = "units"
     tolerance: float = Field(1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
+    aversion: float = Field(5.0, gt=0, description="kolm_pollak: inequality aversion kappa (per unit of rate)")
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -307,8 +308,18 @@ class EquityConfig(_Strict):
         return [value] if isinstance(value, str) else value
 
 
+class AttendanceConfig(_Strict):
+    """Distance decay of the ``attendance`` objective (ArcGIS "maximize attendance")."""
+
+    decay: Literal["linear", "power", "exponential"] = "linear"
+    beta: float = Field(1.0, gt=0, description="decay parameter per km (power, exponential)")
+    cutoff_km: float | None = Field(
+        None, gt=0, description="nobody attends beyond this (default: each demand point's service standard)"
+    )
+
+
 class ObjectiveConfig(_Strict):
-    kind: Literal["coverage", "equity", "min_cost", "access"] = "coverage"
+    kind: Literal["coverage", "equity", "min_cost", "access", "attendance", "leximin", "kolm_pollak"] = "coverage"
     weights: dict[str, float] = Field(default_factory=dict, description="facility_type -> weight (default 1, >= 0)")
     equity: EquityConfig = Field(default_factory=EquityConfig)
     coverage_targets: dict[str, float] = Field(
@@ -317,6 +328,7 @@ class ObjectiveConfig(_Strict):
     access_cap_km: float | None = Field(
         None, gt=0, description="access: distances beyond this count as this (default: 3x each type's rural standard)"
     )
+    attendance: AttendanceConfig = Field(default_factory=AttendanceConfig)
 
     @field_validator("coverage_targets")
     @classmethod

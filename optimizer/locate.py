@@ -2550,3 +2550,8 @@ class CFLP(LocateModel):
         a = self.allocation.tocoo()
         keep = a.data > 1e-9
         return a.row[keep], a.col[keep]
+
+
+def __getattr__(name: str) -> Any:  # re-export optimizer.locate_more's models lazily (it imports this module)
+    from . import locate_more
+    return getattr(locate_more, name)

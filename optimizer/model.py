@@ -31,6 +31,7 @@ Budget
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from .distance import coverage_pairs, nearest_distance, planar_xy
 from .errors import InfeasibleError, ModelTooLargeError, SolverError
 from .region import finest_levels
 from .impedance import Points, StraightLine, impedance_for
+from .locate_more import decay_weights
 from .scenario import Scenario, Standard
 from .solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
@@ -100,6 +102,11 @@ class _TypeData:
     ex_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     ex_cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # position in `existing`
     baseline: np.ndarray | None = None  # access: capped distance to nearest existing (m)
+    gain: np.ndarray | None = None  # attendance: share gained per pair over the existing facilities' share
+
+
+# Objectives that compare admin units (equity's compared units, per-unit coverage expressions).
+_UNIT_KINDS = ("equity", "leximin", "kolm_pollak")
 
 
 def default_unit_levels(scenario: Scenario) -> list[str]:
@@ -229,6 +236,8 @@ class PlanningModel:
                 rows, cols, dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], td.baseline)
                 keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
                 td.rows, td.cols, td.dist = rows[keep], cols[keep], dist[keep]
+            elif objective == "attendance":
+                self._attendance_pairs(td, radius, type_id)
             else:
                 if isinstance(impedance, StraightLine):  # a pair count is only known in advance for straight lines
                     self._count_pairs_first(self.site_xy[td.sites], float(np.max(radius, initial=0.0)), type_id)
@@ -264,6 +273,30 @@ class PlanningModel:
         td.dist = np.where(np.isfinite(km), km * 1000.0, np.nan)
         td.ex_rows, td.ex_cols, _, _ = impedance.reach(ftype.urban, ftype.rural, self.urban, self.demand_points,
                                                        existing)
+
+    def _attendance_pairs(self, td: _TypeData, radius: np.ndarray, type_id: str) -> None:
+        """Attendance: the existing facilities' share per demand point, and the pairs where a new site does better."""
+        att = self.scenario.objective.attendance
+        n = len(self.demand_xy)
+        cutoff = np.full(n, att.cutoff_km * 1000.0) if att.cutoff_km else np.broadcast_to(np.asarray(radius, float), (n,)).copy()
+        d_exist, _ = nearest_distance(self.demand_xy, self.fac_xy[td.existing])
+
+        def share(d_m: np.ndarray, cut_m: np.ndarray) -> np.ndarray:
+            # linear decay falls to 0 at each demand point's own cutoff; power/exponential use km
+            if att.decay == "linear":
+                with np.errstate(invalid="ignore"):
+                    a = np.clip(1.0 - d_m / cut_m, 0.0, 1.0)
+            else:
+                a = decay_weights(np.where(np.isfinite(d_m), d_m, 0.0) / 1000.0, att.decay, att.beta, np.inf)
+            return np.where(d_m <= cut_m, a, 0.0)
+
+        base = share(d_exist, cutoff)
+        td.baseline = base
+        self._count_pairs_first(self.site_xy[td.sites], float(cutoff.max(initial=0.0)), type_id)
+        rows, cols, dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], cutoff)
+        gain = share(dist, cutoff[rows]) - base[rows]
+        keep = (gain > 0) & (td.population[rows] > 0)
+        td.rows, td.cols, td.dist, td.gain = rows[keep], cols[keep], dist[keep], gain[keep]
 
     # ------------------------------------------------------------------ helpers
     def _compare_members(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -329,7 +362,7 @@ class PlanningModel:
         rows = cols = nnz = 0
         # With nested compared units a demand row enters the equity row of each unit containing it.
         eq_depth = 0
-        if kind == "equity":
+        if kind in _UNIT_KINDS:
             _rows, _units, _labels = self._compare_members()
             eq_depth = int(np.bincount(_rows).max()) if len(_rows) else 0
         for td in self.types.values():
@@ -339,7 +372,7 @@ class PlanningModel:
             cols += sites
             # y in the total budget, standards of each level, per-unit caps, family cap
             nnz += sites * (1 + n_levels + len(sc.budget.per_unit) + (td.ftype.family in sc.budget.per_family))
-            if kind == "access":  # a[i, j] per pair: link row (2 nonzeros) + nearest row (1)
+            if kind in ("access", "attendance"):  # a[i, j] per pair: link row (2 nonzeros) + nearest row (1)
                 demand = np.unique(td.rows).size
                 cols += pairs
                 rows += pairs + demand
@@ -365,7 +398,7 @@ class PlanningModel:
             int((units["level"] == level).sum()) * len(spec.required) for level, spec in sc.standards.levels.items()
         )
         n_caps = sum(int(units["level"].isin(cap.levels).sum()) for cap in sc.budget.per_unit)
-        n_equity = len(units) if kind == "equity" else 0  # one row per compared unit, each with t
+        n_equity = len(units) if kind in _UNIT_KINDS else 0  # one row per compared unit, each with t
         n_targets = len(sc.objective.coverage_targets) if kind == "min_cost" else 0
         rows += 1 + n_standards + n_caps + len(sc.budget.per_family) + n_equity + n_targets
         cols += n_standards + (1 if kind == "equity" else 0)  # shortfalls of soft standards; t
@@ -481,7 +514,7 @@ class PlanningModel:
         self.coverage_const: dict[str, float] = {}
         self.total_population: dict[str, float] = {}
         merged_rows = 0
-        if kind == "equity":
+        if kind in _UNIT_KINDS:
             compare = self._compare_signatures()
             self.compare_labels = compare[4]
             self.unit_expr: dict[int, pulp.LpAffineExpression] = {}
@@ -492,10 +525,12 @@ class PlanningModel:
             self.total_population[type_id] = float(td.population.sum())
             if kind == "access":
                 expr, const = self._access_terms(prob, ki, type_id, td)
+            elif kind == "attendance":
+                expr, const = self._attendance_terms(prob, ki, td)
             else:
                 expr, const, merged, per_unit = self._coverage_terms(prob, ki, type_id, td, compare)
                 merged_rows += merged
-                if kind == "equity":
+                if kind in _UNIT_KINDS:
                     w = sc.weight(type_id)
                     for key, (uexpr, uconst, upop) in per_unit.items():
                         e = self.unit_expr.setdefault(key, pulp.LpAffineExpression())
@@ -526,7 +561,7 @@ class PlanningModel:
         # nothing; worth at most 0.001 objective units per facility, far below
         # one person, so it never trades real coverage.
         eps = 1e-3 / max_cost
-        if kind == "coverage":
+        if kind in ("coverage", "attendance"):
             obj = pulp.LpAffineExpression()
             for type_id, expr in self.coverage_expr.items():
                 obj.addInPlace(expr * sc.weight(type_id))
@@ -543,6 +578,15 @@ class PlanningModel:
                 obj.addInPlace(expr * sc.weight(type_id))
             self.main_objective = obj - penalty_expr - eps * cost_expr
             prob.setObjective(pulp.LpAffineExpression([(self.t, 1.0)]))
+        elif kind in ("leximin", "kolm_pollak"):
+            obj = pulp.LpAffineExpression()
+            for type_id, expr in self.coverage_expr.items():
+                obj.addInPlace(expr * sc.weight(type_id))
+            self.main_objective = obj - penalty_expr - eps * cost_expr
+            self._penalty_and_tiebreak = penalty_expr + eps * cost_expr
+            self._rate_exprs = {key: (e, self.unit_denominator[key]) for key, e in self.unit_expr.items()
+                                if self.unit_denominator.get(key, 0.0) > 0}
+            prob.setObjective(self.main_objective)  # replaced stage by stage in solve()
         elif kind == "min_cost":
             for type_id, share in sc.objective.coverage_targets.items():
                 target = share * self.total_population[type_id]
@@ -997,6 +1041,166 @@ class PlanningModel:
             )
 
     # ================================================================== solve
+    def _attendance_terms(self, prob: pulp.LpProblem, ki: int,
+                          td: _TypeData) -> tuple[pulp.LpAffineExpression, float]:
+        """Attending people of one type: the existing share plus the gain of the best open new site in reach.
+
+        ``Σ_i P_i b_i + Σ_ij P_i (a_ij − b_i) x_ij`` with ``x_ij <= y_j`` and
+        ``Σ_j x_ij <= 1``: at an optimum each demand point takes the largest
+        gain, i.e. its nearest open facility, so the value is exactly
+        ``Σ_i P_i max(b_i, max_{j open} a_ij)``.
+        """
+        pop = td.population
+        const = float(pop @ td.baseline)
+        ys = self.y[td.ftype.type_id]
+        terms = []
+        demand_rows, starts = np.unique(td.rows, return_index=True)
+        stops = np.append(starts[1:], len(td.rows))
+        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist()):
+            xs = []
+            for p in range(start, stop):
+                c = int(td.cols[p])
+                x = pulp.LpVariable(f"att_{ki}_{i}_{c}", lowBound=0, upBound=1)
+                xs.append((x, 1.0))
+                terms.append((x, float(pop[i] * td.gain[p])))
+                prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]),
+                                                     pulp.LpConstraintLE, rhs=0))
+            prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1),
+                               name=f"attend_{ki}_{i}")
+        return pulp.LpAffineExpression(terms) + const, const
+
+    # ------------------------------------------------------------------ leximin and Kolm-Pollak
+    def _solve_leximin(self, options: SolverOptions, stages: list[SolveReport]) -> SolveReport:
+        r"""Lexicographic max-min of the compared units' rates (Ogryczak & Śliwiński 2006), then coverage.
+
+        Stage :math:`k = 1 … K` maximises the sum of the :math:`k` smallest
+        rates, :math:`\theta_k = k t_k - \sum_u d_{uk}` with
+        :math:`d_{uk} \ge t_k - r_u,\ d_{uk} \ge 0` (the ordered-outcome LP
+        form, exact for any plan), and then holds
+        :math:`\theta_k \ge \theta_k^* - \text{tolerance}`. Maximising every
+        cumulative sum in turn is leximin: the worst rate first, then the
+        second worst, … over all compared units. A last stage maximises the
+        ``coverage`` objective with all of them held. :math:`K` + 1 MIP solves.
+        """
+        prob = self.problem
+        tol = self.scenario.objective.equity.tolerance
+        keys = list(self._rate_exprs)
+        last: SolveReport | None = None
+        values: dict[str, float | None] = {}
+        proven = True
+        for k in range(1, len(keys) + 1):
+            t = pulp.LpVariable(f"lex_t_{k}", lowBound=0, upBound=1)
+            d = {u: pulp.LpVariable(f"lex_d_{k}_{u}", lowBound=0) for u in keys}
+            for u in keys:
+                e, den = self._rate_exprs[u]
+                prob += (e * (1.0 / den) - t + d[u] >= 0, f"lex_{k}_{u}")
+            theta = k * t - pulp.lpSum(d.values())
+            prob.setObjective(theta)
+            report = solve_problem(prob, options)
+            stages.append(report)
+            if not report.has_solution:
+                break
+            proven &= report.is_optimal
+            last, values = report, {v.name: v.varValue for v in prob.variables()}
+            prob += (theta >= float(pulp.value(theta)) - tol, f"lex_hold_{k}")
+            if float(pulp.value(t)) >= 1.0 - tol:
+                break  # the k smallest rates are all 1: so are the rest
+        prob.setObjective(self.main_objective)
+        final = solve_problem(prob, options) if last is not None else stages[-1]
+        if last is not None:
+            stages.append(final)
+            if final.status == "no_solution":
+                final = self._keep_stage1_plan(values, final, options)
+        if last is None:
+            return final
+        status = final.status if proven else ("feasible" if final.has_solution else final.status)
+        return SolveReport(status=status, objective=final.objective, bound=final.bound, gap=final.gap,
+                           seconds=sum(st.seconds for st in stages), solver=final.solver,
+                           solver_version=final.solver_version,
+                           message=f"leximin: {len(stages) - 1} max-min stage(s) "
+                                   f"{'all optimal' if proven else 'not all proven'}; coverage stage: {final.message}",
+                           extra={"stages": [st.to_dict() for st in stages]})
+
+    def _solve_kolm_pollak(self, options: SolverOptions, stages: list[SolveReport],
+                           max_iterations: int = 50) -> SolveReport:
+        r"""Maximise the Kolm-Pollak equally-distributed equivalent of the compared units' rates.
+
+        :math:`\mathrm{EDE} = -\frac1\kappa \ln \frac{\sum_u w_u e^{-\kappa r_u}}{\sum_u w_u}`
+        (Kolm 1976; Pollak 1971; Horton et al. 2024), :math:`w_u` the unit's
+        weighted population, :math:`\kappa` = ``equity.aversion``. Maximising
+        it is minimising the convex :math:`\sum_u w_u e^{-\kappa r_u}`, solved
+        exactly by outer approximation on :math:`s_u = e^{\kappa (1 - r_u)}`
+        (the same minimiser, better scaled for the solver's tolerances):
+        :math:`s_u \ge e^{\kappa (1 - \bar r)} (1 - \kappa (r_u - \bar r))` at 11 rates :math:`\bar r = 0, 0.1, …, 1`,
+        then at each plan's rates, until the MIP's bound and the plan's true
+        value agree within ``equity.tolerance`` (relative). Objective: maximise
+        :math:`-\sum_u w_u s_u` − penalties − the cost tie-break (people
+        units, like ``coverage``); the gap is measured on that sum. The
+        reported objective is the EDE rate of the plan.
+        """
+        prob = self.problem
+        eq = self.scenario.objective.equity
+        kappa = float(eq.aversion)
+        keys = list(self._rate_exprs)
+        w = {u: self._rate_exprs[u][1] for u in keys}
+        total = float(sum(w.values())) or 1.0
+        # s_u stands for e^{κ(1 - r_u)} in [1, e^κ]: the same minimiser as Σ w e^{-κ r} (a constant factor
+        # e^κ), but values the solver's absolute tolerances can resolve even for a large κ.
+        s = {u: pulp.LpVariable(f"kp_s_{u}", lowBound=1, upBound=math.exp(kappa)) for u in keys}
+        ncut = [0]
+
+        def cut(u, rbar: float) -> None:
+            e, den = self._rate_exprs[u]
+            g = math.exp(kappa * (1.0 - rbar))
+            prob.addConstraint(pulp.LpConstraint(s[u] + e * (kappa * g / den), pulp.LpConstraintGE,
+                                                 rhs=g * (1 + kappa * rbar)), name=f"kp_{ncut[0]}")
+            ncut[0] += 1
+
+        for u in keys:
+            for rbar in np.linspace(0.0, 1.0, 11):
+                cut(u, float(rbar))
+        prob.setObjective(-pulp.lpSum(w[u] * s[u] for u in keys) - self._penalty_and_tiebreak)
+        # Converge on G = Σ_u w_u e^{-κ r_u} + penalties + tie-break, what the MIP minimises
+        # (its bound is a lower bound on G); the plan kept is the one with the smallest true G.
+        best: tuple[float, float, dict] | None = None
+        lower = -math.inf
+        report = None
+        for _ in range(max_iterations):
+            report = solve_problem(prob, options)
+            stages.append(report)
+            if not report.has_solution:
+                break
+            rates = _rates(self._rate_exprs)
+            f_true = sum(w[u] * math.exp(kappa * (1.0 - rates[u])) for u in keys) / total
+            g_true = total * f_true + float(pulp.value(self._penalty_and_tiebreak) or 0.0)
+            if best is None or g_true < best[0]:
+                best = (g_true, f_true, {v.name: v.varValue for v in prob.variables()})
+            if report.bound is not None:
+                lower = max(lower, -float(report.bound))
+            if not report.is_optimal:
+                break
+            if best[0] - lower <= eq.tolerance * max(abs(best[0]), 1.0):
+                break
+            for u in keys:
+                if float(s[u].varValue or 0.0) < math.exp(kappa * (1.0 - rates[u])) * (1 - 1e-9) - 1e-9:
+                    cut(u, rates[u])
+        if best is None:
+            return report
+        for v in prob.variables():
+            if v.name in best[2]:
+                v.varValue = best[2][v.name]
+        ede = 1.0 - math.log(best[1]) / kappa
+        gap = relative_gap(best[0], lower if math.isfinite(lower) else None)
+        optimal = report.is_optimal and gap is not None and gap <= max(eq.tolerance, 1e-9)
+        return SolveReport(status="optimal" if optimal else "feasible", objective=ede,
+                           bound=ede if optimal else None, gap=0.0 if optimal else gap,
+                           seconds=sum(st.seconds for st in stages), solver=report.solver,
+                           solver_version=report.solver_version,
+                           message=f"Kolm-Pollak EDE by outer approximation: {len(stages)} MIP(s); last: "
+                                   f"{report.message}",
+                           extra={"kolm_pollak": {"aversion": kappa, "ede": ede, "cuts": ncut[0],
+                                                  "weighted_sum": best[0], "lower_bound": lower}})
+
     def solve(self, options: SolverOptions | None = None):
         """Solve and return a :class:`~optimizer.result.PlanResult`.
 
@@ -1015,8 +1219,13 @@ class PlanningModel:
         self.check_hard_standards()
         t0 = time.perf_counter()
         stages: list[SolveReport] = []
-        report = solve_problem(prob, options)
-        stages.append(report)
+        if sc.objective.kind == "leximin":
+            report = self._solve_leximin(options, stages)
+        elif sc.objective.kind == "kolm_pollak":
+            report = self._solve_kolm_pollak(options, stages)
+        else:
+            report = solve_problem(prob, options)
+            stages.append(report)
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
             stage1_plan = {v.name: v.varValue for v in prob.variables()}
@@ -1141,6 +1350,11 @@ def _fmt_bytes(n: float) -> str:
 def _stage1_kept(report: SolveReport, value: float) -> SolveReport:
     return replace(report, status="feasible", objective=value, gap=relative_gap(value, report.bound),
                    message=f"{report.message}; no plan found in stage 2, the stage-1 plan is kept")
+
+
+def _rates(rate_exprs: dict) -> dict:
+    """Each compared unit's coverage rate in the current solution."""
+    return {k: float(pulp.value(e) or 0.0) / d for k, (e, d) in rate_exprs.items()}
 
 
 def _combine(first: SolveReport, second: SolveReport) -> SolveReport:

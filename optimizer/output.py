@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 import pandas as pd
 
+from .accessibility import accessibility_by_demand
 from .errors import OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -296,6 +297,7 @@ def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None
 
     Files: ``solution.json``, ``chosen_sites.gpkg``/``.csv``,
     ``coverage_by_unit.csv``, ``coverage_by_type.csv``, ``standards.csv``,
+    ``accessibility_by_unit.csv``, ``accessibility_by_demand.csv``,
     ``result.gpkg`` (everything the maps need, for ``regionopt map``),
     ``manifest.json``, and — unless disabled — the maps and ``index.html``.
     """
@@ -325,6 +327,10 @@ def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None
         result.standards.to_csv(tmp / "standards.csv", index=False)
         for group, df in result.group_gaps.items():
             df.to_csv(tmp / f"gap_{group}.csv", index=False)
+        if result.accessibility is not None:
+            result.accessibility.to_csv(tmp / "accessibility_by_unit.csv", index=False)
+            accessibility_by_demand(sc, result.access_before, result.access_after).to_csv(
+                tmp / "accessibility_by_demand.csv", index=False)
         _write_result_gpkg(result, tmp / "result.gpkg")
         rendered: list[str] = []
         if maps or report:

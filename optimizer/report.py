@@ -400,6 +400,12 @@ _OBJECTIVES = {
                   "尽可能多地达到各级配置标准，其次使覆盖最大化。"),
     "access": ("Minimise the population-weighted distance to the nearest facility.",
                "使人口加权的到最近设施距离最小。"),
+    "leximin": ("Leximin equity: raise the worst-off unit's coverage, then the second worst, and so on; then total coverage.",
+                "字典序最大最小公平：依次提高覆盖率最低、次低……单元的覆盖率，再提高总覆盖。"),
+    "kolm_pollak": ("Maximise the Kolm-Pollak equally-distributed equivalent coverage rate of the units.",
+                    "使各单元覆盖率的 Kolm-Pollak 等价均等值最大化。"),
+    "attendance": ("Maximise attendance: people weighted by how their use falls with distance (distance decay).",
+                   "使按距离衰减加权的使用人数（出勤量）最大化。"),
 }
 _STATUS_ZH = {"met": "已达标", "newly met": "新达标", "not met": "未达标"}
 _REASON_ZH = {"budget": "预算不足", "no candidate site": "无可选点位"}
@@ -736,6 +742,10 @@ def _data_files(res: ResultFiles) -> list[dict]:
         "coverage_by_unit.csv": ("Coverage per admin unit and type, incl. townships", "各行政单元、各类型覆盖率（含乡镇）"),
         "coverage_by_type.csv": ("Coverage per type", "各类型覆盖率"),
         "standards.csv": ("Every standard, before and after", "各项配置标准（前/后）"),
+        "accessibility_by_unit.csv": ("E2SFCA accessibility per admin unit and type, before and after",
+                                      "各行政单元、各类型可达性（E2SFCA，前/后）"),
+        "accessibility_by_demand.csv": ("E2SFCA accessibility per demand point and type, before and after",
+                                        "各需求点、各类型可达性（E2SFCA，前/后）"),
         "catalogue.csv": ("Facility types: costs, capacities, standards, assumptions", "设施类型：造价、容量、标准、假设"),
         "result.gpkg": ("Layers for re-drawing the maps (regionopt map)", "重绘地图所需图层（regionopt map）"),
         "manifest.json": ("Provenance: inputs (SHA-256), versions, timings", "来源记录：输入文件（SHA-256）、版本、耗时"),
@@ -754,6 +764,31 @@ def _data_files(res: ResultFiles) -> list[dict]:
             en, zh = described.get(name, ("", ""))
         out.append({"name": name, "en": en, "zh": zh})
     return out
+
+
+def _fixed(x, digits: int = 3) -> str:
+    v = _num(x)
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _accessibility(res: ResultFiles) -> dict:
+    """Accessibility and inequality per type, from ``solution.json`` (absent in older result folders)."""
+    block = res.solution.get("accessibility") or {}
+    labels = _type_labels(res)
+    rows = []
+    for rec in block.get("by_type") or []:
+        tid = _s(rec.get("facility_type"))
+        en, zh = labels.get(tid, (tid, tid))
+        per_k = {w: (None if _num(rec.get(f"access_{w}")) is None else _num(rec.get(f"access_{w}")) * 1000)
+                 for w in ("before", "after")}
+        rows.append({"key": tid, "en": en, "zh": zh, "units": _int(rec.get("units_compared")),
+                     "access_before": _fixed(per_k["before"]), "access_after": _fixed(per_k["after"]),
+                     **{f"{k}_{w}": _fixed(rec.get(f"{k}_{w}")) for k in
+                        ("gini_coverage", "theil_coverage", "gini_access", "theil_access") for w in ("before", "after")},
+                     "gini_b": _num(rec.get("gini_access_before")), "gini_a": _num(rec.get("gini_access_after"))})
+    chart = svg_dumbbell([{"label": f"{r['en']} / {r['zh']}" if r["zh"] != r["en"] else r["en"],
+                           "before": r["gini_b"], "after": r["gini_a"]} for r in rows]) if rows else ""
+    return {"method": _s(block.get("method")), "rows": rows, "chart": chart}
 
 
 def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> dict:
@@ -794,6 +829,7 @@ def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> 
         "standards_rows": std_rows,
         "standards_township": std_township,
         "gaps": _gap_context(res),
+        "accessibility": _accessibility(res),
         "keys": keys,
         "unit_rows": _unit_rows(res, keys),
         "overview_chart": svg_dumbbell([{"label": f"{t['en']} / {t['zh']}" if t["zh"] != t["en"] else t["en"],

@@ -19,6 +19,7 @@ from .evaluate import (
     newly_covered,
     standards_status,
 )
+from .accessibility import accessibility_by_unit, inequality_by_type, layout_accessibility
 from .distance import planar_xy
 from .region import finest_levels, unit_group_columns
 from .solvers import SolveReport
@@ -108,6 +109,11 @@ class PlanResult:
     model_size: "ModelSize"
     timings: dict[str, float] = field(default_factory=dict)
     model: "PlanningModel | None" = field(default=None, repr=False)
+    # E2SFCA accessibility per demand point and type (optimizer.accessibility), per unit, and inequality.
+    access_before: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    access_after: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    accessibility: pd.DataFrame | None = field(default=None, repr=False)
+    inequality: list[dict] = field(default_factory=list)
 
     @property
     def problem(self):
@@ -184,6 +190,11 @@ class PlanResult:
         totals = coverage_by_type(sc, before, after)
         standards = standards_status(sc, existing, after_fac)
         gaps = {g: group_gap(sc, before, after, g) for g in unit_group_columns(region.admin_units)}
+        access_before = layout_accessibility(sc, existing)
+        access_after = layout_accessibility(sc, after_fac)
+        membership = region.unit_membership(region.demand["unit_id"].astype(str))
+        accessibility = accessibility_by_unit(sc, access_before, access_after, membership)
+        inequality = inequality_by_type(sc, coverage, access_before, access_after)
 
         used = float(chosen_gdf["cost"].sum()) if len(chosen_gdf) else 0.0
         by_family = chosen_gdf.groupby("family")["cost"].sum() if len(chosen_gdf) else pd.Series(dtype=float)
@@ -214,6 +225,10 @@ class PlanResult:
             model_size=model.size,
             timings=timings,
             model=model,
+            access_before=access_before,
+            access_after=access_after,
+            accessibility=accessibility,
+            inequality=inequality,
         )
 
     # ------------------------------------------------------------------ views
@@ -268,6 +283,9 @@ class PlanResult:
                 "not_met": int((self.standards["status"] == "not met").sum()),
             },
             "group_gaps": {g: _records(df) for g, df in self.group_gaps.items()},
+            "accessibility": {"method": "E2SFCA, Gaussian weight; catchment = the type's service standard; "
+                                        "supply = capacity (1 per facility without one)",
+                              "by_type": self.inequality},
             "model_size": self.model_size.to_dict(),
             "timings": self.timings,
         }

@@ -265,7 +265,7 @@ class Scenario:
                     hint="use 0 to ignore a type, 1 (the default) for equal weight, more to favour it",
                 )
         eq = self.objective.equity
-        if self.objective.kind == "equity":
+        if self.objective.kind in ("equity", "leximin", "kolm_pollak"):
             for level in eq.levels or []:
                 if level not in levels:
                     raise ConfigError(
