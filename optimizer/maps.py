@@ -430,6 +430,37 @@ def _rates(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[s
     return out
 
 
+def _out_of_reach(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[str]]]) -> dict[str, list]:
+    """``{key: [[out_before, out_after] per unit]}``: people of the types' groups not within the standard.
+
+    Exact counts (the rates are rounded for the page). Pooled over several
+    types they count person-services, as the pooled rates do.
+    """
+    cov = res.coverage
+    cov = cov[cov["unit_id"].isin(unit_ids)]
+    out = {}
+    for key, types in keys:
+        ind = unit_indicators(cov, types)
+        rows = []
+        for uid in unit_ids:
+            if uid in ind.index and ind.at[uid, "population"] > 0:
+                rows.append([round(float(ind.at[uid, "out_of_reach_before"])), round(float(ind.at[uid, "out_of_reach_after"]))])
+            else:
+                rows.append(None)
+        out[key] = rows
+    return out
+
+
+def _label_points(units, unit_ids: list[str]) -> list[list[int]]:
+    """A point inside each unit for its name label, as ``[x, y]`` integers of 1e-5 degree."""
+    out = []
+    for uid in unit_ids:
+        geom = units.at[uid, "geometry"]
+        p = geom.representative_point()
+        out.append([int(round(p.x * COORD_SCALE)), int(round(p.y * COORD_SCALE))])
+    return out
+
+
 def _standards(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[str]]], map_unit: dict) -> dict[str, list]:
     """``{key: [[n, met_before, met_after] per unit]}`` over each unit's own standards and
     those of its descendants that have no polygon (e.g. a county's townships)."""
@@ -606,6 +637,8 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
         "groups": groups,
         "rates": _rates(res, mapped, keys),
         "std": _standards(res, mapped, keys, map_unit),
+        "reach": _out_of_reach(res, mapped, keys),
+        "labels": _label_points(units, mapped),
         "demand": {"x": dx, "y": dy, "pop": pops, "status": status, "n": int(len(demand)),
                    "spacing_m": _typical_spacing_m(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())},
         "facilities": facilities,
