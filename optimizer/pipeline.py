@@ -86,10 +86,7 @@ def init_folder(dest: str | Path, *, copy_data: bool = True) -> list[Path]:
     list of Path
         The files written.
     """
-    root = shipped_data_dir()
-    if root is None:
-        raise ConfigError("the shipped configs/zhejiang.yaml was not found",
-                          hint="reinstall regionopt: pip install regionopt")
+    root = default_config_path().parent.parent
     target = Path(dest).expanduser()
     for path in (target, *target.parents):
         if path.exists():
