@@ -13,6 +13,14 @@ Two folium maps are written beside the data files:
 ``map_toggle.html``
     One map with a before / after switch.
 
+Each colours the units by one of four indicators, for all types, a family or
+one type: coverage rate, standards status, people out of reach (exact counts
+per unit; the demand dots then show only the points not or partly served)
+and change (after − before in rate points, diverging colours; the dots show
+where the plan brought people within reach). The legend sits bottom left,
+apart from the layer panel (top right), and is capped in height so it never
+covers a control; city and county names can be shown on the offline map.
+
 Both load the same ``map_data.js`` (geometry and indicators, written once)
 and the vendored Leaflet, Leaflet.Sync and regionopt scripts copied to
 ``static/``: no CDN, no network, the folder works offline and can be zipped.

@@ -487,7 +487,8 @@
 
   /** Name labels of the mapped units (DOM text, never HTML): cities always, counties from zoom 8. */
   MapView.prototype.buildNames = function () {
-    var layer = (this.layers.names = L.layerGroup()), s = D.scale, self = this;
+    var s = D.scale;
+    this.layers.names = L.layerGroup();
     this.nameMarkers = (D.labels || []).map(function (xy, i) {
       var span = el('span', 'ro-name-text');
       var icon = L.divIcon({ className: 'ro-name ' + (D.units.main[i] === 1 ? 'ro-name-main' : 'ro-name-upper'),
@@ -499,7 +500,6 @@
     });
     this.hasUpper = D.units.main.some(function (v) { return v !== 1; });
     this.updateNames();
-    void self;
   };
   MapView.prototype.updateNames = function () {
     var map = this.map, layer = this.layers.names, U = D.units;
@@ -548,7 +548,8 @@
    * narrow to keep them apart, below the layer panel (top right).
    */
   MapView.prototype.fitLegend = function () {
-    var views = R.maps.length ? R.maps : [this];
+    // Every map of the page (this one may not be registered yet while it is being built).
+    var views = R.maps.indexOf(this) < 0 ? R.maps.concat([this]) : R.maps;
     views.forEach(function (v) {
       if (!v.legend) return;
       var box = v.legend, c = v.map.getContainer(), cr = c.getBoundingClientRect();
