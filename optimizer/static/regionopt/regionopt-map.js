@@ -86,10 +86,11 @@
     var p = Math.pow(10, Math.floor(Math.log10(v))), m = v / p;
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
   }
-  /** Upper class bounds of the out-of-reach classes for a key (same for before and after). */
+  /** Upper class bounds of the out-of-reach classes for a key: the same before and after, over the
+   *  units on show (counties, or cities: a city's count would swamp its counties' classes). */
   function reachBreaks(key) {
-    var rows = D.reach[key] || [], top = 0;
-    rows.forEach(function (r) { if (r) top = Math.max(top, r[0], r[1]); });
+    var rows = D.reach[key] || [], top = 0, main = state.areas === 'upper' ? 0 : 1;
+    rows.forEach(function (r, i) { if (r && (D.units.main[i] === 1 ? 1 : 0) === main) top = Math.max(top, r[0], r[1]); });
     top = niceCeil(top);
     return [top / 16, top / 8, top / 4, top / 2, top];
   }
