@@ -42,3 +42,35 @@ def test_planning_study_notebook_runs_and_its_plans_are_consistent(tmp_path: Pat
     # Plan B may run one project fewer (the added PuLP row) and can only do as well or worse.
     assert b["sites"] <= b["limit"] == max(1, a["sites"] - 1)
     assert b["objective"] <= a["objective"] + 1e-6
+
+
+def test_notebook_views_of_a_plan(tmp_path: Path):
+    """The tidy tables hold the figures of the plan's own tables; an unknown map indicator is a documented error."""
+    import folium
+    import pandas as pd
+    from test_errors import documented
+
+    from optimizer.errors import ConfigError
+    from optimizer.model import PlanningModel
+    from optimizer.scenario import load_scenario
+
+    scenario = load_scenario(make_planning_folder(tmp_path / "toy"))
+    result = PlanningModel(scenario).solve()
+    tidy = result.coverage_table()
+    assert len(tidy) == 2 * len(result.coverage)
+    after = tidy[tidy.state == "after"].set_index(["unit_id", "facility_type"])
+    wide = result.coverage.set_index(["unit_id", "facility_type"])
+    pd.testing.assert_series_equal(after["covered"], wide["covered_after"].astype(float), check_names=False)
+    assert (after["out_of_reach"] == (wide["population"] - wide["covered_after"]).clip(lower=0)).all()
+    sites = result.sites_table()
+    assert list(sites["site_id"]) == list(result.chosen_sites["site_id"]) and {"lon", "lat"} <= set(sites.columns)
+    html = result._repr_html_()
+    assert "status <b>optimal</b>" in html and f"{result.budget_used:,.0f}" in html
+    for indicator in ("rate_after", "change", "out_of_reach_after"):
+        assert isinstance(result.explore(indicator, tiles=None), folium.Map)
+    assert isinstance(scenario.explore(tiles=None), folium.Map)
+    with pytest.raises(ConfigError) as err:
+        result.explore("rate")
+    assert str(err.value) == ("unknown indicator 'rate' Hint: use one of rate_after, rate_before, change, "
+                              "out_of_reach_after, out_of_reach_before")
+    assert documented(err.value.message)
