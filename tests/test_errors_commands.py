@@ -211,7 +211,8 @@ def drop_layer_column(layer: str, column: str) -> Edit:
         import pyogrio
 
         path = root / "result" / "result.gpkg"
-        layers = {name: gpd.read_file(path, layer=name) for name in pyogrio.list_layers(path)[:, 0]}
+        # Spatial layers only: the QGIS style table (layer_styles) is not one.
+        layers = {name: gpd.read_file(path, layer=name) for name, geom in pyogrio.list_layers(path) if geom}
         layers[layer] = layers[layer].drop(columns=[column])
         path.unlink()
         for name, gdf in layers.items():
@@ -228,7 +229,7 @@ def drop_layer(layer: str) -> Edit:
         import pyogrio
 
         path = root / "result" / "result.gpkg"
-        layers = {name: gpd.read_file(path, layer=name) for name in pyogrio.list_layers(path)[:, 0] if name != layer}
+        layers = {name: gpd.read_file(path, layer=name) for name, geom in pyogrio.list_layers(path) if geom and name != layer}
         path.unlink()
         for name, gdf in layers.items():
             gdf.to_file(path, layer=name)
