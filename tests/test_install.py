@@ -78,11 +78,14 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = root / "bin" / "python"
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        # No PYTHONPATH: a checkout on it (with a regionopt.egg-info of an editable install) would make
+        # pip think regionopt is installed already and skip the wheel.
+        capture_output=True, text=True, timeout=300, env=_clean_env(root), cwd=root.parent,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+                               capture_output=True, text=True, check=True, env=_clean_env(root)).stdout.strip())
+    assert (site / "optimizer" / "data" / "configs" / "zhejiang.yaml").is_file(), proc.stdout + proc.stderr
     # Lines of a .pth are only added to sys.path (after the venv's own
     # site-packages); the .pth files in that folder (this checkout's editable
     # install) are not run, so `optimizer` can only come from the wheel.
