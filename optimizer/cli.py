@@ -137,10 +137,10 @@ def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool)
 
 
 @main.command()
-@click.argument("config", type=click.Path(path_type=str))
+@click.argument("config", required=False, type=click.Path(path_type=str))
 @click.option("--details", is_flag=True, help="List every unmet hard standard, not a summary of ten lines.")
-def validate(config: str, details: bool) -> None:
-    """Check a scenario and its data completely, without solving."""
+def validate(config: str | None, details: bool) -> None:
+    """Check a scenario (default: the shipped Zhejiang one) and its data completely, without solving."""
     from .pipeline import validate as validate_pipeline
 
     summary = validate_pipeline(config, progress=_progress, details=details)
@@ -152,6 +152,21 @@ def validate(config: str, details: bool) -> None:
         f"{region['candidate_sites']:,} candidate sites"
     )
     click.echo(f"model      {size['rows']:,} rows, {size['columns']:,} columns, {size['nonzeros']:,} nonzeros ({size['binaries']:,} binary)")
+
+
+@main.command()
+@click.argument("folder", required=False, default=".", type=click.Path(path_type=str))
+@click.option("--no-data", is_flag=True,
+              help="Do not copy the 5.5 MB GeoPackage; point the scenarios at the installed one instead.")
+def init(folder: str, no_data: bool) -> None:
+    """Copy the shipped Zhejiang scenarios and catalogue into FOLDER (default: here) to start your own."""
+    from .pipeline import init_folder
+
+    written = init_folder(folder, copy_data=not no_data)
+    for path in written:
+        click.echo(f"written    {path}")
+    scenario = next(p for p in written if p.name == "zhejiang.yaml")
+    click.echo(f"next       regionopt validate {scenario}   then   regionopt run {scenario}")
 
 
 # Subcommands that live beside the API they wrap: (module, click object name).

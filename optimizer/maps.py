@@ -13,6 +13,14 @@ Two folium maps are written beside the data files:
 ``map_toggle.html``
     One map with a before / after switch.
 
+Each colours the units by one of four indicators, for all types, a family or
+one type: coverage rate, standards status, people out of reach (exact counts
+per unit; the demand dots then show only the points not or partly served)
+and change (after − before in rate points, diverging colours; the dots show
+where the plan brought people within reach). The legend sits bottom left,
+apart from the layer panel (top right), and is capped in height so it never
+covers a control; city and county names can be shown on the offline map.
+
 Both load the same ``map_data.js`` (geometry and indicators, written once)
 and the vendored Leaflet, Leaflet.Sync and regionopt scripts copied to
 ``static/``: no CDN, no network, the folder works offline and can be zipped.
@@ -430,6 +438,37 @@ def _rates(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[s
     return out
 
 
+def _out_of_reach(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[str]]]) -> dict[str, list]:
+    """``{key: [[out_before, out_after] per unit]}``: people of the types' groups not within the standard.
+
+    Exact counts (the rates are rounded for the page). Pooled over several
+    types they count person-services, as the pooled rates do.
+    """
+    cov = res.coverage
+    cov = cov[cov["unit_id"].isin(unit_ids)]
+    out = {}
+    for key, types in keys:
+        ind = unit_indicators(cov, types)
+        rows = []
+        for uid in unit_ids:
+            if uid in ind.index and ind.at[uid, "population"] > 0:
+                rows.append([round(float(ind.at[uid, "out_of_reach_before"])), round(float(ind.at[uid, "out_of_reach_after"]))])
+            else:
+                rows.append(None)
+        out[key] = rows
+    return out
+
+
+def _label_points(units, unit_ids: list[str]) -> list[list[int]]:
+    """A point inside each unit for its name label, as ``[x, y]`` integers of 1e-5 degree."""
+    out = []
+    for uid in unit_ids:
+        geom = units.at[uid, "geometry"]
+        p = geom.representative_point()
+        out.append([int(round(p.x * COORD_SCALE)), int(round(p.y * COORD_SCALE))])
+    return out
+
+
 def _standards(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[str]]], map_unit: dict) -> dict[str, list]:
     """``{key: [[n, met_before, met_after] per unit]}`` over each unit's own standards and
     those of its descendants that have no polygon (e.g. a county's townships)."""
@@ -602,6 +641,8 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
         "groups": groups,
         "rates": _rates(res, mapped, keys),
         "std": _standards(res, mapped, keys, map_unit),
+        "reach": _out_of_reach(res, mapped, keys),
+        "labels": _label_points(units, mapped),
         "demand": {"x": dx, "y": dy, "pop": pops, "status": status, "n": int(len(demand)),
                    "spacing_m": _typical_spacing_m(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())},
         "facilities": facilities,
@@ -754,3 +795,117 @@ def write_maps(res: "ResultFiles", out_dir: Path, *, lang: str = "en", basemap: 
     figure.save(str(out_dir / MAP_FILES["toggle"]))
     written.append(MAP_FILES["toggle"])
     return written
+
+
+# ----------------------------------------------------------------------------- notebooks (folium, like GeoDataFrame.explore)
+#: What :func:`explore_units` can colour the units by.
+EXPLORE_INDICATORS = ("rate_after", "rate_before", "change", "out_of_reach_after", "out_of_reach_before")
+
+
+def unit_indicators(coverage: pd.DataFrame, types: list[str] | None = None) -> pd.DataFrame:
+    """Per unit, population-weighted over ``types`` (default all): rates, change and people out of reach.
+
+    Parameters
+    ----------
+    coverage
+        ``PlanResult.coverage`` / ``coverage_by_unit.csv``: one row per unit
+        and type with ``population``, ``covered_before``, ``covered_after``.
+    types
+        Facility types to pool (``None``: every type in ``coverage``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``unit_id``: ``population``, ``covered_before``,
+        ``covered_after``, ``rate_before``, ``rate_after``, ``change``
+        (after − before, in rate points), ``out_of_reach_before`` and
+        ``out_of_reach_after`` (people — person-services when several types
+        are pooled — not within the standard).
+    """
+    cov = coverage if types is None else coverage[coverage["facility_type"].isin(types)]
+    agg = cov.groupby(cov["unit_id"].astype(str))[["population", "covered_before", "covered_after"]].sum()
+    pop = agg["population"].where(agg["population"] > 0)
+    agg["rate_before"] = agg["covered_before"] / pop
+    agg["rate_after"] = agg["covered_after"] / pop
+    agg["change"] = agg["rate_after"] - agg["rate_before"]
+    agg["out_of_reach_before"] = (agg["population"] - agg["covered_before"]).clip(lower=0)
+    agg["out_of_reach_after"] = (agg["population"] - agg["covered_after"]).clip(lower=0)
+    return agg
+
+
+def explore_units(units, values: pd.Series | None = None, *, label: str = "", diverging: bool = False,
+                  m=None, percent: bool = False, tiles: str | None = "OpenStreetMap"):
+    """A folium map of admin-unit polygons, optionally coloured by ``values`` (indexed by unit id).
+
+    Parameters
+    ----------
+    units
+        GeoDataFrame of admin units indexed by ``unit_id`` (any CRS).
+    values
+        Number per unit; missing units are grey.
+    diverging
+        Colour around zero (red − / white 0 / blue +), for changes.
+    m
+        Add to this map instead of a new one.
+    tiles
+        folium tiles (``None``: no basemap, works offline).
+    """
+    import branca.colormap as bcm
+    import folium
+
+    main, _ = _polygon_units(units)
+    gdf = units.loc[main, [c for c in ("name", "name_en", "level") if c in units.columns] + ["geometry"]].to_crs(4326)
+    gdf = gdf.reset_index().rename(columns={"index": "unit_id"})
+    if m is None:
+        b = gdf.total_bounds
+        m = folium.Map(tiles=tiles, prefer_canvas=True)
+        m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
+    colour = None
+    if values is not None:
+        v = values.reindex(gdf["unit_id"].astype(str)).to_numpy(dtype=float)
+        gdf["value"] = v
+        finite = v[np.isfinite(v)]
+        if diverging:
+            top = float(np.max(np.abs(finite))) if len(finite) else 1.0
+            top = top or 1.0
+            colour = bcm.LinearColormap(["#b2182b", "#f7f7f7", "#2166ac"], vmin=-top, vmax=top, caption=label)
+        else:
+            lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+            colour = bcm.LinearColormap(["#ffffcc", "#41b6c4", "#253494"], vmin=lo, vmax=hi if hi > lo else lo + 1,
+                                        caption=label)
+        gdf["shown"] = [("–" if not np.isfinite(x) else (f"{x:.1%}" if percent else f"{x:,.0f}")) for x in v]
+
+    def style(feature):
+        value = feature["properties"].get("value")
+        fill = NO_DATA_COLOUR if colour is None or value is None or not np.isfinite(value) else colour(value)
+        return {"fillColor": fill, "color": "#555", "weight": 0.7, "fillOpacity": 0.7}
+
+    fields = [c for c in ("name", "name_en", "level", "shown") if c in gdf.columns]
+    aliases = [{"shown": label or "value"}.get(c, c) for c in fields]
+    folium.GeoJson(gdf.to_json(), name=label or "units", style_function=style,
+                   tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases)).add_to(m)
+    if colour is not None:
+        colour.add_to(m)
+    return m
+
+
+def explore_points(points, m, *, name: str, families: dict[str, dict[str, str]] | None = None,
+                   family_column: str = "family", radius: float = 6, tooltip: list[str] | None = None):
+    """Add point facilities (coloured by family) to folium map ``m`` as one toggleable layer."""
+    import folium
+
+    group = folium.FeatureGroup(name=name)
+    pts = points.to_crs(4326)
+    cols = [c for c in (tooltip or []) if c in pts.columns]
+    for _, row in pts.iterrows():
+        fam = str(row.get(family_column, ""))
+        colour = (families or {}).get(fam, {}).get("color", "#333")
+        text = " · ".join(_text(row[c]) for c in cols if _text(row[c]))
+        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=radius, color="#000", weight=1,
+                            fill=True, fill_color=colour, fill_opacity=0.95,
+                            tooltip=html.escape(text) if text else None).add_to(group)
+    group.add_to(m)
+    return m
+
+
+NO_DATA_COLOUR = "#d9d9d9"

@@ -6,34 +6,115 @@ the command line only parses arguments and prints progress.
 
 from __future__ import annotations
 
+import importlib.resources
+import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .scenario import Scenario, load_scenario
 
-__all__ = ["default_config_path", "run", "validate", "RunOutcome", "Progress"]
+__all__ = ["default_config_path", "init_folder", "shipped_data_dir", "run", "validate", "RunOutcome", "Progress"]
 
 Progress = Callable[[str, float | None], None]
 """``progress(stage, seconds)``: called with ``None`` when a stage starts and its duration when it ends."""
 
 DEFAULT_CONFIG = "configs/zhejiang.yaml"
 
+#: Where the shipped default sits inside the installed package (see pyproject.toml:
+#: configs/ and geodata/zhejiang/ of the repository are mapped there as package data).
+PACKAGE_DATA = "data"
+
+#: Files ``regionopt init`` copies, relative to the shipped data folder.
+INIT_CONFIGS = ("configs/zhejiang.yaml", "configs/catalogue.yaml", "configs/culture-gap.yaml",
+                "configs/health-education-equity.yaml")
+INIT_GEODATA = ("geodata/zhejiang/zhejiang.gpkg", "geodata/zhejiang/build_info.json")
+#: The region path the shipped scenarios use (relative to configs/).
+SHIPPED_GPKG_REF = "../geodata/zhejiang/zhejiang.gpkg"
+
+
+def shipped_data_dir() -> Path | None:
+    """Folder holding the shipped ``configs/`` and ``geodata/`` (``None`` if absent).
+
+    An installed wheel has them as package data (``optimizer/data``, read with
+    :mod:`importlib.resources`); a git checkout (also an editable install) has
+    them beside the package, at the top of the repository.
+    """
+    packaged = importlib.resources.files("optimizer").joinpath(PACKAGE_DATA)
+    # A wheel installs into a folder, so the package data are real files the
+    # region readers (GDAL) can open; a zipped package would not be.
+    if isinstance(packaged, Path) and (packaged / DEFAULT_CONFIG).is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / DEFAULT_CONFIG).is_file():
+        return checkout
+    return None
+
 
 def default_config_path() -> Path:
-    """The shipped Zhejiang scenario: ``configs/zhejiang.yaml`` here, else beside the package."""
-    here = Path(DEFAULT_CONFIG)
-    if here.is_file():
-        return here
-    beside_package = Path(__file__).resolve().parent.parent / DEFAULT_CONFIG
-    if beside_package.is_file():
-        return beside_package
-    raise ConfigError(
-        "no scenario given and the default configs/zhejiang.yaml was not found",
-        hint="pass a scenario file: regionopt run path/to/scenario.yaml",
-    )
+    """The shipped Zhejiang scenario: from the installed package, else from the git checkout."""
+    root = shipped_data_dir()
+    if root is None:
+        raise ConfigError(
+            "no scenario given and the default configs/zhejiang.yaml was not found",
+            hint="pass a scenario file: regionopt run path/to/scenario.yaml",
+        )
+    return root / DEFAULT_CONFIG
+
+
+def init_folder(dest: str | Path, *, copy_data: bool = True) -> list[Path]:
+    """Copy the shipped scenarios and catalogue into ``dest`` as a starting point.
+
+    Parameters
+    ----------
+    dest
+        Target folder (created if missing). Files already there are never
+        overwritten: any clash is refused before anything is copied.
+    copy_data
+        ``True`` (default): copy the Zhejiang GeoPackage too
+        (``dest/geodata/zhejiang/``), so the scenarios' relative paths resolve
+        unchanged and the folder is self-contained (5.5 MB; edit the layers
+        freely). ``False``: point the scenarios' region paths at the
+        GeoPackage inside the installed package instead (absolute paths:
+        re-run ``init`` after moving the installation).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    root = default_config_path().parent.parent
+    target = Path(dest).expanduser()
+    for path in (target, *target.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise OutputError("init folder exists and is not a folder", file=path,
+                                  hint="choose another folder: regionopt init DIR")
+            break
+    names = list(INIT_CONFIGS) + (list(INIT_GEODATA) if copy_data else [])
+    clashes = [n for n in names if (target / n).exists()]
+    if clashes:
+        more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
+        raise OutputError(
+            f"init folder already holds {clashes[0]}{more}; init never overwrites files",
+            file=target, hint="choose a new or empty folder: regionopt init DIR",
+        )
+    gpkg = (root / "configs" / SHIPPED_GPKG_REF).resolve()
+    written = []
+    for name in names:
+        out = target / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".yaml") and not copy_data:
+            # A text edit keeps the comments; a JSON string is a valid YAML scalar.
+            text = (root / name).read_text(encoding="utf-8")
+            out.write_text(text.replace(SHIPPED_GPKG_REF, json.dumps(gpkg.as_posix())), encoding="utf-8")
+        else:
+            shutil.copyfile(root / name, out)
+        written.append(out)
+    return written
 
 
 def _quiet(stage: str, seconds: float | None) -> None:

@@ -290,6 +290,114 @@ class PlanResult:
             "timings": self.timings,
         }
 
+    # ------------------------------------------------------------------ notebooks
+    def coverage_table(self, types: list[str] | None = None) -> pd.DataFrame:
+        """Tidy coverage: one row per admin unit, facility type and state (``before``/``after``).
+
+        Columns ``unit_id``, ``name``, ``level``, ``facility_type``, ``state``,
+        ``population``, ``covered``, ``out_of_reach``, ``rate``; ready for
+        ``groupby``/``pivot``/plotting.
+        """
+        cov = self.coverage if types is None else self.coverage[self.coverage["facility_type"].isin(types)]
+        keep = [c for c in ("unit_id", "name", "level", "facility_type", "population") if c in cov.columns]
+        frames = []
+        for state in ("before", "after"):
+            part = cov[keep].copy()
+            part.insert(keep.index("facility_type") + 1, "state", state)
+            part["covered"] = cov[f"covered_{state}"].to_numpy(dtype=float)
+            part["out_of_reach"] = (part["population"] - part["covered"]).clip(lower=0)
+            part["rate"] = part["covered"] / part["population"].where(part["population"] > 0)
+            frames.append(part)
+        return pd.concat(frames, ignore_index=True)
+
+    def unit_indicators(self, types: list[str] | None = None) -> pd.DataFrame:
+        """Per unit, pooled over ``types``: rates before/after, change and people out of reach.
+
+        See :func:`optimizer.maps.unit_indicators`.
+        """
+        from .maps import unit_indicators
+
+        return unit_indicators(self.coverage, types)
+
+    def standards_table(self) -> pd.DataFrame:
+        """Tidy standards: one row per unit and required type, with counts before/after and status."""
+        return self.standards.reset_index(drop=True).copy()
+
+    def sites_table(self) -> pd.DataFrame:
+        """The chosen sites as a plain DataFrame (``lon``/``lat`` instead of geometry), one row per new facility."""
+        sites = self.chosen_sites
+        out = pd.DataFrame(sites.drop(columns=sites.geometry.name))
+        if len(sites):
+            wgs = sites.geometry.to_crs(4326)
+            out["lon"], out["lat"] = wgs.x.to_numpy(), wgs.y.to_numpy()
+        else:
+            out["lon"], out["lat"] = pd.Series(dtype=float), pd.Series(dtype=float)
+        return out
+
+    def _repr_html_(self) -> str:
+        """Status, gap, budget and the headline coverage table, for Jupyter."""
+        import html as _html
+
+        sc = self.scenario
+        gap = "–" if self.gap is None else f"{self.gap:.2%}"
+        status = self.status if self.is_optimal else f"{self.status} (NOT proven optimal)"
+        head = (
+            f"<b>{_html.escape(sc.name)}</b>: {_html.escape(sc.title)}<br>"
+            f"status <b>{_html.escape(status)}</b>, proven gap {gap}, objective "
+            f"{'–' if self.objective is None else f'{self.objective:,.2f}'} ({_html.escape(sc.objective.kind)})<br>"
+            f"budget used {self.budget_used:,.0f} of {float(sc.budget.total):,.0f} yuan; "
+            f"{len(self.chosen_sites)} new facilities"
+        )
+        cols = ["facility_type", "population", "covered_before", "covered_after", "rate_before", "rate_after"]
+        table = self.coverage_totals[[c for c in cols if c in self.coverage_totals.columns]].style.format(
+            {"population": "{:,.0f}", "covered_before": "{:,.0f}", "covered_after": "{:,.0f}",
+             "rate_before": "{:.1%}", "rate_after": "{:.1%}"}
+        ).hide(axis="index").to_html()
+        return f'<div class="regionopt-plan">{head}{table}</div>'
+
+    def explore(self, indicator: str = "rate_after", types: list[str] | None = None, *, tiles: str | None = "OpenStreetMap",
+                existing: bool = False):
+        """A folium map of the plan, as ``GeoDataFrame.explore`` gives one.
+
+        Parameters
+        ----------
+        indicator
+            What colours the units: ``rate_after`` (default), ``rate_before``,
+            ``change`` (after − before, diverging), ``out_of_reach_after`` or
+            ``out_of_reach_before`` (people not within the standard).
+        types
+            Facility types pooled for the indicator (default: all).
+        tiles
+            folium tiles; ``None`` for no basemap (offline).
+        existing
+            Also show the existing facilities.
+
+        Returns
+        -------
+        folium.Map
+        """
+        import folium
+
+        from .errors import ConfigError
+        from .maps import EXPLORE_INDICATORS, explore_points, explore_units, family_styles
+
+        if indicator not in EXPLORE_INDICATORS:
+            raise ConfigError(f"unknown indicator {indicator!r}", hint=f"use one of {', '.join(EXPLORE_INDICATORS)}")
+        values = self.unit_indicators(types)[indicator]
+        m = explore_units(self.scenario.region.admin_units, values, label=indicator.replace("_", " "),
+                          diverging=indicator == "change", percent=indicator.startswith(("rate", "change")), tiles=tiles)
+        families = family_styles(list(dict.fromkeys(t.family for t in self.scenario.types)))
+        if existing and len(self.facilities_before):
+            fac = self.facilities_before.copy()
+            fac["family"] = [self.scenario.catalogue[t].family for t in fac["facility_type"].astype(str)]
+            explore_points(fac, m, name="existing facilities", families=families, radius=3,
+                           tooltip=["name", "facility_type"])
+        if len(self.chosen_sites):
+            explore_points(self.chosen_sites, m, name="new facilities", families=families, radius=7,
+                           tooltip=["site_id", "facility_type", "county_name", "newly_covered"])
+        folium.LayerControl(collapsed=True).add_to(m)
+        return m
+
     def write(self, out_dir: str | Path | None = None, *, maps: bool | None = None, report: bool | None = None) -> Path:
         """Write all output files atomically to ``out_dir`` (default ``reports/<scenario>``)."""
         from .output import write_result

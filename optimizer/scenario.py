@@ -120,6 +120,32 @@ class Scenario:
             top[head] = validate_mapping(data, type(current), path=self.source_path)
         return dataclasses.replace(self, **top)
 
+    def explore(self, *, tiles: str | None = "OpenStreetMap"):
+        """A folium map of the region: units, existing facilities and candidate sites (like ``GeoDataFrame.explore``).
+
+        Returns
+        -------
+        folium.Map
+        """
+        import folium
+
+        from .maps import explore_points, explore_units, family_styles
+
+        region = self.region
+        m = explore_units(region.admin_units, None, label="admin units", tiles=tiles)
+        planned = set(self.catalogue)
+        fac = region.facilities[region.facilities["facility_type"].astype(str).isin(planned)].copy()
+        families = family_styles(list(dict.fromkeys(t.family for t in self.types)))
+        if len(fac):
+            fac["family"] = [self.catalogue[t].family for t in fac["facility_type"].astype(str)]
+            explore_points(fac, m, name="existing facilities", families=families, radius=4,
+                           tooltip=["name", "facility_type"])
+        if len(region.candidates):
+            explore_points(region.candidates.assign(family=""), m, name="candidate sites", radius=2,
+                           tooltip=["name"])
+        folium.LayerControl(collapsed=True).add_to(m)
+        return m
+
     # ------------------------------------------------------------------ derived
     @property
     def solver_options(self) -> SolverOptions:

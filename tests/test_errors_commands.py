@@ -211,7 +211,8 @@ def drop_layer_column(layer: str, column: str) -> Edit:
         import pyogrio
 
         path = root / "result" / "result.gpkg"
-        layers = {name: gpd.read_file(path, layer=name) for name in pyogrio.list_layers(path)[:, 0]}
+        # Spatial layers only: the QGIS style table (layer_styles) is not one.
+        layers = {name: gpd.read_file(path, layer=name) for name, geom in pyogrio.list_layers(path) if geom}
         layers[layer] = layers[layer].drop(columns=[column])
         path.unlink()
         for name, gdf in layers.items():
@@ -228,7 +229,7 @@ def drop_layer(layer: str) -> Edit:
         import pyogrio
 
         path = root / "result" / "result.gpkg"
-        layers = {name: gpd.read_file(path, layer=name) for name in pyogrio.list_layers(path)[:, 0] if name != layer}
+        layers = {name: gpd.read_file(path, layer=name) for name, geom in pyogrio.list_layers(path) if geom and name != layer}
         path.unlink()
         for name, gdf in layers.items():
             gdf.to_file(path, layer=name)
@@ -370,6 +371,11 @@ CASES: dict[str, list[Case]] = {
         Case(["map", "result", "--basemap", "tianditu"]),
     ],
     "Result folder not writable": [Case(["map", "result"], patch=no_write_access)],
+    # ------------------------------------------------------------- init
+    "Init folder not usable": [
+        Case(["init", "."], [write("configs/zhejiang.yaml", "name: mine\n")]),
+        Case(["init", "notes.txt/study"], [write("notes.txt", "my notes\n")]),
+    ],
 }
 
 CASE_IDS = [(title, i) for title, cases in CASES.items() for i in range(len(cases))]
@@ -378,7 +384,7 @@ CASE_IDS = [(title, i) for title, cases in CASES.items() for i in range(len(case
 def test_every_case_has_a_docs_example_and_every_example_a_case():
     """The command sections of docs/errors.md and CASES list the same entries, example for example."""
     assert set(SECTIONS) == {"Sweeps (`regionopt sweep`)", "Benchmark files (`regionopt bench`)",
-                             "Result folders (`regionopt map`)"}
+                             "Result folders (`regionopt map`)", "Starting folders (`regionopt init`)"}
     assert set(DOC) == set(CASES), (sorted(set(DOC) - set(CASES)), sorted(set(CASES) - set(DOC)))
     for title, cases in CASES.items():
         assert len(DOC[title]) == len(cases), (title, DOC[title])

@@ -37,7 +37,11 @@
       cost: 'cost', capacity: 'capacity', unlimited: 'unlimited', newlyCovered: 'people newly covered',
       site: 'site', county: 'county', city: 'city', yuan: 'yuan', language: 'Language', demandPoint: 'Demand point',
       residents: 'residents', groupPop: 'people served by this type here', status: 'status', levelWord: 'level',
-      gcj: 'Layers shifted to GCJ-02 to match Amap tiles.'
+      gcj: 'Layers shifted to GCJ-02 to match Amap tiles.',
+      reach: 'People out of reach', change: 'Change (after - before)', names: 'Names of cities and counties',
+      outOfReach: 'out of reach', changeLine: 'change', pts: 'points', newlyReached: 'newly within reach',
+      lostReach: 'no longer within reach', noChange: 'no change', reachNote: 'people not within the service standard',
+      pooledNote: 'several types: person-services'
     },
     zh: {
       before: '规划前', after: '规划后', indicator: '显示', coverage: '覆盖率', standards: '配置标准达标情况',
@@ -52,7 +56,11 @@
       cost: '造价', capacity: '容量', unlimited: '不限', newlyCovered: '新覆盖人口',
       site: '点位', county: '区县', city: '地市', yuan: '元', language: '语言', demandPoint: '需求点',
       residents: '常住人口', groupPop: '该类型服务人群', status: '状态', levelWord: '级别',
-      gcj: '图层已转换为 GCJ-02 坐标以匹配高德底图。'
+      gcj: '图层已转换为 GCJ-02 坐标以匹配高德底图。',
+      reach: '服务范围外人口', change: '变化（规划后 − 规划前）', names: '地市和区县名称',
+      outOfReach: '服务范围外', changeLine: '变化', pts: '个百分点', newlyReached: '新纳入服务范围',
+      lostReach: '不再在服务范围内', noChange: '无变化', reachNote: '未在服务标准范围内的人口',
+      pooledNote: '多类型合计：人次'
     }
   };
   function t(key) {
@@ -65,6 +73,45 @@
   var NO_DATA = '#d9d9d9';
   var STD_COLOURS = { met: '#4575b4', newly: '#1a9850', not: '#d73027', none: '#f0f0f0' };
   var DEMAND_COLOURS = { 3: '#ffffff', 2: '#fdc086', 1: '#e31a1c' };
+  // People out of reach: sequential reds; change: diverging red (worse) / blue (better).
+  var REACH_COLOURS = ['#fee5d9', '#fcae91', '#fb6a4a', '#de2d26', '#a50f15'];
+  var REACH_ZERO = '#f7f7f7';
+  var CHANGE_COLOURS = ['#b2182b', '#ef8a62', '#fddbc7', '#f7f7f7', '#d1e5f0', '#67a9cf', '#2166ac'];
+  var CHANGE_STEPS = [0.0005, 0.02, 0.10]; // |after - before| in rate: ~0, < 2, < 10, >= 10 points
+  var GAIN_COLOUR = '#1a9850', LOSS_COLOUR = '#d73027';
+  var INDICATORS = ['coverage', 'standards', 'reach', 'change'];
+
+  function niceCeil(v) {
+    if (!(v > 0)) return 1;
+    var p = Math.pow(10, Math.floor(Math.log10(v))), m = v / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+  }
+  /** Upper class bounds of the out-of-reach classes for a key: the same before and after, over the
+   *  units on show (counties, or cities: a city's count would swamp its counties' classes). */
+  function reachBreaks(key) {
+    var rows = D.reach[key] || [], top = 0, main = state.areas === 'upper' ? 0 : 1;
+    rows.forEach(function (r, i) { if (r && (D.units.main[i] === 1 ? 1 : 0) === main) top = Math.max(top, r[0], r[1]); });
+    top = niceCeil(top);
+    return [top / 16, top / 8, top / 4, top / 2, top];
+  }
+  function reachColour(v, breaks) {
+    if (v === null || v === undefined || isNaN(v)) return NO_DATA;
+    if (v <= 0) return REACH_ZERO;
+    for (var k = 0; k < breaks.length; k++) if (v <= breaks[k]) return REACH_COLOURS[k];
+    return REACH_COLOURS[REACH_COLOURS.length - 1];
+  }
+  function changeClass(d) {
+    if (d === null || d === undefined || isNaN(d)) return -1;
+    var a = Math.abs(d), k = a < CHANGE_STEPS[0] ? 0 : a < CHANGE_STEPS[1] ? 1 : a < CHANGE_STEPS[2] ? 2 : 3;
+    return 3 + (d < 0 ? -k : k);
+  }
+  function changeColour(d) {
+    var c = changeClass(d);
+    return c < 0 ? NO_DATA : CHANGE_COLOURS[c];
+  }
+  function indicatorLabel(ind) {
+    return ind === 'standards' ? t('standards') : ind === 'reach' ? t('reach') : ind === 'change' ? t('change') : t('coverage');
+  }
 
   function rateColour(v) {
     if (v === null || v === undefined || isNaN(v)) return NO_DATA;
@@ -156,12 +203,14 @@
     D.demandRadius = allPop.map(function (p) { return 1.5 + 4.5 * Math.sqrt(Math.max(p, 0) / maxPop); });
     D.codeCache = {};
     var params = hashParams();
-    var layers = { demand: true, upperOutline: true, groups: {}, families: {} };
+    var layers = { demand: true, upperOutline: true, groups: {}, families: {},
+      // City and county names help a reader find places on the offline map (tiles carry their own names).
+      names: params.names ? params.names !== '0' : !D.basemap || D.basemap === 'none' };
     D.groups.forEach(function (g, i) { layers.groups[g.id] = i === 0; });
     D.families.forEach(function (f) { layers.families[f.id] = true; });
     state = {
       lang: params.lang === 'zh' || params.lang === 'en' ? params.lang : D.lang || 'en',
-      indicator: params.indicator === 'standards' ? 'standards' : 'coverage',
+      indicator: INDICATORS.indexOf(params.indicator) >= 0 ? params.indicator : 'coverage',
       key: params.key && keyTypes(params.key).length ? params.key : 'all',
       show: params.show === 'before' ? 'before' : 'after',
       areas: 'main',
@@ -417,21 +466,56 @@
     this.layers.facilities.bindPopup(function (layer) { return self.facilityPopup(layer._ro); }, { maxWidth: 320 });
     this.layers.facilities.bindTooltip(function (layer) { return self.facilityTooltip(layer._ro); }, { className: 'ro-tip', direction: 'top' });
 
+    this.buildNames();
+
     if (D.attribution) map.attributionControl.addAttribution(escapeText(D.attribution));
     map.attributionControl.addAttribution('regionopt');
 
     if (this.opts.panel !== false) this.addPanel();
     this.addLabel();
     if (this.opts.legend !== false) this.addLegend();
-    // Leave room for the panel and legend when the map is wide enough to spare it.
+    // Leave room for the panel (right) and the legend (left) when the map is wide enough to spare it.
     var pad = this.role === 'toggle' && map.getSize().x > 1000 ? 260 : 0;
-    map.fitBounds(D.bounds, { paddingBottomRight: [pad, 0] });
+    map.fitBounds(D.bounds, { paddingBottomRight: [pad, 0], paddingTopLeft: [pad, 0] });
     this._dotScale = null;
     this._detail = this.lod().detail;
     this.applyZoom();
     this.refresh({ all: true });
-    map.on('zoomend', function () { self.applyZoom(); });
+    map.on('zoomend', function () { self.applyZoom(); self.updateNames(); });
+    map.on('resize', function () { self.fitLegend(); });
     listeners.push(function (patch) { self.refresh(patch); });
+  };
+
+  /** Name labels of the mapped units (DOM text, never HTML): cities always, counties from zoom 8. */
+  MapView.prototype.buildNames = function () {
+    var s = D.scale;
+    this.layers.names = L.layerGroup();
+    this.nameMarkers = (D.labels || []).map(function (xy, i) {
+      var span = el('span', 'ro-name-text');
+      var icon = L.divIcon({ className: 'ro-name ' + (D.units.main[i] === 1 ? 'ro-name-main' : 'ro-name-upper'),
+        html: span, iconSize: null });
+      var m = L.marker(L.latLng(xy[1] / s, xy[0] / s), { icon: icon, interactive: false, keyboard: false });
+      m._ro = i;
+      m._span = span;
+      return m;
+    });
+    this.hasUpper = D.units.main.some(function (v) { return v !== 1; });
+    this.updateNames();
+  };
+  MapView.prototype.updateNames = function () {
+    var map = this.map, layer = this.layers.names, U = D.units;
+    if (!layer) return;
+    var on = !!state.layers.names, countiesToo = !this.hasUpper || map.getZoom() >= 8;
+    this.nameMarkers.forEach(function (m) {
+      var i = m._ro, isMain = U.main[i] === 1;
+      var want = on && (isMain ? (state.areas === 'main' && countiesToo) : true);
+      if (want) {
+        var text = state.lang === 'zh' ? U.name[i] || U.name_en[i] : U.name_en[i] || U.name[i];
+        if (m._span.textContent !== text) m._span.textContent = text;
+        if (!layer.hasLayer(m)) layer.addLayer(m);
+      } else if (layer.hasLayer(m)) layer.removeLayer(m);
+    });
+    toggle(map, layer, on);
   };
 
   function escapeText(s) {
@@ -451,10 +535,38 @@
     for (var g in L_.groups) toggle(map, L_.groups[g], !!state.layers.groups[g]);
     this.updateDemand();
     this.updateFacilities();
+    this.updateNames();
     this.restack();
     if (this.panel) this.renderPanel();
     if (this.legend) this.renderLegend();
     if (this.label) this.renderLabel();
+    this.fitLegend();
+  };
+
+  /**
+   * The legend (bottom left) never hides a control: its height is capped so it
+   * stays below the zoom buttons and map label (top left) and, on a map too
+   * narrow to keep them apart, below the layer panel (top right).
+   */
+  MapView.prototype.fitLegend = function () {
+    // Every map of the page (this one may not be registered yet while it is being built).
+    var views = R.maps.indexOf(this) < 0 ? R.maps.concat([this]) : R.maps;
+    views.forEach(function (v) {
+      if (!v.legend) return;
+      var box = v.legend, c = v.map.getContainer(), cr = c.getBoundingClientRect();
+      box.style.maxHeight = '';
+      var top = cr.top;
+      c.querySelectorAll('.leaflet-top.leaflet-left .leaflet-control').forEach(function (e) {
+        top = Math.max(top, e.getBoundingClientRect().bottom);
+      });
+      var lr = box.getBoundingClientRect();
+      views.forEach(function (w) {
+        if (!w.panel || w.map.getContainer() !== c) return;
+        var pr = w.panel.getBoundingClientRect();
+        if (lr.right > pr.left - 8 && lr.left < pr.right + 8) top = Math.max(top, pr.bottom);
+      });
+      box.style.maxHeight = Math.max(36, Math.floor(lr.bottom - top - 10)) + 'px';
+    });
   };
 
   /** One canvas, drawn in order: areas, outlines, demand, facilities on top. */
@@ -471,10 +583,12 @@
 
   MapView.prototype.styleUnits = function (group) {
     var show = this.show(), key = state.key;
-    var rates = D.rates[key], std = D.std[key];
+    var rates = D.rates[key], std = D.std[key], reach = (D.reach || {})[key] || [], breaks = reachBreaks(key);
     group.eachLayer(function (poly) {
       var i = poly._ro, fill;
       if (state.indicator === 'standards') fill = STD_COLOURS[stdClass(std[i], show)];
+      else if (state.indicator === 'reach') fill = reach[i] ? reachColour(reach[i][show === 'before' ? 0 : 1], breaks) : NO_DATA;
+      else if (state.indicator === 'change') fill = rates[i] ? changeColour(rates[i][1] - rates[i][0]) : NO_DATA;
       else fill = rates[i] ? rateColour(rates[i][show === 'before' ? 0 : 1]) : NO_DATA;
       poly.setStyle({ fillColor: fill });
     });
@@ -483,16 +597,22 @@
   MapView.prototype.updateDemand = function () {
     var map = this.map, layer = this.layers.demand;
     if (!state.layers.demand) { toggle(map, layer, false); return; }
-    var codes = demandCodes(state.key, this.show()), markers = this.demandMarkers;
+    var codes = demandCodes(state.key, this.show()), markers = this.demandMarkers, ind = state.indicator;
+    var before = ind === 'change' ? demandCodes(state.key, 'before') : null, after = ind === 'change' ? demandCodes(state.key, 'after') : null;
     // Restyle in place; only points whose group is empty for the selection
     // (nobody to serve) leave the layer. Re-adding ~17,000 markers would cost
-    // far more than recolouring them.
+    // far more than recolouring them. "Out of reach" keeps only the people not
+    // (fully) served; "change" only the points whose status the plan changed.
     for (var i = 0; i < markers.length; i++) {
-      var m = markers[i], want = codes[i] !== 0;
+      var m = markers[i], colour = null;
+      if (ind === 'change') colour = after[i] > before[i] ? GAIN_COLOUR : after[i] < before[i] && after[i] !== 0 ? LOSS_COLOUR : null;
+      else if (ind === 'reach') colour = codes[i] === 1 || codes[i] === 2 ? DEMAND_COLOURS[codes[i]] : null;
+      else colour = codes[i] !== 0 ? DEMAND_COLOURS[codes[i]] : null;
+      var want = colour !== null;
       if (want) {
-        if (m.options.fillColor !== DEMAND_COLOURS[codes[i]]) {
-          if (m._map) m.setStyle({ fillColor: DEMAND_COLOURS[codes[i]] });
-          else m.options.fillColor = DEMAND_COLOURS[codes[i]];
+        if (m.options.fillColor !== colour) {
+          if (m._map) m.setStyle({ fillColor: colour });
+          else m.options.fillColor = colour;
         }
         if (!layer.hasLayer(m)) layer.addLayer(m);
       } else if (layer.hasLayer(m)) layer.removeLayer(m);
@@ -540,6 +660,9 @@
       box.appendChild(el('div', null, t('rate') + ': ' + t('before') + ' ' + pct(r[0]) + ' → ' + t('after') + ' ' + pct(r[1])));
       box.appendChild(el('div', 'ro-tip-sub', fmt(r[2]) + ' ' + t('population')));
     } else box.appendChild(el('div', null, t('noPop')));
+    var o = (D.reach || {})[state.key] ? D.reach[state.key][i] : null;
+    if (o) box.appendChild(el('div', null, t('outOfReach') + ': ' + t('before') + ' ' + fmt(o[0]) + ' → ' + t('after') + ' ' + fmt(o[1])));
+    if (r) box.appendChild(el('div', null, t('changeLine') + ': ' + ((r[1] - r[0]) >= 0 ? '+' : '') + ((r[1] - r[0]) * 100).toFixed(1) + ' ' + t('pts')));
     var s = D.std[state.key][i];
     if (s && s[0]) {
       box.appendChild(el('div', null, t('standardsLine') + ': ' + t('before') + ' ' + s[1] + ' ' + t('of') + ' ' + s[0] +
@@ -604,7 +727,7 @@
   };
   MapView.prototype.renderLabel = function () {
     this.label.textContent = (this.show() === 'before' ? t('before') : t('after')) + ' · ' +
-      (state.indicator === 'standards' ? t('standards') : t('coverage')) + ' · ' + keyLabel(state.key);
+      indicatorLabel(state.indicator) + ' · ' + keyLabel(state.key);
     this.label.setAttribute('data-show', this.show());
   };
 
@@ -627,7 +750,7 @@
     while (div.firstChild) div.removeChild(div.firstChild);
     var details = el('details');
     details.open = this.panelOpen !== false;
-    details.addEventListener('toggle', function () { self.panelOpen = details.open; });
+    details.addEventListener('toggle', function () { self.panelOpen = details.open; self.fitLegend(); });
     var summary = el('summary', 'ro-panel-title', D.title_zh && state.lang === 'zh' ? D.title_zh : D.title || D.scenario);
     details.appendChild(summary);
 
@@ -644,7 +767,7 @@
 
     // Indicator
     var ind = el('select', 'ro-indicator');
-    [['coverage', t('coverage')], ['standards', t('standards')]].forEach(function (o) {
+    INDICATORS.map(function (k) { return [k, indicatorLabel(k)]; }).forEach(function (o) {
       var op = el('option', null, o[1]); op.value = o[0]; op.selected = state.indicator === o[0]; ind.appendChild(op);
     });
     ind.addEventListener('change', function () { setState({ indicator: ind.value }); });
@@ -696,6 +819,7 @@
     // Layers
     var fs = el('fieldset'); fs.appendChild(el('legend', null, t('layers')));
     fs.appendChild(checkbox(t('demand'), state.layers.demand, 'demand', function (on) { patchLayers({ demand: on }); }));
+    fs.appendChild(checkbox(t('names'), state.layers.names, 'names', function (on) { patchLayers({ names: on }); }));
     if (this.layers.upper.getLayers().length)
       fs.appendChild(checkbox(t('upperOutline'), state.layers.upperOutline, 'upperOutline', function (on) { patchLayers({ upperOutline: on }); }));
     D.groups.forEach(function (g) {
@@ -737,7 +861,8 @@
         return div;
       }
     });
-    this.map.addControl(new Legend({ position: 'bottomright' }));
+    // Bottom left, apart from the layer panel (top right); fitLegend keeps it clear of every control.
+    this.map.addControl(new Legend({ position: 'bottomleft' }));
   };
 
   MapView.prototype.renderLegend = function () {
@@ -748,14 +873,24 @@
     // Narrow maps (e.g. embedded in the report) start with the legend folded.
     if (this.legendOpen === undefined) this.legendOpen = this.map.getSize().x >= 640;
     details.open = this.legendOpen;
-    details.addEventListener('toggle', function () { self.legendOpen = details.open; });
-    details.appendChild(el('summary', 'ro-legend-title', t('legend') + ': ' + (state.indicator === 'standards' ? t('standards') : t('coverage'))));
+    details.addEventListener('toggle', function () { self.legendOpen = details.open; self.fitLegend(); });
+    details.appendChild(el('summary', 'ro-legend-title', t('legend') + ': ' + indicatorLabel(state.indicator)));
     var box = el('div', 'ro-legend-body');
     function sw(colour, text, cls) {
       var row = el('div', 'ro-legend-row'), s = el('span', 'ro-swatch ' + (cls || '')); s.style.background = colour;
       row.appendChild(s); row.appendChild(el('span', null, text)); box.appendChild(row);
     }
-    if (state.indicator === 'standards') {
+    if (state.indicator === 'reach') {
+      var br = reachBreaks(state.key);
+      for (var q = br.length - 1; q >= 0; q--) sw(REACH_COLOURS[q], fmt(q ? br[q - 1] : 0) + '–' + fmt(br[q]) + ' ' + t('population'));
+      sw(REACH_ZERO, '0');
+      sw(NO_DATA, t('noPop'));
+      box.appendChild(el('div', 'ro-legend-note', t('reachNote') + (keyTypes(state.key).length > 1 ? ' (' + t('pooledNote') + ')' : '')));
+    } else if (state.indicator === 'change') {
+      var edges = ['≥ +10', '+2 – +10', '0 – +2', '0', '-2 – 0', '-10 – -2', '≤ -10'];
+      for (var c = CHANGE_COLOURS.length - 1; c >= 0; c--) sw(CHANGE_COLOURS[c], edges[CHANGE_COLOURS.length - 1 - c] + ' ' + t('pts'));
+      sw(NO_DATA, t('noPop'));
+    } else if (state.indicator === 'standards') {
       sw(STD_COLOURS.met, t('met'));
       if (show === 'after') sw(STD_COLOURS.newly, t('newlyMet'));
       sw(STD_COLOURS.not, t('notMet'));
@@ -768,9 +903,14 @@
     }
     if (state.layers.demand) {
       box.appendChild(el('div', 'ro-legend-sub', t('demand') + ' (' + t('sizePop') + ')'));
-      sw(DEMAND_COLOURS[3], t('covered'), 'ro-dot');
-      sw(DEMAND_COLOURS[2], t('partly'), 'ro-dot');
-      sw(DEMAND_COLOURS[1], t('uncovered'), 'ro-dot');
+      if (state.indicator === 'change') {
+        sw(GAIN_COLOUR, t('newlyReached'), 'ro-dot');
+        sw(LOSS_COLOUR, t('lostReach'), 'ro-dot');
+      } else {
+        if (state.indicator !== 'reach') sw(DEMAND_COLOURS[3], t('covered'), 'ro-dot');
+        sw(DEMAND_COLOURS[2], t('partly'), 'ro-dot');
+        sw(DEMAND_COLOURS[1], t('uncovered'), 'ro-dot');
+      }
     }
     D.groups.forEach(function (g) {
       if (!state.layers.groups[g.id]) return;

@@ -1,0 +1,188 @@
+"""A plain (non-editable) install works from any folder: wheel → fresh venv → run, validate, init.
+
+The wheel is built from a copy of the source tree with ``python -m build``
+(sdist first, then the wheel from the sdist, as a release would), offline:
+no build isolation, the build backend of this environment. It is installed
+with ``--no-deps --no-index`` into a new virtual environment whose only view
+of the dependencies (geopandas, highspy, …) is a ``.pth`` line naming this
+environment's site-packages: nothing is downloaded, and ``optimizer`` can
+only come from the wheel (``PYTHONPATH`` is cleared, the commands run in an
+empty temporary folder far from the checkout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = {
+    "optimizer/data/configs/zhejiang.yaml": ROOT / "configs" / "zhejiang.yaml",
+    "optimizer/data/configs/catalogue.yaml": ROOT / "configs" / "catalogue.yaml",
+    "optimizer/data/configs/culture-gap.yaml": ROOT / "configs" / "culture-gap.yaml",
+    "optimizer/data/configs/health-education-equity.yaml": ROOT / "configs" / "health-education-equity.yaml",
+    "optimizer/data/geodata/zhejiang/zhejiang.gpkg": ROOT / "geodata" / "zhejiang" / "zhejiang.gpkg",
+    "optimizer/data/geodata/zhejiang/build_info.json": ROOT / "geodata" / "zhejiang" / "build_info.json",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _clean_env(venv: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
+    return env
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m build`` on a copy of the source tree (only what a release ships)."""
+    pytest.importorskip("build")
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "optimizer", src / "optimizer", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "configs", src / "configs")
+    shutil.copytree(ROOT / "geodata" / "zhejiang", src / "geodata" / "zhejiang")
+    dist = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--skip-dependency-check", "--outdir", str(dist), str(src)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    wheels = list(dist.glob("regionopt-*.whl"))
+    assert len(wheels) == 1, list(dist.iterdir())
+    return wheels[0]
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv holding the wheel; dependencies seen through a .pth line, nothing downloaded."""
+    root = tmp_path_factory.mktemp("venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
+    python = root / "bin" / "python"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+        # No PYTHONPATH: a checkout on it (with a regionopt.egg-info of an editable install) would make
+        # pip think regionopt is installed already and skip the wheel.
+        capture_output=True, text=True, timeout=300, env=_clean_env(root), cwd=root.parent,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True, env=_clean_env(root)).stdout.strip())
+    assert (site / "optimizer" / "data" / "configs" / "zhejiang.yaml").is_file(), proc.stdout + proc.stderr
+    # Lines of a .pth are only added to sys.path (after the venv's own
+    # site-packages); the .pth files in that folder (this checkout's editable
+    # install) are not run, so `optimizer` can only come from the wheel.
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "_regionopt_test_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
+    return root
+
+
+def _run(venv: Path, cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(venv / "bin" / "regionopt"), *args], cwd=cwd, env=_clean_env(venv),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_wheel_ships_the_default_region_catalogue_and_scenarios(wheel: Path):
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        for member, source in SHIPPED.items():
+            assert member in names, member
+            assert _sha(zf.read(member)) == _sha(source.read_bytes()), member
+        assert "optimizer/static/leaflet/leaflet.js" in names
+        assert "optimizer/templates/report.html.j2" in names
+        # Only the package: no tests, no build script, no second copy of the region.
+        assert not [n for n in names if n.startswith(("tests/", "geodata/", "configs/"))]
+        assert sum(n.endswith(".gpkg") for n in names) == 1
+        meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    for version in ("3.11", "3.12", "3.13"):
+        assert f"Classifier: Programming Language :: Python :: {version}" in meta
+    assert "Requires-Python: >=3.11" in meta
+    # README states the wheel's size; keep it honest (within half a megabyte).
+    stated = re.search(r"the wheel is about\s+(\d+(?:\.\d+)?) MB", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert stated, "README.md must state the wheel size"
+    assert abs(float(stated.group(1)) - wheel.stat().st_size / 1e6) <= 0.5, wheel.stat().st_size
+
+
+def test_installed_package_is_the_wheel_not_the_checkout(venv: Path, tmp_path: Path):
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import optimizer, optimizer.pipeline as p; print(optimizer.__file__); print(p.default_config_path())"],
+        cwd=tmp_path, env=_clean_env(venv), capture_output=True, text=True, check=True,
+    )
+    module, config = proc.stdout.split()
+    assert Path(module).is_relative_to(venv), module
+    assert Path(config).is_relative_to(venv) and config.endswith("optimizer/data/configs/zhejiang.yaml"), config
+
+
+def test_validate_run_and_init_from_an_empty_folder(venv: Path, tmp_path: Path):
+    work = tmp_path / "anywhere"
+    work.mkdir()
+
+    validated = _run(venv, work, "validate")
+    assert validated.returncode == 0, validated.stderr
+    assert "scenario   zhejiang-default: valid" in validated.stdout
+    assert "region     Zhejiang: 16,672 demand points, population 64,567,588" in validated.stdout
+
+    ran = _run(venv, work, "run")
+    assert ran.returncode == 0, ran.stderr
+    out = work / "reports" / "zhejiang-default"
+    assert f"written    {out.resolve()}" in ran.stdout or f"written    {out}" in ran.stdout, ran.stdout
+    solution = json.loads((out / "solution.json").read_text())
+    assert solution["status"] in ("optimal", "feasible") and solution["new_facilities"] > 0
+    assert solution["budget"]["used"] <= 6.0e9
+    for name in ("index.html", "map_compare.html", "map_toggle.html", "map_data.js", "static/leaflet/leaflet.js",
+                 "chosen_sites.gpkg", "result.gpkg", "coverage_by_unit.csv"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    gpkg = Path(manifest["inputs"]["region.admin_units"]["path"])
+    assert gpkg.is_relative_to(venv), gpkg  # read from the installed package
+    assert manifest["inputs"]["region.admin_units"]["sha256"] == _sha(SHIPPED[
+        "optimizer/data/geodata/zhejiang/zhejiang.gpkg"].read_bytes())
+
+    started = _run(venv, work, "init", "study")
+    assert started.returncode == 0, started.stderr
+    study = work / "study"
+    for member, source in SHIPPED.items():
+        copied = study / member.removeprefix("optimizer/data/")
+        assert copied.read_bytes() == source.read_bytes(), copied
+    own = _run(venv, work, "validate", "study/configs/zhejiang.yaml")
+    assert own.returncode == 0, own.stderr
+    assert "scenario   zhejiang-default: valid" in own.stdout
+    # The copy reads its own GeoPackage (relative paths resolve in the new folder).
+    from optimizer.scenario import load_scenario
+
+    scenario = load_scenario(study / "configs" / "zhejiang.yaml")
+    assert scenario.region.files["admin_units"].resolve() == (study / "geodata/zhejiang/zhejiang.gpkg").resolve()
+
+    # Without the data: the scenarios point at the installed GeoPackage and still validate.
+    light = _run(venv, work, "init", "--no-data", "light")
+    assert light.returncode == 0, light.stderr
+    assert not (work / "light" / "geodata").exists()
+    own = _run(venv, work, "validate", "light/configs/culture-gap.yaml")
+    assert own.returncode == 0, own.stderr
+    assert "scenario   culture-gap: valid" in own.stdout
+
+    # init never overwrites.
+    again = _run(venv, work, "init", "study")
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        "error: study: init folder already holds configs/zhejiang.yaml and 5 more; init never overwrites files "
+        "Hint: choose a new or empty folder: regionopt init DIR"
+    )
