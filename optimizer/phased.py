@@ -552,6 +552,7 @@ class PhasedPlanningModel:
         stages = [report]
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
+            self.min_rate = t_star  # stage 1: the best lowest coverage rate
             prob += (self.t >= max(0.0, t_star - sc.objective.equity.tolerance), "equity_hold")
             prob.setObjective(self.main_objective)
             second = solve_problem(prob, options)

@@ -65,7 +65,7 @@ def read_projection(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError("population projection file not found", file=path,
                          hint="give periods.population as a CSV path relative to the scenario file")
-    frame = pd.read_csv(path, dtype={"unit_id": str, "group": str})
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     for column in PROJECTION_COLUMNS:
         if column not in frame.columns:
             raise InputError(f"population projection has no column {column!r}", file=path, field=column,
@@ -78,7 +78,7 @@ def read_projection(path: str | Path) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             what = "a whole year" if column == "year" else "a number of people (0 or more)"
-            raise InputError(f"{column} {frame[column].iloc[row]!r} is not {what}", file=path, row=row + 1,
+            raise InputError(f"{column} {str(frame[column].iloc[row])!r} is not {what}", file=path, row=row + 1,
                              field=column)
         frame[column] = values
     frame["year"] = frame["year"].astype(int)
