@@ -336,6 +336,14 @@ def shapefile_folder(root: Path) -> None:
 
 GBK_SCENARIO = SCENARIO.replace("title: Toy region", "title: 玩具地区").encode("gbk")
 
+# A phased plan: two five-year periods (optimizer/phased.py).
+PERIODS = """\
+periods:
+  phases:
+    - {label: p1, start: 2026, years: 5, budget: 5.0e+7}
+    - {label: p2, start: 2031, years: 5, budget: 5.0e+7}
+"""
+
 # heading in docs/errors.md -> one Case per example of that entry, in order.
 CASES: dict[str, list[Case]] = {
     # ------------------------------------------------------------- scenario and catalogue files
@@ -471,6 +479,23 @@ CASES: dict[str, list[Case]] = {
     ],
     "Solver failed": [Case(commands=("run",), patch=solver_fails)],
     "Solver not installed": [Case([replace("scenario.yaml", "  time_limit: 10", "  name: cbc")], patch=cbc_missing)],
+    # ------------------------------------------------------------- phased plans (periods:)
+    "Periods do not fit together": [
+        Case([append("scenario.yaml", PERIODS.replace("start: 2031", "start: 2029"))]),
+        Case([append("scenario.yaml", PERIODS + "  standards_deadline: p3\n")]),
+        Case([append("scenario.yaml", PERIODS + "  closures: {school: {value: 1.0e+6}}\n")]),
+        Case([append("scenario.yaml", PERIODS + "objective: {kind: access}\n")]),
+    ],
+    "Population projection unusable": [
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n")]),
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+              write("data/projection.csv", "unit_id,group,year,people\nc1,all,2020,100\n")]),
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+              write("data/projection.csv", "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2040,90\n")]),
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+              write("data/projection.csv", "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2030,90\n"
+                                           "c2,all,2020,500\nc2,all,2030,400\n")]),
+    ],
     # ------------------------------------------------------------- output folder
     "Output folder holds an input": [
         Case(commands=("run",), extra=("--out", ".")),
