@@ -394,3 +394,27 @@ def test_shipped_projection_is_labelled_and_consistent():
     share = elderly / total
     assert share[2020] == pytest.approx(0.187, abs=0.002)
     assert share[2025] < share[2030] < share[2035]
+
+
+# =========================================================================== regionopt run
+def test_regionopt_run_writes_schedule_timeline_maps_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from optimizer.cli import main
+    from test_errors import PERIODS, make_planning_folder
+
+    scenario = make_planning_folder(tmp_path)
+    with open(scenario, "a", encoding="utf-8") as fh:
+        fh.write(PERIODS)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run", "scenario.yaml", "--out", "out"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    for name in ("schedule.csv", "coverage_by_period.csv", "timeline.html", "static_comparison.csv",
+                 "index.html", "solution.json"):
+        assert (out / name).is_file(), name
+    # Hard standard: a library in each county by the last period; 50 million yuan per period, 50 million each.
+    schedule = pd.read_csv(out / "schedule.csv")
+    assert sorted(schedule["facility_type"]) == ["library", "library"]
+    assert sorted(schedule["period"]) == ["p1", "p2"]
+    assert any(p.suffix == ".html" and p.name not in ("index.html", "timeline.html") for p in out.iterdir())
