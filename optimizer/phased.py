@@ -822,6 +822,8 @@ class PhasedResult:
         (out / "phased.json").write_text(json.dumps(self.summary(), indent=2, ensure_ascii=False, default=str),
                                          encoding="utf-8")
         (out / "timeline.html").write_text(timeline_html(self), encoding="utf-8")
+        if (out / "static" / "leaflet" / "leaflet.js").is_file():  # the vendored Leaflet of the usual maps
+            (out / "map_periods.html").write_text(period_map_html(self), encoding="utf-8")
         return out
 
 
@@ -992,6 +994,68 @@ Existing facilities are as in the region data (the shipped Zhejiang baseline is 
 periods.csv, static_comparison.csv, phased.json. The maps and report in this folder show the
 plan at the end of the horizon (all builds) on the base-year population.</p>
 </body></html>
+"""
+
+
+def period_map_html(result: PhasedResult) -> str:
+    """A map with a period selector: the facilities built (and closed) by the end of each period.
+
+    Offline: it uses the Leaflet copied into ``static/`` by the usual maps and
+    draws the compared units' outlines (simplified) instead of a basemap.
+    """
+    sc = result.scenario
+    units = sc.region.admin_units
+    levels = sc.objective.equity.levels or default_unit_levels(sc)
+    outlines = units[units["level"].isin(levels) & ~(units.geometry.isna() | units.geometry.is_empty)]
+    outlines = outlines.to_crs(4326)
+    shapes = json.loads(outlines.geometry.simplify(0.005).to_json())
+    labels = [p.label for p in result.periods_config.phases]
+    order = {lbl: i for i, lbl in enumerate(labels)}
+    actions = [
+        {"t": order[r.period], "a": r.action, "k": r.facility_type, "id": r.site_id, "n": r.name,
+         "lat": round(float(r.lat), 5), "lon": round(float(r.lon), 5), "c": float(r.cost)}
+        for r in result.schedule.itertuples(index=False)
+    ]
+    bounds = outlines.total_bounds if len(outlines) else sc.region.demand.to_crs(4326).total_bounds
+    data = json.dumps({"labels": labels, "actions": actions, "outlines": shapes,
+                       "bounds": [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]}, ensure_ascii=False)
+    data = data.replace("</", "<\\/")
+    options = "".join(f'<option value="{i}">{html.escape(lbl)}</option>' for i, lbl in enumerate(labels))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(sc.title or sc.name)} — map by period</title>
+<link rel="stylesheet" href="static/leaflet/leaflet.css"><script src="static/leaflet/leaflet.js"></script>
+<style>html,body{{height:100%;margin:0;font-family:sans-serif}}#map{{position:absolute;top:40px;bottom:0;width:100%}}
+#bar{{height:40px;line-height:40px;padding:0 1em}}</style></head><body>
+<div id="bar"><label>Period / 时期: <select id="period">{options}</select></label>
+<span id="count"></span> — new (green), repurposed (purple), closed (grey). <a href="timeline.html">timeline</a></div>
+<div id="map"></div>
+<script>
+const D = {data};
+const map = L.map('map');
+map.fitBounds(D.bounds);
+L.geoJSON(D.outlines, {{style: {{color: '#777', weight: 1, fill: false}}}}).addTo(map);
+const layer = L.layerGroup().addTo(map);
+const colours = {{build: '#1a9850', repurpose: '#7b3294', close: '#888888'}};
+function show(t) {{
+  layer.clearLayers();
+  let n = 0;
+  for (const a of D.actions) {{
+    if (a.t > t) continue;
+    n += a.a === 'close' ? 0 : 1;
+    const m = L.circleMarker([a.lat, a.lon], {{radius: a.a === 'close' ? 4 : 5, color: colours[a.a], weight: 1,
+      fillOpacity: a.a === 'close' ? 0.3 : 0.8}});
+    const text = document.createElement('span');
+    text.textContent = a.a + ' ' + a.k + ' — ' + (a.n || a.id) + ' (' + D.labels[a.t] + ')';
+    m.bindTooltip(text);
+    layer.addLayer(m);
+  }}
+  document.getElementById('count').textContent = n + ' facilities new or repurposed by the end of ' + D.labels[t];
+}}
+const sel = document.getElementById('period');
+sel.value = D.labels.length - 1;
+sel.addEventListener('change', () => show(+sel.value));
+show(D.labels.length - 1);
+</script></body></html>
 """
 
 

@@ -418,3 +418,8 @@ def test_regionopt_run_writes_schedule_timeline_maps_and_report(tmp_path: Path, 
     assert sorted(schedule["facility_type"]) == ["library", "library"]
     assert sorted(schedule["period"]) == ["p1", "p2"]
     assert any(p.suffix == ".html" and p.name not in ("index.html", "timeline.html") for p in out.iterdir())
+    # The map with a period selector: one option per period, both builds in its data.
+    page = (out / "map_periods.html").read_text(encoding="utf-8")
+    assert page.count("<option value=") == 2
+    data = json.loads(page.split("const D = ", 1)[1].split(";\n", 1)[0])
+    assert sorted((a["t"], a["k"]) for a in data["actions"]) == [(0, "library"), (1, "library")]
