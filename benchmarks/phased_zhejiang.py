@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optimizer.phased import PhasedPlanningModel  # noqa: E402
-from optimizer.scenario import load_scenario  # noqa: E402
+from optimizer.phased import PhasedPlanningModel
+from optimizer.scenario import load_scenario
 
 
 def main(argv: list[str] | None = None) -> int:

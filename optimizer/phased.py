@@ -58,14 +58,14 @@ import pandas as pd
 import pulp
 
 from .config import PeriodsConfig, config_line
+from .distance import coverage_pairs
 from .errors import ConfigError, InfeasibleError, RegionoptError, SolverError
 from .model import PlanningModel, _row_keys, default_unit_levels
-from .distance import coverage_pairs
 from .population import period_population, read_projection
 from .scenario import Scenario
-from .solvers import SolveReport, SolverOptions, relative_gap, solve_problem
+from .solvers import SolveReport, SolverOptions, solve_problem
 
-__all__ = ["PhasedPlanningModel", "PhasedResult", "solve_phased", "timeline_html", "end_of_horizon_plan"]
+__all__ = ["PhasedPlanningModel", "PhasedResult", "end_of_horizon_plan", "solve_phased", "timeline_html"]
 
 
 @dataclass
@@ -183,7 +183,7 @@ class PhasedPlanningModel:
                                       field=field_name, hint=f"known types: {', '.join(sc.catalogue)}")
 
     # ================================================================== preparation
-    def prepare(self) -> "PhasedPlanningModel":
+    def prepare(self) -> PhasedPlanningModel:
         """Coverage pairs (from the single-period model) and person-years per period."""
         t0 = time.perf_counter()
         base = self.base.prepare()
@@ -568,7 +568,7 @@ class PhasedPlanningModel:
             )
         return report, stages
 
-    def solve(self, options: SolverOptions | None = None, *, compare_static: bool | None = None) -> "PhasedResult":
+    def solve(self, options: SolverOptions | None = None, *, compare_static: bool | None = None) -> PhasedResult:
         """Solve; return a :class:`PhasedResult` (with the static comparison unless disabled).
 
         Raises
@@ -586,8 +586,8 @@ class PhasedPlanningModel:
         self.timings["solve"] = time.perf_counter() - t0
         if report.status == "infeasible":
             raise InfeasibleError("no plan satisfies the hard constraints", file=sc.source_path, diagnosis=[
-                "the hard standards by their deadlines, the budgets per period and the caps cannot all hold "
-                "together; relax one of them"])
+                ("the hard standards by their deadlines, the budgets per period and the caps cannot all hold "
+                 "together; relax one of them")])
         if not report.has_solution:
             limit = f" within the time limit of {options.time_limit:g} s" if options.time_limit else ""
             raise SolverError(
@@ -652,7 +652,7 @@ class PhasedPlanningModel:
             out[type_id] = cov
         return out
 
-    def _result(self, report: SolveReport, stages: list[SolveReport]) -> "PhasedResult":
+    def _result(self, report: SolveReport, stages: list[SolveReport]) -> PhasedResult:
         sc = self.scenario
         region = sc.region
         labels = [p.label for p in self.phases]
@@ -665,21 +665,21 @@ class PhasedPlanningModel:
                 for t, v in enumerate(xs):
                     if _val(v) > 0.5:
                         j = int(td.sites[pos])
-                        recs.append(dict(period=labels[t], start_year=self.phases[t].start, action="build",
-                                         site_id=str(cand.index[j]), facility_type=type_id,
-                                         unit_id=str(cand["unit_id"].iloc[j]),
-                                         name=str(cand["name"].iloc[j]) if "name" in cand else "",
-                                         cost=float(td.ftype.cost), lon=float(cand.geometry.iloc[j].x),
-                                         lat=float(cand.geometry.iloc[j].y)))
+                        recs.append({"period": labels[t], "start_year": self.phases[t].start, "action": "build",
+                                         "site_id": str(cand.index[j]), "facility_type": type_id,
+                                         "unit_id": str(cand["unit_id"].iloc[j]),
+                                         "name": str(cand["name"].iloc[j]) if "name" in cand else "",
+                                         "cost": float(td.ftype.cost), "lon": float(cand.geometry.iloc[j].x),
+                                         "lat": float(cand.geometry.iloc[j].y)})
         for e, cs in self.close.items():
             for t, v in enumerate(cs):
                 if _val(v) > 0.5:
                     rule = self.periods.closures[self.fac_types[e]]
                     rep = e in self.repurpose and _val(self.repurpose[e][t]) > 0.5
-                    base_rec = dict(period=labels[t], start_year=self.phases[t].start, site_id=str(self.fac_ids[e]),
-                                    unit_id=str(fac["unit_id"].iloc[e]) if "unit_id" in fac else "",
-                                    name=str(fac["name"].iloc[e]) if "name" in fac else "",
-                                    lon=float(fac.geometry.iloc[e].x), lat=float(fac.geometry.iloc[e].y))
+                    base_rec = {"period": labels[t], "start_year": self.phases[t].start, "site_id": str(self.fac_ids[e]),
+                                    "unit_id": str(fac["unit_id"].iloc[e]) if "unit_id" in fac else "",
+                                    "name": str(fac["name"].iloc[e]) if "name" in fac else "",
+                                    "lon": float(fac.geometry.iloc[e].x), "lat": float(fac.geometry.iloc[e].y)}
                     recs.append(dict(base_rec, action="close", facility_type=self.fac_types[e], cost=-float(rule.value)))
                     if rep:
                         recs.append(dict(base_rec, action="repurpose", facility_type=str(rule.repurpose_to),
@@ -699,16 +699,16 @@ class PhasedPlanningModel:
             available = p.budget + (carried if self.periods.carry_over else 0.0)
             carried = available - spend[t] if self.periods.carry_over else 0.0
             sub = coverage[(coverage["period"] == p.label) & (coverage["unit_id"] == REGION_ROW)]
-            rows.append(dict(period=p.label, start_year=p.start, years=p.years, budget=float(budgets[t]),
-                             available=available, spent=spend[t], carried_over=carried,
-                             weighted_rate=_weighted_rate(sub, sc)))
+            rows.append({"period": p.label, "start_year": p.start, "years": p.years, "budget": float(budgets[t]),
+                             "available": available, "spent": spend[t], "carried_over": carried,
+                             "weighted_rate": _weighted_rate(sub, sc)})
         periods = pd.DataFrame(rows)
         standards = []
         for (s_idx, t), s in self.shortfall.items():
             if _val(s) > 1e-6:
                 std = sc.standard_list()[s_idx]
-                standards.append(dict(period=labels[t], unit_id=std.unit_id, level=std.level,
-                                      facility_type=std.facility_type, missing=round(_val(s), 6)))
+                standards.append({"period": labels[t], "unit_id": std.unit_id, "level": std.level,
+                                      "facility_type": std.facility_type, "missing": round(_val(s), 6)})
         return PhasedResult(
             scenario=sc, periods_config=self.periods, report=report, stages=stages, schedule=schedule,
             coverage_by_period=coverage, periods=periods,
@@ -736,11 +736,11 @@ class PhasedPlanningModel:
                 sums = frame.groupby("unit_id")[["py", "cov"]].sum()
                 sums.loc[REGION_ROW] = [PY[:, t].sum(), cov[:, t].sum()]
                 for unit_id, (py, cv) in sums.iterrows():
-                    recs.append(dict(period=p.label, start_year=p.start, unit_id=str(unit_id),
-                                     name=str(units["name"].get(unit_id, "")) if unit_id != REGION_ROW else "",
-                                     facility_type=type_id, population=py / p.years, covered=cv / p.years,
-                                     rate=(cv / py) if py > 0 else float("nan"), person_years=py,
-                                     person_years_covered=cv))
+                    recs.append({"period": p.label, "start_year": p.start, "unit_id": str(unit_id),
+                                     "name": str(units["name"].get(unit_id, "")) if unit_id != REGION_ROW else "",
+                                     "facility_type": type_id, "population": py / p.years, "covered": cv / p.years,
+                                     "rate": (cv / py) if py > 0 else float("nan"), "person_years": py,
+                                     "person_years_covered": cv})
         return pd.DataFrame(recs)
 
 
@@ -869,9 +869,9 @@ def static_comparison(model: PhasedPlanningModel, result: PhasedResult, options:
         b = phased_static.periods.iloc[t]
         pa = _period_person_years(result, p.label)
         pb = _period_person_years(phased_static, p.label)
-        rows.append(dict(period=p.label, phased_person_years=pa, static_person_years=pb, difference=pa - pb,
-                         phased_rate=a["weighted_rate"], static_rate=b["weighted_rate"],
-                         phased_spent=a["spent"], static_spent=b["spent"]))
+        rows.append({"period": p.label, "phased_person_years": pa, "static_person_years": pb, "difference": pa - pb,
+                         "phased_rate": a["weighted_rate"], "static_rate": b["weighted_rate"],
+                         "phased_spent": a["spent"], "static_spent": b["spent"]})
     built = int((phased_static.schedule["action"] == "build").sum()) if len(phased_static.schedule) else 0
     return {
         "definition": "the scenario's single-period plan on the demand layer's (base-year) population with "
@@ -906,8 +906,8 @@ def _bars_svg(labels: list[str], series: list[tuple[str, list[float], str]], *, 
     n, k = len(labels), len(series)
     group_w = (width - left - 10) / max(n, 1)
     bar_w = group_w * 0.8 / max(k, 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{html.escape(title)}">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+              f'aria-label="{html.escape(title)}">'),
              f'<text x="{left}" y="18" font-size="13" font-weight="bold">{html.escape(title)}</text>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#555"/>']
     for i, lbl in enumerate(labels):

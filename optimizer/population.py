@@ -28,14 +28,14 @@ from .errors import ConfigError, InputError
 from .region import Region
 
 __all__ = [
-    "PROJECTION_COLUMNS",
-    "read_projection",
-    "period_population",
     "BRACKETS",
     "GROUP_BRACKETS",
-    "gompertz_alpha",
-    "survival_ratios",
+    "PROJECTION_COLUMNS",
     "cohort_ageing",
+    "gompertz_alpha",
+    "period_population",
+    "read_projection",
+    "survival_ratios",
 ]
 
 PROJECTION_COLUMNS = ("unit_id", "group", "year", "population")

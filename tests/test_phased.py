@@ -19,19 +19,25 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from toy import UTM51, X0, Y0, catalogue, facility_type, make_region, random_region  # noqa: E402
+from toy import UTM51, X0, Y0, catalogue, facility_type, make_region, random_region
 
-from optimizer.config import BudgetConfig, EquityConfig, ObjectiveConfig, PeriodsConfig, StandardsConfig  # noqa: E402
-from optimizer.errors import ConfigError, InputError  # noqa: E402
-from optimizer.phased import PhasedPlanningModel  # noqa: E402
-from optimizer.population import (  # noqa: E402
+from optimizer.config import (
+    BudgetConfig,
+    EquityConfig,
+    ObjectiveConfig,
+    PeriodsConfig,
+    StandardsConfig,
+)
+from optimizer.errors import ConfigError, InputError
+from optimizer.phased import PhasedPlanningModel
+from optimizer.population import (
     BRACKETS,
     cohort_ageing,
     period_population,
     read_projection,
     survival_ratios,
 )
-from optimizer.scenario import Scenario  # noqa: E402
+from optimizer.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,7 +170,7 @@ def test_budget_total_caps_the_horizon():
     per = periods([1.5e7, 1.5e7], carry_over=True, compare_static=False)
     pop = toy_population(sc.region, 2, 4)
     result = PhasedPlanningModel(sc, per, population=pop).solve()
-    best, best_py = brute_force(sc, per, pop)
+    _best, best_py = brute_force(sc, per, pop)
     assert result.person_years == pytest.approx(best_py, abs=1e-6)
     assert result.schedule["cost"].sum() <= 2.0e7
 
@@ -399,9 +405,9 @@ def test_shipped_projection_is_labelled_and_consistent():
 # =========================================================================== regionopt run
 def test_regionopt_run_writes_schedule_timeline_maps_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from click.testing import CliRunner
+    from test_errors import PERIODS, make_planning_folder
 
     from optimizer.cli import main
-    from test_errors import PERIODS, make_planning_folder
 
     scenario = make_planning_folder(tmp_path)
     with open(scenario, "a", encoding="utf-8") as fh:
