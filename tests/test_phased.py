@@ -429,3 +429,20 @@ def test_regionopt_run_writes_schedule_timeline_maps_and_report(tmp_path: Path, 
     assert page.count("<option value=") == 2
     data = json.loads(page.split("const D = ", 1)[1].split(";\n", 1)[0])
     assert sorted((a["t"], a["k"]) for a in data["actions"]) == [(0, "library"), (1, "library")]
+
+
+def test_shipped_phased_scenario_prepares_with_the_projection():
+    from optimizer.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "configs" / "zhejiang-2035.yaml")
+    model = PhasedPlanningModel(sc).prepare()
+    assert [p.label for p in model.phases] == ["2026-2030", "2031-2035"]
+    assert model.projection_sources == [
+        "ILLUSTRATIVE cohort-ageing projection, not a forecast (geodata/build_projection.py)"]
+    proj = read_projection(ROOT / "geodata" / "zhejiang" / "projection_2020_2035.csv")
+    for group in ("all", "elderly", "school_age"):
+        totals = proj[proj["group"] == group].groupby("year")["population"].sum()
+        # Person-years 2026-2030 and 2031-2035 by linear interpolation between 2025, 2030 and 2035.
+        yearly = np.interp(np.arange(2026, 2036), totals.index.to_numpy(), totals.to_numpy())
+        expected = [yearly[:5].sum(), yearly[5:].sum()]
+        assert model.population[group].sum(axis=0).tolist() == pytest.approx(expected, rel=1e-9)
