@@ -429,6 +429,33 @@ def test_regionopt_run_writes_schedule_timeline_maps_and_report(tmp_path: Path, 
     assert page.count("<option value=") == 2
     data = json.loads(page.split("const D = ", 1)[1].split(";\n", 1)[0])
     assert sorted((a["t"], a["k"]) for a in data["actions"]) == [(0, "library"), (1, "library")]
+    if Path("/usr/bin/chromium").exists():
+        check_period_selector(out / "map_periods.html")
+
+
+def check_period_selector(page_path: Path) -> None:
+    """In headless Chromium (offline): the selector shows one library after p1, two after p2."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--headless", "--no-sandbox", "--disable-gpu",
+                                          "--host-resolver-rules=MAP * ~NOTFOUND"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(page_path.as_uri())
+            page.wait_for_function("document.getElementById('count').textContent.length > 0", timeout=30_000)
+            markers = "document.querySelectorAll('path.leaflet-interactive').length"
+            outlines = 2  # counties A and B
+            assert page.evaluate(markers) == outlines + 2
+            page.select_option("#period", "0")
+            assert page.text_content("#count") == "1 facilities new or repurposed by the end of p1"
+            assert page.evaluate(markers) == outlines + 1
+            assert errors == []
+        finally:
+            browser.close()
 
 
 def test_shipped_phased_scenario_prepares_with_the_projection():
