@@ -50,6 +50,9 @@ __all__ = [
     "LimitsConfig",
     "ImpedanceSpec",
     "ImpedanceConfig",
+    "PeriodConfig",
+    "ClosureConfig",
+    "PeriodsConfig",
     "ScenarioConfig",
     "read_config_file",
     "load_config",
@@ -412,6 +415,37 @@ class ImpedanceConfig(ImpedanceSpec):
     """The scenario's impedance, optionally a different one per facility type (``by_type``)."""
 
     by_type: dict[str, ImpedanceSpec] = Field(default_factory=dict)
+# --------------------------------------------------------------------------- periods (phased plans)
+class PeriodConfig(_Strict):
+    """One period of a phased plan: a year or a five-year plan, with its own budget."""
+
+    label: str = Field(min_length=1, description="name of the period, e.g. 2026-2030")
+    start: int = Field(description="first calendar year of the period")
+    years: int = Field(1, ge=1, description="length in years; person-years are summed over them")
+    budget: float = Field(ge=0, description="yuan that may be spent in this period")
+
+
+class ClosureConfig(_Strict):
+    """Existing facilities of one type that the plan may close, and what that brings."""
+
+    value: float = Field(0.0, description="yuan returned to the period's budget by a closure (negative: a cost)")
+    repurpose_to: str | None = Field(None, description="facility type a closed facility may be turned into")
+    repurpose_cost: float = Field(0.0, ge=0, description="yuan to turn one closed facility into repurpose_to")
+
+
+class PeriodsConfig(_Strict):
+    """A phased plan: periods with budgets, projected population, closures, deadlines."""
+
+    phases: list[PeriodConfig] = Field(min_length=1, description="the periods, in time order")
+    carry_over: bool = Field(False, description="unspent budget of a period may be spent later")
+    population: Path | None = Field(
+        None, description="CSV unit_id, group, year, population; null = the demand layer in every period"
+    )
+    equity: Literal["per_period", "horizon"] = "per_period"
+    standards_deadline: str | None = Field(None, description="label of the period by which standards must be met")
+    standards_deadlines: dict[str, str] = Field(default_factory=dict, description="admin level -> deadline period")
+    closures: dict[str, ClosureConfig] = Field(default_factory=dict, description="facility_type -> closure rules")
+    compare_static: bool = Field(True, description="also solve the single-period plan and compare")
 
 
 # --------------------------------------------------------------------------- scenario
@@ -439,6 +473,7 @@ class ScenarioConfig(_Strict):
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     impedance: ImpedanceConfig = Field(default_factory=ImpedanceConfig)
+    periods: PeriodsConfig | None = Field(None, description="phased plan over several periods (optimizer/phased.py)")
 
 
 # --------------------------------------------------------------------------- parsing

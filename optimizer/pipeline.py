@@ -145,6 +145,7 @@ class RunOutcome:
     result: object
     out_dir: Path | None
     timings: dict[str, float] = field(default_factory=dict)
+    phased: object | None = None  # the PhasedResult of a scenario with periods: (result = its end-of-horizon plan)
 
 
 def _scenario(config: str | Path | Scenario | None, progress: Progress, timings: dict) -> Scenario:
@@ -192,6 +193,10 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
     with _Stage("build", progress, timings):
         model.build()
     model.check_hard_standards(details=details)
+    if getattr(scenario.config, "periods", None) is not None:
+        from .phased import PhasedPlanningModel
+
+        PhasedPlanningModel(scenario).prepare()  # periods, closures, deadlines and the projection
     summary = scenario.summary()
     summary["model_size"] = model.size.to_dict()
     summary["timings"] = timings
@@ -231,6 +236,8 @@ def run(
         target = check_output_dir(
             Path(out_dir) if out_dir else default_output_dir(scenario), input_files(scenario), replace=True
         )
+    if getattr(scenario.config, "periods", None) is not None:
+        return _run_phased(scenario, target, write=write, maps=maps, report=report, progress=progress, timings=timings)
     model = PlanningModel(scenario)
     with _Stage("coverage", progress, timings):
         model.prepare()
@@ -245,3 +252,27 @@ def run(
         with _Stage("write", progress, timings):
             written = result.write(target, maps=maps, report=report)
     return RunOutcome(result=result, out_dir=written, timings=timings)
+
+
+def _run_phased(scenario: Scenario, target: Path | None, *, write: bool, maps: bool | None, report: bool | None,
+                progress: Progress, timings: dict[str, float]) -> RunOutcome:
+    """A scenario with ``periods:``: the phased plan, its end-of-horizon maps and report, and its timeline files."""
+    from .phased import PhasedPlanningModel, end_of_horizon_plan
+
+    model = PhasedPlanningModel(scenario)
+    with _Stage("coverage", progress, timings):
+        model.prepare()
+    with _Stage("build", progress, timings):
+        model.build()
+    with _Stage("solve", progress, timings):
+        phased = model.solve()
+    with _Stage("evaluate", progress, timings):
+        result = end_of_horizon_plan(model, phased)
+    for stage, seconds in timings.items():
+        result.timings.setdefault(stage, seconds)
+    written = None
+    if write:
+        with _Stage("write", progress, timings):
+            written = result.write(target, maps=maps, report=report)
+            phased.write(written)
+    return RunOutcome(result=result, out_dir=written, timings=timings, phased=phased)

@@ -356,6 +356,13 @@ def townships(west: int = 12, east: int = 3) -> Edit:
         gpd.GeoDataFrame(units, crs="EPSG:4326").to_file(root / "data" / "region.gpkg", layer="admin_units")
 
     return edit
+# A phased plan: two five-year periods (optimizer/phased.py).
+PERIODS = """\
+periods:
+  phases:
+    - {label: p1, start: 2026, years: 5, budget: 5.0e+7}
+    - {label: p2, start: 2031, years: 5, budget: 5.0e+7}
+"""
 
 # heading in docs/errors.md -> one Case per example of that entry, in order.
 CASES: dict[str, list[Case]] = {
@@ -522,6 +529,23 @@ CASES: dict[str, list[Case]] = {
     ],
     "Solver failed": [Case(commands=("run",), patch=solver_fails)],
     "Solver not installed": [Case([replace("scenario.yaml", "  time_limit: 10", "  name: cbc")], patch=cbc_missing)],
+    # ------------------------------------------------------------- phased plans (periods:)
+    "Periods do not fit together": [
+        Case([append("scenario.yaml", PERIODS.replace("start: 2031", "start: 2029"))]),
+        Case([append("scenario.yaml", PERIODS + "  standards_deadline: p3\n")]),
+        Case([append("scenario.yaml", PERIODS + "  closures: {school: {value: 1.0e+6}}\n")]),
+        Case([append("scenario.yaml", PERIODS + "objective: {kind: access}\n")]),
+    ],
+    "Population projection unusable": [
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n")]),
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+              write("data/projection.csv", "unit_id,group,year,people\nc1,all,2020,100\n")]),
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+              write("data/projection.csv", "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2040,90\n")]),
+        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+              write("data/projection.csv", "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2030,90\n"
+                                           "c2,all,2020,500\nc2,all,2030,400\n")]),
+    ],
     # ------------------------------------------------------------- output folder
     "Output folder holds an input": [
         Case(commands=("run",), extra=("--out", ".")),
