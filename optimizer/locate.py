@@ -61,7 +61,15 @@ Reductions assume the model as built. If you add your own constraints to
 ``model.problem``, build it with ``reduce=False`` — :meth:`solve` refuses to
 solve a reduced model whose constraints or objective were changed, because an
 optimum of the changed model might need a site or distance level that was
-removed.
+removed. Any change counts (rows added or removed, coefficients, right-hand
+sides or variable bounds edited in place, the objective replaced or extended;
+:meth:`LocateModel.changed` tells), detected by a fingerprint of the problem
+taken when it was built. A changed model is solved as it is and read as
+solved: ``objective`` is ``pulp.value(problem.objective)``, the open sites and
+CFLP's shares are the solver's, and the post-processing that assumes the built
+formulation (the MCLP incumbent kept after a time limit, CFLP's re-solved
+shares, objective values recomputed from the open sites) is skipped
+(``report.extra['post_processing']`` says so).
 """
 
 from __future__ import annotations
@@ -71,6 +79,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -459,6 +468,31 @@ def _constraint_dict(problem: pulp.LpProblem) -> dict:
     return cons if isinstance(cons, dict) else problem.constraints
 
 
+def _problem_fingerprint(problem: pulp.LpProblem) -> tuple:
+    """Everything that defines ``problem``, hashed: rows, objective, sense, variable bounds and types.
+
+    Identity-based for the row and variable objects (a row or variable replaced
+    by an equal-looking one counts as a change) and value-based for names,
+    senses, right-hand sides, coefficients and bounds, so edits in place are
+    caught too. Objective terms with coefficient 0 and PuLP's ``__dummy``
+    variable are left out: CBC's interface adds that to a constant objective
+    and leaves it behind at coefficient 0, which changes nothing.
+    """
+    cons = _constraint_dict(problem)
+    exprs = [c.expr for c in cons.values()]
+    # Flat passes over all terms (C-level iteration): what a row holds, then its coefficients.
+    rows = hash((tuple((name, id(c), id(c.expr), c.sense, c.constant) for name, c in cons.items()),
+                 tuple(map(len, exprs)), tuple(map(id, chain.from_iterable(exprs))),
+                 tuple(chain.from_iterable(e.values() for e in exprs))))
+    obj = problem.objective
+    objective = None if obj is None else hash((float(obj.constant),
+                                               tuple((id(v), a) for v, a in obj.items() if a != 0)))
+    # The variables of the rows and the objective (what problem.variables() collects, without its sort).
+    variables = dict.fromkeys(chain(() if obj is None else obj.keys(), chain.from_iterable(exprs)))
+    bounds = hash(tuple((id(v), v.lowBound, v.upBound, v.cat) for v in variables if v.name != "__dummy"))
+    return len(cons), rows, objective, problem.sense, bounds
+
+
 def _options(solver: SolverArg, time_limit, mip_gap, threads, msg) -> SolverOptions:
     if isinstance(solver, SolverOptions):
         if time_limit is None and mip_gap is None and threads is None and not msg:
@@ -524,20 +558,32 @@ class LocateModel:
         self.client_ids: np.ndarray | None = None
         self._reduced = False
         self._fingerprint: tuple | None = None
+        # Set by solve(): the problem was changed after it was built (by the user), so the
+        # results come from the solver's plan as it is (see changed()).
+        self._changed = False
         self._start: dict[str, float] | None = None
 
     # -- construction helpers
     def _seal(self, reduced: bool) -> None:
-        """Remember the model as built, to detect user edits before solving a reduced model."""
+        """Remember the model as built, to detect any user edit before solving (see :meth:`changed`)."""
         self._reduced = reduced
-        self._fingerprint = (frozenset(_constraint_dict(self.problem).keys()), id(self.problem.objective),
-                             self.problem.sense)
+        self._fingerprint = _problem_fingerprint(self.problem)
 
-    def _check_unmodified(self) -> None:
-        if not self._reduced or self._fingerprint is None:
-            return
-        now = (frozenset(_constraint_dict(self.problem).keys()), id(self.problem.objective), self.problem.sense)
-        if now != self._fingerprint:
+    def changed(self) -> bool:
+        """Whether ``problem`` differs from the model as built (rows, objective, sense or variable bounds).
+
+        Rows added or removed, a coefficient, right-hand side or bound changed in
+        place, an objective replaced or extended: all count. A changed model is
+        solved as it is, and its results are read from the solver's plan as it
+        is (no post-processing that assumes the built formulation); a reduced
+        one is refused.
+        """
+        return self._fingerprint is not None and _problem_fingerprint(self.problem) != self._fingerprint
+
+    def _check_unmodified(self) -> bool:
+        """Refuse a changed reduced model; return whether the model was changed (see :meth:`changed`)."""
+        changed = self.changed()
+        if changed and self._reduced:
             raise SolverError(
                 f"{type(self).__name__} {self.name!r} was built with reductions that assume the model as built, "
                 "but its constraints or objective were changed",
@@ -545,6 +591,7 @@ class LocateModel:
                 hint=f"build it with {type(self).__name__}.from_cost_matrix(..., reduce=False) before adding "
                 "constraints",
             )
+        return changed
 
     def solve(self, solver: SolverArg = "highs", *, time_limit: float | None = None, mip_gap: float | None = None,
               threads: int | None = None, msg: bool = False, results: bool = True):
@@ -569,7 +616,7 @@ class LocateModel:
         self
         """
         options = _options(solver, time_limit, mip_gap, threads, msg)
-        self._check_unmodified()
+        self._changed = self._check_unmodified()
         if options.name == "highs":
             # The heuristic plan is NOT passed as a MIP start: HiGHS 1.16
             # evaluates a start in its presolved space without presolve's
@@ -579,14 +626,20 @@ class LocateModel:
             report = _solve_highs_bulk(self.problem, options, None)
         else:
             report = solve_problem(self.problem, options)
-        self._improve_plan(report)
+        if self._changed:
+            # Every shortcut after the solve (incumbent kept, shares re-solved, values recomputed
+            # from the open sites) assumes the model as built; a changed one is read as solved.
+            report.extra["post_processing"] = "skipped: the problem was changed after it was built"
+        else:
+            self._improve_plan(report)
         self.report = report
         self.status = report.status
         self.bound = report.bound
         self.gap = report.gap
         if report.has_solution:
             self._collect()
-            self.objective = self._objective_value()
+            self.objective = float(pulp.value(self.problem.objective) or 0.0) if self._changed \
+                else self._objective_value()
             if report.status == "feasible":
                 # The plan's own value (recomputed from the open sites) may beat
                 # the solver's view of it; the gap is measured from that plan.
@@ -606,6 +659,8 @@ class LocateModel:
         for j, v in self._site_vars.items():
             if v.varValue is not None and v.varValue > 0.5:
                 mask[j] = True
+            elif self._changed:
+                mask[j] = False  # a user may have released a predefined site: the solver's plan decides
         return mask
 
     def _collect(self) -> None:
@@ -2501,7 +2556,10 @@ class CFLP(LocateModel):
 
     def _set_assignment(self, mask: np.ndarray) -> None:
         ii, jj = self._pairs
-        frac = self._polish(mask)
+        # The polish re-solves the shares under the built rows only: with rows a user added
+        # (e.g. "fill this site to capacity") it could break them, so a changed model keeps
+        # the solver's shares, which satisfy every row of the problem.
+        frac = None if self._changed else self._polish(mask)
         if frac is None:
             frac = np.clip(np.array([v.varValue or 0.0 for v in self._x]), 0.0, 1.0)
         self._frac = frac
