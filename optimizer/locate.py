@@ -74,6 +74,7 @@ shares, objective values recomputed from the open sites) is skipped
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import threading
@@ -468,29 +469,52 @@ def _constraint_dict(problem: pulp.LpProblem) -> dict:
     return cons if isinstance(cons, dict) else problem.constraints
 
 
-def _problem_fingerprint(problem: pulp.LpProblem) -> tuple:
-    """Everything that defines ``problem``, hashed: rows, objective, sense, variable bounds and types.
+def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
+    """A digest of everything that defines ``problem``: rows, objective, sense, variable bounds and types.
 
     Identity-based for the row and variable objects (a row or variable replaced
     by an equal-looking one counts as a change) and value-based for names,
     senses, right-hand sides, coefficients and bounds, so edits in place are
     caught too. Objective terms with coefficient 0 and PuLP's ``__dummy``
     variable are left out: CBC's interface adds that to a constant objective
-    and leaves it behind at coefficient 0, which changes nothing.
+    and leaves it behind at coefficient 0, which changes nothing. Built from
+    flat numpy arrays (C-level passes over the terms) and hashed with BLAKE2b —
+    not Python's ``hash``, under which e.g. -1 and -2 collide.
     """
     cons = _constraint_dict(problem)
     exprs = [c.expr for c in cons.values()]
-    # Flat passes over all terms (C-level iteration): what a row holds, then its coefficients.
-    rows = hash((tuple((name, id(c), id(c.expr), c.sense, c.constant) for name, c in cons.items()),
-                 tuple(map(len, exprs)), tuple(map(id, chain.from_iterable(exprs))),
-                 tuple(chain.from_iterable(e.values() for e in exprs))))
     obj = problem.objective
-    objective = None if obj is None else hash((float(obj.constant),
-                                               tuple((id(v), a) for v, a in obj.items() if a != 0)))
+    obj_terms = [] if obj is None else [(v, a) for v, a in obj.items() if a != 0]
     # The variables of the rows and the objective (what problem.variables() collects, without its sort).
-    variables = dict.fromkeys(chain(() if obj is None else obj.keys(), chain.from_iterable(exprs)))
-    bounds = hash(tuple((id(v), v.lowBound, v.upBound, v.cat) for v in variables if v.name != "__dummy"))
-    return len(cons), rows, objective, problem.sense, bounds
+    variables = [v for v in dict.fromkeys(chain((v for v, _ in obj_terms), chain.from_iterable(exprs)))
+                 if v.name != "__dummy"]
+
+    def ids(items) -> bytes:
+        return np.fromiter(map(id, items), dtype=np.uint64).tobytes()
+
+    def floats(items) -> bytes:
+        return np.fromiter(items, dtype=np.float64).tobytes()
+
+    def bounds(values) -> bytes:  # None (no bound) is NaN here: no finite bound equals it
+        return floats(math.nan if b is None else b for b in values)
+
+    digest = hashlib.blake2b(digest_size=20)
+    for part in (
+        "\x00".join(cons.keys()).encode("utf-8", "surrogatepass"),
+        ids(cons.values()), ids(exprs),
+        np.fromiter((c.sense for c in cons.values()), dtype=np.int8).tobytes(),
+        floats(c.constant for c in cons.values()),
+        np.fromiter(map(len, exprs), dtype=np.int64).tobytes(),
+        ids(chain.from_iterable(exprs)), floats(chain.from_iterable(e.values() for e in exprs)),
+        b"no objective" if obj is None else floats([obj.constant]),
+        ids(v for v, _ in obj_terms), floats(a for _, a in obj_terms),
+        ids(variables), bounds(v.lowBound for v in variables), bounds(v.upBound for v in variables),
+        "".join("I" if v.cat == pulp.LpInteger else "C" for v in variables).encode(),
+        str(problem.sense).encode(),
+    ):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.digest()
 
 
 def _options(solver: SolverArg, time_limit, mip_gap, threads, msg) -> SolverOptions:
@@ -557,7 +581,7 @@ class LocateModel:
         self.site_ids: np.ndarray | None = None
         self.client_ids: np.ndarray | None = None
         self._reduced = False
-        self._fingerprint: tuple | None = None
+        self._fingerprint: bytes | None = None
         # Set by solve(): the problem was changed after it was built (by the user), so the
         # results come from the solver's plan as it is (see changed()).
         self._changed = False
