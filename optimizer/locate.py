@@ -1139,6 +1139,15 @@ class MCLP(_Coverage):
         # reduce=False — it is not used.
         if report.status not in ("feasible", "no_solution") or self._incumbent is None or not self._reduced:
             return
+        if report.bound is None:
+            # Stopped before it proved any bound (a short limit on a busy machine stops HiGHS in
+            # presolve): the certified LP bound of the reductions, else all the weight any site
+            # reaches, bounds every plan of the model as built — so the plan keeps a proven gap.
+            reach = float(self.weights[np.diff(self._cov.indptr) > 0].sum())
+            report.bound = min(self.stats.get("lp_bound", math.inf), reach)
+            report.extra["bound"] = "from the reductions' LP bound / the reachable weight (the solver had none)"
+            if report.status == "feasible" and report.objective is not None:
+                report.gap = relative_gap(report.objective, report.bound)
         sel, value = self._incumbent
         if report.status == "feasible":
             mask = self._predefined.copy()

@@ -589,6 +589,30 @@ def test_mclp_time_limit_without_a_plan_reports_the_incumbent():
     assert sorted(model.selected_site_indices) == sorted(model.incumbent_sites)
 
 
+@pytest.mark.parametrize("lp", [True, False])
+def test_mclp_stop_without_any_bound_still_reports_a_proven_gap(lp, monkeypatch):
+    # A short time limit on a busy machine can stop HiGHS before it has any bound (in presolve):
+    # the plan kept must still carry a proven gap — from the reductions' certified LP bound, or
+    # (no LP at build time) from all the weight any site reaches.
+    import optimizer.locate as locate
+
+    if not lp:
+        monkeypatch.setattr(locate, "_MCLP_LP_MAX_PAIRS", 0)
+    rng = np.random.default_rng(4)
+    d = cdist(rng.uniform(0, 100, (500, 2)), rng.uniform(0, 100, (120, 2)))
+    w = rng.integers(1, 100, 500).astype(float)
+    model = MCLP.from_cost_matrix(d, w, 10.0, 8)
+    assert ("lp_bound" in model.stats) == lp
+    stopped = SolveReport("no_solution", None, None, None, 0.1, "highs", "1.16.0", "Time limit reached")
+    monkeypatch.setattr(locate, "_solve_highs_bulk", lambda problem, options, start=None: stopped)
+    model.solve(time_limit=1.0)
+    reach = w[(d <= 10.0).any(axis=1)].sum()
+    assert model.status == "feasible" and model.objective == model.stats["heuristic_objective"]
+    assert model.bound == pytest.approx(model.stats["lp_bound"] if lp else reach)
+    assert model.bound <= reach + 1e-9 and model.bound >= model.objective
+    assert model.gap == pytest.approx((model.bound - model.objective) / model.objective)
+
+
 # --------------------------------------------------------------------------- user-added rows (model.problem)
 
 
