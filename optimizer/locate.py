@@ -61,16 +61,26 @@ Reductions assume the model as built. If you add your own constraints to
 ``model.problem``, build it with ``reduce=False`` — :meth:`solve` refuses to
 solve a reduced model whose constraints or objective were changed, because an
 optimum of the changed model might need a site or distance level that was
-removed.
+removed. Any change counts (rows added or removed, coefficients, right-hand
+sides or variable bounds edited in place, the objective replaced or extended;
+:meth:`LocateModel.changed` tells), detected by a fingerprint of the problem
+taken when it was built. A changed model is solved as it is and read as
+solved: ``objective`` is ``pulp.value(problem.objective)``, the open sites and
+CFLP's shares are the solver's, and the post-processing that assumes the built
+formulation (the MCLP incumbent kept after a time limit, CFLP's re-solved
+shares, objective values recomputed from the open sites) is skipped
+(``report.extra['post_processing']`` says so).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import threading
 import time
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -479,6 +489,54 @@ def _constraint_dict(problem: pulp.LpProblem) -> dict:
     return cons if isinstance(cons, dict) else problem.constraints
 
 
+def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
+    """A digest of everything that defines ``problem``: rows, objective, sense, variable bounds and types.
+
+    Identity-based for the row and variable objects (a row or variable replaced
+    by an equal-looking one counts as a change) and value-based for names,
+    senses, right-hand sides, coefficients and bounds, so edits in place are
+    caught too. Objective terms with coefficient 0 and PuLP's ``__dummy``
+    variable are left out: CBC's interface adds that to a constant objective
+    and leaves it behind at coefficient 0, which changes nothing. Built from
+    flat numpy arrays (C-level passes over the terms) and hashed with BLAKE2b —
+    not Python's ``hash``, under which e.g. -1 and -2 collide.
+    """
+    cons = _constraint_dict(problem)
+    exprs = [c.expr for c in cons.values()]
+    obj = problem.objective
+    obj_terms = [] if obj is None else [(v, a) for v, a in obj.items() if a != 0]
+    # The variables of the rows and the objective (what problem.variables() collects, without its sort).
+    variables = [v for v in dict.fromkeys(chain((v for v, _ in obj_terms), chain.from_iterable(exprs)))
+                 if v.name != "__dummy"]
+
+    def ids(items) -> bytes:
+        return np.fromiter(map(id, items), dtype=np.uint64).tobytes()
+
+    def floats(items) -> bytes:
+        return np.fromiter(items, dtype=np.float64).tobytes()
+
+    def bounds(values) -> bytes:  # None (no bound) is NaN here: no finite bound equals it
+        return floats(math.nan if b is None else b for b in values)
+
+    digest = hashlib.blake2b(digest_size=20)
+    for part in (
+        "\x00".join(cons.keys()).encode("utf-8", "surrogatepass"),
+        ids(cons.values()), ids(exprs),
+        np.fromiter((c.sense for c in cons.values()), dtype=np.int8).tobytes(),
+        floats(c.constant for c in cons.values()),
+        np.fromiter(map(len, exprs), dtype=np.int64).tobytes(),
+        ids(chain.from_iterable(exprs)), floats(chain.from_iterable(e.values() for e in exprs)),
+        b"no objective" if obj is None else floats([obj.constant]),
+        ids(v for v, _ in obj_terms), floats(a for _, a in obj_terms),
+        ids(variables), bounds(v.lowBound for v in variables), bounds(v.upBound for v in variables),
+        "".join("I" if v.cat == pulp.LpInteger else "C" for v in variables).encode(),
+        str(problem.sense).encode(),
+    ):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.digest()
+
+
 def _options(solver: SolverArg, time_limit, mip_gap, threads, msg) -> SolverOptions:
     if isinstance(solver, SolverOptions):
         if time_limit is None and mip_gap is None and threads is None and not msg:
@@ -543,21 +601,33 @@ class LocateModel:
         self.site_ids: np.ndarray | None = None
         self.client_ids: np.ndarray | None = None
         self._reduced = False
-        self._fingerprint: tuple | None = None
+        self._fingerprint: bytes | None = None
+        # Set by solve(): the problem was changed after it was built (by the user), so the
+        # results come from the solver's plan as it is (see changed()).
+        self._changed = False
         self._start: dict[str, float] | None = None
 
     # -- construction helpers
     def _seal(self, reduced: bool) -> None:
-        """Remember the model as built, to detect user edits before solving a reduced model."""
+        """Remember the model as built, to detect any user edit before solving (see :meth:`changed`)."""
         self._reduced = reduced
-        self._fingerprint = (frozenset(_constraint_dict(self.problem).keys()), id(self.problem.objective),
-                             self.problem.sense)
+        self._fingerprint = _problem_fingerprint(self.problem)
 
-    def _check_unmodified(self) -> None:
-        if not self._reduced or self._fingerprint is None:
-            return
-        now = (frozenset(_constraint_dict(self.problem).keys()), id(self.problem.objective), self.problem.sense)
-        if now != self._fingerprint:
+    def changed(self) -> bool:
+        """Whether ``problem`` differs from the model as built (rows, objective, sense or variable bounds).
+
+        Rows added or removed, a coefficient, right-hand side or bound changed in
+        place, an objective replaced or extended: all count. A changed model is
+        solved as it is, and its results are read from the solver's plan as it
+        is (no post-processing that assumes the built formulation); a reduced
+        one is refused.
+        """
+        return self._fingerprint is not None and _problem_fingerprint(self.problem) != self._fingerprint
+
+    def _check_unmodified(self) -> bool:
+        """Refuse a changed reduced model; return whether the model was changed (see :meth:`changed`)."""
+        changed = self.changed()
+        if changed and self._reduced:
             raise SolverError(
                 f"{type(self).__name__} {self.name!r} was built with reductions that assume the model as built, "
                 "but its constraints or objective were changed",
@@ -565,6 +635,7 @@ class LocateModel:
                 hint=f"build it with {type(self).__name__}.from_cost_matrix(..., reduce=False) before adding "
                 "constraints",
             )
+        return changed
 
     def solve(self, solver: SolverArg = "highs", *, time_limit: float | None = None, mip_gap: float | None = None,
               threads: int | None = None, msg: bool = False, results: bool = True):
@@ -589,7 +660,7 @@ class LocateModel:
         self
         """
         options = _options(solver, time_limit, mip_gap, threads, msg)
-        self._check_unmodified()
+        self._changed = self._check_unmodified()
         if options.name == "highs":
             # The heuristic plan is NOT passed as a MIP start: HiGHS 1.16
             # evaluates a start in its presolved space without presolve's
@@ -599,14 +670,20 @@ class LocateModel:
             report = _solve_highs_bulk(self.problem, options, None)
         else:
             report = solve_problem(self.problem, options)
-        self._improve_plan(report)
+        if self._changed:
+            # Every shortcut after the solve (incumbent kept, shares re-solved, values recomputed
+            # from the open sites) assumes the model as built; a changed one is read as solved.
+            report.extra["post_processing"] = "skipped: the problem was changed after it was built"
+        else:
+            self._improve_plan(report)
         self.report = report
         self.status = report.status
         self.bound = report.bound
         self.gap = report.gap
         if report.has_solution:
             self._collect()
-            self.objective = self._objective_value()
+            self.objective = float(pulp.value(self.problem.objective) or 0.0) if self._changed \
+                else self._objective_value()
             if report.status == "feasible":
                 # The plan's own value (recomputed from the open sites) may beat
                 # the solver's view of it; the gap is measured from that plan.
@@ -626,6 +703,8 @@ class LocateModel:
         for j, v in self._site_vars.items():
             if v.varValue is not None and v.varValue > 0.5:
                 mask[j] = True
+            elif self._changed:
+                mask[j] = False  # a user may have released a predefined site: the solver's plan decides
         return mask
 
     def _collect(self) -> None:
@@ -1084,6 +1163,15 @@ class MCLP(_Coverage):
         # reduce=False — it is not used.
         if report.status not in ("feasible", "no_solution") or self._incumbent is None or not self._reduced:
             return
+        if report.bound is None:
+            # Stopped before it proved any bound (a short limit on a busy machine stops HiGHS in
+            # presolve): the certified LP bound of the reductions, else all the weight any site
+            # reaches, bounds every plan of the model as built — so the plan keeps a proven gap.
+            reach = float(self.weights[np.diff(self._cov.indptr) > 0].sum())
+            report.bound = min(self.stats.get("lp_bound", math.inf), reach)
+            report.extra["bound"] = "from the reductions' LP bound / the reachable weight (the solver had none)"
+            if report.status == "feasible" and report.objective is not None:
+                report.gap = relative_gap(report.objective, report.bound)
         sel, value = self._incumbent
         if report.status == "feasible":
             mask = self._predefined.copy()
@@ -2529,7 +2617,10 @@ class CFLP(LocateModel):
 
     def _set_assignment(self, mask: np.ndarray) -> None:
         ii, jj = self._pairs
-        frac = self._polish(mask)
+        # The polish re-solves the shares under the built rows only: with rows a user added
+        # (e.g. "fill this site to capacity") it could break them, so a changed model keeps
+        # the solver's shares, which satisfy every row of the problem.
+        frac = None if self._changed else self._polish(mask)
         if frac is None:
             frac = np.clip(np.array([v.varValue or 0.0 for v in self._x]), 0.0, 1.0)
         self._frac = frac

@@ -1013,6 +1013,18 @@ class PlanningModel:
             return report
         return _stage1_kept(report, fixed.objective)
 
+    def _undo_equity_stage2(self, prob: pulp.LpProblem) -> None:
+        """Take out what a previous solve's equity stage 2 left in the problem (its row, its objective).
+
+        Solving again — e.g. after adding a row to ``model.problem`` — then runs
+        both stages afresh on the problem as it now is, instead of failing on a
+        second ``equity_hold`` row or starting from a stale minimum rate.
+        """
+        cons = getattr(prob, "_constraints", None)
+        (cons if isinstance(cons, dict) else prob.constraints).pop("equity_hold", None)
+        if prob.objective is self.main_objective:
+            prob.setObjective(pulp.LpAffineExpression([(self.t, 1.0)]))
+
     def check_hard_standards(self, details: bool = False) -> None:
         """Raise :class:`InfeasibleError` if the hard standards cannot hold, before any solve.
 
@@ -1217,6 +1229,8 @@ class PlanningModel:
         options = options or self.scenario.solver_options
         sc = self.scenario
         self.check_hard_standards()
+        if sc.objective.kind == "equity":
+            self._undo_equity_stage2(prob)
         t0 = time.perf_counter()
         stages: list[SolveReport] = []
         if sc.objective.kind == "leximin":

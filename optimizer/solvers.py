@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import signal
 import tempfile
 import threading
 import time
@@ -268,17 +269,29 @@ def run_highs_interruptibly(h) -> None:
         h.run()
         return
     h.HandleUserInterrupt = True
-    h.startSolve()
+    # A signal landing inside highspy's startSolve (Python code) after the solver thread has
+    # started would skip the cancel below and leave HiGHS running while the process exits
+    # ("terminate called without an active exception", SIGABRT instead of exit code 130):
+    # hold SIGINT/SIGTERM until the thread runs, then let them in where they are handled.
+    watched = {signal.SIGINT, signal.SIGTERM}
+    mask = getattr(signal, "pthread_sigmask", None)
     try:
+        held = mask(signal.SIG_BLOCK, watched) if mask else None
+        try:
+            h.startSolve()
+        finally:
+            if mask:
+                mask(signal.SIG_SETMASK, held)
         while not h.wait(0.1)[0]:
             pass
     except BaseException:
         h.cancelSolve()
-        deadline = time.monotonic() + 10.0
+        # Wait until HiGHS has stopped, however long a busy machine makes that take: leaving
+        # its thread running would abort the process at exit. Asked twice: stop waiting.
         try:
-            while time.monotonic() < deadline and not h.wait(0.1)[0]:
+            while not h.wait(0.1)[0]:
                 pass
-        except KeyboardInterrupt:  # asked twice: stop waiting for HiGHS
+        except KeyboardInterrupt:
             pass
         raise
 
@@ -411,8 +424,6 @@ def _stop_child_cbc() -> None:
     until its time limit. Children are found through /proc (Linux); elsewhere
     this does nothing.
     """
-    import signal
-
     proc = "/proc"
     if not os.path.isdir(proc):  # pragma: no cover - not Linux
         return

@@ -587,3 +587,219 @@ def test_mclp_time_limit_without_a_plan_reports_the_incumbent():
     model._collect()
     assert model._objective_value() == report.objective
     assert sorted(model.selected_site_indices) == sorted(model.incumbent_sites)
+
+
+@pytest.mark.parametrize("lp", [True, False])
+def test_mclp_stop_without_any_bound_still_reports_a_proven_gap(lp, monkeypatch):
+    # A short time limit on a busy machine can stop HiGHS before it has any bound (in presolve):
+    # the plan kept must still carry a proven gap — from the reductions' certified LP bound, or
+    # (no LP at build time) from all the weight any site reaches.
+    import optimizer.locate as locate
+
+    if not lp:
+        monkeypatch.setattr(locate, "_MCLP_LP_MAX_PAIRS", 0)
+    rng = np.random.default_rng(4)
+    d = cdist(rng.uniform(0, 100, (500, 2)), rng.uniform(0, 100, (120, 2)))
+    w = rng.integers(1, 100, 500).astype(float)
+    model = MCLP.from_cost_matrix(d, w, 10.0, 8)
+    assert ("lp_bound" in model.stats) == lp
+    stopped = SolveReport("no_solution", None, None, None, 0.1, "highs", "1.16.0", "Time limit reached")
+    monkeypatch.setattr(locate, "_solve_highs_bulk", lambda problem, options, start=None: stopped)
+    model.solve(time_limit=1.0)
+    reach = w[(d <= 10.0).any(axis=1)].sum()
+    assert model.status == "feasible" and model.objective == model.stats["heuristic_objective"]
+    assert model.bound == pytest.approx(model.stats["lp_bound"] if lp else reach)
+    assert model.bound <= reach + 1e-9 and model.bound >= model.objective
+    assert model.gap == pytest.approx((model.bound - model.objective) / model.objective)
+
+
+# --------------------------------------------------------------------------- user-added rows (model.problem)
+
+
+def _reported_values(model) -> dict[str, float]:
+    """The reported plan as values of the problem's variables: open sites from ``selected_site_indices``,
+    CFLP shares from ``allocation``, everything else as solved."""
+    values = {v.name: float(v.varValue or 0.0) for v in model.problem.variables()}
+    open_ = set(int(j) for j in model.selected_site_indices)
+    for j, v in model._site_vars.items():
+        values[v.name] = 1.0 if j in open_ else 0.0
+    if isinstance(model, CFLP):
+        alloc = model.allocation.toarray()
+        for i, j, x in zip(*model._pairs, model._x):
+            values[x.name] = float(alloc[i, j])
+    return values
+
+
+def _assert_rows_hold(model, tol: float = 1e-6) -> None:
+    """Every row of the problem, user rows included, holds at the reported plan."""
+    values = _reported_values(model)
+    broken = []
+    for name, con in model.problem.constraints.items():
+        lhs = sum(coef * values[v.name] for v, coef in con.items()) + con.constant
+        scale = tol * max(1.0, abs(con.constant))
+        if (con.sense == pulp.LpConstraintEQ and abs(lhs) > scale) or \
+                (con.sense == pulp.LpConstraintLE and lhs > scale) or (con.sense == pulp.LpConstraintGE and lhs < -scale):
+            broken.append((name, lhs))
+    assert not broken, broken
+
+
+def _assert_reported_as_solved(model, expected: float) -> None:
+    assert model.status == "optimal"
+    assert model.objective == pytest.approx(float(pulp.value(model.problem.objective)), rel=1e-7, abs=1e-7)
+    assert model.objective == pytest.approx(expected, rel=1e-7, abs=1e-7)
+    assert model.report.extra["post_processing"] == "skipped: the problem was changed after it was built"
+    _assert_rows_hold(model)
+
+
+def _capacitated_pmedian(seed: int):
+    """A capacitated p-median from CFLP (fixed costs 0) with two user rows: exactly p open, and the
+    required site filled to capacity — the case whose re-solved shares used to break the second row."""
+    rng = np.random.default_rng(seed)
+    n, m, p = 7, 5, 3
+    c = cdist(rng.uniform(0, 10, (n, 2)), rng.uniform(0, 10, (m, 2)))
+    dem = rng.integers(1, 5, n).astype(float)
+    cap = np.full(m, dem.sum() / 2.5)
+    model = CFLP.from_cost_matrix(c, dem, cap, np.zeros(m), [0])
+    prob = model.problem
+    prob += pulp.lpSum(model._site_vars.values()) == p, "exactly_p"
+    fill = [(x, dem[i]) for i, j, x in zip(*model._pairs, model._x) if j == 0]
+    prob += pulp.LpAffineExpression(fill) == cap[0], "fill_required_site"
+    return model, c, dem, cap, p
+
+
+def _capacitated_pmedian_brute_force(c, dem, cap, p) -> float:
+    """Every open set of p sites with site 0; for each, the cheapest shares (an LP) with site 0 full."""
+    n, m = c.shape
+    best = math.inf
+    for combo in _subsets(m, p, np.eye(m, dtype=bool)[0]):
+        k = len(combo)
+        cost = (c[:, combo] * dem[:, None]).ravel()  # shares x[i, combo[t]] at i * k + t
+        a_eq = [np.kron(np.eye(n)[i], np.ones(k)) for i in range(n)]
+        b_eq = [1.0] * n
+        a_eq.append(np.kron(dem, np.eye(k)[0]))  # site 0 is combo[0]: filled exactly
+        b_eq.append(cap[0])
+        a_ub = np.stack([np.kron(dem, np.eye(k)[t]) for t in range(1, k)])
+        res = linprog(cost, A_ub=a_ub, b_ub=cap[combo[1:]], A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, 1),
+                      method="highs")
+        if res.status == 0:
+            best = min(best, res.fun)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_cflp_keeps_user_rows(seed, solver):
+    model, c, dem, cap, p = _capacitated_pmedian(seed)
+    model.solve(solver)
+    _assert_reported_as_solved(model, _capacitated_pmedian_brute_force(c, dem, cap, p))
+    assert len(model.selected_site_indices) == p and 0 in model.selected_site_indices
+    assert model.allocation.toarray()[:, 0] @ dem == pytest.approx(cap[0], rel=1e-6)
+
+
+def test_cflp_unchanged_model_still_polishes_shares():
+    model, c, dem, cap, p = _capacitated_pmedian(0)
+    plain = CFLP.from_cost_matrix(c, dem, cap, np.zeros(len(cap)), [0]).solve()
+    assert not plain.changed() and "post_processing" not in plain.report.extra
+    assert model.changed()
+
+
+def _forbid_best(model, best_sites) -> None:
+    """A study's row: not all of the (unconstrained) optimum's free sites together."""
+    ys = [model._site_vars[int(j)] for j in best_sites]
+    model.problem += pulp.lpSum(ys) <= len(ys) - 1, "not_the_plain_optimum"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pmedian_pcenter_mclp_lscp_keep_user_rows(seed):
+    rng = np.random.default_rng(seed)
+    n, m, p = 9, 6, 2
+    d = cdist(rng.uniform(0, 10, (n, 2)), rng.uniform(0, 10, (m, 2)))
+    w = rng.integers(1, 6, n).astype(float)
+    pre = np.zeros(m, dtype=bool)
+    radius = float(np.sort(d, axis=1)[:, 1].max())  # everyone has two sites in reach: LSCP stays feasible
+    plans = [list(s) for s in itertools.combinations(range(m), p)]
+
+    def allowed(plan, best):
+        return not set(best) <= set(plan)
+
+    def pmed(s):
+        return w @ d[:, s].min(axis=1)
+
+    def pcen(s):
+        return d[:, s].min(axis=1).max()
+
+    def mclp(s):
+        return w[(d[:, s] <= 4.0).any(axis=1)].sum()
+
+    for build, value, sense in (
+        (lambda: PMedian.from_cost_matrix(d, w, p, reduce=False), pmed, min),
+        (lambda: PCenter.from_cost_matrix(d, p, reduce=False), pcen, min),
+        (lambda: MCLP.from_cost_matrix(d, w, 4.0, p, reduce=False), mclp, max),
+    ):
+        plain = build().solve()
+        best = plain.selected_site_indices
+        assert plain.objective == pytest.approx(sense(value(s) for s in plans))
+        model = build()
+        _forbid_best(model, best)
+        model.solve()
+        _assert_reported_as_solved(model, sense(value(s) for s in plans if allowed(s, best)))
+        assert not set(best) <= set(model.selected_site_indices.tolist())
+    # LSCP: fewest sites covering everyone, without the plain optimum's set.
+    plain = LSCP.from_cost_matrix(d, radius, reduce=False).solve()
+    best = plain.selected_site_indices
+    model = LSCP.from_cost_matrix(d, radius, reduce=False)
+    _forbid_best(model, best)
+    model.solve()
+    cover = d <= radius
+    sizes = [k for k in range(1, m + 1) for s in itertools.combinations(range(m), k)
+             if cover[:, list(s)].any(axis=1).all() and allowed(s, best)]
+    _assert_reported_as_solved(model, min(sizes))
+
+
+def test_mclp_user_rows_on_coverage_and_objective_are_reported_as_solved():
+    # A row on a coverage variable (client 0 counted as not covered) and an objective term the
+    # study added (a penalty per open site): the reported value is the problem's, not a recount.
+    d = np.array([[1.0, 9.0, 9.0], [9.0, 1.0, 9.0], [9.0, 9.0, 1.0], [1.0, 1.0, 9.0]])
+    w = np.array([5.0, 3.0, 2.0, 4.0])
+    model = MCLP.from_cost_matrix(d, w, 2.0, 2, reduce=False)
+    z = model.problem.variablesDict()
+    model.problem += z["z_0"] == 0, "client_0_not_counted"
+    model.problem.setObjective(model.problem.objective - 0.5 * pulp.lpSum(model._site_vars.values()))
+    model.solve()
+    # Brute force: open 2 of 3 sites; covered weight without client 0, minus 1 for the two sites.
+    best = max(w[1:][(d[1:, list(s)] <= 2.0).any(axis=1)].sum() - 1.0 for s in itertools.combinations(range(3), 2))
+    _assert_reported_as_solved(model, best)
+
+
+def test_changes_in_place_are_detected():
+    d = np.array([[1.0, 5.0, 9.0], [5.0, 1.0, 9.0], [9.0, 9.0, 1.0]])
+    w = [1, 1, 1]
+    # Each edit gets the problem and one of its site variables (reductions may have removed others).
+    edits = [
+        lambda prob, y: prob.constraints["p_facilities"].changeRHS(1),
+        lambda prob, y: setattr(y, "upBound", 0),
+        lambda prob, y: prob.objective.addInPlace(3 * y),
+        lambda prob, y: prob.constraints["p_facilities"].expr.__setitem__(y, 2.0),
+        lambda prob, y: prob.constraints.pop("p_facilities"),
+    ]
+    for edit in edits:
+        for build in (lambda: PMedian.from_cost_matrix(d, w, 2), lambda: PCenter.from_cost_matrix(d, 2),
+                      lambda: MCLP.from_cost_matrix(d, w, 2.0, 2)):
+            model = build()
+            assert not model.changed()
+            edit(model.problem, next(iter(model._site_vars.values())))
+            assert model.changed()
+            with pytest.raises(SolverError, match="reduce=False"):
+                model.solve()
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_solving_does_not_count_as_a_change(solver):
+    rng, d, w = _instance(3, 12, 6, integer=False)
+    for model in (PMedian.from_cost_matrix(d, w, 2), PCenter.from_cost_matrix(d, 2),
+                  MCLP.from_cost_matrix(d, w, 3.0, 2), LSCP.from_cost_matrix(d, 6.0),
+                  CFLP.from_cost_matrix(d, w, np.full(6, w.sum()), np.ones(6))):
+        first = model.solve(solver).objective
+        assert not model.changed()
+        assert model.solve(solver).objective == pytest.approx(first)  # a reduced model solves again
+        assert "post_processing" not in model.report.extra

@@ -408,6 +408,11 @@ def test_cli_refuses_an_output_folder_holding_an_input(tmp_path):
     assert not (tmp_path / "points").exists()
 
 
+# Generous limits for conditions polled below: they only fail a test that hangs, and must hold with
+# both cores busy. No test waits a fixed time or asserts how long something took.
+WAIT_S = 300
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:
@@ -443,7 +448,7 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
         sched_file = tmp_path / "scheduler.json"
         start("scheduler", [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
                             "--no-dashboard", "--scheduler-file", str(sched_file)])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + WAIT_S
         while not sched_file.exists() or not sched_file.read_text().strip():
             assert time.monotonic() < deadline, (logs / "scheduler.log").read_text()
             time.sleep(0.1)
@@ -454,22 +459,25 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
                                  "--nworkers", "1", "--no-dashboard", "--name", f"w{i}"])
             for i in (1, 2)
         ]
-        with distributed.Client(address, timeout=30) as watcher:
-            watcher.wait_for_workers(2, timeout=30)
+        with distributed.Client(address, timeout=WAIT_S) as watcher:
+            watcher.wait_for_workers(2, timeout=WAIT_S)
 
             command = [*_regionopt(), "sweep", str(path), "--budgets", "10:40:4", "--objectives", "coverage,equity",
                        "--scheduler", address, "--out", str(out), "--no-plots"]
             sweep_proc = start("sweep1", command)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + WAIT_S
             while not list(out.glob("points/*.json")):
                 assert sweep_proc.poll() is None, (logs / "sweep1.log").read_text()
-                assert time.monotonic() < deadline, "no point finished in 60 s"
+                assert time.monotonic() < deadline, f"no point finished in {WAIT_S} s"
                 time.sleep(0.05)
             done_at_kill = len(list((out / "points").glob("*.json")))
             _kill_group(workers[0])
-            assert sweep_proc.wait(timeout=90) == 0, (logs / "sweep1.log").read_text()
+            assert sweep_proc.wait(timeout=WAIT_S) == 0, (logs / "sweep1.log").read_text()
             assert done_at_kill < 8  # the worker died with points still to do
-            assert len(watcher.scheduler_info()["workers"]) == 1
+            deadline = time.monotonic() + WAIT_S  # the scheduler notices the dead worker: poll until it has
+            while len(watcher.scheduler_info()["workers"]) != 1:
+                assert time.monotonic() < deadline, watcher.scheduler_info()["workers"]
+                time.sleep(0.1)
 
         log1 = (logs / "sweep1.log").read_text()
         assert "skipped 0 finished, solving 8" in log1
@@ -481,13 +489,13 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
         assert table.loc[table.objective == "coverage", "covered__clinic"].tolist() == [1200, 1500, 1500, 1500]
         assert table.loc[table.objective == "coverage", "covered__school"].tolist() == [0, 0, 90, 120]
 
-        # Rerun: every point is skipped, nothing is solved again, nothing rewritten.
-        t0 = time.monotonic()
-        rerun = subprocess.run(command, check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+        # Rerun: every point is skipped, nothing is solved again, nothing rewritten (the log's count
+        # and the untouched files say so; how long it took is not a test).
+        rerun = subprocess.run(command, check=False, capture_output=True, text=True, env=env, cwd=tmp_path,
+                               timeout=WAIT_S)
         assert rerun.returncode == 0, rerun.stderr
         assert "skipped 8 finished, solving 0" in rerun.stderr
         assert {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")} == files
-        assert time.monotonic() - t0 < 8 * 1.5  # solving even the eight delays alone would take longer
         again = pd.read_csv(out / "sweep.csv")
         pd.testing.assert_frame_equal(again.drop(columns=["seconds", "solve_seconds"]), table.drop(columns=["seconds", "solve_seconds"]))
     finally:
@@ -498,28 +506,31 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
 def test_cli_ctrl_c_keeps_finished_points_and_a_rerun_finishes(tmp_path):
     path = write_scenario(tmp_path / "in", line_region(), {"clinic": CLINIC})
     out = tmp_path / "out"
-    grid = [*_regionopt(), "sweep", str(path), "--budgets", "10:40:4", "--objectives", "coverage", "--out", str(out)]
+    # Eight points of >= 2 s each on one worker: the signal, sent as soon as the first point is saved,
+    # lands with points still to do unless this process stalls for 14 s (a margin, not a wait).
+    grid = [*_regionopt(), "sweep", str(path), "--budgets", "10:80:8", "--objectives", "coverage", "--out", str(out)]
     command = [*grid, "--workers", "1", "--no-plots"]
-    env = {**os.environ, sw.DELAY_ENV: "1"}
+    env = {**os.environ, sw.DELAY_ENV: "2"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + WAIT_S
         while not list(out.glob("points/*.json")):
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no point finished in 60 s"
+            assert time.monotonic() < deadline, f"no point finished in {WAIT_S} s"
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
+        _, stderr = proc.communicate(timeout=WAIT_S)
     finally:
         _kill_group(proc)
     assert proc.returncode == 130, stderr
     assert "interrupted:" in stderr and "run the same command again to continue" in stderr
     saved = len(list(out.glob("points/*.json")))
-    assert 1 <= saved < 4
+    assert 1 <= saved < 8
     assert not (out / "sweep.csv").exists() and not list(out.rglob(".*tmp"))
 
-    rerun = subprocess.run([*grid, "--workers", "0"], check=False, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    rerun = subprocess.run([*grid, "--workers", "0"], check=False, capture_output=True, text=True, cwd=tmp_path,
+                           timeout=WAIT_S)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"skipped {saved} finished, solving {4 - saved}" in rerun.stderr
-    assert pd.read_csv(out / "sweep.csv")["covered_total"].tolist() == [1200, 1500, 1500, 1500]
+    assert f"skipped {saved} finished, solving {8 - saved}" in rerun.stderr
+    assert pd.read_csv(out / "sweep.csv")["covered_total"].tolist() == [1200] + [1500] * 7
