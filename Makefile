@@ -53,4 +53,7 @@ run: install
 	$(BIN)/regionopt run
 
 test: install-test chromium
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q

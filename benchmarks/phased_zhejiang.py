@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optimizer.phased import PhasedPlanningModel
+from optimizer.planning.phased import PhasedPlanningModel
 from optimizer.scenario import load_scenario
 
 

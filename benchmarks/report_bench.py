@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from optimizer.report import REPORT_FILE, render  # noqa: E402
+from optimizer.render.report import REPORT_FILE, render
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.bench import PeakMemory
-from optimizer.distance import coverage_matrix
-from optimizer.locate import MCLP
+from optimizer.bench.runner import PeakMemory
+from optimizer.impedance.straight_line import coverage_matrix
+from optimizer.locate.coverage import MCLP
 
 RESULTS = Path(__file__).parent / "results" / "scaling_mclp.jsonl"
 

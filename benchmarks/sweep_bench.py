@@ -37,7 +37,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from optimizer.sweep import sweep  # noqa: E402
+from optimizer.sweeps.run import sweep
 
 
 def _cpu_seconds() -> float:

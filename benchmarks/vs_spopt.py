@@ -83,7 +83,8 @@ def run_spopt(kind: str, cost, weights, p: int, radius: float | None, time_limit
 
 
 def run_regionopt(kind: str, cost, weights, p: int, radius: float | None, time_limit: float) -> dict:
-    from optimizer.locate import MCLP, PMedian
+    from optimizer.locate.coverage import MCLP
+    from optimizer.locate.p_median import PMedian
 
     t0 = time.perf_counter()
     model = _build(MCLP, PMedian, kind, cost, weights, p, radius)

@@ -66,7 +66,7 @@ def bench_lscpb(time_limit: float) -> tuple[str, dict, dict]:
     import pulp
     from spopt.locate import LSCPB as SpLSCPB
 
-    from optimizer.locate_more import LSCPB
+    from optimizer.locate.backup_coverage import LSCPB
 
     rng = np.random.default_rng(0)
     dxy, fxy = _points(1000, 100, rng)
@@ -94,7 +94,7 @@ def bench_pdispersion(time_limit: float) -> tuple[str, dict, dict]:
     import pulp
     from spopt.locate import PDispersion as SpPDispersion
 
-    from optimizer.locate_more import PDispersion
+    from optimizer.locate.p_dispersion import PDispersion
 
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 100, size=(40, 2))
@@ -121,7 +121,7 @@ def bench_knearest(time_limit: float) -> tuple[str, dict, dict]:
     import pulp
     from spopt.locate import KNearestPMedian as SpKNearest
 
-    from optimizer.locate_more import KNearestPMedian
+    from optimizer.locate.k_nearest_p_median import KNearestPMedian
 
     rng = np.random.default_rng(0)
     dxy, fxy = _points(400, 60, rng)

@@ -63,7 +63,7 @@ sys.path.insert(0, str(REPO / "geodata"))
 
 from build_zhejiang import HANGZHOU_IMPUTATION
 
-from optimizer.population import BRACKETS, GROUP_BRACKETS, cohort_ageing
+from optimizer.planning.population import BRACKETS, GROUP_BRACKETS, cohort_ageing
 
 LIFE_EXPECTANCY = 77.93  # China 2020, NHC Statistical Bulletin 2020
 GOMPERTZ_BETA = 0.09  # per year

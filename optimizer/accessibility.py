@@ -38,8 +38,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .distance import coverage_pairs, planar_xy
+from .datum import planar_xy
 from .errors import InputError
+from .impedance.straight_line import coverage_pairs
 
 __all__ = [
     "DEFAULT_STEPS",

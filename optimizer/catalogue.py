@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import CatalogueConfig, FacilityTypeConfig, ScenarioConfig, ServiceStandard, config_line, load_catalogue_config
+from .config.reader import config_line, load_catalogue_config
+from .config.schema import (
+    CatalogueConfig,
+    FacilityTypeConfig,
+    ScenarioConfig,
+    ServiceStandard,
+)
 from .errors import ConfigError
 
 __all__ = ["FacilityType", "Catalogue", "build_catalogue", "closest_type", "check_facility_types", "check_site_kinds"]

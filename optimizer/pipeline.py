@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import ConfigError, OutputError
+from .config.reader import config_line
+from .errors import ConfigError, OutputError, SolverNotAvailableError
+from .planning.model import PlanningModel
+from .planning.phased import PhasedPlanningModel, end_of_horizon_plan
+from .results.write import check_output_dir, default_output_dir, input_files
 from .scenario import Scenario, load_scenario
+from .solvers.versions import check_solver_available
 
 __all__ = ["default_config_path", "init_folder", "shipped_data_dir", "run", "validate", "RunOutcome", "Progress"]
 
@@ -161,9 +166,6 @@ def _scenario(config: str | Path | Scenario | None, progress: Progress, timings:
 
 def _check_solver(scenario: Scenario) -> None:
     """A requested solver that is not installed is reported before any model is built."""
-    from .config import config_line
-    from .errors import SolverNotAvailableError
-    from .solvers import check_solver_available
 
     try:
         check_solver_available(scenario.solver.name)
@@ -182,7 +184,6 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
     ``details``: a diagnosis of unmeetable hard standards lists every
     standard instead of a summary capped at ten lines.
     """
-    from .model import PlanningModel
 
     timings: dict[str, float] = {}
     scenario = _scenario(config, progress, timings)
@@ -194,7 +195,6 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
         model.build()
     model.check_hard_standards(details=details)
     if getattr(scenario.config, "periods", None) is not None:
-        from .phased import PhasedPlanningModel
 
         PhasedPlanningModel(scenario).prepare()  # periods, closures, deadlines and the projection
     summary = scenario.summary()
@@ -225,8 +225,6 @@ def run(
     write
         Write files (``False``: only return the result).
     """
-    from .model import PlanningModel
-    from .output import check_output_dir, default_output_dir, input_files
 
     timings: dict[str, float] = {}
     scenario = _scenario(config, progress, timings)
@@ -257,7 +255,6 @@ def run(
 def _run_phased(scenario: Scenario, target: Path | None, *, write: bool, maps: bool | None, report: bool | None,
                 progress: Progress, timings: dict[str, float]) -> RunOutcome:
     """A scenario with ``periods:``: the phased plan, its end-of-horizon maps and report, and its timeline files."""
-    from .phased import PhasedPlanningModel, end_of_horizon_plan
 
     model = PhasedPlanningModel(scenario)
     with _Stage("coverage", progress, timings):

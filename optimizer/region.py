@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -36,7 +37,8 @@ import pandas as pd
 from pyproj import CRS
 
 from .booleans import ACCEPTED, INVALID, is_yes_no, parse_yes_no
-from .errors import InputError
+from .errors import ConfigError, InputError
+from .io.layers import load_region_layers, region_layers_from_geodataframes
 
 __all__ = [
     "Region",
@@ -49,7 +51,6 @@ __all__ = [
     "ancestor_chains",
 ]
 
-WGS84 = CRS.from_epsg(4326)
 
 #: Columns of the admin units that are never groups.
 _UNIT_COLUMNS = ("name", "name_en", "level", "parent_id")
@@ -186,7 +187,6 @@ class Region:
 
         Takes the same keywords as :func:`optimizer.io.region_from_geodataframes`.
         """
-        from .io import region_from_geodataframes
 
         return region_from_geodataframes(**layers)
 
@@ -267,7 +267,6 @@ class Region:
         """Population of ``group`` at each demand point (``all`` = every resident)."""
         column = "population" if group == "all" else f"pop_{group}"
         if column not in self.demand.columns:
-            from .errors import ConfigError
 
             raise ConfigError(
                 f"population group {group!r} has no column {column!r} in the demand layer",
@@ -292,3 +291,18 @@ class Region:
             "projected_crs": self.projected_crs.to_string(),
         }
 
+
+def load_region(*args: Any, **kwargs: Any) -> Region:
+    """Read a region's layers from files, check them together, and return a :class:`Region`.
+
+    Takes the arguments of :func:`optimizer.io.layers.load_region_layers`.
+    """
+    return Region(**load_region_layers(*args, **kwargs))
+
+
+def region_from_geodataframes(*args: Any, **kwargs: Any) -> Region:
+    """Validate GeoDataFrames built in code exactly like files, and return a :class:`Region`.
+
+    Takes the arguments of :func:`optimizer.io.layers.region_layers_from_geodataframes`.
+    """
+    return Region(**region_layers_from_geodataframes(*args, **kwargs))

@@ -16,29 +16,39 @@ model is built.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import folium
 import numpy as np
 
-from .catalogue import Catalogue, FacilityType, build_catalogue, check_facility_types, check_site_kinds
-from .config import (
+from .catalogue import (
+    Catalogue,
+    FacilityType,
+    build_catalogue,
+    check_facility_types,
+    check_site_kinds,
+)
+from .config.reader import config_line, load_config, validate_mapping
+from .config.schema import (
     BudgetConfig,
+    CatalogueConfig,
     ImpedanceConfig,
+    LimitsConfig,
     ObjectiveConfig,
     OutputConfig,
     ScenarioConfig,
     SitesConfig,
     SolverConfig,
     StandardsConfig,
-    LimitsConfig,
-    load_config,
 )
 from .errors import ConfigError
-from .region import Region
-from .solvers import SolverOptions
+from .explore import explore_points, explore_units, family_styles
+from .region import Region, finest_levels, load_region
+from .solvers.options import SolverOptions
 
 __all__ = ["Standard", "Scenario", "load_scenario", "scenario_from_config"]
 
@@ -90,7 +100,6 @@ class Scenario:
         or top-level fields (``name=...``). The region and catalogue are shared,
         not copied.
         """
-        import dataclasses
 
         top: dict = {}
         nested: dict[str, dict] = {}
@@ -115,7 +124,6 @@ class Scenario:
                 if parts[-1] not in target:
                     raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}", hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'")
                 target[parts[-1]] = value
-            from .config import validate_mapping
 
             top[head] = validate_mapping(data, type(current), path=self.source_path)
         return dataclasses.replace(self, **top)
@@ -127,9 +135,7 @@ class Scenario:
         -------
         folium.Map
         """
-        import folium
 
-        from .maps import explore_points, explore_units, family_styles
 
         region = self.region
         m = explore_units(region.admin_units, None, label="admin units", tiles=tiles)
@@ -215,7 +221,7 @@ class Scenario:
             if err.row is None and err.field and self.config is not None and err.file == self.source_path:
                 import re
 
-                from .config import config_line
+                from .config.reader import config_line
 
                 loc = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", err.field)]
                 err.row = config_line(self.config, *loc)
@@ -223,7 +229,6 @@ class Scenario:
 
     def _type_source(self, type_id: str, key: str) -> tuple[Path | None, int | None]:
         """File and line where facility type ``type_id`` got its ``key``: the scenario's override, else the catalogue."""
-        from .config import CatalogueConfig, config_line
 
         cfg = self.config
         if cfg is None:
@@ -412,7 +417,6 @@ class Scenario:
 
 def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -> Scenario:
     """Load the region named by ``config`` (unless given) and assemble the scenario."""
-    from .io import load_region
 
     source = getattr(config, "source_path", None)
     catalogue = build_catalogue(config)
@@ -454,3 +458,12 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read, validate and assemble the scenario in ``path`` (YAML or TOML)."""
     return scenario_from_config(load_config(path))
 
+
+def default_unit_levels(scenario: Scenario) -> list[str]:
+    """The finest admin levels that have polygons — "counties" in Zhejiang.
+
+    These are the units equity compares unless the scenario names others;
+    where some counties have township polygons, ``[township, county]``
+    (see :func:`optimizer.region.finest_levels`).
+    """
+    return finest_levels(scenario.region.admin_units)

@@ -91,8 +91,8 @@ def _run(tmp_path):
 
     import pandas as pd
 
-    from optimizer.config import BudgetConfig
-    from optimizer.model import PlanningModel
+    from optimizer.config.schema import BudgetConfig
+    from optimizer.planning.model import PlanningModel
     from optimizer.scenario import Scenario
     from tests.toy import X0, Y0, catalogue, facility_type, make_region
 
@@ -137,7 +137,8 @@ def test_report_shows_accessibility_table(tmp_path):
     import json
     import re
 
-    from optimizer.report import read_result, report_context
+    from optimizer.render.report import report_context
+    from optimizer.render.result_files import read_result
 
     result, _, _, summary = _run(tmp_path)
     out = result.write(tmp_path / "rep", maps=False, report=True)

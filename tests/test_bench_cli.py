@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from optimizer.bench import run_cap
-from optimizer.cli import main
+from optimizer.bench.runner import run_cap
+from optimizer.cli.main import main
 
 DATA = Path(__file__).parent / "data" / "orlib"
 KEYS = {"instance", "objective", "optimum", "status", "gap", "seconds", "peak_mb"}

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_maps import EVIL_FACILITY, EVIL_SITE, EVIL_UNIT, build_toy_result
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -310,7 +309,7 @@ def test_report_page(open_page, toy, tmp_path):
 def zhejiang_report(tmp_path_factory):
     if not ZHEJIANG_GPKG.is_file():
         pytest.skip(f"{ZHEJIANG_GPKG} not built (python geodata/build_zhejiang.py)")
-    from optimizer import solvers
+    import optimizer.solvers.highs as solvers
     from optimizer.pipeline import default_config_path, run
     from optimizer.scenario import load_scenario
 

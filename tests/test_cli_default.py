@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from optimizer.cli import main
+from optimizer.cli.main import main
 from optimizer.pipeline import default_config_path, init_folder
 
 ROOT = Path(__file__).resolve().parent.parent

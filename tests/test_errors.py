@@ -50,11 +50,15 @@ from typing import Callable
 import geopandas as gpd
 import pulp
 import pytest
+
+import optimizer.solvers.highs
 import shapely
 from click.testing import CliRunner
 
-from optimizer import solvers
-from optimizer.cli import main
+from optimizer.solvers.highs import _InterruptibleHiGHS, run_highs_interruptibly  # noqa: E402
+from optimizer.solvers.options import SolveReport  # noqa: E402
+from optimizer.solvers.versions import _VERSION_CACHE  # noqa: E402
+from optimizer.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "errors.md"
@@ -310,21 +314,21 @@ def cbc_missing(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
 
 
 def solver_fails(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
-    import optimizer.model
+    import optimizer.planning.model
 
     def failing(problem, options=None):
-        return solvers.SolveReport("error", None, None, None, 0.0, "highs", "1", "Solve error")
+        return SolveReport("error", None, None, None, 0.0, "highs", "1", "Solve error")
 
-    monkeypatch.setattr(optimizer.model, "solve_problem", failing)
+    monkeypatch.setattr(optimizer.planning.model, "solve_problem", failing)
 
 
 def internal_bug(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
-    import optimizer.model
+    import optimizer.planning.model
 
     def broken(self):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(optimizer.model.PlanningModel, "prepare", broken)
+    monkeypatch.setattr(optimizer.planning.model.PlanningModel, "prepare", broken)
 
 
 SHP_SCENARIO = SCENARIO.replace("{path: data/region.gpkg, layer: admin_units}", "data/admin_shp")
@@ -784,7 +788,6 @@ def write_random_planning(root: Path, *, n: int, m: int, km: float, sites_in_bud
     """A random region in the two toy counties (UTM 51N): n demand points, m candidate sites, one clinic type."""
     import numpy as np
     import pandas as pd
-
     from toy import X0, Y0, two_county_units
 
     rng = np.random.default_rng(seed)
@@ -813,7 +816,7 @@ def write_random_planning(root: Path, *, n: int, m: int, km: float, sites_in_bud
     return root / "scenario.yaml"
 
 
-class _StopEarly(solvers._InterruptibleHiGHS):
+class _StopEarly(_InterruptibleHiGHS):
     """HiGHS stopping at its first improving plan, without presolve: a deterministic stand-in for a time limit."""
 
     def __init__(self, **kwargs):
@@ -825,7 +828,7 @@ def test_time_limit_plan_is_marked_not_optimal_everywhere(tmp_path: Path, monkey
     root = tmp_path.resolve()
     write_random_planning(root, n=400, m=60, km=6, sites_in_budget=5)
     monkeypatch.chdir(root)
-    monkeypatch.setattr(solvers, "_InterruptibleHiGHS", _StopEarly)
+    monkeypatch.setattr(optimizer.solvers.highs, "_InterruptibleHiGHS", _StopEarly)
     result = CliRunner().invoke(main, ["run", "scenario.yaml", "--out", "out"])
     assert result.exit_code == 0, result.output
     status_line = next(line for line in result.stdout.splitlines() if line.startswith("status"))
@@ -854,13 +857,13 @@ def test_cbc_from_the_path_when_the_bundled_binary_cannot_run(planning: Path, tm
     (bin_dir / "cbc").symlink_to(bundled)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setattr(pulp.PULP_CBC_CMD, "available", lambda self: False)
-    solvers._VERSION_CACHE.clear()
+    _VERSION_CACHE.clear()
     replace("scenario.yaml", "  time_limit: 10", "  name: cbc")(planning)
     result, _ = invoke(["run", "scenario.yaml", "--out", "cbc-run", "--no-maps", "--no-report"], planning)
     assert result.exit_code == 0, result.output
     solution = json.loads((planning / "cbc-run" / "solution.json").read_text())
     assert solution["solver"]["name"] == "cbc" and solution["status"] == "optimal"
-    solvers._VERSION_CACHE.clear()
+    _VERSION_CACHE.clear()
 
 
 # ----------------------------------------------------------------------------- paths and output folders
@@ -884,12 +887,12 @@ def test_relative_paths_resolve_against_the_scenario_file(planning: Path, tmp_pa
 
 def test_output_folder_refused_before_solving(planning: Path, monkeypatch: pytest.MonkeyPatch):
     """An unsafe --out is refused before the model is built (no time spent solving)."""
-    import optimizer.model
+    import optimizer.planning.model
 
     def must_not_run(self):
         raise AssertionError("the model was built although the output folder is unusable")
 
-    monkeypatch.setattr(optimizer.model.PlanningModel, "prepare", must_not_run)
+    monkeypatch.setattr(optimizer.planning.model.PlanningModel, "prepare", must_not_run)
     result, message = invoke(["run", "scenario.yaml", "--out", "data"], planning)
     assert result.exit_code == 2 and message == DOC["Output folder holds an input"][1]
 
@@ -944,7 +947,7 @@ WRAPPER = """\
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)  # a background shell may have set SIGINT to ignored
 if {slow_write}:
-    import optimizer.output as output
+    import optimizer.results.write as output
     original = output._write_result_gpkg
     def slow(*args, **kwargs):
         original(*args, **kwargs)
@@ -954,15 +957,17 @@ if {slow_write}:
 if {watch_solve}:
     # Say when HiGHS really is solving, and how its solve ended: the test signals on the first
     # and checks the second (a cancelled solve, not one that ran to its end), with no clock involved.
-    import optimizer.solvers as solvers
-    run = solvers.run_highs_interruptibly
+    import optimizer.solvers.highs as highs
+    import optimizer.solvers.highs_bulk as highs_bulk
+    run = highs.run_highs_interruptibly
     def watched(h):
         print("SOLVING", file=sys.stderr, flush=True)
         try:
             run(h)
         finally:
             print("HIGHS STATUS: " + h.modelStatusToString(h.getModelStatus()), file=sys.stderr, flush=True)
-    solvers.run_highs_interruptibly = watched
+    highs.run_highs_interruptibly = watched
+    highs_bulk.run_highs_interruptibly = watched
 from optimizer.cli import main
 sys.argv[0] = "regionopt"
 main()
@@ -1060,13 +1065,13 @@ def test_interrupt_while_writing_keeps_the_earlier_result(signum, code, planning
 def test_memory_refused_before_coverage_pairs_are_computed(monkeypatch: pytest.MonkeyPatch):
     """60 million coverage pairs (20,000 demand points x 3,000 sites, 50 km) are counted, not built, then refused."""
     import numpy as np
-
-    import optimizer.model
-    from optimizer.config import BudgetConfig, LimitsConfig
-    from optimizer.errors import ModelTooLargeError
-    from optimizer.model import PlanningModel
-    from optimizer.scenario import Scenario
+    import optimizer.planning.model
     from toy import X0, Y0, catalogue, facility_type, make_region
+
+    from optimizer.config.schema import BudgetConfig, LimitsConfig
+    from optimizer.errors import ModelTooLargeError
+    from optimizer.planning.model import PlanningModel
+    from optimizer.scenario import Scenario
 
     rng = np.random.default_rng(0)
     n, m = 20_000, 3_000
@@ -1078,7 +1083,7 @@ def test_memory_refused_before_coverage_pairs_are_computed(monkeypatch: pytest.M
     def must_not_run(*args, **kwargs):
         raise AssertionError("coverage pairs were computed although they could not fit")
 
-    monkeypatch.setattr(optimizer.model, "coverage_pairs", must_not_run)
+    monkeypatch.setattr(optimizer.planning.model, "coverage_pairs", must_not_run)
     with pytest.raises(ModelTooLargeError) as err:
         PlanningModel(scenario).build()
     assert str(err.value) == (
@@ -1170,7 +1175,7 @@ def test_diagnosis_is_capped_at_ten_lines():
     """25 counties x 2 townships without sites: 25 group lines -> 10 and '… and 15 more'; details: all 50."""
     import pandas as pd
 
-    from optimizer.model import DIAGNOSIS_LIMIT, summarise_standards
+    from optimizer.planning.diagnose import DIAGNOSIS_LIMIT, summarise_standards
     from optimizer.scenario import Standard
 
     counties = [f"k{i:02d}" for i in range(25)]
@@ -1212,11 +1217,11 @@ def test_ignored_facility_types_are_left_out_and_the_rest_counts(planning: Path)
 
 def test_unknown_facility_type_in_code_names_the_id():
     """A region built in code: the error names the facility's ID (no file)."""
-    from optimizer.catalogue import check_facility_types
-    from optimizer.errors import ConfigError
+    import pandas as pd
     from toy import catalogue, facility_type
 
-    import pandas as pd
+    from optimizer.catalogue import check_facility_types
+    from optimizer.errors import ConfigError
 
     cat = catalogue(facility_type("library", cost=1, km=1))
     facilities = pd.DataFrame({"facility_type": ["library", "Library"]}, index=pd.Index(["a", "b"], name="facility_id"))
@@ -1232,7 +1237,7 @@ def test_unknown_facility_type_in_code_names_the_id():
 # ----------------------------------------------------------------------------- every error says where and what to do
 def test_root_or_home_output_folder_has_a_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from optimizer.errors import OutputError
-    from optimizer.output import check_output_dir
+    from optimizer.results.write import check_output_dir
 
     home = (tmp_path / "home").resolve()
     home.mkdir()
@@ -1281,7 +1286,7 @@ def _raise_sites() -> list[tuple[str, int, str, ast.Call]]:
                 continue
             name = ast.unparse(node.func)
             if name.split(".")[-1] in ERROR_CLASSES or name == "ctx.error":
-                sites.append((path.name, node.lineno, name, node))
+                sites.append((path.relative_to(ROOT / "optimizer").as_posix(), node.lineno, name, node))
     return sites
 
 
@@ -1317,7 +1322,7 @@ def test_every_raise_of_a_user_facing_error_has_a_hint():
     """
     import ast
 
-    orlib = _hinted_by_decorator(ROOT / "optimizer" / "orlib.py", "_format_hint")
+    orlib = _hinted_by_decorator(ROOT / "optimizer" / "bench" / "orlib.py", "_format_hint")
     assert {"read_pmed", "read_cap", "read_sjc", "read_optima"} <= orlib
     missing = []
     for file, line, name, node in _raise_sites():
@@ -1328,7 +1333,7 @@ def test_every_raise_of_a_user_facing_error_has_a_hint():
         for fn in ast.walk(tree):
             if isinstance(fn, ast.FunctionDef) and fn.lineno <= line <= fn.end_lineno:
                 owner = fn.name  # the innermost function: ast.walk visits outer ones first
-        if file == "orlib.py" and owner in orlib:
+        if file == "bench/orlib.py" and owner in orlib:
             continue
         missing.append(f"{file}:{line} {name}(…) in {owner}()")
     assert not missing, "errors without a hint:\n" + "\n".join(missing)

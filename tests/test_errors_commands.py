@@ -45,7 +45,7 @@ from test_errors import (
     write,
 )
 
-from optimizer.cli import main
+from optimizer.cli.main import main
 
 Edit = Callable[[Path], None]
 Patch = Callable[[pytest.MonkeyPatch, Path], None]

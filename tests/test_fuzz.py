@@ -34,11 +34,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_errors import CATALOGUE, SCENARIO, documented, make_planning_folder
 
 from optimizer.errors import RegionoptError
 from optimizer.pipeline import run as run_pipeline
-
-from test_errors import CATALOGUE, SCENARIO, documented, make_planning_folder
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
 
@@ -472,10 +471,17 @@ def test_fuzz_checks_reach_both_outcomes(template: Path):
 )
 def test_memory_estimate_bounds_the_built_model(seed, kind, capacity, km, hard, caps):
     """estimate_size() (before building) is never below the built model's rows, columns or nonzeros."""
-    from optimizer.config import BudgetConfig, ObjectiveConfig, StandardLevel, StandardsConfig, UnitCap
-    from optimizer.model import PlanningModel
-    from optimizer.scenario import Scenario
     from toy import catalogue, facility_type, random_region
+
+    from optimizer.config.schema import (
+        BudgetConfig,
+        ObjectiveConfig,
+        StandardLevel,
+        StandardsConfig,
+        UnitCap,
+    )
+    from optimizer.planning.model import PlanningModel
+    from optimizer.scenario import Scenario
 
     region = random_region(seed, n_demand=60, n_sites=12, n_existing=2, types=("clinic", "school"))
     cat = catalogue(facility_type("clinic", cost=10, km=km, capacity=capacity),

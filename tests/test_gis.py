@@ -10,10 +10,9 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
-
 from test_maps import build_toy_result
 
-from optimizer.maps import family_styles
+from optimizer.explore import family_styles
 
 
 @pytest.fixture(scope="module")

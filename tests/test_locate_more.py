@@ -1,4 +1,4 @@
-"""The models of optimizer.locate_more against brute-force enumeration, and against spopt where it has them."""
+"""The newer classic models of optimizer.locate against brute-force enumeration, and against spopt where it has them."""
 
 from __future__ import annotations
 
@@ -11,17 +11,14 @@ from scipy.spatial.distance import cdist
 from shapely.geometry import Point
 
 from optimizer.errors import InfeasibleError, InputError
-from optimizer.locate import LSCP, PMedian
-from optimizer.locate_more import (
-    LSCPB,
-    CapacitatedMCLP,
-    KNearestPMedian,
-    MarketShare,
-    MaxAttendance,
-    PDispersion,
-    TargetMarketShare,
-    decay_weights,
-)
+from optimizer.locate.attendance import MaxAttendance, decay_weights
+from optimizer.locate.backup_coverage import LSCPB
+from optimizer.locate.capacitated_coverage import CapacitatedMCLP
+from optimizer.locate.coverage import LSCP
+from optimizer.locate.k_nearest_p_median import KNearestPMedian
+from optimizer.locate.market_share import MarketShare, TargetMarketShare
+from optimizer.locate.p_dispersion import PDispersion
+from optimizer.locate.p_median import PMedian
 
 SEEDS = range(25)
 
@@ -408,14 +405,15 @@ def test_knearest_pmedian_same_objective_as_spopt():
     assert ours.objective <= pulp.value(ref.problem.objective) + 1e-6
 
 
-@pytest.mark.parametrize("first", ["optimizer.locate", "optimizer.locate_more"])
+@pytest.mark.parametrize("first", ["optimizer.locate", "optimizer.locate.backup_coverage"])
 def test_models_reexported_from_locate_in_either_import_order(first):
     import subprocess
     import sys
     from pathlib import Path
 
     code = (f"import {first}\nfrom optimizer.locate import LSCPB, MarketShare, PMedian\n"
-            "import optimizer.locate_more as m\nassert LSCPB is m.LSCPB and MarketShare is m.MarketShare\n")
+            "import optimizer.locate.backup_coverage as b, optimizer.locate.market_share as m\n"
+            "assert LSCPB is b.LSCPB and MarketShare is m.MarketShare\n")
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})

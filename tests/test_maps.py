@@ -13,21 +13,26 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from toy import X0, Y0, catalogue, facility_type, make_region
 
-from optimizer.config import BudgetConfig, OutputConfig, StandardLevel, StandardsConfig
+from optimizer.config.schema import (
+    BudgetConfig,
+    OutputConfig,
+    StandardLevel,
+    StandardsConfig,
+)
 from optimizer.errors import ConfigError
-from optimizer.maps import (
+from optimizer.planning.model import PlanningModel
+from optimizer.render.maps import (
     COORD_SCALE,
     basemap_layers,
     encode_ring,
     json_for_script,
     type_letters,
 )
-from optimizer.model import PlanningModel
-from optimizer.report import read_result, render
+from optimizer.render.report import render
+from optimizer.render.result_files import read_result
 from optimizer.scenario import Scenario
-
-from toy import X0, Y0, catalogue, facility_type, make_region
 
 EVIL = "<img src=x onerror=alert(1)>"
 EVIL_UNIT = "B县 " + EVIL
@@ -221,7 +226,7 @@ def test_demand_codes_match_served_population(toy):
 
 
 def test_demand_code_classes():
-    from optimizer.maps import _demand_codes
+    from optimizer.render.maps import _demand_codes
 
     pop = np.array([0.0, 100, 100, 100, 100])
     served = np.array([0.0, 0, 0.05, 50, 100])

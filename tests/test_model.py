@@ -9,15 +9,23 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toy import UTM51, X0, Y0, catalogue, facility_type, make_region, random_region
 
-from optimizer.config import BudgetConfig, EquityConfig, ObjectiveConfig, SitesConfig, SiteRule, StandardLevel, StandardsConfig, UnitCap
+from optimizer.config.schema import (
+    BudgetConfig,
+    EquityConfig,
+    ObjectiveConfig,
+    SiteRule,
+    SitesConfig,
+    StandardLevel,
+    StandardsConfig,
+    UnitCap,
+)
 from optimizer.errors import ConfigError, InfeasibleError, InputError
 from optimizer.evaluate import evaluate_layout
-from optimizer.model import PlanningModel
+from optimizer.planning.model import PlanningModel
 from optimizer.region import Region, group_members
 from optimizer.scenario import Scenario
-
-from toy import UTM51, X0, Y0, catalogue, facility_type, make_region, random_region
 
 MID = Y0 + 10_000
 
@@ -194,8 +202,9 @@ def test_equity_raises_minimum_unit_rate_over_coverage():
 
 def test_equity_keeps_the_stage1_plan_when_stage2_finds_none(monkeypatch):
     """Stage 2 stopped without a plan (time limit): the stage-1 plan is reported, not nothing."""
-    import optimizer.model as model_module
-    from optimizer.solvers import SolveReport
+    import optimizer.planning.model as model_module
+
+    from optimizer.solvers.options import SolveReport
 
     demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
     region = make_region(demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)],
@@ -277,7 +286,7 @@ def test_python_api_exposes_pulp_problem_for_extra_constraints():
 
 @pytest.mark.parametrize("kind", ["coverage", "equity", "min_cost", "access"])
 def test_cbc_and_highs_agree(kind):
-    from optimizer.solvers import SolverOptions
+    from optimizer.solvers.options import SolverOptions
 
     obj = ObjectiveConfig(kind=kind, coverage_targets={"clinic": 0.8} if kind == "min_cost" else {},
                           equity=EquityConfig(levels=["county"]))
@@ -577,7 +586,8 @@ GROUP_TEXT = [("no", "yes"), ("否", "是"), ("0", "1"), ("False", "TRUE"), ("n"
 @pytest.mark.parametrize("no,yes", GROUP_TEXT)
 def test_text_group_column_is_parsed_not_cast(no, yes, tmp_path):
     """mountain = "no" for county A, "yes" for B: the group is B alone, in the model, gap table, report and maps."""
-    from optimizer.report import _meaningful_groups, read_result
+    from optimizer.render.report import _meaningful_groups
+    from optimizer.render.result_files import read_result
 
     units = nested_units(split=(), flags={"C": no, "A": no, "B": yes})
     demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
@@ -597,7 +607,7 @@ def test_text_group_column_is_parsed_not_cast(no, yes, tmp_path):
     res = read_result(folder)
     assert res.group_columns == _meaningful_groups(res) == list(result.group_gaps) == ["mountain"]
     assert res.group_members("mountain").to_dict() == {"C": False, "A": False, "B": True}
-    from optimizer.maps import map_data
+    from optimizer.render.maps import map_data
 
     assert [g["id"] for g in map_data(res)["groups"]] == ["mountain"]
 
@@ -619,7 +629,7 @@ def test_one_rule_for_group_columns():
 
 def test_yes_no_parser_and_settings():
     from optimizer.booleans import INVALID, parse_yes_no
-    from optimizer.config import FacilityTypeConfig, OutputConfig
+    from optimizer.config.schema import FacilityTypeConfig, OutputConfig
 
     for value in (True, 1, 1.0, "true", "T", " Yes ", "y", "1", "是", np.bool_(True)):
         assert parse_yes_no(value) is True, value

@@ -13,13 +13,12 @@ import itertools
 import numpy as np
 import pulp
 import pytest
-
-from optimizer.config import BudgetConfig, EquityConfig, ObjectiveConfig
-from optimizer.model import PlanningModel
-from optimizer.scenario import Scenario
-
 from test_model import _layout
 from toy import catalogue, facility_type, random_region
+
+from optimizer.config.schema import BudgetConfig, EquityConfig, ObjectiveConfig
+from optimizer.planning.model import PlanningModel
+from optimizer.scenario import Scenario
 
 M = 4  # candidate sites
 

@@ -51,7 +51,7 @@ def test_notebook_views_of_a_plan(tmp_path: Path):
     from test_errors import documented
 
     from optimizer.errors import ConfigError
-    from optimizer.model import PlanningModel
+    from optimizer.planning.model import PlanningModel
     from optimizer.scenario import load_scenario
 
     scenario = load_scenario(make_planning_folder(tmp_path / "toy"))

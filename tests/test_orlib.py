@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optimizer.bench.orlib import (
+    lookup_optimum,
+    read_cap,
+    read_optima,
+    read_pmed,
+    read_sjc,
+)
 from optimizer.errors import InputError
-from optimizer.locate import CFLP, PMedian
-from optimizer.orlib import lookup_optimum, read_cap, read_optima, read_pmed, read_sjc
+from optimizer.locate.cflp import CFLP
+from optimizer.locate.p_median import PMedian
 
 DATA = Path(__file__).parent / "data" / "orlib"
 

@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from toy import UTM51, X0, Y0, catalogue, facility_type, make_region, random_region
 
-from optimizer.config import (
+from optimizer.config.schema import (
     BudgetConfig,
     EquityConfig,
     ObjectiveConfig,
@@ -29,8 +29,8 @@ from optimizer.config import (
     StandardsConfig,
 )
 from optimizer.errors import ConfigError, InputError
-from optimizer.phased import PhasedPlanningModel
-from optimizer.population import (
+from optimizer.planning.phased import PhasedPlanningModel
+from optimizer.planning.population import (
     BRACKETS,
     cohort_ageing,
     period_population,
@@ -407,7 +407,7 @@ def test_regionopt_run_writes_schedule_timeline_maps_and_report(tmp_path: Path, 
     from click.testing import CliRunner
     from test_errors import PERIODS, make_planning_folder
 
-    from optimizer.cli import main
+    from optimizer.cli.main import main
 
     scenario = make_planning_folder(tmp_path)
     with open(scenario, "a", encoding="utf-8") as fh:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from optimizer.config import BudgetConfig, ObjectiveConfig
-from optimizer.locate_more import decay_weights
-from optimizer.model import PlanningModel
+from optimizer.config.schema import BudgetConfig, ObjectiveConfig
+from optimizer.locate.attendance import decay_weights
+from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from tests.toy import X0, Y0, catalogue, facility_type, make_region
 

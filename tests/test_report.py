@@ -10,12 +10,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_maps import (
+    EVIL,
+    EVIL_FACILITY,
+    EVIL_SITE,
+    EVIL_TITLE,
+    EVIL_UNIT,
+    build_toy_result,
+)
 
-from optimizer.cli import main
+from optimizer.cli.main import main
 from optimizer.errors import InputError
-from optimizer.report import read_result, render, render_outputs, rerender
-
-from test_maps import EVIL, EVIL_FACILITY, EVIL_SITE, EVIL_TITLE, EVIL_UNIT, build_toy_result
+from optimizer.render.report import render, render_outputs, rerender
+from optimizer.render.result_files import read_result
 
 DATA_FILES = ("solution.json", "result.gpkg", "coverage_by_unit.csv", "coverage_by_type.csv", "standards.csv",
               "catalogue.csv", "chosen_sites.csv", "chosen_sites.gpkg", "gap_mountain.csv", "manifest.json")
@@ -226,11 +233,11 @@ def test_unmet_standards_say_why(fresh):
 
 
 def test_plan_without_new_or_existing_facilities(tmp_path):
-    from optimizer.config import BudgetConfig
-    from optimizer.model import PlanningModel
-    from optimizer.scenario import Scenario
-
     from toy import X0, Y0, catalogue, facility_type, make_region
+
+    from optimizer.config.schema import BudgetConfig
+    from optimizer.planning.model import PlanningModel
+    from optimizer.scenario import Scenario
 
     region = make_region([(X0 + 1000, Y0 + 1000), (X0 + 30000, Y0 + 5000)], [10, 20], [(X0 + 30000, Y0 + 5000)])
     sc = Scenario(name="empty", region=region, catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
@@ -256,13 +263,13 @@ def test_scenario_basemap_without_key_falls_back(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- regionopt map
 def test_map_command_rerenders_without_solving(fresh, monkeypatch):
-    import optimizer.model
+    import optimizer.planning.model
 
     def no_solving(*args, **kwargs):
         raise AssertionError("regionopt map must not solve")
 
-    monkeypatch.setattr(optimizer.model.PlanningModel, "solve", no_solving)
-    monkeypatch.setattr(optimizer.model.PlanningModel, "build", no_solving)
+    monkeypatch.setattr(optimizer.planning.model.PlanningModel, "solve", no_solving)
+    monkeypatch.setattr(optimizer.planning.model.PlanningModel, "build", no_solving)
     before = fingerprint(fresh)
     for name in ("index.html", "map_compare.html", "map_toggle.html", "map_data.js"):
         (fresh / name).unlink()
@@ -305,7 +312,7 @@ def test_map_command_refuses_a_non_result_folder(tmp_path, case):
 
 
 def test_failed_rerender_leaves_the_folder_unchanged(fresh, monkeypatch):
-    import optimizer.report
+    import optimizer.render.report
 
     old_index = page(fresh)
     old_names = sorted(p.name for p in fresh.iterdir())
@@ -313,7 +320,7 @@ def test_failed_rerender_leaves_the_folder_unchanged(fresh, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(optimizer.report, "write_report", boom)
+    monkeypatch.setattr(optimizer.render.report, "write_report", boom)
     with pytest.raises(RuntimeError):
         rerender(fresh, lang="zh")
     assert page(fresh) == old_index

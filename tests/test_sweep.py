@@ -27,11 +27,14 @@ distributed = pytest.importorskip("distributed")
 
 from toy import X0, Y0, catalogue, facility_type, make_region  # noqa: E402
 
-from optimizer import sweep as sw  # noqa: E402
-from optimizer.cli import main  # noqa: E402
-from optimizer.config import BudgetConfig  # noqa: E402
+from optimizer.sweeps.grid import DELAY_ENV, expand_grid, parse_budgets, parse_objectives, parse_weights, point_changes  # noqa: E402
+from optimizer.sweeps.points import _atomic_write, _cached_scenario, input_digests, point_hash, solve_point  # noqa: E402
+from optimizer.sweeps.run import sweep  # noqa: E402
+from optimizer.sweeps.table import finalize_table  # noqa: E402
+from optimizer.cli.main import main
+from optimizer.config.schema import BudgetConfig
 from optimizer.errors import ConfigError  # noqa: E402
-from optimizer.model import solve_scenario  # noqa: E402
+from optimizer.planning.model import solve_scenario
 from optimizer.scenario import Scenario, load_scenario  # noqa: E402
 
 MID = Y0 + 10_000
@@ -100,12 +103,12 @@ RESULT_COLUMNS = ["status", "objective_value", "covered_total", "min_unit_rate",
 
 # ----------------------------------------------------------------------------- grid options
 def test_parse_budgets_ranges_lists_and_mixed():
-    assert sw.parse_budgets("1e9:1e10:10") == [i * 1e9 for i in range(1, 11)]
-    assert sw.parse_budgets("5e8, 2_000_000_000") == [5e8, 2e9]
-    assert sw.parse_budgets("1:2:3,10") == [1.0, 1.5, 2.0, 10.0]
+    assert parse_budgets("1e9:1e10:10") == [i * 1e9 for i in range(1, 11)]
+    assert parse_budgets("5e8, 2_000_000_000") == [5e8, 2e9]
+    assert parse_budgets("1:2:3,10") == [1.0, 1.5, 2.0, 10.0]
     # float noise from linspace is cleaned, so equal budgets hash equally
-    assert sw.parse_budgets("0.1:0.3:3") == [0.1, 0.2, 0.3]
-    assert sw.parse_budgets([3e9, 1e9]) == [3e9, 1e9]
+    assert parse_budgets("0.1:0.3:3") == [0.1, 0.2, 0.3]
+    assert parse_budgets([3e9, 1e9]) == [3e9, 1e9]
 
 
 @pytest.mark.parametrize(
@@ -125,27 +128,27 @@ def test_parse_budgets_ranges_lists_and_mixed():
 )
 def test_malformed_budgets_name_the_option(spec, words):
     with pytest.raises(ConfigError) as err:
-        sw.parse_budgets(spec)
+        parse_budgets(spec)
     assert err.value.field == "--budgets"
     assert words in str(err.value)
 
 
 def test_parse_weights_and_objectives():
-    assert sw.parse_weights("library=2, museum=0.5") == {"library": 2.0, "museum": 0.5}
-    assert sw.parse_weights("scenario") is None
+    assert parse_weights("library=2, museum=0.5") == {"library": 2.0, "museum": 0.5}
+    assert parse_weights("scenario") is None
     for bad, words in [("library", "is not type=weight"), ("library=x", "is not a number"),
                        ("library=-1", "non-negative"), ("a=1,a=2", "weighted twice")]:
         with pytest.raises(ConfigError) as err:
-            sw.parse_weights(bad)
+            parse_weights(bad)
         assert err.value.field == "--weights" and words in str(err.value)
-    assert sw.parse_objectives("coverage, equity") == ["coverage", "equity"]
+    assert parse_objectives("coverage, equity") == ["coverage", "equity"]
     with pytest.raises(ConfigError) as err:
-        sw.parse_objectives("coverage,equty")
+        parse_objectives("coverage,equty")
     assert err.value.field == "--objectives" and "did you mean 'equity'" in str(err.value)
 
 
 def test_expand_grid_order_weights_then_objective_then_budget():
-    points = sw.expand_grid("1,2", "coverage,equity", ["scenario", "clinic=2"])
+    points = expand_grid("1,2", "coverage,equity", ["scenario", "clinic=2"])
     assert [(p.weights_label, p.objective, p.budget) for p in points] == [
         ("scenario", "coverage", 1.0), ("scenario", "coverage", 2.0),
         ("scenario", "equity", 1.0), ("scenario", "equity", 2.0),
@@ -160,42 +163,42 @@ def test_expand_grid_order_weights_then_objective_then_budget():
 def test_point_hash_covers_settings_and_data_but_not_paths(tmp_path):
     path = write_scenario(tmp_path / "a", line_region(), {"clinic": CLINIC})
     base = load_scenario(path)
-    digests = sw.input_digests(base)
+    digests = input_digests(base)
     assert set(digests) == {"scenario", "catalogue", *(f"region.{layer}" for layer in LAYERS)}
-    p10, p20 = sw.expand_grid("10,20", "coverage")
-    h10 = sw.point_hash(base.replace(**sw.point_changes(p10, base)), digests)
-    h20 = sw.point_hash(base.replace(**sw.point_changes(p20, base)), digests)
+    p10, p20 = expand_grid("10,20", "coverage")
+    h10 = point_hash(base.replace(**point_changes(p10, base)), digests)
+    h20 = point_hash(base.replace(**point_changes(p20, base)), digests)
     assert len(h10) == 64 and h10 != h20
-    assert h10 == sw.point_hash(base.replace(**sw.point_changes(p10, base)), digests)  # stable
-    gap = sw.point_hash(base.replace(**sw.point_changes(p10, base, mip_gap=0.01)), digests)
+    assert h10 == point_hash(base.replace(**point_changes(p10, base)), digests)  # stable
+    gap = point_hash(base.replace(**point_changes(p10, base, mip_gap=0.01)), digests)
     assert gap != h10
     # The same files in another folder: same hash (a moved project keeps its finished points).
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     other = load_scenario(tmp_path / "b" / "toy.yaml")
-    assert sw.point_hash(other.replace(**sw.point_changes(p10, other)), sw.input_digests(other)) == h10
+    assert point_hash(other.replace(**point_changes(p10, other)), input_digests(other)) == h10
     # Different data (one more person at d4): a different hash for the same settings.
     region = line_region()
     region.demand.loc["d4", "population"] = 501.0
     changed = load_scenario(write_scenario(tmp_path / "c", region, {"clinic": CLINIC}))
-    assert sw.point_hash(changed.replace(**sw.point_changes(p10, changed)), sw.input_digests(changed)) != h10
+    assert point_hash(changed.replace(**point_changes(p10, changed)), input_digests(changed)) != h10
 
 
 def test_scale_caps_scales_family_caps_with_the_budget(tmp_path):
     path = write_scenario(tmp_path, line_region(), {"clinic": CLINIC}, budget=20)
     base = load_scenario(path).replace(**{"budget.per_family": {"health": 10}})
-    (p,) = sw.expand_grid("40", "coverage")
-    assert sw.point_changes(p, base, scale_caps=True)["budget.per_family"] == {"health": 20.0}
-    assert "budget.per_family" not in sw.point_changes(p, base)
-    assert sw.point_changes(p, base)["solver.threads"] == 1
+    (p,) = expand_grid("40", "coverage")
+    assert point_changes(p, base, scale_caps=True)["budget.per_family"] == {"health": 20.0}
+    assert "budget.per_family" not in point_changes(p, base)
+    assert point_changes(p, base)["solver.threads"] == 1
 
 
 def test_workers_load_a_scenario_once_and_again_when_a_file_changes(tmp_path):
     path = write_scenario(tmp_path, line_region(), {"clinic": CLINIC})
-    first, digests = sw._cached_scenario(str(path))
-    assert sw._cached_scenario(str(path))[0] is first
+    first, digests = _cached_scenario(str(path))
+    assert _cached_scenario(str(path))[0] is first
     catalogue_file = tmp_path / "catalogue.yaml"
     catalogue_file.write_text(catalogue_file.read_text().replace("cost: 10", "cost: 12"))
-    reloaded, new_digests = sw._cached_scenario(str(path))
+    reloaded, new_digests = _cached_scenario(str(path))
     assert reloaded is not first and reloaded.catalogue["clinic"].cost == 12
     assert new_digests["catalogue"] != digests["catalogue"]
 
@@ -213,7 +216,7 @@ def test_monotone_flag_marks_exactly_the_rows_worse_than_a_smaller_budget():
         dict(point=5, budget=20, objective="access", weights="s", status="feasible", objective_value=51.0, covered_total=0.0),
         dict(point=6, budget=30, objective="access", weights="s", status="infeasible"),
     ]
-    df = sw.finalize_table(rows)
+    df = finalize_table(rows)
     assert df["monotone_ok"].tolist() == [True, True, False, True, True, False, pd.NA]
     # The best plan known at 30 is the one for 20 (still affordable); at budget 20 of access, the one for 10.
     assert df["best_budget"].tolist()[:6] == [10, 20, 20, 40, 10, 10]
@@ -233,7 +236,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        sw._atomic_write(target, broken)
+        _atomic_write(target, broken)
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.csv"]
 
@@ -243,7 +246,7 @@ def test_line_region_sweep_by_hand(tmp_path):
     """Exact numbers, serial (no Dask): the bookkeeping, not the cluster, is under test here."""
     path = write_scenario(tmp_path / "in", line_region(), {"clinic": CLINIC}, title='Line <script>alert("x")</script> & co')
     out = tmp_path / "out"
-    df = sw.sweep(path, budgets="10:30:3", objectives="coverage,equity", workers=0, out_dir=out)
+    df = sweep(path, budgets="10:30:3", objectives="coverage,equity", workers=0, out_dir=out)
     assert df["budget"].tolist() == [10, 20, 30, 10, 20, 30]
     assert df["status"].eq("optimal").all()
     # Budget 10: s1 covers d3+d4 (900) on top of d0+d1 (300); then s0 or s2 adds d2 (300).
@@ -282,14 +285,14 @@ def test_line_region_sweep_by_hand(tmp_path):
     assert not list(out.glob(".*tmp"))
 
     # A rerun solves nothing and gives the same table.
-    again = sw.sweep(path, budgets="10:30:3", objectives="coverage,equity", workers=0, out_dir=out)
+    again = sweep(path, budgets="10:30:3", objectives="coverage,equity", workers=0, out_dir=out)
     assert again.attrs["skipped"] == 6 and again.attrs["solved"] == 0
     pd.testing.assert_frame_equal(again.drop(columns=["seconds", "solve_seconds"]), df.drop(columns=["seconds", "solve_seconds"]))
 
 
 def test_weight_sets_change_the_plan(tmp_path):
     path = write_scenario(tmp_path, line_region(), {"clinic": CLINIC, "school": SCHOOL})
-    df = sw.sweep(path, budgets="10", objectives="coverage", weights=["scenario", "school=20"], workers=0, write=False)
+    df = sweep(path, budgets="10", objectives="coverage", weights=["scenario", "school=20"], workers=0, write=False)
     assert df["weights"].tolist() == ["scenario", "school=20"]
     # Equal weights: the clinic at s1 (900 people) beats a school there (90 pupils).
     assert df["covered__clinic"].tolist() == [1200, 300]
@@ -301,23 +304,23 @@ def test_infeasible_points_are_results_and_worker_data_mismatch_is_an_error(tmp_
     # Every county must have a clinic and a school: A lacks a school, B both -> 3 x 10 yuan.
     standards = {"mode": "hard", "levels": {"county": {"required": ["clinic", "school"]}}}
     path = write_scenario(tmp_path, line_region(), {"clinic": CLINIC, "school": SCHOOL}, budget=30, standards=standards)
-    df = sw.sweep(path, budgets="10,30", objectives="coverage", workers=0, out_dir=tmp_path / "out", plots=False)
+    df = sweep(path, budgets="10,30", objectives="coverage", workers=0, out_dir=tmp_path / "out", plots=False)
     assert df["status"].tolist() == ["infeasible", "optimal"]
     assert "no plan" in df["message"][0]
     assert df["budget_used"].tolist()[1] == 30 and np.isnan(df["covered_total"][0])
     assert df["monotone_ok"].tolist() == [pd.NA, True]
     # A proven infeasibility is a finished point, too.
-    again = sw.sweep(path, budgets="10,30", objectives="coverage", workers=0, out_dir=tmp_path / "out", plots=False)
+    again = sweep(path, budgets="10,30", objectives="coverage", workers=0, out_dir=tmp_path / "out", plots=False)
     assert again.attrs["skipped"] == 2
     # A worker that sees other files than the client refuses, and the point is not kept.
-    rec = sw.solve_point(str(path), {"budget.total": 30.0}, {"scenario": "0" * 64})
+    rec = solve_point(str(path), {"budget.total": 30.0}, {"scenario": "0" * 64})
     assert rec["row"]["status"] == "error" and rec["persist"] is False
     assert "reads different input files than the client" in rec["row"]["message"]
 
 
 def test_monotone_in_budget_at_mip_gap_zero(tmp_path, client2):
     path = write_scenario(tmp_path / "in", random_region(7), {"clinic": {**CLINIC, "service": {"distance_km": 6}}})
-    df = sw.sweep(path, budgets="10:60:6", objectives="coverage,equity", client=client2, out_dir=tmp_path / "out", plots=False)
+    df = sweep(path, budgets="10:60:6", objectives="coverage,equity", client=client2, out_dir=tmp_path / "out", plots=False)
     assert df["status"].eq("optimal").all()
     assert df["monotone_ok"].all()
     for kind, sub in df.groupby("objective"):
@@ -336,12 +339,12 @@ def test_monotone_in_budget_at_mip_gap_zero(tmp_path, client2):
 def test_same_grid_same_results_with_one_and_two_workers(tmp_path, client2):
     path = write_scenario(tmp_path / "in", random_region(11), {"clinic": CLINIC, "school": SCHOOL}, mip_gap=0.0)
     grid = dict(budgets="10:40:4", objectives="coverage,equity", weights=["scenario", "school=5"])
-    two = sw.sweep(path, **grid, client=client2, write=False)
+    two = sweep(path, **grid, client=client2, write=False)
     with (
         distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         distributed.Client(cluster) as client1,
     ):
-        one = sw.sweep(path, **grid, client=client1, write=False)
+        one = sweep(path, **grid, client=client1, write=False)
     assert len(two) == 16 and two["point"].tolist() == list(range(16))
     timing = ["seconds", "solve_seconds"]
     pd.testing.assert_frame_equal(one.drop(columns=timing), two.drop(columns=timing))
@@ -351,9 +354,9 @@ def test_same_grid_same_results_with_one_and_two_workers(tmp_path, client2):
 def test_scenario_built_in_code_is_shipped_to_the_workers(client2):
     cat = catalogue(facility_type("clinic", cost=10, km=5))
     scenario = Scenario(name="mem", region=line_region(), catalogue=cat, budget=BudgetConfig(total=10))
-    df = sw.sweep(scenario, budgets="10,20", objectives="coverage", client=client2, write=False)
+    df = sweep(scenario, budgets="10,20", objectives="coverage", client=client2, write=False)
     assert df["covered_total"].tolist() == [1200, 1500]
-    assert sw.input_digests(scenario).keys() == {"region (in memory)"}
+    assert input_digests(scenario).keys() == {"region (in memory)"}
 
 
 def test_ship_scenario_needs_no_files_on_the_workers(tmp_path, client2):
@@ -364,11 +367,11 @@ def test_ship_scenario_needs_no_files_on_the_workers(tmp_path, client2):
         if event == "start":
             (tmp_path / "in").rename(tmp_path / f"gone-{len(list(tmp_path.iterdir()))}")
 
-    by_path = sw.sweep(path, budgets="10,20", objectives="coverage", client=client2, write=False, progress=hide_files)
+    by_path = sweep(path, budgets="10,20", objectives="coverage", client=client2, write=False, progress=hide_files)
     assert by_path["status"].tolist() == ["error", "error"]
     assert "scenario file not found" in by_path["message"][0]
     shutil.copytree(tmp_path / "gone-1", tmp_path / "in")
-    shipped = sw.sweep(path, budgets="10,20", objectives="coverage", client=client2, write=False, ship_scenario=True,
+    shipped = sweep(path, budgets="10,20", objectives="coverage", client=client2, write=False, ship_scenario=True,
                        progress=hide_files)
     assert shipped["status"].tolist() == ["optimal", "optimal"]
     assert shipped["covered_total"].tolist() == [1200, 1500]
@@ -435,7 +438,7 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
     out = tmp_path / "out"
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {**os.environ, sw.DELAY_ENV: "1.5"}  # every point takes >= 1.5 s: a kill lands mid-sweep
+    env = {**os.environ, DELAY_ENV: "1.5"}  # every point takes >= 1.5 s: a kill lands mid-sweep
     procs: list[subprocess.Popen] = []
 
     def start(name: str, args: list[str]) -> subprocess.Popen:
@@ -510,7 +513,7 @@ def test_cli_ctrl_c_keeps_finished_points_and_a_rerun_finishes(tmp_path):
     # lands with points still to do unless this process stalls for 14 s (a margin, not a wait).
     grid = [*_regionopt(), "sweep", str(path), "--budgets", "10:80:8", "--objectives", "coverage", "--out", str(out)]
     command = [*grid, "--workers", "1", "--no-plots"]
-    env = {**os.environ, sw.DELAY_ENV: "2"}
+    env = {**os.environ, DELAY_ENV: "2"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
                             start_new_session=True)
     try:

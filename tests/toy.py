@@ -12,7 +12,7 @@ from pyproj import CRS
 from shapely.geometry import Point, box
 
 from optimizer.catalogue import Catalogue, FacilityType
-from optimizer.config import FacilityTypeConfig, ServiceConfig
+from optimizer.config.schema import FacilityTypeConfig, ServiceConfig
 from optimizer.region import Region
 
 UTM51 = CRS.from_epsg(32651)

@@ -18,11 +18,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from ..config import ImpedanceSpec
-from ..distance import planar_xy
+from ..config.schema import ImpedanceSpec
+from ..datum import planar_xy
 from ..errors import ConfigError, InputError
 from .base import EMPTY_PAIRS, Impedance, Pairs, Points, StraightLine, standard_limits
-from .network import DEFAULT_SPEEDS_KMH, NetworkImpedance, RoadNetwork, read_network, read_osm_pbf, read_road_layer
+from .network import (
+    DEFAULT_SPEEDS_KMH,
+    NetworkImpedance,
+    RoadNetwork,
+    read_network,
+    read_osm_pbf,
+    read_road_layer,
+)
 from .od_matrix import ODMatrix, read_od_matrix, write_od_matrix
 
 if TYPE_CHECKING:  # the scenario comes before the impedance in the data flow; only its type is needed here

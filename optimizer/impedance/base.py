@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..distance import coverage_pairs, nearest_distance
-from ..config import ServiceStandard
+from ..config.schema import ServiceStandard
+from .straight_line import coverage_pairs, nearest_distance
 
 __all__ = ["Points", "Pairs", "Impedance", "StraightLine", "standard_limits", "join_on_keys", "EMPTY_PAIRS"]
 

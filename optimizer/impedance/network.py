@@ -23,7 +23,6 @@ roads (ramps) take the speed of the next class down, an assumption.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 

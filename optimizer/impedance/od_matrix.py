@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyogrio
 
 from ..errors import InputError
 from .base import EMPTY_PAIRS, Impedance, Pairs, Points, _sorted, join_on_keys
@@ -136,7 +137,6 @@ def _chunks(path: Path, fmt: str, columns: dict[str, str], layer: str | None,
             yield offset, _arrow_frame(batch, columns)
             offset += batch.num_rows
         return
-    import pyogrio
 
     try:
         info = pyogrio.read_info(path, layer=layer)

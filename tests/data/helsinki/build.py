@@ -50,7 +50,12 @@ def write_matrix() -> None:
     import pandas as pd
     from pyproj import CRS
 
-    from optimizer.impedance import NetworkImpedance, Points, read_osm_pbf, write_od_matrix
+    from optimizer.impedance import (
+        NetworkImpedance,
+        Points,
+        read_osm_pbf,
+        write_od_matrix,
+    )
 
     crs = CRS.from_epsg(32635)
     imp = NetworkImpedance(read_osm_pbf(PBF, crs), access_speed_kmh=5.0)

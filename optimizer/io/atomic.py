@@ -1,0 +1,147 @@
+"""One atomic writer: folders and files appear whole or not at all, signals deferred meanwhile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from ..errors import OutputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or another signal) turned into an exception, so cleanup runs as for Ctrl-C.
+
+    The command line exits with ``128 + signum`` (143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        super().__init__(f"received signal {self.signum}")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Interrupted` so cleanup runs for both Ctrl-C and kill.
+
+    Does nothing when another SIGTERM handler is installed (e.g. by the
+    command line, which wraps every command in this) or off the main thread.
+    """
+    if os.name != "posix" or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def _raise(signum, frame):  # pragma: no cover - exercised by the interrupt test in a subprocess
+        raise Interrupted(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not in the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_deferred_signals = sigterm_as_interrupt  # former name
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM during a few file-system steps that must not be split.
+
+    A signal that arrives inside the block is remembered and re-raised when
+    the block ends (as KeyboardInterrupt / :class:`Interrupted`), so e.g. the
+    rename of the finished folder into place happens completely or not at all.
+    Python runs signal handlers only in the main thread; elsewhere nothing is
+    needed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    signums = [signal.SIGINT] + ([signal.SIGTERM] if os.name == "posix" else [])
+    previous = {}
+    for signum in signums:
+        previous[signum] = signal.getsignal(signum)
+        if previous[signum] in (signal.SIG_IGN,):
+            continue
+        signal.signal(signum, lambda n, frame: pending.append(n))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    if pending:  # deliver the first signal now, to the handler that was in place
+        signum = pending[0]
+        handler = previous.get(signum)
+        if callable(handler):
+            handler(signum, None)  # default_int_handler raises KeyboardInterrupt; ours raises Interrupted
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:
+            raise Interrupted(signum)
+
+
+@contextmanager
+def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
+    """Yield a temporary folder; on success it replaces ``out_dir`` in one rename.
+
+    On any exception (including KeyboardInterrupt / SIGTERM) the temporary
+    folder is removed and ``out_dir`` is left as it was. Creating the
+    temporary folder and swapping it into place are shielded from signals,
+    so an interrupt leaves either the earlier folder or the complete new one,
+    and no temporary folder behind (short of SIGKILL or power loss).
+    """
+    out_dir = Path(out_dir)
+
+    def cannot_create(exc: OSError) -> OutputError:
+        return OutputError(f"cannot create the output folder ({exc.strerror or exc})", file=out_dir,
+                           hint="choose another --out folder, in a folder you can write to")
+
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_create(exc) from None
+    tmp: Path | None = None
+    with sigterm_as_interrupt():
+        try:
+            with _interrupts_deferred():
+                try:
+                    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+                except OSError as exc:
+                    raise cannot_create(exc) from None
+                # mkdtemp makes the folder private (0700); the result folder is
+                # meant to be shared like any other, so apply the user's umask.
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o777 & ~umask)
+            yield tmp
+            with _interrupts_deferred():
+                old = None
+                if out_dir.exists():
+                    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+                    os.replace(out_dir, old)
+                try:
+                    os.replace(tmp, out_dir)
+                except BaseException:
+                    if old is not None:
+                        os.replace(old, out_dir)
+                    raise
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise

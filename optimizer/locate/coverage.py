@@ -1,0 +1,483 @@
+"""Coverage models: LSCP and MCLP."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pulp
+import scipy.sparse as sp
+
+from ..errors import InfeasibleError, InputError
+from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.options import SolveReport, relative_gap
+from ._mclp_reduce import (
+    _mclp_greedy,
+    _mclp_reduce,
+)
+from ._validate import (
+    _check_p,
+    _check_radius,
+    _coverage_csr,
+    _geo_column,
+    _geo_coverage,
+    _predefined_mask,
+    _vector,
+)
+from .base import LocateModel, _merge_rows
+
+# Guard on the work of the site-dominance test (sum over demand groups of the
+# squared number of covering sites = the flops of the sparse product B^T B).
+_DOMINANCE_WORK_LIMIT = 30_000_000
+
+
+def _dominated_sites(cov: sp.csr_array, cost: np.ndarray, protected: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Sites whose covered set is inside another site's at no lower cost.
+
+    Uses a strict order (subset, then cost, then index) so that of two
+    identical sites exactly one survives and every dropped site has a
+    surviving dominator. ``protected`` sites (predefined) are never dropped.
+    Returns ``(dropped mask, computed?)`` — the test is skipped (nothing
+    dropped) when its sparse product would be too large.
+    """
+    m = cov.shape[1]
+    dropped = np.zeros(m, dtype=bool)
+    deg_rows = np.diff(cov.indptr)
+    if int((deg_rows.astype(np.int64) ** 2).sum()) > _DOMINANCE_WORK_LIMIT:
+        return dropped, False
+    colcount = np.asarray(cov.sum(axis=0)).ravel()
+    csc = sp.csc_array(cov, dtype=np.int64)
+    inter = (csc.T @ csc).tocoo()  # |cover(j) ∩ cover(k)|
+    j, k, c = inter.row, inter.col, inter.data
+    cand = (j != k) & (c == colcount[j])  # cover(j) ⊆ cover(k)
+    j, k = j[cand], k[cand]
+    strict = (colcount[k] > colcount[j]) | (cost[k] < cost[j]) | (k < j)
+    ok = (cost[k] <= cost[j]) & strict & ~protected[j]
+    dropped[j[ok]] = True
+    # Sites covering nothing are dominated by the cheapest site (ties: lowest index).
+    empty = colcount == 0
+    if empty.any():
+        best = int(np.lexsort((np.arange(m), cost))[0])
+        drop_empty = empty & ~protected & (cost >= cost[best])
+        drop_empty[best] = False
+        dropped |= drop_empty
+    return dropped, True
+
+
+class _Coverage(LocateModel):
+    """Sparse coverage preprocessing shared by LSCP and MCLP."""
+
+    def _prepare(self, cov: sp.csr_array, weights: np.ndarray | None, predefined: np.ndarray,
+                 cost: np.ndarray, reduce: bool, dominance_ok: bool, min_sites: int):
+        n, m = cov.shape
+        self._n, self._m = n, m
+        self._cov = cov
+        self._predefined = predefined
+        w = np.ones(n) if weights is None else weights
+        covered_by_pre = np.zeros(n, dtype=bool)
+        if predefined.any():
+            covered_by_pre = np.asarray(cov[:, np.flatnonzero(predefined)].sum(axis=1)).ravel() > 0
+        stats = {"clients": n, "sites": m, "coverage_pairs": int(cov.nnz)}
+        active = ~covered_by_pre
+        if weights is not None and reduce:
+            active &= w > 0  # weightless demand cannot change the objective
+        rows = np.flatnonzero(active)
+        sub = cov[rows] if len(rows) < n else cov
+        dropped = np.zeros(m, dtype=bool)
+        if reduce:
+            codes, first = _merge_rows(sub)
+            gw = np.bincount(codes, weights=w[rows], minlength=len(first))
+            group_cov = sub[first]
+            stats["demand_groups"] = len(first)
+            if dominance_ok:
+                dropped, computed = _dominated_sites(group_cov, cost, predefined)
+                stats["dominance_test"] = "applied" if computed else "skipped (too large)"
+                # Keep enough sites for an exact-p model: restoring dropped sites keeps it valid.
+                free_left = int((~dropped & ~predefined).sum())
+                need = min_sites - int(predefined.sum())
+                if free_left < need:
+                    back = np.flatnonzero(dropped)[: need - free_left]
+                    dropped[back] = False
+            else:
+                stats["dominance_test"] = "not valid for this model"
+            if dropped.any():
+                # Dropping sites can make more groups identical: merge again.
+                kept_cols = ~dropped
+                pruned = sp.csr_array(group_cov.multiply(kept_cols[None, :].astype(np.int32)))
+                pruned.eliminate_zeros()
+                pruned.sort_indices()
+                codes2, first2 = _merge_rows(pruned)
+                gw = np.bincount(codes2, weights=gw, minlength=len(first2))
+                group_cov = pruned[first2]
+                codes = codes2[codes]
+            stats["sites_dropped"] = int(dropped.sum())
+        else:
+            codes = np.arange(len(rows))
+            gw = w[rows]
+            group_cov = sub
+        stats["model_rows"] = group_cov.shape[0]
+        self.stats.update(stats)
+        return rows, codes, gw, group_cov, dropped, covered_by_pre
+
+    def _site_variables(self, dropped: np.ndarray) -> None:
+        self._site_vars: dict[int, pulp.LpVariable] = {}
+        var_arr = np.empty(self._m, dtype=object)
+        for j in range(self._m):
+            if dropped[j]:
+                continue
+            v = _var(self.problem, f"y_{j}", 1 if self._predefined[j] else 0, 1, pulp.LpBinary)
+            if self._predefined[j]:
+                v.lowBound = 1
+            self._site_vars[j] = v
+            var_arr[j] = v
+        self._var_arr = var_arr
+
+    def _set_assignment(self, mask: np.ndarray) -> None:
+        # A covered client points to a covering open site (the first such).
+        cov = self._cov
+        open_cov = sp.csr_array(cov.multiply(mask[None, :].astype(np.int32)))
+        open_cov.eliminate_zeros()
+        self._open_cov = open_cov
+        counts = np.diff(open_cov.indptr)
+        assign = np.full(self._n, -1, dtype=np.int64)
+        has = counts > 0
+        assign[has] = open_cov.indices[open_cov.indptr[:-1][has]]
+        self.assignment = assign
+
+    def _served_pairs(self):
+        oc = self._open_cov.tocoo()
+        return oc.row, oc.col  # spopt lists every open site covering a client
+
+    @property
+    def covered(self) -> np.ndarray:
+        """Boolean per client: within ``service_radius`` of an open facility."""
+        return self.assignment >= 0
+
+    @property
+    def n_cli_uncov(self) -> int:
+        """Number of clients not covered (spopt's attribute)."""
+        return int((~self.covered).sum())
+
+    @property
+    def perc_cov(self) -> float:
+        """Percentage of clients covered (spopt's attribute, by count not weight)."""
+        return 100.0 * (1 - self.n_cli_uncov / self._n)
+
+
+class LSCP(_Coverage):
+    """Location set covering problem (Toregas et al. 1971).
+
+    Minimise the number of open facilities such that every demand point is
+    within ``service_radius`` of one (spopt's objective; predefined sites
+    count). With ``reduce=True`` (default): demand points covered by a
+    predefined site are dropped, demand points with identical covering sets
+    are merged, and a site whose covered set is a subset of another site's is
+    dropped (always valid here: swapping it for its dominator never uncovers
+    anyone and never costs more).
+    """
+
+    sense = pulp.LpMinimize
+
+    @classmethod
+    def from_cost_matrix(cls, cost_matrix, service_radius: float, predefined_facilities_arr=None,
+                         name: str = "lscp", reduce: bool = True) -> LSCP:
+        """Build from a clients × sites cost matrix.
+
+        Parameters
+        ----------
+        cost_matrix
+            Dense array, or a scipy sparse matrix whose stored entries are the
+            pairs in reach valued by distance (e.g.
+            :func:`optimizer.distance.coverage_matrix`).
+        service_radius
+            Maximum service distance (``<=``).
+        predefined_facilities_arr
+            Sites that must be open: a 0/1 mask as long as the sites, or indices.
+        name
+            Problem name.
+        reduce
+            Apply the reductions described in the class docstring.
+
+        Raises
+        ------
+        InfeasibleError
+            When some demand point is within reach of no site; the message
+            names them.
+        """
+        radius = _check_radius(service_radius)
+        cov = _coverage_csr(cost_matrix, radius)
+        _, m = cov.shape
+        pre = _predefined_mask(predefined_facilities_arr, m)
+        uncovered = np.flatnonzero(np.diff(cov.indptr) == 0)
+        if len(uncovered):
+            shown = ", ".join(str(int(i)) for i in uncovered[:10]) + (" …" if len(uncovered) > 10 else "")
+            raise InfeasibleError(
+                f"{len(uncovered)} demand point(s) are farther than {radius:g} from every candidate site, "
+                f"so no plan covers everyone: {shown}",
+                field="service_radius",
+                hint="increase service_radius or add candidate sites near these demand points",
+            )
+        model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
+        model.service_radius = radius
+        _, _, _, group_cov, dropped, _ = model._prepare(cov, None, pre, np.ones(m), reduce, True, 0)
+        model._site_variables(dropped)
+        prob = model.problem
+        prob.setObjective(_affine(list(model._site_vars.values()), np.ones(len(model._site_vars))))
+        _add_rows(prob, model._var_arr, group_cov, pulp.LpConstraintGE, np.ones(group_cov.shape[0]),
+                  [f"cover_{g}" for g in range(group_cov.shape[0])])
+        model._seal(reduce)
+        return model
+
+    @classmethod
+    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, service_radius: float,
+                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
+                          name: str = "lscp", reduce: bool = True) -> LSCP:
+        """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
+        radius = _check_radius(service_radius)
+        cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)
+        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
+        model = cls.from_cost_matrix(cost, radius, pre, name=name, reduce=reduce)
+        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
+        return model
+
+
+class MCLP(_Coverage):
+    """Maximal covering location problem (Church & ReVelle 1974), optionally budgeted.
+
+    Maximise the total weight of demand within ``service_radius`` of an open
+    facility, with exactly ``p_facilities`` facilities (spopt's model) and/or
+    total site cost within ``budget`` (``facility_costs``). Predefined sites
+    are open and count towards ``p_facilities`` and the budget (give existing
+    facilities cost 0).
+
+    Reductions (``reduce=True``): demand covered by a predefined site and
+    weightless demand become constants; demand points with identical covering
+    sets are merged (weights summed); a site whose covered set is a subset of
+    another's at no lower cost is dropped when that provably keeps an optimum
+    — with ``p_facilities`` only (as long as at least ``p_facilities`` sites
+    remain) or with ``budget`` only, but not when both bind with unequal
+    costs. The test needs a sparse product and is skipped for very large
+    coverage (``stats['dominance_test']`` says which).
+
+    With ``p_facilities`` and no budget, the reductions go on to fix sites
+    (LP-based probing against an incumbent), which is what makes the
+    exact solve fast:
+
+    1. *Incumbent*: the greedy plan, the LP relaxation rounded, an LP dive,
+       each improved by best-improvement interchange (all swaps evaluated
+       with sparse products per pass, :func:`_mclp_local_search`), then an
+       iterated local search that closes 2–3 neighbouring sites and refills.
+    2. *Threshold*: with integer weights a better plan covers at least
+       ``incumbent + 1``; otherwise at least the incumbent's value.
+    3. *Fixing*: a site outside the incumbent is fixed closed (inside it:
+       fixed open) when a certified LP bound with the site forced the other
+       way is below the threshold — first from the LP reduced costs (free),
+       then by re-solving the LP with the site forced ("probing", warm dual
+       simplex, two threads, in rounds while they pay off). Each bound is
+       recomputed from the duals as a Lagrangian bound valid for any
+       multipliers (:class:`_MclpRelaxation`), so it does not depend on LP
+       tolerances. Every plan better than the incumbent obeys every fixing,
+       and so does the incumbent: the model keeps an optimum. When the LP
+       bound under the fixings falls below the threshold, no better plan
+       exists and all sites are fixed to the incumbent.
+    4. The model is built over what is left: closed sites have no variable,
+       open ones are fixed at 1 and the demand they cover is a constant, and
+       a row ``incumbent_cut`` asks for at least the incumbent's cover.
+
+    ``stats`` records the LP bound, the incumbents found, probes, LP
+    iterations and fixings; ``incumbent_sites`` holds the incumbent. The LP
+    step is skipped above ``_MCLP_LP_MAX_PAIRS`` coverage pairs (only the
+    local search runs then). If a time-limited solve ends with no plan or a
+    worse one, the incumbent is reported (status ``feasible``, gap against
+    the solver's bound, which is valid for the original model because every
+    plan removed is no better than the incumbent).
+    """
+
+    sense = pulp.LpMaximize
+
+    @classmethod
+    def from_cost_matrix(cls, cost_matrix, weights, service_radius: float, p_facilities: int | None = None,
+                         predefined_facilities_arr=None, name: str = "mclp", *, facility_costs=None,
+                         budget: float | None = None, reduce: bool = True) -> MCLP:
+        """Build from a clients × sites cost matrix.
+
+        Parameters
+        ----------
+        cost_matrix
+            Dense array or scipy sparse matrix (stored entries = pairs in
+            reach, valued by distance).
+        weights
+            Demand weight per client (non-negative).
+        service_radius
+            Maximum service distance (``<=``).
+        p_facilities
+            Exact number of open facilities (``None`` with a budget: any number).
+        predefined_facilities_arr
+            Sites that must be open (0/1 mask as long as the sites, or indices).
+        name
+            Problem name.
+        facility_costs, budget
+            Site costs and the budget over the open sites (predefined included).
+        reduce
+            Apply the reductions described in the class docstring.
+        """
+        radius = _check_radius(service_radius)
+        cov = _coverage_csr(cost_matrix, radius)
+        n, m = cov.shape
+        w = _vector(weights, n, "weights")
+        pre = _predefined_mask(predefined_facilities_arr, m)
+        if p_facilities is None and budget is None:
+            raise InputError("give p_facilities, a budget (with facility_costs), or both", field="p_facilities",
+                             hint="e.g. p_facilities=5, or budget=1e8 with facility_costs=[...]")
+        p = _check_p(p_facilities, m, int(pre.sum())) if p_facilities is not None else None
+        costs = None
+        if budget is not None or facility_costs is not None:
+            if budget is None or facility_costs is None:
+                raise InputError("a budget needs facility_costs and facility_costs need a budget", field="budget",
+                                 hint="pass both budget= and facility_costs= (one cost per site), or neither")
+            costs = _vector(facility_costs, m, "facility_costs")
+            try:
+                budget = float(budget)
+            except (TypeError, ValueError):
+                raise InputError(f"budget must be a number, got {budget!r}", field="budget",
+                                 hint="give the budget as a finite number, 0 or more, e.g. budget=1e8") from None
+            if not math.isfinite(budget) or budget < 0:
+                raise InputError(f"budget must be finite and non-negative, got {budget}", field="budget",
+                                 hint="give the budget as a finite number, 0 or more, e.g. budget=1e8")
+            if costs[pre].sum() > budget + 1e-9 * max(1.0, budget):
+                raise InfeasibleError(
+                    f"the predefined sites alone cost {costs[pre].sum():g}, more than the budget {budget:g}",
+                    field="budget", hint="raise the budget, or predefine fewer sites")
+        if costs is None:
+            dominance_ok, dom_cost = True, np.ones(m)
+        elif p is None:
+            dominance_ok, dom_cost = True, costs
+        else:
+            dominance_ok, dom_cost = bool(np.all(costs == costs[0])), costs
+        model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
+        model.service_radius, model.p_facilities, model.budget = radius, p, budget
+        model.facility_costs, model.weights = costs, w
+        _, _, gw, group_cov, dropped, covered_pre = model._prepare(
+            cov, w, pre, dom_cost, reduce, dominance_ok, p or 0)
+        constant = float(w[covered_pre].sum())
+        # Incumbent (greedy; with reductions, improved and used to fix sites, see the class docstring).
+        model._incumbent = None
+        fixed_open = np.zeros(m, dtype=bool)
+        if p is not None and costs is None:
+            greedy = _mclp_greedy(group_cov, gw, p, pre, dropped)
+            if greedy is not None:
+                sites, value = greedy
+                if reduce:
+                    live = np.flatnonzero(np.diff(group_cov.indptr) > 0)
+                    mask, value, fixed_closed, fixed_open = _mclp_reduce(
+                        group_cov[live], gw[live], p, pre, dropped, sites, constant, model.stats)
+                    sites = np.flatnonzero(mask)
+                    dropped = dropped | fixed_closed
+                    if fixed_closed.any():
+                        group_cov = sp.csr_array(group_cov.multiply((~dropped)[None, :].astype(np.int32)))
+                        group_cov.eliminate_zeros()
+                model._incumbent = (np.sort(sites), value + constant)
+                model.stats["heuristic_objective"] = value + constant
+        model.incumbent_sites = None if model._incumbent is None else model._incumbent[0]
+        model._site_variables(dropped)
+        for j in np.flatnonzero(fixed_open):
+            model._site_vars[j].lowBound = 1
+        prob = model.problem
+        # Groups no site reaches stay uncovered, groups a site fixed open covers are covered:
+        # no variable needed for either.
+        reach = np.diff(group_cov.indptr) > 0
+        if fixed_open.any():
+            by_fixed = np.asarray(group_cov[:, np.flatnonzero(fixed_open)].sum(axis=1)).ravel() > 0
+            constant += float(gw[by_fixed].sum())
+            reach &= ~by_fixed
+        z_groups = np.flatnonzero(reach)
+        z = np.array([_var(prob, f"z_{g}", 0, 1) for g in z_groups], dtype=object)
+        prob.setObjective(_affine(z, gw[z_groups], constant))
+        # Rows  z_g - sum_{j covers g} y_j <= 0, as one CSR over [y | z] columns.
+        sub = group_cov[z_groups]
+        ng = len(z_groups)
+        a = sp.hstack([-sub.astype(float), sp.identity(ng, format="csr")], format="csr")
+        a.sort_indices()
+        _add_rows(prob, np.concatenate([model._var_arr, z]), a, pulp.LpConstraintLE, np.zeros(ng),
+                  [f"cover_{g}" for g in z_groups])
+        svars = list(model._site_vars.values())
+        if p is not None:
+            prob.addConstraint(pulp.LpConstraint(_affine(svars, np.ones(len(svars))), pulp.LpConstraintEQ,
+                                                 "p_facilities", p))
+        if costs is not None:
+            idx = list(model._site_vars.keys())
+            prob.addConstraint(pulp.LpConstraint(_affine(svars, costs[idx]), pulp.LpConstraintLE, "budget", budget))
+        undecided = any(v.lowBound != v.upBound for v in svars)
+        if reduce and model._incumbent is not None and undecided and ng and "lp_bound" in model.stats:
+            # The incumbent is feasible here and an optimum is at least as good: demanding that much
+            # cover is valid and lets HiGHS prune by it from the start (10-25 % faster on the
+            # hard 2,000 x 500 instances). The slack keeps the incumbent inside HiGHS' tolerances.
+            need = model._incumbent[1] - constant
+            need -= 1e-6 * max(1.0, abs(need))
+            prob.addConstraint(pulp.LpConstraint(_affine(z, gw[z_groups]), pulp.LpConstraintGE, "incumbent_cut",
+                                                 need))
+        model._z_groups, model._z, model._zcov = z_groups, z, sub
+        model._seal(reduce)
+        return model
+
+    @classmethod
+    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
+                          service_radius: float, p_facilities: int | None = None,
+                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
+                          name: str = "mclp", *, facility_cost_col: str | None = None, budget: float | None = None,
+                          reduce: bool = True) -> MCLP:
+        """Build from point layers (spopt's signature plus ``facility_cost_col`` / ``budget``)."""
+        radius = _check_radius(service_radius)
+        cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)
+        weights = _geo_column(gdf_demand, weights_cols, "weights_cols")
+        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
+        fcost = _geo_column(gdf_fac, facility_cost_col, "facility_cost_col")
+        model = cls.from_cost_matrix(cost, weights, radius, p_facilities, pre, name=name, facility_costs=fcost,
+                                     budget=budget, reduce=reduce)
+        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
+        return model
+
+    def _improve_plan(self, report: SolveReport) -> None:
+        # A solver stopped by its time limit may hold a plan worse than the
+        # incumbent built with the model, or none at all: then the incumbent is
+        # put on the variables. It is feasible for the model as built (it obeys
+        # every fixing and the incumbent cut); with user-added constraints —
+        # reduce=False — it is not used.
+        if report.status not in ("feasible", "no_solution") or self._incumbent is None or not self._reduced:
+            return
+        if report.bound is None:
+            # Stopped before it proved any bound (a short limit on a busy machine stops HiGHS in
+            # presolve): the certified LP bound of the reductions, else all the weight any site
+            # reaches, bounds every plan of the model as built — so the plan keeps a proven gap.
+            reach = float(self.weights[np.diff(self._cov.indptr) > 0].sum())
+            report.bound = min(self.stats.get("lp_bound", math.inf), reach)
+            report.extra["bound"] = "from the reductions' LP bound / the reachable weight (the solver had none)"
+            if report.status == "feasible" and report.objective is not None:
+                report.gap = relative_gap(report.objective, report.bound)
+        sel, value = self._incumbent
+        if report.status == "feasible":
+            mask = self._predefined.copy()
+            for j, v in self._site_vars.items():
+                mask[j] |= (v.varValue or 0.0) > 0.5
+            cov_now = float(self.weights[np.asarray(self._cov[:, np.flatnonzero(mask)].sum(axis=1)).ravel() > 0].sum())
+            if value <= cov_now:
+                return
+            report.extra["plan"] = f"incumbent ({value:g}) kept: better than the solver's plan ({cov_now:g})"
+        else:
+            report.extra["plan"] = f"incumbent ({value:g}): the solver stopped ({report.message}) without a plan"
+            report.status = "feasible"
+            self.problem.assignStatus(pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible)
+        inc_mask = np.zeros(self._m, dtype=bool)
+        inc_mask[sel] = True
+        for j, v in self._site_vars.items():
+            v.varValue = 1.0 if inc_mask[j] else 0.0
+        zval = np.asarray(self._zcov[:, sel].sum(axis=1)).ravel() > 0
+        for v, val in zip(self._z, zval):
+            v.varValue = float(val)
+        report.objective = value
+        report.gap = relative_gap(value, report.bound)
+
+    def _objective_value(self) -> float:
+        # The covered weight of the open set, recomputed from the plan: equal to
+        # the model's objective at an integral solution, and immune to LP noise.
+        return float(self.weights[self.assignment >= 0].sum())
