@@ -59,8 +59,14 @@ def grid_network(side_nodes: int, side_m: float, rng: np.random.Generator) -> Ro
     km = np.full(len(u), spacing / 1000.0)
     speed = rng.uniform(20, 80, len(u))
     minutes = km / speed * 60.0
-    return RoadNetwork(node_xy, np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([km, km]),
-                       np.concatenate([minutes, minutes]), CRS.from_epsg(32651))
+    return RoadNetwork(
+        node_xy,
+        np.concatenate([u, v]),
+        np.concatenate([v, u]),
+        np.concatenate([km, km]),
+        np.concatenate([minutes, minutes]),
+        CRS.from_epsg(32651),
+    )
 
 
 def bench_network() -> dict:
@@ -78,10 +84,20 @@ def bench_network() -> dict:
     t0 = time.perf_counter()
     srows, _, _ = coverage_pairs(demand.xy, sites.xy, 30_000.0)
     t_line = time.perf_counter() - t0
-    return {"bench": "network", "nodes": len(net.node_xy), "directed_edges": len(net.u), "sites": len(sites),
-            "demand": len(demand), "cutoff_min": 60, "graph_s": round(t_graph, 2), "travel_times_s": round(t_pairs, 2),
-            "pairs": int(len(rows)), "straight_line_s": round(t_line, 2), "straight_line_pairs": int(len(srows)),
-            "peak_gib": round(peak_gib(), 2)}
+    return {
+        "bench": "network",
+        "nodes": len(net.node_xy),
+        "directed_edges": len(net.u),
+        "sites": len(sites),
+        "demand": len(demand),
+        "cutoff_min": 60,
+        "graph_s": round(t_graph, 2),
+        "travel_times_s": round(t_pairs, 2),
+        "pairs": int(len(rows)),
+        "straight_line_s": round(t_line, 2),
+        "straight_line_pairs": int(len(srows)),
+        "peak_gib": round(peak_gib(), 2),
+    }
 
 
 def bench_matrix() -> dict:
@@ -99,8 +115,13 @@ def bench_matrix() -> dict:
         for start in range(0, n, 1000):  # written in slices to keep the writer's memory small
             o = np.repeat(np.arange(start, min(start + 1000, n)), m)
             d = np.tile(np.arange(m), len(o) // m)
-            table = pa.table({"origin": pa.array(demand_ids[o]), "destination": pa.array(dest_ids[d]),
-                              "minutes": pa.array(rng.uniform(0, 120, len(o)))})
+            table = pa.table(
+                {
+                    "origin": pa.array(demand_ids[o]),
+                    "destination": pa.array(dest_ids[d]),
+                    "minutes": pa.array(rng.uniform(0, 120, len(o))),
+                }
+            )
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table)
         writer.close()
@@ -109,8 +130,15 @@ def bench_matrix() -> dict:
         t0 = time.perf_counter()
         matrix = read_od_matrix(path, demand_ids=demand_ids, destination_ids=dest_ids, max_minutes=30.0, max_km=None)
         t_read = time.perf_counter() - t0
-    return {"bench": "matrix", "rows": rows, "kept_pairs": int(len(matrix.origin)), "cutoff_min": 30,
-            "write_s": round(t_write, 2), "read_s": round(t_read, 2), "peak_gib": round(peak_gib(), 2)}
+    return {
+        "bench": "matrix",
+        "rows": rows,
+        "kept_pairs": int(len(matrix.origin)),
+        "cutoff_min": 30,
+        "write_s": round(t_write, 2),
+        "read_s": round(t_read, 2),
+        "peak_gib": round(peak_gib(), 2),
+    }
 
 
 def main() -> None:

@@ -42,11 +42,21 @@ from optimizer.render.report import REPORT_FILE, render
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
-PAGES = {REPORT_FILE: 2, "map_compare.html": 2, "map_toggle.html": 1}  # page -> maps drawn in it (index: the side-by-side iframe)
+PAGES = {
+    REPORT_FILE: 2,
+    "map_compare.html": 2,
+    "map_toggle.html": 1,
+}  # page -> maps drawn in it (index: the side-by-side iframe)
 SIZE_TARGET_MB = 15.0
 LOAD_TARGET_S = 3.0
 
@@ -71,8 +81,9 @@ def report_sizes(folder: Path) -> list[tuple[str, float]]:
 
 
 def _launch(p, profile: str):
-    return p.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), args=ARGS, headless=True,
-                                                viewport={"width": 1400, "height": 900})
+    return p.chromium.launch_persistent_context(
+        profile, executable_path=str(CHROMIUM), args=ARGS, headless=True, viewport={"width": 1400, "height": 900}
+    )
 
 
 def _open(ctx, url: str, problems: list[str]):
@@ -118,8 +129,15 @@ def measure_pages(folder: Path, runs: int) -> tuple[list[dict], list[str]]:
                 drawn.append(time.perf_counter() - t0)
                 loads.append(nav / 1000.0)
                 page.close()
-            rows.append({"page": name, "load_s": statistics.median(loads), "drawn_s": statistics.median(drawn),
-                         "load_min_s": min(loads), "load_max_s": max(loads)})
+            rows.append(
+                {
+                    "page": name,
+                    "load_s": statistics.median(loads),
+                    "drawn_s": statistics.median(drawn),
+                    "load_min_s": min(loads),
+                    "load_max_s": max(loads),
+                }
+            )
         ctx.close()
     return rows, problems
 
@@ -177,7 +195,9 @@ def measure_renderers(folder: Path, runs: int) -> tuple[list[dict], list[str]]:
                 res["drawn_s"] = drawn
                 samples.append(res)
                 page.close()
-            med = {k: statistics.median(s[k] for s in samples) if samples[0][k] is not None else None for k in samples[0]}
+            med = {
+                k: statistics.median(s[k] for s in samples) if samples[0][k] is not None else None for k in samples[0]
+            }
             rows.append({"renderer": label, **med})
         ctx.close()
     return rows, problems
@@ -216,36 +236,60 @@ def main(argv=None) -> int:
 
     solution = json.loads((folder / "solution.json").read_text())
     print()
-    print(f"Zhejiang default: status {solution['status']}, {solution['new_facilities']} new facilities"
-          + (f"; solved in {solve_s:.0f} s" if solve_s else "") + f"; maps + report rendered in {render_s:.1f} s")
+    print(
+        f"Zhejiang default: status {solution['status']}, {solution['new_facilities']} new facilities"
+        + (f"; solved in {solve_s:.0f} s" if solve_s else "")
+        + f"; maps + report rendered in {render_s:.1f} s"
+    )
     print()
     print(f"{'report file':<52} {'MB':>7}")
     for name, mb in sizes:
         print(f"{name:<52} {mb:>7.2f}")
-    print(f"{'total (target <= %.0f MB)' % SIZE_TARGET_MB:<52} {total:>7.2f}  {'OK' if total <= SIZE_TARGET_MB else 'OVER'}")
+    print(
+        f"{'total (target <= %.0f MB)' % SIZE_TARGET_MB:<52} {total:>7.2f}  {'OK' if total <= SIZE_TARGET_MB else 'OVER'}"
+    )
     print()
-    print(f"{'page (median of %d loads)' % args.runs:<28} {'load event s':>13} {'maps drawn s':>13} {'load min-max s':>15}")
+    print(
+        f"{'page (median of %d loads)' % args.runs:<28} {'load event s':>13} {'maps drawn s':>13} {'load min-max s':>15}"
+    )
     for r in pages:
         ok = "OK" if r["load_s"] <= LOAD_TARGET_S else "SLOW"
-        print(f"{r['page']:<28} {r['load_s']:>13.2f} {r['drawn_s']:>13.2f} {r['load_min_s']:>7.2f}-{r['load_max_s']:<7.2f} {ok}")
+        print(
+            f"{r['page']:<28} {r['load_s']:>13.2f} {r['drawn_s']:>13.2f} {r['load_min_s']:>7.2f}-{r['load_max_s']:<7.2f} {ok}"
+        )
     print(f"(target: load event <= {LOAD_TARGET_S:g} s)")
     print()
-    print("demand points on map_toggle.html: "
-          f"{renderers[0]['demand']:,.0f} markers")
-    print(f"{'renderer':<16} {'drawn s':>8} {'zoom redraw ms':>15} {'type switch ms':>15} {'pan fps':>8} {'DOM nodes':>10} {'JS heap MB':>11}")
+    print(f"demand points on map_toggle.html: {renderers[0]['demand']:,.0f} markers")
+    print(
+        f"{'renderer':<16} {'drawn s':>8} {'zoom redraw ms':>15} {'type switch ms':>15} {'pan fps':>8} {'DOM nodes':>10} {'JS heap MB':>11}"
+    )
     for r in renderers:
         heap = f"{r['heap_mb']:.0f}" if r["heap_mb"] is not None else "–"
-        print(f"{r['renderer']:<16} {r['drawn_s']:>8.2f} {r['zoom_ms']:>15.0f} {r['switch_ms']:>15.0f} {r['fps']:>8.1f} "
-              f"{r['dom_nodes']:>10,.0f} {heap:>11}")
+        print(
+            f"{r['renderer']:<16} {r['drawn_s']:>8.2f} {r['zoom_ms']:>15.0f} {r['switch_ms']:>15.0f} {r['fps']:>8.1f} "
+            f"{r['dom_nodes']:>10,.0f} {heap:>11}"
+        )
     if problems:
         print("\nproblems seen in the browser:")
         for line in sorted(set(problems)):
             print("  " + line)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"sizes_mb": dict(sizes), "total_mb": total, "pages": pages,
-                                         "renderers": renderers, "render_s": render_s, "solve_s": solve_s,
-                                         "status": solution["status"], "problems": sorted(set(problems))}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "sizes_mb": dict(sizes),
+                    "total_mb": total,
+                    "pages": pages,
+                    "renderers": renderers,
+                    "render_s": render_s,
+                    "solve_s": solve_s,
+                    "status": solution["status"],
+                    "problems": sorted(set(problems)),
+                },
+                indent=2,
+            )
+        )
     return 1 if problems else 0
 
 

@@ -55,21 +55,43 @@ def main() -> None:
         model = MCLP.from_cost_matrix(cov, weights, radius, args.p)
         t2 = time.perf_counter()
     density = cov.nnz / (cov.shape[0] * cov.shape[1])
-    print(f"coverage pairs {cov.nnz:,} (density {density:.3%}); coverage {t1 - t0:.2f} s, model {t2 - t1:.2f} s, "
-          f"build total {t2 - t0:.2f} s, peak RSS {mem.peak_mb:.0f} MiB")
+    print(
+        f"coverage pairs {cov.nnz:,} (density {density:.3%}); coverage {t1 - t0:.2f} s, model {t2 - t1:.2f} s, "
+        f"build total {t2 - t0:.2f} s, peak RSS {mem.peak_mb:.0f} MiB"
+    )
     print("model stats:", model.stats)
     t3 = time.perf_counter()
     model.solve("highs", time_limit=args.time_limit)
     t4 = time.perf_counter()
-    print(f"solve: status {model.status}, objective {model.objective}, bound {model.bound}, gap {model.gap}, "
-          f"{t4 - t3:.1f} s (limit {args.time_limit:g} s); covered {model.objective / weights.sum():.2%} of weight")
+    print(
+        f"solve: status {model.status}, objective {model.objective}, bound {model.bound}, gap {model.gap}, "
+        f"{t4 - t3:.1f} s (limit {args.time_limit:g} s); covered {model.objective / weights.sum():.2%} of weight"
+    )
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a") as fh:
-        fh.write(json.dumps({"p": args.p, "radius": radius, "pairs": int(cov.nnz), "density": density,
-                             "coverage_s": t1 - t0, "model_s": t2 - t1, "build_s": t2 - t0,
-                             "build_peak_rss_mb": mem.peak_mb, "solve_s": t4 - t3, "time_limit": args.time_limit,
-                             "status": model.status, "objective": model.objective, "bound": model.bound,
-                             "gap": model.gap, "stats": model.stats}, default=float) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "p": args.p,
+                    "radius": radius,
+                    "pairs": int(cov.nnz),
+                    "density": density,
+                    "coverage_s": t1 - t0,
+                    "model_s": t2 - t1,
+                    "build_s": t2 - t0,
+                    "build_peak_rss_mb": mem.peak_mb,
+                    "solve_s": t4 - t3,
+                    "time_limit": args.time_limit,
+                    "status": model.status,
+                    "objective": model.objective,
+                    "bound": model.bound,
+                    "gap": model.gap,
+                    "stats": model.stats,
+                },
+                default=float,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

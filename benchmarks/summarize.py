@@ -1,6 +1,6 @@
 """Print a markdown table (and totals) from ``regionopt bench --json`` output files.
 
-    .venv/bin/python benchmarks/summarize.py benchmarks/results/orlib-pmed.jsonl ...
+.venv/bin/python benchmarks/summarize.py benchmarks/results/orlib-pmed.jsonl ...
 """
 
 from __future__ import annotations
@@ -23,15 +23,19 @@ def main(paths: list[str]) -> None:
             opt = "-" if r["optimum"] is None else f"{r['optimum']:.3f}".rstrip("0").rstrip(".")
             gap = "-" if r["gap"] is None else f"{r['gap']:.1e}" if r["gap"] else "0"
             solve = r.get("solve_seconds")
-            print(f"| {r['instance']} | {obj} | {opt} | {'yes' if r.get('match') else 'NO' if r.get('match') is False else '-'}"
-                  f" | {r['status']} | {gap} | {r['seconds']:.2f} ({r['build_seconds']:.2f} / "
-                  f"{solve if solve is None else round(solve, 2)}) | {r['peak_mb']:.0f} |")
+            print(
+                f"| {r['instance']} | {obj} | {opt} | {'yes' if r.get('match') else 'NO' if r.get('match') is False else '-'}"
+                f" | {r['status']} | {gap} | {r['seconds']:.2f} ({r['build_seconds']:.2f} / "
+                f"{solve if solve is None else round(solve, 2)}) | {r['peak_mb']:.0f} |"
+            )
         total = sum(r["seconds"] for r in rows)
         ok = sum(1 for r in rows if r.get("match"))
         optimal = sum(1 for r in rows if r["status"] == "optimal")
-        print(f"\n{len(rows)} instances, {ok} equal to the published optimum, {optimal} proven optimal, "
-              f"total {total:.1f} s, slowest {max(r['seconds'] for r in rows):.1f} s "
-              f"({max(rows, key=lambda r: r['seconds'])['instance']})")
+        print(
+            f"\n{len(rows)} instances, {ok} equal to the published optimum, {optimal} proven optimal, "
+            f"total {total:.1f} s, slowest {max(r['seconds'] for r in rows):.1f} s "
+            f"({max(rows, key=lambda r: r['seconds'])['instance']})"
+        )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,10 @@ def _cpu_seconds() -> float:
 
 
 def _run(label: str, config: Path, workers: int, args) -> tuple[pd.DataFrame, float, float]:
-    print(f"{label}: {args.points} points on {'this process' if workers == 0 else f'{workers} Dask workers'} ...", flush=True)
+    print(
+        f"{label}: {args.points} points on {'this process' if workers == 0 else f'{workers} Dask workers'} ...",
+        flush=True,
+    )
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     df = sweep(
@@ -105,22 +108,36 @@ def main(argv: list[str] | None = None) -> int:
     same = bool(np.allclose(serial["covered_total"], parallel["covered_total"], equal_nan=True))
     rows = [
         ("serial (this process, no Dask)", 0, t_serial, t_serial / args.points, cpu_serial),
-        (f"Dask LocalCluster, {args.workers} workers", args.workers, t_parallel, t_parallel / args.points, cpu_parallel),
+        (
+            f"Dask LocalCluster, {args.workers} workers",
+            args.workers,
+            t_parallel,
+            t_parallel / args.points,
+            cpu_parallel,
+        ),
     ]
     print()
-    print(f"Sweep of {args.config.name}: {args.points} budgets {args.start:,.0f}..{args.stop:,.0f} yuan, "
-          f"objective {args.objective}, mip_gap {_setting(args.mip_gap)}, time limit {_setting(args.time_limit)} s, "
-          f"1 solver thread per point")
+    print(
+        f"Sweep of {args.config.name}: {args.points} budgets {args.start:,.0f}..{args.stop:,.0f} yuan, "
+        f"objective {args.objective}, mip_gap {_setting(args.mip_gap)}, time limit {_setting(args.time_limit)} s, "
+        f"1 solver thread per point"
+    )
     # CPU seconds / wall seconds = cores the run actually got: other
     # processes on the machine take cores away from the parallel run.
     print(f"{'run':<36} {'workers':>7} {'seconds':>9} {'s/point':>8} {'CPU s':>8} {'cores used':>10}")
     for name, w, sec, per, cpu in rows:
         print(f"{name:<36} {w:>7} {sec:>9.1f} {per:>8.1f} {cpu:>8.1f} {cpu / sec:>10.2f}")
-    print(f"{'ratio parallel / serial':<36} {'':>7} {ratio:>9.2f}   (target <= 0.60: {'met' if ratio <= 0.6 else 'NOT met'})")
-    print(f"points stopped at the time limit: {timed_out} of {2 * args.points} solves; "
-          f"same covered population in both runs: {'yes' if same else 'NO'}")
-    print(f"load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
-          f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}; cores: {os.cpu_count()}")
+    print(
+        f"{'ratio parallel / serial':<36} {'':>7} {ratio:>9.2f}   (target <= 0.60: {'met' if ratio <= 0.6 else 'NOT met'})"
+    )
+    print(
+        f"points stopped at the time limit: {timed_out} of {2 * args.points} solves; "
+        f"same covered population in both runs: {'yes' if same else 'NO'}"
+    )
+    print(
+        f"load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
+        f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}; cores: {os.cpu_count()}"
+    )
     if source_changed:
         print("WARNING: the optimizer source changed during the run; the two runs may not be comparable")
     print("\nper point:")
@@ -129,16 +146,31 @@ def main(argv: list[str] | None = None) -> int:
     both["seconds_parallel"] = parallel["seconds"]
     print(both.to_string(index=False))
     if args.json:
-        args.json.write_text(json.dumps({
-            "config": str(args.config), "points": args.points, "workers": args.workers,
-            "mip_gap": args.mip_gap, "time_limit": args.time_limit,
-            "serial_seconds": t_serial, "parallel_seconds": t_parallel, "ratio": ratio,
-            "serial_cpu_seconds": cpu_serial, "parallel_cpu_seconds": cpu_parallel,
-            "timed_out": timed_out, "same_results": same, "load_before": load_before, "load_after": load_after,
-            "source_changed": source_changed,
-            "serial": serial.drop(columns=["monotone_ok"]).to_dict(orient="records"),
-            "parallel": parallel.drop(columns=["monotone_ok"]).to_dict(orient="records"),
-        }, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "config": str(args.config),
+                    "points": args.points,
+                    "workers": args.workers,
+                    "mip_gap": args.mip_gap,
+                    "time_limit": args.time_limit,
+                    "serial_seconds": t_serial,
+                    "parallel_seconds": t_parallel,
+                    "ratio": ratio,
+                    "serial_cpu_seconds": cpu_serial,
+                    "parallel_cpu_seconds": cpu_parallel,
+                    "timed_out": timed_out,
+                    "same_results": same,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "source_changed": source_changed,
+                    "serial": serial.drop(columns=["monotone_ok"]).to_dict(orient="records"),
+                    "parallel": parallel.drop(columns=["monotone_ok"]).to_dict(orient="records"),
+                },
+                indent=2,
+                default=str,
+            )
+        )
     return 0 if ratio <= 0.6 else 1
 
 

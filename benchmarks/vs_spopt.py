@@ -78,8 +78,16 @@ def run_spopt(kind: str, cost, weights, p: int, radius: float | None, time_limit
     info = h.getInfo()
     objective = pulp.value(model.problem.objective) if info.primal_solution_status == 2 else None
     gap = info.mip_gap if objective is not None else None
-    return {"library": "spopt", "objective": objective, "status": status, "gap": gap, "build_s": t1 - t0,
-            "solve_s": t2 - t1, "total_s": t2 - t0, "error": error}
+    return {
+        "library": "spopt",
+        "objective": objective,
+        "status": status,
+        "gap": gap,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "total_s": t2 - t0,
+        "error": error,
+    }
 
 
 def run_regionopt(kind: str, cost, weights, p: int, radius: float | None, time_limit: float) -> dict:
@@ -91,8 +99,16 @@ def run_regionopt(kind: str, cost, weights, p: int, radius: float | None, time_l
     t1 = time.perf_counter()
     model.solve("highs", time_limit=time_limit)
     t2 = time.perf_counter()
-    return {"library": "regionopt", "objective": model.objective, "status": model.status, "gap": model.gap,
-            "build_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0, "stats": model.stats}
+    return {
+        "library": "regionopt",
+        "objective": model.objective,
+        "status": model.status,
+        "gap": model.gap,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "total_s": t2 - t0,
+        "stats": model.stats,
+    }
 
 
 def _median(values: list[float]) -> float:
@@ -113,47 +129,76 @@ def compare(kind: str, time_limit: float, repeat: int) -> None:
         theirs = run_spopt(kind, cost, weights, p, radius, time_limit)
         runs.append((ours, theirs))
     load_after = os.getloadavg()[0]
-    print(f"\n{label}  (time limit {time_limit:g} s each; {repeat} repetitions; "
-          f"load average {load_before:.2f} before, {load_after:.2f} after)")
+    print(
+        f"\n{label}  (time limit {time_limit:g} s each; {repeat} repetitions; "
+        f"load average {load_before:.2f} before, {load_after:.2f} after)"
+    )
     print(f"{'':4}{'':12}{'objective':>16}{'status':>20}{'gap':>10}{'build s':>10}{'solve s':>10}{'total s':>10}")
     for rep, pair in enumerate(runs, start=1):
         for r in pair:
             obj = "-" if r["objective"] is None else f"{r['objective']:.3f}"
             gap = "-" if r["gap"] is None else f"{r['gap']:.2e}"
-            print(f"{rep:<4}{r['library']:12}{obj:>16}{r['status']:>20}{gap:>10}{r['build_s']:>10.2f}"
-                  f"{r['solve_s']:>10.2f}{r['total_s']:>10.2f}")
+            print(
+                f"{rep:<4}{r['library']:12}{obj:>16}{r['status']:>20}{gap:>10}{r['build_s']:>10.2f}"
+                f"{r['solve_s']:>10.2f}{r['total_s']:>10.2f}"
+            )
 
     def same(ours: dict, theirs: dict) -> bool:
-        return ours["objective"] is not None and theirs["objective"] is not None and \
-            abs(ours["objective"] - theirs["objective"]) <= 1e-6 * max(1.0, abs(ours["objective"]))
+        return (
+            ours["objective"] is not None
+            and theirs["objective"] is not None
+            and abs(ours["objective"] - theirs["objective"]) <= 1e-6 * max(1.0, abs(ours["objective"]))
+        )
 
     all_same = all(same(o, t) for o, t in runs)
-    medians = {lib: {key: _median([pair[i][key] for pair in runs]) for key in ("build_s", "solve_s", "total_s")}
-               for i, lib in enumerate(("regionopt", "spopt"))}
+    medians = {
+        lib: {key: _median([pair[i][key] for pair in runs]) for key in ("build_s", "solve_s", "total_s")}
+        for i, lib in enumerate(("regionopt", "spopt"))
+    }
     ratio = medians["spopt"]["total_s"] / medians["regionopt"]["total_s"]
     for lib in ("regionopt", "spopt"):
         m = medians[lib]
-        print(f"{'med':4}{lib:12}{'':>16}{'':>20}{'':>10}{m['build_s']:>10.2f}{m['solve_s']:>10.2f}"
-              f"{m['total_s']:>10.2f}")
-    print(f"same objective in every repetition: {all_same};  median spopt total / median regionopt total "
-          f"= {ratio:.1f}x")
+        print(
+            f"{'med':4}{lib:12}{'':>16}{'':>20}{'':>10}{m['build_s']:>10.2f}{m['solve_s']:>10.2f}{m['total_s']:>10.2f}"
+        )
+    print(
+        f"same objective in every repetition: {all_same};  median spopt total / median regionopt total = {ratio:.1f}x"
+    )
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a") as fh:
-        fh.write(json.dumps({"benchmark": label, "time_limit": time_limit, "machine": platform.machine(),
-                             "cpus": os.cpu_count(), "repeat": repeat, "load_before": load_before,
-                             "load_after": load_after, "runs": [{"regionopt": o, "spopt": t} for o, t in runs],
-                             "median": medians, "same_objective": all_same, "speedup": ratio},
-                            default=float) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "benchmark": label,
+                    "time_limit": time_limit,
+                    "machine": platform.machine(),
+                    "cpus": os.cpu_count(),
+                    "repeat": repeat,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "runs": [{"regionopt": o, "spopt": t} for o, t in runs],
+                    "median": medians,
+                    "same_objective": all_same,
+                    "speedup": ratio,
+                },
+                default=float,
+            )
+            + "\n"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=["mclp", "pmedian", "all"])
-    parser.add_argument("--time-limit", type=float, default=None,
-                        help="per library and model (default: 1200 s for MCLP, 200 s for p-median)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="per library and model (default: 1200 s for MCLP, 200 s for p-median)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of both libraries (default 3)")
     args = parser.parse_args()
-    for kind in (["mclp", "pmedian"] if args.which == "all" else [args.which]):
+    for kind in ["mclp", "pmedian"] if args.which == "all" else [args.which]:
         compare(kind, args.time_limit or (1200.0 if kind == "mclp" else 200.0), max(1, args.repeat))
 
 

@@ -45,8 +45,9 @@ def _points(n: int, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 def _gdfs(dxy: np.ndarray, fxy: np.ndarray, weights: np.ndarray):
     import geopandas as gpd
 
-    dem = gpd.GeoDataFrame({"w": weights.astype(float)}, geometry=gpd.points_from_xy(dxy[:, 0], dxy[:, 1]),
-                           crs="EPSG:32650")
+    dem = gpd.GeoDataFrame(
+        {"w": weights.astype(float)}, geometry=gpd.points_from_xy(dxy[:, 0], dxy[:, 1]), crs="EPSG:32650"
+    )
     fac = gpd.GeoDataFrame(geometry=gpd.points_from_xy(fxy[:, 0], fxy[:, 1]), crs="EPSG:32650")
     return dem, fac
 
@@ -58,8 +59,15 @@ def _spopt_result(model, t0: float, t1: float, error: str | None) -> dict:
     h = getattr(model.problem, "solverModel", None)
     status = h.modelStatusToString(h.getModelStatus()) if h is not None else "unknown"
     value = pulp.value(model.problem.objective) if model.problem.objective is not None else None
-    return {"library": "spopt", "objective": value, "status": status, "build_s": t1 - t0, "solve_s": t2 - t1,
-            "total_s": t2 - t0, "error": error}
+    return {
+        "library": "spopt",
+        "objective": value,
+        "status": status,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "total_s": t2 - t0,
+        "error": error,
+    }
 
 
 def bench_lscpb(time_limit: float) -> tuple[str, dict, dict]:
@@ -76,8 +84,15 @@ def bench_lscpb(time_limit: float) -> tuple[str, dict, dict]:
     t1 = time.perf_counter()
     ours.solve(time_limit=time_limit)
     t2 = time.perf_counter()
-    mine = {"library": "regionopt", "objective": ours.spopt_objective, "backup_covered": ours.objective,
-            "status": ours.status, "build_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0}
+    mine = {
+        "library": "regionopt",
+        "objective": ours.spopt_objective,
+        "backup_covered": ours.objective,
+        "status": ours.status,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "total_s": t2 - t0,
+    }
     t0 = time.perf_counter()
     error = None
     solver = pulp.HiGHS(msg=False, timeLimit=time_limit)
@@ -104,8 +119,15 @@ def bench_pdispersion(time_limit: float) -> tuple[str, dict, dict]:
     t1 = time.perf_counter()
     ours.solve(time_limit=time_limit)
     t2 = time.perf_counter()
-    mine = {"library": "regionopt", "objective": ours.objective, "status": ours.status, "build_s": t1 - t0,
-            "solve_s": t2 - t1, "total_s": t2 - t0, "stats": ours.stats}
+    mine = {
+        "library": "regionopt",
+        "objective": ours.objective,
+        "status": ours.status,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "total_s": t2 - t0,
+        "stats": ours.stats,
+    }
     t0 = time.perf_counter()
     ref = SpPDispersion.from_cost_matrix(d, 5)
     t1 = time.perf_counter()
@@ -132,8 +154,15 @@ def bench_knearest(time_limit: float) -> tuple[str, dict, dict]:
     t1 = time.perf_counter()
     ours.solve(time_limit=time_limit)
     t2 = time.perf_counter()
-    mine = {"library": "regionopt", "objective": ours.objective, "status": ours.status, "build_s": t1 - t0,
-            "solve_s": t2 - t1, "total_s": t2 - t0, "stats": ours.stats}
+    mine = {
+        "library": "regionopt",
+        "objective": ours.objective,
+        "status": ours.status,
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "total_s": t2 - t0,
+        "stats": ours.stats,
+    }
     t0 = time.perf_counter()
     ref = SpKNearest.from_geodataframe(dem, fac, "geometry", "geometry", "w", 6, k_array=np.full(400, 3))
     t1 = time.perf_counter()
@@ -154,22 +183,41 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0, help="per library and model (default 60 s)")
     args = parser.parse_args()
     RESULTS.parent.mkdir(exist_ok=True)
-    for name in (list(BENCHES) if args.which == "all" else [args.which]):
+    for name in list(BENCHES) if args.which == "all" else [args.which]:
         load_before = os.getloadavg()[0]
         label, ours, theirs = BENCHES[name](args.time_limit)
-        same = (ours["objective"] is not None and theirs["objective"] is not None
-                and abs(ours["objective"] - theirs["objective"]) <= 1e-6 * max(1.0, abs(ours["objective"])))
+        same = (
+            ours["objective"] is not None
+            and theirs["objective"] is not None
+            and abs(ours["objective"] - theirs["objective"]) <= 1e-6 * max(1.0, abs(ours["objective"]))
+        )
         ratio = theirs["total_s"] / ours["total_s"]
         print(f"\n{label} (time limit {args.time_limit:g} s; load average {load_before:.2f})")
         for r in (ours, theirs):
             obj = "-" if r["objective"] is None else f"{r['objective']:.4f}"
-            print(f"  {r['library']:10} objective {obj:>14}  status {r['status']:>10}  build {r['build_s']:7.2f} s"
-                  f"  solve {r['solve_s']:7.2f} s  total {r['total_s']:7.2f} s")
+            print(
+                f"  {r['library']:10} objective {obj:>14}  status {r['status']:>10}  build {r['build_s']:7.2f} s"
+                f"  solve {r['solve_s']:7.2f} s  total {r['total_s']:7.2f} s"
+            )
         print(f"  same objective: {same};  spopt total / regionopt total = {ratio:.1f}x")
         with RESULTS.open("a") as fh:
-            fh.write(json.dumps({"benchmark": label, "time_limit": args.time_limit, "machine": platform.machine(),
-                                 "cpus": os.cpu_count(), "load_before": load_before, "regionopt": ours,
-                                 "spopt": theirs, "same_objective": same, "speedup": ratio}, default=float) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "benchmark": label,
+                        "time_limit": args.time_limit,
+                        "machine": platform.machine(),
+                        "cpus": os.cpu_count(),
+                        "load_before": load_before,
+                        "regionopt": ours,
+                        "spopt": theirs,
+                        "same_objective": same,
+                        "speedup": ratio,
+                    },
+                    default=float,
+                )
+                + "\n"
+            )
 
 
 if __name__ == "__main__":

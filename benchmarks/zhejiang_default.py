@@ -73,7 +73,11 @@ def main() -> None:
         f"{size['demand_points']:,} demand points merged into {size['merged_rows']:,} rows"
     )
     stages = ["load", "coverage", "build", "solve", "evaluate", "write"]
-    header = f"{'run':>3} {'wall s':>8} {'peak GiB':>9} {'status':>9} {'gap':>9} " + " ".join(f"{s:>8}" for s in stages) + f" {'out MB':>7}"
+    header = (
+        f"{'run':>3} {'wall s':>8} {'peak GiB':>9} {'status':>9} {'gap':>9} "
+        + " ".join(f"{s:>8}" for s in stages)
+        + f" {'out MB':>7}"
+    )
     print(header)
     for i, r in enumerate(runs):
         t = r["timings"]

@@ -91,25 +91,38 @@ def county_brackets(counties: pd.DataFrame, census: pd.DataFrame) -> pd.DataFram
         shares = shares / shares.sum()  # published shares are rounded to 4 dp
         women = float((parts["share_women_15_49"] * w).sum())
         people = float(rec.population_2020)
-        recs.append({"unit_id": rec.adcode, "name": rec.name_zh, "population": people,
-                     **{f"age_{b}": people * s for b, s in zip(BRACKETS, shares)},
-                     "women_15_49": people * women})
+        recs.append(
+            {
+                "unit_id": rec.adcode,
+                "name": rec.name_zh,
+                "population": people,
+                **{f"age_{b}": people * s for b, s in zip(BRACKETS, shares, strict=False)},
+                "women_15_49": people * women,
+            }
+        )
     return pd.DataFrame(recs)
 
 
 def projection(brackets: pd.DataFrame) -> pd.DataFrame:
     """The projection rows (long format) from :func:`county_brackets`."""
     people = brackets[[f"age_{b}" for b in BRACKETS]].to_numpy()
-    out = cohort_ageing(people, brackets["women_15_49"].to_numpy(), steps=STEPS, tfr=TFR,
-                        life_expectancy=LIFE_EXPECTANCY, beta=GOMPERTZ_BETA)
+    out = cohort_ageing(
+        people,
+        brackets["women_15_49"].to_numpy(),
+        steps=STEPS,
+        tfr=TFR,
+        life_expectancy=LIFE_EXPECTANCY,
+        beta=GOMPERTZ_BETA,
+    )
     recs = []
     for s in range(STEPS + 1):
         year = BASE_YEAR + 5 * s
         for group, idx in GROUP_BRACKETS.items():
             values = out[s][:, list(idx)].sum(axis=1)
-            for unit, v in zip(brackets["unit_id"], values):
-                recs.append({"unit_id": unit, "group": group, "year": year, "population": round(float(v), 1),
-                             "source": SOURCE})
+            for unit, v in zip(brackets["unit_id"], values, strict=False):
+                recs.append(
+                    {"unit_id": unit, "group": group, "year": year, "population": round(float(v), 1), "source": SOURCE}
+                )
     return pd.DataFrame(recs)
 
 
@@ -119,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "geodata" / "zhejiang")
     args = parser.parse_args(argv)
     files = {"counties": args.shared / "counties_2020.csv", "census": args.shared / "census2020_county_units_zj.csv"}
-    codes = {c: str for c in ("adcode", "city_adcode", "code", "maps_to_adcode_2021")}
+    codes = dict.fromkeys(("adcode", "city_adcode", "code", "maps_to_adcode_2021"), str)
     counties = pd.read_csv(files["counties"], dtype=codes)
     census = pd.read_csv(files["census"], dtype=codes)
     brackets = county_brackets(counties, census)
@@ -135,15 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         "assumptions": {
             "life_expectancy_at_birth": LIFE_EXPECTANCY,
             "life_expectancy_source": "National Health Commission, Statistical Bulletin on the Development of "
-                                      "Health Care in China 2020 (China, both sexes)",
+            "Health Care in China 2020 (China, both sexes)",
             "gompertz_beta_per_year": GOMPERTZ_BETA,
             "total_fertility_rate": TFR,
             "tfr_source": "NBS, Seventh National Population Census press conference, 11 May 2021 (China, 2020)",
             "migration": "none",
         },
         "sources": {f"shared/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()},
-        "outputs": {p: hashlib.sha256((args.out / p).read_bytes()).hexdigest()
-                    for p in ("age_brackets_2020.csv", "projection_2020_2035.csv")},
+        "outputs": {
+            p: hashlib.sha256((args.out / p).read_bytes()).hexdigest()
+            for p in ("age_brackets_2020.csv", "projection_2020_2035.csv")
+        },
     }
     (args.out / "projection_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     total = proj[proj["group"] == "all"].groupby("year")["population"].sum()

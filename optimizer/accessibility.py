@@ -58,8 +58,12 @@ Method = Literal["2sfca", "gaussian", "stepped"]
 DEFAULT_STEPS: tuple[tuple[float, float], ...] = ((1 / 3, 1.0), (2 / 3, 0.68), (1.0, 0.22))
 
 
-def catchment_weights(distance: np.ndarray, catchment: np.ndarray | float, method: Method = "gaussian",
-                      steps: Sequence[tuple[float, float]] = DEFAULT_STEPS) -> np.ndarray:
+def catchment_weights(
+    distance: np.ndarray,
+    catchment: np.ndarray | float,
+    method: Method = "gaussian",
+    steps: Sequence[tuple[float, float]] = DEFAULT_STEPS,
+) -> np.ndarray:
     """Distance weight ``W(d)`` of each pair (0 beyond the catchment).
 
     Parameters
@@ -90,9 +94,10 @@ def catchment_weights(distance: np.ndarray, catchment: np.ndarray | float, metho
         w = (np.exp(-0.5 * rel**2) - e) / (1 - e)
     elif method == "stepped":
         bounds = [float(b) for b, _ in steps]
-        if not steps or any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:])) or bounds[-1] < 1.0:
-            raise InputError("steps must be increasing (upper bound, weight) pairs ending at 1.0 (the catchment)",
-                             field="steps")
+        if not steps or any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)) or bounds[-1] < 1.0:
+            raise InputError(
+                "steps must be increasing (upper bound, weight) pairs ending at 1.0 (the catchment)", field="steps"
+            )
         vals = np.array([float(v) for _, v in steps] + [0.0])
         w = vals[np.searchsorted(np.array(bounds), rel, side="left")]
     else:
@@ -100,9 +105,16 @@ def catchment_weights(distance: np.ndarray, catchment: np.ndarray | float, metho
     return np.where(inside, np.clip(w, 0.0, 1.0), 0.0)
 
 
-def floating_catchment(rows: np.ndarray, cols: np.ndarray, distance: np.ndarray, population: np.ndarray,
-                       supply: np.ndarray, catchment: np.ndarray | float, method: Method = "gaussian",
-                       steps: Sequence[tuple[float, float]] = DEFAULT_STEPS) -> tuple[np.ndarray, np.ndarray]:
+def floating_catchment(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    distance: np.ndarray,
+    population: np.ndarray,
+    supply: np.ndarray,
+    catchment: np.ndarray | float,
+    method: Method = "gaussian",
+    steps: Sequence[tuple[float, float]] = DEFAULT_STEPS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Supply-to-demand ratios: ``A_i`` per demand point and ``R_j`` per facility.
 
     Parameters
@@ -214,12 +226,12 @@ def layout_accessibility(scenario, facilities, method: Method = "gaussian") -> d
     region = scenario.region
     crs = region.projected_crs
     demand_xy = planar_xy(region.demand, crs)
-    urban = (region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand
-             else np.zeros(len(demand_xy), bool))
+    urban = region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(demand_xy), bool)
     fac_xy = planar_xy(facilities, crs) if len(facilities) else np.empty((0, 2))
     fac_types = facilities["facility_type"].astype(str).to_numpy()
-    fac_cap = (facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities
-               else np.full(len(facilities), np.nan))
+    fac_cap = (
+        facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities else np.full(len(facilities), np.nan)
+    )
     out: dict[str, np.ndarray] = {}
     for type_id, ftype in scenario.catalogue.items():
         mask = fac_types == type_id
@@ -235,8 +247,9 @@ def layout_accessibility(scenario, facilities, method: Method = "gaussian") -> d
     return out
 
 
-def accessibility_by_unit(scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray],
-                          membership: pd.DataFrame) -> pd.DataFrame:
+def accessibility_by_unit(
+    scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray], membership: pd.DataFrame
+) -> pd.DataFrame:
     """Population-weighted mean accessibility per admin unit and type, before and after.
 
     ``membership`` is the (row, unit_id) table of demand points in units at
@@ -247,8 +260,14 @@ def accessibility_by_unit(scenario, before: dict[str, np.ndarray], after: dict[s
     frames = []
     for type_id, ftype in scenario.catalogue.items():
         pop = region.group_population(ftype.serves)
-        df = pd.DataFrame({"unit_id": membership["unit_id"].to_numpy(), "population": pop[rows],
-                           "_wb": pop[rows] * before[type_id][rows], "_wa": pop[rows] * after[type_id][rows]})
+        df = pd.DataFrame(
+            {
+                "unit_id": membership["unit_id"].to_numpy(),
+                "population": pop[rows],
+                "_wb": pop[rows] * before[type_id][rows],
+                "_wa": pop[rows] * after[type_id][rows],
+            }
+        )
         agg = df.groupby("unit_id", sort=False).sum()
         safe = agg["population"].where(agg["population"] > 0, 1.0)
         agg["access_before"] = np.where(agg["population"] > 0, agg["_wb"] / safe, np.nan)
@@ -259,8 +278,9 @@ def accessibility_by_unit(scenario, before: dict[str, np.ndarray], after: dict[s
     info = region.admin_units.loc[out["unit_id"], ["name", "name_en", "level"]].reset_index(drop=True)
     out = pd.concat([out[["unit_id"]], info, out.drop(columns=["unit_id"])], axis=1)
     order = {lvl: i for i, lvl in enumerate(region.levels)}
-    out = out.sort_values(["facility_type", "level", "unit_id"],
-                          key=lambda s: s.map(order) if s.name == "level" else s, kind="stable")
+    out = out.sort_values(
+        ["facility_type", "level", "unit_id"], key=lambda s: s.map(order) if s.name == "level" else s, kind="stable"
+    )
     return out.reset_index(drop=True)
 
 
@@ -268,8 +288,9 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def inequality_by_type(scenario, coverage: pd.DataFrame, before: dict[str, np.ndarray],
-                       after: dict[str, np.ndarray]) -> list[dict]:
+def inequality_by_type(
+    scenario, coverage: pd.DataFrame, before: dict[str, np.ndarray], after: dict[str, np.ndarray]
+) -> list[dict]:
     """Per type: region-wide accessibility and the Gini/Theil of unit coverage and of accessibility.
 
     Unit coverage is compared over the finest admin units (those that are
@@ -305,8 +326,17 @@ def accessibility_by_demand(scenario, before: dict[str, np.ndarray], after: dict
     region = scenario.region
     ids = region.demand.index.astype(str).to_numpy()
     unit = region.demand["unit_id"].astype(str).to_numpy()
-    frames = [pd.DataFrame({"demand_id": ids, "unit_id": unit, "facility_type": type_id,
-                            "population": region.group_population(ftype.serves),
-                            "access_before": before[type_id], "access_after": after[type_id]})
-              for type_id, ftype in scenario.catalogue.items()]
+    frames = [
+        pd.DataFrame(
+            {
+                "demand_id": ids,
+                "unit_id": unit,
+                "facility_type": type_id,
+                "population": region.group_population(ftype.serves),
+                "access_before": before[type_id],
+                "access_after": after[type_id],
+            }
+        )
+        for type_id, ftype in scenario.catalogue.items()
+    ]
     return pd.concat(frames, ignore_index=True)

@@ -17,8 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TRUE_WORDS", "FALSE_WORDS", "ACCEPTED", "BLANK", "INVALID", "parse_yes_no", "parse_yes_no_values",
-           "is_yes_no"]
+__all__ = [
+    "TRUE_WORDS",
+    "FALSE_WORDS",
+    "ACCEPTED",
+    "BLANK",
+    "INVALID",
+    "parse_yes_no",
+    "parse_yes_no_values",
+    "is_yes_no",
+]
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "是"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "否"})

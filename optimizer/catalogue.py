@@ -81,7 +81,7 @@ class FacilityType:
         return u if u == r else f"urban {u}; rural {r}"
 
     @classmethod
-    def from_config(cls, type_id: str, cfg: FacilityTypeConfig) -> "FacilityType":
+    def from_config(cls, type_id: str, cfg: FacilityTypeConfig) -> FacilityType:
         return cls(
             type_id=type_id,
             family=cfg.family,
@@ -126,7 +126,9 @@ class Catalogue(dict):
             return self[type_id]
         close = closest_type(type_id, list(self))
         hint = f"did you mean {close!r}?" if close else "known types: " + ", ".join(self)
-        raise ConfigError(f"facility type {type_id!r} is not in the catalogue", file=file, row=row, field=field, hint=hint)
+        raise ConfigError(
+            f"facility type {type_id!r} is not in the catalogue", file=file, row=row, field=field, hint=hint
+        )
 
 
 def build_catalogue(config: ScenarioConfig) -> Catalogue:

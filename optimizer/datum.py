@@ -26,7 +26,7 @@ Typical uses in regionopt:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -93,9 +93,7 @@ def in_china(lon, lat) -> np.ndarray | bool:
         0.8293–55.8271°N). NaN coordinates count as outside.
     """
     lon_a, lat_a, scalar = _as_arrays(lon, lat)
-    inside = (
-        (lon_a >= _CHINA_LON[0]) & (lon_a <= _CHINA_LON[1]) & (lat_a >= _CHINA_LAT[0]) & (lat_a <= _CHINA_LAT[1])
-    )
+    inside = (lon_a >= _CHINA_LON[0]) & (lon_a <= _CHINA_LON[1]) & (lat_a >= _CHINA_LAT[0]) & (lat_a <= _CHINA_LAT[1])
     return bool(inside) if scalar else inside
 
 

@@ -121,8 +121,10 @@ def served_population(
         method="highs",
     )
     if res.status != 0:  # pragma: no cover - a bounded, feasible LP
-        raise SolverError(f"capacity assignment LP failed: {res.message}",
-                          hint="this is a bug in regionopt; report it with the scenario")
+        raise SolverError(
+            f"capacity assignment LP failed: {res.message}",
+            hint="this is a bug in regionopt; report it with the scenario",
+        )
     share = np.bincount(r_idx, weights=res.x, minlength=len(ui))
     served[ui] += population[ui] * np.clip(share, 0.0, 1.0)
     return served
@@ -137,7 +139,9 @@ def evaluate_layout(scenario, facilities) -> Layout:
     urban = region.urban_flags()
     fac_xy = planar_xy(facilities, crs)
     fac_types = facilities["facility_type"].astype(str).to_numpy()
-    fac_cap = facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities else np.full(len(facilities), np.nan)
+    fac_cap = (
+        facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities else np.full(len(facilities), np.nan)
+    )
     demand = Points(region.demand.index.astype(str).to_numpy(), demand_xy)
     fac_points = facility_points(scenario, facilities)  # a planned facility is reached as its site
     served: dict[str, np.ndarray] = {}
@@ -189,8 +193,12 @@ def coverage_by_unit(scenario, before: Layout, after: Layout, membership: pd.Dat
         agg["group"] = ftype.serves
         frames.append(agg.reset_index())
     out = pd.concat(frames, ignore_index=True)
-    out["rate_before"] = np.where(out["population"] > 0, out["covered_before"] / out["population"].where(out["population"] > 0, 1), np.nan)
-    out["rate_after"] = np.where(out["population"] > 0, out["covered_after"] / out["population"].where(out["population"] > 0, 1), np.nan)
+    out["rate_before"] = np.where(
+        out["population"] > 0, out["covered_before"] / out["population"].where(out["population"] > 0, 1), np.nan
+    )
+    out["rate_after"] = np.where(
+        out["population"] > 0, out["covered_after"] / out["population"].where(out["population"] > 0, 1), np.nan
+    )
     info = units.loc[out["unit_id"], ["name", "name_en", "level", "parent_id"]].reset_index(drop=True)
     out = pd.concat([out[["unit_id"]], info, out.drop(columns=["unit_id"])], axis=1)
     order = {lvl: i for i, lvl in enumerate(region.levels)}
@@ -270,8 +278,20 @@ def standards_status(scenario, facilities_before, facilities_after) -> pd.DataFr
         )
     return pd.DataFrame(
         out,
-        columns=["unit_id", "name", "name_en", "level", "facility_type", "required", "mode", "have_before",
-                 "have_after", "status", "eligible_sites", "reason"],
+        columns=[
+            "unit_id",
+            "name",
+            "name_en",
+            "level",
+            "facility_type",
+            "required",
+            "mode",
+            "have_before",
+            "have_after",
+            "status",
+            "eligible_sites",
+            "reason",
+        ],
     )
 
 
@@ -301,14 +321,14 @@ def group_gap(scenario, before: Layout, after: Layout, group: str) -> pd.DataFra
     region = scenario.region
     in_group = region.demand_in_group(group)
     rows = []
-    totals = {k: 0.0 for k in ("gp", "gb", "ga", "rp", "rb", "ra")}
+    totals = dict.fromkeys(("gp", "gb", "ga", "rp", "rb", "ra"), 0.0)
     for type_id, ftype in scenario.catalogue.items():
         pop = region.group_population(ftype.serves)
         w = scenario.weight(type_id)
         gp, rp = pop[in_group].sum(), pop[~in_group].sum()
         gb, ga = before.served[type_id][in_group].sum(), after.served[type_id][in_group].sum()
         rb, ra = before.served[type_id][~in_group].sum(), after.served[type_id][~in_group].sum()
-        for key, val in zip(("gp", "gb", "ga", "rp", "rb", "ra"), (gp, gb, ga, rp, rb, ra)):
+        for key, val in zip(("gp", "gb", "ga", "rp", "rb", "ra"), (gp, gb, ga, rp, rb, ra), strict=False):
             totals[key] += w * val
         rows.append(_gap_row(type_id, gp, gb, ga, rp, rb, ra))
     t = totals
@@ -333,8 +353,9 @@ def _gap_row(label, gp, gb, ga, rp, rb, ra) -> dict:
     }
 
 
-def newly_covered(scenario, before: Layout, ftype: FacilityType, site_xy: np.ndarray,
-                  site_ids: np.ndarray | None = None) -> np.ndarray:
+def newly_covered(
+    scenario, before: Layout, ftype: FacilityType, site_xy: np.ndarray, site_ids: np.ndarray | None = None
+) -> np.ndarray:
     """For each new facility of ``ftype``: residents of its group within its
     standard who had no facility of the type in reach before.
 

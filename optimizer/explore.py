@@ -118,8 +118,16 @@ def unit_indicators(coverage: pd.DataFrame, types: list[str] | None = None) -> p
     return agg
 
 
-def explore_units(units, values: pd.Series | None = None, *, label: str = "", diverging: bool = False,
-                  m=None, percent: bool = False, tiles: str | None = "OpenStreetMap"):
+def explore_units(
+    units,
+    values: pd.Series | None = None,
+    *,
+    label: str = "",
+    diverging: bool = False,
+    m=None,
+    percent: bool = False,
+    tiles: str | None = "OpenStreetMap",
+):
     """A folium map of admin-unit polygons, optionally coloured by ``values`` (indexed by unit id).
 
     Parameters
@@ -154,8 +162,9 @@ def explore_units(units, values: pd.Series | None = None, *, label: str = "", di
             colour = bcm.LinearColormap(["#b2182b", "#f7f7f7", "#2166ac"], vmin=-top, vmax=top, caption=label)
         else:
             lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-            colour = bcm.LinearColormap(["#ffffcc", "#41b6c4", "#253494"], vmin=lo, vmax=hi if hi > lo else lo + 1,
-                                        caption=label)
+            colour = bcm.LinearColormap(
+                ["#ffffcc", "#41b6c4", "#253494"], vmin=lo, vmax=hi if hi > lo else lo + 1, caption=label
+            )
         gdf["shown"] = [("–" if not np.isfinite(x) else (f"{x:.1%}" if percent else f"{x:,.0f}")) for x in v]
 
     def style(feature):
@@ -165,15 +174,27 @@ def explore_units(units, values: pd.Series | None = None, *, label: str = "", di
 
     fields = [c for c in ("name", "name_en", "level", "shown") if c in gdf.columns]
     aliases = [{"shown": label or "value"}.get(c, c) for c in fields]
-    folium.GeoJson(gdf.to_json(), name=label or "units", style_function=style,
-                   tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases)).add_to(m)
+    folium.GeoJson(
+        gdf.to_json(),
+        name=label or "units",
+        style_function=style,
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
+    ).add_to(m)
     if colour is not None:
         colour.add_to(m)
     return m
 
 
-def explore_points(points, m, *, name: str, families: dict[str, dict[str, str]] | None = None,
-                   family_column: str = "family", radius: float = 6, tooltip: list[str] | None = None):
+def explore_points(
+    points,
+    m,
+    *,
+    name: str,
+    families: dict[str, dict[str, str]] | None = None,
+    family_column: str = "family",
+    radius: float = 6,
+    tooltip: list[str] | None = None,
+):
     """Add point facilities (coloured by family) to folium map ``m`` as one toggleable layer."""
 
     group = folium.FeatureGroup(name=name)
@@ -183,9 +204,16 @@ def explore_points(points, m, *, name: str, families: dict[str, dict[str, str]] 
         fam = str(row.get(family_column, ""))
         colour = (families or {}).get(fam, {}).get("color", "#333")
         text = " · ".join(_text(row[c]) for c in cols if _text(row[c]))
-        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=radius, color="#000", weight=1,
-                            fill=True, fill_color=colour, fill_opacity=0.95,
-                            tooltip=html.escape(text) if text else None).add_to(group)
+        folium.CircleMarker(
+            [row.geometry.y, row.geometry.x],
+            radius=radius,
+            color="#000",
+            weight=1,
+            fill=True,
+            fill_color=colour,
+            fill_opacity=0.95,
+            tooltip=html.escape(text) if text else None,
+        ).add_to(group)
     group.add_to(m)
     return m
 

@@ -10,9 +10,9 @@ import importlib.resources
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config.reader import config_line
 from .errors import ConfigError, OutputError, SolverNotAvailableError
@@ -34,8 +34,12 @@ DEFAULT_CONFIG = "configs/zhejiang.yaml"
 PACKAGE_DATA = "data"
 
 #: Files ``regionopt init`` copies, relative to the shipped data folder.
-INIT_CONFIGS = ("configs/zhejiang.yaml", "configs/catalogue.yaml", "configs/culture-gap.yaml",
-                "configs/health-education-equity.yaml")
+INIT_CONFIGS = (
+    "configs/zhejiang.yaml",
+    "configs/catalogue.yaml",
+    "configs/culture-gap.yaml",
+    "configs/health-education-equity.yaml",
+)
 INIT_GEODATA = ("geodata/zhejiang/zhejiang.gpkg", "geodata/zhejiang/build_info.json")
 #: The region path the shipped scenarios use (relative to configs/).
 SHIPPED_GPKG_REF = "../geodata/zhejiang/zhejiang.gpkg"
@@ -96,8 +100,11 @@ def init_folder(dest: str | Path, *, copy_data: bool = True) -> list[Path]:
     for path in (target, *target.parents):
         if path.exists():
             if not path.is_dir():
-                raise OutputError("init folder exists and is not a folder", file=path,
-                                  hint="choose another folder: regionopt init DIR")
+                raise OutputError(
+                    "init folder exists and is not a folder",
+                    file=path,
+                    hint="choose another folder: regionopt init DIR",
+                )
             break
     names = list(INIT_CONFIGS) + (list(INIT_GEODATA) if copy_data else [])
     clashes = [n for n in names if (target / n).exists()]
@@ -105,7 +112,8 @@ def init_folder(dest: str | Path, *, copy_data: bool = True) -> list[Path]:
         more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
         raise OutputError(
             f"init folder already holds {clashes[0]}{more}; init never overwrites files",
-            file=target, hint="choose a new or empty folder: regionopt init DIR",
+            file=target,
+            hint="choose a new or empty folder: regionopt init DIR",
         )
     gpkg = (root / "configs" / SHIPPED_GPKG_REF).resolve()
     written = []
@@ -175,7 +183,9 @@ def _check_solver(scenario: Scenario) -> None:
         raise
 
 
-def validate(config: str | Path | Scenario | None = None, *, progress: Progress = _quiet, details: bool = False) -> dict:
+def validate(
+    config: str | Path | Scenario | None = None, *, progress: Progress = _quiet, details: bool = False
+) -> dict:
     """Check a scenario completely without solving.
 
     Loads and validates the scenario and its region files, computes the
@@ -195,7 +205,6 @@ def validate(config: str | Path | Scenario | None = None, *, progress: Progress 
         model.build()
     model.check_hard_standards(details=details)
     if getattr(scenario.config, "periods", None) is not None:
-
         PhasedPlanningModel(scenario).prepare()  # periods, closures, deadlines and the projection
     summary = scenario.summary()
     summary["model_size"] = model.size.to_dict()
@@ -252,8 +261,16 @@ def run(
     return RunOutcome(result=result, out_dir=written, timings=timings)
 
 
-def _run_phased(scenario: Scenario, target: Path | None, *, write: bool, maps: bool | None, report: bool | None,
-                progress: Progress, timings: dict[str, float]) -> RunOutcome:
+def _run_phased(
+    scenario: Scenario,
+    target: Path | None,
+    *,
+    write: bool,
+    maps: bool | None,
+    report: bool | None,
+    progress: Progress,
+    timings: dict[str, float],
+) -> RunOutcome:
     """A scenario with ``periods:``: the phased plan, its end-of-horizon maps and report, and its timeline files."""
 
     model = PhasedPlanningModel(scenario)

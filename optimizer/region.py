@@ -98,8 +98,8 @@ def finest_units(admin_units: gpd.GeoDataFrame) -> list[str]:
     bounded = has_boundary(admin_units).to_numpy()
     if not bounded.any():
         bounded = np.ones(len(ids), bool)
-    with_bounded_child = {parent.get(u) for u, b in zip(ids, bounded) if b}
-    return [u for u, b in zip(ids, bounded) if b and u not in with_bounded_child]
+    with_bounded_child = {parent.get(u) for u, b in zip(ids, bounded, strict=False) if b}
+    return [u for u, b in zip(ids, bounded, strict=False) if b and u not in with_bounded_child]
 
 
 def finest_levels(admin_units: gpd.GeoDataFrame) -> list[str]:
@@ -182,7 +182,7 @@ class Region:
     files: dict[str, Path] = field(default_factory=dict)
 
     @classmethod
-    def from_geodataframes(cls, **layers) -> "Region":
+    def from_geodataframes(cls, **layers) -> Region:
         """Validate GeoDataFrames built in code and return a :class:`Region`.
 
         Takes the same keywords as :func:`optimizer.io.region_from_geodataframes`.
@@ -267,7 +267,6 @@ class Region:
         """Population of ``group`` at each demand point (``all`` = every resident)."""
         column = "population" if group == "all" else f"pop_{group}"
         if column not in self.demand.columns:
-
             raise ConfigError(
                 f"population group {group!r} has no column {column!r} in the demand layer",
                 file=self.files.get("demand"),

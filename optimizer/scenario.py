@@ -92,7 +92,7 @@ class Scenario:
     def __post_init__(self) -> None:
         self.validate()
 
-    def replace(self, **changes) -> "Scenario":
+    def replace(self, **changes) -> Scenario:
         """A copy with some settings changed, validated again.
 
         Keys are dotted paths into the scenario settings, e.g.
@@ -112,17 +112,29 @@ class Scenario:
         for head, updates in nested.items():
             current = getattr(self, head, None)
             if current is None or not hasattr(current, "model_dump"):
-                raise ConfigError(f"cannot change {head!r}: not a settings section", field=head, hint="use dotted keys into a settings section, e.g. scenario.replace(**{'budget.total': 2e9})")
+                raise ConfigError(
+                    f"cannot change {head!r}: not a settings section",
+                    field=head,
+                    hint="use dotted keys into a settings section, e.g. scenario.replace(**{'budget.total': 2e9})",
+                )
             data = current.model_dump()
             for dotted, value in updates.items():
                 target = data
                 parts = dotted.split(".")
                 for part in parts[:-1]:
                     if not isinstance(target.get(part), dict):
-                        raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}", hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'")
+                        raise ConfigError(
+                            f"unknown setting {head}.{dotted}",
+                            field=f"{head}.{dotted}",
+                            hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'",
+                        )
                     target = target[part]
                 if parts[-1] not in target:
-                    raise ConfigError(f"unknown setting {head}.{dotted}", field=f"{head}.{dotted}", hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'")
+                    raise ConfigError(
+                        f"unknown setting {head}.{dotted}",
+                        field=f"{head}.{dotted}",
+                        hint="use keys of docs/scenario.md, e.g. 'budget.total' or 'objective.kind'",
+                    )
                 target[parts[-1]] = value
 
             top[head] = validate_mapping(data, type(current), path=self.source_path)
@@ -136,7 +148,6 @@ class Scenario:
         folium.Map
         """
 
-
         region = self.region
         m = explore_units(region.admin_units, None, label="admin units", tiles=tiles)
         planned = set(self.catalogue)
@@ -144,11 +155,11 @@ class Scenario:
         families = family_styles(list(dict.fromkeys(t.family for t in self.types)))
         if len(fac):
             fac["family"] = [self.catalogue[t].family for t in fac["facility_type"].astype(str)]
-            explore_points(fac, m, name="existing facilities", families=families, radius=4,
-                           tooltip=["name", "facility_type"])
+            explore_points(
+                fac, m, name="existing facilities", families=families, radius=4, tooltip=["name", "facility_type"]
+            )
         if len(region.candidates):
-            explore_points(region.candidates.assign(family=""), m, name="candidate sites", radius=2,
-                           tooltip=["name"])
+            explore_points(region.candidates.assign(family=""), m, name="candidate sites", radius=2, tooltip=["name"])
         folium.LayerControl(collapsed=True).add_to(m)
         return m
 
@@ -244,8 +255,9 @@ class Scenario:
     def _validate_parts(self) -> None:
         file = self.source_path
         region = self.region
-        check_facility_types(self.catalogue, region.facilities, file=region.files.get("facilities"),
-                             ignored=self.ignore_facility_types)
+        check_facility_types(
+            self.catalogue, region.facilities, file=region.files.get("facilities"), ignored=self.ignore_facility_types
+        )
         check_site_kinds(self.catalogue, region.candidates, file=region.files.get("candidates"))
         levels = set(region.admin_units["level"])
         groups = set(region.population_groups())

@@ -96,8 +96,12 @@ def _run(tmp_path):
     from optimizer.scenario import Scenario
     from tests.toy import X0, Y0, catalogue, facility_type, make_region
 
-    region = make_region([(X0 + 5000, Y0 + 5000), (X0 + 8000, Y0 + 5000), (X0 + 30000, Y0 + 5000)], [100, 300, 200],
-                         [(X0 + 30000, Y0 + 5000)], existing=[("clinic", X0 + 5000, Y0 + 5000, 50.0)])
+    region = make_region(
+        [(X0 + 5000, Y0 + 5000), (X0 + 8000, Y0 + 5000), (X0 + 30000, Y0 + 5000)],
+        [100, 300, 200],
+        [(X0 + 30000, Y0 + 5000)],
+        existing=[("clinic", X0 + 5000, Y0 + 5000, 50.0)],
+    )
     clinic = facility_type("clinic", cost=10, km=5, capacity=40)
     sc = Scenario(name="t", region=region, catalogue=catalogue(clinic), budget=BudgetConfig(total=10))
     result = PlanningModel(sc).solve()
@@ -127,8 +131,7 @@ def test_run_outputs_accessibility_by_hand(tmp_path):
     # coverage rates of the counties: A 50/400 (capacity 50), B 0 -> 40/200; Gini by the pairwise formula
     assert rec["gini_coverage_before"] == pytest.approx(1 / 3)
     assert rec["gini_coverage_after"] == pytest.approx(1 / 9)
-    assert rec["theil_coverage_before"] == pytest.approx(
-        (400 / 600) * (0.125 / (1 / 12)) * math.log(0.125 / (1 / 12)))
+    assert rec["theil_coverage_before"] == pytest.approx((400 / 600) * (0.125 / (1 / 12)) * math.log(0.125 / (1 / 12)))
     assert rec["access_before"] == pytest.approx(50 / 600) and rec["access_after"] == pytest.approx(90 / 600)
     assert rec["gini_access_after"] == pytest.approx(gini(np.array([r, r * w, 0.2]), np.array([100, 300, 200])))
 

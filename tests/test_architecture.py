@@ -38,8 +38,15 @@ LAYERS = [
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 
 # import name -> distribution name, where they differ
-DISTRIBUTIONS = {"yaml": "pyyaml", "sklearn": "scikit-learn", "dask": "dask", "distributed": "dask",
-                 "IPython": "ipython", "osmium": "osmium", "igraph": "igraph"}
+DISTRIBUTIONS = {
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
+    "dask": "dask",
+    "distributed": "dask",
+    "IPython": "ipython",
+    "osmium": "osmium",
+    "igraph": "igraph",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -171,8 +178,11 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_no_module_over_a_thousand_lines() -> None:
-    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 1000}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 1000
+    }
     assert long == {}
 
 
@@ -217,8 +227,24 @@ def test_every_third_party_import_is_declared() -> None:
     assert sorted(missing) == []
 
 
-@pytest.mark.parametrize("name", ["load_scenario", "Scenario", "Region", "PlanningModel", "PlanResult", "run",
-                                  "validate", "sweep", "LSCP", "MCLP", "PMedian", "PCenter", "CFLP"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "load_scenario",
+        "Scenario",
+        "Region",
+        "PlanningModel",
+        "PlanResult",
+        "run",
+        "validate",
+        "sweep",
+        "LSCP",
+        "MCLP",
+        "PMedian",
+        "PCenter",
+        "CFLP",
+    ],
+)
 def test_public_api_is_reexported(name: str) -> None:
     import optimizer as ro
 

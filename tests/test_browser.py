@@ -130,8 +130,11 @@ def wait_maps(frame, n: int) -> None:
 
 def wait_maps_synced(page, before: dict | None = None) -> list[dict]:
     """Poll until both maps show the same centre and zoom (and the second moved from ``before``); return the centres."""
-    moved = "true" if before is None else (
-        f"(Math.abs(c[1].lat - {before['lat']!r}) > 1e-12 || Math.abs(c[1].lng - {before['lng']!r}) > 1e-12)")
+    moved = (
+        "true"
+        if before is None
+        else (f"(Math.abs(c[1].lat - {before['lat']!r}) > 1e-12 || Math.abs(c[1].lng - {before['lng']!r}) > 1e-12)")
+    )
     page.wait_for_function(
         f"""() => {{ const c = regionopt.maps.map(v => v.map.getCenter());
                     const z = regionopt.maps.map(v => v.map.getZoom());
@@ -208,8 +211,10 @@ def test_hostile_names_show_as_text(open_page, toy):
     assert EVIL_UNIT in tip.inner_text()
     assert tip.locator("img").count() == 0
     # The new facility at the hostile site: click it, read its popup.
-    page.evaluate("() => regionopt.setState({layers: Object.assign({}, regionopt.state().layers, "
-                  "{families: {health: true, culture: true, education: true}})})")
+    page.evaluate(
+        "() => regionopt.setState({layers: Object.assign({}, regionopt.state().layers, "
+        "{families: {health: true, culture: true, education: true}})})"
+    )
     page.mouse.move(5, 5)
     x, y = page.evaluate(
         f"""() => {{ const v = regionopt.maps[0], F = regionopt.data().facilities;
@@ -235,7 +240,9 @@ def test_hostile_names_show_as_text(open_page, toy):
                     return [r.left + p.x, r.top + p.y]; }}"""
     )
     page.mouse.click(x, y)
-    page.wait_for_function(f"() => document.querySelector('.leaflet-popup-content').textContent.includes({json.dumps(EVIL_FACILITY)})")
+    page.wait_for_function(
+        f"() => document.querySelector('.leaflet-popup-content').textContent.includes({json.dumps(EVIL_FACILITY)})"
+    )
     assert "illustrative baseline" in page.locator(".leaflet-popup-content").inner_text()
     assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
     probe.assert_clean(page)
@@ -280,17 +287,23 @@ def test_report_page(open_page, toy, tmp_path):
     # Sort by "rate after", twice.
     header = page.locator("#table-units th").nth(5)
     header.click()
-    values = page.evaluate("() => [...document.querySelectorAll('#table-units tbody tr:not([hidden]) td:nth-child(6)')]"
-                           ".map(td => parseFloat(td.dataset.v))")
+    values = page.evaluate(
+        "() => [...document.querySelectorAll('#table-units tbody tr:not([hidden]) td:nth-child(6)')]"
+        ".map(td => parseFloat(td.dataset.v))"
+    )
     assert values == sorted(values) and len(values) == 3
     header.click()
-    values = page.evaluate("() => [...document.querySelectorAll('#table-units tbody tr:not([hidden]) td:nth-child(6)')]"
-                           ".map(td => parseFloat(td.dataset.v))")
+    values = page.evaluate(
+        "() => [...document.querySelectorAll('#table-units tbody tr:not([hidden]) td:nth-child(6)')]"
+        ".map(td => parseFloat(td.dataset.v))"
+    )
     assert values == sorted(values, reverse=True)
     assert header.get_attribute("aria-sort") == "descending"
     # Filter the unit table by type.
     page.locator("#unit-table-key").select_option("school")
-    keys = page.evaluate("() => [...document.querySelectorAll('#table-units tbody tr:not([hidden])')].map(r => r.dataset.key)")
+    keys = page.evaluate(
+        "() => [...document.querySelectorAll('#table-units tbody tr:not([hidden])')].map(r => r.dataset.key)"
+    )
     assert keys == ["school"] * 3
     # Switch the language: page and maps follow.
     assert page.locator("h1 .l-en").is_visible() and not page.locator("h1 .l-zh").is_visible()
@@ -346,8 +359,10 @@ def test_zhejiang_default_report(open_page, zhejiang_report, tmp_path):
     page, probe = open_page(out / "map_compare.html")
     load = time.perf_counter() - t0
     wait_maps(page, 2)
-    counts = page.evaluate("() => regionopt.maps.map(v => [v.layers.main.getLayers().length, v.layers.upper.getLayers().length,"
-                           " v.layers.demand.getLayers().length])")
+    counts = page.evaluate(
+        "() => regionopt.maps.map(v => [v.layers.main.getLayers().length, v.layers.upper.getLayers().length,"
+        " v.layers.demand.getLayers().length])"
+    )
     n_demand = len(gpd.read_file(out / "result.gpkg", layer="demand", columns=["unit_id"]))
     assert counts == [[n_counties, n_cities, n_demand]] * 2
     assert n_counties == 90 and n_cities == 11
@@ -356,7 +371,7 @@ def test_zhejiang_default_report(open_page, zhejiang_report, tmp_path):
     # The left map must follow the right one: poll until it has moved and both agree.
     page.wait_for_function(
         f"""() => {{ const c = regionopt.maps.map(v => v.map.getCenter());
-                    return (c[0].lat !== {before['lat']!r} || c[0].lng !== {before['lng']!r})
+                    return (c[0].lat !== {before["lat"]!r} || c[0].lng !== {before["lng"]!r})
                         && Math.abs(c[0].lat - c[1].lat) <= 1e-9 && Math.abs(c[0].lng - c[1].lng) <= 1e-9; }}""",
         timeout=WAIT_MS,
     )
@@ -373,8 +388,10 @@ def test_zhejiang_default_report(open_page, zhejiang_report, tmp_path):
     wait_maps(frames[0], 2)
     page.screenshot(path=str(tmp_path / "zhejiang-report.png"))
     probe.assert_clean(page)
-    print(f"\nZhejiang default (first plan HiGHS finds): run+render {seconds:.1f} s, report files {sizes / 1e6:.1f} MB, "
-          f"side-by-side map load {load:.2f} s")
+    print(
+        f"\nZhejiang default (first plan HiGHS finds): run+render {seconds:.1f} s, report files {sizes / 1e6:.1f} MB, "
+        f"side-by-side map load {load:.2f} s"
+    )
 
 
 # ----------------------------------------------------------------------------- the gap: out of reach, change, legend, names
@@ -411,13 +428,19 @@ def _rects_overlap(a: dict, b: dict) -> bool:
 
 
 def _rect(page, selector: str) -> dict:
-    return page.evaluate(f"() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
-                         " return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }")
+    return page.evaluate(
+        f"() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+        " return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }"
+    )
 
 
 def _unit_fills(page) -> dict[str, str]:
-    return dict(page.evaluate("() => regionopt.maps[0].layers.main.getLayers().map(l => "
-                              "[regionopt.data().units.id[l._ro], l.options.fillColor])"))
+    return dict(
+        page.evaluate(
+            "() => regionopt.maps[0].layers.main.getLayers().map(l => "
+            "[regionopt.data().units.id[l._ro], l.options.fillColor])"
+        )
+    )
 
 
 def test_out_of_reach_and_change_indicators(open_page, toy):
@@ -433,7 +456,9 @@ def test_out_of_reach_and_change_indicators(open_page, toy):
     assert "out of reach" in page.locator(".ro-label").inner_text()
     by_hand = {u: (g["population"] - g["covered_after"]).sum() for u, g in counties.groupby("unit_id")}
     before = {u: (g["population"] - g["covered_before"]).sum() for u, g in counties.groupby("unit_id")}
-    data = page.evaluate("() => { const d = regionopt.data(); return ['A', 'B'].map(u => d.reach.all[d.units.id.indexOf(u)]); }")
+    data = page.evaluate(
+        "() => { const d = regionopt.data(); return ['A', 'B'].map(u => d.reach.all[d.units.id.indexOf(u)]); }"
+    )
     assert data == [[round(before["A"]), round(by_hand["A"])], [round(before["B"]), round(by_hand["B"])]]
     # Classes over the counties on show (the city's own count would swamp them).
     top = _nice_ceil(max(max(r) for r in data))
@@ -445,17 +470,23 @@ def test_out_of_reach_and_change_indicators(open_page, toy):
     shown = page.evaluate("() => regionopt.maps[0].layers.demand.getLayers().length")
     assert shown == sum(c in "12" for c in codes_after) < len(codes_after)
     page.locator(".ro-seg button[data-show=before]").click()
-    assert page.evaluate("() => regionopt.maps[0].layers.demand.getLayers().length") == sum(c in "12" for c in codes_before)
+    assert page.evaluate("() => regionopt.maps[0].layers.demand.getLayers().length") == sum(
+        c in "12" for c in codes_before
+    )
 
     # Change after - before: diverging colour from the rates of coverage_by_unit.csv, dots where the plan helped.
     page.locator("select.ro-indicator").select_option("change")
     clinic = counties[counties["facility_type"] == "clinic"].set_index("unit_id")
-    expected = {u: _expected_change_colour(round(clinic.at[u, "covered_after"] / clinic.at[u, "population"], 4)
-                                           - round(clinic.at[u, "covered_before"] / clinic.at[u, "population"], 4))
-                for u in ("A", "B")}
+    expected = {
+        u: _expected_change_colour(
+            round(clinic.at[u, "covered_after"] / clinic.at[u, "population"], 4)
+            - round(clinic.at[u, "covered_before"] / clinic.at[u, "population"], 4)
+        )
+        for u in ("A", "B")
+    }
     assert _unit_fills(page) == expected
     assert any(c != "#f7f7f7" for c in expected.values())  # the plan built clinics: some county gained
-    helped = sum(int(a) > int(b) for a, b in zip(codes_after, codes_before))
+    helped = sum(int(a) > int(b) for a, b in zip(codes_after, codes_before, strict=False))
     assert page.evaluate("() => regionopt.maps[0].layers.demand.getLayers().length") == helped > 0
     fills = set(page.evaluate("() => regionopt.maps[0].layers.demand.getLayers().map(l => l.options.fillColor)"))
     assert fills == {"#1a9850"}
@@ -501,7 +532,9 @@ def test_legend_never_hides_the_controls(open_page, toy, size):
 def test_city_and_county_names_on_the_offline_map(open_page, toy):
     page, probe = open_page(toy / "map_toggle.html")
     wait_maps(page, 1)
-    names = lambda: sorted(page.evaluate("() => [...document.querySelectorAll('.ro-name-text')].map(e => e.textContent)"))
+    names = lambda: sorted(
+        page.evaluate("() => [...document.querySelectorAll('.ro-name-text')].map(e => e.textContent)")
+    )
     assert page.evaluate("() => regionopt.map_zoom = regionopt.maps[0].map.getZoom()") >= 8
     units = page.evaluate("() => regionopt.data().units.name_en")
     assert names() == sorted(units)  # the city and both counties, in English

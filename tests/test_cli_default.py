@@ -27,8 +27,14 @@ def test_validate_without_argument_validates_the_shipped_default(tmp_path: Path,
 def test_init_copies_a_starting_point_whose_paths_resolve(tmp_path: Path):
     written = init_folder(tmp_path / "study")
     names = sorted(p.relative_to(tmp_path / "study").as_posix() for p in written)
-    assert names == ["configs/catalogue.yaml", "configs/culture-gap.yaml", "configs/health-education-equity.yaml",
-                     "configs/zhejiang.yaml", "geodata/zhejiang/build_info.json", "geodata/zhejiang/zhejiang.gpkg"]
+    assert names == [
+        "configs/catalogue.yaml",
+        "configs/culture-gap.yaml",
+        "configs/health-education-equity.yaml",
+        "configs/zhejiang.yaml",
+        "geodata/zhejiang/build_info.json",
+        "geodata/zhejiang/zhejiang.gpkg",
+    ]
     for name in names:
         assert (tmp_path / "study" / name).read_bytes() == (ROOT / name).read_bytes()
     light = init_folder(tmp_path / "light", copy_data=False)
@@ -57,7 +63,10 @@ def test_makefile_picks_the_newest_python_and_says_what_it_needs(tmp_path: Path)
     make = shutil.which("make")
     none = subprocess.run([make, "-s", "-C", str(ROOT), "which-python"], env=env, capture_output=True, text=True)
     assert none.returncode == 2
-    assert "error: regionopt needs Python 3.11 or newer, and no python3.11 ... python3.20 was found on PATH." in none.stderr
+    assert (
+        "error: regionopt needs Python 3.11 or newer, and no python3.11 ... python3.20 was found on PATH."
+        in none.stderr
+    )
     assert "make PYTHON=/path/to/python3" in none.stderr
     (bin_dir / "echo").symlink_to(shutil.which("echo"))  # make runs a plain `echo` line without a shell
     for minor in (10, 11, 12, 13):
@@ -65,6 +74,7 @@ def test_makefile_picks_the_newest_python_and_says_what_it_needs(tmp_path: Path)
     picked = subprocess.run([make, "-s", "-C", str(ROOT), "which-python"], env=env, capture_output=True, text=True)
     assert picked.returncode == 0, picked.stderr
     assert picked.stdout.strip() == "python3.13"
-    chosen = subprocess.run([make, "-s", "-C", str(ROOT), "which-python", "PYTHON=python3.12"], env=env,
-                            capture_output=True, text=True)
+    chosen = subprocess.run(
+        [make, "-s", "-C", str(ROOT), "which-python", "PYTHON=python3.12"], env=env, capture_output=True, text=True
+    )
     assert chosen.stdout.strip() == "python3.12"

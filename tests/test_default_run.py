@@ -69,8 +69,15 @@ def test_default_plan_respects_budget_and_caps(default_run):
 
 def test_default_run_writes_every_output_with_provenance(default_run):
     out, _ = default_run
-    for name in ("solution.json", "chosen_sites.gpkg", "chosen_sites.csv", "coverage_by_unit.csv", "manifest.json",
-                 "index.html", "result.gpkg"):
+    for name in (
+        "solution.json",
+        "chosen_sites.gpkg",
+        "chosen_sites.csv",
+        "coverage_by_unit.csv",
+        "manifest.json",
+        "index.html",
+        "result.gpkg",
+    ):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
     gpkg = manifest["inputs"]["region.admin_units"]

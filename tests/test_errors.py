@@ -43,22 +43,21 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import geopandas as gpd
 import pulp
 import pytest
-
-import optimizer.solvers.highs
 import shapely
 from click.testing import CliRunner
 
-from optimizer.solvers.highs import _InterruptibleHiGHS, run_highs_interruptibly  # noqa: E402
+import optimizer.solvers.highs
+from optimizer.cli.main import main
+from optimizer.solvers.highs import _InterruptibleHiGHS  # noqa: E402
 from optimizer.solvers.options import SolveReport  # noqa: E402
 from optimizer.solvers.versions import _VERSION_CACHE  # noqa: E402
-from optimizer.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "errors.md"
@@ -244,8 +243,11 @@ def doc_forms() -> tuple[list[str], list[re.Pattern]]:
     spans = re.findall(r"`([^`\n]{12,})`", text)
     exact = [shape(ex.split("\n")[0]).lower() for examples in DOC.values() for ex in examples]
     exact += [shape(span).lower() for span in spans if "…" not in span]
-    open_ended = [re.compile(".*".join(re.escape(part) for part in shape(span).lower().split("…")))
-                  for span in spans if "…" in span]
+    open_ended = [
+        re.compile(".*".join(re.escape(part) for part in shape(span).lower().split("…")))
+        for span in spans
+        if "…" in span
+    ]
     return exact, open_ended
 
 
@@ -354,12 +356,21 @@ def townships(west: int = 12, east: int = 3) -> Edit:
         rows = []
         for county, name, (x0, x1), n in (("c1", "West", (119, 120.5), west), ("c2", "East", (120.5, 122), east)):
             for k in range(n):
-                rows.append({"unit_id": f"{county}-{k + 1}", "name": f"{name} {k + 1}", "level": "township",
-                             "parent_id": county, "geometry": shapely.box(x0, 28 + 3 * k / n, x1, 28 + 3 * (k + 1) / n)})
+                rows.append(
+                    {
+                        "unit_id": f"{county}-{k + 1}",
+                        "name": f"{name} {k + 1}",
+                        "level": "township",
+                        "parent_id": county,
+                        "geometry": shapely.box(x0, 28 + 3 * k / n, x1, 28 + 3 * (k + 1) / n),
+                    }
+                )
         units = pd.concat([admin_units(), gpd.GeoDataFrame(rows, crs="EPSG:4326")], ignore_index=True)
         gpd.GeoDataFrame(units, crs="EPSG:4326").to_file(root / "data" / "region.gpkg", layer="admin_units")
 
     return edit
+
+
 # A phased plan: two five-year periods (optimizer/phased.py).
 PERIODS = """\
 periods:
@@ -392,11 +403,19 @@ CASES: dict[str, list[Case]] = {
     ],
     "YAML tag not allowed": [
         # The snapshot check proves the command did not run (no file 'hacked').
-        Case([replace("scenario.yaml", "title: Toy region", "title: !!python/object/apply:os.system ['touch hacked']")]),
+        Case(
+            [replace("scenario.yaml", "title: Toy region", "title: !!python/object/apply:os.system ['touch hacked']")]
+        ),
     ],
     "YAML aliases that expand too far": [
-        Case([append("scenario.yaml", "".join(
-            f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '1'] * 10)}]\n" for i in range(6)))]),
+        Case(
+            [
+                append(
+                    "scenario.yaml",
+                    "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '1'] * 10)}]\n" for i in range(6)),
+                )
+            ]
+        ),
         Case([append("scenario.yaml", "loop: &a [1, *a]\n")]),
     ],
     "Key given twice": [Case([append("scenario.yaml", "budget:\n  total: 2.0e+8\n")])],
@@ -432,12 +451,36 @@ CASES: dict[str, list[Case]] = {
     ],
     "Negative or infinite budget": [
         Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_family: {health: -1.0e+8}")]),
-        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_unit: [{levels: county, overrides: {c1: -5}}]")]),
+        Case(
+            [
+                replace(
+                    "scenario.yaml",
+                    "  total: 1.0e+8",
+                    "  total: 1.0e+8\n  per_unit: [{levels: county, overrides: {c1: -5}}]",
+                )
+            ]
+        ),
         Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_family: {culture: .nan}")]),
     ],
     "Projected CRS not metric": [
-        Case([replace("scenario.yaml", "  candidates: data/sites.csv", "  candidates: data/sites.csv\n  projected_crs: EPSG:4326")]),
-        Case([replace("scenario.yaml", "  candidates: data/sites.csv", "  candidates: data/sites.csv\n  projected_crs: UTM please")]),
+        Case(
+            [
+                replace(
+                    "scenario.yaml",
+                    "  candidates: data/sites.csv",
+                    "  candidates: data/sites.csv\n  projected_crs: EPSG:4326",
+                )
+            ]
+        ),
+        Case(
+            [
+                replace(
+                    "scenario.yaml",
+                    "  candidates: data/sites.csv",
+                    "  candidates: data/sites.csv\n  projected_crs: UTM please",
+                )
+            ]
+        ),
     ],
     "Unknown solver": [
         Case([replace("scenario.yaml", "  time_limit: 10", "  name: gurobi")]),
@@ -453,49 +496,113 @@ CASES: dict[str, list[Case]] = {
     ],
     "Existing facility of a type the catalogue lacks": [
         Case([append("data/facilities.csv", "f2,Library,East library,121.5,29.5\n")]),
-        Case([append("data/facilities.csv", "f2,gym,East gym,121.5,29.5\nf3,gym,West gym,119.6,29.6\n"
-                                            "f4,pool,East pool,121.5,29.5\n")]),
+        Case(
+            [
+                append(
+                    "data/facilities.csv",
+                    "f2,gym,East gym,121.5,29.5\nf3,gym,West gym,119.6,29.6\nf4,pool,East pool,121.5,29.5\n",
+                )
+            ]
+        ),
         Case([append("scenario.yaml", "ignore_facility_types: [library]\n")]),
     ],
     "Unknown admin level": [
         Case([replace("scenario.yaml", "    county: {", "    counties: {")]),
-        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_unit: [{levels: city, amount: 5.0e+7}]")]),
+        Case(
+            [
+                replace(
+                    "scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_unit: [{levels: city, amount: 5.0e+7}]"
+                )
+            ]
+        ),
         Case([append("scenario.yaml", "objective:\n  kind: equity\n  equity: {levels: [township]}\n")]),
     ],
     "Unknown admin unit, family or group": [
-        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_unit: [{levels: county, overrides: {c3: 1.0e+7}}]")]),
-        Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+8\n  per_family: {culture: 8.0e+7, heath: 2.0e+7}")]),
-        Case([append("scenario.yaml", "objective:\n  kind: equity\n  equity: {group: mountain, compare: group_vs_rest}\n")]),
+        Case(
+            [
+                replace(
+                    "scenario.yaml",
+                    "  total: 1.0e+8",
+                    "  total: 1.0e+8\n  per_unit: [{levels: county, overrides: {c3: 1.0e+7}}]",
+                )
+            ]
+        ),
+        Case(
+            [
+                replace(
+                    "scenario.yaml",
+                    "  total: 1.0e+8",
+                    "  total: 1.0e+8\n  per_family: {culture: 8.0e+7, heath: 2.0e+7}",
+                )
+            ]
+        ),
+        Case(
+            [
+                append(
+                    "scenario.yaml", "objective:\n  kind: equity\n  equity: {group: mountain, compare: group_vs_rest}\n"
+                )
+            ]
+        ),
         Case([append("scenario.yaml", "objective:\n  kind: equity\n  equity: {compare: group_vs_rest}\n")]),
     ],
     "Group column not yes/no": [
-        Case([lambda root: admin_units().assign(mountain=["no", "no", "maybe"])
-              .to_file(root / "data" / "region.gpkg", layer="admin_units"),
-              append("scenario.yaml", "objective:\n  kind: equity\n  equity: {group: mountain, compare: group_vs_rest}\n")]),
+        Case(
+            [
+                lambda root: (
+                    admin_units()
+                    .assign(mountain=["no", "no", "maybe"])
+                    .to_file(root / "data" / "region.gpkg", layer="admin_units")
+                ),
+                append(
+                    "scenario.yaml", "objective:\n  kind: equity\n  equity: {group: mountain, compare: group_vs_rest}\n"
+                ),
+            ]
+        ),
     ],
-    "Population group missing": [Case([replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    serves: elderly\n")])],
+    "Population group missing": [
+        Case([replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    serves: elderly\n")])
+    ],
     "Site kind unknown": [
         Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [city_seat]\n")]),
-        Case([replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [seat]\n"),
-              replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    sites: [seat]\n"),
-              replace("data/sites.csv", "s3,seat", "s3,Seat")]),
+        Case(
+            [
+                replace("catalogue.yaml", "    cost: 5.0e+7\n", "    cost: 5.0e+7\n    sites: [seat]\n"),
+                replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    sites: [seat]\n"),
+                replace("data/sites.csv", "s3,seat", "s3,Seat"),
+            ]
+        ),
     ],
     "Required or forbidden site invalid": [
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s9, facility_type: library}\n")]),
         Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s1}\n")]),
-        Case([append("scenario.yaml", "sites:\n  required: [{site_id: s1, facility_type: library}]\n"
-                                      "  forbidden: [{site_id: s1}]\n")]),
-        Case([
-            replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    sites: [seat]\n"),
-            replace("data/sites.csv", "s2,seat", "s2,grid"),
-            append("scenario.yaml", "sites:\n  required: [{site_id: s2, facility_type: clinic}]\n"),
-        ]),
+        Case(
+            [
+                append(
+                    "scenario.yaml",
+                    "sites:\n  required: [{site_id: s1, facility_type: library}]\n  forbidden: [{site_id: s1}]\n",
+                )
+            ]
+        ),
+        Case(
+            [
+                replace("catalogue.yaml", "    cost: 1.0e+7\n", "    cost: 1.0e+7\n    sites: [seat]\n"),
+                replace("data/sites.csv", "s2,seat", "s2,grid"),
+                append("scenario.yaml", "sites:\n  required: [{site_id: s2, facility_type: clinic}]\n"),
+            ]
+        ),
     ],
     "Negative weight": [Case([append("scenario.yaml", "objective:\n  weights: {clinic: -1}\n")])],
     "Budget below the cost of required sites": [
-        Case([append("scenario.yaml", "sites:\n  required:\n    - {site_id: s1, facility_type: library}\n"
-                                      "    - {site_id: s2, facility_type: library}\n"
-                                      "    - {site_id: s3, facility_type: library}\n")]),
+        Case(
+            [
+                append(
+                    "scenario.yaml",
+                    "sites:\n  required:\n    - {site_id: s1, facility_type: library}\n"
+                    "    - {site_id: s2, facility_type: library}\n"
+                    "    - {site_id: s3, facility_type: library}\n",
+                )
+            ]
+        ),
     ],
     # ------------------------------------------------------------- planning and solving
     "Model too large for memory": [
@@ -506,27 +613,42 @@ CASES: dict[str, list[Case]] = {
     "Hard standard without a site to meet it": [
         Case([replace("data/sites.csv", "s1,seat,119.6,29.6\n", "")]),
         # 12 standards without a site: summarised by level, type and parent unit
-        Case([townships(), replace("scenario.yaml", "county: {required: [library]}", "township: {required: [library]}")]),
+        Case(
+            [townships(), replace("scenario.yaml", "county: {required: [library]}", "township: {required: [library]}")]
+        ),
     ],
     "Hard standards cost more than the budget": [
         Case([replace("scenario.yaml", "total: 1.0e+8", "total: 6.0e+7")]),
         Case([replace("scenario.yaml", "  total: 1.0e+8", "  total: 1.0e+9\n  per_family: {culture: 7.0e+7}")]),
-        Case([replace("scenario.yaml", "  total: 1.0e+8",
-                      "  total: 1.0e+9\n  per_unit: [{levels: county, amount: 1.0e+8, overrides: {c1: 4.0e+7}}]")]),
+        Case(
+            [
+                replace(
+                    "scenario.yaml",
+                    "  total: 1.0e+8",
+                    "  total: 1.0e+9\n  per_unit: [{levels: county, amount: 1.0e+8, overrides: {c1: 4.0e+7}}]",
+                )
+            ]
+        ),
     ],
     "No plan satisfies the constraints": [
         # d2 and d3 are 5.5 and 11 km from the nearest site: a 5-km clinic cannot reach them.
-        Case([
-            replace("scenario.yaml", "  mode: hard", "  mode: soft"),
-            append("scenario.yaml", "objective:\n  kind: min_cost\n  coverage_targets: {clinic: 1.0}\n"),
-            replace("catalogue.yaml", "service: {distance_km: 20}", "service: {distance_km: 5}"),
-        ], commands=("run",)),
+        Case(
+            [
+                replace("scenario.yaml", "  mode: hard", "  mode: soft"),
+                append("scenario.yaml", "objective:\n  kind: min_cost\n  coverage_targets: {clinic: 1.0}\n"),
+                replace("catalogue.yaml", "service: {distance_km: 20}", "service: {distance_km: 5}"),
+            ],
+            commands=("run",),
+        ),
         # Covering d2 and d3 takes two clinics (20,000,000 yuan); the budget is 15,000,000.
-        Case([
-            replace("scenario.yaml", "  mode: hard", "  mode: soft"),
-            replace("scenario.yaml", "total: 1.0e+8", "total: 1.5e+7"),
-            append("scenario.yaml", "objective:\n  kind: min_cost\n  coverage_targets: {clinic: 1.0}\n"),
-        ], commands=("run",)),
+        Case(
+            [
+                replace("scenario.yaml", "  mode: hard", "  mode: soft"),
+                replace("scenario.yaml", "total: 1.0e+8", "total: 1.5e+7"),
+                append("scenario.yaml", "objective:\n  kind: min_cost\n  coverage_targets: {clinic: 1.0}\n"),
+            ],
+            commands=("run",),
+        ),
     ],
     "No plan found within the time limit": [
         Case([replace("scenario.yaml", "time_limit: 10", "time_limit: 1.0e-9")], commands=("run",)),
@@ -542,13 +664,28 @@ CASES: dict[str, list[Case]] = {
     ],
     "Population projection unusable": [
         Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n")]),
-        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
-              write("data/projection.csv", "unit_id,group,year,people\nc1,all,2020,100\n")]),
-        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
-              write("data/projection.csv", "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2040,90\n")]),
-        Case([append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
-              write("data/projection.csv", "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2030,90\n"
-                                           "c2,all,2020,500\nc2,all,2030,400\n")]),
+        Case(
+            [
+                append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+                write("data/projection.csv", "unit_id,group,year,people\nc1,all,2020,100\n"),
+            ]
+        ),
+        Case(
+            [
+                append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+                write("data/projection.csv", "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2040,90\n"),
+            ]
+        ),
+        Case(
+            [
+                append("scenario.yaml", PERIODS + "  population: data/projection.csv\n"),
+                write(
+                    "data/projection.csv",
+                    "unit_id,group,year,population\nc1,all,2020,100\nc1,all,2030,90\n"
+                    "c2,all,2020,500\nc2,all,2030,400\n",
+                ),
+            ]
+        ),
     ],
     # ------------------------------------------------------------- output folder
     "Output folder holds an input": [
@@ -556,7 +693,9 @@ CASES: dict[str, list[Case]] = {
         Case(commands=("run",), extra=("--out", "data")),
         Case([shapefile_folder], commands=("run",), extra=("--out", "data/admin_shp/results")),
     ],
-    "Output path is a file": [Case([write("notes.txt", "my notes\n")], commands=("run",), extra=("--out", "notes.txt"))],
+    "Output path is a file": [
+        Case([write("notes.txt", "my notes\n")], commands=("run",), extra=("--out", "notes.txt"))
+    ],
     "Output folder is not empty and not a result": [
         Case([write("my-documents/plan.docx", "draft\n")], commands=("run",), extra=("--out", "my-documents")),
     ],
@@ -573,38 +712,59 @@ def od(text: str) -> list[Edit]:
 
 
 def road_layer_without_speed(root: Path) -> None:
-    gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.LineString([(119.5, 29.5), (121.5, 29.5)])],
-                     crs=4326).to_file(root / "data" / "roads.gpkg")
+    gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.LineString([(119.5, 29.5), (121.5, 29.5)])], crs=4326).to_file(
+        root / "data" / "roads.gpkg"
+    )
 
 
-CASES.update({
-    "Impedance file not found": [Case([OD_IMPEDANCE])],
-    "Impedance settings invalid": [
-        Case([append("scenario.yaml", "impedance:\n  kind: od_matrix\n")]),
-        Case([append("scenario.yaml", "impedance:\n  kind: osrm\n")]),
-        Case([append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.gpkg\n  speeds: {primary: 0}\n")]),
-        Case([append("scenario.yaml", "impedance:\n  by_type:\n    clinc: {kind: od_matrix, path: data/od.csv}\n")]),
-    ],
-    "OD matrix column missing": [Case(od(OD.replace("origin,", "from,"))), Case(od(OD.replace(",km", ",dist")))],
-    "OD matrix value unusable": [
-        Case(od(OD.replace("d2,s2,14", "d2,s2,-14"))),
-        Case(od(OD.replace("d2,s2,14", "d2,s2,"))),
-        Case(od(OD.replace("d2,s2,14", "d2,s2,14 km"))),
-    ],
-    "OD matrix ID unknown or ambiguous": [
-        Case(od(OD.replace("d2,s2", "d4,s2"))),
-        Case(od(OD.replace("d2,s2", "d2,s5"))),
-        Case([*od(OD), replace("data/facilities.csv", "f1,clinic", "s1,clinic")]),
-    ],
-    "OD matrix pair given twice": [Case(od(OD + "d2,s2,13\n"))],
-    "OD matrix reaches no demand": [Case(od("origin,destination,km\nd1,s1,45\nd2,s2,44\nd3,s3,41\nd1,f1,40\n"))],
-    "OD matrix lacks the unit of a standard": [Case(od(OD.replace(",km", ",minutes")))],
-    "Road network unreadable": [
-        Case([write("data/roads.osm.pbf", b"not a pbf"),
-              append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.osm.pbf\n")]),
-        Case([road_layer_without_speed, append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.gpkg\n")]),
-    ],
-})
+CASES.update(
+    {
+        "Impedance file not found": [Case([OD_IMPEDANCE])],
+        "Impedance settings invalid": [
+            Case([append("scenario.yaml", "impedance:\n  kind: od_matrix\n")]),
+            Case([append("scenario.yaml", "impedance:\n  kind: osrm\n")]),
+            Case(
+                [
+                    append(
+                        "scenario.yaml",
+                        "impedance:\n  kind: network\n  path: data/roads.gpkg\n  speeds: {primary: 0}\n",
+                    )
+                ]
+            ),
+            Case(
+                [append("scenario.yaml", "impedance:\n  by_type:\n    clinc: {kind: od_matrix, path: data/od.csv}\n")]
+            ),
+        ],
+        "OD matrix column missing": [Case(od(OD.replace("origin,", "from,"))), Case(od(OD.replace(",km", ",dist")))],
+        "OD matrix value unusable": [
+            Case(od(OD.replace("d2,s2,14", "d2,s2,-14"))),
+            Case(od(OD.replace("d2,s2,14", "d2,s2,"))),
+            Case(od(OD.replace("d2,s2,14", "d2,s2,14 km"))),
+        ],
+        "OD matrix ID unknown or ambiguous": [
+            Case(od(OD.replace("d2,s2", "d4,s2"))),
+            Case(od(OD.replace("d2,s2", "d2,s5"))),
+            Case([*od(OD), replace("data/facilities.csv", "f1,clinic", "s1,clinic")]),
+        ],
+        "OD matrix pair given twice": [Case(od(OD + "d2,s2,13\n"))],
+        "OD matrix reaches no demand": [Case(od("origin,destination,km\nd1,s1,45\nd2,s2,44\nd3,s3,41\nd1,f1,40\n"))],
+        "OD matrix lacks the unit of a standard": [Case(od(OD.replace(",km", ",minutes")))],
+        "Road network unreadable": [
+            Case(
+                [
+                    write("data/roads.osm.pbf", b"not a pbf"),
+                    append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.osm.pbf\n"),
+                ]
+            ),
+            Case(
+                [
+                    road_layer_without_speed,
+                    append("scenario.yaml", "impedance:\n  kind: network\n  path: data/roads.gpkg\n"),
+                ]
+            ),
+        ],
+    }
+)
 
 CASE_IDS = [(title, i) for title, cases in CASES.items() for i in range(len(cases))]
 
@@ -623,8 +783,13 @@ def test_every_case_has_a_docs_example_and_every_example_a_case():
 def command_headings() -> set[str]:
     """Headings of the sections on other commands ("## … (`regionopt sweep`)"), tested in test_errors_commands.py."""
     sections = DOCS.read_text(encoding="utf-8").split("\n## ")[1:]
-    return {line.lstrip("#").strip() for section in sections if "(`regionopt " in section.split("\n", 1)[0]
-            for line in section.splitlines() if line.startswith("#### ")}
+    return {
+        line.lstrip("#").strip()
+        for section in sections
+        if "(`regionopt " in section.split("\n", 1)[0]
+        for line in section.splitlines()
+        if line.startswith("#### ")
+    }
 
 
 def loader_headings() -> set[str]:
@@ -657,79 +822,130 @@ def test_documented_error(title: str, index: int, planning: Path, monkeypatch: p
 # (fault, expected message, docs heading in "Loading region files"); the loader's
 # own unit tests are in test_io.py.
 LOADER_FAULTS = [
-    ([replace("scenario.yaml", "demand: data/demand.csv", "demand: data/demnd.csv")],
-     "error: data/demnd.csv: file not found Hint: check the path; did you mean 'data/demand.csv'?",
-     "File not found"),
-    ([write("data/demand.xlsx", "PK"), replace("scenario.yaml", "data/demand.csv", "data/demand.xlsx")],
-     "error: data/demand.xlsx: spreadsheets (.xlsx) cannot be read Hint: save the sheet as 'CSV UTF-8' with "
-     "lon/lat columns, or export a GeoPackage from your GIS",
-     "Spreadsheet given"),
-    ([write("data/sites.gpkg", b"not a geopackage"), replace("scenario.yaml", "data/sites.csv", "data/sites.gpkg")],
-     "error: data/sites.gpkg: cannot read this file as geodata",
-     "Unreadable or corrupt geodata file"),
-    ([lambda root: admin_units().set_crs(None, allow_override=True).to_file(root / "data" / "admin.shp"),
-      replace("scenario.yaml", "{path: data/region.gpkg, layer: admin_units}", "data/admin.shp")],
-     "error: data/admin.shp: the layer has no coordinate reference system (CRS) Hint: set the CRS in your GIS "
-     "(QGIS: Layer ▸ Set CRS) or pass crs=, e.g. crs='EPSG:4326' if the coordinates are longitude/latitude",
-     "No CRS"),
-    ([replace("data/demand.csv", "d2,200,121.5,29.5", "d2,200,29.5,121.5")],
-     "error: data/demand.csv, row 2, field 'lat': latitude 121.5 is outside [-90, 90] but longitude 29.5 would "
-     "be a valid latitude: longitude and latitude look swapped Hint: swap the two columns, or pass lon='lat', lat='lon'",
-     "Longitude and latitude swapped (out of range)"),
-    ([replace("data/sites.csv", "s3,seat,120.8,30.4", "s3,seat,30.4,50.8")],
-     "error: data/sites.csv, row 3, field 'geometry': the point (30.4, 50.8) is 7,315 km outside the region's admin "
-     "units Hint: check this row's coordinates and the layer's CRS (points must lie within 10 km of an admin unit)",
-     "Point far outside the region"),
-    ([replace("data/demand.csv", "d3,300,120.8,30.5", "d3,300,116.4,39.9")],
-     "error: data/demand.csv, row 3, field 'geometry': the point (116.4, 39.9) is 1,015 km outside the region's "
-     "admin units Hint: check this row's coordinates and the layer's CRS (points must lie within 10 km of an admin unit)",
-     "Point far outside the region"),
-    ([replace("data/demand.csv", "d3,300", "d1,300")],
-     "error: data/demand.csv, row 3, field 'demand_id': demand_id 'd1' is used twice (rows 1 and 3) "
-     "Hint: IDs must be unique within the demand layer",
-     "Duplicate ID"),
-    ([write("data/demand.csv", "demand_id,population,lon,lat,population\nd1,100,119.5,29.5,1\n"
-                                "d2,200,121.5,29.5,2\nd3,300,120.8,30.5,3\n")],
-     "error: data/demand.csv, field 'population': column 'population' appears twice (columns 2 and 5) "
-     "Hint: rename or delete one of them, so that it is clear which one holds the data",
-     "Column name given twice"),
-    ([replace("data/demand.csv", "d2,200", "d2,")],
-     "error: data/demand.csv, row 2, field 'population': population is missing "
-     "Hint: fill in the number of residents (0 if there are none)",
-     "Missing number"),
-    ([replace("data/demand.csv", "d2,200", "d2,NaN")],
-     "error: data/demand.csv, row 2, field 'population': population is missing "
-     "Hint: fill in the number of residents (0 if there are none)",
-     "Missing number"),
-    ([replace("data/demand.csv", "d2,200", "d2,-200")],
-     "error: data/demand.csv, row 2, field 'population': population is negative (-200) "
-     "Hint: the number of residents must be 0 or more",
-     "Negative number"),
-    ([replace("data/demand.csv", "d2,200", "d2,about 200")],
-     "error: data/demand.csv, row 2, field 'population': population must be a number, got 'about 200' "
-     "Hint: write plain numbers: '.' as the decimal point, no thousands separators or units",
-     "Not a number"),
-    ([replace("data/sites.csv", "s2,seat,121.4,29.6", "s2,seat,,")],
-     "error: data/sites.csv, row 2, field 'lon': longitude is missing Hint: every candidate site needs a location; "
-     "fill in its coordinates or remove the row",
-     "Point without a location"),
-    ([lambda root: admin_units().assign(geometry=[shapely.box(119, 28, 122, 31), shapely.box(119, 28, 120.5, 31),
-                                                  shapely.Polygon([(120.5, 28), (122, 31), (122, 28), (120.5, 31)])])
-      .to_file(root / "data" / "region.gpkg", layer="admin_units")],
-     "error: data/region.gpkg, row 3, field 'geometry': layer 'admin_units': geometry is invalid "
-     "(Self-intersection[121.25 29.5]) Hint: "
-     "repair it in your GIS (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries) or with GeoSeries.make_valid(), then "
-     "check the result",
-     "Invalid polygon"),
-    ([replace("data/demand.csv", "d3,300,120.8,30.5", "d3,300,122.05,29.5")],
-     "error: data/demand.csv, row 3, field 'geometry': the point (122.05, 29.5) is not inside any admin unit "
-     "(nearest: 'c2', 4.8 km away) Hint: fix the coordinates, give this row a unit_id, or pass snap_distance= "
-     "(metres) to assign points just outside a boundary to the nearest unit",
-     "Point inside no admin unit"),
+    (
+        [replace("scenario.yaml", "demand: data/demand.csv", "demand: data/demnd.csv")],
+        "error: data/demnd.csv: file not found Hint: check the path; did you mean 'data/demand.csv'?",
+        "File not found",
+    ),
+    (
+        [write("data/demand.xlsx", "PK"), replace("scenario.yaml", "data/demand.csv", "data/demand.xlsx")],
+        "error: data/demand.xlsx: spreadsheets (.xlsx) cannot be read Hint: save the sheet as 'CSV UTF-8' with "
+        "lon/lat columns, or export a GeoPackage from your GIS",
+        "Spreadsheet given",
+    ),
+    (
+        [write("data/sites.gpkg", b"not a geopackage"), replace("scenario.yaml", "data/sites.csv", "data/sites.gpkg")],
+        "error: data/sites.gpkg: cannot read this file as geodata",
+        "Unreadable or corrupt geodata file",
+    ),
+    (
+        [
+            lambda root: admin_units().set_crs(None, allow_override=True).to_file(root / "data" / "admin.shp"),
+            replace("scenario.yaml", "{path: data/region.gpkg, layer: admin_units}", "data/admin.shp"),
+        ],
+        "error: data/admin.shp: the layer has no coordinate reference system (CRS) Hint: set the CRS in your GIS "
+        "(QGIS: Layer ▸ Set CRS) or pass crs=, e.g. crs='EPSG:4326' if the coordinates are longitude/latitude",
+        "No CRS",
+    ),
+    (
+        [replace("data/demand.csv", "d2,200,121.5,29.5", "d2,200,29.5,121.5")],
+        "error: data/demand.csv, row 2, field 'lat': latitude 121.5 is outside [-90, 90] but longitude 29.5 would "
+        "be a valid latitude: longitude and latitude look swapped Hint: swap the two columns, or pass lon='lat', lat='lon'",
+        "Longitude and latitude swapped (out of range)",
+    ),
+    (
+        [replace("data/sites.csv", "s3,seat,120.8,30.4", "s3,seat,30.4,50.8")],
+        "error: data/sites.csv, row 3, field 'geometry': the point (30.4, 50.8) is 7,315 km outside the region's admin "
+        "units Hint: check this row's coordinates and the layer's CRS (points must lie within 10 km of an admin unit)",
+        "Point far outside the region",
+    ),
+    (
+        [replace("data/demand.csv", "d3,300,120.8,30.5", "d3,300,116.4,39.9")],
+        "error: data/demand.csv, row 3, field 'geometry': the point (116.4, 39.9) is 1,015 km outside the region's "
+        "admin units Hint: check this row's coordinates and the layer's CRS (points must lie within 10 km of an admin unit)",
+        "Point far outside the region",
+    ),
+    (
+        [replace("data/demand.csv", "d3,300", "d1,300")],
+        "error: data/demand.csv, row 3, field 'demand_id': demand_id 'd1' is used twice (rows 1 and 3) "
+        "Hint: IDs must be unique within the demand layer",
+        "Duplicate ID",
+    ),
+    (
+        [
+            write(
+                "data/demand.csv",
+                "demand_id,population,lon,lat,population\nd1,100,119.5,29.5,1\n"
+                "d2,200,121.5,29.5,2\nd3,300,120.8,30.5,3\n",
+            )
+        ],
+        "error: data/demand.csv, field 'population': column 'population' appears twice (columns 2 and 5) "
+        "Hint: rename or delete one of them, so that it is clear which one holds the data",
+        "Column name given twice",
+    ),
+    (
+        [replace("data/demand.csv", "d2,200", "d2,")],
+        "error: data/demand.csv, row 2, field 'population': population is missing "
+        "Hint: fill in the number of residents (0 if there are none)",
+        "Missing number",
+    ),
+    (
+        [replace("data/demand.csv", "d2,200", "d2,NaN")],
+        "error: data/demand.csv, row 2, field 'population': population is missing "
+        "Hint: fill in the number of residents (0 if there are none)",
+        "Missing number",
+    ),
+    (
+        [replace("data/demand.csv", "d2,200", "d2,-200")],
+        "error: data/demand.csv, row 2, field 'population': population is negative (-200) "
+        "Hint: the number of residents must be 0 or more",
+        "Negative number",
+    ),
+    (
+        [replace("data/demand.csv", "d2,200", "d2,about 200")],
+        "error: data/demand.csv, row 2, field 'population': population must be a number, got 'about 200' "
+        "Hint: write plain numbers: '.' as the decimal point, no thousands separators or units",
+        "Not a number",
+    ),
+    (
+        [replace("data/sites.csv", "s2,seat,121.4,29.6", "s2,seat,,")],
+        "error: data/sites.csv, row 2, field 'lon': longitude is missing Hint: every candidate site needs a location; "
+        "fill in its coordinates or remove the row",
+        "Point without a location",
+    ),
+    (
+        [
+            lambda root: (
+                admin_units()
+                .assign(
+                    geometry=[
+                        shapely.box(119, 28, 122, 31),
+                        shapely.box(119, 28, 120.5, 31),
+                        shapely.Polygon([(120.5, 28), (122, 31), (122, 28), (120.5, 31)]),
+                    ]
+                )
+                .to_file(root / "data" / "region.gpkg", layer="admin_units")
+            )
+        ],
+        "error: data/region.gpkg, row 3, field 'geometry': layer 'admin_units': geometry is invalid "
+        "(Self-intersection[121.25 29.5]) Hint: "
+        "repair it in your GIS (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries) or with GeoSeries.make_valid(), then "
+        "check the result",
+        "Invalid polygon",
+    ),
+    (
+        [replace("data/demand.csv", "d3,300,120.8,30.5", "d3,300,122.05,29.5")],
+        "error: data/demand.csv, row 3, field 'geometry': the point (122.05, 29.5) is not inside any admin unit "
+        "(nearest: 'c2', 4.8 km away) Hint: fix the coordinates, give this row a unit_id, or pass snap_distance= "
+        "(metres) to assign points just outside a boundary to the nearest unit",
+        "Point inside no admin unit",
+    ),
 ]
 
 
-@pytest.mark.parametrize("edits,expected,heading", LOADER_FAULTS, ids=[f"{h}-{i}" for i, (_, _, h) in enumerate(LOADER_FAULTS)])
+@pytest.mark.parametrize(
+    "edits,expected,heading", LOADER_FAULTS, ids=[f"{h}-{i}" for i, (_, _, h) in enumerate(LOADER_FAULTS)]
+)
 def test_loader_faults_via_cli(edits, expected, heading, planning: Path):
     for edit in edits:
         edit(planning)
@@ -778,13 +994,20 @@ def test_hard_standard_shortfall_by_hand(planning: Path):
     assert result.exit_code == 0, result.output
     chosen = json.loads((planning / "new" / "solution.json").read_text())["chosen_sites"]
     assert sorted((c["site_id"], c["facility_type"]) for c in chosen) == [
-        ("s1", "library"), ("s2", "library"), ("s4", "library")] or sorted(
-        (c["site_id"], c["facility_type"]) for c in chosen) == [("s1", "library"), ("s3", "library"), ("s4", "library")]
+        ("s1", "library"),
+        ("s2", "library"),
+        ("s4", "library"),
+    ] or sorted((c["site_id"], c["facility_type"]) for c in chosen) == [
+        ("s1", "library"),
+        ("s3", "library"),
+        ("s4", "library"),
+    ]
 
 
 # ----------------------------------------------------------------------------- random regions written as files
-def write_random_planning(root: Path, *, n: int, m: int, km: float, sites_in_budget: int, seed: int = 0,
-                          time_limit: float = 60) -> Path:
+def write_random_planning(
+    root: Path, *, n: int, m: int, km: float, sites_in_budget: int, seed: int = 0, time_limit: float = 60
+) -> Path:
     """A random region in the two toy counties (UTM 51N): n demand points, m candidate sites, one clinic type."""
     import numpy as np
     import pandas as pd
@@ -796,11 +1019,14 @@ def write_random_planning(root: Path, *, n: int, m: int, km: float, sites_in_bud
     for name, count, id_col in (("demand", n, "demand_id"), ("sites", m, "site_id")):
         xy = rng.random((count, 2)) * [40_000, 20_000] + [X0, Y0]
         pts = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=32651).to_crs(4326)
-        frame = pd.DataFrame({id_col: [f"{name[0]}{i}" for i in range(count)], "lon": pts.x.round(7), "lat": pts.y.round(7)})
+        frame = pd.DataFrame(
+            {id_col: [f"{name[0]}{i}" for i in range(count)], "lon": pts.x.round(7), "lat": pts.y.round(7)}
+        )
         if name == "demand":
             frame.insert(1, "population", rng.integers(1, 1000, count))
         frame.to_csv(root / "data" / f"{name}.csv", index=False)
-    (root / "scenario.yaml").write_text(textwrap.dedent(f"""\
+    (root / "scenario.yaml").write_text(
+        textwrap.dedent(f"""\
         name: random
         region:
           name: Random
@@ -812,7 +1038,8 @@ def write_random_planning(root: Path, *, n: int, m: int, km: float, sites_in_bud
             clinic: {{family: health, cost: 10, service: {{distance_km: {km}}}}}
         budget: {{total: {10 * sites_in_budget}}}
         solver: {{time_limit: {time_limit}}}
-        """))
+        """)
+    )
     return root / "scenario.yaml"
 
 
@@ -848,8 +1075,9 @@ def test_time_limit_plan_is_marked_not_optimal_everywhere(tmp_path: Path, monkey
     assert "NOT proven optimal" in status_html and f"{solution['gap']:.2%}" in status_html
 
 
-def test_cbc_from_the_path_when_the_bundled_binary_cannot_run(planning: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch):
+def test_cbc_from_the_path_when_the_bundled_binary_cannot_run(
+    planning: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """solver.name: cbc uses a 'cbc' on the PATH when PuLP's bundled binary is not executable."""
     bundled = pulp.PULP_CBC_CMD(msg=False).path
     bin_dir = tmp_path / "bin"
@@ -867,8 +1095,9 @@ def test_cbc_from_the_path_when_the_bundled_binary_cannot_run(planning: Path, tm
 
 
 # ----------------------------------------------------------------------------- paths and output folders
-def test_relative_paths_resolve_against_the_scenario_file(planning: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch):
+def test_relative_paths_resolve_against_the_scenario_file(
+    planning: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -909,8 +1138,19 @@ def test_no_eval_exec_or_shell_in_the_package():
             if not isinstance(node, ast.Call):
                 continue
             name = ast.unparse(node.func)
-            if name in ("eval", "exec", "os.system", "os.popen", "yaml.load", "yaml.unsafe_load", "yaml.full_load",
-                        "pickle.load", "pickle.loads", "compile", "__import__"):
+            if name in (
+                "eval",
+                "exec",
+                "os.system",
+                "os.popen",
+                "yaml.load",
+                "yaml.unsafe_load",
+                "yaml.full_load",
+                "pickle.load",
+                "pickle.loads",
+                "compile",
+                "__import__",
+            ):
                 bad.append(f"{path.name}:{node.lineno} {name}()")
             for kw in node.keywords:
                 if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
@@ -928,10 +1168,14 @@ def test_data_strings_are_escaped_in_maps_and_report(planning: Path):
     units["name"] = ["Province", payload, img]
     units.to_file(planning / "data" / "region.gpkg", layer="admin_units")
     (planning / "data" / "facilities.csv").write_text(
-        f"facility_id,facility_type,name,lon,lat\nf1,clinic,\"{payload}\",119.5,29.5\n")
-    (planning / "data" / "sites.csv").write_text(SITES.replace("s1,seat", "s1,<b>seat</b>").replace("s2,seat", "s2,<b>seat</b>")
-                                                 .replace("s3,seat", "s3,<b>seat</b>"))
-    replace("scenario.yaml", "title: Toy region", f"title: \"{payload}\"")(planning)
+        f'facility_id,facility_type,name,lon,lat\nf1,clinic,"{payload}",119.5,29.5\n'
+    )
+    (planning / "data" / "sites.csv").write_text(
+        SITES.replace("s1,seat", "s1,<b>seat</b>")
+        .replace("s2,seat", "s2,<b>seat</b>")
+        .replace("s3,seat", "s3,<b>seat</b>")
+    )
+    replace("scenario.yaml", "title: Toy region", f'title: "{payload}"')(planning)
     result, _ = invoke(["run", "scenario.yaml", "--out", "html"], planning)
     assert result.exit_code == 0, result.output
     pages = [p for p in (planning / "html").rglob("*") if p.suffix in (".html", ".js") and "static" not in p.parts]
@@ -980,7 +1224,10 @@ def child_pids(pid: int, name: str) -> list[int]:
     for entry in Path("/proc").iterdir():
         try:
             stat = (entry / "stat").read_text()
-            if int(stat[stat.rindex(")") + 1:].split()[1]) == pid and stat[stat.index("(") + 1:stat.rindex(")")] == name:
+            if (
+                int(stat[stat.rindex(")") + 1 :].split()[1]) == pid
+                and stat[stat.index("(") + 1 : stat.rindex(")")] == name
+            ):
                 found.append(int(entry.name))
         except (OSError, ValueError):
             continue
@@ -992,8 +1239,16 @@ def child_pids(pid: int, name: str) -> list[int]:
 WAIT_S = 300
 
 
-def run_and_interrupt(args: list[str], cwd: Path, signum: int, marker: str, *, slow_write: bool = False,
-                      watch_solve: bool = False, children: list[int] | None = None) -> tuple[int, str]:
+def run_and_interrupt(
+    args: list[str],
+    cwd: Path,
+    signum: int,
+    marker: str,
+    *,
+    slow_write: bool = False,
+    watch_solve: bool = False,
+    children: list[int] | None = None,
+) -> tuple[int, str]:
     """Start regionopt, send ``signum`` as soon as ``marker`` appears on stderr; return (code, stderr).
 
     With ``children`` (a list), the signal waits until regionopt has started a CBC process as well,
@@ -1003,7 +1258,10 @@ def run_and_interrupt(args: list[str], cwd: Path, signum: int, marker: str, *, s
 
     proc = subprocess.Popen(
         [PYTHON, "-c", WRAPPER.format(slow_write=slow_write, watch_solve=watch_solve), *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
@@ -1040,8 +1298,9 @@ def test_interrupt_during_solve_writes_nothing(signum, code, slow_template: Path
     root = tmp_path / "slow"
     shutil.copytree(slow_template, root)
     before = snapshot(root)
-    rc, stderr = run_and_interrupt(["run", "scenario.yaml", "--no-maps", "--no-report"], root, signum, "SOLVING",
-                                   watch_solve=True)
+    rc, stderr = run_and_interrupt(
+        ["run", "scenario.yaml", "--no-maps", "--no-report"], root, signum, "SOLVING", watch_solve=True
+    )
     assert rc == code, stderr
     assert "Traceback" not in stderr
     assert error_part(stderr) == DOC["Interrupted"][0]
@@ -1065,9 +1324,9 @@ def test_interrupt_while_writing_keeps_the_earlier_result(signum, code, planning
 def test_memory_refused_before_coverage_pairs_are_computed(monkeypatch: pytest.MonkeyPatch):
     """60 million coverage pairs (20,000 demand points x 3,000 sites, 50 km) are counted, not built, then refused."""
     import numpy as np
-    import optimizer.planning.model
     from toy import X0, Y0, catalogue, facility_type, make_region
 
+    import optimizer.planning.model
     from optimizer.config.schema import BudgetConfig, LimitsConfig
     from optimizer.errors import ModelTooLargeError
     from optimizer.planning.model import PlanningModel
@@ -1075,10 +1334,18 @@ def test_memory_refused_before_coverage_pairs_are_computed(monkeypatch: pytest.M
 
     rng = np.random.default_rng(0)
     n, m = 20_000, 3_000
-    region = make_region(rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0], rng.integers(1, 1000, n),
-                         rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0])
-    scenario = Scenario(name="big", region=region, catalogue=catalogue(facility_type("clinic", cost=10, km=50)),
-                        budget=BudgetConfig(total=100), limits=LimitsConfig(max_memory_gb=1))
+    region = make_region(
+        rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0],
+        rng.integers(1, 1000, n),
+        rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0],
+    )
+    scenario = Scenario(
+        name="big",
+        region=region,
+        catalogue=catalogue(facility_type("clinic", cost=10, km=50)),
+        budget=BudgetConfig(total=100),
+        limits=LimitsConfig(max_memory_gb=1),
+    )
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("coverage pairs were computed although they could not fit")
@@ -1096,8 +1363,9 @@ def test_memory_refused_before_coverage_pairs_are_computed(monkeypatch: pytest.M
 
 @pytest.mark.slow
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
-def test_real_time_limit_never_claims_optimality(solver, slow_template: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch):
+def test_real_time_limit_never_claims_optimality(
+    solver, slow_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """A 2-s time limit on a problem that takes HiGHS over ten seconds to prove: a plan marked NOT optimal
     (or, on a very slow machine, the documented "found no plan" error) — never "optimal"."""
     root = tmp_path / "slow"
@@ -1133,8 +1401,13 @@ def test_sigterm_during_a_cbc_solve_stops_cbc_too(slow_template: Path, tmp_path:
     replace("scenario.yaml", "time_limit: 60", "time_limit: 60, name: cbc")(root)
     before = snapshot(root)
     cbc: list[int] = []
-    rc, stderr = run_and_interrupt(["run", "scenario.yaml", "--no-maps", "--no-report"], root, signal.SIGTERM,
-                                   "solve and evaluate ...", children=cbc)
+    rc, stderr = run_and_interrupt(
+        ["run", "scenario.yaml", "--no-maps", "--no-report"],
+        root,
+        signal.SIGTERM,
+        "solve and evaluate ...",
+        children=cbc,
+    )
     assert rc == 143 and error_part(stderr) == DOC["Interrupted"][0], stderr
     assert cbc, "CBC was not running when the signal was sent"
 
@@ -1164,9 +1437,13 @@ def test_validate_details_lists_every_standard(planning: Path):
     assert result.exit_code == 2
     missing = [f"c1-{k}" for k in range(1, 13) if k != 7] + ["c2-1"]
     names = {f"c1-{k}": f"West {k}" for k in range(1, 13)} | {"c2-1": "East 1"}
-    assert message == "\n".join([HARD_NO_SITE] + [
-        f"  - standard 'library' in {names[u]} ({u}, township) needs 1 more, but only 0 candidate site(s) there may host one"
-        for u in missing])
+    assert message == "\n".join(
+        [HARD_NO_SITE]
+        + [
+            f"  - standard 'library' in {names[u]} ({u}, township) needs 1 more, but only 0 candidate site(s) there may host one"
+            for u in missing
+        ]
+    )
     result, message = invoke(["validate", "scenario.yaml"], planning)
     assert message == DOC["Hard standard without a site to meet it"][1]
 
@@ -1180,15 +1457,24 @@ def test_diagnosis_is_capped_at_ten_lines():
 
     counties = [f"k{i:02d}" for i in range(25)]
     towns = [(f"{c}-{j}", c) for c in counties for j in (1, 2)]
-    units = pd.DataFrame({"name": [f"County {c}" for c in counties] + [f"Town {t}" for t, _ in towns],
-                          "parent_id": [None] * 25 + [c for _, c in towns]},
-                         index=counties + [t for t, _ in towns])
+    units = pd.DataFrame(
+        {
+            "name": [f"County {c}" for c in counties] + [f"Town {t}" for t, _ in towns],
+            "parent_id": [None] * 25 + [c for _, c in towns],
+        },
+        index=counties + [t for t, _ in towns],
+    )
     items = [(Standard(t, "township", "library", 1, True, 0.0), t) for t, _ in towns]
-    lines = summarise_standards(items, units, one=lambda std, p: f"one {p}",
-                                many=lambda plural, parent, t, g: f"{len(g)} {plural} of {parent} lack {t}")
+    lines = summarise_standards(
+        items,
+        units,
+        one=lambda std, p: f"one {p}",
+        many=lambda plural, parent, t, g: f"{len(g)} {plural} of {parent} lack {t}",
+    )
     assert DIAGNOSIS_LIMIT == 10
     assert lines == [f"2 townships of County {c} ({c}) lack library" for c in counties[:10]] + [
-        "… and 15 more such lines (regionopt validate --details lists every standard)"]
+        "… and 15 more such lines (regionopt validate --details lists every standard)"
+    ]
     full = summarise_standards(items, units, one=lambda std, p: f"one {p}", many=lambda *a: "", details=True)
     assert full == [f"one {t}" for t, _ in towns]
     few = summarise_standards(items[:10], units, one=lambda std, p: f"one {p}", many=lambda *a: "group")
@@ -1230,7 +1516,8 @@ def test_unknown_facility_type_in_code_names_the_id():
     assert str(err.value) == (
         "ID 'b', field 'facility_type': facility type 'Library' is not in the catalogue, so 1 existing facility of "
         "this type would count for nothing Hint: did you mean 'library'? Correct the value in the file, or list the "
-        "type under ignore_facility_types in the scenario to leave these facilities out")
+        "type under ignore_facility_types in the scenario to leave these facilities out"
+    )
     check_facility_types(cat, facilities, ignored=["Library"])  # asked for: no error
 
 
@@ -1247,12 +1534,21 @@ def test_root_or_home_output_folder_has_a_hint(tmp_path: Path, monkeypatch: pyte
             check_output_dir(folder, {}, replace=True)
         assert str(err.value) == (
             f"{folder}: refusing to use a filesystem root or home folder as output folder: the result would replace "
-            "it Hint: choose a folder of its own for the result, e.g. --out reports/<scenario>")
+            "it Hint: choose a folder of its own for the result, e.g. --out reports/<scenario>"
+        )
         assert documented(err.value.message)
 
 
-ERROR_CLASSES = ("RegionoptError", "InputError", "ConfigError", "SolverError", "SolverNotAvailableError",
-                 "InfeasibleError", "ModelTooLargeError", "OutputError")
+ERROR_CLASSES = (
+    "RegionoptError",
+    "InputError",
+    "ConfigError",
+    "SolverError",
+    "SolverNotAvailableError",
+    "InfeasibleError",
+    "ModelTooLargeError",
+    "OutputError",
+)
 
 
 def test_every_error_class_renders_where_what_and_hint():
@@ -1266,8 +1562,14 @@ def test_every_error_class_renders_where_what_and_hint():
         err = cls("the value is wrong", file="data/demand.csv", row=3, field="population", hint="fix it")
         text = "data/demand.csv, row 3, field 'population': the value is wrong Hint: fix it"
         if name == "InfeasibleError":
-            err = cls("the value is wrong", file="data/demand.csv", row=3, field="population", hint="fix it",
-                      diagnosis=["one", "two"])
+            err = cls(
+                "the value is wrong",
+                file="data/demand.csv",
+                row=3,
+                field="population",
+                hint="fix it",
+                diagnosis=["one", "two"],
+            )
             text += "\n  - one\n  - two"
         assert str(err) == text, name
         assert str(cls("m", row="d3", hint="h")) == "ID 'd3': m Hint: h"  # code-built data: the record's ID
@@ -1297,8 +1599,7 @@ def _hinted_by_decorator(path: Path, decorator: str) -> set[str]:
 
     tree = ast.parse(path.read_text(encoding="utf-8"))
     functions = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
-    hinted = {name for name, fn in functions.items()
-              if any(decorator in ast.unparse(d) for d in fn.decorator_list)}
+    hinted = {name for name, fn in functions.items() if any(decorator in ast.unparse(d) for d in fn.decorator_list)}
     callers: dict[str, set[str]] = {name: set() for name in functions}
     for name, fn in functions.items():
         for node in ast.walk(fn):

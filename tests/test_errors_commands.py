@@ -229,7 +229,9 @@ def drop_layer(layer: str) -> Edit:
         import pyogrio
 
         path = root / "result" / "result.gpkg"
-        layers = {name: gpd.read_file(path, layer=name) for name, geom in pyogrio.list_layers(path) if geom and name != layer}
+        layers = {
+            name: gpd.read_file(path, layer=name) for name, geom in pyogrio.list_layers(path) if geom and name != layer
+        }
         path.unlink()
         for name, gdf in layers.items():
             gdf.to_file(path, layer=name)
@@ -289,13 +291,17 @@ CASES: dict[str, list[Case]] = {
     "Grid point the scenario cannot take": [Case(sweep("--budgets", "1e7,1e8"), [REQUIRED_LIBRARY])],
     "Dask missing or scheduler unreachable": [
         Case(["sweep", "scenario.yaml", "--budgets", "1e8", "--out", "sweep-out"], patch=no_distributed),
-        Case(["sweep", "scenario.yaml", "--budgets", "1e8", "--out", "sweep-out", "--scheduler", "tcp://10.0.0.5:8786"],
-             patch=scheduler_times_out),
+        Case(
+            ["sweep", "scenario.yaml", "--budgets", "1e8", "--out", "sweep-out", "--scheduler", "tcp://10.0.0.5:8786"],
+            patch=scheduler_times_out,
+        ),
     ],
     "Sweep output folder unusable": [
         Case(["sweep", "scenario.yaml", "--workers", "0", "--budgets", "1e8", "--out", "."]),
-        Case(["sweep", "scenario.yaml", "--workers", "0", "--budgets", "1e8", "--out", "notes.txt/sweep"],
-             [write("notes.txt", "my notes\n")]),
+        Case(
+            ["sweep", "scenario.yaml", "--workers", "0", "--budgets", "1e8", "--out", "notes.txt/sweep"],
+            [write("notes.txt", "my notes\n")],
+        ),
         Case(sweep("--budgets", "1e8"), patch=cannot_mkdir("sweep-out")),
     ],
     # ------------------------------------------------------------- bench
@@ -358,8 +364,11 @@ CASES: dict[str, list[Case]] = {
     "Result file damaged": [
         Case(["map", "result"], solution("{not json\n")),
         Case(["map", "result"], solution("[1, 2]\n")),
-        Case(["map", "result"], [write("result/result.gpkg", b"not a geopackage")],
-             vary=r"(?<=cannot read result\.gpkg: ).*(?= Hint: )"),
+        Case(
+            ["map", "result"],
+            [write("result/result.gpkg", b"not a geopackage")],
+            vary=r"(?<=cannot read result\.gpkg: ).*(?= Hint: )",
+        ),
         Case(["map", "result"], [drop_layer("facilities")]),
         Case(["map", "result"], [write("result/standards.csv", "")]),
         Case(["map", "result"], [drop_csv_column("coverage_by_unit.csv", "rate_after")]),
@@ -383,8 +392,12 @@ CASE_IDS = [(title, i) for title, cases in CASES.items() for i in range(len(case
 
 def test_every_case_has_a_docs_example_and_every_example_a_case():
     """The command sections of docs/errors.md and CASES list the same entries, example for example."""
-    assert set(SECTIONS) == {"Sweeps (`regionopt sweep`)", "Benchmark files (`regionopt bench`)",
-                             "Result folders (`regionopt map`)", "Starting folders (`regionopt init`)"}
+    assert set(SECTIONS) == {
+        "Sweeps (`regionopt sweep`)",
+        "Benchmark files (`regionopt bench`)",
+        "Result folders (`regionopt map`)",
+        "Starting folders (`regionopt init`)",
+    }
     assert set(DOC) == set(CASES), (sorted(set(DOC) - set(CASES)), sorted(set(CASES) - set(DOC)))
     for title, cases in CASES.items():
         assert len(DOC[title]) == len(cases), (title, DOC[title])
@@ -422,12 +435,15 @@ def test_unknown_scheduler_scheme_without_patching(work: Path):
     """A real distributed.Client refuses an address it cannot parse at once; nothing is written."""
     pytest.importorskip("distributed")
     before = snapshot(work)
-    result = CliRunner().invoke(main, ["sweep", "scenario.yaml", "--budgets", "1e8", "--out", "sweep-out",
-                                       "--scheduler", "foo://10.0.0.5:8786"])
+    result = CliRunner().invoke(
+        main, ["sweep", "scenario.yaml", "--budgets", "1e8", "--out", "sweep-out", "--scheduler", "foo://10.0.0.5:8786"]
+    )
     message = error_part(result.stderr)
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert message.startswith("error: field '--scheduler': cannot connect to the Dask scheduler at "
-                              "'foo://10.0.0.5:8786': unknown address scheme 'foo'"), message
+    assert message.startswith(
+        "error: field '--scheduler': cannot connect to the Dask scheduler at "
+        "'foo://10.0.0.5:8786': unknown address scheme 'foo'"
+    ), message
     assert snapshot(work) == before
 
 

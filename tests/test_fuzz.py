@@ -110,7 +110,7 @@ def check_plan(result) -> None:
         if std.hard:
             have = int(counts.get((std.unit_id, std.facility_type), 0))
             assert have >= std.count, (std, have)
-    picked = set(zip(chosen["site_id"].astype(str), chosen["facility_type"]))
+    picked = set(zip(chosen["site_id"].astype(str), chosen["facility_type"], strict=False))
     for rule in sc.sites.required:
         assert (rule.site_id, rule.facility_type) in picked, rule
     for rule in sc.sites.forbidden:
@@ -128,34 +128,116 @@ BASE_CATALOGUE = yaml.safe_load(CATALOGUE)
 
 # Keys worth poking, existing or not (set creates them).
 PATHS = [
-    "name", "title", "region", "region.name", "region.demand", "region.candidates", "region.facilities",
-    "region.admin_units.layer", "region.projected_crs", "catalogue", "types", "standards", "standards.mode",
-    "standards.penalty", "standards.levels", "standards.levels.county", "standards.levels.county.required",
-    "standards.levels.county.mode", "standards.levels.province", "standards.levels.province.required",
-    "budget", "budget.total", "budget.per_family", "budget.per_family.culture", "budget.per_family.health",
-    "budget.per_unit", "objective", "objective.kind", "objective.weights", "objective.weights.clinic",
-    "objective.coverage_targets", "objective.coverage_targets.clinic", "objective.access_cap_km",
-    "objective.equity", "objective.equity.levels", "objective.equity.compare", "sites", "sites.required",
-    "sites.forbidden", "solver", "solver.name", "solver.time_limit", "solver.mip_gap", "solver.threads",
-    "outputs", "outputs.maps", "limits", "limits.max_memory_gb", "facility_types",
-    "facility_types.clinic", "facility_types.clinic.cost", "facility_types.library.capacity",
+    "name",
+    "title",
+    "region",
+    "region.name",
+    "region.demand",
+    "region.candidates",
+    "region.facilities",
+    "region.admin_units.layer",
+    "region.projected_crs",
+    "catalogue",
+    "types",
+    "standards",
+    "standards.mode",
+    "standards.penalty",
+    "standards.levels",
+    "standards.levels.county",
+    "standards.levels.county.required",
+    "standards.levels.county.mode",
+    "standards.levels.province",
+    "standards.levels.province.required",
+    "budget",
+    "budget.total",
+    "budget.per_family",
+    "budget.per_family.culture",
+    "budget.per_family.health",
+    "budget.per_unit",
+    "objective",
+    "objective.kind",
+    "objective.weights",
+    "objective.weights.clinic",
+    "objective.coverage_targets",
+    "objective.coverage_targets.clinic",
+    "objective.access_cap_km",
+    "objective.equity",
+    "objective.equity.levels",
+    "objective.equity.compare",
+    "sites",
+    "sites.required",
+    "sites.forbidden",
+    "solver",
+    "solver.name",
+    "solver.time_limit",
+    "solver.mip_gap",
+    "solver.threads",
+    "outputs",
+    "outputs.maps",
+    "limits",
+    "limits.max_memory_gb",
+    "facility_types",
+    "facility_types.clinic",
+    "facility_types.clinic.cost",
+    "facility_types.library.capacity",
     "facility_types.museum",
 ]
 CATALOGUE_PATHS = [
-    "facility_types", "facility_types.clinic", "facility_types.clinic.cost", "facility_types.clinic.family",
-    "facility_types.clinic.service", "facility_types.clinic.service.distance_km",
-    "facility_types.clinic.service.minutes", "facility_types.clinic.capacity", "facility_types.clinic.sites",
-    "facility_types.clinic.serves", "facility_types.library.cost", "facility_types.library.service.urban",
-    "facility_types.library.sites", "name",
+    "facility_types",
+    "facility_types.clinic",
+    "facility_types.clinic.cost",
+    "facility_types.clinic.family",
+    "facility_types.clinic.service",
+    "facility_types.clinic.service.distance_km",
+    "facility_types.clinic.service.minutes",
+    "facility_types.clinic.capacity",
+    "facility_types.clinic.sites",
+    "facility_types.clinic.serves",
+    "facility_types.library.cost",
+    "facility_types.library.service.urban",
+    "facility_types.library.sites",
+    "name",
 ]
 
-words = st.sampled_from([
-    "library", "clinic", "museum", "county", "province", "city", "c1", "c2", "zj", "s1", "s2", "s9", "seat",
-    "hard", "soft", "highs", "cbc", "HiGHS", "coverage", "equity", "min_cost", "access", "culture", "health",
-    "all", "elderly", "units", "group_vs_rest", "data/demand.csv", "catalogue.yaml", "EPSG:32651", "",
-])
+words = st.sampled_from(
+    [
+        "library",
+        "clinic",
+        "museum",
+        "county",
+        "province",
+        "city",
+        "c1",
+        "c2",
+        "zj",
+        "s1",
+        "s2",
+        "s9",
+        "seat",
+        "hard",
+        "soft",
+        "highs",
+        "cbc",
+        "HiGHS",
+        "coverage",
+        "equity",
+        "min_cost",
+        "access",
+        "culture",
+        "health",
+        "all",
+        "elderly",
+        "units",
+        "group_vs_rest",
+        "data/demand.csv",
+        "catalogue.yaml",
+        "EPSG:32651",
+        "",
+    ]
+)
 numbers = st.one_of(
-    st.integers(-3, 3), st.sampled_from([1e7, 5e7, 1e8, 3e8, 1e-9, 0.5, 0.05, 2.5, -1e8, 1e300]),
+    st.integers(-3, 3),
+    st.sampled_from([1e7, 5e7, 1e8, 3e8, 1e-9, 0.5, 0.05, 2.5, -1e8, 1e300]),
     st.floats(allow_nan=True, allow_infinity=True),
 )
 leaves = st.one_of(st.none(), st.booleans(), numbers, words, st.text(max_size=6))
@@ -164,10 +246,18 @@ values = st.one_of(
     st.lists(st.one_of(words, numbers), max_size=3),
     st.dictionaries(words, st.one_of(numbers, words, st.lists(words, max_size=2)), max_size=3),
     # well-formed pieces, so the fuzz also reaches the later checks and the solver
-    st.fixed_dictionaries({"levels": st.sampled_from(["county", ["province"], "city"]),
-                           "amount": st.sampled_from([2e7, 5e7, 1e8, None])}).map(lambda d: [d]),
-    st.lists(st.fixed_dictionaries({"site_id": st.sampled_from(["s1", "s2", "s3", "s9"]),
-                                    "facility_type": st.sampled_from(["clinic", "library", "museum"])}), max_size=2),
+    st.fixed_dictionaries(
+        {"levels": st.sampled_from(["county", ["province"], "city"]), "amount": st.sampled_from([2e7, 5e7, 1e8, None])}
+    ).map(lambda d: [d]),
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "site_id": st.sampled_from(["s1", "s2", "s3", "s9"]),
+                "facility_type": st.sampled_from(["clinic", "library", "museum"]),
+            }
+        ),
+        max_size=2,
+    ),
     st.fixed_dictionaries({"required": st.lists(st.sampled_from(["clinic", "library"]), min_size=1, max_size=2)}),
 )
 
@@ -199,22 +289,29 @@ def typo(key: str, data) -> st.SearchStrategy[str]:
 # Valid alternatives for scenario settings: most fuzzed scenarios should reach the solver too.
 SENSIBLE = {
     "budget.total": st.sampled_from([1e7, 3e7, 6e7, 1e8, 1.6e8, 5e8]),
-    "budget.per_family": st.sampled_from([{"culture": 5e7}, {"culture": 1e8, "health": 1e7}, {"health": 0},
-                                          {"health": -1e8}, {"culture": float("nan")}]),  # negative / NaN caps
-    "budget.per_unit": st.sampled_from([[{"levels": "county", "amount": 6e7}],
-                                        [{"levels": ["county"], "amount": None, "overrides": {"c1": 1e7}}],
-                                        [{"levels": "province", "amount": 5e7}],
-                                        [{"levels": "county", "amount": -6e7}],
-                                        [{"levels": "county", "amount": 6e7, "overrides": {"c2": -1.0}}]]),
+    "budget.per_family": st.sampled_from(
+        [{"culture": 5e7}, {"culture": 1e8, "health": 1e7}, {"health": 0}, {"health": -1e8}, {"culture": float("nan")}]
+    ),  # negative / NaN caps
+    "budget.per_unit": st.sampled_from(
+        [
+            [{"levels": "county", "amount": 6e7}],
+            [{"levels": ["county"], "amount": None, "overrides": {"c1": 1e7}}],
+            [{"levels": "province", "amount": 5e7}],
+            [{"levels": "county", "amount": -6e7}],
+            [{"levels": "county", "amount": 6e7, "overrides": {"c2": -1.0}}],
+        ]
+    ),
     "standards.mode": st.sampled_from(["hard", "soft"]),
     "standards.levels.county.required": st.sampled_from([["library"], ["clinic", "library"], {"clinic": 2}]),
-    "standards.levels.province": st.sampled_from([{"required": ["library"], "mode": "hard"},
-                                                  {"required": {"clinic": 3}, "mode": "soft", "penalty": 10}]),
+    "standards.levels.province": st.sampled_from(
+        [{"required": ["library"], "mode": "hard"}, {"required": {"clinic": 3}, "mode": "soft", "penalty": 10}]
+    ),
     "objective.kind": st.sampled_from(["coverage", "equity", "min_cost", "access"]),
     "objective.weights": st.sampled_from([{"clinic": 2}, {"library": 0}, {}]),
     "objective.coverage_targets": st.sampled_from([{"clinic": 0.5}, {"library": 0.9}, {}]),
-    "sites.required": st.sampled_from([[{"site_id": "s1", "facility_type": "library"}],
-                                       [{"site_id": "s2", "facility_type": "clinic"}]]),
+    "sites.required": st.sampled_from(
+        [[{"site_id": "s1", "facility_type": "library"}], [{"site_id": "s2", "facility_type": "clinic"}]]
+    ),
     "sites.forbidden": st.sampled_from([[{"site_id": "s1"}], [{"site_id": "s3", "facility_type": "library"}]]),
     "solver.mip_gap": st.sampled_from([0.0, 0.01, 0.5]),
     "facility_types.clinic": st.sampled_from([{"capacity": 150}, {"cost": 0}, {"service": {"distance_km": 5}}]),
@@ -262,8 +359,15 @@ def broken_text(draw, text: str) -> str:
         return text
     pos = draw(st.integers(0, len(text)))
     if fault == "insert":
-        return text[:pos] + draw(st.sampled_from([":", "[", "{", "'", '"', "- ", ": :", "!!python/name:os.system ",
-                                                  "&a ", "*b ", "\n  x", "%", "@"])) + text[pos:]
+        return (
+            text[:pos]
+            + draw(
+                st.sampled_from(
+                    [":", "[", "{", "'", '"', "- ", ": :", "!!python/name:os.system ", "&a ", "*b ", "\n  x", "%", "@"]
+                )
+            )
+            + text[pos:]
+        )
     if fault == "truncate":
         return text[:pos]
     if fault == "tab":
@@ -310,14 +414,24 @@ def test_fuzz_scenario_and_catalogue(template: Path, scenario_mutations, catalog
 
 
 # ----------------------------------------------------------------------------- region file faults
-DEMAND_ROWS = [("d1", "100", 119.5, 29.5), ("d2", "200", 121.5, 29.5), ("d3", "300", 120.8, 30.5),
-               ("d4", "50", 119.2, 28.4), ("d5", "80", 121.9, 30.9)]
-SITE_ROWS = [("s1", "seat", 119.6, 29.6), ("s2", "seat", 121.4, 29.6), ("s3", "grid", 120.8, 30.4),
-             ("s4", "seat", 119.9, 28.9)]
+DEMAND_ROWS = [
+    ("d1", "100", 119.5, 29.5),
+    ("d2", "200", 121.5, 29.5),
+    ("d3", "300", 120.8, 30.5),
+    ("d4", "50", 119.2, 28.4),
+    ("d5", "80", 121.9, 30.9),
+]
+SITE_ROWS = [
+    ("s1", "seat", 119.6, 29.6),
+    ("s2", "seat", 121.4, 29.6),
+    ("s3", "grid", 120.8, 30.4),
+    ("s4", "seat", 119.9, 28.9),
+]
 FACILITY_ROWS = [("f1", "clinic", 119.5, 29.5), ("f2", "library", 121.6, 30.2)]
 
-POPULATIONS = st.sampled_from(["", "NaN", "nan", "-5", "abc", "1,234", "inf", "1e3", "0", "12.5", "-0", "7 people",
-                               "TRUE", "100"])
+POPULATIONS = st.sampled_from(
+    ["", "NaN", "nan", "-5", "abc", "1,234", "inf", "1e3", "0", "12.5", "-0", "7 people", "TRUE", "100"]
+)
 COORD_FAULTS = ["swap", "far", "just_outside", "blank", "nan", "shift_inside", "antimeridian", "text"]
 
 
@@ -326,12 +440,23 @@ def region_faults(draw):
     faults = []
     for _ in range(draw(st.integers(0, 3))):
         layer = draw(st.sampled_from(["demand", "sites", "facilities"]))
-        kind = draw(st.sampled_from(["population", "duplicate", "coordinate", "unit", "type", "capacity", "kind",
-                                     "drop", "dupcol"]))
+        kind = draw(
+            st.sampled_from(
+                ["population", "duplicate", "coordinate", "unit", "type", "capacity", "kind", "drop", "dupcol"]
+            )
+        )
         if kind == "population" and layer != "demand":
             kind = "coordinate"
-        faults.append((layer, kind, draw(st.integers(0, 4)), draw(st.integers(0, 4)),
-                       draw(POPULATIONS), draw(st.sampled_from(COORD_FAULTS))))
+        faults.append(
+            (
+                layer,
+                kind,
+                draw(st.integers(0, 4)),
+                draw(st.integers(0, 4)),
+                draw(POPULATIONS),
+                draw(st.sampled_from(COORD_FAULTS)),
+            )
+        )
     return faults
 
 
@@ -339,7 +464,9 @@ def region_frames(faults) -> dict[str, pd.DataFrame]:
     frames = {
         "demand": pd.DataFrame(DEMAND_ROWS, columns=["demand_id", "population", "lon", "lat"]).astype(object),
         "sites": pd.DataFrame(SITE_ROWS, columns=["site_id", "kind", "lon", "lat"]).astype(object),
-        "facilities": pd.DataFrame(FACILITY_ROWS, columns=["facility_id", "facility_type", "lon", "lat"]).astype(object),
+        "facilities": pd.DataFrame(FACILITY_ROWS, columns=["facility_id", "facility_type", "lon", "lat"]).astype(
+            object
+        ),
     }
     for layer, kind, i, j, population, coord in faults:
         df = frames[layer]
@@ -398,7 +525,9 @@ def write_layer(frame: pd.DataFrame, path: Path) -> Path:
     frame = frame.loc[:, ~frame.columns.duplicated()]  # a GeoPackage table cannot hold one column name twice
     lon = pd.to_numeric(frame["lon"], errors="coerce")
     lat = pd.to_numeric(frame["lat"], errors="coerce")
-    geometry = [shapely.Point(x, y) if math.isfinite(x) and math.isfinite(y) else None for x, y in zip(lon, lat)]
+    geometry = [
+        shapely.Point(x, y) if math.isfinite(x) and math.isfinite(y) else None for x, y in zip(lon, lat, strict=False)
+    ]
     gdf = gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]), geometry=geometry, crs="EPSG:4326")
     if "population" in gdf:  # a numeric column when every cell is a number, else text, as a GIS would store it
         numeric = pd.to_numeric(gdf["population"], errors="coerce")
@@ -408,17 +537,28 @@ def write_layer(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-SCENARIO_VARIANTS = st.fixed_dictionaries({
-    "mode": st.sampled_from(["hard", "soft"]),
-    "required": st.sampled_from(["[library]", "[library, clinic]", "{clinic: 2}", "[libary]", "[museum]", "[Library]"]),
-    "budget": st.sampled_from(["1.0e+7", "6.0e+7", "1.0e+8", "1.6e+8", "3.0e+8"]),
-    "caps": st.sampled_from(["", "\n  per_family: {culture: 1.0e+8}", "\n  per_unit: [{levels: county, amount: 6.0e+7}]",
-                             "\n  per_family: {culture: -1.0e+8}", "\n  per_unit: [{levels: county, overrides: {c1: -1}}]"]),
-    "kind": st.sampled_from(["coverage", "equity", "access", "min_cost"]),
-    "library_sites": st.sampled_from(["", "    sites: [seat]\n"]),
-    # both types restricted: a site kind neither lists ('Seat', 'none', …) is an error, not a silent drop
-    "clinic_sites": st.sampled_from(["", "    sites: [seat, grid]\n"]),
-})
+SCENARIO_VARIANTS = st.fixed_dictionaries(
+    {
+        "mode": st.sampled_from(["hard", "soft"]),
+        "required": st.sampled_from(
+            ["[library]", "[library, clinic]", "{clinic: 2}", "[libary]", "[museum]", "[Library]"]
+        ),
+        "budget": st.sampled_from(["1.0e+7", "6.0e+7", "1.0e+8", "1.6e+8", "3.0e+8"]),
+        "caps": st.sampled_from(
+            [
+                "",
+                "\n  per_family: {culture: 1.0e+8}",
+                "\n  per_unit: [{levels: county, amount: 6.0e+7}]",
+                "\n  per_family: {culture: -1.0e+8}",
+                "\n  per_unit: [{levels: county, overrides: {c1: -1}}]",
+            ]
+        ),
+        "kind": st.sampled_from(["coverage", "equity", "access", "min_cost"]),
+        "library_sites": st.sampled_from(["", "    sites: [seat]\n"]),
+        # both types restricted: a site kind neither lists ('Seat', 'none', …) is an error, not a silent drop
+        "clinic_sites": st.sampled_from(["", "    sites: [seat, grid]\n"]),
+    }
+)
 
 
 @fuzz_settings(200)  # ~0.1 s each: files written, loaded, often solved
@@ -441,8 +581,9 @@ def test_fuzz_region_files(template: Path, faults, fmt, variant):
             + f"objective:\n  kind: {variant['kind']}\n"
             + ("  coverage_targets: {clinic: 0.5}\n" if variant["kind"] == "min_cost" else "")
         )
-        catalogue = (CATALOGUE.replace("    cost: 5.0e+7\n", "    cost: 5.0e+7\n" + variant["library_sites"])
-                     .replace("    cost: 1.0e+7\n", "    cost: 1.0e+7\n" + variant["clinic_sites"]))
+        catalogue = CATALOGUE.replace("    cost: 5.0e+7\n", "    cost: 5.0e+7\n" + variant["library_sites"]).replace(
+            "    cost: 1.0e+7\n", "    cost: 1.0e+7\n" + variant["clinic_sites"]
+        )
         (root / "scenario.yaml").write_text(scenario)
         (root / "catalogue.yaml").write_text(catalogue)
         check_outcome(root / "scenario.yaml")
@@ -459,8 +600,13 @@ def test_fuzz_checks_reach_both_outcomes(template: Path):
 
 
 # ----------------------------------------------------------------------------- the memory estimate is an upper bound
-@settings(max_examples=EXAMPLES or 25, deadline=None, derandomize=not EXAMPLES, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES or 25,
+    deadline=None,
+    derandomize=not EXAMPLES,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     seed=st.integers(0, 10_000),
     kind=st.sampled_from(["coverage", "equity", "min_cost", "access"]),
@@ -484,15 +630,20 @@ def test_memory_estimate_bounds_the_built_model(seed, kind, capacity, km, hard, 
     from optimizer.scenario import Scenario
 
     region = random_region(seed, n_demand=60, n_sites=12, n_existing=2, types=("clinic", "school"))
-    cat = catalogue(facility_type("clinic", cost=10, km=km, capacity=capacity),
-                    facility_type("school", cost=7, km=km / 2, serves="school_age", family="education"))
-    budget = BudgetConfig(total=40, per_unit=[UnitCap(levels=["county"], amount=25)] if caps else [],
-                          per_family={"health": 30} if caps else {})
-    standards = StandardsConfig(mode="hard" if hard else "soft",
-                                levels={"county": StandardLevel(required=["clinic"])})
+    cat = catalogue(
+        facility_type("clinic", cost=10, km=km, capacity=capacity),
+        facility_type("school", cost=7, km=km / 2, serves="school_age", family="education"),
+    )
+    budget = BudgetConfig(
+        total=40,
+        per_unit=[UnitCap(levels=["county"], amount=25)] if caps else [],
+        per_family={"health": 30} if caps else {},
+    )
+    standards = StandardsConfig(mode="hard" if hard else "soft", levels={"county": StandardLevel(required=["clinic"])})
     objective = ObjectiveConfig(kind=kind, coverage_targets={"clinic": 0.1} if kind == "min_cost" else {})
-    model = PlanningModel(Scenario(name="t", region=region, catalogue=cat, budget=budget, standards=standards,
-                                   objective=objective))
+    model = PlanningModel(
+        Scenario(name="t", region=region, catalogue=cat, budget=budget, standards=standards, objective=objective)
+    )
     estimate = model.estimate_size()
     model.build()
     assert model.size.rows <= estimate.rows

@@ -49,8 +49,12 @@ def roads(tmp_path: Path) -> Path:
     a, b, c, d = (X0, Y0), (X0 + 1000, Y0), (X0 + 3000, Y0), (X0 + 2000, Y0 + 1000)
     gdf = gpd.GeoDataFrame(
         {"speed": [60, 60, 30, 30], "oneway": ["no", "yes", None, None]},
-        geometry=[shapely.LineString([a, b]), shapely.LineString([b, c]), shapely.LineString([c, d]),
-                  shapely.LineString([d, b])],
+        geometry=[
+            shapely.LineString([a, b]),
+            shapely.LineString([b, c]),
+            shapely.LineString([c, d]),
+            shapely.LineString([d, b]),
+        ],
         crs=UTM51,
     )
     path = tmp_path / "roads.geojson"
@@ -68,16 +72,21 @@ def test_hand_network_times_respect_one_way(tmp_path: Path):
     demand = Points(["dA", "dC", "dA2"], [(X0, Y0), (X0 + 3000, Y0), (X0, Y0 + 100)])
     targets = Points(["tC", "tA"], [(X0 + 3000, Y0), (X0, Y0)])
     rows, cols, minutes, km = imp.pairs(demand, targets, minutes=np.full(3, 60.0))
-    got = {(demand.ids[r], targets.ids[c]): t for r, c, t in zip(rows, cols, minutes)}
-    assert got == pytest.approx({
-        ("dA", "tC"): 3.0, ("dA", "tA"): 0.0,
-        ("dC", "tC"): 0.0, ("dC", "tA"): ROUND + 1.0,
-        ("dA2", "tC"): 4.0, ("dA2", "tA"): 1.0,
-    })
+    got = {(demand.ids[r], targets.ids[c]): t for r, c, t in zip(rows, cols, minutes, strict=False)}
+    assert got == pytest.approx(
+        {
+            ("dA", "tC"): 3.0,
+            ("dA", "tA"): 0.0,
+            ("dC", "tC"): 0.0,
+            ("dC", "tA"): ROUND + 1.0,
+            ("dA2", "tC"): 4.0,
+            ("dA2", "tA"): 1.0,
+        }
+    )
     assert np.isnan(km).all()
     # Distances: the shortest km, not those of the fastest route (C->A: 1.414 + 1.414 + 1 km).
     rows, cols, _, km = imp.pairs(demand, targets, km=np.full(3, 10.0))
-    got_km = {(demand.ids[r], targets.ids[c]): d for r, c, d in zip(rows, cols, km)}
+    got_km = {(demand.ids[r], targets.ids[c]): d for r, c, d in zip(rows, cols, km, strict=False)}
     assert got_km[("dC", "tA")] == pytest.approx(2 * np.hypot(1, 1) + 1)
     assert got_km[("dA2", "tC")] == pytest.approx(0.1 + 3.0)
 
@@ -91,7 +100,7 @@ def test_search_from_either_side_matches_networkx(tmp_path: Path):
     few = Points(["q0", "q1"], [(X0 + 100, Y0 + 50), (X0 + 2900, Y0 - 20)])
     limit = 12.0
     g = nx.DiGraph()
-    for u, v, w in zip(net.u, net.v, net.minutes):
+    for u, v, w in zip(net.u, net.v, net.minutes, strict=False):
         if not g.has_edge(int(u), int(v)) or g[int(u)][int(v)]["w"] > w:
             g.add_edge(int(u), int(v), w=float(w))
     for demand, targets in ((many, few), (few, many)):
@@ -106,7 +115,7 @@ def test_search_from_either_side_matches_networkx(tmp_path: Path):
                     total = lengths[int(n_to[j])] + (leg_from[i] + leg_to[j]) / 5.0 * 60.0
                     if total <= limit:
                         expect[(i, j)] = total
-        got = {(int(a), int(b)): v for a, b, v in zip(rows, cols, t)}
+        got = {(int(a), int(b)): v for a, b, v in zip(rows, cols, t, strict=False)}
         assert 0 < len(got) < len(demand) * len(targets)
         assert got.keys() == expect.keys()
         assert got == pytest.approx(expect)
@@ -124,29 +133,37 @@ def test_road_class_speeds_and_default_table(tmp_path: Path):
 
 
 def test_road_layer_errors(tmp_path: Path):
-    gdf = gpd.GeoDataFrame({"speed": [60, -5]}, geometry=[shapely.LineString([(X0, Y0), (X0 + 1, Y0)])] * 2,
-                           crs=UTM51)
+    gdf = gpd.GeoDataFrame({"speed": [60, -5]}, geometry=[shapely.LineString([(X0, Y0), (X0 + 1, Y0)])] * 2, crs=UTM51)
     gdf.to_file(tmp_path / "bad.geojson", driver="GeoJSON")
     with pytest.raises(InputError) as err:
         read_road_layer(tmp_path / "bad.geojson", UTM51, columns={"speed_kmh": "speed"})
-    assert str(err.value) == (f"{tmp_path / 'bad.geojson'}, row 2, field 'speed': speed_kmh must be a positive "
-                              "number, got -5 Hint: give the road's speed in km/h")
+    assert str(err.value) == (
+        f"{tmp_path / 'bad.geojson'}, row 2, field 'speed': speed_kmh must be a positive "
+        "number, got -5 Hint: give the road's speed in km/h"
+    )
     with pytest.raises(InputError) as err:
         read_road_layer(tmp_path / "bad.geojson", UTM51)
-    assert str(err.value) == (f"{tmp_path / 'bad.geojson'}, field 'speed_kmh': the road layer has neither a speed_kmh "
-                              "nor a road_class column Hint: add one, or map yours with impedance.columns, e.g. "
-                              "{road_class: highway}")
+    assert str(err.value) == (
+        f"{tmp_path / 'bad.geojson'}, field 'speed_kmh': the road layer has neither a speed_kmh "
+        "nor a road_class column Hint: add one, or map yours with impedance.columns, e.g. "
+        "{road_class: highway}"
+    )
 
 
 # ----------------------------------------------------------------------------- OD matrices
 def line_region():
     """d0..d2 with 100, 200, 400 people; sites s0, s1; an existing clinic f0."""
-    return make_region([(X0 + 1000, Y0 + 1000), (X0 + 5000, Y0 + 1000), (X0 + 30_000, Y0 + 1000)], [100, 200, 400],
-                       [(X0 + 2000, Y0 + 1000), (X0 + 29_000, Y0 + 1000)], existing=[("clinic", X0 + 1000, Y0 + 1000)])
+    return make_region(
+        [(X0 + 1000, Y0 + 1000), (X0 + 5000, Y0 + 1000), (X0 + 30_000, Y0 + 1000)],
+        [100, 200, 400],
+        [(X0 + 2000, Y0 + 1000), (X0 + 29_000, Y0 + 1000)],
+        existing=[("clinic", X0 + 1000, Y0 + 1000)],
+    )
 
 
-MATRIX = ("origin,destination,minutes,km\n"
-          "d0,s0,5,2\nd1,s0,14,6\nd2,s0,70,40\nd1,s1,16,30\nd2,s1,9,2\nd0,f0,0,0\nd1,f0,20,7\n")
+MATRIX = (
+    "origin,destination,minutes,km\nd0,s0,5,2\nd1,s0,14,6\nd2,s0,70,40\nd1,s1,16,30\nd2,s1,9,2\nd0,f0,0,0\nd1,f0,20,7\n"
+)
 
 
 def minutes_type(minutes: float, **kw):
@@ -158,9 +175,13 @@ def minutes_type(minutes: float, **kw):
 def od_scenario(tmp_path: Path, text: str = MATRIX, minutes: float = 15, budget: float = 10, **imp) -> Scenario:
     path = tmp_path / "od.csv"
     path.write_text(text)
-    return Scenario(name="t", region=line_region(), catalogue=catalogue(minutes_type(minutes)),
-                    budget=BudgetConfig(total=budget),
-                    impedance=ImpedanceConfig(kind="od_matrix", path=path, **imp))
+    return Scenario(
+        name="t",
+        region=line_region(),
+        catalogue=catalogue(minutes_type(minutes)),
+        budget=BudgetConfig(total=budget),
+        impedance=ImpedanceConfig(kind="od_matrix", path=path, **imp),
+    )
 
 
 def test_od_matrix_coverage_by_hand(tmp_path: Path):
@@ -168,8 +189,8 @@ def test_od_matrix_coverage_by_hand(tmp_path: Path):
     model = PlanningModel(sc).prepare()
     td = model.types["clinic"]
     # within 15 min: d0-s0 (5), d1-s0 (14), d2-s1 (9); existing f0 reaches d0 (0) only (d1 at 20 min)
-    assert sorted(zip(td.rows.tolist(), td.cols.tolist())) == [(0, 0), (1, 0), (2, 1)]
-    assert sorted(zip(td.ex_rows.tolist(), td.ex_cols.tolist())) == [(0, 0)]
+    assert sorted(zip(td.rows.tolist(), td.cols.tolist(), strict=False)) == [(0, 0), (1, 0), (2, 1)]
+    assert sorted(zip(td.ex_rows.tolist(), td.ex_cols.tolist(), strict=False)) == [(0, 0)]
     result = PlanningModel(sc).solve()
     # one site: s1 newly reaches 400 (d2), s0 only 200 more (d1): s1
     assert list(result.chosen_sites["site_id"]) == ["s1"]
@@ -183,10 +204,15 @@ def test_od_matrix_coverage_by_hand(tmp_path: Path):
 def test_od_matrix_km_standard_uses_matrix_km(tmp_path: Path):
     path = tmp_path / "od.csv"
     path.write_text(MATRIX)
-    sc = Scenario(name="t", region=line_region(), catalogue=catalogue(facility_type("clinic", cost=10, km=6)),
-                  budget=BudgetConfig(total=10), impedance=ImpedanceConfig(kind="od_matrix", path=path))
+    sc = Scenario(
+        name="t",
+        region=line_region(),
+        catalogue=catalogue(facility_type("clinic", cost=10, km=6)),
+        budget=BudgetConfig(total=10),
+        impedance=ImpedanceConfig(kind="od_matrix", path=path),
+    )
     td = PlanningModel(sc).prepare().types["clinic"]
-    assert sorted(zip(td.rows.tolist(), td.cols.tolist())) == [(0, 0), (1, 0), (2, 1)]  # km 2, 6, 2
+    assert sorted(zip(td.rows.tolist(), td.cols.tolist(), strict=False)) == [(0, 0), (1, 0), (2, 1)]  # km 2, 6, 2
     assert td.dist.tolist() == [2000.0, 6000.0, 2000.0]
 
 
@@ -195,8 +221,13 @@ def test_od_matrix_by_type_and_classic_model_from_impedance(tmp_path: Path):
     path.write_text(MATRIX)
     clinic = minutes_type(15)
     school = facility_type("school", cost=10, km=50, family="education")
-    sc = Scenario(name="t", region=line_region(), catalogue=catalogue(clinic, school), budget=BudgetConfig(total=10),
-                  impedance=ImpedanceConfig(by_type={"clinic": {"kind": "od_matrix", "path": path}}))
+    sc = Scenario(
+        name="t",
+        region=line_region(),
+        catalogue=catalogue(clinic, school),
+        budget=BudgetConfig(total=10),
+        impedance=ImpedanceConfig(by_type={"clinic": {"kind": "od_matrix", "path": path}}),
+    )
     assert impedance_for(sc, "school").kind == "straight_line"
     assert impedance_for(sc, "clinic").kind == "od_matrix"
     cost = cost_matrix(sc, "clinic")
@@ -211,8 +242,13 @@ def test_od_matrix_parquet_and_geopackage_in_chunks_equal_csv(tmp_path: Path):
     frame.to_parquet(tmp_path / "od.parquet", index=False)
     gpd.GeoDataFrame(frame, geometry=[None] * len(frame), crs=4326).to_file(tmp_path / "od.gpkg", layer="od")
     (tmp_path / "od.csv").write_text(MATRIX)
-    kw = dict(demand_ids=np.array(["d0", "d1", "d2"]), destination_ids=np.array(["s0", "s1", "f0"]),
-              max_minutes=15.0, max_km=None, chunk_rows=2)
+    kw = {
+        "demand_ids": np.array(["d0", "d1", "d2"]),
+        "destination_ids": np.array(["s0", "s1", "f0"]),
+        "max_minutes": 15.0,
+        "max_km": None,
+        "chunk_rows": 2,
+    }
     ref = read_od_matrix(tmp_path / "od.csv", **kw)
     for name in ("od.parquet", "od.gpkg"):
         got = read_od_matrix(tmp_path / name, **kw)
@@ -227,22 +263,45 @@ def test_od_matrix_column_mapping(tmp_path: Path):
     assert len(PlanningModel(sc).prepare().types["clinic"].rows) == 3
 
 
-@pytest.mark.parametrize("edit,message", [
-    (("d1,s0,14,6", "d9,s0,14,6"), "row 2, field 'origin': origin 'd9' is not a demand point of the region "
-     "Hint: use the region's IDs (demand_id)"),
-    (("d1,s0,14,6", "d1,s7,14,6"), "row 2, field 'destination': destination 's7' is not a candidate site or an "
-     "existing facility of the region Hint: use the region's IDs (site_id or facility_id)"),
-    (("d2,s1,9,2", "d2,s1,9,2\nd2,s1,8,2"), "row 6, field 'origin': the pair ('d2', 's1') is given twice "
-     "(rows 5 and 6) Hint: keep one row per (origin, destination) pair"),
-    (("d1,s0,14,6", "d1,s0,-14,6"), "row 2, field 'minutes': minutes is negative (-14) Hint: travel times and "
-     "distances must be 0 or more"),
-    (("d1,s0,14,6", "d1,s0,,6"), "row 2, field 'minutes': minutes is missing Hint: every pair needs its travel "
-     "time or distance; leave pairs out of reach out of the table instead"),
-    (("d1,s0,14,6", "d1,s0,NaN,6"), "row 2, field 'minutes': minutes is missing Hint: every pair needs its travel "
-     "time or distance; leave pairs out of reach out of the table instead"),
-    (("d1,s0,14,6", "d1,s0,14 min,6"), "row 2, field 'minutes': minutes must be a number, got '14 min' Hint: "
-     "write plain numbers: '.' as the decimal point, no units"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (
+            ("d1,s0,14,6", "d9,s0,14,6"),
+            "row 2, field 'origin': origin 'd9' is not a demand point of the region "
+            "Hint: use the region's IDs (demand_id)",
+        ),
+        (
+            ("d1,s0,14,6", "d1,s7,14,6"),
+            "row 2, field 'destination': destination 's7' is not a candidate site or an "
+            "existing facility of the region Hint: use the region's IDs (site_id or facility_id)",
+        ),
+        (
+            ("d2,s1,9,2", "d2,s1,9,2\nd2,s1,8,2"),
+            "row 6, field 'origin': the pair ('d2', 's1') is given twice "
+            "(rows 5 and 6) Hint: keep one row per (origin, destination) pair",
+        ),
+        (
+            ("d1,s0,14,6", "d1,s0,-14,6"),
+            "row 2, field 'minutes': minutes is negative (-14) Hint: travel times and distances must be 0 or more",
+        ),
+        (
+            ("d1,s0,14,6", "d1,s0,,6"),
+            "row 2, field 'minutes': minutes is missing Hint: every pair needs its travel "
+            "time or distance; leave pairs out of reach out of the table instead",
+        ),
+        (
+            ("d1,s0,14,6", "d1,s0,NaN,6"),
+            "row 2, field 'minutes': minutes is missing Hint: every pair needs its travel "
+            "time or distance; leave pairs out of reach out of the table instead",
+        ),
+        (
+            ("d1,s0,14,6", "d1,s0,14 min,6"),
+            "row 2, field 'minutes': minutes must be a number, got '14 min' Hint: "
+            "write plain numbers: '.' as the decimal point, no units",
+        ),
+    ],
+)
 def test_od_matrix_errors(tmp_path: Path, edit, message):
     sc = od_scenario(tmp_path, MATRIX.replace(*edit))
     with pytest.raises(InputError) as err:
@@ -257,7 +316,8 @@ def test_od_matrix_that_reaches_no_demand(tmp_path: Path):
     assert str(err.value) == (
         f"{tmp_path / 'od.csv'}, field 'impedance.path': the OD matrix reaches none of the demand points within the "
         "largest standard (1 min) Hint: check that its origins are demand_ids and its times are in minutes "
-        "(distances in km)")
+        "(distances in km)"
+    )
 
 
 def test_od_matrix_without_minutes_for_a_minutes_standard(tmp_path: Path):
@@ -265,7 +325,9 @@ def test_od_matrix_without_minutes_for_a_minutes_standard(tmp_path: Path):
     sc = od_scenario(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         PlanningModel(sc).prepare()
-    assert err.value.message == "facility type 'clinic' has a standard in minutes, but its OD matrix has no minutes column"
+    assert (
+        err.value.message == "facility type 'clinic' has a standard in minutes, but its OD matrix has no minutes column"
+    )
 
 
 def test_straight_line_is_unchanged_and_reach_agrees_with_coverage_pairs():
@@ -289,9 +351,12 @@ def test_planning_model_matches_brute_force_with_matrix_impedance(tmp_path: Path
     """Random OD matrices (times unrelated to geometry): the model's optimum equals enumeration."""
     rng = np.random.default_rng(seed)
     n, m = 9, 5
-    region = make_region(rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0], rng.integers(1, 1000, n),
-                         rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0],
-                         existing=[("clinic", X0 + 5000, Y0 + 5000)])
+    region = make_region(
+        rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0],
+        rng.integers(1, 1000, n),
+        rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0],
+        existing=[("clinic", X0 + 5000, Y0 + 5000)],
+    )
     targets = [f"s{j}" for j in range(m)] + ["f0"]
     lines = ["origin,destination,minutes"]
     times = {}
@@ -304,15 +369,18 @@ def test_planning_model_matches_brute_force_with_matrix_impedance(tmp_path: Path
     standard = 20.0
     pop = region.demand["population"].to_numpy()
     for budget_sites in (1, 2):
-        sc = Scenario(name="t", region=region, catalogue=catalogue(minutes_type(standard)),
-                      budget=BudgetConfig(total=10 * budget_sites),
-                      impedance=ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv"))
+        sc = Scenario(
+            name="t",
+            region=region,
+            catalogue=catalogue(minutes_type(standard)),
+            budget=BudgetConfig(total=10 * budget_sites),
+            impedance=ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv"),
+        )
         best = 0.0
         for k in range(budget_sites + 1):
             for combo in itertools.combinations(range(m), k):
                 open_ = {"f0", *(f"s{j}" for j in combo)}
-                served = sum(pop[i] for i in range(n)
-                             if any(times.get((i, t), np.inf) <= standard for t in open_))
+                served = sum(pop[i] for i in range(n) if any(times.get((i, t), np.inf) <= standard for t in open_))
                 best = max(best, served)
         result = PlanningModel(sc).solve()
         assert result.status == "optimal"
@@ -329,20 +397,35 @@ def test_capacitated_model_matches_enumeration_with_matrix_impedance(tmp_path: P
 
     rng = np.random.default_rng(100 + seed)
     n, m = 8, 4
-    region = make_region(rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0], rng.integers(1, 500, n),
-                         rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0], existing=[("clinic", X0 + 5000, Y0 + 5000)])
-    lines = ["origin,destination,minutes"] + [f"d{i},{t},{rng.integers(0, 40)}" for i in range(n)
-                                               for t in [*(f"s{j}" for j in range(m)), "f0"] if rng.random() < 0.6]
+    region = make_region(
+        rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0],
+        rng.integers(1, 500, n),
+        rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0],
+        existing=[("clinic", X0 + 5000, Y0 + 5000)],
+    )
+    lines = ["origin,destination,minutes"] + [
+        f"d{i},{t},{rng.integers(0, 40)}"
+        for i in range(n)
+        for t in [*(f"s{j}" for j in range(m)), "f0"]
+        if rng.random() < 0.6
+    ]
     (tmp_path / "od.csv").write_text("\n".join(lines) + "\n")
-    sc = Scenario(name="t", region=region, catalogue=catalogue(minutes_type(20, capacity=600)),
-                  budget=BudgetConfig(total=20), impedance=ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv"))
+    sc = Scenario(
+        name="t",
+        region=region,
+        catalogue=catalogue(minutes_type(20, capacity=600)),
+        budget=BudgetConfig(total=20),
+        impedance=ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv"),
+    )
     best = 0.0
     for k in range(3):
         for combo in itertools.combinations(range(m), k):
             new = region.candidates.iloc[list(combo)][["unit_id", "geometry"]].copy()
             new["facility_type"], new["capacity"] = "clinic", np.nan
             fac = pd.concat([region.facilities[["facility_type", "capacity", "unit_id", "geometry"]], new])
-            best = max(best, evaluate_layout(sc, gpd.GeoDataFrame(fac, geometry="geometry", crs=4326)).served["clinic"].sum())
+            best = max(
+                best, evaluate_layout(sc, gpd.GeoDataFrame(fac, geometry="geometry", crs=4326)).served["clinic"].sum()
+            )
     result = PlanningModel(sc).solve()
     assert result.status == "optimal"
     assert result.after.served["clinic"].sum() == pytest.approx(best, rel=1e-7)
@@ -359,7 +442,8 @@ def networkx_graph_from_osm(edges: gpd.GeoDataFrame) -> nx.DiGraph:
     g = nx.DiGraph()
     length_km = edges.geometry.to_crs(HKI_CRS).length / 1000.0
     for (u, v, oneway, maxspeed, highway), km in zip(
-            edges[["u", "v", "oneway", "maxspeed", "highway"]].itertuples(index=False), length_km):
+        edges[["u", "v", "oneway", "maxspeed", "highway"]].itertuples(index=False), length_km, strict=False
+    ):
         try:
             speed = float(maxspeed)
         except (TypeError, ValueError):
@@ -390,8 +474,9 @@ def test_helsinki_network_times_match_networkx(helsinki):
     imp = NetworkImpedance(net, access_speed_kmh=5.0)
     demand_df = pd.read_csv(ROOT / "tests/data/helsinki/demand.csv")
     sites_df = pd.read_csv(ROOT / "tests/data/helsinki/sites.csv")
-    to_xy = lambda df: np.column_stack(gpd.GeoSeries(gpd.points_from_xy(df.lon, df.lat), crs=4326)
-                                       .to_crs(HKI_CRS).get_coordinates().to_numpy().T)
+    to_xy = lambda df: np.column_stack(
+        gpd.GeoSeries(gpd.points_from_xy(df.lon, df.lat), crs=4326).to_crs(HKI_CRS).get_coordinates().to_numpy().T
+    )
     demand = Points(demand_df.demand_id, to_xy(demand_df))
     sites = Points(sites_df.site_id, to_xy(sites_df))
     limit = 4.0
@@ -412,7 +497,7 @@ def test_helsinki_network_times_match_networkx(helsinki):
                 total = t + (d_km[i] + t_km[j]) / 5.0 * 60.0
                 if total <= limit:
                     expect[(i, j)] = total
-    got = {(int(r), int(c)): float(t) for r, c, t in zip(rows, cols, minutes)}
+    got = {(int(r), int(c)): float(t) for r, c, t in zip(rows, cols, minutes, strict=False)}
     assert got.keys() == expect.keys()
     assert got == pytest.approx(expect, rel=1e-9, abs=1e-9)
 
@@ -454,12 +539,16 @@ def test_helsinki_example_scenario_end_to_end(tmp_path: Path):
     assert plan.after.served["pharmacy"].sum() == pytest.approx(best)
     assert best > 0
     # Computed times saved as an OD matrix and reused give the same coverage pairs.
-    write_od_matrix(tmp_path / "hki.parquet", demand.ids, sites.ids,
-                    imp.pairs(demand, sites, minutes=np.full(len(demand), 2.0)))
-    back = read_od_matrix(tmp_path / "hki.parquet", demand_ids=demand.ids, destination_ids=sites.ids,
-                          max_minutes=2.0, max_km=None)
+    write_od_matrix(
+        tmp_path / "hki.parquet", demand.ids, sites.ids, imp.pairs(demand, sites, minutes=np.full(len(demand), 2.0))
+    )
+    back = read_od_matrix(
+        tmp_path / "hki.parquet", demand_ids=demand.ids, destination_ids=sites.ids, max_minutes=2.0, max_km=None
+    )
     r2, c2, _, _ = back.reach(ftype.urban, ftype.rural, np.zeros(len(demand), bool), demand, sites)
-    assert sorted(zip(r2.tolist(), c2.tolist())) == sorted(zip(rows.tolist(), cols.tolist()))
+    assert sorted(zip(r2.tolist(), c2.tolist(), strict=False)) == sorted(
+        zip(rows.tolist(), cols.tolist(), strict=False)
+    )
 
 
 def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
@@ -469,17 +558,25 @@ def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
     from optimizer.cli.main import main
     from optimizer.scenario import load_scenario
 
-    result = CliRunner().invoke(main, ["run", str(ROOT / "configs/helsinki-od-matrix.yaml"), "--out",
-                                       str(tmp_path / "out"), "--no-maps"])
+    result = CliRunner().invoke(
+        main, ["run", str(ROOT / "configs/helsinki-od-matrix.yaml"), "--out", str(tmp_path / "out"), "--no-maps"]
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert "od_minutes.csv" in json.dumps(manifest)
     solution = json.loads((tmp_path / "out" / "solution.json").read_text())
     assert solution["impedance"]["pharmacy"]["kind"] == "od_matrix"
-    assert solution["impedance"]["pharmacy"]["description"] == "OD matrix od_minutes.csv (2,408 pairs in reach, minutes)"
-    assert "pharmacy: OD matrix od_minutes.csv (2,408 pairs in reach, minutes)" in (tmp_path / "out" / "index.html").read_text()
+    assert (
+        solution["impedance"]["pharmacy"]["description"] == "OD matrix od_minutes.csv (2,408 pairs in reach, minutes)"
+    )
+    assert (
+        "pharmacy: OD matrix od_minutes.csv (2,408 pairs in reach, minutes)"
+        in (tmp_path / "out" / "index.html").read_text()
+    )
     matrix_plan = PlanningModel(load_scenario(ROOT / "configs/helsinki-od-matrix.yaml")).solve()
-    text = (ROOT / "configs/helsinki-network.yaml").read_text().replace("path: Helsinki.osm.pbf", f"path: {HELSINKI_PBF}")
+    text = (
+        (ROOT / "configs/helsinki-network.yaml").read_text().replace("path: Helsinki.osm.pbf", f"path: {HELSINKI_PBF}")
+    )
     text = text.replace("../tests/data/helsinki/", f"{ROOT}/tests/data/helsinki/")
     (tmp_path / "n.yaml").write_text(text)
     network_plan = PlanningModel(load_scenario(tmp_path / "n.yaml")).solve()
@@ -494,11 +591,20 @@ def test_access_objective_on_a_network_measures_network_km(tmp_path: Path):
     at D (1.41 km from C) beats one at B (2.83 km): objective 200 x 1.414 person-km."""
     from optimizer.config.schema import ObjectiveConfig
 
-    region = make_region([(X0, Y0), (X0 + 3000, Y0)], [100, 200], [(X0 + 1000, Y0), (X0 + 2000, Y0 + 1000)],
-                         existing=[("clinic", X0, Y0)])
-    sc = Scenario(name="t", region=region, catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
-                  budget=BudgetConfig(total=10), objective=ObjectiveConfig(kind="access"),
-                  impedance=ImpedanceConfig(kind="network", path=roads(tmp_path), columns={"speed_kmh": "speed"}))
+    region = make_region(
+        [(X0, Y0), (X0 + 3000, Y0)],
+        [100, 200],
+        [(X0 + 1000, Y0), (X0 + 2000, Y0 + 1000)],
+        existing=[("clinic", X0, Y0)],
+    )
+    sc = Scenario(
+        name="t",
+        region=region,
+        catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
+        budget=BudgetConfig(total=10),
+        objective=ObjectiveConfig(kind="access"),
+        impedance=ImpedanceConfig(kind="network", path=roads(tmp_path), columns={"speed_kmh": "speed"}),
+    )
     model = PlanningModel(sc).prepare()
     assert model.types["clinic"].baseline.tolist() == pytest.approx([0.0, 1000 * (2 * np.hypot(1, 1) + 1)], abs=1e-6)
     result = model.solve()

@@ -62,7 +62,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
     proc = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--skip-dependency-check", "--outdir", str(dist), str(src)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     wheels = list(dist.glob("regionopt-*.whl"))
@@ -77,14 +79,36 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
     python = root / "bin" / "python"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ],
         # No PYTHONPATH: a checkout on it (with a regionopt.egg-info of an editable install) would make
         # pip think regionopt is installed already and skip the wheel.
-        capture_output=True, text=True, timeout=300, env=_clean_env(root), cwd=root.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_clean_env(root),
+        cwd=root.parent,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True, env=_clean_env(root)).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=_clean_env(root),
+        ).stdout.strip()
+    )
     assert (site / "optimizer" / "data" / "configs" / "zhejiang.yaml").is_file(), proc.stdout + proc.stderr
     # Lines of a .pth are only added to sys.path (after the venv's own
     # site-packages); the .pth files in that folder (this checkout's editable
@@ -95,8 +119,14 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(venv: Path, cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(venv / "bin" / "regionopt"), *args], cwd=cwd, env=_clean_env(venv),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(venv / "bin" / "regionopt"), *args],
+        cwd=cwd,
+        env=_clean_env(venv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_wheel_ships_the_default_region_catalogue_and_scenarios(wheel: Path):
@@ -122,9 +152,16 @@ def test_wheel_ships_the_default_region_catalogue_and_scenarios(wheel: Path):
 
 def test_installed_package_is_the_wheel_not_the_checkout(venv: Path, tmp_path: Path):
     proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "import optimizer, optimizer.pipeline as p; print(optimizer.__file__); print(p.default_config_path())"],
-        cwd=tmp_path, env=_clean_env(venv), capture_output=True, text=True, check=True,
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import optimizer, optimizer.pipeline as p; print(optimizer.__file__); print(p.default_config_path())",
+        ],
+        cwd=tmp_path,
+        env=_clean_env(venv),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     module, config = proc.stdout.split()
     assert Path(module).is_relative_to(venv), module
@@ -147,14 +184,23 @@ def test_validate_run_and_init_from_an_empty_folder(venv: Path, tmp_path: Path):
     solution = json.loads((out / "solution.json").read_text())
     assert solution["status"] in ("optimal", "feasible") and solution["new_facilities"] > 0
     assert solution["budget"]["used"] <= 6.0e9
-    for name in ("index.html", "map_compare.html", "map_toggle.html", "map_data.js", "static/leaflet/leaflet.js",
-                 "chosen_sites.gpkg", "result.gpkg", "coverage_by_unit.csv"):
+    for name in (
+        "index.html",
+        "map_compare.html",
+        "map_toggle.html",
+        "map_data.js",
+        "static/leaflet/leaflet.js",
+        "chosen_sites.gpkg",
+        "result.gpkg",
+        "coverage_by_unit.csv",
+    ):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
     gpkg = Path(manifest["inputs"]["region.admin_units"]["path"])
     assert gpkg.is_relative_to(venv), gpkg  # read from the installed package
-    assert manifest["inputs"]["region.admin_units"]["sha256"] == _sha(SHIPPED[
-        "optimizer/data/geodata/zhejiang/zhejiang.gpkg"].read_bytes())
+    assert manifest["inputs"]["region.admin_units"]["sha256"] == _sha(
+        SHIPPED["optimizer/data/geodata/zhejiang/zhejiang.gpkg"].read_bytes()
+    )
 
     started = _run(venv, work, "init", "study")
     assert started.returncode == 0, started.stderr

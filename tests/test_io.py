@@ -26,15 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
 
+from optimizer.errors import InputError
 from optimizer.io.columns import ID_COLUMNS, LAYERS  # noqa: E402
 from optimizer.io.layers import read_admin_units, read_candidates, read_demand, read_facilities  # noqa: E402
-from optimizer.region import load_region, region_from_geodataframes  # noqa: E402
-from optimizer.errors import InputError
-from optimizer.region import Region
+from optimizer.region import Region, load_region, region_from_geodataframes  # noqa: E402
 
 FORMAT_HINT = (
-    "use a GeoPackage (.gpkg), GeoJSON, Shapefile, FlatGeobuf (.fgb), "
-    "GeoParquet (.parquet) or CSV with lon/lat columns"
+    "use a GeoPackage (.gpkg), GeoJSON, Shapefile, FlatGeobuf (.fgb), GeoParquet (.parquet) or CSV with lon/lat columns"
 )
 NUMBER_HINT = "write plain numbers: '.' as the decimal point, no thousands separators or units"
 
@@ -126,8 +124,12 @@ def error_of(func, *args, **kwargs) -> InputError:
 
 
 def region(**overrides) -> Region:
-    layers = {"admin_units": admin_gdf(), "demand": demand_gdf(), "facilities": facilities_gdf(),
-              "candidates": candidates_gdf()}
+    layers = {
+        "admin_units": admin_gdf(),
+        "demand": demand_gdf(),
+        "facilities": facilities_gdf(),
+        "candidates": candidates_gdf(),
+    }
     layers.update(overrides)
     return region_from_geodataframes(name="Toy", **layers)
 
@@ -164,18 +166,22 @@ def check_region(r: Region) -> None:
 
 
 def test_geodataframes_validate_into_the_canonical_schema():
-    r = Region.from_geodataframes(name="Toy", admin_units=admin_gdf(), demand=demand_gdf(),
-                                  facilities=facilities_gdf(), candidates=candidates_gdf())
+    r = Region.from_geodataframes(
+        name="Toy",
+        admin_units=admin_gdf(),
+        demand=demand_gdf(),
+        facilities=facilities_gdf(),
+        candidates=candidates_gdf(),
+    )
     check_region(r)
     assert r.name == "Toy" and r.files == {}
     assert r.ancestors("t1") == ["t1", "c2", "zj"]
 
 
 def test_geopackage_round_trip_picks_layers_by_name(region_gpkg):
-    r = load_region("Toy", admin_units=region_gpkg, demand=region_gpkg, facilities=region_gpkg,
-                       candidates=region_gpkg)
+    r = load_region("Toy", admin_units=region_gpkg, demand=region_gpkg, facilities=region_gpkg, candidates=region_gpkg)
     check_region(r)
-    assert r.files == {kind: region_gpkg for kind in LAYERS}
+    assert r.files == dict.fromkeys(LAYERS, region_gpkg)
 
 
 def test_geopackage_with_explicit_layer_names(tmp_path):
@@ -183,11 +189,18 @@ def test_geopackage_with_explicit_layer_names(tmp_path):
     admin_gdf().to_file(path, layer="counties")
     demand_gdf().to_file(path, layer="grid")
     assert read_demand(path, layer="grid").index.tolist() == ["d1", "d2", "d3"]
-    r = load_region("Toy", admin_units={"path": path, "layer": "counties"},
-                       demand={"path": path, "layer": "grid"}, facilities=None)
+    r = load_region(
+        "Toy", admin_units={"path": path, "layer": "counties"}, demand={"path": path, "layer": "grid"}, facilities=None
+    )
     assert r.demand["unit_id"].tolist() == ["c1", "t1", "c2"]
     assert r.facilities.empty and list(r.facilities.columns) == [
-        "facility_type", "unit_id", "capacity", "name", "source", "geometry"]
+        "facility_type",
+        "unit_id",
+        "capacity",
+        "name",
+        "source",
+        "geometry",
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".geojson", ".fgb", ".shp"])
@@ -195,8 +208,12 @@ def test_vector_formats_round_trip(tmp_path, suffix):
     paths = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Shapefile: "field names will be truncated"
-        for kind, gdf in (("admin_units", admin_gdf()), ("demand", demand_gdf()),
-                          ("facilities", facilities_gdf()), ("candidates", candidates_gdf())):
+        for kind, gdf in (
+            ("admin_units", admin_gdf()),
+            ("demand", demand_gdf()),
+            ("facilities", facilities_gdf()),
+            ("candidates", candidates_gdf()),
+        ):
             paths[kind] = tmp_path / f"{kind}{suffix}"
             # FlatGeobuf's spatial index cannot hold the township without a boundary
             gdf.to_file(paths[kind], **({"SPATIAL_INDEX": "NO"} if suffix == ".fgb" else {}))
@@ -208,8 +225,12 @@ def test_vector_formats_round_trip(tmp_path, suffix):
 
 def test_geoparquet_round_trip_keeps_the_index_as_id(tmp_path):
     paths = {}
-    for kind, gdf in (("admin_units", admin_gdf()), ("demand", demand_gdf()), ("facilities", facilities_gdf()),
-                      ("candidates", candidates_gdf())):
+    for kind, gdf in (
+        ("admin_units", admin_gdf()),
+        ("demand", demand_gdf()),
+        ("facilities", facilities_gdf()),
+        ("candidates", candidates_gdf()),
+    ):
         paths[kind] = tmp_path / f"{kind}.parquet"
         gdf.set_index(ID_COLUMNS[kind]).to_parquet(paths[kind])
     check_region(load_region("Toy", **paths))
@@ -219,8 +240,9 @@ def test_canonical_output_round_trips_through_the_loader(tmp_path):
     r = region()
     r.demand.to_file(tmp_path / "d.gpkg")
     again = read_demand(tmp_path / "d.gpkg")
-    pd.testing.assert_frame_equal(pd.DataFrame(again.drop(columns="geometry")),
-                                  pd.DataFrame(r.demand.drop(columns="geometry")))
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(again.drop(columns="geometry")), pd.DataFrame(r.demand.drop(columns="geometry"))
+    )
 
 
 def test_csv_round_trip(tmp_path):
@@ -229,11 +251,21 @@ def test_csv_round_trip(tmp_path):
     admin_csv.loc[admin.geometry.isna(), "geometry"] = ""
     admin_csv.to_csv(tmp_path / "admin.csv", index=False)
     write(tmp_path, "demand.csv", DEMAND_CSV)
-    write(tmp_path, "facilities.csv",
-          "facility_id,facility_type,capacity,Longitude,Latitude\nf1,hospital,50,119.6,29.6\nf2,school,,121.6,29.6\n")
+    write(
+        tmp_path,
+        "facilities.csv",
+        "facility_id,facility_type,capacity,Longitude,Latitude\nf1,hospital,50,119.6,29.6\nf2,school,,121.6,29.6\n",
+    )
     write(tmp_path, "sites.csv", "site_id,kind,lng,lat\ns1,county_seat,119.7,29.7\ns2,,121.2,30.8\n")
-    check_region(load_region("Toy", admin_units=tmp_path / "admin.csv", demand=tmp_path / "demand.csv",
-                                facilities=tmp_path / "facilities.csv", candidates=tmp_path / "sites.csv"))
+    check_region(
+        load_region(
+            "Toy",
+            admin_units=tmp_path / "admin.csv",
+            demand=tmp_path / "demand.csv",
+            facilities=tmp_path / "facilities.csv",
+            candidates=tmp_path / "sites.csv",
+        )
+    )
 
 
 def test_csv_ids_stay_text_and_coordinate_columns_are_consumed(tmp_path):
@@ -261,7 +293,8 @@ def test_csv_explicit_lon_lat_and_projected_crs(tmp_path):
 
 def test_plain_parquet_table_with_lon_lat(tmp_path):
     pd.DataFrame({"demand_id": ["d1"], "population": [7], "lon": [120.0], "lat": [30.0]}).to_parquet(
-        tmp_path / "d.parquet")
+        tmp_path / "d.parquet"
+    )
     assert read_demand(tmp_path / "d.parquet")["population"].tolist() == [7]
 
 
@@ -270,7 +303,9 @@ def test_projected_input_is_reprojected_to_wgs84(tmp_path):
     demand_gdf().to_crs(32650).to_file(tmp_path / "demand.gpkg")
     r = load_region("Toy", admin_units=tmp_path / "admin.gpkg", demand=tmp_path / "demand.gpkg")
     assert r.demand.crs == CRS.from_epsg(4326) and r.admin_units.crs == CRS.from_epsg(4326)
-    assert np.allclose(r.demand.geometry.x, [119.5, 121.5, 120.8]) and np.allclose(r.demand.geometry.y, [29.5, 29.5, 30.5])
+    assert np.allclose(r.demand.geometry.x, [119.5, 121.5, 120.8]) and np.allclose(
+        r.demand.geometry.y, [29.5, 29.5, 30.5]
+    )
     assert r.demand["unit_id"].tolist() == ["c1", "t1", "c2"]
 
 
@@ -284,16 +319,18 @@ def test_columns_rename_map(tmp_path):
 
 def test_columns_override_of_an_existing_column_warns(tmp_path):
     path = write(tmp_path, "d.csv", "demand_id,population,POP2020,lon,lat\nd1,5,9,120.1,30.2\n")
-    with pytest.warns(UserWarning, match="column 'population' is ignored because columns= takes 'population' "
-                                         "from 'POP2020'"):
+    with pytest.warns(
+        UserWarning, match="column 'population' is ignored because columns= takes 'population' from 'POP2020'"
+    ):
         demand = read_demand(path, columns={"population": "POP2020"})
     assert demand["population"].tolist() == [9]
 
 
 def test_load_region_columns_keyed_by_layer(tmp_path):
     path = write(tmp_path, "d.csv", "id,POP,lon,lat\nd1,5,119.5,29.5\n")
-    r = load_region("Toy", admin_units=admin_gdf(), demand=path,
-                       columns={"demand": {"demand_id": "id", "population": "POP"}})
+    r = load_region(
+        "Toy", admin_units=admin_gdf(), demand=path, columns={"demand": {"demand_id": "id", "population": "POP"}}
+    )
     assert r.demand["population"].tolist() == [5]
 
 
@@ -307,9 +344,11 @@ def test_missing_candidates_means_every_demand_point_is_a_site():
 
 
 def test_admin_units_defaults_and_integer_ids(tmp_path):
-    admin = gpd.GeoDataFrame({"unit_id": [330000, 330100], "level": ["province", "city"],
-                              "parent_id": [None, 330000]},
-                             geometry=[shapely.box(119, 28, 122, 31), shapely.box(119, 28, 120, 29)], crs=4326)
+    admin = gpd.GeoDataFrame(
+        {"unit_id": [330000, 330100], "level": ["province", "city"], "parent_id": [None, 330000]},
+        geometry=[shapely.box(119, 28, 122, 31), shapely.box(119, 28, 120, 29)],
+        crs=4326,
+    )
     admin.to_file(tmp_path / "a.gpkg")
     units = read_admin_units(tmp_path / "a.gpkg")
     assert units.index.tolist() == ["330000", "330100"]
@@ -329,18 +368,25 @@ def test_admin_units_from_a_geopackage_table_without_geometry(tmp_path):
 
 
 def test_admin_units_from_a_csv_without_boundaries(tmp_path):
-    path = write(tmp_path, "a.csv", "unit_id,name,level,parent_id,lon,lat\nzj,浙江,province,,120,30\nhz,杭州,city,zj,120.2,30.3\n")
+    path = write(
+        tmp_path,
+        "a.csv",
+        "unit_id,name,level,parent_id,lon,lat\nzj,浙江,province,,120,30\nhz,杭州,city,zj,120.2,30.3\n",
+    )
     units = read_admin_units(path)
     assert units.geometry.is_empty.all() and units.crs == CRS.from_epsg(4326)
     assert units["lon"].tolist() == [120, 120.2]  # seat coordinates stay attributes
-    demand = read_demand(write(tmp_path, "d.csv", "demand_id,population,unit_id,lon,lat\nd1,5,hz,120.2,30.3\n"),
-                            admin_units=units)
+    demand = read_demand(
+        write(tmp_path, "d.csv", "demand_id,population,unit_id,lon,lat\nd1,5,hz,120.2,30.3\n"), admin_units=units
+    )
     assert demand["unit_id"].tolist() == ["hz"]
 
 
 def test_read_demand_with_admin_units_assigns_units(tmp_path):
-    demand = read_demand(write(tmp_path, "demand.csv", DEMAND_CSV), admin_units=read_admin_units(
-        _gpkg(tmp_path, admin_gdf(), "admin.gpkg")))
+    demand = read_demand(
+        write(tmp_path, "demand.csv", DEMAND_CSV),
+        admin_units=read_admin_units(_gpkg(tmp_path, admin_gdf(), "admin.gpkg")),
+    )
     assert demand["unit_id"].tolist() == ["c1", "t1", "c2"]
 
 
@@ -372,17 +418,22 @@ def test_snap_distance_assigns_points_just_outside():
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.floats(119.01, 121.99), st.floats(28.01, 30.99)), min_size=1, max_size=20))
 def test_spatial_join_finds_the_finest_unit(points):
-    points = [(x, y) for x, y in points if abs(x - 120.5) > 1e-6 and abs(x - 121) > 1e-6 and abs(y - 29) > 1e-6
-              and abs(y - 30) > 1e-6]
+    points = [
+        (x, y)
+        for x, y in points
+        if abs(x - 120.5) > 1e-6 and abs(x - 121) > 1e-6 and abs(y - 29) > 1e-6 and abs(y - 30) > 1e-6
+    ]
     if not points:
         return
     xs, ys = np.array(points).T
-    demand = gpd.GeoDataFrame({"demand_id": [f"d{i}" for i in range(len(xs))], "population": 1},
-                              geometry=gpd.points_from_xy(xs, ys), crs=4326)
+    demand = gpd.GeoDataFrame(
+        {"demand_id": [f"d{i}" for i in range(len(xs))], "population": 1}, geometry=gpd.points_from_xy(xs, ys), crs=4326
+    )
     expected = np.where(xs < 120.5, "c1", np.where((xs > 121) & (ys > 29) & (ys < 30), "t1", "c2"))
     # a fixed projected CRS skips the UTM zone look-up (0.1 s per call)
-    got = region_from_geodataframes(admin_units=admin_gdf(), demand=demand,
-                                       projected_crs="EPSG:32651").demand["unit_id"]
+    got = region_from_geodataframes(admin_units=admin_gdf(), demand=demand, projected_crs="EPSG:32651").demand[
+        "unit_id"
+    ]
     assert got.tolist() == expected.tolist()
 
 
@@ -390,15 +441,19 @@ def test_spatial_join_finds_the_finest_unit(points):
 def test_missing_file_suggests_a_close_name(tmp_path):
     write(tmp_path, "demand.csv", DEMAND_CSV)
     err = error_of(read_demand, tmp_path / "demnd.csv")
-    assert str(err) == f"{tmp_path / 'demnd.csv'}: file not found Hint: check the path; did you mean " \
-                       f"{str(tmp_path / 'demand.csv')!r}?"
+    assert (
+        str(err) == f"{tmp_path / 'demnd.csv'}: file not found Hint: check the path; did you mean "
+        f"{str(tmp_path / 'demand.csv')!r}?"
+    )
     assert err.file == tmp_path / "demnd.csv"
 
 
 def test_missing_folder(tmp_path):
     err = error_of(read_demand, tmp_path / "nope" / "demand.csv")
-    assert str(err) == (f"{tmp_path / 'nope' / 'demand.csv'}: file not found Hint: check the path; "
-                        f"the folder {str(tmp_path / 'nope')!r} does not exist either")
+    assert str(err) == (
+        f"{tmp_path / 'nope' / 'demand.csv'}: file not found Hint: check the path; "
+        f"the folder {str(tmp_path / 'nope')!r} does not exist either"
+    )
 
 
 def test_spreadsheet_is_rejected(tmp_path):
@@ -406,7 +461,8 @@ def test_spreadsheet_is_rejected(tmp_path):
     path.write_bytes(b"PK\x03\x04")
     assert str(error_of(read_demand, path)) == (
         f"{path}: spreadsheets (.xlsx) cannot be read Hint: save the sheet as 'CSV UTF-8' with lon/lat columns, "
-        "or export a GeoPackage from your GIS")
+        "or export a GeoPackage from your GIS"
+    )
 
 
 def test_corrupt_geopackage(tmp_path):
@@ -414,7 +470,8 @@ def test_corrupt_geopackage(tmp_path):
     path.write_bytes(b"this is not sqlite" * 50)
     assert str(error_of(read_demand, path)) == (
         f"{path}: cannot read this file as geodata (the format is not recognised) Hint: check that the file is "
-        f"complete and opens in QGIS; {FORMAT_HINT}")
+        f"complete and opens in QGIS; {FORMAT_HINT}"
+    )
 
 
 def test_unknown_file_type(tmp_path):
@@ -426,7 +483,8 @@ def test_unknown_file_type(tmp_path):
 def test_unknown_layer_lists_the_layers(region_gpkg):
     assert str(error_of(read_demand, region_gpkg, layer="demnd")) == (
         f"{region_gpkg}: layer 'demnd' not found; layers in this file: 'admin_units', 'demand', 'facilities', "
-        "'candidates' Hint: pass layer='demand'")
+        "'candidates' Hint: pass layer='demand'"
+    )
 
 
 def test_several_layers_and_none_named_like_the_layer(tmp_path):
@@ -435,34 +493,39 @@ def test_several_layers_and_none_named_like_the_layer(tmp_path):
     demand_gdf().to_file(path, layer="grid_2025")
     assert str(error_of(read_demand, path)) == (
         f"{path}: the file has 2 layers and none is called 'demand': 'grid_2020', 'grid_2025' "
-        "Hint: pass the demand points layer's name as layer=")
+        "Hint: pass the demand points layer's name as layer="
+    )
 
 
 def test_layer_for_a_csv(tmp_path):
     path = write(tmp_path, "demand.csv", DEMAND_CSV)
     assert str(error_of(read_demand, path, layer="demand")) == (
         f"{path}: CSV files have no layers, but layer='demand' was given "
-        "Hint: drop layer=; it is for GeoPackages and other multi-layer files")
+        "Hint: drop layer=; it is for GeoPackages and other multi-layer files"
+    )
 
 
 def test_empty_csv(tmp_path):
     path = write(tmp_path, "demand.csv", "")
     assert str(error_of(read_demand, path)) == (
-        f"{path}: the file is empty Hint: write a header row and one row per record")
+        f"{path}: the file is empty Hint: write a header row and one row per record"
+    )
 
 
 def test_malformed_csv(tmp_path):
     path = demand_csv(tmp_path, ["d1,100,119.5,29.5", "d2,1,2,3,4,5"])
     assert str(error_of(read_demand, path)) == (
         f"{path}: cannot parse the CSV (Error tokenizing data. C error: Expected 4 fields in line 3, saw 6) "
-        "Hint: check the quoting and the number of fields on that line")
+        "Hint: check the quoting and the number of fields on that line"
+    )
 
 
 def test_csv_in_an_unknown_encoding(tmp_path):
     path = tmp_path / "demand.csv"
     path.write_bytes("demand_id,population,lon,lat\nd1,5,120,30\n".encode("utf-16"))
     assert str(error_of(read_demand, path)) == (
-        f"{path}: the file is neither UTF-8 nor GB18030 text Hint: save it as 'CSV UTF-8'")
+        f"{path}: the file is neither UTF-8 nor GB18030 text Hint: save it as 'CSV UTF-8'"
+    )
 
 
 def test_corrupt_parquet(tmp_path):
@@ -479,27 +542,32 @@ def test_vector_file_without_crs(tmp_path):
         demand_gdf().set_crs(None, allow_override=True).to_file(path)
     assert str(error_of(read_demand, path)) == (
         f"{path}: the layer has no coordinate reference system (CRS) Hint: set the CRS in your GIS "
-        "(QGIS: Layer ▸ Set CRS) or pass crs=, e.g. crs='EPSG:4326' if the coordinates are longitude/latitude")
+        "(QGIS: Layer ▸ Set CRS) or pass crs=, e.g. crs='EPSG:4326' if the coordinates are longitude/latitude"
+    )
     assert read_demand(path, crs=4326).crs == CRS.from_epsg(4326)
 
 
 def test_crs_argument_contradicting_the_file(region_gpkg):
     assert str(error_of(read_demand, region_gpkg, crs="EPSG:32650")) == (
         f"{region_gpkg}: layer 'demand': the file declares CRS EPSG:4326 but crs='EPSG:32650' was passed "
-        "Hint: drop crs=; it is only for files without a CRS and for CSV coordinates")
+        "Hint: drop crs=; it is only for files without a CRS and for CSV coordinates"
+    )
 
 
 def test_crs_argument_that_is_no_crs(tmp_path):
     path = write(tmp_path, "demand.csv", DEMAND_CSV)
     assert str(error_of(read_demand, path, crs="WGS 1984 please")) == (
         f"{path}: crs='WGS 1984 please' is not a coordinate reference system Hint: give an EPSG code such as "
-        "'EPSG:4326' (longitude/latitude) or 'EPSG:32650' (UTM 50N)")
+        "'EPSG:4326' (longitude/latitude) or 'EPSG:32650' (UTM 50N)"
+    )
 
 
 def test_geodataframe_without_crs():
     err = error_of(region, demand=demand_gdf().set_crs(None, allow_override=True))
-    assert str(err) == ("demand layer: the GeoDataFrame has no CRS "
-                        "Hint: set it first, e.g. gdf.set_crs('EPSG:4326') for longitude/latitude")
+    assert str(err) == (
+        "demand layer: the GeoDataFrame has no CRS "
+        "Hint: set it first, e.g. gdf.set_crs('EPSG:4326') for longitude/latitude"
+    )
 
 
 def test_coordinates_that_cannot_be_reprojected(tmp_path):
@@ -507,14 +575,16 @@ def test_coordinates_that_cannot_be_reprojected(tmp_path):
     path = _gpkg(tmp_path, gdf, "demand.gpkg")
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 1, field 'geometry': coordinates cannot be converted from EPSG:32651 to longitude/latitude "
-        "Hint: the coordinates are outside the area of that CRS; check that the CRS is the right one")
+        "Hint: the coordinates are outside the area of that CRS; check that the CRS is the right one"
+    )
 
 
 def test_projected_coordinates_in_a_csv_without_crs(tmp_path):
     path = demand_csv(tmp_path, ["d1,5,120.1,30.2", "d2,5,500000,3300000"])
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 2, field 'lon': longitude 500000 is outside [-180, 180] in EPSG:4326 "
-        "Hint: if these are projected coordinates (metres), pass their CRS as crs=, e.g. crs='EPSG:32650'")
+        "Hint: if these are projected coordinates (metres), pass their CRS as crs=, e.g. crs='EPSG:32650'"
+    )
 
 
 def test_vector_file_with_the_wrong_crs(tmp_path):
@@ -522,15 +592,18 @@ def test_vector_file_with_the_wrong_crs(tmp_path):
     path = _gpkg(tmp_path, gdf, "demand.gpkg")
     err = error_of(read_demand, path)
     assert str(err).startswith(f"{path}, row 1, field 'geometry': longitude ")
-    assert str(err).endswith(" is outside [-180, 180] in EPSG:4326 Hint: the layer's CRS is wrong: set the CRS "
-                             "the coordinates are really in (QGIS: Layer ▸ Set CRS)")
+    assert str(err).endswith(
+        " is outside [-180, 180] in EPSG:4326 Hint: the layer's CRS is wrong: set the CRS "
+        "the coordinates are really in (QGIS: Layer ▸ Set CRS)"
+    )
 
 
 def test_swapped_columns_in_a_csv(tmp_path):
     path = demand_csv(tmp_path, ["d1,5,30.2,120.1"])
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 1, field 'lat': latitude 120.1 is outside [-90, 90] but longitude 30.2 would be a valid "
-        "latitude: longitude and latitude look swapped Hint: swap the two columns, or pass lon='lat', lat='lon'")
+        "latitude: longitude and latitude look swapped Hint: swap the two columns, or pass lon='lat', lat='lon'"
+    )
 
 
 def test_swapped_axes_in_a_vector_file(tmp_path):
@@ -540,30 +613,34 @@ def test_swapped_axes_in_a_vector_file(tmp_path):
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 1, field 'geometry': latitude 119.5 is outside [-90, 90] but longitude 29.5 would be a "
         "valid latitude: longitude and latitude look swapped Hint: swap X and Y in your GIS "
-        "(QGIS: Processing ▸ 'Swap X and Y coordinates')")
+        "(QGIS: Processing ▸ 'Swap X and Y coordinates')"
+    )
 
 
 def test_swapped_points_detected_against_the_region():
     # A region where swapped coordinates are still valid degrees: lon 30–32, lat 50–52.
-    admin = gpd.GeoDataFrame({"unit_id": ["u"], "level": ["oblast"]}, geometry=[shapely.box(30, 50, 32, 52)],
-                             crs=4326)
-    demand = gpd.GeoDataFrame({"demand_id": ["ok", "bad"], "population": [1, 2]},
-                              geometry=[shapely.Point(31, 51), shapely.Point(51, 31)], crs=4326)
+    admin = gpd.GeoDataFrame({"unit_id": ["u"], "level": ["oblast"]}, geometry=[shapely.box(30, 50, 32, 52)], crs=4326)
+    demand = gpd.GeoDataFrame(
+        {"demand_id": ["ok", "bad"], "population": [1, 2]},
+        geometry=[shapely.Point(31, 51), shapely.Point(51, 31)],
+        crs=4326,
+    )
     err = error_of(region_from_geodataframes, admin_units=admin, demand=demand)
     assert str(err) == (
         "ID 'bad', field 'geometry': demand layer: the point (51, 31) lies outside the region but (31, 51) lies "
         "inside: longitude and latitude look swapped Hint: swap X and Y in your GIS "
-        "(QGIS: Processing ▸ 'Swap X and Y coordinates')")
+        "(QGIS: Processing ▸ 'Swap X and Y coordinates')"
+    )
 
 
 def test_swapped_csv_points_detected_against_the_region(tmp_path):
-    admin = gpd.GeoDataFrame({"unit_id": ["u"], "level": ["oblast"]}, geometry=[shapely.box(30, 50, 32, 52)],
-                             crs=4326)
+    admin = gpd.GeoDataFrame({"unit_id": ["u"], "level": ["oblast"]}, geometry=[shapely.box(30, 50, 32, 52)], crs=4326)
     path = write(tmp_path, "sites.csv", "site_id,y,x\ns1,31,51\n")
     err = error_of(read_candidates, path, admin_units=admin)
     assert str(err) == (
         f"{path}, row 1, field 'geometry': the point (51, 31) lies outside the region but (31, 51) lies inside: "
-        "longitude and latitude look swapped Hint: swap the two columns, or pass lon='y', lat='x'")
+        "longitude and latitude look swapped Hint: swap the two columns, or pass lon='y', lat='x'"
+    )
 
 
 def test_point_far_outside_the_region():
@@ -574,7 +651,8 @@ def test_point_far_outside_the_region():
     assert str(err) == (
         "ID 'd3', field 'geometry': demand layer: the point (116.4, 39.9) is 1,015 km outside the region's admin "
         "units Hint: check this row's coordinates and the layer's CRS (points must lie within 10 km of an "
-        "admin unit)")
+        "admin unit)"
+    )
 
 
 # ----------------------------------------------------------------------------- column errors
@@ -583,7 +661,8 @@ def test_required_column_missing_suggests_a_close_name(tmp_path):
     assert str(error_of(read_demand, path)) == (
         f"{path}, field 'population': required column 'population' is missing (columns present: 'demand_id', "
         "'Populaton') Hint: rename the column 'Populaton' to 'population' in the file, or pass "
-        "columns={'population': 'Populaton'}")
+        "columns={'population': 'Populaton'}"
+    )
 
 
 def test_required_column_missing_without_a_close_name(tmp_path):
@@ -591,14 +670,16 @@ def test_required_column_missing_without_a_close_name(tmp_path):
     assert str(error_of(read_facilities, path)) == (
         f"{path}, field 'facility_type': required column 'facility_type' is missing (columns present: "
         "'facility_id') Hint: add a 'facility_type' column, or map an existing one with "
-        "columns={'facility_type': '<your column>'}")
+        "columns={'facility_type': '<your column>'}"
+    )
 
 
 def test_id_column_missing():
     err = error_of(region, candidates=candidates_gdf().drop(columns="site_id"))
     assert str(err) == (
         "field 'site_id': candidates layer: required column 'site_id' is missing (columns present: 'kind') "
-        "Hint: add a 'site_id' column, or name the index that holds the IDs: gdf.rename_axis('site_id')")
+        "Hint: add a 'site_id' column, or name the index that holds the IDs: gdf.rename_axis('site_id')"
+    )
     # the fix the hint suggests works
     in_index = candidates_gdf().set_index("site_id").rename_axis(None)
     assert region(candidates=in_index.rename_axis("site_id")).candidates.index.tolist() == ["s1", "s2"]
@@ -608,60 +689,70 @@ def test_level_column_missing(tmp_path):
     path = _gpkg(tmp_path, admin_gdf().drop(columns="level"), "admin.gpkg")
     err = error_of(read_admin_units, path)
     assert err.field == "level"
-    assert str(err).startswith(f"{path}, field 'level': required column 'level' is missing (columns present: "
-                               "'unit_id', 'name', 'name_en', 'parent_id', 'population')")
+    assert str(err).startswith(
+        f"{path}, field 'level': required column 'level' is missing (columns present: "
+        "'unit_id', 'name', 'name_en', 'parent_id', 'population')"
+    )
 
 
 def test_columns_key_that_is_not_a_canonical_name(tmp_path):
     path = write(tmp_path, "demand.csv", DEMAND_CSV)
     assert str(error_of(read_demand, path, columns={"populaton": "POP"})) == (
         f"{path}, field 'populaton': columns= maps 'populaton', which is not a demand column Hint: did you mean "
-        "'population'? keys are regionopt's column names: demand_id, population, unit_id, urban, pop_<group>")
+        "'population'? keys are regionopt's column names: demand_id, population, unit_id, urban, pop_<group>"
+    )
 
 
 def test_columns_value_that_is_not_in_the_file(tmp_path):
     path = write(tmp_path, "demand.csv", DEMAND_CSV.replace("population", "POP2020"))
     assert str(error_of(read_demand, path, columns={"population": "POP2002"})) == (
         f"{path}, field 'POP2002': columns= maps 'population' to 'POP2002', but there is no column 'POP2002' "
-        "(columns present: 'demand_id', 'POP2020', 'pop_elderly', 'urban') Hint: did you mean 'POP2020'?")
+        "(columns present: 'demand_id', 'POP2020', 'pop_elderly', 'urban') Hint: did you mean 'POP2020'?"
+    )
 
 
 def test_load_region_columns_must_be_keyed_by_layer():
-    err = error_of(load_region, "Toy", admin_units=admin_gdf(), demand=demand_gdf(),
-                   columns={"population": "POP"})
+    err = error_of(load_region, "Toy", admin_units=admin_gdf(), demand=demand_gdf(), columns={"population": "POP"})
     assert str(err) == (
         "field 'columns': columns= is keyed by layer, but has the key 'population' Hint: e.g. "
-        "columns={'demand': {'population': 'POP2020'}}; layers are admin_units, demand, facilities, candidates")
+        "columns={'demand': {'population': 'POP2020'}}; layers are admin_units, demand, facilities, candidates"
+    )
 
 
 def test_load_region_spec_with_an_unknown_key(tmp_path):
     err = error_of(load_region, "Toy", admin_units=admin_gdf(), demand={"file": "demand.csv"})
-    assert str(err) == ("field 'demand': the demand spec has unknown key 'file' "
-                        "Hint: keys are path, layer, columns, crs, lon, lat")
+    assert str(err) == (
+        "field 'demand': the demand spec has unknown key 'file' Hint: keys are path, layer, columns, crs, lon, lat"
+    )
     err = error_of(load_region, "Toy", admin_units=admin_gdf(), demand={"path": "d.csv", "colums": {}})
-    assert str(err) == ("field 'demand': the demand spec has unknown key 'colums' "
-                        "Hint: did you mean 'columns'? keys are path, layer, columns, crs, lon, lat")
+    assert str(err) == (
+        "field 'demand': the demand spec has unknown key 'colums' "
+        "Hint: did you mean 'columns'? keys are path, layer, columns, crs, lon, lat"
+    )
 
 
 def test_load_region_layer_of_the_wrong_type():
     err = error_of(load_region, "Toy", admin_units=admin_gdf(), demand=42)
     assert str(err) == (
         "field 'demand': demand must be a file path, a {'path': ...} dict or a GeoDataFrame, got int "
-        "Hint: e.g. demand='data/demand.gpkg' or demand={'path': 'region.gpkg', 'layer': 'demand'}")
+        "Hint: e.g. demand='data/demand.gpkg' or demand={'path': 'region.gpkg', 'layer': 'demand'}"
+    )
 
 
 def test_csv_without_coordinates(tmp_path):
     path = write(tmp_path, "sites.csv", "site_id,address\ns1,Main St\n")
     assert str(error_of(read_candidates, path)) == (
         f"{path}: no longitude/latitude columns found (columns present: 'site_id', 'address') "
-        "Hint: name them 'lon' and 'lat', or pass lon='<column>', lat='<column>'")
+        "Hint: name them 'lon' and 'lat', or pass lon='<column>', lat='<column>'"
+    )
 
 
 def test_csv_with_only_a_longitude_column(tmp_path):
     path = write(tmp_path, "sites.csv", "site_id,lon,breite\ns1,120,30\n")
     assert str(error_of(read_candidates, path)) == (
         f"{path}: found the longitude column 'lon' but no latitude column (columns present: 'site_id', 'lon', "
-        "'breite') Hint: name it 'lat' or pass lat='<column>'")
+        "'breite') Hint: name it 'lat' or pass lat='<column>'"
+    )
     assert read_candidates(path, lat="breite").geometry.y.tolist() == [30]
 
 
@@ -669,35 +760,41 @@ def test_explicit_lon_that_is_not_a_column(tmp_path):
     path = write(tmp_path, "sites.csv", "site_id,east,north\ns1,120,30\n")
     assert str(error_of(read_candidates, path, lon="eats", lat="north")) == (
         f"{path}: lon='eats' is not a column of this file (columns present: 'site_id', 'east', 'north') "
-        "Hint: did you mean lon='east'?")
+        "Hint: did you mean lon='east'?"
+    )
 
 
 def test_layers_of_the_wrong_type():
     assert str(error_of(read_demand, 42)) == (
-        "the demand layer must be a file path, got int Hint: pass a path such as 'data/demand.gpkg'")
+        "the demand layer must be a file path, got int Hint: pass a path such as 'data/demand.gpkg'"
+    )
     assert str(error_of(region, demand=[1, 2])) == (
         "demand layer: expected a file path or a GeoDataFrame, got list "
-        "Hint: pass a path such as 'data/demand.gpkg', or a GeoDataFrame")
+        "Hint: pass a path such as 'data/demand.gpkg', or a GeoDataFrame"
+    )
 
 
 def test_lon_lat_for_a_vector_file(region_gpkg):
     assert str(error_of(read_demand, region_gpkg, lon="x", lat="y")) == (
         f"{region_gpkg}: lon= and lat= are only for CSV and plain Parquet tables; this file has a geometry "
-        "Hint: drop lon= and lat=")
+        "Hint: drop lon= and lat="
+    )
 
 
 # ----------------------------------------------------------------------------- value errors
 def test_population_not_a_number(tmp_path):
     path = demand_csv(tmp_path, ["d1,100,119.5,29.5", "d2,1 234,121.5,29.5"])
     assert str(error_of(read_demand, path)) == (
-        f"{path}, row 2, field 'population': population must be a number, got '1 234' Hint: {NUMBER_HINT}")
+        f"{path}, row 2, field 'population': population must be a number, got '1 234' Hint: {NUMBER_HINT}"
+    )
 
 
 def test_renamed_population_names_the_file_column(tmp_path):
     path = demand_csv(tmp_path, ["d1,,119.5,29.5"], header="demand_id,POP2020,lon,lat")
     assert str(error_of(read_demand, path, columns={"population": "POP2020"})) == (
         f"{path}, row 1, field 'POP2020': population is missing "
-        "Hint: fill in the number of residents (0 if there are none)")
+        "Hint: fill in the number of residents (0 if there are none)"
+    )
 
 
 def test_population_missing_in_a_geopackage(tmp_path):
@@ -706,21 +803,24 @@ def test_population_missing_in_a_geopackage(tmp_path):
     path = _gpkg(tmp_path, gdf, "demand.gpkg")
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 2, field 'population': population is missing "
-        "Hint: fill in the number of residents (0 if there are none)")
+        "Hint: fill in the number of residents (0 if there are none)"
+    )
 
 
 def test_population_infinite(tmp_path):
     path = demand_csv(tmp_path, ["d1,inf,119.5,29.5"])
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 1, field 'population': population is infinite (inf) "
-        "Hint: give the number of residents as a finite number")
+        "Hint: give the number of residents as a finite number"
+    )
 
 
 def test_population_negative_in_code():
     demand = demand_gdf().assign(population=[100, -5, 300])
     assert str(error_of(region, demand=demand)) == (
         "ID 'd2', field 'population': demand layer: population is negative (-5) "
-        "Hint: the number of residents must be 0 or more")
+        "Hint: the number of residents must be 0 or more"
+    )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -737,8 +837,12 @@ def test_the_first_bad_population_row_is_named(n, data, bad):
     with tempfile.TemporaryDirectory() as tmp:
         path = demand_csv(Path(tmp), rows)
         err = error_of(read_demand, path)
-    expected = {"-3": "population is negative (-3)", "abc": "population must be a number, got 'abc'",
-                "": "population is missing", "1e400": "population is infinite (inf)"}[bad]
+    expected = {
+        "-3": "population is negative (-3)",
+        "abc": "population must be a number, got 'abc'",
+        "": "population is missing",
+        "1e400": "population is infinite (inf)",
+    }[bad]
     assert (err.row, err.field, err.message) == (row, "population", expected)
 
 
@@ -758,61 +862,72 @@ def test_csv_population_round_trip(values):
 def test_population_given_as_booleans():
     assert str(error_of(region, demand=demand_gdf().assign(population=True))) == (
         "ID 'd1', field 'population': demand layer: population must be a number, got True "
-        "Hint: give numbers, not true/false")
+        "Hint: give numbers, not true/false"
+    )
 
 
 def test_group_larger_than_population(tmp_path):
-    path = demand_csv(tmp_path, ["d1,100,10,119.5,29.5", "d2,100,120,121.5,29.5"],
-                      header="demand_id,population,pop_elderly,lon,lat")
+    path = demand_csv(
+        tmp_path, ["d1,100,10,119.5,29.5", "d2,100,120,121.5,29.5"], header="demand_id,population,pop_elderly,lon,lat"
+    )
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 2, field 'pop_elderly': pop_elderly (120) is larger than population (100) "
-        "Hint: a population group cannot outnumber all residents; check both columns")
+        "Hint: a population group cannot outnumber all residents; check both columns"
+    )
 
 
 def test_group_negative(tmp_path):
     path = demand_csv(tmp_path, ["d1,100,-1,119.5,29.5"], header="demand_id,population,pop_school_age,lon,lat")
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 1, field 'pop_school_age': pop_school_age is negative (-1) "
-        "Hint: the school_age population must be 0 or more")
+        "Hint: the school_age population must be 0 or more"
+    )
 
 
 def test_urban_not_a_yes_no_value(tmp_path):
-    path = demand_csv(tmp_path, ["d1,100,yes,119.5,29.5", "d2,100,maybe,121.5,29.5"],
-                      header="demand_id,population,urban,lon,lat")
+    path = demand_csv(
+        tmp_path, ["d1,100,yes,119.5,29.5", "d2,100,maybe,121.5,29.5"], header="demand_id,population,urban,lon,lat"
+    )
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 2, field 'urban': urban must be true or false, got 'maybe' "
-        "Hint: use true/false, yes/no or 1/0 (or leave the column out: every point is then rural)")
+        "Hint: use true/false, yes/no or 1/0 (or leave the column out: every point is then rural)"
+    )
 
 
 def test_urban_missing(tmp_path):
     demand = demand_gdf().assign(urban=[True, None, False])
     assert str(error_of(region, demand=demand)) == (
         "ID 'd2', field 'urban': demand layer: urban is missing "
-        "Hint: fill in true or false (or leave the column out: every point is then rural)")
+        "Hint: fill in true or false (or leave the column out: every point is then rural)"
+    )
 
 
 def test_capacity_negative(tmp_path):
     path = write(tmp_path, "facilities.csv", "facility_id,facility_type,capacity,lon,lat\nf1,school,-40,120,30\n")
     assert str(error_of(read_facilities, path)) == (
-        f"{path}, row 1, field 'capacity': capacity is negative (-40) Hint: the capacity must be 0 or more")
+        f"{path}, row 1, field 'capacity': capacity is negative (-40) Hint: the capacity must be 0 or more"
+    )
 
 
 def test_capacity_not_a_number(tmp_path):
     path = write(tmp_path, "facilities.csv", "facility_id,facility_type,capacity,lon,lat\nf1,school,lots,120,30\n")
     assert str(error_of(read_facilities, path)) == (
-        f"{path}, row 1, field 'capacity': capacity must be a number, got 'lots' Hint: {NUMBER_HINT}")
+        f"{path}, row 1, field 'capacity': capacity must be a number, got 'lots' Hint: {NUMBER_HINT}"
+    )
 
 
 def test_facility_type_missing(tmp_path):
-    path = write(tmp_path, "facilities.csv",
-                 "facility_id,facility_type,lon,lat\nf1,school,120,30\nf2,  ,120,30\n")
+    path = write(tmp_path, "facilities.csv", "facility_id,facility_type,lon,lat\nf1,school,120,30\nf2,  ,120,30\n")
     assert str(error_of(read_facilities, path)) == (
         f"{path}, row 2, field 'facility_type': facility_type is missing "
-        "Hint: give every facility its type, e.g. hospital, school or culture")
+        "Hint: give every facility its type, e.g. hospital, school or culture"
+    )
 
 
 def test_facility_defaults(tmp_path):
-    path = write(tmp_path, "f.csv", "facility_id,facility_type,source,lon,lat\nf1,school,,120,30\nf2,clinic,survey,120,30\n")
+    path = write(
+        tmp_path, "f.csv", "facility_id,facility_type,source,lon,lat\nf1,school,,120,30\nf2,clinic,survey,120,30\n"
+    )
     facilities = read_facilities(path)
     assert facilities["source"].tolist() == ["user", "survey"]
     assert facilities["capacity"].isna().all() and facilities["name"].isna().all()
@@ -824,28 +939,32 @@ def test_level_missing(tmp_path):
     path = _gpkg(tmp_path, admin, "admin.gpkg")
     assert str(error_of(read_admin_units, path)) == (
         f"{path}, row 4, field 'level': level is missing "
-        "Hint: give every admin unit its level, e.g. province, prefecture, county or township")
+        "Hint: give every admin unit its level, e.g. province, prefecture, county or township"
+    )
 
 
 # ----------------------------------------------------------------------------- ID errors
 def test_id_missing(tmp_path):
     path = demand_csv(tmp_path, ["d1,100,119.5,29.5", ",100,121.5,29.5"])
     assert str(error_of(read_demand, path)) == (
-        f"{path}, row 2, field 'demand_id': demand_id is missing Hint: give every demand point a unique demand_id")
+        f"{path}, row 2, field 'demand_id': demand_id is missing Hint: give every demand point a unique demand_id"
+    )
 
 
 def test_duplicate_id_names_both_rows(tmp_path):
     path = demand_csv(tmp_path, ["d1,100,119.5,29.5", "d2,100,121.5,29.5", "d1 ,5,120,30"])
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 3, field 'demand_id': demand_id 'd1' is used twice (rows 1 and 3) "
-        "Hint: IDs must be unique within the demand layer")
+        "Hint: IDs must be unique within the demand layer"
+    )
 
 
 def test_duplicate_id_in_code_names_positions():
     facilities = facilities_gdf().assign(facility_id=["f1", "f1"])
     assert str(error_of(region, facilities=facilities)) == (
         "row 2, field 'facility_id': facilities layer: facility_id 'f1' is used twice (positions 1 and 2) "
-        "Hint: IDs must be unique within the facilities layer")
+        "Hint: IDs must be unique within the facilities layer"
+    )
 
 
 # ----------------------------------------------------------------------------- geometry errors
@@ -855,28 +974,33 @@ def test_point_without_location(tmp_path):
     path = _gpkg(tmp_path, gdf, "facilities.gpkg")
     assert str(error_of(read_facilities, path)) == (
         f"{path}, row 2, field 'geometry': facility has no location "
-        "Hint: give every facility a location (Point geometry) or remove the row")
+        "Hint: give every facility a location (Point geometry) or remove the row"
+    )
 
 
 def test_point_with_nan_coordinates():
-    demand = demand_gdf().assign(geometry=[shapely.Point(120, 30), shapely.Point(np.nan, np.nan),
-                                           shapely.Point(121, 30)])
+    demand = demand_gdf().assign(
+        geometry=[shapely.Point(120, 30), shapely.Point(np.nan, np.nan), shapely.Point(121, 30)]
+    )
     assert str(error_of(region, demand=demand)) == (
         "ID 'd2', field 'geometry': demand layer: the point's coordinates are not finite numbers "
-        "Hint: fix the coordinates of this row")
+        "Hint: fix the coordinates of this row"
+    )
 
 
 def test_csv_row_without_coordinates(tmp_path):
     path = demand_csv(tmp_path, ["d1,100,119.5,29.5", "d2,100,,29.5"])
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 2, field 'lon': longitude is missing "
-        "Hint: every demand point needs a location; fill in its coordinates or remove the row")
+        "Hint: every demand point needs a location; fill in its coordinates or remove the row"
+    )
 
 
 def test_csv_coordinate_not_a_number(tmp_path):
     path = demand_csv(tmp_path, ["d1,100,119.5,29°30'"])
     assert str(error_of(read_demand, path)) == (
-        f"{path}, row 1, field 'lat': latitude must be a number, got \"29°30'\" Hint: {NUMBER_HINT}")
+        f"{path}, row 1, field 'lat': latitude must be a number, got \"29°30'\" Hint: {NUMBER_HINT}"
+    )
 
 
 def test_polygons_as_demand(tmp_path):
@@ -885,7 +1009,8 @@ def test_polygons_as_demand(tmp_path):
     path = _gpkg(tmp_path, gdf, "demand.gpkg")
     assert str(error_of(read_demand, path)) == (
         f"{path}, row 1, field 'geometry': geometry is a Polygon, but demand points must be points "
-        "Hint: convert the layer to points first, e.g. GeoSeries.representative_point() or QGIS 'Centroids'")
+        "Hint: convert the layer to points first, e.g. GeoSeries.representative_point() or QGIS 'Centroids'"
+    )
 
 
 def test_points_as_admin_units():
@@ -893,7 +1018,8 @@ def test_points_as_admin_units():
     admin.loc[1, "geometry"] = shapely.Point(120, 30)
     assert str(error_of(region, admin_units=admin)) == (
         "ID 'c1', field 'geometry': admin_units layer: geometry is a Point, but admin units must be polygons or "
-        "multipolygons Hint: admin units need polygon boundaries (or none at all, for units known only by name)")
+        "multipolygons Hint: admin units need polygon boundaries (or none at all, for units known only by name)"
+    )
 
 
 def test_invalid_polygon():
@@ -902,21 +1028,24 @@ def test_invalid_polygon():
     assert str(error_of(region, admin_units=admin)) == (
         "ID 'c2', field 'geometry': admin_units layer: geometry is invalid (Self-intersection[121.25 29.5]) "
         "Hint: repair it in your GIS (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries) or with "
-        "GeoSeries.make_valid(), then check the result")
+        "GeoSeries.make_valid(), then check the result"
+    )
 
 
 def test_invalid_wkt_in_a_csv(tmp_path):
-    path = write(tmp_path, "admin.csv", "unit_id,level,wkt\nzj,province,\"POLYGN ((119 28, 122 28, 122 31, 119 28))\"\n")
+    path = write(tmp_path, "admin.csv", 'unit_id,level,wkt\nzj,province,"POLYGN ((119 28, 122 28, 122 31, 119 28))"\n')
     assert str(error_of(read_admin_units, path)) == (
         f"{path}, row 1, field 'wkt': geometry is not valid WKT: 'POLYGN ((119 28, 122 28, 122 31, 119 28))' "
-        "Hint: write geometries as WKT, e.g. 'POLYGON ((120 30, 121 30, 121 31, 120 30))'")
+        "Hint: write geometries as WKT, e.g. 'POLYGON ((120 30, 121 30, 121 31, 120 30))'"
+    )
 
 
 def test_empty_layer(tmp_path):
     path = write(tmp_path, "sites.csv", "site_id,lon,lat\n")
     assert str(error_of(read_candidates, path)) == (
         f"{path}: there are no candidate sites "
-        "Hint: the layer is empty; give at least one candidate site (or check the layer name)")
+        "Hint: the layer is empty; give at least one candidate site (or check the layer name)"
+    )
     assert read_facilities(write(tmp_path, "f.csv", "facility_id,facility_type,lon,lat\n")).empty
 
 
@@ -926,7 +1055,8 @@ def test_parent_unknown():
     admin.loc[4, "parent_id"] = "c11"
     assert str(error_of(region, admin_units=admin)) == (
         "ID 't2', field 'parent_id': admin_units layer: parent_id 'c11' is not an admin unit Hint: did you mean "
-        "'c1'? parent_id must be the unit_id of another admin unit, or empty for the top unit")
+        "'c1'? parent_id must be the unit_id of another admin unit, or empty for the top unit"
+    )
 
 
 def test_hierarchy_cycle(tmp_path):
@@ -935,7 +1065,8 @@ def test_hierarchy_cycle(tmp_path):
     path = _gpkg(tmp_path, admin, "admin.gpkg")
     assert str(error_of(read_admin_units, path)) == (
         f"{path}, row 1, field 'parent_id': admin units form a cycle: 'zj' → 't1' → 'c2' → 'zj' Hint: a unit "
-        "cannot be its own ancestor; fix the parent_id of one of them (the top unit's parent_id is empty)")
+        "cannot be its own ancestor; fix the parent_id of one of them (the top unit's parent_id is empty)"
+    )
 
 
 def test_unit_is_its_own_parent():
@@ -949,7 +1080,8 @@ def test_unit_id_unknown(tmp_path):
     err = error_of(load_region, "Toy", admin_units=admin_gdf(), demand=demand_gdf(), candidates=path)
     assert str(err) == (
         f"{path}, row 2, field 'unit_id': unit_id 'c22' is not an admin unit Hint: did you mean 'c2'? unit_id "
-        "must be a unit_id of the admin units layer, or empty to assign it from the location")
+        "must be a unit_id of the admin units layer, or empty to assign it from the location"
+    )
 
 
 def test_demand_outside_every_admin_unit():
@@ -958,20 +1090,23 @@ def test_demand_outside_every_admin_unit():
     assert str(error_of(region, demand=demand)) == (
         "ID 'd2', field 'geometry': demand layer: the point (122.05, 29.5) is not inside any admin unit "
         "(nearest: 't1', 4.8 km away) Hint: fix the coordinates, give this row a unit_id, or pass "
-        "snap_distance= (metres) to assign points just outside a boundary to the nearest unit")
+        "snap_distance= (metres) to assign points just outside a boundary to the nearest unit"
+    )
 
 
 def test_no_boundaries_and_no_unit_id(tmp_path):
     admin = admin_gdf().assign(geometry=None)
     assert str(error_of(region, admin_units=admin)) == (
         "ID 'd1', field 'unit_id': demand layer: unit_id is missing and the admin units have no boundaries to "
-        "find it from Hint: give every demand point a unit_id, or give the admin units polygon boundaries")
+        "find it from Hint: give every demand point a unit_id, or give the admin units polygon boundaries"
+    )
 
 
 def test_no_boundaries_with_unit_ids_is_fine():
     admin = admin_gdf().assign(geometry=None)
-    r = region(admin_units=admin, demand=demand_gdf().assign(unit_id=["t2", "t1", "c2"]),
-               facilities=None, candidates=None)
+    r = region(
+        admin_units=admin, demand=demand_gdf().assign(unit_id=["t2", "t1", "c2"]), facilities=None, candidates=None
+    )
     assert r.demand["unit_id"].tolist() == ["t2", "t1", "c2"]
     assert r.projected_crs == CRS.from_epsg(32651)  # from the demand points
 
@@ -979,7 +1114,8 @@ def test_no_boundaries_with_unit_ids_is_fine():
 def test_bad_snap_distance():
     assert str(error_of(region, snap_distance=-1)) == (
         "field 'snap_distance': snap_distance must be a distance in metres, 0 or more, got -1 Hint: e.g. "
-        "snap_distance=500 assigns points up to 500 m outside a boundary to the nearest unit")
+        "snap_distance=500 assigns points up to 500 m outside a boundary to the nearest unit"
+    )
 
 
 def test_projected_crs_argument():
@@ -987,7 +1123,8 @@ def test_projected_crs_argument():
     assert error_of(region, projected_crs="EPSG:4326").field == "projected_crs"
     assert str(error_of(region, projected_crs="UTM please")) == (
         "field 'projected_crs': projected_crs='UTM please' is not a coordinate reference system "
-        "Hint: give an EPSG code of a projected CRS, e.g. 'EPSG:32650' (UTM 50N)")
+        "Hint: give an EPSG code of a projected CRS, e.g. 'EPSG:32650' (UTM 50N)"
+    )
 
 
 def test_geometry_column_with_another_name_and_z_coordinates():
@@ -1011,11 +1148,13 @@ def test_csv_with_a_repeated_header_is_refused(tmp_path):
     """pandas would read the second 'population' as 'population.1' and use the first one silently."""
     path = demand_csv(tmp_path, ["d1,100,119.5,29.5,7"], header="demand_id,population,lon,lat,population")
     assert str(error_of(read_demand, path)) == (
-        f"{path}, field 'population': column 'population' appears twice (columns 2 and 5) Hint: {DUPLICATE_HINT}")
+        f"{path}, field 'population': column 'population' appears twice (columns 2 and 5) Hint: {DUPLICATE_HINT}"
+    )
     # Spaces around a name are trimmed, so ' population' is the same column; also with semicolons (European Excel).
     path = write(tmp_path, "d2.csv", "demand_id;population;lon;lat; population\nd1;100;119.5;29.5;7\n")
     assert str(error_of(read_demand, path)) == (
-        f"{path}, field 'population': column 'population' appears twice (columns 2 and 5) Hint: {DUPLICATE_HINT}")
+        f"{path}, field 'population': column 'population' appears twice (columns 2 and 5) Hint: {DUPLICATE_HINT}"
+    )
     # Any column, not only regionopt's: which 'note' is meant would be a guess as well.
     path = demand_csv(tmp_path, ["d1,100,119.5,29.5,a,b"], header="demand_id,population,lon,lat,note,note")
     assert error_of(read_demand, path).field == "note"
@@ -1026,10 +1165,16 @@ def test_parquet_with_a_repeated_column_is_refused(tmp_path):
     import pyarrow.parquet as pq
 
     path = tmp_path / "demand.parquet"
-    pq.write_table(pa.table([pa.array(["d1"]), pa.array([1]), pa.array([2]), pa.array([119.5]), pa.array([29.5])],
-                            names=["demand_id", "population", "population", "lon", "lat"]), path)
+    pq.write_table(
+        pa.table(
+            [pa.array(["d1"]), pa.array([1]), pa.array([2]), pa.array([119.5]), pa.array([29.5])],
+            names=["demand_id", "population", "population", "lon", "lat"],
+        ),
+        path,
+    )
     assert str(error_of(read_demand, path)) == (
-        f"{path}, field 'population': column 'population' appears twice (columns 2 and 3) Hint: {DUPLICATE_HINT}")
+        f"{path}, field 'population': column 'population' appears twice (columns 2 and 3) Hint: {DUPLICATE_HINT}"
+    )
 
 
 def test_geodataframe_with_a_repeated_column_is_refused():
@@ -1037,7 +1182,7 @@ def test_geodataframe_with_a_repeated_column_is_refused():
     gdf = gpd.GeoDataFrame(frame, geometry=[shapely.Point(119.5, 29.5)], crs="EPSG:4326")
     err = error_of(region_from_geodataframes, admin_units=admin_gdf(), demand=gdf)
     assert str(err) == (
-        "field 'population': demand layer: column 'population' appears twice (columns 2 and 3) "
-        f"Hint: {DUPLICATE_HINT}")
+        f"field 'population': demand layer: column 'population' appears twice (columns 2 and 3) Hint: {DUPLICATE_HINT}"
+    )
     plain = pd.DataFrame([["d1", 100, 119.5, 29.5, 30.0]], columns=["demand_id", "population", "lon", "lat", "lat"])
     assert error_of(region_from_geodataframes, admin_units=admin_gdf(), demand=plain).field == "lat"

@@ -59,8 +59,9 @@ def _subsets(m: int, p: int, pre: np.ndarray):
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
-       reduce=st.booleans())
+@given(
+    seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(), reduce=st.booleans()
+)
 def test_pmedian_matches_brute_force(seed, n, m, integer, reduce):
     rng, d, w = _instance(seed, n, m, integer)
     p = int(rng.integers(1, m + 1))
@@ -106,8 +107,9 @@ def test_pmedian_reductions_shrink_model_but_keep_optimum():
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
-       reduce=st.booleans())
+@given(
+    seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(), reduce=st.booleans()
+)
 def test_pcenter_matches_brute_force(seed, n, m, integer, reduce):
     rng, d, _ = _instance(seed, n, m, integer)
     p = int(rng.integers(1, m + 1))
@@ -139,8 +141,14 @@ def _covered(a: np.ndarray, s) -> np.ndarray:
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
-       reduce=st.booleans(), sparse=st.booleans())
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 15),
+    m=st.integers(1, 8),
+    integer=st.booleans(),
+    reduce=st.booleans(),
+    sparse=st.booleans(),
+)
 def test_mclp_matches_brute_force(seed, n, m, integer, reduce, sparse):
     rng, d, w = _instance(seed, n, m, integer)
     radius = float(rng.choice([1.0, 2.0, 3.0])) if integer else float(rng.uniform(1, 6))
@@ -162,8 +170,14 @@ def test_mclp_matches_brute_force(seed, n, m, integer, reduce, sparse):
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), with_p=st.booleans(),
-       equal_costs=st.booleans(), reduce=st.booleans())
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 15),
+    m=st.integers(1, 8),
+    with_p=st.booleans(),
+    equal_costs=st.booleans(),
+    reduce=st.booleans(),
+)
 def test_mclp_budget_matches_brute_force(seed, n, m, with_p, equal_costs, reduce):
     rng, d, w = _instance(seed, n, m, False)
     radius = float(rng.uniform(1, 6))
@@ -173,7 +187,7 @@ def test_mclp_budget_matches_brute_force(seed, n, m, with_p, equal_costs, reduce
     budget = float(costs[pre].sum() + rng.integers(0, 12))
     p = int(rng.integers(max(1, pre.sum()), m + 1)) if with_p else None
     best = -math.inf
-    for k in ([p] if p else range(m + 1)):
+    for k in [p] if p else range(m + 1):
         for s in _subsets(m, k, pre):
             if costs[s].sum() <= budget + 1e-9:
                 best = max(best, float(w[_covered(a, s)].sum()))
@@ -190,8 +204,9 @@ def test_mclp_budget_matches_brute_force(seed, n, m, with_p, equal_costs, reduce
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(),
-       reduce=st.booleans())
+@given(
+    seed=st.integers(0, 10**6), n=st.integers(1, 15), m=st.integers(1, 8), integer=st.booleans(), reduce=st.booleans()
+)
 def test_lscp_matches_brute_force(seed, n, m, integer, reduce):
     rng, d, _ = _instance(seed, n, m, integer)
     radius = float(d.min(axis=1).max()) + (0.0 if integer else float(rng.uniform(0, 2)))
@@ -256,8 +271,13 @@ def _cflp_brute(c_total, dem, cap, fixed, pre, uncap):
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 10), m=st.integers(1, 6), uncap=st.booleans(),
-       kind=st.sampled_from(["unit", "total"]))
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 10),
+    m=st.integers(1, 6),
+    uncap=st.booleans(),
+    kind=st.sampled_from(["unit", "total"]),
+)
 def test_cflp_matches_brute_force(seed, n, m, uncap, kind):
     rng = np.random.default_rng(seed)
     c = rng.integers(1, 20, (n, m)).astype(float)
@@ -300,7 +320,9 @@ def test_cflp_forbidden_pairs_and_cbc():
 
 def test_lscp_names_uncovered_demand():
     d = np.array([[1.0, 2.0], [9.0, 8.0], [1.0, 1.0], [7.0, 9.5]])
-    with pytest.raises(InfeasibleError, match=r"2 demand point\(s\) are farther than 5 from every candidate site.*: 1, 3"):
+    with pytest.raises(
+        InfeasibleError, match=r"2 demand point\(s\) are farther than 5 from every candidate site.*: 1, 3"
+    ):
         LSCP.from_cost_matrix(d, 5)
 
 
@@ -316,8 +338,10 @@ def test_lscp_names_uncovered_demand():
         (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 1.0), "give p_facilities, a budget"),
         (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], -1.0, 1), "service_radius must be finite"),
         (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 1.0, budget=3), "needs facility_costs"),
-        (lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 1.0, None, [0], facility_costs=[5, 1], budget=3),
-         "predefined sites alone cost 5"),
+        (
+            lambda: MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 1.0, None, [0], facility_costs=[5, 1], budget=3),
+            "predefined sites alone cost 5",
+        ),
         (lambda: CFLP.from_cost_matrix(np.ones((2, 2)), [1, 1], None, [1, 1]), "facility_capacity is required"),
         (lambda: CFLP.from_cost_matrix(np.ones((2, 2)), [1, 1], [1, 1], [1, 1], cost_kind="x"), "cost_kind"),
         (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), 1, [0, 0, 1]), "3 entries but there are only 2 sites"),
@@ -363,21 +387,29 @@ def _layers(crs):
     rng = np.random.default_rng(11)
     lon = 120.1 + rng.uniform(0, 0.05, 25)
     lat = 30.2 + rng.uniform(0, 0.05, 25)
-    dem = gpd.GeoDataFrame({"pop": rng.integers(1, 50, 25)}, geometry=[Point(x, y) for x, y in zip(lon, lat)],
-                           crs=crs)
-    fac = gpd.GeoDataFrame({"must": [False] * 5 + [True]}, geometry=[Point(x, y) for x, y in zip(lon[:6], lat[:6])],
-                           crs=crs, index=[f"s{k}" for k in range(6)])
+    dem = gpd.GeoDataFrame(
+        {"pop": rng.integers(1, 50, 25)}, geometry=[Point(x, y) for x, y in zip(lon, lat, strict=False)], crs=crs
+    )
+    fac = gpd.GeoDataFrame(
+        {"must": [False] * 5 + [True]},
+        geometry=[Point(x, y) for x, y in zip(lon[:6], lat[:6], strict=False)],
+        crs=crs,
+        index=[f"s{k}" for k in range(6)],
+    )
     return dem, fac
 
 
 def test_from_geodataframe_projects_geographic_data():
     dem, fac = _layers("EPSG:4326")
     utm = dem.estimate_utm_crs()
-    d = cdist(np.column_stack([dem.to_crs(utm).geometry.x, dem.to_crs(utm).geometry.y]),
-              np.column_stack([fac.to_crs(utm).geometry.x, fac.to_crs(utm).geometry.y]))
+    d = cdist(
+        np.column_stack([dem.to_crs(utm).geometry.x, dem.to_crs(utm).geometry.y]),
+        np.column_stack([fac.to_crs(utm).geometry.x, fac.to_crs(utm).geometry.y]),
+    )
     w = dem["pop"].to_numpy()
-    geo = MCLP.from_geodataframe(dem, fac, "geometry", "geometry", "pop", 1500.0, 2,
-                                 predefined_facility_col="must").solve()
+    geo = MCLP.from_geodataframe(
+        dem, fac, "geometry", "geometry", "pop", 1500.0, 2, predefined_facility_col="must"
+    ).solve()
     ref = MCLP.from_cost_matrix(d, w, 1500.0, 2, fac["must"].to_numpy()).solve()
     assert geo.objective == pytest.approx(ref.objective)
     assert "s5" in geo.selected_sites
@@ -420,8 +452,7 @@ def _value(a: sp.csr_array, w: np.ndarray, mask: np.ndarray) -> float:
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n_groups=st.integers(1, 14), n_sites=st.integers(2, 8),
-       integer=st.booleans())
+@given(seed=st.integers(0, 10**6), n_groups=st.integers(1, 14), n_sites=st.integers(2, 8), integer=st.booleans())
 def test_mclp_local_search_returns_a_local_optimum(seed, n_groups, n_sites, integer):
     rng, a, w = _coverage_instance(seed, n_groups, n_sites, 0.35, integer)
     k = int(rng.integers(1, n_sites))
@@ -450,8 +481,7 @@ def test_mclp_local_search_returns_a_local_optimum(seed, n_groups, n_sites, inte
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n_groups=st.integers(1, 12), n_sites=st.integers(2, 7),
-       integer=st.booleans())
+@given(seed=st.integers(0, 10**6), n_groups=st.integers(1, 12), n_sites=st.integers(2, 7), integer=st.booleans())
 def test_mclp_certified_bound_is_an_upper_bound(seed, n_groups, n_sites, integer):
     rng, a, w = _coverage_instance(seed, n_groups, n_sites, 0.35, integer)
     k = int(rng.integers(1, n_sites + 1))
@@ -485,8 +515,7 @@ def _reducer_with_incumbent(a, w, k, plan, integer):
 
 
 @FAST
-@given(seed=st.integers(0, 10**6), n_groups=st.integers(2, 16), n_sites=st.integers(3, 9),
-       integer=st.booleans())
+@given(seed=st.integers(0, 10**6), n_groups=st.integers(2, 16), n_sites=st.integers(3, 9), integer=st.booleans())
 def test_mclp_fixing_keeps_every_plan_worth_keeping(seed, n_groups, n_sites, integer):
     # The reducer is given a random (usually poor) incumbent, so the reduced-cost tests and the
     # probes have work to do; brute force then checks the invariant the exactness rests on.
@@ -505,8 +534,9 @@ def test_mclp_fixing_keeps_every_plan_worth_keeping(seed, n_groups, n_sites, int
             assert np.all(s[lo > 0.5]) and not np.any(s[up < 0.5])
     # The incumbent obeys every fixing, so the restricted optimum is the true optimum.
     assert np.all(red.plan[lo > 0.5]) and not np.any(red.plan[up < 0.5])
-    restricted = max(v for s, v in values.items()
-                     if np.all(np.array(s)[lo > 0.5]) and not np.any(np.array(s)[up < 0.5]))
+    restricted = max(
+        v for s, v in values.items() if np.all(np.array(s)[lo > 0.5]) and not np.any(np.array(s)[up < 0.5])
+    )
     assert restricted == pytest.approx(max(values.values()))
 
 
@@ -620,12 +650,12 @@ def _reported_values(model) -> dict[str, float]:
     """The reported plan as values of the problem's variables: open sites from ``selected_site_indices``,
     CFLP shares from ``allocation``, everything else as solved."""
     values = {v.name: float(v.varValue or 0.0) for v in model.problem.variables()}
-    open_ = set(int(j) for j in model.selected_site_indices)
+    open_ = {int(j) for j in model.selected_site_indices}
     for j, v in model._site_vars.items():
         values[v.name] = 1.0 if j in open_ else 0.0
     if isinstance(model, CFLP):
         alloc = model.allocation.toarray()
-        for i, j, x in zip(*model._pairs, model._x):
+        for i, j, x in zip(*model._pairs, model._x, strict=False):
             values[x.name] = float(alloc[i, j])
     return values
 
@@ -637,8 +667,11 @@ def _assert_rows_hold(model, tol: float = 1e-6) -> None:
     for name, con in model.problem.constraints.items():
         lhs = sum(coef * values[v.name] for v, coef in con.items()) + con.constant
         scale = tol * max(1.0, abs(con.constant))
-        if (con.sense == pulp.LpConstraintEQ and abs(lhs) > scale) or \
-                (con.sense == pulp.LpConstraintLE and lhs > scale) or (con.sense == pulp.LpConstraintGE and lhs < -scale):
+        if (
+            (con.sense == pulp.LpConstraintEQ and abs(lhs) > scale)
+            or (con.sense == pulp.LpConstraintLE and lhs > scale)
+            or (con.sense == pulp.LpConstraintGE and lhs < -scale)
+        ):
             broken.append((name, lhs))
     assert not broken, broken
 
@@ -662,7 +695,7 @@ def _capacitated_pmedian(seed: int):
     model = CFLP.from_cost_matrix(c, dem, cap, np.zeros(m), [0])
     prob = model.problem
     prob += pulp.lpSum(model._site_vars.values()) == p, "exactly_p"
-    fill = [(x, dem[i]) for i, j, x in zip(*model._pairs, model._x) if j == 0]
+    fill = [(x, dem[i]) for i, j, x in zip(*model._pairs, model._x, strict=False) if j == 0]
     prob += pulp.LpAffineExpression(fill) == cap[0], "fill_required_site"
     return model, c, dem, cap, p
 
@@ -679,8 +712,9 @@ def _capacitated_pmedian_brute_force(c, dem, cap, p) -> float:
         a_eq.append(np.kron(dem, np.eye(k)[0]))  # site 0 is combo[0]: filled exactly
         b_eq.append(cap[0])
         a_ub = np.stack([np.kron(dem, np.eye(k)[t]) for t in range(1, k)])
-        res = linprog(cost, A_ub=a_ub, b_ub=cap[combo[1:]], A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, 1),
-                      method="highs")
+        res = linprog(
+            cost, A_ub=a_ub, b_ub=cap[combo[1:]], A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, 1), method="highs"
+        )
         if res.status == 0:
             best = min(best, res.fun)
     return best
@@ -751,8 +785,12 @@ def test_pmedian_pcenter_mclp_lscp_keep_user_rows(seed):
     _forbid_best(model, best)
     model.solve()
     cover = d <= radius
-    sizes = [k for k in range(1, m + 1) for s in itertools.combinations(range(m), k)
-             if cover[:, list(s)].any(axis=1).all() and allowed(s, best)]
+    sizes = [
+        k
+        for k in range(1, m + 1)
+        for s in itertools.combinations(range(m), k)
+        if cover[:, list(s)].any(axis=1).all() and allowed(s, best)
+    ]
     _assert_reported_as_solved(model, min(sizes))
 
 
@@ -783,8 +821,11 @@ def test_changes_in_place_are_detected():
         lambda prob, y: prob.constraints.pop("p_facilities"),
     ]
     for edit in edits:
-        for build in (lambda: PMedian.from_cost_matrix(d, w, 2), lambda: PCenter.from_cost_matrix(d, 2),
-                      lambda: MCLP.from_cost_matrix(d, w, 2.0, 2)):
+        for build in (
+            lambda: PMedian.from_cost_matrix(d, w, 2),
+            lambda: PCenter.from_cost_matrix(d, 2),
+            lambda: MCLP.from_cost_matrix(d, w, 2.0, 2),
+        ):
             model = build()
             assert not model.changed()
             edit(model.problem, next(iter(model._site_vars.values())))
@@ -796,9 +837,13 @@ def test_changes_in_place_are_detected():
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_solving_does_not_count_as_a_change(solver):
     rng, d, w = _instance(3, 12, 6, integer=False)
-    for model in (PMedian.from_cost_matrix(d, w, 2), PCenter.from_cost_matrix(d, 2),
-                  MCLP.from_cost_matrix(d, w, 3.0, 2), LSCP.from_cost_matrix(d, 6.0),
-                  CFLP.from_cost_matrix(d, w, np.full(6, w.sum()), np.ones(6))):
+    for model in (
+        PMedian.from_cost_matrix(d, w, 2),
+        PCenter.from_cost_matrix(d, 2),
+        MCLP.from_cost_matrix(d, w, 3.0, 2),
+        LSCP.from_cost_matrix(d, 6.0),
+        CFLP.from_cost_matrix(d, w, np.full(6, w.sum()), np.ones(6)),
+    ):
         first = model.solve(solver).objective
         assert not model.changed()
         assert model.solve(solver).objective == pytest.approx(first)  # a reduced model solves again

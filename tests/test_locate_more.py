@@ -246,7 +246,8 @@ def test_max_attendance_matches_brute_force(seed, decay):
     nearest = sel[np.argmin(d[:, sel], axis=1)]
     reached = model.assignment >= 0
     assert np.all(model.assignment[reached] == nearest[reached]) or np.allclose(
-        d[reached, model.assignment[reached]], d[reached, nearest[reached]])
+        d[reached, model.assignment[reached]], d[reached, nearest[reached]]
+    )
 
 
 def test_max_attendance_sparse_input_and_errors():
@@ -309,14 +310,16 @@ def test_target_market_share_matches_brute_force(seed):
     comp = decay_weights(dc, "power", 1.0, np.inf).sum(axis=1)
     top = _huff(u, comp, w, list(range(m)))
     target = float(rng.uniform(0.2, 0.95)) * 100 * top / w.sum()
-    need = min(k for k in range(1, m + 1) if max(_huff(u, comp, w, s) for s in _plans(m, k)) >= target / 100 * w.sum()
-               - 1e-9)
+    need = min(
+        k for k in range(1, m + 1) if max(_huff(u, comp, w, s) for s in _plans(m, k)) >= target / 100 * w.sum() - 1e-9
+    )
     model = TargetMarketShare.from_cost_matrix(d, w, target, dc).solve()
     assert model.status == "optimal"
     assert model.objective == need and len(model.selected_site_indices) == need
     assert model.market_share >= target - 1e-6
     assert model.market_share == pytest.approx(
-        100 * max(_huff(u, comp, w, s) for s in _plans(m, need)) / w.sum(), rel=1e-6)
+        100 * max(_huff(u, comp, w, s) for s in _plans(m, need)) / w.sum(), rel=1e-6
+    )
 
 
 def test_target_market_share_unreachable():
@@ -331,10 +334,12 @@ def test_target_market_share_unreachable():
 
 def test_from_geodataframe_all_models():
     rng = np.random.default_rng(0)
-    dem = gpd.GeoDataFrame({"w": rng.integers(1, 5, 15).astype(float)},
-                           geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (15, 2))])
-    fac = gpd.GeoDataFrame({"cap": np.full(5, 20.0), "att": np.ones(5)},
-                           geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (5, 2))])
+    dem = gpd.GeoDataFrame(
+        {"w": rng.integers(1, 5, 15).astype(float)}, geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (15, 2))]
+    )
+    fac = gpd.GeoDataFrame(
+        {"cap": np.full(5, 20.0), "att": np.ones(5)}, geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (5, 2))]
+    )
     d = cdist(np.array([[g.x, g.y] for g in dem.geometry]), np.array([[g.x, g.y] for g in fac.geometry]))
     radius = float(d.min(axis=1).max()) + 0.1
     a = LSCPB.from_geodataframe(dem, fac, "geometry", "geometry", radius).solve()
@@ -345,14 +350,15 @@ def test_from_geodataframe_all_models():
     c = KNearestPMedian.from_geodataframe(dem, fac, "geometry", "geometry", "w", 2, k_array=2).solve()
     assert c.objective == pytest.approx(PMedian.from_cost_matrix(d, dem["w"], 2).solve().objective)
     e = CapacitatedMCLP.from_geodataframe(dem, fac, "geometry", "geometry", "w", 4.0, 2, "cap").solve()
-    assert e.objective == pytest.approx(CapacitatedMCLP.from_cost_matrix(d, dem["w"], 4.0, 2, fac["cap"]).solve()
-                                        .objective)
+    assert e.objective == pytest.approx(
+        CapacitatedMCLP.from_cost_matrix(d, dem["w"], 4.0, 2, fac["cap"]).solve().objective
+    )
     f = MaxAttendance.from_geodataframe(dem, fac, "geometry", "geometry", "w", 2, 5.0).solve()
     assert f.objective == pytest.approx(MaxAttendance.from_cost_matrix(d, dem["w"], 2, 5.0).solve().objective)
-    g = MarketShare.from_geodataframe(dem, fac.iloc[:3], "geometry", "geometry", "w", 1, fac.iloc[3:],
-                                      attractiveness_col="att").solve()
-    assert g.objective == pytest.approx(
-        MarketShare.from_cost_matrix(d[:, :3], dem["w"], 1, d[:, 3:]).solve().objective)
+    g = MarketShare.from_geodataframe(
+        dem, fac.iloc[:3], "geometry", "geometry", "w", 1, fac.iloc[3:], attractiveness_col="att"
+    ).solve()
+    assert g.objective == pytest.approx(MarketShare.from_cost_matrix(d[:, :3], dem["w"], 1, d[:, 3:]).solve().objective)
     assert set(g.selected_sites) <= set(fac.index[:3])
 
 
@@ -393,11 +399,15 @@ def test_pdispersion_same_objective_as_spopt():
 def test_knearest_pmedian_same_objective_as_spopt():
     locate, pulp = _spopt()
     rng = np.random.default_rng(2)
-    dem = gpd.GeoDataFrame({"w": rng.integers(1, 10, 40).astype(float)},
-                           geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (40, 2))], crs="EPSG:32650")
+    dem = gpd.GeoDataFrame(
+        {"w": rng.integers(1, 10, 40).astype(float)},
+        geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (40, 2))],
+        crs="EPSG:32650",
+    )
     fac = gpd.GeoDataFrame(geometry=[Point(x, y) for x, y in rng.uniform(0, 10, (10, 2))], crs="EPSG:32650")
-    ref = locate.KNearestPMedian.from_geodataframe(dem, fac, "geometry", "geometry", "w", 3,
-                                                   k_array=np.full(40, 3)).solve(pulp.HiGHS(msg=False))
+    ref = locate.KNearestPMedian.from_geodataframe(
+        dem, fac, "geometry", "geometry", "w", 3, k_array=np.full(40, 3)
+    ).solve(pulp.HiGHS(msg=False))
     ours = KNearestPMedian.from_geodataframe(dem, fac, "geometry", "geometry", "w", 3, k_array=3).solve()
     # spopt's plan value can only be >= the true optimum (#419: no opening rows); ours is the optimum
     d = cdist(np.array([[g.x, g.y] for g in dem.geometry]), np.array([[g.x, g.y] for g in fac.geometry]))
@@ -411,10 +421,17 @@ def test_models_reexported_from_locate_in_either_import_order(first):
     import sys
     from pathlib import Path
 
-    code = (f"import {first}\nfrom optimizer.locate import LSCPB, MarketShare, PMedian\n"
-            "import optimizer.locate.backup_coverage as b, optimizer.locate.market_share as m\n"
-            "assert LSCPB is b.LSCPB and MarketShare is m.MarketShare\n")
+    code = (
+        f"import {first}\nfrom optimizer.locate import LSCPB, MarketShare, PMedian\n"
+        "import optimizer.locate.backup_coverage as b, optimizer.locate.market_share as m\n"
+        "assert LSCPB is b.LSCPB and MarketShare is m.MarketShare\n"
+    )
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr

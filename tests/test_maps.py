@@ -57,7 +57,11 @@ def build_toy_result(out: Path, *, language: str = "en", maps: bool | None = Non
         demand,
         rng.integers(50, 1000, 60),
         sites,
-        existing=[("clinic", X0 + 5000, Y0 + 5000), ("library", X0 + 5000, Y0 + 5000), ("school", X0 + 30000, Y0 + 15000)],
+        existing=[
+            ("clinic", X0 + 5000, Y0 + 5000),
+            ("library", X0 + 5000, Y0 + 5000),
+            ("school", X0 + 30000, Y0 + 15000),
+        ],
         urban=rng.random(60) < 0.3,
     )
     region.admin_units.loc["B", "name"] = EVIL_UNIT
@@ -72,8 +76,14 @@ def build_toy_result(out: Path, *, language: str = "en", maps: bool | None = Non
     )
     std = StandardsConfig(mode="soft", penalty=1000, levels={"county": StandardLevel(required=["library", "clinic"])})
     sc = Scenario(
-        name="toy", region=region, catalogue=cat, budget=BudgetConfig(total=80), standards=std,
-        title=EVIL_TITLE, description="desc " + EVIL, outputs=OutputConfig(language=language),
+        name="toy",
+        region=region,
+        catalogue=cat,
+        budget=BudgetConfig(total=80),
+        standards=std,
+        title=EVIL_TITLE,
+        description="desc " + EVIL,
+        outputs=OutputConfig(language=language),
     )
     result = PlanningModel(sc).solve()
     return result.write(out, maps=maps, report=report)
@@ -102,9 +112,16 @@ def decode_points(dx: list[int], dy: list[int]) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- files
 def test_write_renders_maps_beside_the_data(toy):
-    for name in MAP_FILES + ("index.html", "static/leaflet/leaflet.js", "static/leaflet/leaflet.css",
-                             "static/leaflet/LICENSE", "static/leaflet.sync/L.Map.Sync.js", "static/leaflet.sync/LICENSE",
-                             "static/regionopt/regionopt-map.js", "static/regionopt/regionopt-map.css"):
+    for name in MAP_FILES + (
+        "index.html",
+        "static/leaflet/leaflet.js",
+        "static/leaflet/leaflet.css",
+        "static/leaflet/LICENSE",
+        "static/leaflet.sync/L.Map.Sync.js",
+        "static/leaflet.sync/LICENSE",
+        "static/regionopt/regionopt-map.js",
+        "static/regionopt/regionopt-map.css",
+    ):
         assert (toy / name).is_file(), name
     manifest = json.loads((toy / "manifest.json").read_text())
     assert set(MAP_FILES) <= set(manifest["rendered"])
@@ -174,8 +191,16 @@ def test_unit_polygons_are_shared_once(toy):
         assert ring.shape == expected.shape
         np.testing.assert_allclose(ring, expected, atol=1.01 / COORD_SCALE)
     # Indicators for all types, each family and each type, one entry per unit.
-    assert set(data["rates"]) == {"all", "family:health", "family:culture", "family:education",
-                                  "clinic", "hospital", "library", "school"}
+    assert set(data["rates"]) == {
+        "all",
+        "family:health",
+        "family:culture",
+        "family:education",
+        "clinic",
+        "hospital",
+        "library",
+        "school",
+    }
     assert all(len(v) == 3 for v in data["rates"].values())
 
 
@@ -324,16 +349,23 @@ def test_tianditu_needs_a_key(monkeypatch):
     monkeypatch.setenv("TIANDITU_KEY", "fromenv12345678")
     assert "tk=fromenv12345678" in basemap_layers("tianditu")[0][0]["url"]
     with pytest.raises(ConfigError):
-        basemap_layers("tianditu", tianditu_key="bad key\"><script>")
+        basemap_layers("tianditu", tianditu_key='bad key"><script>')
     with pytest.raises(ConfigError, match="unknown basemap"):
         basemap_layers("google")
 
 
 # ----------------------------------------------------------------------------- helpers
 def test_type_letters_are_distinct_and_mnemonic():
-    letters = type_letters([("library", "Public library"), ("cultural_centre", "Cultural centre"),
-                            ("concert_hall", "Concert hall"), ("heritage_hall", "Intangible-heritage hall"),
-                            ("x", ""), ("y", "")])
+    letters = type_letters(
+        [
+            ("library", "Public library"),
+            ("cultural_centre", "Cultural centre"),
+            ("concert_hall", "Concert hall"),
+            ("heritage_hall", "Intangible-heritage hall"),
+            ("x", ""),
+            ("y", ""),
+        ]
+    )
     assert letters["library"] == "L" and letters["cultural_centre"] == "C"
     assert letters["concert_hall"] == "H"  # C is taken; the hall keeps its own initial
     assert len(set(letters.values())) == 6

@@ -121,7 +121,9 @@ def test_required_and_forbidden_sites():
 
 
 def test_required_sites_over_budget_is_a_config_error():
-    sites = SitesConfig(required=[SiteRule(site_id="s0", facility_type="clinic"), SiteRule(site_id="s1", facility_type="clinic")])
+    sites = SitesConfig(
+        required=[SiteRule(site_id="s0", facility_type="clinic"), SiteRule(site_id="s1", facility_type="clinic")]
+    )
     with pytest.raises(ConfigError) as err:
         scenario(line_region(), catalogue(CLINIC), 15, sites=sites)
     assert "the required sites cost 20 yuan, more than the budget of 15 yuan (short by 5)" in str(err.value)
@@ -143,8 +145,14 @@ def test_infeasible_hard_standards_are_diagnosed_with_shortfall():
     with pytest.raises(InfeasibleError) as err:
         model.solve()
     text = str(err.value)
-    assert "standard 'clinic' in A county (A, county) needs 2 more, but only 1 candidate site(s) there may host one" in text
-    assert "standard 'clinic' in B county (B, county) needs 3 more, but only 2 candidate site(s) there may host one" in text
+    assert (
+        "standard 'clinic' in A county (A, county) needs 2 more, but only 1 candidate site(s) there may host one"
+        in text
+    )
+    assert (
+        "standard 'clinic' in B county (B, county) needs 3 more, but only 2 candidate site(s) there may host one"
+        in text
+    )
 
 
 def test_infeasible_budget_names_cost_shortfall():
@@ -155,7 +163,9 @@ def test_infeasible_budget_names_cost_shortfall():
     with pytest.raises(InfeasibleError) as err:
         model.solve()
     # A needs 1 (10 yuan), B needs 2 (20 yuan): 30 > 25.
-    assert "meeting every hard standard costs at least 30 yuan; the budget is 25 yuan — short by 5 yuan" in str(err.value)
+    assert "meeting every hard standard costs at least 30 yuan; the budget is 25 yuan — short by 5 yuan" in str(
+        err.value
+    )
 
 
 def test_soft_standard_penalty_trades_against_coverage():
@@ -203,12 +213,12 @@ def test_equity_raises_minimum_unit_rate_over_coverage():
 def test_equity_keeps_the_stage1_plan_when_stage2_finds_none(monkeypatch):
     """Stage 2 stopped without a plan (time limit): the stage-1 plan is reported, not nothing."""
     import optimizer.planning.model as model_module
-
     from optimizer.solvers.options import SolveReport
 
     demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
-    region = make_region(demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)],
-                         existing=[("clinic", X0 + 5_000, MID)])
+    region = make_region(
+        demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)], existing=[("clinic", X0 + 5_000, MID)]
+    )
     cat = catalogue(facility_type("clinic", cost=10, km=2))
     sc = scenario(region, cat, 10, objective=ObjectiveConfig(kind="equity", equity=EquityConfig(levels=["county"])))
     real = model_module.solve_problem
@@ -237,8 +247,9 @@ def test_equity_keeps_the_stage1_plan_when_stage2_finds_none(monkeypatch):
 
 def test_equity_group_vs_rest():
     demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
-    region = make_region(demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)],
-                         existing=[("clinic", X0 + 5_000, MID)])
+    region = make_region(
+        demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)], existing=[("clinic", X0 + 5_000, MID)]
+    )
     cat = catalogue(facility_type("clinic", cost=10, km=2))
     obj = ObjectiveConfig(kind="equity", equity=EquityConfig(compare="group_vs_rest", group="mountain"))
     result = PlanningModel(scenario(region, cat, 10, objective=obj)).solve()
@@ -260,13 +271,16 @@ def test_min_cost_unreachable_target_is_diagnosed():
     region = make_region([(X0 + 2_000, MID), (X0 + 39_000, Y0 + 19_000)], [10, 10], [(X0 + 2_000, MID)])
     with pytest.raises(InfeasibleError) as err:
         PlanningModel(scenario(region, catalogue(CLINIC), 100, objective=obj)).solve()
-    assert "coverage target for 'clinic' is 100.0%, but even building at every eligible site covers only 50.0%" in str(err.value)
+    assert "coverage target for 'clinic' is 100.0%, but even building at every eligible site covers only 50.0%" in str(
+        err.value
+    )
 
 
 def test_access_minimises_weighted_distance():
     demand_xy = [(X0 + 1_000, MID), (X0 + 30_000, MID)]
-    region = make_region(demand_xy, [100, 100], [(X0 + 29_000, MID), (X0 + 10_000, MID)],
-                         existing=[("clinic", X0 + 1_000, MID)])
+    region = make_region(
+        demand_xy, [100, 100], [(X0 + 29_000, MID), (X0 + 10_000, MID)], existing=[("clinic", X0 + 1_000, MID)]
+    )
     cat = catalogue(facility_type("clinic", cost=10, km=5))
     obj = ObjectiveConfig(kind="access", access_cap_km=50)
     result = PlanningModel(scenario(region, cat, 10, objective=obj)).solve()
@@ -288,11 +302,16 @@ def test_python_api_exposes_pulp_problem_for_extra_constraints():
 def test_cbc_and_highs_agree(kind):
     from optimizer.solvers.options import SolverOptions
 
-    obj = ObjectiveConfig(kind=kind, coverage_targets={"clinic": 0.8} if kind == "min_cost" else {},
-                          equity=EquityConfig(levels=["county"]))
+    obj = ObjectiveConfig(
+        kind=kind,
+        coverage_targets={"clinic": 0.8} if kind == "min_cost" else {},
+        equity=EquityConfig(levels=["county"]),
+    )
     values = {}
     for solver in ("highs", "cbc"):
-        result = PlanningModel(scenario(line_region(), catalogue(CLINIC), 20, objective=obj)).solve(SolverOptions(name=solver))
+        result = PlanningModel(scenario(line_region(), catalogue(CLINIC), 20, objective=obj)).solve(
+            SolverOptions(name=solver)
+        )
         assert result.status == "optimal" and result.report.solver == solver
         values[solver] = result.objective
     assert values["cbc"] == pytest.approx(values["highs"], rel=1e-9, abs=1e-6)
@@ -350,7 +369,12 @@ def _layout(sc, combo):
     new = region.candidates.iloc[[j for j, _ in combo]].copy()
     new["facility_type"] = [t for _, t in combo]
     new["capacity"] = np.nan
-    fac = pd.concat([region.facilities[["facility_type", "capacity", "unit_id", "geometry"]], new[["facility_type", "capacity", "unit_id", "geometry"]]])
+    fac = pd.concat(
+        [
+            region.facilities[["facility_type", "capacity", "unit_id", "geometry"]],
+            new[["facility_type", "capacity", "unit_id", "geometry"]],
+        ]
+    )
     return evaluate_layout(sc, gpd.GeoDataFrame(fac, geometry="geometry", crs=4326))
 
 
@@ -359,7 +383,7 @@ def _standard_counts(sc, combo):
     counts: dict = {}
     units = list(region.facilities["unit_id"]) + [region.candidates["unit_id"].iloc[j] for j, _ in combo]
     types = list(region.facilities["facility_type"]) + [t for _, t in combo]
-    for u, t in zip(units, types):
+    for u, t in zip(units, types, strict=False):
         for a in region.ancestors(u):
             counts[(a, t)] = counts.get((a, t), 0) + 1
     return counts
@@ -393,7 +417,9 @@ def test_coverage_objective_matches_brute_force(params):
         standards = StandardsConfig()
     else:
         standards = StandardsConfig(mode=std_mode, penalty=150, levels={"county": StandardLevel(required=["clinic"])})
-    sc = Scenario(name="t", region=region, catalogue=cat, budget=BudgetConfig(total=10 * budget_sites), standards=standards)
+    sc = Scenario(
+        name="t", region=region, catalogue=cat, budget=BudgetConfig(total=10 * budget_sites), standards=standards
+    )
     best = _brute_force(sc)
     if best is None:  # no plan meets the hard standards within the budget
         with pytest.raises(InfeasibleError):
@@ -401,9 +427,19 @@ def test_coverage_objective_matches_brute_force(params):
         return
     best_value, _ = best
     result = PlanningModel(sc).solve()
-    combo = list(zip(result.chosen_sites.index.map(lambda i: int(region.candidates.index.get_loc(result.chosen_sites.at[i, "site_id"]))), result.chosen_sites["facility_type"]))
+    combo = list(
+        zip(
+            result.chosen_sites.index.map(
+                lambda i: int(region.candidates.index.get_loc(result.chosen_sites.at[i, "site_id"]))
+            ),
+            result.chosen_sites["facility_type"],
+            strict=False,
+        )
+    )
     counts = _standard_counts(sc, combo)
-    shortfall = sum(max(0, s.count - counts.get((s.unit_id, s.facility_type), 0)) * s.penalty for s in sc.standard_list())
+    shortfall = sum(
+        max(0, s.count - counts.get((s.unit_id, s.facility_type), 0)) * s.penalty for s in sc.standard_list()
+    )
     value = _score(sc, result.after) - shortfall
     assert result.status == "optimal"
     assert result.budget_used <= sc.budget.total + 1e-9
@@ -487,7 +523,7 @@ def test_access_objective_matches_brute_force(seed, n, m, budget_sites):
 
 
 # ----------------------------------------------------------------------------- nested compared units
-def nested_units(split=("A",), flags=None, shuffle_text=None) -> "gpd.GeoDataFrame":
+def nested_units(split=("A",), flags=None, shuffle_text=None) -> gpd.GeoDataFrame:
     """City C of counties A (west) and B (east); each county in ``split`` has two township polygons.
 
     ``flags`` maps unit_id -> value of the ``mountain`` column (any yes/no
@@ -496,9 +532,16 @@ def nested_units(split=("A",), flags=None, shuffle_text=None) -> "gpd.GeoDataFra
     import geopandas as gpd
     from shapely.geometry import box
 
-    ids, levels, parents, geoms = ["C", "A", "B"], ["city", "county", "county"], [None, "C", "C"], [
-        box(X0, Y0, X0 + 40_000, Y0 + 20_000), box(X0, Y0, X0 + 20_000, Y0 + 20_000),
-        box(X0 + 20_000, Y0, X0 + 40_000, Y0 + 20_000)]
+    ids, levels, parents, geoms = (
+        ["C", "A", "B"],
+        ["city", "county", "county"],
+        [None, "C", "C"],
+        [
+            box(X0, Y0, X0 + 40_000, Y0 + 20_000),
+            box(X0, Y0, X0 + 20_000, Y0 + 20_000),
+            box(X0 + 20_000, Y0, X0 + 40_000, Y0 + 20_000),
+        ],
+    )
     for county, x in (("A", X0), ("B", X0 + 20_000)):
         if county in split:
             ids += [f"{county}1", f"{county}2"]
@@ -507,9 +550,15 @@ def nested_units(split=("A",), flags=None, shuffle_text=None) -> "gpd.GeoDataFra
             geoms += [box(x, Y0, x + 10_000, Y0 + 20_000), box(x + 10_000, Y0, x + 20_000, Y0 + 20_000)]
     flags = flags or {}
     return gpd.GeoDataFrame(
-        {"unit_id": ids, "name": ids, "level": levels, "parent_id": parents,
-         "mountain": pd.Series([flags.get(u) for u in ids], dtype=object)},
-        geometry=geoms, crs=UTM51,
+        {
+            "unit_id": ids,
+            "name": ids,
+            "level": levels,
+            "parent_id": parents,
+            "mountain": pd.Series([flags.get(u) for u in ids], dtype=object),
+        },
+        geometry=geoms,
+        crs=UTM51,
     )
 
 
@@ -520,18 +569,33 @@ def nested_region(units, demand_xy, pop, site_xy, existing=(), urban=None):
     demand_xy = np.asarray(demand_xy, float).reshape(-1, 2)
     site_xy = np.asarray(site_xy, float).reshape(-1, 2)
     demand = gpd.GeoDataFrame(
-        {"demand_id": [f"d{i}" for i in range(len(demand_xy))], "population": np.asarray(pop, float),
-         "pop_school_age": np.floor(np.asarray(pop, float) * 0.3),
-         **({} if urban is None else {"urban": list(urban)})},
-        geometry=gpd.points_from_xy(demand_xy[:, 0], demand_xy[:, 1]), crs=UTM51)
-    sites = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(len(site_xy))]},
-                             geometry=gpd.points_from_xy(site_xy[:, 0], site_xy[:, 1]), crs=UTM51)
+        {
+            "demand_id": [f"d{i}" for i in range(len(demand_xy))],
+            "population": np.asarray(pop, float),
+            "pop_school_age": np.floor(np.asarray(pop, float) * 0.3),
+            **({} if urban is None else {"urban": list(urban)}),
+        },
+        geometry=gpd.points_from_xy(demand_xy[:, 0], demand_xy[:, 1]),
+        crs=UTM51,
+    )
+    sites = gpd.GeoDataFrame(
+        {"site_id": [f"s{j}" for j in range(len(site_xy))]},
+        geometry=gpd.points_from_xy(site_xy[:, 0], site_xy[:, 1]),
+        crs=UTM51,
+    )
     facilities = gpd.GeoDataFrame(
         {"facility_id": [f"f{k}" for k in range(len(existing))], "facility_type": [e[0] for e in existing]},
-        geometry=gpd.points_from_xy([e[1] for e in existing], [e[2] for e in existing]), crs=UTM51)
-    return Region.from_geodataframes(name="nested", admin_units=units.to_crs(4326), demand=demand.to_crs(4326),
-                                     facilities=facilities.to_crs(4326), candidates=sites.to_crs(4326),
-                                     projected_crs=UTM51)
+        geometry=gpd.points_from_xy([e[1] for e in existing], [e[2] for e in existing]),
+        crs=UTM51,
+    )
+    return Region.from_geodataframes(
+        name="nested",
+        admin_units=units.to_crs(4326),
+        demand=demand.to_crs(4326),
+        facilities=facilities.to_crs(4326),
+        candidates=sites.to_crs(4326),
+        projected_crs=UTM51,
+    )
 
 
 def issue_region():
@@ -591,8 +655,14 @@ def test_text_group_column_is_parsed_not_cast(no, yes, tmp_path):
 
     units = nested_units(split=(), flags={"C": no, "A": no, "B": yes})
     demand_xy = [(X0 + 5_000, MID), (X0 + 10_000, MID), (X0 + 30_000, MID)]
-    region = nested_region(units, demand_xy, [500, 1000, 300], [(X0 + 10_000, MID), (X0 + 30_000, MID)],
-                           existing=[("clinic", X0 + 5_000, MID)], urban=[no, yes, no])
+    region = nested_region(
+        units,
+        demand_xy,
+        [500, 1000, 300],
+        [(X0 + 10_000, MID), (X0 + 30_000, MID)],
+        existing=[("clinic", X0 + 5_000, MID)],
+        urban=[no, yes, no],
+    )
     assert region.demand["urban"].tolist() == [False, True, False]
     cat = catalogue(facility_type("clinic", cost=10, km=2))
     obj = ObjectiveConfig(kind="equity", equity=EquityConfig(compare="group_vs_rest", group="mountain"))
@@ -639,7 +709,10 @@ def test_yes_no_parser_and_settings():
         assert parse_yes_no(value) is None, value
     for value in ("maybe", "on", 2, -1, 0.5, "真"):
         assert parse_yes_no(value) is INVALID, value
-    assert OutputConfig(maps="否", report="是").model_dump(include={"maps", "report"}) == {"maps": False, "report": True}
+    assert OutputConfig(maps="否", report="是").model_dump(include={"maps", "report"}) == {
+        "maps": False,
+        "report": True,
+    }
     assert FacilityTypeConfig(family="x", cost=1, service={"distance_km": 1}, assumed="no").assumed is False
     with pytest.raises(Exception, match="valid boolean"):
         OutputConfig(maps="maybe")
@@ -653,16 +726,32 @@ def test_group_column_that_is_not_yes_no_is_refused():
         scenario(region, catalogue(CLINIC), 10, objective=obj)
     assert str(err.value) == (
         "ID 'B', field 'mountain': mountain must be yes or no, got 'maybe' Hint: use true/false, yes/no, y/n, "
-        "t/f, 1/0 or 是/否 in every row of the group column (an empty cell means no)")
+        "t/f, 1/0 or 是/否 in every row of the group column (an empty cell means no)"
+    )
 
 
 # ----------------------------------------------------------------------------- brute force: nested units, every compare mode
-YES_NO = {"no": False, "yes": True, "否": False, "是": True, "0": False, "1": True, "False": False, "True": True,
-          "f": False, "T": True, 0: False, 1: True, False: False, True: True, None: False}
+YES_NO = {
+    "no": False,
+    "yes": True,
+    "否": False,
+    "是": True,
+    "0": False,
+    "1": True,
+    "False": False,
+    "True": True,
+    "f": False,
+    "T": True,
+    0: False,
+    1: True,
+    False: False,
+    True: True,
+    None: False,
+}
 
 
 def _own_chain(units, uid: str) -> list[str]:
-    parent = dict(zip(units["unit_id"], units["parent_id"]))
+    parent = dict(zip(units["unit_id"], units["parent_id"], strict=False))
     chain = [uid]
     while parent.get(chain[-1]) is not None:
         chain.append(parent[chain[-1]])
@@ -684,8 +773,9 @@ def _own_finest_unit(split, x: float) -> str:
     st.integers(1, 3),  # sites
     st.integers(1, 3),  # budget in clinics
     st.sampled_from([(), ("A",), ("B",), ("A", "B")]),  # counties with township polygons
-    st.sampled_from([None, ["county"], ["county", "city"], ["township"], ["township", "county"],
-                     ["township", "county", "city"]]),  # equity.levels (None: the default)
+    st.sampled_from(
+        [None, ["county"], ["county", "city"], ["township"], ["township", "county"], ["township", "county", "city"]]
+    ),  # equity.levels (None: the default)
     st.sampled_from(["units", "group_vs_rest", "units_in_group"]),
     st.sampled_from([("no", "yes"), ("否", "是"), ("0", "1"), ("False", "True"), ("f", "T"), (0, 1), (False, True)]),
 )
@@ -706,19 +796,23 @@ def test_equity_nested_units_and_text_flags_match_brute_force(seed, n, m, budget
     ex = rng.random(2) * [40_000, 20_000] + [X0, Y0]
     urban = [yes if u else no for u in rng.random(n) < 0.3]
     region = nested_region(units, demand_xy, pop, site_xy, existing=[("clinic", ex[0], ex[1])], urban=urban)
-    cat = catalogue(facility_type("clinic", cost=10, urban_km=4, rural_km=8),
-                    facility_type("school", cost=10, km=6, serves="school_age", family="education"))
+    cat = catalogue(
+        facility_type("clinic", cost=10, urban_km=4, rural_km=8),
+        facility_type("school", cost=10, km=6, serves="school_age", family="education"),
+    )
     weights = {"clinic": 1.0, "school": 2.0}
-    obj = ObjectiveConfig(kind="equity", weights={"school": 2.0},
-                          equity=EquityConfig(levels=levels, compare=compare,
-                                              group=None if compare == "units" else "mountain"))
+    obj = ObjectiveConfig(
+        kind="equity",
+        weights={"school": 2.0},
+        equity=EquityConfig(levels=levels, compare=compare, group=None if compare == "units" else "mountain"),
+    )
     sc = Scenario(name="t", region=region, catalogue=cat, budget=BudgetConfig(total=10 * budget_sites), objective=obj)
 
     # ---- the compared units, from the fixture's own definitions
     finest = [_own_finest_unit(split, x) for x in demand_xy[:, 0]]
     chains = [_own_chain(units, u) for u in finest]
     in_group = np.array([any(YES_NO[flags.get(a)] for a in chain) for chain in chains])
-    level_of = dict(zip(units["unit_id"], units["level"]))
+    level_of = dict(zip(units["unit_id"], units["level"], strict=False))
     if compare == "group_vs_rest":
         members = {"group": in_group, "rest": ~in_group}
     else:

@@ -26,10 +26,19 @@ M = 4  # candidate sites
 def _scenario(seed: int, kind: str, capacity: float | None = None) -> Scenario:
     region = random_region(seed, 10, M, n_existing=1)
     cat = catalogue(facility_type("clinic", cost=10, km=8, capacity=capacity))
-    obj = ObjectiveConfig(kind=kind, equity=EquityConfig(levels=["county"]), access_cap_km=30,
-                          coverage_targets={"clinic": 0.5} if kind == "min_cost" else {})
-    return Scenario(name="t", region=region, catalogue=cat, budget=BudgetConfig(total=1000 if kind == "min_cost" else 20),
-                    objective=obj)
+    obj = ObjectiveConfig(
+        kind=kind,
+        equity=EquityConfig(levels=["county"]),
+        access_cap_km=30,
+        coverage_targets={"clinic": 0.5} if kind == "min_cost" else {},
+    )
+    return Scenario(
+        name="t",
+        region=region,
+        catalogue=cat,
+        budget=BudgetConfig(total=1000 if kind == "min_cost" else 20),
+        objective=obj,
+    )
 
 
 def _solve_with_row(sc: Scenario):
@@ -49,14 +58,17 @@ def _allowed_plans(budget_sites: int):
 def _assert_rows_hold(model, result, tol: float = 1e-6) -> None:
     values = {v.name: float(v.varValue or 0.0) for v in model.problem.variables()}
     chosen = set(result.chosen_sites["site_id"])
-    for v, j in zip(model.y["clinic"], model.types["clinic"].sites):
+    for v, j in zip(model.y["clinic"], model.types["clinic"].sites, strict=False):
         values[v.name] = 1.0 if model.site_ids[j] in chosen else 0.0
     broken = []
     for name, con in model.problem.constraints.items():
         lhs = sum(coef * values[v.name] for v, coef in con.items()) + con.constant
         scale = tol * max(1.0, abs(con.constant))
-        if (con.sense == pulp.LpConstraintEQ and abs(lhs) > scale) or \
-                (con.sense == pulp.LpConstraintLE and lhs > scale) or (con.sense == pulp.LpConstraintGE and lhs < -scale):
+        if (
+            (con.sense == pulp.LpConstraintEQ and abs(lhs) > scale)
+            or (con.sense == pulp.LpConstraintLE and lhs > scale)
+            or (con.sense == pulp.LpConstraintGE and lhs < -scale)
+        ):
             broken.append((name, lhs))
     assert not broken, broken
     assert not {"s0", "s1"} <= chosen

@@ -136,8 +136,9 @@ def test_cap_malformed(tmp_path, text, message):
 def test_cap71_uncapacitated_and_capacitated():
     for uncap in (True, False):
         inst = read_cap(DATA / "cap71.txt", capacity=math.inf if uncap else None)
-        model = CFLP.from_cost_matrix(inst.costs, inst.demand, inst.capacities, inst.fixed_costs,
-                                      uncapacitated=uncap, cost_kind="total").solve()
+        model = CFLP.from_cost_matrix(
+            inst.costs, inst.demand, inst.capacities, inst.fixed_costs, uncapacitated=uncap, cost_kind="total"
+        ).solve()
         assert model.status == "optimal"
         assert model.objective == pytest.approx(932615.750, abs=1e-3)
 
@@ -145,8 +146,9 @@ def test_cap71_uncapacitated_and_capacitated():
 def test_cap41_capacitated_split_demand():
     inst = read_cap(DATA / "cap41.txt")
     assert inst.demand.max() > inst.capacities.max()  # single-sourcing would be infeasible
-    model = CFLP.from_cost_matrix(inst.costs, inst.demand, inst.capacities, inst.fixed_costs,
-                                  cost_kind="total").solve("cbc")
+    model = CFLP.from_cost_matrix(inst.costs, inst.demand, inst.capacities, inst.fixed_costs, cost_kind="total").solve(
+        "cbc"
+    )
     assert model.status == "optimal"
     assert model.objective == pytest.approx(1040444.375, abs=1e-3)
     split = (model.allocation.toarray() > 1e-9).sum(axis=1)
@@ -184,8 +186,12 @@ def test_read_optima_and_lookup(tmp_path):
     assert lookup_optimum(cap, "cap71", problem="uncapacitated") == 932615.75
     assert lookup_optimum(cap, "cap41", problem="capacitated") == 1040444.375
     assert lookup_optimum(cap, "cap41", problem="uncapacitated") is None
-    path = _write(tmp_path, "opt.csv", "instance,problem,m,n,capacity,optimal\ncapa,capacitated,1,1,8000,5.5\n"
-                  "capa,capacitated,1,1,10000,4.5\ncapa,uncapacitated,1,1,,3\n")
+    path = _write(
+        tmp_path,
+        "opt.csv",
+        "instance,problem,m,n,capacity,optimal\ncapa,capacitated,1,1,8000,5.5\n"
+        "capa,capacitated,1,1,10000,4.5\ncapa,uncapacitated,1,1,,3\n",
+    )
     table = read_optima(path)
     assert lookup_optimum(table, "capa", problem="capacitated", capacity=10000) == 4.5
     assert lookup_optimum(table, "capa", problem="uncapacitated") == 3

@@ -56,8 +56,13 @@ def planar(gdf) -> np.ndarray:
     return np.column_stack([g.x.to_numpy(), g.y.to_numpy()])
 
 
-def brute_force(sc: Scenario, per: PeriodsConfig, population: dict[str, np.ndarray], *,
-                standards: list[tuple[str, str, int, float, int]] = ()) -> tuple[float, float]:
+def brute_force(
+    sc: Scenario,
+    per: PeriodsConfig,
+    population: dict[str, np.ndarray],
+    *,
+    standards: list[tuple[str, str, int, float, int]] = (),
+) -> tuple[float, float]:
     """Best (person-years covered − penalties, person-years) over every schedule.
 
     ``standards``: (unit_id, type, count, penalty, deadline index), soft, counted per year from the deadline.
@@ -78,13 +83,14 @@ def brute_force(sc: Scenario, per: PeriodsConfig, population: dict[str, np.ndarr
     fac_options = [(-1, False)] + [(t, False) for t in range(T)]
     fac_options_rep = fac_options + [(t, True) for t in range(T)]
     for builds in itertools.product(range(-1, T), repeat=len(choices)):
-        for fac_plan in itertools.product(*[
-                fac_options_rep if per.closures[fac_type[e]].repurpose_to else fac_options for e in closable]):
+        for fac_plan in itertools.product(
+            *[fac_options_rep if per.closures[fac_type[e]].repurpose_to else fac_options for e in closable]
+        ):
             spend = np.zeros(T)
-            for (k, j), t in zip(choices, builds):
+            for (k, j), t in zip(choices, builds, strict=False):
                 if t >= 0:
                     spend[t] += sc.catalogue[k].cost
-            for e, (t, rep) in zip(closable, fac_plan):
+            for e, (t, rep) in zip(closable, fac_plan, strict=False):
                 if t >= 0:
                     rule = per.closures[fac_type[e]]
                     spend[t] -= rule.value
@@ -102,13 +108,13 @@ def brute_force(sc: Scenario, per: PeriodsConfig, population: dict[str, np.ndarr
             for t in range(T):
                 for k in types:
                     ftype = sc.catalogue[k]
-                    places = [sxy[j] for (kk, j), b in zip(choices, builds) if kk == k and 0 <= b <= t]
+                    places = [sxy[j] for (kk, j), b in zip(choices, builds, strict=False) if kk == k and 0 <= b <= t]
                     count_in = {}
-                    for (kk, j), b in zip(choices, builds):
+                    for (kk, j), b in zip(choices, builds, strict=False):
                         if kk == k and 0 <= b <= t:
                             count_in[site_unit[j]] = count_in.get(site_unit[j], 0) + 1
                     for e in range(len(fxy)):
-                        plan = dict(zip(closable, fac_plan)).get(e, (-1, False))
+                        plan = dict(zip(closable, fac_plan, strict=False)).get(e, (-1, False))
                         closed = 0 <= plan[0] <= t
                         if fac_type[e] == k and not closed:
                             places.append(fxy[e])
@@ -133,16 +139,25 @@ def toy_population(region, T: int, seed: int) -> dict[str, np.ndarray]:
     """Person-years that change from period to period (an ageing, moving population)."""
     rng = np.random.default_rng(seed)
     n = len(region.demand)
-    return {"all": rng.integers(0, 5000, (n, T)).astype(float),
-            "school_age": rng.integers(0, 800, (n, T)).astype(float)}
+    return {
+        "all": rng.integers(0, 5000, (n, T)).astype(float),
+        "school_age": rng.integers(0, 800, (n, T)).astype(float),
+    }
 
 
 def two_type_scenario(seed: int, total: float = 1e9) -> Scenario:
     region = random_region(seed, n_demand=14, n_sites=3, n_existing=1)
-    cat = catalogue(facility_type("clinic", cost=1.0e7, km=7),
-                    facility_type("school", cost=1.5e7, km=6, serves="school_age", family="education"))
-    return Scenario(name="toy", region=region, catalogue=cat, budget=BudgetConfig(total=total),
-                    objective=ObjectiveConfig(weights={"school": 2.0}))
+    cat = catalogue(
+        facility_type("clinic", cost=1.0e7, km=7),
+        facility_type("school", cost=1.5e7, km=6, serves="school_age", family="education"),
+    )
+    return Scenario(
+        name="toy",
+        region=region,
+        catalogue=cat,
+        budget=BudgetConfig(total=total),
+        objective=ObjectiveConfig(weights={"school": 2.0}),
+    )
 
 
 @pytest.mark.parametrize("seed,carry_over", [(1, False), (2, True), (3, False)])
@@ -178,12 +193,22 @@ def test_budget_total_caps_the_horizon():
 def test_closures_and_repurposing_match_brute_force():
     # Two existing clinics; closing one frees 8 million, turning it into a school costs 3 million.
     region = random_region(5, n_demand=12, n_sites=2, n_existing=2)
-    cat = catalogue(facility_type("clinic", cost=1.0e7, km=7),
-                    facility_type("school", cost=1.5e7, km=6, serves="school_age", family="education"))
-    sc = Scenario(name="toy", region=region, catalogue=cat, budget=BudgetConfig(total=1e9),
-                  objective=ObjectiveConfig(weights={"school": 3.0}))
-    per = periods([1.0e7, 1.0e7], compare_static=False,
-                  closures={"clinic": {"value": 8.0e6, "repurpose_to": "school", "repurpose_cost": 3.0e6}})
+    cat = catalogue(
+        facility_type("clinic", cost=1.0e7, km=7),
+        facility_type("school", cost=1.5e7, km=6, serves="school_age", family="education"),
+    )
+    sc = Scenario(
+        name="toy",
+        region=region,
+        catalogue=cat,
+        budget=BudgetConfig(total=1e9),
+        objective=ObjectiveConfig(weights={"school": 3.0}),
+    )
+    per = periods(
+        [1.0e7, 1.0e7],
+        compare_static=False,
+        closures={"clinic": {"value": 8.0e6, "repurpose_to": "school", "repurpose_cost": 3.0e6}},
+    )
     pop = toy_population(region, 2, 5)
     pop["all"][:, 1] //= 4  # fewer residents, more school children later: closures can pay
     pop["school_age"][:, 1] *= 3
@@ -195,9 +220,15 @@ def test_closures_and_repurposing_match_brute_force():
 
 def test_soft_standards_with_deadline_match_brute_force():
     sc = two_type_scenario(6)
-    sc = Scenario(name="toy", region=sc.region, catalogue=sc.catalogue, budget=sc.budget,
-                  standards=StandardsConfig.model_validate(
-                      {"mode": "soft", "penalty": 900, "levels": {"county": {"required": {"school": 2}}}}))
+    sc = Scenario(
+        name="toy",
+        region=sc.region,
+        catalogue=sc.catalogue,
+        budget=sc.budget,
+        standards=StandardsConfig.model_validate(
+            {"mode": "soft", "penalty": 900, "levels": {"county": {"required": {"school": 2}}}}
+        ),
+    )
     per = periods([1.5e7, 1.5e7, 1.5e7], compare_static=False, standards_deadline="p2")
     pop = toy_population(sc.region, 3, 6)
     result = PhasedPlanningModel(sc, per, population=pop).solve()
@@ -222,7 +253,7 @@ def brute_force_equity(sc: Scenario, per: PeriodsConfig, population: dict[str, n
     best = -1.0
     for builds in itertools.product(range(-1, T), repeat=len(choices)):
         spend = np.zeros(T)
-        for (k, j), t in zip(choices, builds):
+        for (k, j), t in zip(choices, builds, strict=False):
             if t >= 0:
                 spend[t] += sc.catalogue[k].cost
         if (spend > budgets + 1e-6).any():
@@ -231,7 +262,7 @@ def brute_force_equity(sc: Scenario, per: PeriodsConfig, population: dict[str, n
         den = {(u, t): 0.0 for u in "AB" for t in range(T)}
         for t in range(T):
             for k, ftype in sc.catalogue.items():
-                places = [sxy[j] for (kk, j), b in zip(choices, builds) if kk == k and 0 <= b <= t]
+                places = [sxy[j] for (kk, j), b in zip(choices, builds, strict=False) if kk == k and 0 <= b <= t]
                 places += [fxy[e] for e in range(len(fxy)) if fac_type[e] == k]
                 covered = np.zeros(len(dxy), bool)
                 for p in places:
@@ -252,8 +283,13 @@ def brute_force_equity(sc: Scenario, per: PeriodsConfig, population: dict[str, n
 @pytest.mark.parametrize("mode", ["per_period", "horizon"])
 def test_equity_max_min_rate_matches_brute_force(mode: str):
     base = two_type_scenario(7)
-    sc = Scenario(name="toy", region=base.region, catalogue=base.catalogue, budget=base.budget,
-                  objective=ObjectiveConfig(kind="equity", equity=EquityConfig(levels=["county"])))
+    sc = Scenario(
+        name="toy",
+        region=base.region,
+        catalogue=base.catalogue,
+        budget=base.budget,
+        objective=ObjectiveConfig(kind="equity", equity=EquityConfig(levels=["county"])),
+    )
     per = periods([1.5e7, 2.5e7], equity=mode, compare_static=False)
     pop = toy_population(sc.region, 2, 7)
     model = PhasedPlanningModel(sc, per, population=pop)
@@ -303,8 +339,14 @@ def test_write_outputs(tmp_path: Path):
     per = periods([1.0e7, 2.5e7])
     result = PhasedPlanningModel(sc, per, population=toy_population(sc.region, 2, 9)).solve()
     out = result.write(tmp_path / "out")
-    for name in ("schedule.csv", "coverage_by_period.csv", "periods.csv", "static_comparison.csv",
-                 "phased.json", "timeline.html"):
+    for name in (
+        "schedule.csv",
+        "coverage_by_period.csv",
+        "periods.csv",
+        "static_comparison.csv",
+        "phased.json",
+        "timeline.html",
+    ):
         assert (out / name).is_file(), name
     schedule = pd.read_csv(out / "schedule.csv")
     assert list(schedule.columns[:6]) == ["period", "start_year", "action", "site_id", "facility_type", "unit_id"]
@@ -323,10 +365,12 @@ def projection_csv(tmp_path: Path, text: str) -> Path:
 
 def test_projection_applied_proportionally_and_interpolated(tmp_path: Path):
     # d0, d1 in county A (100 and 300 people), d2 in B (600).
-    region = make_region([[X0 + 1000, Y0], [X0 + 2000, Y0], [X0 + 30000, Y0]], [100, 300, 600], [[X0, Y0]],
-                         school=[10, 30, 60])
-    path = projection_csv(tmp_path, "unit_id,group,year,population\nA,all,2020,400\nA,all,2030,800\n"
-                                    "B,all,2020,600\nB,all,2030,300\n")
+    region = make_region(
+        [[X0 + 1000, Y0], [X0 + 2000, Y0], [X0 + 30000, Y0]], [100, 300, 600], [[X0, Y0]], school=[10, 30, 60]
+    )
+    path = projection_csv(
+        tmp_path, "unit_id,group,year,population\nA,all,2020,400\nA,all,2030,800\nB,all,2020,600\nB,all,2030,300\n"
+    )
     per = periods([1.0, 1.0], years=(2, 1))
     pop = period_population(region, ["all"], per.phases[:1] + per.phases[1:], read_projection(path), path)
     # p1 = 2026, 2027: A = 640 + 680 = 1320 person-years, d0 gets a quarter; p2 = 2028: A = 720.
@@ -355,12 +399,14 @@ def test_projection_errors(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         period_population(region, ["all"], per.phases, read_projection(path), path)
     assert err.value.message == "demand point 'd1' lies in no unit of the population projection for group 'all'"
-    path = projection_csv(tmp_path, "unit_id,group,year,population\nA,all,2020,5\nA,all,2025,6\nB,all,2020,1\n"
-                                    "B,all,2025,1\n")
+    path = projection_csv(
+        tmp_path, "unit_id,group,year,population\nA,all,2020,5\nA,all,2025,6\nB,all,2020,1\nB,all,2025,1\n"
+    )
     with pytest.raises(ConfigError) as err:
         period_population(region, ["all"], per.phases, read_projection(path), path)
-    assert err.value.message == ("period 'p1' needs population for 2026-2026, but the projection of unit 'A', "
-                                 "group 'all' covers 2020-2025")
+    assert err.value.message == (
+        "period 'p1' needs population for 2026-2026, but the projection of unit 'A', group 'all' covers 2020-2025"
+    )
     path = projection_csv(tmp_path, "unit_id,group,year,population\nZ,all,2020,5\n")
     with pytest.raises(ConfigError) as err:
         period_population(region, ["all"], per.phases, read_projection(path), path)
@@ -416,8 +462,14 @@ def test_regionopt_run_writes_schedule_timeline_maps_and_report(tmp_path: Path, 
     result = CliRunner().invoke(main, ["run", "scenario.yaml", "--out", "out"])
     assert result.exit_code == 0, result.output
     out = tmp_path / "out"
-    for name in ("schedule.csv", "coverage_by_period.csv", "timeline.html", "static_comparison.csv",
-                 "index.html", "solution.json"):
+    for name in (
+        "schedule.csv",
+        "coverage_by_period.csv",
+        "timeline.html",
+        "static_comparison.csv",
+        "index.html",
+        "solution.json",
+    ):
         assert (out / name).is_file(), name
     # Hard standard: a library in each county by the last period; 50 million yuan per period, 50 million each.
     schedule = pd.read_csv(out / "schedule.csv")
@@ -438,9 +490,10 @@ def check_period_selector(page_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--host-resolver-rules=MAP * ~NOTFOUND"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND"],
+        )
         try:
             page = browser.new_page()
             errors: list[str] = []
@@ -465,7 +518,8 @@ def test_shipped_phased_scenario_prepares_with_the_projection():
     model = PhasedPlanningModel(sc).prepare()
     assert [p.label for p in model.phases] == ["2026-2030", "2031-2035"]
     assert model.projection_sources == [
-        "ILLUSTRATIVE cohort-ageing projection, not a forecast (geodata/build_projection.py)"]
+        "ILLUSTRATIVE cohort-ageing projection, not a forecast (geodata/build_projection.py)"
+    ]
     proj = read_projection(ROOT / "geodata" / "zhejiang" / "projection_2020_2035.csv")
     for group in ("all", "elderly", "school_age"):
         totals = proj[proj["group"] == group].groupby("year")["population"].sum()

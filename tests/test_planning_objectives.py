@@ -16,15 +16,14 @@ from tests.toy import X0, Y0, catalogue, facility_type, make_region
 
 
 def _share(d_m: np.ndarray, cut_m: np.ndarray, decay: str, beta: float) -> np.ndarray:
-    if decay == "linear":
-        a = np.clip(1 - d_m / cut_m, 0, 1)
-    else:
-        a = decay_weights(d_m / 1000.0, decay, beta, np.inf)
+    a = np.clip(1 - d_m / cut_m, 0, 1) if decay == "linear" else decay_weights(d_m / 1000.0, decay, beta, np.inf)
     return np.where(d_m <= cut_m, a, 0.0)
 
 
-@pytest.mark.parametrize("decay,beta,cutoff_km", [("linear", 1.0, None), ("linear", 1.0, 12.0), ("power", 1.5, 15.0),
-                                                 ("exponential", 0.2, None)])
+@pytest.mark.parametrize(
+    "decay,beta,cutoff_km",
+    [("linear", 1.0, None), ("linear", 1.0, 12.0), ("power", 1.5, 15.0), ("exponential", 0.2, None)],
+)
 @pytest.mark.parametrize("seed", range(4))
 def test_attendance_matches_brute_force(seed, decay, beta, cutoff_km):
     rng = np.random.default_rng(seed)
@@ -36,9 +35,11 @@ def test_attendance_matches_brute_force(seed, decay, beta, cutoff_km):
     region = make_region(dxy, pop, sxy, existing=[("clinic", exy[0], exy[1])], urban=urban)
     clinic = facility_type("clinic", cost=10, urban_km=6, rural_km=10)
     objective = ObjectiveConfig.model_validate(
-        {"kind": "attendance", "attendance": {"decay": decay, "beta": beta, "cutoff_km": cutoff_km}})
-    sc = Scenario(name="t", region=region, catalogue=catalogue(clinic), budget=BudgetConfig(total=20),
-                  objective=objective)
+        {"kind": "attendance", "attendance": {"decay": decay, "beta": beta, "cutoff_km": cutoff_km}}
+    )
+    sc = Scenario(
+        name="t", region=region, catalogue=catalogue(clinic), budget=BudgetConfig(total=20), objective=objective
+    )
     result = PlanningModel(sc).solve()
     cut = np.full(10, cutoff_km * 1000.0) if cutoff_km else np.where(urban, 6000.0, 10000.0)
     d_site = cdist(dxy, sxy)
@@ -68,12 +69,22 @@ def _unit_region(seed: int):
     from tests.toy import UTM51
 
     units = gpd.GeoDataFrame(
-        {"unit_id": ["C", "A", "B", "D"], "name": ["City", "A", "B", "D"], "name_en": ["City", "A", "B", "D"],
-         "level": ["city", "county", "county", "county"], "parent_id": [None, "C", "C", "C"],
-         "mountain": [False, False, True, False]},
-        geometry=[box(X0, Y0, X0 + 60_000, Y0 + 20_000), box(X0, Y0, X0 + 20_000, Y0 + 20_000),
-                  box(X0 + 20_000, Y0, X0 + 40_000, Y0 + 20_000), box(X0 + 40_000, Y0, X0 + 60_000, Y0 + 20_000)],
-        crs=UTM51).set_index("unit_id")
+        {
+            "unit_id": ["C", "A", "B", "D"],
+            "name": ["City", "A", "B", "D"],
+            "name_en": ["City", "A", "B", "D"],
+            "level": ["city", "county", "county", "county"],
+            "parent_id": [None, "C", "C", "C"],
+            "mountain": [False, False, True, False],
+        },
+        geometry=[
+            box(X0, Y0, X0 + 60_000, Y0 + 20_000),
+            box(X0, Y0, X0 + 20_000, Y0 + 20_000),
+            box(X0 + 20_000, Y0, X0 + 40_000, Y0 + 20_000),
+            box(X0 + 40_000, Y0, X0 + 60_000, Y0 + 20_000),
+        ],
+        crs=UTM51,
+    ).set_index("unit_id")
     rng = np.random.default_rng(seed)
     dxy = rng.random((9, 2)) * [60_000, 20_000] + [X0, Y0]
     sxy = rng.random((5, 2)) * [60_000, 20_000] + [X0, Y0]
@@ -92,8 +103,11 @@ def _plans_rates(region, dxy, sxy, pop, county, km: float, budget_sites: int):
     for k in range(budget_sites + 1):
         for plan in itertools.combinations(range(len(sxy)), k):
             cov = covered_ex | (cdist(dxy, sxy[list(plan)]).min(axis=1) <= km * 1000 if plan else False)
-            rates = {u: float(pop[(county == u) & cov].sum() / pop[county == u].sum())
-                     for u in ("A", "B", "D") if pop[county == u].sum() > 0}
+            rates = {
+                u: float(pop[(county == u) & cov].sum() / pop[county == u].sum())
+                for u in ("A", "B", "D")
+                if pop[county == u].sum() > 0
+            }
             out.append((plan, rates, float(pop[cov].sum())))
     return out
 
@@ -101,8 +115,9 @@ def _plans_rates(region, dxy, sxy, pop, county, km: float, budget_sites: int):
 def _solve(region, kind: str, budget: float, **equity):
     clinic = facility_type("clinic", cost=10, km=12)
     objective = ObjectiveConfig.model_validate({"kind": kind, "equity": {"levels": ["county"], **equity}})
-    sc = Scenario(name="t", region=region, catalogue=catalogue(clinic), budget=BudgetConfig(total=budget),
-                  objective=objective)
+    sc = Scenario(
+        name="t", region=region, catalogue=catalogue(clinic), budget=BudgetConfig(total=budget), objective=objective
+    )
     return PlanningModel(sc).solve()
 
 
@@ -112,8 +127,11 @@ def _chosen_rates(result, dxy, sxy, pop, county, km):
     cov = cdist(dxy, exy)[:, 0] <= km * 1000
     if chosen:
         cov |= cdist(dxy, sxy[chosen]).min(axis=1) <= km * 1000
-    return {u: float(pop[(county == u) & cov].sum() / pop[county == u].sum())
-            for u in ("A", "B", "D") if pop[county == u].sum() > 0}
+    return {
+        u: float(pop[(county == u) & cov].sum() / pop[county == u].sum())
+        for u in ("A", "B", "D")
+        if pop[county == u].sum() > 0
+    }
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -24,8 +24,18 @@ from optimizer.errors import InputError
 from optimizer.render.report import render, render_outputs, rerender
 from optimizer.render.result_files import read_result
 
-DATA_FILES = ("solution.json", "result.gpkg", "coverage_by_unit.csv", "coverage_by_type.csv", "standards.csv",
-              "catalogue.csv", "chosen_sites.csv", "chosen_sites.gpkg", "gap_mountain.csv", "manifest.json")
+DATA_FILES = (
+    "solution.json",
+    "result.gpkg",
+    "coverage_by_unit.csv",
+    "coverage_by_type.csv",
+    "standards.csv",
+    "catalogue.csv",
+    "chosen_sites.csv",
+    "chosen_sites.gpkg",
+    "gap_mountain.csv",
+    "manifest.json",
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +53,10 @@ def page(folder: Path) -> str:
 
 
 def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
-    return {name: (hashlib.sha256((folder / name).read_bytes()).hexdigest(), (folder / name).stat().st_mtime_ns)
-            for name in DATA_FILES}
+    return {
+        name: (hashlib.sha256((folder / name).read_bytes()).hexdigest(), (folder / name).stat().st_mtime_ns)
+        for name in DATA_FILES
+    }
 
 
 def table_rows(text: str, table_id: str) -> list[str]:
@@ -56,7 +68,18 @@ def table_rows(text: str, table_id: str) -> list[str]:
 # ----------------------------------------------------------------------------- content
 def test_report_has_every_section(toy):
     text = page(toy)
-    for section in ("summary", "scenario", "maps", "charts", "units", "standards", "sites", "assumptions", "files", "sources"):
+    for section in (
+        "summary",
+        "scenario",
+        "maps",
+        "charts",
+        "units",
+        "standards",
+        "sites",
+        "assumptions",
+        "files",
+        "sources",
+    ):
         assert f'<section id="{section}">' in text, section
     assert '<iframe class="map" id="map-compare" title="before | after" src="map_compare.html#lang=en"' in text
     assert 'src="map_toggle.html#lang=en"' in text
@@ -68,8 +91,14 @@ def test_report_has_every_section(toy):
 
 def test_bilingual_labels(toy):
     text = page(toy)
-    assert '<span class="l-en">Population covered, before → after</span><span class="l-zh">覆盖人口：规划前 → 规划后</span>' in text
-    assert '<button type="button" data-lang="en">English</button><button type="button" data-lang="zh">中文</button>' in text
+    assert (
+        '<span class="l-en">Population covered, before → after</span><span class="l-zh">覆盖人口：规划前 → 规划后</span>'
+        in text
+    )
+    assert (
+        '<button type="button" data-lang="en">English</button><button type="button" data-lang="zh">中文</button>'
+        in text
+    )
 
 
 def test_headline_numbers(toy):
@@ -79,15 +108,15 @@ def test_headline_numbers(toy):
     rows = table_rows(text, "table-totals")
     assert len(rows) == 4
     clinic = next(r for r in rows if 'data-type="clinic"' in r)
-    assert f'{totals["clinic"]["covered_before"]:,.0f}</td>' in clinic
-    assert f'{totals["clinic"]["covered_after"]:,.0f}</td>' in clinic
-    assert f'{totals["clinic"]["rate_after"] * 100:.1f}%</td>' in clinic
+    assert f"{totals['clinic']['covered_before']:,.0f}</td>" in clinic
+    assert f"{totals['clinic']['covered_after']:,.0f}</td>" in clinic
+    assert f"{totals['clinic']['rate_after'] * 100:.1f}%</td>" in clinic
     assert f'<div class="big">{sol["new_facilities"]}</div>' in text
     std = sol["standards"]
     assert f'<div class="big">{std["met_before"]} → {std["met_before"] + std["newly_met"]}</div>' in text
     # Mountain vs rest: the "all types" gap before → after.
     gap = [r for r in sol["group_gaps"]["mountain"] if r["facility_type"] == "all types"][0]
-    assert f'{gap["gap_before"] * 100:+.1f} pp → {gap["gap_after"] * 100:+.1f} pp' in text
+    assert f"{gap['gap_before'] * 100:+.1f} pp → {gap['gap_after'] * 100:+.1f} pp" in text
     # Budget by family and by city.
     assert len(table_rows(text, "table-budget-family")) == len(sol["budget"]["by_family"])
     city_rows = table_rows(text, "table-budget-city")
@@ -96,7 +125,7 @@ def test_headline_numbers(toy):
 
 def test_solver_status_optimal_and_not_proven(fresh):
     assert 'class="status ok"' in page(fresh)
-    assert "<span class=\"l-en\">optimal</span>" in page(fresh)
+    assert '<span class="l-en">optimal</span>' in page(fresh)
     sol = json.loads((fresh / "solution.json").read_text())
     sol.update(status="feasible", optimal=False, gap=0.0123)
     (fresh / "solution.json").write_text(json.dumps(sol))
@@ -129,7 +158,16 @@ def test_charts_are_inline_svg(toy):
     assert overview.count('<g class="row">') == 4
     assert overview.count('class="after"') == 4
     charts = re.findall(r'<div class="county-chart" data-key="([^"]+)"', text)
-    assert charts == ["all", "family:health", "family:culture", "family:education", "clinic", "hospital", "library", "school"]
+    assert charts == [
+        "all",
+        "family:health",
+        "family:culture",
+        "family:education",
+        "clinic",
+        "hospital",
+        "library",
+        "school",
+    ]
     first = re.search(r'<div class="county-chart" data-key="all">(.*?)</div>', text, re.S).group(1)
     assert first.count('<g class="row">') == 2  # counties A and B
 
@@ -240,8 +278,12 @@ def test_plan_without_new_or_existing_facilities(tmp_path):
     from optimizer.scenario import Scenario
 
     region = make_region([(X0 + 1000, Y0 + 1000), (X0 + 30000, Y0 + 5000)], [10, 20], [(X0 + 30000, Y0 + 5000)])
-    sc = Scenario(name="empty", region=region, catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
-                  budget=BudgetConfig(total=5))
+    sc = Scenario(
+        name="empty",
+        region=region,
+        catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
+        budget=BudgetConfig(total=5),
+    )
     out = PlanningModel(sc).solve().write(tmp_path / "out")
     text = page(out)
     assert "The plan builds nothing new." in text

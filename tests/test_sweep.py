@@ -27,15 +27,15 @@ distributed = pytest.importorskip("distributed")
 
 from toy import X0, Y0, catalogue, facility_type, make_region  # noqa: E402
 
-from optimizer.sweeps.grid import DELAY_ENV, expand_grid, parse_budgets, parse_objectives, parse_weights, point_changes  # noqa: E402
-from optimizer.sweeps.points import _atomic_write, _cached_scenario, input_digests, point_hash, solve_point  # noqa: E402
-from optimizer.sweeps.run import sweep  # noqa: E402
-from optimizer.sweeps.table import finalize_table  # noqa: E402
 from optimizer.cli.main import main
 from optimizer.config.schema import BudgetConfig
 from optimizer.errors import ConfigError  # noqa: E402
 from optimizer.planning.model import solve_scenario
 from optimizer.scenario import Scenario, load_scenario  # noqa: E402
+from optimizer.sweeps.grid import DELAY_ENV, expand_grid, parse_budgets, parse_objectives, parse_weights, point_changes  # noqa: E402
+from optimizer.sweeps.points import _atomic_write, _cached_scenario, input_digests, point_hash, solve_point  # noqa: E402
+from optimizer.sweeps.run import sweep  # noqa: E402
+from optimizer.sweeps.table import finalize_table  # noqa: E402
 
 MID = Y0 + 10_000
 LAYERS = ("admin_units", "demand", "facilities", "candidates")
@@ -57,16 +57,22 @@ def random_region(seed: int, n_demand: int = 40, n_sites: int = 18):
     rng = np.random.default_rng(seed)
     demand_xy = rng.random((n_demand, 2)) * [40_000, 20_000] + [X0, Y0]
     site_xy = rng.random((n_sites, 2)) * [40_000, 20_000] + [X0, Y0]
-    return make_region(demand_xy, rng.integers(1, 1000, n_demand), site_xy,
-                       existing=[("clinic", X0 + 5_000, Y0 + 5_000)], urban=rng.random(n_demand) < 0.3)
+    return make_region(
+        demand_xy,
+        rng.integers(1, 1000, n_demand),
+        site_xy,
+        existing=[("clinic", X0 + 5_000, Y0 + 5_000)],
+        urban=rng.random(n_demand) < 0.3,
+    )
 
 
 CLINIC = {"family": "health", "cost": 10, "service": {"distance_km": 5}}
 SCHOOL = {"family": "education", "cost": 10, "serves": "school_age", "service": {"distance_km": 5}}
 
 
-def write_scenario(folder: Path, region, types: dict, *, budget: float = 10, title: str = "", mip_gap: float = 0.0,
-                   **extra) -> Path:
+def write_scenario(
+    folder: Path, region, types: dict, *, budget: float = 10, title: str = "", mip_gap: float = 0.0, **extra
+) -> Path:
     """The region as a GeoPackage, a catalogue and a scenario YAML in ``folder``; returns the YAML."""
     folder.mkdir(parents=True, exist_ok=True)
     gpkg = folder / "region.gpkg"
@@ -76,8 +82,11 @@ def write_scenario(folder: Path, region, types: dict, *, budget: float = 10, tit
     scenario = {
         "name": "toy",
         "title": title,
-        "region": {"name": "Toy", "projected_crs": "EPSG:32651",
-                   **{layer: {"path": "region.gpkg", "layer": layer} for layer in LAYERS}},
+        "region": {
+            "name": "Toy",
+            "projected_crs": "EPSG:32651",
+            **{layer: {"path": "region.gpkg", "layer": layer} for layer in LAYERS},
+        },
         "catalogue": "catalogue.yaml",
         "budget": {"total": budget},
         "solver": {"mip_gap": mip_gap, "time_limit": 60},
@@ -98,7 +107,15 @@ def client2():
         yield client
 
 
-RESULT_COLUMNS = ["status", "objective_value", "covered_total", "min_unit_rate", "budget_used", "new_facilities", "hash"]
+RESULT_COLUMNS = [
+    "status",
+    "objective_value",
+    "covered_total",
+    "min_unit_rate",
+    "budget_used",
+    "new_facilities",
+    "hash",
+]
 
 
 # ----------------------------------------------------------------------------- grid options
@@ -136,8 +153,12 @@ def test_malformed_budgets_name_the_option(spec, words):
 def test_parse_weights_and_objectives():
     assert parse_weights("library=2, museum=0.5") == {"library": 2.0, "museum": 0.5}
     assert parse_weights("scenario") is None
-    for bad, words in [("library", "is not type=weight"), ("library=x", "is not a number"),
-                       ("library=-1", "non-negative"), ("a=1,a=2", "weighted twice")]:
+    for bad, words in [
+        ("library", "is not type=weight"),
+        ("library=x", "is not a number"),
+        ("library=-1", "non-negative"),
+        ("a=1,a=2", "weighted twice"),
+    ]:
         with pytest.raises(ConfigError) as err:
             parse_weights(bad)
         assert err.value.field == "--weights" and words in str(err.value)
@@ -150,10 +171,14 @@ def test_parse_weights_and_objectives():
 def test_expand_grid_order_weights_then_objective_then_budget():
     points = expand_grid("1,2", "coverage,equity", ["scenario", "clinic=2"])
     assert [(p.weights_label, p.objective, p.budget) for p in points] == [
-        ("scenario", "coverage", 1.0), ("scenario", "coverage", 2.0),
-        ("scenario", "equity", 1.0), ("scenario", "equity", 2.0),
-        ("clinic=2", "coverage", 1.0), ("clinic=2", "coverage", 2.0),
-        ("clinic=2", "equity", 1.0), ("clinic=2", "equity", 2.0),
+        ("scenario", "coverage", 1.0),
+        ("scenario", "coverage", 2.0),
+        ("scenario", "equity", 1.0),
+        ("scenario", "equity", 2.0),
+        ("clinic=2", "coverage", 1.0),
+        ("clinic=2", "coverage", 2.0),
+        ("clinic=2", "equity", 1.0),
+        ("clinic=2", "equity", 2.0),
     ]
     assert [p.index for p in points] == list(range(8))
     assert points[4].weights == (("clinic", 2.0),)
@@ -207,14 +232,62 @@ def test_workers_load_a_scenario_once_and_again_when_a_file_changes(tmp_path):
 def test_monotone_flag_marks_exactly_the_rows_worse_than_a_smaller_budget():
     rows = [
         # maximised objective: 30 is worse than 20's 120 -> flagged; 40 recovers
-        dict(point=0, budget=10, objective="coverage", weights="s", status="optimal", objective_value=100.0, covered_total=100.0),
-        dict(point=1, budget=20, objective="coverage", weights="s", status="optimal", objective_value=120.0, covered_total=120.0),
-        dict(point=2, budget=30, objective="coverage", weights="s", status="optimal", objective_value=119.0, covered_total=119.0),
-        dict(point=3, budget=40, objective="coverage", weights="s", status="optimal", objective_value=121.0, covered_total=121.0),
+        {
+            "point": 0,
+            "budget": 10,
+            "objective": "coverage",
+            "weights": "s",
+            "status": "optimal",
+            "objective_value": 100.0,
+            "covered_total": 100.0,
+        },
+        {
+            "point": 1,
+            "budget": 20,
+            "objective": "coverage",
+            "weights": "s",
+            "status": "optimal",
+            "objective_value": 120.0,
+            "covered_total": 120.0,
+        },
+        {
+            "point": 2,
+            "budget": 30,
+            "objective": "coverage",
+            "weights": "s",
+            "status": "optimal",
+            "objective_value": 119.0,
+            "covered_total": 119.0,
+        },
+        {
+            "point": 3,
+            "budget": 40,
+            "objective": "coverage",
+            "weights": "s",
+            "status": "optimal",
+            "objective_value": 121.0,
+            "covered_total": 121.0,
+        },
         # minimised objective: lower is better
-        dict(point=4, budget=10, objective="access", weights="s", status="optimal", objective_value=50.0, covered_total=0.0),
-        dict(point=5, budget=20, objective="access", weights="s", status="feasible", objective_value=51.0, covered_total=0.0),
-        dict(point=6, budget=30, objective="access", weights="s", status="infeasible"),
+        {
+            "point": 4,
+            "budget": 10,
+            "objective": "access",
+            "weights": "s",
+            "status": "optimal",
+            "objective_value": 50.0,
+            "covered_total": 0.0,
+        },
+        {
+            "point": 5,
+            "budget": 20,
+            "objective": "access",
+            "weights": "s",
+            "status": "feasible",
+            "objective_value": 51.0,
+            "covered_total": 0.0,
+        },
+        {"point": 6, "budget": 30, "objective": "access", "weights": "s", "status": "infeasible"},
     ]
     df = finalize_table(rows)
     assert df["monotone_ok"].tolist() == [True, True, False, True, True, False, pd.NA]
@@ -244,7 +317,9 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 # ----------------------------------------------------------------------------- sweeps
 def test_line_region_sweep_by_hand(tmp_path):
     """Exact numbers, serial (no Dask): the bookkeeping, not the cluster, is under test here."""
-    path = write_scenario(tmp_path / "in", line_region(), {"clinic": CLINIC}, title='Line <script>alert("x")</script> & co')
+    path = write_scenario(
+        tmp_path / "in", line_region(), {"clinic": CLINIC}, title='Line <script>alert("x")</script> & co'
+    )
     out = tmp_path / "out"
     df = sweep(path, budgets="10:30:3", objectives="coverage,equity", workers=0, out_dir=out)
     assert df["budget"].tolist() == [10, 20, 30, 10, 20, 30]
@@ -287,7 +362,9 @@ def test_line_region_sweep_by_hand(tmp_path):
     # A rerun solves nothing and gives the same table.
     again = sweep(path, budgets="10:30:3", objectives="coverage,equity", workers=0, out_dir=out)
     assert again.attrs["skipped"] == 6 and again.attrs["solved"] == 0
-    pd.testing.assert_frame_equal(again.drop(columns=["seconds", "solve_seconds"]), df.drop(columns=["seconds", "solve_seconds"]))
+    pd.testing.assert_frame_equal(
+        again.drop(columns=["seconds", "solve_seconds"]), df.drop(columns=["seconds", "solve_seconds"])
+    )
 
 
 def test_weight_sets_change_the_plan(tmp_path):
@@ -320,7 +397,9 @@ def test_infeasible_points_are_results_and_worker_data_mismatch_is_an_error(tmp_
 
 def test_monotone_in_budget_at_mip_gap_zero(tmp_path, client2):
     path = write_scenario(tmp_path / "in", random_region(7), {"clinic": {**CLINIC, "service": {"distance_km": 6}}})
-    df = sweep(path, budgets="10:60:6", objectives="coverage,equity", client=client2, out_dir=tmp_path / "out", plots=False)
+    df = sweep(
+        path, budgets="10:60:6", objectives="coverage,equity", client=client2, out_dir=tmp_path / "out", plots=False
+    )
     assert df["status"].eq("optimal").all()
     assert df["monotone_ok"].all()
     for kind, sub in df.groupby("objective"):
@@ -338,7 +417,7 @@ def test_monotone_in_budget_at_mip_gap_zero(tmp_path, client2):
 
 def test_same_grid_same_results_with_one_and_two_workers(tmp_path, client2):
     path = write_scenario(tmp_path / "in", random_region(11), {"clinic": CLINIC, "school": SCHOOL}, mip_gap=0.0)
-    grid = dict(budgets="10:40:4", objectives="coverage,equity", weights=["scenario", "school=5"])
+    grid = {"budgets": "10:40:4", "objectives": "coverage,equity", "weights": ["scenario", "school=5"]}
     two = sweep(path, **grid, client=client2, write=False)
     with (
         distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
@@ -371,8 +450,15 @@ def test_ship_scenario_needs_no_files_on_the_workers(tmp_path, client2):
     assert by_path["status"].tolist() == ["error", "error"]
     assert "scenario file not found" in by_path["message"][0]
     shutil.copytree(tmp_path / "gone-1", tmp_path / "in")
-    shipped = sweep(path, budgets="10,20", objectives="coverage", client=client2, write=False, ship_scenario=True,
-                       progress=hide_files)
+    shipped = sweep(
+        path,
+        budgets="10,20",
+        objectives="coverage",
+        client=client2,
+        write=False,
+        ship_scenario=True,
+        progress=hide_files,
+    )
     assert shipped["status"].tolist() == ["optimal", "optimal"]
     assert shipped["covered_total"].tolist() == [1200, 1500]
     assert shipped["hash"].tolist() == by_path["hash"].tolist()  # same files, same points
@@ -443,14 +529,29 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
 
     def start(name: str, args: list[str]) -> subprocess.Popen:
         with open(logs / f"{name}.log", "wb") as fh:  # the child keeps its own copy of the descriptor
-            proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
+            proc = subprocess.Popen(
+                args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True
+            )
         procs.append(proc)
         return proc
 
     try:
         sched_file = tmp_path / "scheduler.json"
-        start("scheduler", [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                            "--no-dashboard", "--scheduler-file", str(sched_file)])
+        start(
+            "scheduler",
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+        )
         deadline = time.monotonic() + WAIT_S
         while not sched_file.exists() or not sched_file.read_text().strip():
             assert time.monotonic() < deadline, (logs / "scheduler.log").read_text()
@@ -458,15 +559,41 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
         workers = [
-            start(f"worker{i}", [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                 "--nworkers", "1", "--no-dashboard", "--name", f"w{i}"])
+            start(
+                f"worker{i}",
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--no-dashboard",
+                    "--name",
+                    f"w{i}",
+                ],
+            )
             for i in (1, 2)
         ]
         with distributed.Client(address, timeout=WAIT_S) as watcher:
             watcher.wait_for_workers(2, timeout=WAIT_S)
 
-            command = [*_regionopt(), "sweep", str(path), "--budgets", "10:40:4", "--objectives", "coverage,equity",
-                       "--scheduler", address, "--out", str(out), "--no-plots"]
+            command = [
+                *_regionopt(),
+                "sweep",
+                str(path),
+                "--budgets",
+                "10:40:4",
+                "--objectives",
+                "coverage,equity",
+                "--scheduler",
+                address,
+                "--out",
+                str(out),
+                "--no-plots",
+            ]
             sweep_proc = start("sweep1", command)
             deadline = time.monotonic() + WAIT_S
             while not list(out.glob("points/*.json")):
@@ -494,13 +621,16 @@ def test_cli_on_a_dask_cluster_survives_a_dead_worker_and_resumes(tmp_path):
 
         # Rerun: every point is skipped, nothing is solved again, nothing rewritten (the log's count
         # and the untouched files say so; how long it took is not a test).
-        rerun = subprocess.run(command, check=False, capture_output=True, text=True, env=env, cwd=tmp_path,
-                               timeout=WAIT_S)
+        rerun = subprocess.run(
+            command, check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=WAIT_S
+        )
         assert rerun.returncode == 0, rerun.stderr
         assert "skipped 8 finished, solving 0" in rerun.stderr
         assert {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")} == files
         again = pd.read_csv(out / "sweep.csv")
-        pd.testing.assert_frame_equal(again.drop(columns=["seconds", "solve_seconds"]), table.drop(columns=["seconds", "solve_seconds"]))
+        pd.testing.assert_frame_equal(
+            again.drop(columns=["seconds", "solve_seconds"]), table.drop(columns=["seconds", "solve_seconds"])
+        )
     finally:
         for proc in reversed(procs):
             _kill_group(proc)
@@ -514,8 +644,15 @@ def test_cli_ctrl_c_keeps_finished_points_and_a_rerun_finishes(tmp_path):
     grid = [*_regionopt(), "sweep", str(path), "--budgets", "10:80:8", "--objectives", "coverage", "--out", str(out)]
     command = [*grid, "--workers", "1", "--no-plots"]
     env = {**os.environ, DELAY_ENV: "2"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + WAIT_S
         while not list(out.glob("points/*.json")):
@@ -532,8 +669,9 @@ def test_cli_ctrl_c_keeps_finished_points_and_a_rerun_finishes(tmp_path):
     assert 1 <= saved < 8
     assert not (out / "sweep.csv").exists() and not list(out.rglob(".*tmp"))
 
-    rerun = subprocess.run([*grid, "--workers", "0"], check=False, capture_output=True, text=True, cwd=tmp_path,
-                           timeout=WAIT_S)
+    rerun = subprocess.run(
+        [*grid, "--workers", "0"], check=False, capture_output=True, text=True, cwd=tmp_path, timeout=WAIT_S
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert f"skipped {saved} finished, solving {8 - saved}" in rerun.stderr
     assert pd.read_csv(out / "sweep.csv")["covered_total"].tolist() == [1200] + [1500] * 7

@@ -32,10 +32,34 @@ CITY_TOTALS = {
     "湖州市": 3_367_579, "绍兴市": 5_270_977, "金华市": 7_050_683, "衢州市": 2_276_184,
     "舟山市": 1_157_817, "台州市": 6_622_888, "丽水市": 2_507_396,
 }  # fmt: skip
-MOUNTAIN26 = set(
-    "淳安县 永嘉县 平阳县 苍南县 文成县 泰顺县 武义县 磐安县 柯城区 衢江区 江山市 常山县 开化县 龙游县 三门县 "
-    "天台县 仙居县 莲都区 龙泉市 青田县 云和县 庆元县 缙云县 遂昌县 松阳县 景宁畲族自治县".split()
-)
+MOUNTAIN26 = {
+    "淳安县",
+    "永嘉县",
+    "平阳县",
+    "苍南县",
+    "文成县",
+    "泰顺县",
+    "武义县",
+    "磐安县",
+    "柯城区",
+    "衢江区",
+    "江山市",
+    "常山县",
+    "开化县",
+    "龙游县",
+    "三门县",
+    "天台县",
+    "仙居县",
+    "莲都区",
+    "龙泉市",
+    "青田县",
+    "云和县",
+    "庆元县",
+    "缙云县",
+    "遂昌县",
+    "松阳县",
+    "景宁畲族自治县",
+}
 FACILITY_TYPES = {
     "library", "cultural_centre", "museum", "heritage_hall", "art_gallery", "theatre", "concert_hall",
     "cultural_station", "county_hospital", "township_health_centre", "primary_school", "middle_school",
@@ -94,7 +118,7 @@ def test_shipped_folder_stays_small():
 
 
 def test_ids_are_unique(layers):
-    for name, key in zip(LAYERS, ("unit_id", "demand_id", "site_id", "facility_id")):
+    for name, key in zip(LAYERS, ("unit_id", "demand_id", "site_id", "facility_id"), strict=False):
         assert layers[name][key].is_unique, name
         assert layers[name][key].notna().all(), name
 
@@ -118,7 +142,7 @@ def test_census_totals_from_county_rows(counties, cities):
     assert int(counties["population"].sum()) == 64_567_588
     by_city = counties.groupby("parent_id")["population"].sum()
     assert {cities.at[c, "name"]: int(v) for c, v in by_city.items()} == CITY_TOTALS
-    assert {n: int(p) for n, p in zip(cities["name"], cities["population"])} == CITY_TOTALS
+    assert {n: int(p) for n, p in zip(cities["name"], cities["population"], strict=False)} == CITY_TOTALS
 
 
 def test_spot_county_populations(counties):
@@ -141,7 +165,9 @@ def test_every_county_has_every_share(counties):
     shares = ["urbanisation_rate", "share_0_14", "share_5_14", "share_15_64", "share_60plus", "share_65plus",
               "sex_ratio", "avg_household_size"]  # fmt: skip
     assert counties[shares].notna().all().all()
-    assert ((counties["share_5_14"] < counties["share_0_14"]) & (counties["share_65plus"] < counties["share_60plus"])).all()
+    assert (
+        (counties["share_5_14"] < counties["share_0_14"]) & (counties["share_65plus"] < counties["share_60plus"])
+    ).all()
     assert counties["urbanisation_rate"].between(0.4, 1.0).all()
 
 
@@ -157,7 +183,9 @@ def test_hangzhou_2021_units_are_imputed_from_their_source_units(counties):
     # 余杭 and 临平 both carry old 余杭's shares; 萧山 old 萧山's
     assert counties.at["330110", "share_65plus"] == counties.at["330113", "share_65plus"] == 0.0838
     assert counties.at["330109", "share_65plus"] == 0.1151
-    assert (counties.drop(imputed.index)["shares_source"].isin(["county_tabulation", "county_tabulation_sum_exact"])).all()
+    assert (
+        counties.drop(imputed.index)["shares_source"].isin(["county_tabulation", "county_tabulation_sum_exact"])
+    ).all()
 
 
 def test_areas_are_computed_and_close_to_source_polygons(counties, cities):
@@ -216,7 +244,7 @@ def test_demand_totals_reproduce_the_census(demand, counties, cities):
 def test_age_groups_sum_to_the_apportioned_county_totals(demand, counties):
     sums = demand.groupby("county_id")[list(AGE_GROUPS)].sum()
     for column, share in AGE_GROUPS.items():
-        expected = [share_total(p, s) for p, s in zip(counties["population"], counties[share])]
+        expected = [share_total(p, s) for p, s in zip(counties["population"], counties[share], strict=False)]
         assert sums.loc[counties.index, column].tolist() == expected, column
         assert (counties[column].astype(int) == expected).all(), column  # also stored on the county row
     assert int(demand["pop_elderly"].sum()) == int(counties["pop_elderly"].sum())

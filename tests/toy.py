@@ -123,19 +123,35 @@ def random_region(seed: int, n_demand: int = 12, n_sites: int = 5, n_existing: i
     for k in range(n_existing):
         x, y = rng.random(2) * [40_000, 20_000] + [X0, Y0]
         existing.append((types[k % len(types)], x, y))
-    return make_region(demand_xy, pop, site_xy, existing=existing, urban=rng.random(n_demand) < 0.3,
-                       school=rng.integers(0, 200, n_demand))
+    return make_region(
+        demand_xy,
+        pop,
+        site_xy,
+        existing=existing,
+        urban=rng.random(n_demand) < 0.3,
+        school=rng.integers(0, 200, n_demand),
+    )
 
 
-def facility_type(type_id: str, *, cost: float, km: float | None = None, urban_km: float | None = None,
-                  rural_km: float | None = None, capacity: float | None = None, serves: str = "all",
-                  family: str = "health", sites=None) -> FacilityType:
+def facility_type(
+    type_id: str,
+    *,
+    cost: float,
+    km: float | None = None,
+    urban_km: float | None = None,
+    rural_km: float | None = None,
+    capacity: float | None = None,
+    serves: str = "all",
+    family: str = "health",
+    sites=None,
+) -> FacilityType:
     if km is not None:
         service = ServiceConfig.model_validate({"distance_km": km})
     else:
         service = ServiceConfig.model_validate({"urban": {"distance_km": urban_km}, "rural": {"distance_km": rural_km}})
-    cfg = FacilityTypeConfig(family=family, cost=cost, capacity=capacity, serves=serves, service=service,
-                             sites=sites, name_en=type_id)
+    cfg = FacilityTypeConfig(
+        family=family, cost=cost, capacity=capacity, serves=serves, service=service, sites=sites, name_en=type_id
+    )
     return FacilityType.from_config(type_id, cfg)
 
 

@@ -66,10 +66,15 @@ def _read_text(path: PathType) -> str:
     except FileNotFoundError:
         raise InputError("file not found", file=path, hint="check the path") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"not a text file ({exc.reason} at byte {exc.start})", file=path,
-                         hint="give the benchmark file as the plain text published (unzipped)") from None
+        raise InputError(
+            f"not a text file ({exc.reason} at byte {exc.start})",
+            file=path,
+            hint="give the benchmark file as the plain text published (unzipped)",
+        ) from None
     except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=path, hint="check the path and the file's permissions") from None
+        raise InputError(
+            f"cannot read file: {exc.strerror}", file=path, hint="check the path and the file's permissions"
+        ) from None
 
 
 def _number(token: str, path: PathType, position: int, what: str, *, integer: bool = False) -> float:
@@ -107,8 +112,10 @@ def _numbers(tokens: list[str], start: int, path: PathType, what: str) -> np.nda
 # --------------------------------------------------------------------------- pmed
 
 
-@_format_hint("an OR-Library p-median file holds 'n m p', then m edges 'i j cost' (vertices 1..n), "
-              "separated by spaces or line breaks")
+@_format_hint(
+    "an OR-Library p-median file holds 'n m p', then m edges 'i j cost' (vertices 1..n), "
+    "separated by spaces or line breaks"
+)
 def read_pmed(path: PathType) -> tuple[int, int, np.ndarray]:
     """Read an OR-Library p-median file and derive its distance matrix.
 
@@ -153,8 +160,7 @@ def read_pmed(path: PathType) -> tuple[int, int, np.ndarray]:
     body = tokens[3:]
     if len(body) != 3 * m:
         raise InputError(
-            f"header says {m} edges (= {3 * m} numbers after the header) but the file has "
-            f"{len(body)} numbers after it",
+            f"header says {m} edges (= {3 * m} numbers after the header) but the file has {len(body)} numbers after it",
             file=path,
         )
     values = _numbers(body, 4, path, "an edge 'i j cost'").reshape(m, 3) if m else np.empty((0, 3))
@@ -189,9 +195,12 @@ def read_pmed(path: PathType) -> tuple[int, int, np.ndarray]:
     _, labels = csgraph.connected_components(graph, directed=False)
     if (labels != labels[0]).any():
         unreachable = int(np.argmax(labels != labels[0])) + 1
-        raise InputError(f"the graph is not connected (vertex {unreachable} cannot be reached from vertex 1), "
-                         "so some distances are infinite", file=path,
-                         hint="every vertex must be reachable along the edges; check that no edge line is missing")
+        raise InputError(
+            f"the graph is not connected (vertex {unreachable} cannot be reached from vertex 1), "
+            "so some distances are infinite",
+            file=path,
+            hint="every vertex must be reachable along the edges; check that no edge line is missing",
+        )
     dist = csgraph.shortest_path(graph, method="D", directed=False)
     return n, p, dist
 
@@ -241,8 +250,10 @@ class CapInstance:
         return len(self.demand)
 
 
-@_format_hint("an OR-Library warehouse file holds 'm n', m pairs 'capacity fixed_cost', then per customer its "
-              "demand and m costs, separated by spaces or line breaks")
+@_format_hint(
+    "an OR-Library warehouse file holds 'm n', m pairs 'capacity fixed_cost', then per customer its "
+    "demand and m costs, separated by spaces or line breaks"
+)
 def read_cap(path: PathType, capacity: float | None = None) -> CapInstance:
     """Read an OR-Library capacitated / uncapacitated warehouse-location file.
 
@@ -317,8 +328,11 @@ def read_cap(path: PathType, capacity: float | None = None) -> CapInstance:
             raise InputError(f"token {pos[k]} has negative {what} {arr[k]:g} ({owner[k]})", file=path)
     if (costs < 0).any():
         j, i = np.unravel_index(int(np.argmax(costs.ravel() < 0)), costs.shape)
-        raise InputError(f"token {start + (1 + m) * j + 1 + i} has negative cost {costs[j, i]:g} "
-                         f"(customer {j + 1}, warehouse {i + 1})", file=path)
+        raise InputError(
+            f"token {start + (1 + m) * j + 1 + i} has negative cost {costs[j, i]:g} "
+            f"(customer {j + 1}, warehouse {i + 1})",
+            file=path,
+        )
     return CapInstance(path.stem, capacities, fixed, demand, costs, word)
 
 
@@ -363,8 +377,10 @@ def read_sjc(path: PathType) -> tuple[np.ndarray, np.ndarray]:
                     file=path,
                 ) from None
             if not math.isfinite(v) or (k == 2 and v < 0):
-                raise InputError(f"line {lineno} field {k + 1} ({tok!r}) must be finite"
-                                 + (" and non-negative" if k == 2 else ""), file=path)
+                raise InputError(
+                    f"line {lineno} field {k + 1} ({tok!r}) must be finite" + (" and non-negative" if k == 2 else ""),
+                    file=path,
+                )
     data = np.array([parts for _, parts in rows], dtype=float)
     return data[:, :2].copy(), data[:, 2].copy()
 
@@ -399,13 +415,18 @@ def read_optima(path: PathType) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV table ({exc})", file=path) from None
     except OSError as exc:  # a folder, no permission
-        raise InputError(f"cannot read file: {exc.strerror}", file=path, hint="check the path and the file's permissions") from None
+        raise InputError(
+            f"cannot read file: {exc.strerror}", file=path, hint="check the path and the file's permissions"
+        ) from None
     if "optimal" not in df.columns and "covered_demand" in df.columns:
         df = df.rename(columns={"covered_demand": "optimal"})
     missing = [c for c in ("instance", "optimal") if c not in df.columns]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}", file=path,
-                         hint="an optima table needs 'instance' and 'optimal' columns")
+        raise InputError(
+            f"missing column(s) {', '.join(missing)}",
+            file=path,
+            hint="an optima table needs 'instance' and 'optimal' columns",
+        )
     df["instance"] = df["instance"].astype(str).str.strip()
     values = pd.to_numeric(df["optimal"], errors="coerce")
     if values.isna().any():

@@ -104,13 +104,20 @@ class PeakMemory:
             self.peak_mb = self._peak / 2**20
             self.start_mb = self._start / 2**20
         else:
-
             self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**20
             self.start_mb = self._start / 2**20
 
 
-def _result(instance: str, model, optimum: float | None, tol: float, t_read: float, t_build: float,
-            peak: PeakMemory, **extra: Any) -> dict[str, Any]:
+def _result(
+    instance: str,
+    model,
+    optimum: float | None,
+    tol: float,
+    t_read: float,
+    t_build: float,
+    peak: PeakMemory,
+    **extra: Any,
+) -> dict[str, Any]:
     rep = model.report if model is not None else None
     objective = model.objective if model is not None else None
     match = None if optimum is None or objective is None else abs(objective - optimum) <= tol
@@ -139,10 +146,10 @@ def _optima(optima):
     return optima if not isinstance(optima, (str, os.PathLike)) else read_optima(optima)
 
 
-def run_pmed(path, *, solver: str = "highs", time_limit: float | None = None, optima=None,
-             reduce: bool = True) -> dict[str, Any]:
+def run_pmed(
+    path, *, solver: str = "highs", time_limit: float | None = None, optima=None, reduce: bool = True
+) -> dict[str, Any]:
     """Solve one OR-Library p-median file; ``optima`` is a CSV path or a :func:`read_optima` frame."""
-
 
     table = _optima(optima)
     name = Path(path).stem
@@ -154,13 +161,30 @@ def run_pmed(path, *, solver: str = "highs", time_limit: float | None = None, op
         t2 = time.perf_counter()
         model.solve(solver, time_limit=time_limit)
     optimum = lookup_optimum(table, name) if table is not None else None
-    return _result(name, model, optimum, PMED_TOLERANCE, t1 - t0, t2 - t1, peak, n=n, p=p,
-                   heuristic=model.stats.get("heuristic_objective"),
-                   lagrangian_bound=model.stats.get("lagrangian_bound"))
+    return _result(
+        name,
+        model,
+        optimum,
+        PMED_TOLERANCE,
+        t1 - t0,
+        t2 - t1,
+        peak,
+        n=n,
+        p=p,
+        heuristic=model.stats.get("heuristic_objective"),
+        lagrangian_bound=model.stats.get("lagrangian_bound"),
+    )
 
 
-def run_cap(path, *, capacity: float | None = None, uncapacitated: bool = False, solver: str = "highs",
-            time_limit: float | None = None, optima=None) -> dict[str, Any]:
+def run_cap(
+    path,
+    *,
+    capacity: float | None = None,
+    uncapacitated: bool = False,
+    solver: str = "highs",
+    time_limit: float | None = None,
+    optima=None,
+) -> dict[str, Any]:
     """Solve one OR-Library warehouse file, capacitated (multi-source) or with ``uncapacitated=True``."""
 
     table = _optima(optima)
@@ -170,8 +194,15 @@ def run_cap(path, *, capacity: float | None = None, uncapacitated: bool = False,
         inst = read_cap(path, capacity=math.inf if uncapacitated else capacity)
         t1 = time.perf_counter()
         try:
-            model = CFLP.from_cost_matrix(inst.costs, inst.demand, inst.capacities, inst.fixed_costs, name=name,
-                                          uncapacitated=uncapacitated, cost_kind="total")
+            model = CFLP.from_cost_matrix(
+                inst.costs,
+                inst.demand,
+                inst.capacities,
+                inst.fixed_costs,
+                name=name,
+                uncapacitated=uncapacitated,
+                cost_kind="total",
+            )
         except InfeasibleError as exc:
             # Proven before solving (e.g. total capacity below total demand): a result, not an error.
             model, note = None, str(exc)
@@ -186,25 +217,45 @@ def run_cap(path, *, capacity: float | None = None, uncapacitated: bool = False,
     optimum = lookup_optimum(table, name, problem=kind, capacity=variant) if table is not None else None
     label = name if variant is None else f"{name}({variant:g})"
     extra = {"note": note} if note else {}
-    return _result(label, model, optimum, CAP_TOLERANCE, t1 - t0, t2 - t1, peak, problem=kind, capacity=variant,
-                   m=inst.m, n=inst.n, **extra)
+    return _result(
+        label,
+        model,
+        optimum,
+        CAP_TOLERANCE,
+        t1 - t0,
+        t2 - t1,
+        peak,
+        problem=kind,
+        capacity=variant,
+        m=inst.m,
+        n=inst.n,
+        **extra,
+    )
 
 
-def run_sjc(path, *, p: int, radius: float, solver: str = "highs", time_limit: float | None = None,
-            optima=None) -> dict[str, Any]:
+def run_sjc(
+    path, *, p: int, radius: float, solver: str = "highs", time_limit: float | None = None, optima=None
+) -> dict[str, Any]:
     """Solve one SJC MCLP file: every node a demand point and a candidate site, Euclidean metres."""
 
     if not (math.isfinite(radius) and radius >= 0):
-        raise ConfigError(f"the coverage radius must be a finite number of metres, 0 or more, got {radius!r}",
-                          field="--radius", hint="e.g. --radius 800")
+        raise ConfigError(
+            f"the coverage radius must be a finite number of metres, 0 or more, got {radius!r}",
+            field="--radius",
+            hint="e.g. --radius 800",
+        )
     table = _optima(optima)
     name = Path(path).stem
     with PeakMemory() as peak:
         t0 = time.perf_counter()
         xy, demand = read_sjc(path)
         if not 1 <= p <= len(demand):
-            raise ConfigError(f"the number of facilities must be in 1..{len(demand)} (the nodes of the file), got {p}",
-                              file=path, field="--p", hint="give how many facilities to open, at most one per node")
+            raise ConfigError(
+                f"the number of facilities must be in 1..{len(demand)} (the nodes of the file), got {p}",
+                file=path,
+                field="--p",
+                hint="give how many facilities to open, at most one per node",
+            )
         t1 = time.perf_counter()
         cov = coverage_matrix(xy, xy, radius)
         model = MCLP.from_cost_matrix(cov, demand, radius, p, name=name)
@@ -212,16 +263,12 @@ def run_sjc(path, *, p: int, radius: float, solver: str = "highs", time_limit: f
         model.solve(solver, time_limit=time_limit)
     optimum = lookup_optimum(table, name, p=p, radius=radius) if table is not None else None
     # One file serves many (p, S) tests: the label names the variant.
-    return _result(f"{name}(p={p},S={radius:g})", model, optimum, PMED_TOLERANCE, t1 - t0, t2 - t1, peak, p=p,
-                   radius=radius)
+    return _result(
+        f"{name}(p={p},S={radius:g})", model, optimum, PMED_TOLERANCE, t1 - t0, t2 - t1, peak, p=p, radius=radius
+    )
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-
-
-
 
 
 def _check_options(files=(), *, time_limit: float | None = None, capacities=()) -> None:
@@ -232,13 +279,19 @@ def _check_options(files=(), *, time_limit: float | None = None, capacities=()) 
     """
 
     if time_limit is not None and not time_limit > 0:
-        raise ConfigError(f"time limit must be a positive number of seconds, got {time_limit!r}", field="--time-limit",
-                          hint="e.g. --time-limit 60, or leave it out for no limit")
+        raise ConfigError(
+            f"time limit must be a positive number of seconds, got {time_limit!r}",
+            field="--time-limit",
+            hint="e.g. --time-limit 60, or leave it out for no limit",
+        )
     for cap in capacities:
         if not cap >= 0:
-            raise ConfigError(f"capacity must be a number, 0 or more, got {cap!r}", field="--capacity",
-                              hint="the capacity of every warehouse of a file whose capacities are the word "
-                              "'capacity' (capa, capb, capc), e.g. --capacity 8000")
+            raise ConfigError(
+                f"capacity must be a number, 0 or more, got {cap!r}",
+                field="--capacity",
+                hint="the capacity of every warehouse of a file whose capacities are the word "
+                "'capacity' (capa, capb, capc), e.g. --capacity 8000",
+            )
     for f in files:
         if not Path(f).exists():
             raise InputError("file not found", file=f, hint="check the path")

@@ -13,8 +13,9 @@ from ..bench.runner import _check_options, _optima, run_cap, run_pmed, run_sjc
 
 def _common(func):
     func = click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")(func)
-    func = click.option("--optima", type=click.Path(dir_okay=False),
-                        help="CSV of known optima (columns instance, optimal, …).")(func)
+    func = click.option(
+        "--optima", type=click.Path(dir_okay=False), help="CSV of known optima (columns instance, optimal, …)."
+    )(func)
     func = click.option("--time-limit", type=float, default=None, help="Solver time limit per instance (s).")(func)
     func = click.option("--solver", type=click.Choice(["highs", "cbc"]), default="highs", show_default=True)(func)
     return func
@@ -40,8 +41,12 @@ def orlib_pmed(files, solver, time_limit, optima, as_json) -> None:
 
 @bench.command("orlib-cap")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--capacity", type=float, multiple=True,
-              help="Capacity for files whose capacity field is the word 'capacity' (capa/b/c); repeat for variants.")
+@click.option(
+    "--capacity",
+    type=float,
+    multiple=True,
+    help="Capacity for files whose capacity field is the word 'capacity' (capa/b/c); repeat for variants.",
+)
 @click.option("--uncapacitated", is_flag=True, help="Solve the UFLP (capacities ignored).")
 @_common
 def orlib_cap(files, capacity, uncapacitated, solver, time_limit, optima, as_json) -> None:
@@ -56,8 +61,11 @@ def orlib_cap(files, capacity, uncapacitated, solver, time_limit, optima, as_jso
         if capacity and not uncapacitated and read_cap(f, capacity=capacity[0]).capacity_word:
             variants = list(capacity)
         for cap in variants:
-            out.add(run_cap(f, capacity=cap, uncapacitated=uncapacitated, solver=solver, time_limit=time_limit,
-                            optima=table))
+            out.add(
+                run_cap(
+                    f, capacity=cap, uncapacitated=uncapacitated, solver=solver, time_limit=time_limit, optima=table
+                )
+            )
     out.finish()
 
 
@@ -100,18 +108,19 @@ class _Printer:
             return
         widths = (22, 16, 16, 11, 10, 9, 9)
         if not self.header_done:
-            click.echo("  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths)).rstrip())
+            click.echo("  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=False)).rstrip())
             self.header_done = True
         cells = [_fmt(row.get(c)) for c in _COLUMNS]
         mark = {True: "", False: "  MISMATCH", None: ""}[row.get("match")]
-        click.echo("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() + mark)
+        click.echo("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip() + mark)
 
     def finish(self) -> None:
         if not self.as_json and self.rows:
             total = sum(r["seconds"] for r in self.rows)
             known = [r for r in self.rows if r.get("match") is not None]
             ok = sum(1 for r in known if r["match"])
-            click.echo(f"{len(self.rows)} instance(s), {total:.1f} s in total; "
-                       f"{ok}/{len(known)} equal to the known optimum")
+            click.echo(
+                f"{len(self.rows)} instance(s), {total:.1f} s in total; {ok}/{len(known)} equal to the known optimum"
+            )
         if any(r.get("match") is False for r in self.rows):
             raise SystemExit(1)

@@ -115,7 +115,9 @@ def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool)
     sc = result.scenario
     status = result.status
     if status == "optimal":
-        status_text = "optimal" + (f" (within MIP gap {sc.solver.mip_gap:g}; gap {result.gap:.2e})" if sc.solver.mip_gap else "")
+        status_text = "optimal" + (
+            f" (within MIP gap {sc.solver.mip_gap:g}; gap {result.gap:.2e})" if sc.solver.mip_gap else ""
+        )
     else:
         gap = f"{result.gap:.2%}" if result.gap is not None else "unknown"
         # The solver stopped early (time limit, or another work limit): say so, with its reason.
@@ -124,7 +126,9 @@ def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool)
     click.echo(f"scenario   {sc.name}: {sc.title}")
     click.echo(f"status     {status_text}")
     click.echo(f"objective  {result.objective:,.2f} ({sc.objective.kind})")
-    click.echo(f"budget     used {_fmt_int(result.budget_used)} of {_fmt_int(sc.budget.total)} yuan; {len(result.chosen_sites)} new facilities")
+    click.echo(
+        f"budget     used {_fmt_int(result.budget_used)} of {_fmt_int(sc.budget.total)} yuan; {len(result.chosen_sites)} new facilities"
+    )
     click.echo("coverage   population within the service standard, before -> after:")
     for rec in result.coverage_totals.itertuples():
         click.echo(
@@ -155,13 +159,18 @@ def validate(config: str | None, details: bool) -> None:
         f"region     {region['name']}: {region['demand_points']:,} demand points, population {region['population']:,}, "
         f"{region['candidate_sites']:,} candidate sites"
     )
-    click.echo(f"model      {size['rows']:,} rows, {size['columns']:,} columns, {size['nonzeros']:,} nonzeros ({size['binaries']:,} binary)")
+    click.echo(
+        f"model      {size['rows']:,} rows, {size['columns']:,} columns, {size['nonzeros']:,} nonzeros ({size['binaries']:,} binary)"
+    )
 
 
 @main.command()
 @click.argument("folder", required=False, default=".", type=click.Path(path_type=str))
-@click.option("--no-data", is_flag=True,
-              help="Do not copy the 5.5 MB GeoPackage; point the scenarios at the installed one instead.")
+@click.option(
+    "--no-data",
+    is_flag=True,
+    help="Do not copy the 5.5 MB GeoPackage; point the scenarios at the installed one instead.",
+)
 def init(folder: str, no_data: bool) -> None:
     """Copy the shipped Zhejiang scenarios and catalogue into FOLDER (default: here) to start your own."""
 

@@ -17,23 +17,68 @@ from ..sweeps.table import _not_monotone
 # =============================================================================== CLI
 @click.command(name="sweep")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=str))
-@click.option("--budgets", default=None, metavar="SPEC",
-              help="start:stop:count (inclusive) or a comma list, in yuan [default: 10 budgets from 0.2x to 2x the scenario's].")
-@click.option("--objectives", default=None, metavar="LIST", help="Comma list of coverage, equity, min_cost, access [default: the scenario's].")
-@click.option("--weights", "weights", multiple=True, metavar="SET",
-              help="A weight set 'library=2,museum=1' (unnamed types weigh 1); repeat for more; 'scenario' = the scenario's own.")
-@click.option("--workers", default=2, show_default=True, type=int, help="LocalCluster worker processes; 0 = no Dask, solve here one by one.")
-@click.option("--scheduler", default=None, metavar="ADDRESS", help="Use a running Dask cluster, e.g. tcp://127.0.0.1:8786.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), help="Output folder [default: reports/<scenario>-sweep].")
+@click.option(
+    "--budgets",
+    default=None,
+    metavar="SPEC",
+    help="start:stop:count (inclusive) or a comma list, in yuan [default: 10 budgets from 0.2x to 2x the scenario's].",
+)
+@click.option(
+    "--objectives",
+    default=None,
+    metavar="LIST",
+    help="Comma list of coverage, equity, min_cost, access [default: the scenario's].",
+)
+@click.option(
+    "--weights",
+    "weights",
+    multiple=True,
+    metavar="SET",
+    help="A weight set 'library=2,museum=1' (unnamed types weigh 1); repeat for more; 'scenario' = the scenario's own.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=int,
+    help="LocalCluster worker processes; 0 = no Dask, solve here one by one.",
+)
+@click.option(
+    "--scheduler", default=None, metavar="ADDRESS", help="Use a running Dask cluster, e.g. tcp://127.0.0.1:8786."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Output folder [default: reports/<scenario>-sweep].",
+)
 @click.option("--time-limit", type=float, default=None, help="Override solver.time_limit (seconds) for every point.")
-@click.option("--mip-gap", type=float, default=None, help="Override solver.mip_gap for every point (0 = prove optimality).")
+@click.option(
+    "--mip-gap", type=float, default=None, help="Override solver.mip_gap for every point (0 = prove optimality)."
+)
 @click.option("--scale-caps", is_flag=True, help="Scale per-family and per-unit budget caps with the budget.")
 @click.option("--force", is_flag=True, help="Solve finished points again.")
-@click.option("--ship-scenario", is_flag=True,
-              help="Send the scenario to the workers instead of its path (workers without this machine's files).")
+@click.option(
+    "--ship-scenario",
+    is_flag=True,
+    help="Send the scenario to the workers instead of its path (workers without this machine's files).",
+)
 @click.option("--no-plots", is_flag=True, help="Skip sweep.html and the PNG plots.")
-def sweep_command(config, budgets, objectives, weights, workers, scheduler, out_dir, time_limit, mip_gap, scale_caps, force,
-                  ship_scenario, no_plots):
+def sweep_command(
+    config,
+    budgets,
+    objectives,
+    weights,
+    workers,
+    scheduler,
+    out_dir,
+    time_limit,
+    mip_gap,
+    scale_caps,
+    force,
+    ship_scenario,
+    no_plots,
+):
     """Solve a scenario over a grid of budgets, objectives and weights, in parallel on Dask.
 
     Writes one JSON file per point as it finishes (a rerun skips finished
@@ -60,8 +105,11 @@ def sweep_command(config, budgets, objectives, weights, workers, scheduler, out_
             if state["bar"] is not None:
                 state["bar"].update(1)
             if info["status"] in ("failed", "error"):
-                click.echo(f"\n  point {info['point'].line} at {info['point'].budget:,.0f}: {info['status']}"
-                           f" {info.get('message', '')}", err=True)
+                click.echo(
+                    f"\n  point {info['point'].line} at {info['point'].budget:,.0f}: {info['status']}"
+                    f" {info.get('message', '')}",
+                    err=True,
+                )
         elif event == "done" and state["bar"] is not None:
             state["bar"].__exit__(None, None, None)
             state["bar"] = None
@@ -97,17 +145,32 @@ def sweep_command(config, budgets, objectives, weights, workers, scheduler, out_
     _print_table(df)
     bad = df[_not_monotone(df)]
     if len(bad):
-        click.echo(f"warning    {len(bad)} row(s) not monotone in the budget (within the MIP gap); rerun with --mip-gap 0", err=True)
+        click.echo(
+            f"warning    {len(bad)} row(s) not monotone in the budget (within the MIP gap); rerun with --mip-gap 0",
+            err=True,
+        )
     click.echo(f"written    {df.attrs['out_dir']} (sweep.csv, sweep.parquet, sweep.html, points/)")
     unsolved = int(df["status"].isin(["error", "failed"]).sum())
     if unsolved:
-        click.echo(f"error: {unsolved} point(s) could not be solved (see the message column of sweep.csv); "
-                   "rerun to retry them", err=True)
+        click.echo(
+            f"error: {unsolved} point(s) could not be solved (see the message column of sweep.csv); "
+            "rerun to retry them",
+            err=True,
+        )
         sys.exit(1)
 
 
 def _print_table(df: pd.DataFrame) -> None:
-    cols = ["budget", "objective", "weights", "status", "covered_total", "min_unit_rate", "marginal_per_1e8", "monotone_ok"]
+    cols = [
+        "budget",
+        "objective",
+        "weights",
+        "status",
+        "covered_total",
+        "min_unit_rate",
+        "marginal_per_1e8",
+        "monotone_ok",
+    ]
     view = df[[c for c in cols if c in df]].copy()
     for c in ("budget", "covered_total", "marginal_per_1e8"):
         if c in view:

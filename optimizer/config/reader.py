@@ -53,7 +53,9 @@ def read_config_file(path: str | Path, what: str = "scenario") -> tuple[dict, An
         ) from None
     except OSError as exc:
         raise ConfigError(
-            f"cannot read the file: {(exc.strerror or str(exc)).lower()}", file=path, hint="check the file's permissions"
+            f"cannot read the file: {(exc.strerror or str(exc)).lower()}",
+            file=path,
+            hint="check the file's permissions",
         ) from None
     if suffix == ".toml":
         try:
@@ -99,7 +101,9 @@ def read_config_file(path: str | Path, what: str = "scenario") -> tuple[dict, An
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
             # e.g. an unclosed quote: the problem shows at the end, the cause where the value started
-            problem += f" ({exc.context} started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+            problem += (
+                f" ({exc.context} started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+            )
         raise ConfigError(
             f"YAML syntax error{where}: {problem}",
             file=path,
@@ -283,8 +287,18 @@ def _sort_key(error: dict) -> tuple:
     return (rank, -len(error["loc"]))
 
 
-_PYDANTIC_INTERNAL = ("function-", "lax-or-strict[", "json-or-python[", "union[", "tagged-union[", "nullable[",
-                      "chain[", "default[", "constrained-", "is-instance[")
+_PYDANTIC_INTERNAL = (
+    "function-",
+    "lax-or-strict[",
+    "json-or-python[",
+    "union[",
+    "tagged-union[",
+    "nullable[",
+    "chain[",
+    "default[",
+    "constrained-",
+    "is-instance[",
+)
 
 
 def _clean_loc(loc: tuple) -> tuple:
@@ -322,7 +336,7 @@ def _format_validation_error(exc: ValidationError, path: Path | None, node: Any,
     locs = [_clean_loc(e["loc"]) for e in errors]
     errors = [
         e
-        for e, loc in zip(errors, locs)
+        for e, loc in zip(errors, locs, strict=False)
         if not (e["type"].endswith("_type") and any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs))
     ] or errors
     first = errors[0]
@@ -355,8 +369,10 @@ def _format_validation_error(exc: ValidationError, path: Path | None, node: Any,
         elif dotted and dotted.endswith(".cost"):
             hint = "give the construction cost of one new facility in yuan, 0 or more, e.g. cost: 1.0e+8"
         elif dotted == "region.projected_crs":
-            hint = ("give a projected (metric) CRS, e.g. 'EPSG:32650' (UTM 50N) for Zhejiang, "
-                    "or leave the key out to use the region's UTM zone")
+            hint = (
+                "give a projected (metric) CRS, e.g. 'EPSG:32650' (UTM 50N) for Zhejiang, "
+                "or leave the key out to use the region's UTM zone"
+            )
         elif dotted and dotted.startswith(("budget.per_family", "budget.per_unit")):
             hint = "give the cap in yuan, 0 or more (0 forbids spending there), e.g. 5.0e+7"
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):

@@ -116,7 +116,7 @@ class ServiceStandard(_Strict):
     detour_factor: float = Field(1.0, ge=1.0)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "ServiceStandard":
+    def _one_kind(self) -> ServiceStandard:
         by_distance = self.distance_km is not None
         by_time = self.minutes is not None or self.speed_kmh is not None
         if by_distance == by_time:
@@ -257,9 +257,7 @@ class EquityConfig(_Strict):
     levels: list[str] | None = Field(
         None, description="admin levels whose units are compared; null = the finest levels with boundaries"
     )
-    group: str | None = Field(
-        None, description="boolean column of admin_units naming a group, e.g. mountain26"
-    )
+    group: str | None = Field(None, description="boolean column of admin_units naming a group, e.g. mountain26")
     compare: Literal["units", "group_vs_rest", "units_in_group"] = "units"
     tolerance: float = Field(1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
     aversion: float = Field(5.0, gt=0, description="kolm_pollak: inequality aversion kappa (per unit of rate)")
@@ -336,7 +334,9 @@ class OutputConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    max_memory_gb: float | None = Field(None, gt=0, description="refuse models estimated above this (default: 80% of RAM)")
+    max_memory_gb: float | None = Field(
+        None, gt=0, description="refuse models estimated above this (default: 80% of RAM)"
+    )
 
 
 # --------------------------------------------------------------------------- impedance
@@ -348,7 +348,9 @@ class ImpedanceSpec(_Strict):
     """
 
     kind: Literal["straight_line", "od_matrix", "network"] = "straight_line"
-    path: Path | None = Field(None, description="OD matrix (CSV, Parquet, GeoPackage) or road network (OSM PBF, line layer)")
+    path: Path | None = Field(
+        None, description="OD matrix (CSV, Parquet, GeoPackage) or road network (OSM PBF, line layer)"
+    )
     layer: str | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> column in the file")
     speeds: dict[str, float] = Field(default_factory=dict, description="road class -> km/h, over the default table")
@@ -360,11 +362,13 @@ class ImpedanceSpec(_Strict):
     def _positive_speeds(cls, value: dict[str, float]) -> dict[str, float]:
         for road_class, speed in value.items():
             if not 0 < speed <= 300:
-                raise ValueError(f"speed of road class {road_class!r} must be more than 0 and at most 300 km/h, got {speed:g}")
+                raise ValueError(
+                    f"speed of road class {road_class!r} must be more than 0 and at most 300 km/h, got {speed:g}"
+                )
         return value
 
     @model_validator(mode="after")
-    def _path_for_files(self) -> "ImpedanceSpec":
+    def _path_for_files(self) -> ImpedanceSpec:
         if self.kind != "straight_line" and self.path is None:
             raise ValueError(f"impedance kind {self.kind!r} needs path: the file to read")
         return self
@@ -374,6 +378,8 @@ class ImpedanceConfig(ImpedanceSpec):
     """The scenario's impedance, optionally a different one per facility type (``by_type``)."""
 
     by_type: dict[str, ImpedanceSpec] = Field(default_factory=dict)
+
+
 # --------------------------------------------------------------------------- periods (phased plans)
 class PeriodConfig(_Strict):
     """One period of a phased plan: a year or a five-year plan, with its own budget."""

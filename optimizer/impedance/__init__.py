@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 
-def spec_for(scenario: "Scenario", type_id: str) -> ImpedanceSpec:
+def spec_for(scenario: Scenario, type_id: str) -> ImpedanceSpec:
     """The impedance specification facility type ``type_id`` uses: its ``by_type`` entry, else the scenario's."""
     cfg = scenario.impedance
     return cfg.by_type.get(type_id, cfg)
@@ -74,19 +74,19 @@ def _spec_key(spec: ImpedanceSpec) -> str:
     return json.dumps(data, sort_keys=True)
 
 
-def demand_points(scenario: "Scenario") -> Points:
+def demand_points(scenario: Scenario) -> Points:
     """The scenario's demand points (IDs and planar coordinates)."""
     region = scenario.region
     return Points(region.demand.index.astype(str).to_numpy(), planar_xy(region.demand, region.projected_crs))
 
 
-def site_points(scenario: "Scenario") -> Points:
+def site_points(scenario: Scenario) -> Points:
     """The scenario's candidate sites."""
     region = scenario.region
     return Points(region.candidates.index.astype(str).to_numpy(), planar_xy(region.candidates, region.projected_crs))
 
 
-def facility_points(scenario: "Scenario", facilities: "gpd.GeoDataFrame | None" = None) -> Points:
+def facility_points(scenario: Scenario, facilities: gpd.GeoDataFrame | None = None) -> Points:
     """Existing facilities (or the given layout): a planned facility is reached as its ``site_id``."""
     region = scenario.region
     fac = region.facilities if facilities is None else facilities
@@ -98,7 +98,7 @@ def facility_points(scenario: "Scenario", facilities: "gpd.GeoDataFrame | None" 
     return Points(ids, planar_xy(fac, region.projected_crs))
 
 
-def _largest_limits(scenario: "Scenario", spec_key: str) -> tuple[float | None, float | None]:
+def _largest_limits(scenario: Scenario, spec_key: str) -> tuple[float | None, float | None]:
     """Largest minutes and km the types using this specification need (standards, access cap)."""
     minutes: list[float] = []
     km: list[float] = []
@@ -113,29 +113,36 @@ def _largest_limits(scenario: "Scenario", spec_key: str) -> tuple[float | None, 
     return (max(minutes) if minutes else None), (max(km) if km else None)
 
 
-def _check_units(scenario: "Scenario", has_minutes: bool, has_km: bool, spec_key: str) -> None:
+def _check_units(scenario: Scenario, has_minutes: bool, has_km: bool, spec_key: str) -> None:
     """A matrix without minutes cannot serve a minutes standard (nor one without km a km standard)."""
     for type_id, ftype in scenario.catalogue.items():
         if _spec_key(spec_for(scenario, type_id)) != spec_key:
             continue
         for std in (ftype.urban, ftype.rural):
-            missing = "minutes" if std.minutes is not None and not has_minutes else (
-                "km" if std.distance_km is not None and not has_km else None)
+            missing = (
+                "minutes"
+                if std.minutes is not None and not has_minutes
+                else ("km" if std.distance_km is not None and not has_km else None)
+            )
             if missing:
                 where = f"impedance.by_type.{type_id}" if type_id in scenario.impedance.by_type else "impedance"
                 raise ConfigError(
-                    f"facility type {type_id!r} has a standard in {missing}, but its OD matrix has no "
-                    f"{missing} column", file=scenario.source_path, field=f"{where}.columns",
+                    f"facility type {type_id!r} has a standard in {missing}, but its OD matrix has no {missing} column",
+                    file=scenario.source_path,
+                    field=f"{where}.columns",
                     hint=f"add a {missing} column to the matrix (or map it with impedance.columns), or give the "
-                         f"type a standard in {'km' if missing == 'minutes' else 'minutes'}")
+                    f"type a standard in {'km' if missing == 'minutes' else 'minutes'}",
+                )
         if scenario.objective.kind == "access" and not has_km:
             raise ConfigError(
                 f"the access objective measures km, but the OD matrix for {type_id!r} has no km column",
-                file=scenario.source_path, field="impedance.columns",
-                hint="add a km column to the matrix, or use another objective")
+                file=scenario.source_path,
+                field="impedance.columns",
+                hint="add a km column to the matrix, or use another objective",
+            )
 
 
-def impedance_for(scenario: "Scenario", type_id: str) -> Impedance:
+def impedance_for(scenario: Scenario, type_id: str) -> Impedance:
     """The impedance facility type ``type_id`` is planned with, built once per scenario and specification."""
     spec = spec_for(scenario, type_id)
     if spec.kind == "straight_line":
@@ -147,28 +154,45 @@ def impedance_for(scenario: "Scenario", type_id: str) -> Impedance:
     region = scenario.region
     if spec.kind == "od_matrix":
         max_minutes, max_km = _largest_limits(scenario, key)
-        destinations = np.concatenate([region.candidates.index.astype(str).to_numpy(),
-                                       region.facilities.index.astype(str).to_numpy()])
+        destinations = np.concatenate(
+            [region.candidates.index.astype(str).to_numpy(), region.facilities.index.astype(str).to_numpy()]
+        )
         uniq, counts = np.unique(destinations, return_counts=True)
         if (counts > 1).any():
             raise InputError(
                 f"ID {uniq[counts > 1][0]!r} is both a candidate site and an existing facility, so the OD matrix "
-                "cannot tell which it means", file=spec.path, field="destination",
-                hint="give candidate sites and existing facilities distinct IDs")
-        imp: Impedance = read_od_matrix(spec.path, demand_ids=region.demand.index.astype(str).to_numpy(),
-                                        destination_ids=destinations, max_minutes=max_minutes, max_km=max_km,
-                                        layer=spec.layer, columns=spec.columns,
-                                        check_columns=lambda has_min, has_km: _check_units(scenario, has_min, has_km, key))
+                "cannot tell which it means",
+                file=spec.path,
+                field="destination",
+                hint="give candidate sites and existing facilities distinct IDs",
+            )
+        imp: Impedance = read_od_matrix(
+            spec.path,
+            demand_ids=region.demand.index.astype(str).to_numpy(),
+            destination_ids=destinations,
+            max_minutes=max_minutes,
+            max_km=max_km,
+            layer=spec.layer,
+            columns=spec.columns,
+            check_columns=lambda has_min, has_km: _check_units(scenario, has_min, has_km, key),
+        )
     else:
-        network = read_network(spec.path, region.projected_crs, layer=spec.layer, columns=spec.columns,
-                               speeds=spec.speeds, use_maxspeed=spec.use_maxspeed)
+        network = read_network(
+            spec.path,
+            region.projected_crs,
+            layer=spec.layer,
+            columns=spec.columns,
+            speeds=spec.speeds,
+            use_maxspeed=spec.use_maxspeed,
+        )
         imp = NetworkImpedance(network, access_speed_kmh=spec.access_speed_kmh)
     cache[key] = imp
     return imp
 
 
-def cost_matrix(scenario: "Scenario", type_id: str, *, to: str = "candidates", metric: str = "minutes",
-                limit: float | None = None) -> sp.csr_array:
+def cost_matrix(
+    scenario: Scenario, type_id: str, *, to: str = "candidates", metric: str = "minutes", limit: float | None = None
+) -> sp.csr_array:
     """Sparse demand × targets matrix of the scenario's impedance, for the classic models.
 
     Stored entries are the pairs in reach (within ``limit``, default the
@@ -190,13 +214,14 @@ def cost_matrix(scenario: "Scenario", type_id: str, *, to: str = "candidates", m
         lim = np.full(len(demand), float(limit))
         if isinstance(imp, StraightLine) and metric == "minutes":
             raise ValueError("a straight line has no minutes of its own: use metric='km'")
-        rows, cols, minutes, km = imp.pairs(demand, targets, lim if metric == "minutes" else None,
-                                            lim if metric == "km" else None)
+        rows, cols, minutes, km = imp.pairs(
+            demand, targets, lim if metric == "minutes" else None, lim if metric == "km" else None
+        )
     value = minutes if metric == "minutes" else km
     ok = np.isfinite(value)
     return sp.csr_array((value[ok], (rows[ok], cols[ok])), shape=(len(demand), len(targets)))
 
 
-def _urban(scenario: "Scenario") -> np.ndarray:
+def _urban(scenario: Scenario) -> np.ndarray:
     demand = scenario.region.demand
     return demand["urban"].to_numpy(dtype=bool) if "urban" in demand else np.zeros(len(demand), bool)

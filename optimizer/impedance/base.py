@@ -53,13 +53,14 @@ class Points:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def subset(self, index: np.ndarray) -> "Points":
+    def subset(self, index: np.ndarray) -> Points:
         """The points at positions ``index`` (integer positions or a boolean mask)."""
         return Points(self.ids[index], self.xy[index])
 
 
-def standard_limits(urban_std: ServiceStandard, rural_std: ServiceStandard,
-                    urban: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def standard_limits(
+    urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per demand point: its minutes limit and its km limit (NaN where its standard is of the other kind).
 
     Parameters
@@ -122,8 +123,9 @@ class Impedance:
         """One line for reports and manifests: what the impedance is built from."""
         return self.kind
 
-    def pairs(self, demand: Points, targets: Points, minutes: np.ndarray | None = None,
-              km: np.ndarray | None = None) -> Pairs:
+    def pairs(
+        self, demand: Points, targets: Points, minutes: np.ndarray | None = None, km: np.ndarray | None = None
+    ) -> Pairs:
         """Pairs in reach: ``minutes[r]`` (or ``km[r]``) is demand point r's limit, NaN = none of that kind.
 
         A pair is kept when it is within the row's minutes limit or within
@@ -135,8 +137,9 @@ class Impedance:
         """Km from each demand point to its nearest target (``inf`` when none is reached)."""
         raise NotImplementedError
 
-    def reach(self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray,
-              demand: Points, targets: Points) -> Pairs:
+    def reach(
+        self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray, demand: Points, targets: Points
+    ) -> Pairs:
         """The (demand, target) pairs within the facility type's service standard.
 
         This is the one place standards meet the impedance: a ``minutes``
@@ -144,12 +147,14 @@ class Impedance:
         with km along the network (or in the matrix).
         """
         minutes, km = standard_limits(urban_std, rural_std, urban)
-        return self.pairs(demand, targets, minutes if np.isfinite(minutes).any() else None,
-                          km if np.isfinite(km).any() else None)
+        return self.pairs(
+            demand, targets, minutes if np.isfinite(minutes).any() else None, km if np.isfinite(km).any() else None
+        )
 
     @staticmethod
-    def _keep(rows: np.ndarray, t: np.ndarray, d: np.ndarray, minutes: np.ndarray | None,
-              km: np.ndarray | None) -> np.ndarray:
+    def _keep(
+        rows: np.ndarray, t: np.ndarray, d: np.ndarray, minutes: np.ndarray | None, km: np.ndarray | None
+    ) -> np.ndarray:
         """Mask of pairs within their row's minutes or km limit."""
         keep = np.zeros(len(rows), bool)
         if minutes is not None:
@@ -176,8 +181,9 @@ class StraightLine(Impedance):
     def describe(self) -> str:
         return "straight line (each standard's speed and detour factor)"
 
-    def pairs(self, demand: Points, targets: Points, minutes: np.ndarray | None = None,
-              km: np.ndarray | None = None) -> Pairs:
+    def pairs(
+        self, demand: Points, targets: Points, minutes: np.ndarray | None = None, km: np.ndarray | None = None
+    ) -> Pairs:
         if minutes is not None and np.isfinite(minutes).any():
             raise ValueError("a straight line has no travel minutes of its own; use reach() with a standard")
         radius = np.nan_to_num(np.asarray(km, dtype=float), nan=-1.0) * 1000.0 if km is not None else 0.0
@@ -190,8 +196,9 @@ class StraightLine(Impedance):
             rows, cols, dist = rows[ok], cols[ok], dist[ok]
         return rows, cols, np.full(len(rows), np.nan), dist / 1000.0
 
-    def reach(self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray,
-              demand: Points, targets: Points) -> Pairs:
+    def reach(
+        self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray, demand: Points, targets: Points
+    ) -> Pairs:
         urban = np.asarray(urban, dtype=bool)
         radius = np.where(urban, urban_std.radius_m(), rural_std.radius_m())
         rows, cols, dist = coverage_pairs(demand.xy, targets.xy, radius)

@@ -38,8 +38,7 @@ from scipy.spatial import cKDTree
 from ..errors import InputError
 from .base import EMPTY_PAIRS, Impedance, Pairs, Points, _sorted, join_on_keys
 
-__all__ = ["DEFAULT_SPEEDS_KMH", "RoadNetwork", "NetworkImpedance", "read_osm_pbf", "read_road_layer",
-           "read_network"]
+__all__ = ["DEFAULT_SPEEDS_KMH", "RoadNetwork", "NetworkImpedance", "read_osm_pbf", "read_road_layer", "read_network"]
 
 DEFAULT_SPEEDS_KMH: dict[str, float] = {
     "motorway": 100.0,  # JTG B01-2014 expressway 80-120
@@ -137,16 +136,27 @@ def _oneway_direction(values: pd.Series | None, n: int) -> np.ndarray:
     return out
 
 
-def _directed(u: np.ndarray, v: np.ndarray, km: np.ndarray, minutes: np.ndarray,
-              oneway: np.ndarray) -> tuple[np.ndarray, ...]:
+def _directed(
+    u: np.ndarray, v: np.ndarray, km: np.ndarray, minutes: np.ndarray, oneway: np.ndarray
+) -> tuple[np.ndarray, ...]:
     fwd = oneway >= 0
     back = oneway <= 0
-    return (np.concatenate([u[fwd], v[back]]), np.concatenate([v[fwd], u[back]]),
-            np.concatenate([km[fwd], km[back]]), np.concatenate([minutes[fwd], minutes[back]]))
+    return (
+        np.concatenate([u[fwd], v[back]]),
+        np.concatenate([v[fwd], u[back]]),
+        np.concatenate([km[fwd], km[back]]),
+        np.concatenate([minutes[fwd], minutes[back]]),
+    )
 
 
-def read_osm_pbf(path: str | Path, crs: CRS, *, speeds: dict[str, float] | None = None,
-                 use_maxspeed: bool = True, network_type: str = "driving") -> RoadNetwork:
+def read_osm_pbf(
+    path: str | Path,
+    crs: CRS,
+    *,
+    speeds: dict[str, float] | None = None,
+    use_maxspeed: bool = True,
+    network_type: str = "driving",
+) -> RoadNetwork:
     """The drivable network of an OpenStreetMap PBF file, read with pyrosm.
 
     Parameters
@@ -163,20 +173,33 @@ def read_osm_pbf(path: str | Path, crs: CRS, *, speeds: dict[str, float] | None 
     try:
         import pyrosm
     except ImportError:  # pragma: no cover - declared in the [network] extra
-        raise InputError("reading OSM PBF files needs pyrosm", file=path,
-                         hint="pip install 'regionopt[network]'") from None
+        raise InputError(
+            "reading OSM PBF files needs pyrosm", file=path, hint="pip install 'regionopt[network]'"
+        ) from None
     path = Path(path)
     if not path.is_file():
-        raise InputError("road network file not found", file=path, field="impedance.path",
-                         hint="check the path (relative paths are read from the scenario file's folder)")
+        raise InputError(
+            "road network file not found",
+            file=path,
+            field="impedance.path",
+            hint="check the path (relative paths are read from the scenario file's folder)",
+        )
     try:
         nodes, edges = pyrosm.OSM(str(path)).get_network(network_type=network_type, nodes=True)
     except Exception as exc:  # pyrosm raises bare exceptions on a corrupt file
-        raise InputError(f"cannot read this file as an OpenStreetMap PBF ({type(exc).__name__})", file=path,
-                         field="impedance.path", hint="give an .osm.pbf extract, e.g. from download.geofabrik.de") from None
+        raise InputError(
+            f"cannot read this file as an OpenStreetMap PBF ({type(exc).__name__})",
+            file=path,
+            field="impedance.path",
+            hint="give an .osm.pbf extract, e.g. from download.geofabrik.de",
+        ) from None
     if edges is None or nodes is None or len(edges) == 0:
-        raise InputError("the OpenStreetMap file has no drivable roads", file=path, field="impedance.path",
-                         hint="give an extract that covers the region's roads")
+        raise InputError(
+            "the OpenStreetMap file has no drivable roads",
+            file=path,
+            field="impedance.path",
+            hint="give an extract that covers the region's roads",
+        )
     node_ids = nodes["id"].to_numpy(dtype=np.int64)
     pos = pd.Index(node_ids)
     u = pos.get_indexer(edges["u"].to_numpy(dtype=np.int64))
@@ -187,17 +210,25 @@ def read_osm_pbf(path: str | Path, crs: CRS, *, speeds: dict[str, float] | None 
     pts = gpd.GeoSeries(gpd.points_from_xy(nodes["lon"], nodes["lat"]), crs="EPSG:4326").to_crs(crs)
     node_xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
     km = edges.geometry.to_crs(crs).length.to_numpy() / 1000.0
-    speed = _speed_of(edges["highway"], edges["maxspeed"] if use_maxspeed and "maxspeed" in edges else None,
-                      speeds or {})
+    speed = _speed_of(
+        edges["highway"], edges["maxspeed"] if use_maxspeed and "maxspeed" in edges else None, speeds or {}
+    )
     minutes = km / speed * 60.0
-    oneway = _oneway_direction(edges["oneway"] if "oneway" in edges else None, len(edges))
+    oneway = _oneway_direction(edges.get("oneway", None), len(edges))
     u, v, km, minutes = _directed(u, v, km, minutes, oneway)
-    return RoadNetwork(node_xy, u, v, km, minutes, CRS.from_user_input(crs), path,
-                       {**DEFAULT_SPEEDS_KMH, **(speeds or {})})
+    return RoadNetwork(
+        node_xy, u, v, km, minutes, CRS.from_user_input(crs), path, {**DEFAULT_SPEEDS_KMH, **(speeds or {})}
+    )
 
 
-def read_road_layer(path: str | Path, crs: CRS, *, layer: str | None = None,
-                    columns: dict[str, str] | None = None, speeds: dict[str, float] | None = None) -> RoadNetwork:
+def read_road_layer(
+    path: str | Path,
+    crs: CRS,
+    *,
+    layer: str | None = None,
+    columns: dict[str, str] | None = None,
+    speeds: dict[str, float] | None = None,
+) -> RoadNetwork:
     """A road network from a line layer (GeoPackage, Shapefile, GeoJSON).
 
     Each line is one road segment between its two end points; lines must be
@@ -209,28 +240,47 @@ def read_road_layer(path: str | Path, crs: CRS, *, layer: str | None = None,
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("road network file not found", file=path, field="impedance.path",
-                         hint="check the path (relative paths are read from the scenario file's folder)")
+        raise InputError(
+            "road network file not found",
+            file=path,
+            field="impedance.path",
+            hint="check the path (relative paths are read from the scenario file's folder)",
+        )
     try:
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:
-        raise InputError(f"cannot read this file as a road line layer ({type(exc).__name__})", file=path,
-                         field="impedance.path", hint="give a GeoPackage, Shapefile or GeoJSON of road lines") from None
-    mapping = {canonical: column for canonical, column in (columns or {}).items()}
+        raise InputError(
+            f"cannot read this file as a road line layer ({type(exc).__name__})",
+            file=path,
+            field="impedance.path",
+            hint="give a GeoPackage, Shapefile or GeoJSON of road lines",
+        ) from None
+    mapping = dict((columns or {}).items())
     gdf = gdf.rename(columns={column: canonical for canonical, column in mapping.items()})
     if gdf.crs is None:
-        raise InputError("the road layer has no coordinate reference system (CRS)", file=path,
-                         hint="set the CRS in your GIS (QGIS: Layer ▸ Set CRS)")
+        raise InputError(
+            "the road layer has no coordinate reference system (CRS)",
+            file=path,
+            hint="set the CRS in your GIS (QGIS: Layer ▸ Set CRS)",
+        )
     if "speed_kmh" not in gdf and "road_class" not in gdf:
-        raise InputError("the road layer has neither a speed_kmh nor a road_class column", file=path,
-                         field="speed_kmh",
-                         hint="add one, or map yours with impedance.columns, e.g. {road_class: highway}")
+        raise InputError(
+            "the road layer has neither a speed_kmh nor a road_class column",
+            file=path,
+            field="speed_kmh",
+            hint="add one, or map yours with impedance.columns, e.g. {road_class: highway}",
+        )
     gdf = gdf.explode(index_parts=False)
     bad = ~gdf.geom_type.isin(["LineString"]).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
-        raise InputError(f"geometry is a {gdf.geom_type.iloc[row - 1]}, not a line", file=path, row=row,
-                         field="geometry", hint="a road layer holds (multi)line strings")
+        raise InputError(
+            f"geometry is a {gdf.geom_type.iloc[row - 1]}, not a line",
+            file=path,
+            row=row,
+            field="geometry",
+            hint="a road layer holds (multi)line strings",
+        )
     lines = gdf.geometry.to_crs(crs)
     coords = shapely.get_coordinates(lines.to_numpy())
     counts = shapely.get_num_coordinates(lines.to_numpy())
@@ -248,20 +298,39 @@ def read_road_layer(path: str | Path, crs: CRS, *, layer: str | None = None,
         bad = ~(np.isfinite(speed) & (speed > 0))
         if bad.any():
             row = int(np.flatnonzero(bad)[0]) + 1
-            raise InputError(f"speed_kmh must be a positive number, got {gdf['speed_kmh'].tolist()[row - 1]!r}",
-                             file=path, row=row, field=mapping.get("speed_kmh", "speed_kmh"),
-                             hint="give the road's speed in km/h")
+            raise InputError(
+                f"speed_kmh must be a positive number, got {gdf['speed_kmh'].tolist()[row - 1]!r}",
+                file=path,
+                row=row,
+                field=mapping.get("speed_kmh", "speed_kmh"),
+                hint="give the road's speed in km/h",
+            )
     else:
         speed = _speed_of(gdf["road_class"], None, speeds or {})
     minutes = km / speed * 60.0
-    oneway = _oneway_direction(gdf["oneway"] if "oneway" in gdf else None, m)
+    oneway = _oneway_direction(gdf.get("oneway", None), m)
     u, v, km, minutes = _directed(u, v, km, minutes, oneway)
-    return RoadNetwork(node_xy, u, v, km, minutes, CRS.from_user_input(crs), path,
-                       {**DEFAULT_SPEEDS_KMH, **(speeds or {})} if "speed_kmh" not in gdf else None)
+    return RoadNetwork(
+        node_xy,
+        u,
+        v,
+        km,
+        minutes,
+        CRS.from_user_input(crs),
+        path,
+        {**DEFAULT_SPEEDS_KMH, **(speeds or {})} if "speed_kmh" not in gdf else None,
+    )
 
 
-def read_network(path: str | Path, crs: CRS, *, layer: str | None = None, columns: dict[str, str] | None = None,
-                 speeds: dict[str, float] | None = None, use_maxspeed: bool = True) -> RoadNetwork:
+def read_network(
+    path: str | Path,
+    crs: CRS,
+    *,
+    layer: str | None = None,
+    columns: dict[str, str] | None = None,
+    speeds: dict[str, float] | None = None,
+    use_maxspeed: bool = True,
+) -> RoadNetwork:
     """OSM PBF (``.pbf``) via :func:`read_osm_pbf`, anything else as a line layer via :func:`read_road_layer`."""
     if str(path).lower().endswith(".pbf"):
         return read_osm_pbf(path, crs, speeds=speeds, use_maxspeed=use_maxspeed)
@@ -291,8 +360,10 @@ class NetworkImpedance(Impedance):
 
     def describe(self) -> str:
         src = self.network.source.name if self.network.source is not None else "in-memory network"
-        return (f"road network {src} ({len(self.network.node_xy):,} nodes, {len(self.network.u):,} directed edges; "
-                f"access legs at {self.access_speed_kmh:g} km/h)")
+        return (
+            f"road network {src} ({len(self.network.node_xy):,} nodes, {len(self.network.u):,} directed edges; "
+            f"access legs at {self.access_speed_kmh:g} km/h)"
+        )
 
     def _graph(self, weight: str, reverse: bool) -> sp.csr_array:
         key = f"{weight}-{reverse}"
@@ -326,10 +397,10 @@ class NetworkImpedance(Impedance):
         batch = max(1, _BATCH_CELLS // max(n, 1))
         out_s, out_d, out_c = [], [], []
         for start in range(0, len(src), batch):
-            idx = src[start:start + batch]
+            idx = src[start : start + batch]
             dist = dijkstra(graph, directed=True, indices=idx, limit=limit)
             sub = dist[:, dst]
-            s_i, d_i = np.nonzero(sub <= limit - src_leg_min[start:start + batch, None])
+            s_i, d_i = np.nonzero(sub <= limit - src_leg_min[start : start + batch, None])
             out_s.append(idx[s_i])
             out_d.append(dst[d_i])
             out_c.append(sub[s_i, d_i])
@@ -351,8 +422,9 @@ class NetworkImpedance(Impedance):
         np.minimum.at(best, np.searchsorted(uniq, nodes), legs)
         return best
 
-    def pairs(self, demand: Points, targets: Points, minutes: np.ndarray | None = None,
-              km: np.ndarray | None = None) -> Pairs:
+    def pairs(
+        self, demand: Points, targets: Points, minutes: np.ndarray | None = None, km: np.ndarray | None = None
+    ) -> Pairs:
         if len(demand) == 0 or len(targets) == 0:
             return EMPTY_PAIRS
         parts = []
@@ -367,7 +439,7 @@ class NetworkImpedance(Impedance):
             parts.append((rows, cols, cost, nan) if weight == "minutes" else (rows, cols, nan, cost))
         if not parts:
             return EMPTY_PAIRS
-        rows, cols, t, d = (np.concatenate(x) for x in zip(*parts))
+        rows, cols, t, d = (np.concatenate(x) for x in zip(*parts, strict=False))
         return _sorted(rows, cols, t, d)
 
     def nearest_km(self, demand: Points, targets: Points) -> np.ndarray:

@@ -56,9 +56,19 @@ class ODMatrix(Impedance):
 
     kind = "od_matrix"
 
-    def __init__(self, origin: np.ndarray, destination: np.ndarray, minutes: np.ndarray, km: np.ndarray,
-                 origin_ids: np.ndarray, destination_ids: np.ndarray, *, source: Path | None = None,
-                 has_minutes: bool = True, has_km: bool = True) -> None:
+    def __init__(
+        self,
+        origin: np.ndarray,
+        destination: np.ndarray,
+        minutes: np.ndarray,
+        km: np.ndarray,
+        origin_ids: np.ndarray,
+        destination_ids: np.ndarray,
+        *,
+        source: Path | None = None,
+        has_minutes: bool = True,
+        has_km: bool = True,
+    ) -> None:
         self.origin = np.asarray(origin, np.int64)
         self.destination = np.asarray(destination, np.int64)
         self.minutes = np.asarray(minutes, float)
@@ -84,8 +94,9 @@ class ODMatrix(Impedance):
         q, c = join_on_keys(self.destination[p], t_pos[t_ok])
         return p[q], d_ok[r[q]], t_ok[c]
 
-    def pairs(self, demand: Points, targets: Points, minutes: np.ndarray | None = None,
-              km: np.ndarray | None = None) -> Pairs:
+    def pairs(
+        self, demand: Points, targets: Points, minutes: np.ndarray | None = None, km: np.ndarray | None = None
+    ) -> Pairs:
         if len(demand) == 0 or len(targets) == 0 or len(self.origin) == 0:
             return EMPTY_PAIRS
         pair, rows, cols = self._select(demand, targets)
@@ -105,14 +116,21 @@ class ODMatrix(Impedance):
 
 
 # ----------------------------------------------------------------------------- reading
-def _chunks(path: Path, fmt: str, columns: dict[str, str], layer: str | None,
-            chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
+def _chunks(
+    path: Path, fmt: str, columns: dict[str, str], layer: str | None, chunk_rows: int
+) -> Iterator[tuple[int, pd.DataFrame]]:
     """``(offset, frame)`` chunks of the file with the file's own column names (IDs as text)."""
     wanted = list(dict.fromkeys(columns.values()))
     if fmt == "csv":
         try:
-            reader = pd.read_csv(path, usecols=lambda c: c in wanted, dtype=str, keep_default_na=False,
-                                 chunksize=chunk_rows, encoding="utf-8")
+            reader = pd.read_csv(
+                path,
+                usecols=lambda c: c in wanted,
+                dtype=str,
+                keep_default_na=False,
+                chunksize=chunk_rows,
+                encoding="utf-8",
+            )
             offset = 0
             for frame in reader:
                 yield offset, frame
@@ -120,8 +138,11 @@ def _chunks(path: Path, fmt: str, columns: dict[str, str], layer: str | None,
         except UnicodeDecodeError:
             raise InputError("the OD matrix is not UTF-8 text", file=path, hint="save it as 'CSV UTF-8'") from None
         except pd.errors.EmptyDataError:
-            raise InputError("the OD matrix file is empty", file=path,
-                             hint="write a header line origin,destination,minutes and one line per pair") from None
+            raise InputError(
+                "the OD matrix file is empty",
+                file=path,
+                hint="write a header line origin,destination,minutes and one line per pair",
+            ) from None
         return
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -129,8 +150,12 @@ def _chunks(path: Path, fmt: str, columns: dict[str, str], layer: str | None,
         try:
             pf = pq.ParquetFile(path)
         except Exception as exc:
-            raise InputError(f"cannot read this file as Parquet ({type(exc).__name__})", file=path,
-                             field="impedance.path", hint="write the matrix with pandas.DataFrame.to_parquet") from None
+            raise InputError(
+                f"cannot read this file as Parquet ({type(exc).__name__})",
+                file=path,
+                field="impedance.path",
+                hint="write the matrix with pandas.DataFrame.to_parquet",
+            ) from None
         present = [c for c in wanted if c in pf.schema_arrow.names]
         offset = 0
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=present):
@@ -141,18 +166,23 @@ def _chunks(path: Path, fmt: str, columns: dict[str, str], layer: str | None,
     try:
         info = pyogrio.read_info(path, layer=layer)
     except Exception as exc:
-        raise InputError(f"cannot read this file as geodata ({type(exc).__name__})", file=path,
-                         field="impedance.path", hint="give a CSV, Parquet or GeoPackage OD matrix") from None
+        raise InputError(
+            f"cannot read this file as geodata ({type(exc).__name__})",
+            file=path,
+            field="impedance.path",
+            hint="give a CSV, Parquet or GeoPackage OD matrix",
+        ) from None
     total = int(info["features"])
     present = [c for c in wanted if c in list(info["fields"])]
     for offset in range(0, max(total, 1), chunk_rows):
-        frame = pyogrio.read_dataframe(path, layer=layer, columns=present, read_geometry=False,
-                                       skip_features=offset, max_features=chunk_rows)
+        frame = pyogrio.read_dataframe(
+            path, layer=layer, columns=present, read_geometry=False, skip_features=offset, max_features=chunk_rows
+        )
         if offset == 0 or len(frame):
             yield offset, pd.DataFrame(frame)
 
 
-def _arrow_frame(batch: "pa.RecordBatch", columns: dict[str, str]) -> pd.DataFrame:  # noqa: F821
+def _arrow_frame(batch: pa.RecordBatch, columns: dict[str, str]) -> pd.DataFrame:  # noqa: F821
     """A record batch as a frame: numbers stay numbers (fast path), IDs stay Arrow until needed."""
     import pyarrow as pa
 
@@ -160,8 +190,11 @@ def _arrow_frame(batch: "pa.RecordBatch", columns: dict[str, str]) -> pd.DataFra
     for name in batch.schema.names:
         col = batch.column(name)
         if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(col.type):
-            data[name] = col.to_numpy(zero_copy_only=False).astype(float) if name in (
-                columns.get("minutes"), columns.get("km")) else col.to_pandas()
+            data[name] = (
+                col.to_numpy(zero_copy_only=False).astype(float)
+                if name in (columns.get("minutes"), columns.get("km"))
+                else col.to_pandas()
+            )
         else:
             data[name] = col.to_pandas()
     return pd.DataFrame(data)
@@ -185,16 +218,35 @@ def _numbers(frame: pd.DataFrame, column: str, what: str, offset: int, path: Pat
     if np.isnan(value):
         shown = None if text is None else text.iloc[i]
         if shown is None or shown is pd.NA or str(shown).lower() in _MISSING_TEXT:
-            raise InputError(f"{what} is missing", file=path, row=row, field=column,
-                             hint="every pair needs its travel time or distance; leave pairs out of reach out of "
-                                  "the table instead")
-        raise InputError(f"{what} must be a number, got {str(shown)!r}", file=path, row=row, field=column,
-                         hint="write plain numbers: '.' as the decimal point, no units")
+            raise InputError(
+                f"{what} is missing",
+                file=path,
+                row=row,
+                field=column,
+                hint="every pair needs its travel time or distance; leave pairs out of reach out of the table instead",
+            )
+        raise InputError(
+            f"{what} must be a number, got {str(shown)!r}",
+            file=path,
+            row=row,
+            field=column,
+            hint="write plain numbers: '.' as the decimal point, no units",
+        )
     if np.isinf(value):
-        raise InputError(f"{what} is infinite", file=path, row=row, field=column,
-                         hint="leave pairs out of reach out of the table instead")
-    raise InputError(f"{what} is negative ({value:g})", file=path, row=row, field=column,
-                     hint="travel times and distances must be 0 or more")
+        raise InputError(
+            f"{what} is infinite",
+            file=path,
+            row=row,
+            field=column,
+            hint="leave pairs out of reach out of the table instead",
+        )
+    raise InputError(
+        f"{what} is negative ({value:g})",
+        file=path,
+        row=row,
+        field=column,
+        hint="travel times and distances must be 0 or more",
+    )
 
 
 def _format(path: Path) -> str:
@@ -205,14 +257,26 @@ def _format(path: Path) -> str:
         return "parquet"
     if name.endswith((".gpkg", ".sqlite", ".dbf")):
         return "gpkg"
-    raise InputError(f"unsupported OD matrix format {path.suffix!r}", file=path, field="impedance.path",
-                     hint="give a .csv, .parquet or .gpkg file")
+    raise InputError(
+        f"unsupported OD matrix format {path.suffix!r}",
+        file=path,
+        field="impedance.path",
+        hint="give a .csv, .parquet or .gpkg file",
+    )
 
 
-def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids: np.ndarray,
-                   max_minutes: float | None, max_km: float | None, layer: str | None = None,
-                   columns: dict[str, str] | None = None, chunk_rows: int = CHUNK_ROWS,
-                   check_columns: Callable[[bool, bool], None] | None = None) -> ODMatrix:
+def read_od_matrix(
+    path: str | Path,
+    *,
+    demand_ids: np.ndarray,
+    destination_ids: np.ndarray,
+    max_minutes: float | None,
+    max_km: float | None,
+    layer: str | None = None,
+    columns: dict[str, str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    check_columns: Callable[[bool, bool], None] | None = None,
+) -> ODMatrix:
     """Read the pairs of an OD matrix file that lie within the largest standard.
 
     Parameters
@@ -238,14 +302,22 @@ def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("OD matrix file not found", file=path, field="impedance.path",
-                         hint="check the path (relative paths are read from the scenario file's folder)")
+        raise InputError(
+            "OD matrix file not found",
+            file=path,
+            field="impedance.path",
+            hint="check the path (relative paths are read from the scenario file's folder)",
+        )
     fmt = _format(path)
     mapping = {c: c for c in OD_COLUMNS}
     for key, column in (columns or {}).items():
         if key not in OD_COLUMNS:
-            raise InputError(f"impedance.columns names {key!r}, which is not an OD matrix column", file=path,
-                             field="impedance.columns", hint=f"the OD matrix columns are {list(OD_COLUMNS)}")
+            raise InputError(
+                f"impedance.columns names {key!r}, which is not an OD matrix column",
+                file=path,
+                field="impedance.columns",
+                hint=f"the OD matrix columns are {list(OD_COLUMNS)}",
+            )
         mapping[key] = column
     dest_index = pd.Index(np.asarray(destination_ids).astype(str))
     demand_index = pd.Index(np.asarray(demand_ids).astype(str))
@@ -255,14 +327,20 @@ def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids:
         if has is None:
             for key in ("origin", "destination"):
                 if mapping[key] not in frame.columns:
-                    raise InputError(f"required column {mapping[key]!r} is missing from the OD matrix", file=path,
-                                     field=mapping[key],
-                                     hint=f"name the {key} column with impedance.columns: {{{key}: <column>}}")
+                    raise InputError(
+                        f"required column {mapping[key]!r} is missing from the OD matrix",
+                        file=path,
+                        field=mapping[key],
+                        hint=f"name the {key} column with impedance.columns: {{{key}: <column>}}",
+                    )
             has = {k: mapping[k] in frame.columns for k in ("minutes", "km")}
             if not any(has.values()):
-                raise InputError(f"the OD matrix has neither a {mapping['minutes']!r} nor a {mapping['km']!r} column",
-                                 file=path, field=mapping["minutes"],
-                                 hint="give travel minutes and/or km, or map them with impedance.columns")
+                raise InputError(
+                    f"the OD matrix has neither a {mapping['minutes']!r} nor a {mapping['km']!r} column",
+                    file=path,
+                    field=mapping["minutes"],
+                    hint="give travel minutes and/or km, or map them with impedance.columns",
+                )
             if check_columns is not None:
                 check_columns(has["minutes"], has["km"])
         n = len(frame)
@@ -280,18 +358,24 @@ def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids:
         dest = frame[mapping["destination"]].iloc[idx].astype(str).str.strip().to_numpy()
         o_pos = demand_index.get_indexer(origin)
         d_pos = dest_index.get_indexer(dest)
-        for pos, ids, key, what in ((o_pos, origin, "origin", "a demand point"),
-                                    (d_pos, dest, "destination", "a candidate site or an existing facility")):
+        for pos, ids, key, what in (
+            (o_pos, origin, "origin", "a demand point"),
+            (d_pos, dest, "destination", "a candidate site or an existing facility"),
+        ):
             if (pos < 0).any():
                 i = int(np.flatnonzero(pos < 0)[0])
-                raise InputError(f"{key} {ids[i]!r} is not {what} of the region", file=path,
-                                 row=offset + int(idx[i]) + 1, field=mapping[key],
-                                 hint=f"use the region's IDs ({'demand_id' if key == 'origin' else 'site_id or facility_id'})")
+                raise InputError(
+                    f"{key} {ids[i]!r} is not {what} of the region",
+                    file=path,
+                    row=offset + int(idx[i]) + 1,
+                    field=mapping[key],
+                    hint=f"use the region's IDs ({'demand_id' if key == 'origin' else 'site_id or facility_id'})",
+                )
         kept.append((o_pos.astype(np.int64), d_pos.astype(np.int64), t[idx], d[idx], offset + idx + 1))
     if has is None:  # pragma: no cover - an empty GeoPackage layer
         raise InputError("the OD matrix file is empty", file=path, hint="one row per (origin, destination) pair")
     if kept:
-        o, dd, t, d, rownum = (np.concatenate(x) for x in zip(*kept))
+        o, dd, t, d, rownum = (np.concatenate(x) for x in zip(*kept, strict=False))
     else:
         o = dd = rownum = np.empty(0, np.int64)
         t = d = np.empty(0)
@@ -302,13 +386,20 @@ def read_od_matrix(path: str | Path, *, demand_ids: np.ndarray, destination_ids:
         first, second = rownum[order][dup[0]], rownum[order][dup[0] + 1]
         raise InputError(
             f"the pair ({demand_index[o[order][dup[0]]]!r}, {dest_index[dd[order][dup[0]]]!r}) is given twice "
-            f"(rows {first} and {second})", file=path, row=int(second), field=mapping["origin"],
-            hint="keep one row per (origin, destination) pair")
+            f"(rows {first} and {second})",
+            file=path,
+            row=int(second),
+            field=mapping["origin"],
+            hint="keep one row per (origin, destination) pair",
+        )
     if not len(o):
         limits = " or ".join(f"{v:g} {u}" for v, u in ((max_minutes, "min"), (max_km, "km")) if v is not None)
-        raise InputError(f"the OD matrix reaches none of the demand points within the largest standard ({limits})",
-                         file=path, field="impedance.path",
-                         hint="check that its origins are demand_ids and its times are in minutes (distances in km)")
+        raise InputError(
+            f"the OD matrix reaches none of the demand points within the largest standard ({limits})",
+            file=path,
+            field="impedance.path",
+            hint="check that its origins are demand_ids and its times are in minutes (distances in km)",
+        )
     return ODMatrix(o, dd, t, d, demand_index, dest_index, source=path, has_minutes=has["minutes"], has_km=has["km"])
 
 
@@ -319,12 +410,14 @@ def write_od_matrix(path: str | Path, demand_ids: np.ndarray, target_ids: np.nda
     """
     path = Path(path)
     rows, cols, minutes, km = pairs
-    frame = pd.DataFrame({
-        "origin": np.asarray(demand_ids).astype(str)[rows],
-        "destination": np.asarray(target_ids).astype(str)[cols],
-        "minutes": minutes,
-        "km": km,
-    })
+    frame = pd.DataFrame(
+        {
+            "origin": np.asarray(demand_ids).astype(str)[rows],
+            "destination": np.asarray(target_ids).astype(str)[cols],
+            "minutes": minutes,
+            "km": km,
+        }
+    )
     frame = frame.dropna(axis=1, how="all")
     if path.suffix.lower() == ".parquet":
         frame.to_parquet(path, index=False)

@@ -26,10 +26,6 @@ __all__ = [
 ]
 
 
-
-
-
-
 def coverage_pairs(
     demand_xy: np.ndarray,
     site_xy: np.ndarray,

@@ -12,6 +12,14 @@ from .layers import (
 )
 
 __all__ = [
-    "ID_COLUMNS", "LAYERS", "OUTSIDE_TOLERANCE_KM", "atomic_output_dir", "load_region_layers", "read_admin_units",
-    "read_candidates", "read_demand", "read_facilities", "region_layers_from_geodataframes",
+    "ID_COLUMNS",
+    "LAYERS",
+    "OUTSIDE_TOLERANCE_KM",
+    "atomic_output_dir",
+    "load_region_layers",
+    "read_admin_units",
+    "read_candidates",
+    "read_demand",
+    "read_facilities",
+    "region_layers_from_geodataframes",
 ]

@@ -7,15 +7,15 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
-
 
 
 class Interrupted(KeyboardInterrupt):
@@ -107,8 +107,11 @@ def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
     out_dir = Path(out_dir)
 
     def cannot_create(exc: OSError) -> OutputError:
-        return OutputError(f"cannot create the output folder ({exc.strerror or exc})", file=out_dir,
-                           hint="choose another --out folder, in a folder you can write to")
+        return OutputError(
+            f"cannot create the output folder ({exc.strerror or exc})",
+            file=out_dir,
+            hint="choose another --out folder, in a folder you can write to",
+        )
 
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)

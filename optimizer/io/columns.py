@@ -61,24 +61,45 @@ class _Schema:
 
 SCHEMAS = {
     "admin_units": _Schema(
-        "admin_units", "unit_id", "admin unit", "admin units",
-        required=("level",), optional=("name", "name_en", "parent_id"),
-        id_refs=("parent_id",), points=False,
+        "admin_units",
+        "unit_id",
+        "admin unit",
+        "admin units",
+        required=("level",),
+        optional=("name", "name_en", "parent_id"),
+        id_refs=("parent_id",),
+        points=False,
     ),
     "demand": _Schema(
-        "demand", "demand_id", "demand point", "demand points",
-        required=("population",), optional=("unit_id", "urban"),
-        id_refs=("unit_id",), points=True, groups=True,
+        "demand",
+        "demand_id",
+        "demand point",
+        "demand points",
+        required=("population",),
+        optional=("unit_id", "urban"),
+        id_refs=("unit_id",),
+        points=True,
+        groups=True,
     ),
     "facilities": _Schema(
-        "facilities", "facility_id", "facility", "facilities",
-        required=("facility_type",), optional=("unit_id", "capacity", "name", "source"),
-        id_refs=("unit_id",), points=True,
+        "facilities",
+        "facility_id",
+        "facility",
+        "facilities",
+        required=("facility_type",),
+        optional=("unit_id", "capacity", "name", "source"),
+        id_refs=("unit_id",),
+        points=True,
     ),
     "candidates": _Schema(
-        "candidates", "site_id", "candidate site", "candidate sites",
-        required=(), optional=("unit_id", "kind"),
-        id_refs=("unit_id",), points=True,
+        "candidates",
+        "site_id",
+        "candidate site",
+        "candidate sites",
+        required=(),
+        optional=("unit_id", "kind"),
+        id_refs=("unit_id",),
+        points=True,
     ),
 }
 
@@ -217,7 +238,7 @@ def _located(geoms: gpd.GeoSeries) -> np.ndarray:
     return ~shapely.is_missing(values) & ~shapely.is_empty(values)
 
 
-def _check_unique_columns(names: Iterable[Any], *, ctx_file: Path | None = None, ctx: "_Context | None" = None) -> None:
+def _check_unique_columns(names: Iterable[Any], *, ctx_file: Path | None = None, ctx: _Context | None = None) -> None:
     """Refuse a column name given twice: one of the two would be used and the other silently ignored."""
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
@@ -237,12 +258,6 @@ def _find_column(frame: pd.DataFrame, candidates: Iterable[str]) -> str | None:
         if name.lower() in lowered:
             return lowered[name.lower()]
     return None
-
-
-
-
-
-
 
 
 # ----------------------------------------------------------------------------- column names
@@ -335,7 +350,10 @@ def _parse_numbers(
     """
     if pd.api.types.is_bool_dtype(series) and len(series):
         raise ctx.error(
-            f"{label} must be a number, got {series.tolist()[0]!r}", pos=0, field=field, raw_field=raw_field,
+            f"{label} must be a number, got {series.tolist()[0]!r}",
+            pos=0,
+            field=field,
+            raw_field=raw_field,
             hint="give numbers, not true/false",
         )
     if pd.api.types.is_numeric_dtype(series):
@@ -346,7 +364,7 @@ def _parse_numbers(
     raw = series.astype(object).tolist()
     text = [v.strip() if isinstance(v, str) else v for v in raw]
     blank = np.array([_is_missing(v) or v == "" for v in text], dtype=bool)
-    cleaned = pd.Series([None if b else v for v, b in zip(text, blank)], index=series.index, dtype=object)
+    cleaned = pd.Series([None if b else v for v, b in zip(text, blank, strict=False)], index=series.index, dtype=object)
     numbers = pd.to_numeric(cleaned, errors="coerce")
     bad = _first(numbers.isna().to_numpy() & ~blank)
     if bad is not None:
@@ -375,20 +393,22 @@ def _count_column(
     values = _parse_numbers(frame[column], ctx, column, label)
     missing = _first(values.isna())
     if missing is not None and not allow_missing:
-        raise ctx.error(
-            f"{label} is missing", pos=missing, field=column, hint=f"fill in {what} (0 if there are none)"
-        )
+        raise ctx.error(f"{label} is missing", pos=missing, field=column, hint=f"fill in {what} (0 if there are none)")
     as_float = values.to_numpy(dtype=float)
     infinite = _first(np.isinf(as_float))
     if infinite is not None:
         raise ctx.error(
-            f"{label} is infinite ({_num(as_float[infinite])})", pos=infinite, field=column,
+            f"{label} is infinite ({_num(as_float[infinite])})",
+            pos=infinite,
+            field=column,
             hint=f"give {what} as a finite number",
         )
     negative = _first(as_float < 0)
     if negative is not None:
         raise ctx.error(
-            f"{label} is negative ({_num(as_float[negative])})", pos=negative, field=column,
+            f"{label} is negative ({_num(as_float[negative])})",
+            pos=negative,
+            field=column,
             hint=f"{what} must be 0 or more",
         )
     return values
@@ -401,7 +421,9 @@ def _ids(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
     missing = _first([v is None for v in ids])
     if missing is not None:
         raise ctx.error(
-            f"{name} is missing", pos=missing, field=name,
+            f"{name} is missing",
+            pos=missing,
+            field=name,
             hint=f"give every {ctx.schema.noun} a unique {name}",
         )
     seen: dict[str, int] = {}

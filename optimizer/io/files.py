@@ -43,8 +43,7 @@ CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".numbers"}
 FORMATS_HINT = (
-    "use a GeoPackage (.gpkg), GeoJSON, Shapefile, FlatGeobuf (.fgb), "
-    "GeoParquet (.parquet) or CSV with lon/lat columns"
+    "use a GeoPackage (.gpkg), GeoJSON, Shapefile, FlatGeobuf (.fgb), GeoParquet (.parquet) or CSV with lon/lat columns"
 )
 
 
@@ -168,7 +167,10 @@ def _read_vector(path: Path, layer: str | None, ctx: _Context) -> pd.DataFrame:
 def _gdal_reason(exc: Exception) -> str:
     """The library's own explanation, on one line, without GDAL's advice about drivers."""
     text = " ".join(str(exc).split())
-    if "not recognized as being in a supported file format" in text or "not recognized as a supported file format" in text:
+    if (
+        "not recognized as being in a supported file format" in text
+        or "not recognized as a supported file format" in text
+    ):
         return "the format is not recognised"
     return text.split("; It might help")[0].rstrip(".") or type(exc).__name__
 
@@ -190,8 +192,9 @@ def _read_csv(path: Path, sep: str, schema: _Schema, columns: Mapping[str, str] 
             last_error = exc
             continue
         except PermissionError as exc:
-            raise InputError("cannot open the file: permission denied", file=path,
-                             hint="check the file's permissions") from exc
+            raise InputError(
+                "cannot open the file: permission denied", file=path, hint="check the file's permissions"
+            ) from exc
         except pd.errors.EmptyDataError as exc:
             raise InputError("the file is empty", file=path, hint="write a header row and one row per record") from exc
         except (pd.errors.ParserError, ValueError, OSError) as exc:
@@ -223,7 +226,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         return gpd.read_parquet(path)
     except ValueError as exc:
         if "geo" not in str(exc).lower():
-            raise InputError(f"cannot read the Parquet file ({_gdal_reason(exc)})", file=path, hint=FORMATS_HINT) from exc
+            raise InputError(
+                f"cannot read the Parquet file ({_gdal_reason(exc)})", file=path, hint=FORMATS_HINT
+            ) from exc
     except Exception as exc:
         raise InputError(
             f"cannot read the Parquet file ({_gdal_reason(exc)})",
@@ -339,7 +344,7 @@ def _coordinate(frame: pd.DataFrame, column: str, role: str, ctx: _Context) -> n
 def _wkt(frame: pd.DataFrame, column: str, ctx: _Context) -> np.ndarray:
     text = _text_values(frame[column])
     geoms = shapely.from_wkt(np.array(text, dtype=object), on_invalid="ignore")
-    bad = _first([t is not None and g is None for t, g in zip(text, geoms)])
+    bad = _first([t is not None and g is None for t, g in zip(text, geoms, strict=False)])
     if bad is not None:
         shown = text[bad] if len(text[bad]) <= 60 else text[bad][:60] + "…"
         raise ctx.error(

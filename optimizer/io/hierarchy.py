@@ -46,7 +46,7 @@ def _check_hierarchy(ids: np.ndarray, parents: list[str | None], ctx: _Context) 
                 hint=(f"did you mean {match!r}? " if match else "")
                 + "parent_id must be the unit_id of another admin unit, or empty for the top unit",
             )
-    parent_of = dict(zip(ids.tolist(), parents))
+    parent_of = dict(zip(ids.tolist(), parents, strict=False))
     position = {uid: pos for pos, uid in enumerate(ids.tolist())}
     done: set[str] = set()
     for start in ids.tolist():
@@ -55,7 +55,7 @@ def _check_hierarchy(ids: np.ndarray, parents: list[str | None], ctx: _Context) 
         node: str | None = start
         while node is not None and node not in done:
             if node in on_path:
-                cycle = path[path.index(node):] + [node]
+                cycle = path[path.index(node) :] + [node]
                 raise ctx.error(
                     "admin units form a cycle: " + " → ".join(repr(u) for u in cycle),
                     pos=position[node],
@@ -241,7 +241,7 @@ def _check_inside_region(points: gpd.GeoDataFrame, ctx: _Context, admin: gpd.Geo
     if pos is None:
         return
     lon, lat = xy[pos]
-    if near(xy[pos:pos + 1, ::-1])[0]:
+    if near(xy[pos : pos + 1, ::-1])[0]:
         raise ctx.error(
             f"the point ({_num(lon)}, {_num(lat)}) lies outside the region but ({_num(lat)}, {_num(lon)}) "
             "lies inside: longitude and latitude look swapped",

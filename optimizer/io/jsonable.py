@@ -14,7 +14,6 @@ if TYPE_CHECKING:  # pragma: no cover
     pass
 
 
-
 def _json_default(obj):
     if isinstance(obj, (np.integer,)):
         return int(obj)

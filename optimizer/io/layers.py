@@ -119,20 +119,16 @@ def _assemble(
         candidates = _candidates_from_demand(demand)
     else:
         candidates = _link_units(*layers["candidates"], admin, pcrs, snap_distance)
-    files = {
-        kind: entry[1].file
-        for kind, entry in layers.items()
-        if entry is not None and entry[1].file is not None
+    files = {kind: entry[1].file for kind, entry in layers.items() if entry is not None and entry[1].file is not None}
+    return {
+        "name": str(name),
+        "admin_units": admin,
+        "demand": demand,
+        "facilities": facilities,
+        "candidates": candidates,
+        "projected_crs": pcrs,
+        "files": files,
     }
-    return dict(
-        name=str(name),
-        admin_units=admin,
-        demand=demand,
-        facilities=facilities,
-        candidates=candidates,
-        projected_crs=pcrs,
-        files=files,
-    )
 
 
 # ----------------------------------------------------------------------------- public API
@@ -350,9 +346,7 @@ def _spec_layer(kind: str, value: Any, columns: Mapping[str, str] | None) -> tup
     )
 
 
-def _frame_layer(
-    kind: str, frame: Any, columns: Mapping[str, str] | None = None
-) -> tuple[gpd.GeoDataFrame, _Context]:
+def _frame_layer(kind: str, frame: Any, columns: Mapping[str, str] | None = None) -> tuple[gpd.GeoDataFrame, _Context]:
     ctx = _Context(SCHEMAS[kind])
     return _normalize(frame, ctx, columns=columns), ctx
 

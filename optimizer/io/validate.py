@@ -73,7 +73,10 @@ def _check_geometry(gdf: gpd.GeoDataFrame, ctx: _Context) -> gpd.GeoSeries:
         bad = _first(~np.isfinite(xy).all(axis=1))
         if bad is not None:
             raise ctx.error(
-                "the point's coordinates are not finite numbers", pos=bad, field="geometry", raw_field=True,
+                "the point's coordinates are not finite numbers",
+                pos=bad,
+                field="geometry",
+                raw_field=True,
                 hint="fix the coordinates of this row",
             )
     else:
@@ -127,8 +130,6 @@ def _check_degrees(geom: gpd.GeoSeries, ctx: _Context) -> None:
     raise ctx.error(f"{message} in {geom.crs.to_string()}", pos=pos, field=column, raw_field=True, hint=hint)
 
 
-
-
 def _to_wgs84(geom: gpd.GeoSeries, ctx: _Context) -> gpd.GeoSeries:
     if geom.crs.equals(WGS84, ignore_axis_order=True):
         return geom.set_crs(WGS84, allow_override=True)
@@ -147,7 +148,10 @@ def _to_wgs84(geom: gpd.GeoSeries, ctx: _Context) -> gpd.GeoSeries:
     with np.errstate(invalid="ignore"):
         broken = present & (
             ~np.isfinite(bounds).all(axis=1)
-            | (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
+            | (bounds[:, 0] < -180)
+            | (bounds[:, 2] > 180)
+            | (bounds[:, 1] < -90)
+            | (bounds[:, 3] > 90)
         )
     pos = _first(broken)
     if pos is not None:
@@ -206,13 +210,22 @@ def _normalize(
 
     data: dict[str, Any] = {}
     if schema.kind == "admin_units":
-        levels = _labels(frame, "level", ctx, required=True,
-                         hint="give every admin unit its level, e.g. province, prefecture, county or township")
+        levels = _labels(
+            frame,
+            "level",
+            ctx,
+            required=True,
+            hint="give every admin unit its level, e.g. province, prefecture, county or township",
+        )
         names = _labels(frame, "name", ctx, required=False, hint="") if "name" in frame else [None] * len(frame)
-        names = [n if n is not None else uid for n, uid in zip(names, ids)]
-        names_en = _labels(frame, "name_en", ctx, required=False, hint="") if "name_en" in frame else [None] * len(frame)
-        names_en = [e if e is not None else n for e, n in zip(names_en, names)]
-        parents = _labels(frame, "parent_id", ctx, required=False, hint="") if "parent_id" in frame else [None] * len(frame)
+        names = [n if n is not None else uid for n, uid in zip(names, ids, strict=False)]
+        names_en = (
+            _labels(frame, "name_en", ctx, required=False, hint="") if "name_en" in frame else [None] * len(frame)
+        )
+        names_en = [e if e is not None else n for e, n in zip(names_en, names, strict=False)]
+        parents = (
+            _labels(frame, "parent_id", ctx, required=False, hint="") if "parent_id" in frame else [None] * len(frame)
+        )
         data["name"] = _str_series(names, index)
         data["name_en"] = _str_series(names_en, index)
         data["level"] = _str_series(levels, index)
@@ -236,14 +249,18 @@ def _normalize(
         data["urban"] = pd.Series(_flags(frame, "urban", ctx) if "urban" in frame else False, index=index, dtype=bool)
     elif schema.kind == "facilities":
         data["facility_type"] = _str_series(
-            _labels(frame, "facility_type", ctx, required=True,
-                    hint="give every facility its type, e.g. hospital, school or culture"),
+            _labels(
+                frame,
+                "facility_type",
+                ctx,
+                required=True,
+                hint="give every facility its type, e.g. hospital, school or culture",
+            ),
             index,
         )
         data["unit_id"] = _unit_ids(frame, index)
         if "capacity" in frame:
-            capacity = _count_column(frame, "capacity", ctx, label="capacity", what="the capacity",
-                                     allow_missing=True)
+            capacity = _count_column(frame, "capacity", ctx, label="capacity", what="the capacity", allow_missing=True)
         else:
             capacity = pd.Series(np.nan, index=index)
         data["capacity"] = capacity
@@ -266,5 +283,3 @@ def _normalize(
     for column in extras:
         out[column] = frame[column]
     return gpd.GeoDataFrame(out, geometry=geometry.rename("geometry"), crs=WGS84)
-
-

@@ -59,13 +59,20 @@ def _site_vars(model: LocateModel, m: int, pre: np.ndarray, prefix: str = "y") -
 
 
 def _p_row(problem: pulp.LpProblem, y: np.ndarray, p: int) -> None:
-    problem.addConstraint(pulp.LpConstraint(_affine(y, np.ones(len(y))), pulp.LpConstraintEQ, "p_facilities",
-                                            float(p)))
+    problem.addConstraint(pulp.LpConstraint(_affine(y, np.ones(len(y))), pulp.LpConstraintEQ, "p_facilities", float(p)))
 
 
-def _allocation_rows(problem: pulp.LpProblem, y: np.ndarray, x: np.ndarray, ii: np.ndarray, jj: np.ndarray,
-                     n: int, assign_sense: int, demand: np.ndarray | None = None,
-                     capacity: np.ndarray | None = None) -> None:
+def _allocation_rows(
+    problem: pulp.LpProblem,
+    y: np.ndarray,
+    x: np.ndarray,
+    ii: np.ndarray,
+    jj: np.ndarray,
+    n: int,
+    assign_sense: int,
+    demand: np.ndarray | None = None,
+    capacity: np.ndarray | None = None,
+) -> None:
     """``Σ_j x_ij (sense) 1`` per client, ``x_ij <= y_j`` per pair, and optionally ``Σ_i d_i x_ij <= c_j y_j``."""
     m, k = len(y), len(x)
     allv = np.concatenate([y, x])
@@ -74,25 +81,41 @@ def _allocation_rows(problem: pulp.LpProblem, y: np.ndarray, x: np.ndarray, ii: 
     row_of[clients] = np.arange(len(clients))
     assign = sp.csr_array((np.ones(k), (row_of[ii], m + np.arange(k))), shape=(len(clients), m + k))
     _add_rows(problem, allv, assign, assign_sense, np.ones(len(clients)), [f"assign_{i}" for i in clients])
-    link = sp.csr_array((np.concatenate([np.ones(k), -np.ones(k)]),
-                         (np.concatenate([np.arange(k)] * 2), np.concatenate([m + np.arange(k), jj]))),
-                        shape=(k, m + k))
+    link = sp.csr_array(
+        (
+            np.concatenate([np.ones(k), -np.ones(k)]),
+            (np.concatenate([np.arange(k)] * 2), np.concatenate([m + np.arange(k), jj])),
+        ),
+        shape=(k, m + k),
+    )
     link.sort_indices()
-    _add_rows(problem, allv, link, pulp.LpConstraintLE, np.zeros(k), [f"link_{i}_{j}" for i, j in zip(ii, jj)])
+    _add_rows(
+        problem, allv, link, pulp.LpConstraintLE, np.zeros(k), [f"link_{i}_{j}" for i, j in zip(ii, jj, strict=False)]
+    )
     if capacity is not None and demand is not None:
         sites = np.unique(jj)
         srow = np.full(m, -1)
         srow[sites] = np.arange(len(sites))
-        cap = sp.csr_array((np.concatenate([demand[ii], -capacity[sites]]),
-                            (np.concatenate([srow[jj], np.arange(len(sites))]),
-                             np.concatenate([m + np.arange(k), sites]))), shape=(len(sites), m + k))
+        cap = sp.csr_array(
+            (
+                np.concatenate([demand[ii], -capacity[sites]]),
+                (np.concatenate([srow[jj], np.arange(len(sites))]), np.concatenate([m + np.arange(k), sites])),
+            ),
+            shape=(len(sites), m + k),
+        )
         cap.sum_duplicates()
         cap.sort_indices()
         _add_rows(problem, allv, cap, pulp.LpConstraintLE, np.zeros(len(sites)), [f"capacity_{j}" for j in sites])
 
 
-def _solve_once(problem: pulp.LpProblem, solver: SolverArg, time_limit: float | None, mip_gap: float | None,
-                threads: int | None, msg: bool) -> SolveReport:
+def _solve_once(
+    problem: pulp.LpProblem,
+    solver: SolverArg,
+    time_limit: float | None,
+    mip_gap: float | None,
+    threads: int | None,
+    msg: bool,
+) -> SolveReport:
     options = _options(solver, time_limit, mip_gap, threads, msg)
     if options.name == "highs":
         return _solve_highs_bulk(problem, options, None)

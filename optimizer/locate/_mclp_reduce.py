@@ -34,7 +34,7 @@ def _mclp_greedy(b: sp.csr_array, wg: np.ndarray, p: int, fixed: np.ndarray, dro
         j = int(np.argmax(gain))
         chosen.append(j)
         blocked[j] = True
-        col = bc.indices[bc.indptr[j]:bc.indptr[j + 1]]
+        col = bc.indices[bc.indptr[j] : bc.indptr[j + 1]]
         uncovered[col] = False
     if len(chosen) < p:
         return None
@@ -74,10 +74,15 @@ _MCLP_PROBE_MIN_YIELD = 0.1
 _MCLP_ROUND_MIN_PROGRESS = 0.05
 
 
-def _mclp_local_search(a: sp.csr_array, w: np.ndarray, open_: np.ndarray, locked: np.ndarray,
-                       allowed: np.ndarray, max_passes: int | None = None,
-                       transposes: tuple[sp.csc_array, sp.csr_array] | None = None
-                       ) -> tuple[np.ndarray, float, np.ndarray]:
+def _mclp_local_search(
+    a: sp.csr_array,
+    w: np.ndarray,
+    open_: np.ndarray,
+    locked: np.ndarray,
+    allowed: np.ndarray,
+    max_passes: int | None = None,
+    transposes: tuple[sp.csc_array, sp.csr_array] | None = None,
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Best-improvement interchange ("fast swap") for MCLP, to a local optimum.
 
     Parameters
@@ -151,8 +156,8 @@ def _mclp_local_search(a: sp.csr_array, w: np.ndarray, open_: np.ndarray, locked
             break
         k = open_idx[r]
         plan[j], plan[k] = True, False
-        c[acsc.indices[acsc.indptr[j]:acsc.indptr[j + 1]]] += 1
-        c[acsc.indices[acsc.indptr[k]:acsc.indptr[k + 1]]] -= 1
+        c[acsc.indices[acsc.indptr[j] : acsc.indptr[j + 1]]] += 1
+        c[acsc.indices[acsc.indptr[k] : acsc.indptr[k + 1]]] -= 1
     return plan, float(w[c > 0].sum()), flip
 
 
@@ -193,8 +198,13 @@ class _MclpRelaxation:
         h.setOptionValue("presolve", "off")
         inf = highspy.kHighsInf
         ng, ns = self.ng, self.ns
-        mat = sp.vstack([sp.hstack([-self.a, sp.identity(ng, format="csr")]),
-                         sp.hstack([sp.csr_array(np.ones((1, ns))), sp.csr_array((1, ng))])], format="csc")
+        mat = sp.vstack(
+            [
+                sp.hstack([-self.a, sp.identity(ng, format="csr")]),
+                sp.hstack([sp.csr_array(np.ones((1, ns))), sp.csr_array((1, ng))]),
+            ],
+            format="csc",
+        )
         lp = highspy.HighsLp()
         lp.num_col_ = ns + ng
         lp.num_row_ = ng + 1
@@ -251,7 +261,7 @@ class _MclpRelaxation:
         total = float(np.maximum(self.w - u, 0.0).sum() + s[forced].sum())
         if need:
             sf = s[free]
-            total += float(np.partition(sf, n_free - need)[n_free - need:].sum())
+            total += float(np.partition(sf, n_free - need)[n_free - need :].sum())
         return total
 
     def solve(self) -> float:
@@ -429,7 +439,7 @@ class _MclpReducer:
                 gain[banned] = -1.0
                 j = int(np.argmax(gain))
                 plan[j] = banned[j] = True
-                uncovered[acsc.indices[acsc.indptr[j]:acsc.indptr[j + 1]]] = False
+                uncovered[acsc.indices[acsc.indptr[j] : acsc.indptr[j + 1]]] = False
             plan, value, flip = _mclp_local_search(a, self.w, plan, none, allowed, transposes=(acsc, at))
             if value > cur_val:
                 stall = 0
@@ -480,8 +490,8 @@ class _MclpReducer:
                     if spent() > iteration_budget:
                         exhausted = True
                         break
-                    fixed = self._probe_batch(workers, members[b0:b0 + _MCLP_PROBE_BATCH], outcomes)
-                    probes += len(members[b0:b0 + _MCLP_PROBE_BATCH])
+                    fixed = self._probe_batch(workers, members[b0 : b0 + _MCLP_PROBE_BATCH], outcomes)
+                    probes += len(members[b0 : b0 + _MCLP_PROBE_BATCH])
                     fixed_this_round += fixed
                     if fixed and relax.value < self.threshold:
                         self.fix_all_to_incumbent(workers)
@@ -500,8 +510,9 @@ class _MclpReducer:
                 self.apply(workers, relax.reduced_cost_tests(self.plan, self.threshold))
             # Another round re-probes the sites that failed; worth it only when the probes'
             # starting point moved: a better incumbent, or an LP bound that closed part of its gap.
-            if self.value == value_start and \
-                    lp_start - relax.value < _MCLP_ROUND_MIN_PROGRESS * (lp_start - self.threshold):
+            if self.value == value_start and lp_start - relax.value < _MCLP_ROUND_MIN_PROGRESS * (
+                lp_start - self.threshold
+            ):
                 break
         self.stats["probing_rounds"] = rounds
         self.stats["probes"] = probes
@@ -568,9 +579,16 @@ class _MclpReducer:
                 wk.set_bounds(int(j), v, v)
 
 
-def _mclp_reduce(a_full: sp.csr_array, w: np.ndarray, p: int, pre: np.ndarray, dropped: np.ndarray,
-                 greedy_sites: np.ndarray | None, offset: float,
-                 stats: dict[str, Any]) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+def _mclp_reduce(
+    a_full: sp.csr_array,
+    w: np.ndarray,
+    p: int,
+    pre: np.ndarray,
+    dropped: np.ndarray,
+    greedy_sites: np.ndarray | None,
+    offset: float,
+    stats: dict[str, Any],
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Incumbent and exact site fixing for the merged exact-``p`` MCLP (see :class:`MCLP`).
 
     Parameters

@@ -31,23 +31,38 @@ def _dense_costs(cost_matrix: Any, what: str = "cost_matrix", *, allow_inf: bool
     try:
         arr = np.asarray(cost_matrix, dtype=float)
     except (TypeError, ValueError):
-        raise InputError(f"{what} must be a numeric (clients × sites) array", field=what,
-                         hint="pass a 2-D array of numbers: one row per client, one column per site") from None
+        raise InputError(
+            f"{what} must be a numeric (clients × sites) array",
+            field=what,
+            hint="pass a 2-D array of numbers: one row per client, one column per site",
+        ) from None
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputError(f"{what} must be a non-empty 2-D array (clients × sites), got shape {arr.shape}", field=what,
-                         hint="pass a 2-D array of numbers: one row per client, one column per site")
+        raise InputError(
+            f"{what} must be a non-empty 2-D array (clients × sites), got shape {arr.shape}",
+            field=what,
+            hint="pass a 2-D array of numbers: one row per client, one column per site",
+        )
     if np.isnan(arr).any():
         i, j = np.argwhere(np.isnan(arr))[0]
-        raise InputError(f"{what} has NaN at client {i}, site {j}", field=what,
-                         hint="fill in every cost (np.inf marks a pair that is out of reach, where the model allows it)")
+        raise InputError(
+            f"{what} has NaN at client {i}, site {j}",
+            field=what,
+            hint="fill in every cost (np.inf marks a pair that is out of reach, where the model allows it)",
+        )
     if not allow_inf and np.isinf(arr).any():
         i, j = np.argwhere(np.isinf(arr))[0]
-        raise InputError(f"{what} has an infinite cost at client {i}, site {j}", field=what,
-                         hint="every client must be reachable from every site in this model")
+        raise InputError(
+            f"{what} has an infinite cost at client {i}, site {j}",
+            field=what,
+            hint="every client must be reachable from every site in this model",
+        )
     if (arr < 0).any():
         i, j = np.argwhere(arr < 0)[0]
-        raise InputError(f"{what} has a negative value {arr[i, j]:g} at client {i}, site {j}", field=what,
-                         hint="costs and distances must be 0 or more; check how the matrix was computed")
+        raise InputError(
+            f"{what} has a negative value {arr[i, j]:g} at client {i}, site {j}",
+            field=what,
+            hint="costs and distances must be 0 or more; check how the matrix was computed",
+        )
     return arr
 
 
@@ -55,18 +70,25 @@ def _vector(values: Any, n: int, what: str, *, positive: bool = False) -> np.nda
     try:
         arr = np.asarray(values, dtype=float).reshape(-1)
     except (TypeError, ValueError):
-        raise InputError(f"{what} must be numeric", field=what,
-                         hint="pass one number per client or site, e.g. a list or a 1-D array") from None
+        raise InputError(
+            f"{what} must be numeric", field=what, hint="pass one number per client or site, e.g. a list or a 1-D array"
+        ) from None
     if arr.shape != (n,):
-        raise InputError(f"{what} has {arr.size} values, expected {n}", field=what,
-                         hint="give one value per client (a row of the cost matrix) or per site (a column), as the argument says")
+        raise InputError(
+            f"{what} has {arr.size} values, expected {n}",
+            field=what,
+            hint="give one value per client (a row of the cost matrix) or per site (a column), as the argument says",
+        )
     if not np.isfinite(arr).all():
         k = int(np.argmax(~np.isfinite(arr)))
         raise InputError(f"{what}[{k}] is not finite", field=what, hint="replace inf or NaN with a finite number")
     if (arr < 0).any() or (positive and (arr <= 0).any()):
         k = int(np.argmax(arr <= 0 if positive else arr < 0))
-        raise InputError(f"{what}[{k}] = {arr[k]:g} must be {'positive' if positive else 'non-negative'}", field=what,
-                         hint="give values of 0 or more (weights and demands) or more than 0 where the argument needs it")
+        raise InputError(
+            f"{what}[{k}] = {arr[k]:g} must be {'positive' if positive else 'non-negative'}",
+            field=what,
+            hint="give values of 0 or more (weights and demands) or more than 0 where the argument needs it",
+        )
     return arr
 
 
@@ -78,22 +100,31 @@ def _predefined_mask(predefined: Any, m: int) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise InputError("predefined_facilities_arr must be 1-D", field="predefined_facilities_arr",
-                         hint="pass a 0/1 mask as long as the sites, or a shorter array of site indices")
+        raise InputError(
+            "predefined_facilities_arr must be 1-D",
+            field="predefined_facilities_arr",
+            hint="pass a 0/1 mask as long as the sites, or a shorter array of site indices",
+        )
     if arr.size == m:
         if not np.isin(arr, (0, 1, True, False)).all():
-            raise InputError("predefined_facilities_arr as long as the sites must be a 0/1 mask",
-                             field="predefined_facilities_arr",
-                             hint="use 0/1 (or False/True) for every site, or pass a shorter array of site indices")
+            raise InputError(
+                "predefined_facilities_arr as long as the sites must be a 0/1 mask",
+                field="predefined_facilities_arr",
+                hint="use 0/1 (or False/True) for every site, or pass a shorter array of site indices",
+            )
         return arr.astype(bool)
     if arr.size > m:
-        raise InputError(f"predefined_facilities_arr has {arr.size} entries but there are only {m} sites",
-                         field="predefined_facilities_arr",
-                         hint="pass a 0/1 mask as long as the sites, or a shorter array of site indices")
+        raise InputError(
+            f"predefined_facilities_arr has {arr.size} entries but there are only {m} sites",
+            field="predefined_facilities_arr",
+            hint="pass a 0/1 mask as long as the sites, or a shorter array of site indices",
+        )
     if arr.size and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= m):
-        raise InputError(f"predefined_facilities_arr shorter than the sites must hold site indices in 0..{m - 1}",
-                         field="predefined_facilities_arr",
-                         hint="site indices are column numbers of the cost matrix, counted from 0")
+        raise InputError(
+            f"predefined_facilities_arr shorter than the sites must hold site indices in 0..{m - 1}",
+            field="predefined_facilities_arr",
+            hint="site indices are column numbers of the cost matrix, counted from 0",
+        )
     mask = np.zeros(m, dtype=bool)
     mask[arr.astype(np.int64)] = True
     return mask
@@ -101,15 +132,24 @@ def _predefined_mask(predefined: Any, m: int) -> np.ndarray:
 
 def _check_p(p: Any, m: int, n_pre: int, what: str = "p_facilities") -> int:
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) and not (isinstance(p, float) and p.is_integer()):
-        raise InputError(f"{what} must be an integer, got {p!r}", field=what,
-                         hint="give a whole number of facilities to open, e.g. p_facilities=5")
+        raise InputError(
+            f"{what} must be an integer, got {p!r}",
+            field=what,
+            hint="give a whole number of facilities to open, e.g. p_facilities=5",
+        )
     p = int(p)
     if not 1 <= p <= m:
-        raise InputError(f"{what} must be in 1..{m} (the number of candidate sites), got {p}", field=what,
-                         hint="open at least one facility and at most one per candidate site")
+        raise InputError(
+            f"{what} must be in 1..{m} (the number of candidate sites), got {p}",
+            field=what,
+            hint="open at least one facility and at most one per candidate site",
+        )
     if p < n_pre:
-        raise InputError(f"{what} = {p} is fewer than the {n_pre} predefined (required) sites", field=what,
-                         hint="raise p_facilities, or predefine fewer sites")
+        raise InputError(
+            f"{what} = {p} is fewer than the {n_pre} predefined (required) sites",
+            field=what,
+            hint="raise p_facilities, or predefine fewer sites",
+        )
     return p
 
 
@@ -117,11 +157,17 @@ def _check_radius(radius: Any) -> float:
     try:
         r = float(radius)
     except (TypeError, ValueError):
-        raise InputError(f"service_radius must be a number, got {radius!r}", field="service_radius",
-                         hint="give the service radius in the units of the cost matrix, e.g. service_radius=5000") from None
+        raise InputError(
+            f"service_radius must be a number, got {radius!r}",
+            field="service_radius",
+            hint="give the service radius in the units of the cost matrix, e.g. service_radius=5000",
+        ) from None
     if not math.isfinite(r) or r < 0:
-        raise InputError(f"service_radius must be finite and non-negative, got {radius!r}", field="service_radius",
-                         hint="give the service radius in the units of the cost matrix, 0 or more, e.g. service_radius=5000")
+        raise InputError(
+            f"service_radius must be finite and non-negative, got {radius!r}",
+            field="service_radius",
+            hint="give the service radius in the units of the cost matrix, 0 or more, e.g. service_radius=5000",
+        )
     return r
 
 
@@ -137,11 +183,17 @@ def _coverage_csr(cost_matrix: Any, radius: float) -> sp.csr_array:
         mat = sp.csr_array(cost_matrix)
         mat.sum_duplicates()
         if mat.ndim != 2 or 0 in mat.shape:
-            raise InputError(f"cost_matrix must be a non-empty 2-D matrix, got shape {mat.shape}", field="cost_matrix",
-                             hint="pass a clients × sites matrix with at least one row and one column")
+            raise InputError(
+                f"cost_matrix must be a non-empty 2-D matrix, got shape {mat.shape}",
+                field="cost_matrix",
+                hint="pass a clients × sites matrix with at least one row and one column",
+            )
         if np.isnan(mat.data).any():
-            raise InputError("cost_matrix has NaN entries", field="cost_matrix",
-                             hint="replace NaN with the distance (in a sparse matrix, leave out pairs that are out of reach)")
+            raise InputError(
+                "cost_matrix has NaN entries",
+                field="cost_matrix",
+                hint="replace NaN with the distance (in a sparse matrix, leave out pairs that are out of reach)",
+            )
         keep = mat.data <= radius
         rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))[keep]
         cols = mat.indices[keep]
@@ -149,12 +201,17 @@ def _coverage_csr(cost_matrix: Any, radius: float) -> sp.csr_array:
     else:
         arr = np.asarray(cost_matrix, dtype=float)
         if arr.ndim != 2 or 0 in arr.shape:
-            raise InputError(f"cost_matrix must be a non-empty 2-D array (clients × sites), got shape {arr.shape}",
-                             field="cost_matrix",
-                             hint="pass a clients × sites matrix with at least one row and one column")
+            raise InputError(
+                f"cost_matrix must be a non-empty 2-D array (clients × sites), got shape {arr.shape}",
+                field="cost_matrix",
+                hint="pass a clients × sites matrix with at least one row and one column",
+            )
         if np.isnan(arr).any():
-            raise InputError("cost_matrix has NaN entries", field="cost_matrix",
-                             hint="replace NaN with the distance (in a sparse matrix, leave out pairs that are out of reach)")
+            raise InputError(
+                "cost_matrix has NaN entries",
+                field="cost_matrix",
+                hint="replace NaN with the distance (in a sparse matrix, leave out pairs that are out of reach)",
+            )
         rows, cols = np.nonzero(arr <= radius)
         shape = arr.shape
     data = np.ones(len(rows), dtype=np.int32)
@@ -171,12 +228,19 @@ def _coverage_csr(cost_matrix: Any, radius: float) -> sp.csr_array:
 def _geo_xy(gdf_demand, gdf_fac, demand_col: str, facility_col: str):
     """Planar coordinates (metres) of both layers, after checking their CRS."""
 
-
     for gdf, col, what in ((gdf_demand, demand_col, "gdf_demand"), (gdf_fac, facility_col, "gdf_fac")):
         if not isinstance(gdf, gpd.GeoDataFrame):
-            raise InputError(f"{what} must be a GeoDataFrame", field=what, hint="pass a geopandas.GeoDataFrame, e.g. gpd.read_file('sites.gpkg')")
+            raise InputError(
+                f"{what} must be a GeoDataFrame",
+                field=what,
+                hint="pass a geopandas.GeoDataFrame, e.g. gpd.read_file('sites.gpkg')",
+            )
         if col not in gdf.columns:
-            raise InputError(f"{what} has no geometry column {col!r}", field=col, hint="name the layer's geometry column (default 'geometry')")
+            raise InputError(
+                f"{what} has no geometry column {col!r}",
+                field=col,
+                hint="name the layer's geometry column (default 'geometry')",
+            )
         if len(gdf) == 0:
             raise InputError(f"{what} is empty", field=what, hint="give at least one row")
     dem = gdf_demand.set_geometry(demand_col)
@@ -204,13 +268,16 @@ def _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric: st
     try:
         return cdist(dxy, fxy, metric=distance_metric)
     except ValueError as exc:
-        raise InputError(f"unknown distance_metric {distance_metric!r} ({exc})", field="distance_metric", hint="use a metric of scipy.spatial.distance.cdist, e.g. 'euclidean' or 'cityblock'") from None
+        raise InputError(
+            f"unknown distance_metric {distance_metric!r} ({exc})",
+            field="distance_metric",
+            hint="use a metric of scipy.spatial.distance.cdist, e.g. 'euclidean' or 'cityblock'",
+        ) from None
 
 
 def _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric: str, radius: float):
     """Coverage for geodata: a k-d tree for Euclidean distance, dense cdist otherwise."""
     if distance_metric == "euclidean":
-
         dxy, fxy = _geo_xy(gdf_demand, gdf_fac, demand_col, facility_col)
         return coverage_matrix(dxy, fxy, radius)
     return _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)

@@ -88,8 +88,9 @@ def _check_decay(decay: Any, beta: Any, cutoff: Any) -> tuple[str, float, float]
     except (TypeError, ValueError):
         raise InputError(f"cutoff must be a number, got {cutoff!r}", field="cutoff") from None
     if math.isnan(c) or c < 0 or (decay == "linear" and not math.isfinite(c)):
-        raise InputError(f"cutoff must be non-negative{' and finite' if decay == 'linear' else ''}, got {cutoff!r}",
-                         field="cutoff")
+        raise InputError(
+            f"cutoff must be non-negative{' and finite' if decay == 'linear' else ''}, got {cutoff!r}", field="cutoff"
+        )
     return decay, b, c
 
 
@@ -123,9 +124,17 @@ class MaxAttendance(LocateModel):
     sense = pulp.LpMaximize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, weights, p_facilities: int, cutoff: float | None = None,
-                         decay: Decay = "linear", beta: float = 1.0, predefined_facilities_arr=None,
-                         name: str = "max-attendance") -> MaxAttendance:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        weights,
+        p_facilities: int,
+        cutoff: float | None = None,
+        decay: Decay = "linear",
+        beta: float = 1.0,
+        predefined_facilities_arr=None,
+        name: str = "max-attendance",
+    ) -> MaxAttendance:
         """Build from a clients × sites cost matrix (dense, or sparse pairs in reach).
 
         Parameters
@@ -157,7 +166,7 @@ class MaxAttendance(LocateModel):
         model._n, model._m, model._predefined = n, m, pre
         model.weights, model.decay, model.beta, model.cutoff = w, decay, beta, cut
         y = _site_vars(model, m, pre)
-        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj)], dtype=object)
+        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
         model._pairs, model._x, model._dist, model._share = (ii, jj), x, dd, a
         model.problem.setObjective(_affine(x, w[ii] * a))
         if len(x):
@@ -167,10 +176,21 @@ class MaxAttendance(LocateModel):
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
-                          p_facilities: int, cutoff: float | None = None, decay: Decay = "linear", beta: float = 1.0,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "max-attendance") -> MaxAttendance:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        weights_cols: str,
+        p_facilities: int,
+        cutoff: float | None = None,
+        decay: Decay = "linear",
+        beta: float = 1.0,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "max-attendance",
+    ) -> MaxAttendance:
         """Build from point layers (a k-d tree finds the pairs within a finite cutoff)."""
         _, _, cut = _check_decay(decay, beta, cutoff)
         if math.isfinite(cut):

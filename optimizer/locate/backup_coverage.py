@@ -59,8 +59,14 @@ class LSCPB(LocateModel):
     sense = pulp.LpMaximize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, service_radius: float, solver: SolverArg = "highs",
-                         predefined_facilities_arr=None, name: str = "lscp-b") -> LSCPB:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        service_radius: float,
+        solver: SolverArg = "highs",
+        predefined_facilities_arr=None,
+        name: str = "lscp-b",
+    ) -> LSCPB:
         """Build from a clients × sites cost matrix (spopt's argument order; ``solver`` solves the LSCP step).
 
         Parameters
@@ -117,9 +123,18 @@ class LSCPB(LocateModel):
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, service_radius: float,
-                          solver: SolverArg = "highs", predefined_facility_col: str | None = None,
-                          distance_metric: str = "euclidean", name: str = "lscp-b") -> LSCPB:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        service_radius: float,
+        solver: SolverArg = "highs",
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "lscp-b",
+    ) -> LSCPB:
         """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
         radius = _check_radius(service_radius)
         cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)

@@ -95,14 +95,8 @@ SolverArg = Literal["highs", "cbc"] | SolverOptions | str
 # =========================================================================== shared model machinery
 
 
-
-
-
-
-    # addConstraint would register each row's variables; PuLP's variables()
-    # collects them from the constraints anyway, so skip the per-row work.
-
-
+# addConstraint would register each row's variables; PuLP's variables()
+# collects them from the constraints anyway, so skip the per-row work.
 
 
 def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
@@ -122,8 +116,9 @@ def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
     obj = problem.objective
     obj_terms = [] if obj is None else [(v, a) for v, a in obj.items() if a != 0]
     # The variables of the rows and the objective (what problem.variables() collects, without its sort).
-    variables = [v for v in dict.fromkeys(chain((v for v, _ in obj_terms), chain.from_iterable(exprs)))
-                 if v.name != "__dummy"]
+    variables = [
+        v for v in dict.fromkeys(chain((v for v, _ in obj_terms), chain.from_iterable(exprs))) if v.name != "__dummy"
+    ]
 
     def ids(items) -> bytes:
         return np.fromiter(map(id, items), dtype=np.uint64).tobytes()
@@ -137,14 +132,19 @@ def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
     digest = hashlib.blake2b(digest_size=20)
     for part in (
         "\x00".join(cons.keys()).encode("utf-8", "surrogatepass"),
-        ids(cons.values()), ids(exprs),
+        ids(cons.values()),
+        ids(exprs),
         np.fromiter((c.sense for c in cons.values()), dtype=np.int8).tobytes(),
         floats(c.constant for c in cons.values()),
         np.fromiter(map(len, exprs), dtype=np.int64).tobytes(),
-        ids(chain.from_iterable(exprs)), floats(chain.from_iterable(e.values() for e in exprs)),
+        ids(chain.from_iterable(exprs)),
+        floats(chain.from_iterable(e.values() for e in exprs)),
         b"no objective" if obj is None else floats([obj.constant]),
-        ids(v for v, _ in obj_terms), floats(a for _, a in obj_terms),
-        ids(variables), bounds(v.lowBound for v in variables), bounds(v.upBound for v in variables),
+        ids(v for v, _ in obj_terms),
+        floats(a for _, a in obj_terms),
+        ids(variables),
+        bounds(v.lowBound for v in variables),
+        bounds(v.upBound for v in variables),
         "".join("I" if v.cat == pulp.LpInteger else "C" for v in variables).encode(),
         str(problem.sense).encode(),
     ):
@@ -164,8 +164,13 @@ def _options(solver: SolverArg, time_limit, mip_gap, threads, msg) -> SolverOpti
             threads=solver.threads if threads is None else threads,
             msg=solver.msg or msg,
         )
-    return SolverOptions(name=str(solver).lower(), time_limit=time_limit, mip_gap=0.0 if mip_gap is None else mip_gap,
-                         threads=threads, msg=msg)
+    return SolverOptions(
+        name=str(solver).lower(),
+        time_limit=time_limit,
+        mip_gap=0.0 if mip_gap is None else mip_gap,
+        threads=threads,
+        msg=msg,
+    )
 
 
 class LocateModel:
@@ -253,8 +258,16 @@ class LocateModel:
             )
         return changed
 
-    def solve(self, solver: SolverArg = "highs", *, time_limit: float | None = None, mip_gap: float | None = None,
-              threads: int | None = None, msg: bool = False, results: bool = True):
+    def solve(
+        self,
+        solver: SolverArg = "highs",
+        *,
+        time_limit: float | None = None,
+        mip_gap: float | None = None,
+        threads: int | None = None,
+        msg: bool = False,
+        results: bool = True,
+    ):
         """Solve the model and fill in the results.
 
         Parameters
@@ -298,8 +311,9 @@ class LocateModel:
         self.gap = report.gap
         if report.has_solution:
             self._collect()
-            self.objective = float(pulp.value(self.problem.objective) or 0.0) if self._changed \
-                else self._objective_value()
+            self.objective = (
+                float(pulp.value(self.problem.objective) or 0.0) if self._changed else self._objective_value()
+            )
             if report.status == "feasible":
                 # The plan's own value (recomputed from the open sites) may beat
                 # the solver's view of it; the gap is measured from that plan.
@@ -336,7 +350,7 @@ class LocateModel:
     def _fac2cli(self) -> None:
         self.fac2cli = [[] for _ in range(self._m)]
         self.cli2fac = [[] for _ in range(self._n)]
-        for i, j in zip(*self._served_pairs()):
+        for i, j in zip(*self._served_pairs(), strict=False):
             self.fac2cli[j].append(int(i))
             self.cli2fac[i].append(int(j))
 
@@ -345,8 +359,10 @@ class LocateModel:
         return np.flatnonzero(ok), self.assignment[ok]
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.name!r}: {self._n} clients, {self._m} sites, "
-                f"status={self.status}, objective={self.objective}>")
+        return (
+            f"<{type(self).__name__} {self.name!r}: {self._n} clients, {self._m} sites, "
+            f"status={self.status}, objective={self.objective}>"
+        )
 
 
 # =========================================================================== coverage models
@@ -356,7 +372,7 @@ def _merge_rows(cov: sp.csr_array) -> tuple[np.ndarray, np.ndarray]:
     """Group rows with identical column sets: (group id per row, first row of each group)."""
 
     indptr, indices = cov.indptr, cov.indices.astype(np.int64)
-    keys = [indices[indptr[r]:indptr[r + 1]].tobytes() for r in range(cov.shape[0])]
+    keys = [indices[indptr[r] : indptr[r + 1]].tobytes() for r in range(cov.shape[0])]
     codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
     first = np.full(len(uniques), -1, dtype=np.int64)
     order = np.arange(len(codes))[::-1]
@@ -371,5 +387,3 @@ def _nearest_open(d: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Each client's nearest open site (p-median and p-center assignments)."""
     open_idx = np.flatnonzero(mask)
     return open_idx[np.argmin(d[:, open_idx], axis=1)]
-
-

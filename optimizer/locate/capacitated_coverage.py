@@ -45,9 +45,18 @@ class CapacitatedMCLP(LocateModel):
     sense = pulp.LpMaximize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, weights, service_radius: float, p_facilities: int, capacities,
-                         predefined_facilities_arr=None, name: str = "capacitated-mclp", *,
-                         single_source: bool = True) -> CapacitatedMCLP:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        weights,
+        service_radius: float,
+        p_facilities: int,
+        capacities,
+        predefined_facilities_arr=None,
+        name: str = "capacitated-mclp",
+        *,
+        single_source: bool = True,
+    ) -> CapacitatedMCLP:
         """Build from a clients × sites cost matrix (dense, or sparse pairs in reach).
 
         Parameters
@@ -80,7 +89,7 @@ class CapacitatedMCLP(LocateModel):
         model.weights, model.capacities, model.service_radius = w, cap, radius
         y = _site_vars(model, m, pre)
         cat = pulp.LpBinary if single_source else pulp.LpContinuous
-        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj)], dtype=object)
+        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object)
         model._pairs, model._x = (ii, jj), x
         model.problem.setObjective(_affine(x, w[ii]))
         if len(x):
@@ -90,10 +99,22 @@ class CapacitatedMCLP(LocateModel):
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
-                          service_radius: float, p_facilities: int, facility_capacity_col: str,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "capacitated-mclp", *, single_source: bool = True) -> CapacitatedMCLP:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        weights_cols: str,
+        service_radius: float,
+        p_facilities: int,
+        facility_capacity_col: str,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "capacitated-mclp",
+        *,
+        single_source: bool = True,
+    ) -> CapacitatedMCLP:
         """Build from point layers; a k-d tree finds the pairs in reach."""
         radius = _check_radius(service_radius)
         cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)

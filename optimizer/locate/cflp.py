@@ -43,9 +43,18 @@ class CFLP(LocateModel):
     sense = pulp.LpMinimize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, demand, facility_capacity, fixed_cost, predefined_facilities_arr=None,
-                         name: str = "cflp", *, uncapacitated: bool = False,
-                         cost_kind: Literal["unit", "total"] = "unit") -> CFLP:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        demand,
+        facility_capacity,
+        fixed_cost,
+        predefined_facilities_arr=None,
+        name: str = "cflp",
+        *,
+        uncapacitated: bool = False,
+        cost_kind: Literal["unit", "total"] = "unit",
+    ) -> CFLP:
         """Build from a clients × sites cost matrix.
 
         Parameters
@@ -72,17 +81,27 @@ class CFLP(LocateModel):
         fixed = _vector(fixed_cost, m, "fixed_cost")
         pre = _predefined_mask(predefined_facilities_arr, m)
         if cost_kind not in ("unit", "total"):
-            raise InputError(f"cost_kind must be 'unit' or 'total', got {cost_kind!r}", field="cost_kind", hint="use cost_kind='unit' (cost per unit of demand) or cost_kind='total' (cost of serving all of it)")
+            raise InputError(
+                f"cost_kind must be 'unit' or 'total', got {cost_kind!r}",
+                field="cost_kind",
+                hint="use cost_kind='unit' (cost per unit of demand) or cost_kind='total' (cost of serving all of it)",
+            )
         if uncapacitated:
             cap = np.full(m, np.inf)
         else:
             if facility_capacity is None:
-                raise InputError("facility_capacity is required unless uncapacitated=True", field="facility_capacity",
-                                 hint="pass facility_capacity= (one capacity per site), or uncapacitated=True")
+                raise InputError(
+                    "facility_capacity is required unless uncapacitated=True",
+                    field="facility_capacity",
+                    hint="pass facility_capacity= (one capacity per site), or uncapacitated=True",
+                )
             cap = np.asarray(facility_capacity, dtype=float).reshape(-1)
             if cap.shape != (m,) or np.isnan(cap).any() or (cap < 0).any():
-                raise InputError(f"facility_capacity must hold {m} non-negative numbers", field="facility_capacity",
-                                 hint="give one capacity per site (a column of the cost matrix), each 0 or more")
+                raise InputError(
+                    f"facility_capacity must hold {m} non-negative numbers",
+                    field="facility_capacity",
+                    hint="give one capacity per site (a column of the cost matrix), each 0 or more",
+                )
         total = c * dem[:, None] if cost_kind == "unit" else c.copy()
         if cost_kind == "unit":
             total[np.isinf(c)] = np.inf
@@ -90,13 +109,17 @@ class CFLP(LocateModel):
         allowed = np.isfinite(total)
         unreachable = np.flatnonzero(~allowed.any(axis=1))
         if len(unreachable):
-            raise InfeasibleError(f"client(s) {', '.join(map(str, unreachable[:10]))} can be served by no site",
-                                  field="cost_matrix",
-                                  hint="give each such client at least one finite cost (np.inf marks a forbidden pair)")
+            raise InfeasibleError(
+                f"client(s) {', '.join(map(str, unreachable[:10]))} can be served by no site",
+                field="cost_matrix",
+                hint="give each such client at least one finite cost (np.inf marks a forbidden pair)",
+            )
         if not uncapacitated and cap.sum() < dem.sum() - 1e-9 * max(1.0, dem.sum()):
-            raise InfeasibleError(f"total capacity {cap.sum():g} is below total demand {dem.sum():g}",
-                                  field="facility_capacity",
-                                  hint="raise the capacities or add sites: every client must be served in full")
+            raise InfeasibleError(
+                f"total capacity {cap.sum():g} is below total demand {dem.sum():g}",
+                field="facility_capacity",
+                hint="raise the capacities or add sites: every client must be served in full",
+            )
         model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
         model._n, model._m, model._predefined = n, m, pre
         model.demand, model.facility_capacity, model.fixed_cost = dem, cap, fixed
@@ -112,9 +135,11 @@ class CFLP(LocateModel):
         ii, jj = np.nonzero(allowed)
         npair = len(ii)
         if 3 * npair > _MAX_NONZEROS:
-            raise ModelTooLargeError(f"the CFLP model would have {npair:,} assignment variables",
-                                     hint="restrict the allowed pairs (inf costs) or aggregate clients")
-        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj)], dtype=object)
+            raise ModelTooLargeError(
+                f"the CFLP model would have {npair:,} assignment variables",
+                hint="restrict the allowed pairs (inf costs) or aggregate clients",
+            )
+        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
         model._pairs, model._x = (ii, jj), x
         prob = model.problem
         prob.setObjective(_affine(np.concatenate([y, x]), np.concatenate([fixed, total[ii, jj]])))
@@ -126,11 +151,22 @@ class CFLP(LocateModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(dem[ii] > 0, cap[jj] / np.where(dem[ii] > 0, dem[ii], 1.0), np.inf)
         coef = np.minimum(1.0, ratio)
-        link = sp.csr_array((np.concatenate([np.ones(npair), -coef]),
-                             (np.concatenate([np.arange(npair)] * 2), np.concatenate([m + np.arange(npair), jj]))),
-                            shape=(npair, m + npair))
+        link = sp.csr_array(
+            (
+                np.concatenate([np.ones(npair), -coef]),
+                (np.concatenate([np.arange(npair)] * 2), np.concatenate([m + np.arange(npair), jj])),
+            ),
+            shape=(npair, m + npair),
+        )
         link.sort_indices()
-        _add_rows(prob, allv, link, pulp.LpConstraintLE, np.zeros(npair), [f"link_{i}_{j}" for i, j in zip(ii, jj)])
+        _add_rows(
+            prob,
+            allv,
+            link,
+            pulp.LpConstraintLE,
+            np.zeros(npair),
+            [f"link_{i}_{j}" for i, j in zip(ii, jj, strict=False)],
+        )
         if not uncapacitated:
             # One row per site with a finite capacity (inf = that site is unlimited).
             finite = np.isfinite(cap)
@@ -138,35 +174,53 @@ class CFLP(LocateModel):
             q = np.flatnonzero(sel)
             rows_of = np.cumsum(finite) - 1
             fin_sites = np.flatnonzero(finite)
-            capr = sp.csr_array((np.concatenate([dem[ii[q]], -cap[fin_sites]]),
-                                 (np.concatenate([rows_of[jj[q]], np.arange(len(fin_sites))]),
-                                  np.concatenate([m + q, fin_sites]))), shape=(len(fin_sites), m + npair))
+            capr = sp.csr_array(
+                (
+                    np.concatenate([dem[ii[q]], -cap[fin_sites]]),
+                    (np.concatenate([rows_of[jj[q]], np.arange(len(fin_sites))]), np.concatenate([m + q, fin_sites])),
+                ),
+                shape=(len(fin_sites), m + npair),
+            )
             capr.sum_duplicates()
             capr.sort_indices()
-            _add_rows(prob, allv, capr, pulp.LpConstraintLE, np.zeros(len(fin_sites)),
-                      [f"capacity_{j}" for j in fin_sites])
+            _add_rows(
+                prob, allv, capr, pulp.LpConstraintLE, np.zeros(len(fin_sites)), [f"capacity_{j}" for j in fin_sites]
+            )
             if finite.all():
                 # Valid cut: the open capacity must hold all demand; strengthens the LP a lot.
-                prob.addConstraint(pulp.LpConstraint(_affine(y, cap), pulp.LpConstraintGE, "aggregate_capacity",
-                                                     float(dem.sum())))
+                prob.addConstraint(
+                    pulp.LpConstraint(_affine(y, cap), pulp.LpConstraintGE, "aggregate_capacity", float(dem.sum()))
+                )
         model.stats.update({"clients": n, "sites": m, "pairs": npair})
         model._seal(False)
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
-                          facility_capacity_col: str | None, fixed_cost_col: str,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "cflp", *, uncapacitated: bool = False,
-                          cost_kind: Literal["unit", "total"] = "unit") -> CFLP:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        weights_cols: str,
+        facility_capacity_col: str | None,
+        fixed_cost_col: str,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "cflp",
+        *,
+        uncapacitated: bool = False,
+        cost_kind: Literal["unit", "total"] = "unit",
+    ) -> CFLP:
         """Build from point layers; distance (metres) × demand is the assignment cost by default."""
         cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
         demand = _geo_column(gdf_demand, weights_cols, "weights_cols")
         cap = _geo_column(gdf_fac, facility_capacity_col, "facility_capacity_col")
         fixed = _geo_column(gdf_fac, fixed_cost_col, "fixed_cost_col")
         pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, demand, cap, fixed, pre, name=name, uncapacitated=uncapacitated,
-                                     cost_kind=cost_kind)
+        model = cls.from_cost_matrix(
+            cost, demand, cap, fixed, pre, name=name, uncapacitated=uncapacitated, cost_kind=cost_kind
+        )
         model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
         return model
 
@@ -200,8 +254,15 @@ class CFLP(LocateModel):
         row_of[sites] = np.arange(len(sites))
         q = np.flatnonzero(finite)
         a_ub = sp.csr_array((self.demand[pi[q]], (row_of[pj[q]], q)), shape=(len(sites), k))
-        res = linprog(cost, A_ub=a_ub, b_ub=self.facility_capacity[sites], A_eq=a_eq, b_eq=np.ones(self._n),
-                      bounds=(0, 1), method="highs")
+        res = linprog(
+            cost,
+            A_ub=a_ub,
+            b_ub=self.facility_capacity[sites],
+            A_eq=a_eq,
+            b_eq=np.ones(self._n),
+            bounds=(0, 1),
+            method="highs",
+        )
         if res.status != 0:  # pragma: no cover - the MIP plan proves the LP feasible
             return None
         frac[np.flatnonzero(use)] = np.clip(res.x, 0.0, 1.0)

@@ -67,8 +67,16 @@ def _dominated_sites(cov: sp.csr_array, cost: np.ndarray, protected: np.ndarray)
 class _Coverage(LocateModel):
     """Sparse coverage preprocessing shared by LSCP and MCLP."""
 
-    def _prepare(self, cov: sp.csr_array, weights: np.ndarray | None, predefined: np.ndarray,
-                 cost: np.ndarray, reduce: bool, dominance_ok: bool, min_sites: int):
+    def _prepare(
+        self,
+        cov: sp.csr_array,
+        weights: np.ndarray | None,
+        predefined: np.ndarray,
+        cost: np.ndarray,
+        reduce: bool,
+        dominance_ok: bool,
+        min_sites: int,
+    ):
         n, m = cov.shape
         self._n, self._m = n, m
         self._cov = cov
@@ -179,8 +187,9 @@ class LSCP(_Coverage):
     sense = pulp.LpMinimize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, service_radius: float, predefined_facilities_arr=None,
-                         name: str = "lscp", reduce: bool = True) -> LSCP:
+    def from_cost_matrix(
+        cls, cost_matrix, service_radius: float, predefined_facilities_arr=None, name: str = "lscp", reduce: bool = True
+    ) -> LSCP:
         """Build from a clients × sites cost matrix.
 
         Parameters
@@ -223,15 +232,30 @@ class LSCP(_Coverage):
         model._site_variables(dropped)
         prob = model.problem
         prob.setObjective(_affine(list(model._site_vars.values()), np.ones(len(model._site_vars))))
-        _add_rows(prob, model._var_arr, group_cov, pulp.LpConstraintGE, np.ones(group_cov.shape[0]),
-                  [f"cover_{g}" for g in range(group_cov.shape[0])])
+        _add_rows(
+            prob,
+            model._var_arr,
+            group_cov,
+            pulp.LpConstraintGE,
+            np.ones(group_cov.shape[0]),
+            [f"cover_{g}" for g in range(group_cov.shape[0])],
+        )
         model._seal(reduce)
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, service_radius: float,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "lscp", reduce: bool = True) -> LSCP:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        service_radius: float,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "lscp",
+        reduce: bool = True,
+    ) -> LSCP:
         """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
         radius = _check_radius(service_radius)
         cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)
@@ -296,9 +320,19 @@ class MCLP(_Coverage):
     sense = pulp.LpMaximize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, weights, service_radius: float, p_facilities: int | None = None,
-                         predefined_facilities_arr=None, name: str = "mclp", *, facility_costs=None,
-                         budget: float | None = None, reduce: bool = True) -> MCLP:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        weights,
+        service_radius: float,
+        p_facilities: int | None = None,
+        predefined_facilities_arr=None,
+        name: str = "mclp",
+        *,
+        facility_costs=None,
+        budget: float | None = None,
+        reduce: bool = True,
+    ) -> MCLP:
         """Build from a clients × sites cost matrix.
 
         Parameters
@@ -327,27 +361,41 @@ class MCLP(_Coverage):
         w = _vector(weights, n, "weights")
         pre = _predefined_mask(predefined_facilities_arr, m)
         if p_facilities is None and budget is None:
-            raise InputError("give p_facilities, a budget (with facility_costs), or both", field="p_facilities",
-                             hint="e.g. p_facilities=5, or budget=1e8 with facility_costs=[...]")
+            raise InputError(
+                "give p_facilities, a budget (with facility_costs), or both",
+                field="p_facilities",
+                hint="e.g. p_facilities=5, or budget=1e8 with facility_costs=[...]",
+            )
         p = _check_p(p_facilities, m, int(pre.sum())) if p_facilities is not None else None
         costs = None
         if budget is not None or facility_costs is not None:
             if budget is None or facility_costs is None:
-                raise InputError("a budget needs facility_costs and facility_costs need a budget", field="budget",
-                                 hint="pass both budget= and facility_costs= (one cost per site), or neither")
+                raise InputError(
+                    "a budget needs facility_costs and facility_costs need a budget",
+                    field="budget",
+                    hint="pass both budget= and facility_costs= (one cost per site), or neither",
+                )
             costs = _vector(facility_costs, m, "facility_costs")
             try:
                 budget = float(budget)
             except (TypeError, ValueError):
-                raise InputError(f"budget must be a number, got {budget!r}", field="budget",
-                                 hint="give the budget as a finite number, 0 or more, e.g. budget=1e8") from None
+                raise InputError(
+                    f"budget must be a number, got {budget!r}",
+                    field="budget",
+                    hint="give the budget as a finite number, 0 or more, e.g. budget=1e8",
+                ) from None
             if not math.isfinite(budget) or budget < 0:
-                raise InputError(f"budget must be finite and non-negative, got {budget}", field="budget",
-                                 hint="give the budget as a finite number, 0 or more, e.g. budget=1e8")
+                raise InputError(
+                    f"budget must be finite and non-negative, got {budget}",
+                    field="budget",
+                    hint="give the budget as a finite number, 0 or more, e.g. budget=1e8",
+                )
             if costs[pre].sum() > budget + 1e-9 * max(1.0, budget):
                 raise InfeasibleError(
                     f"the predefined sites alone cost {costs[pre].sum():g}, more than the budget {budget:g}",
-                    field="budget", hint="raise the budget, or predefine fewer sites")
+                    field="budget",
+                    hint="raise the budget, or predefine fewer sites",
+                )
         if costs is None:
             dominance_ok, dom_cost = True, np.ones(m)
         elif p is None:
@@ -357,8 +405,7 @@ class MCLP(_Coverage):
         model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
         model.service_radius, model.p_facilities, model.budget = radius, p, budget
         model.facility_costs, model.weights = costs, w
-        _, _, gw, group_cov, dropped, covered_pre = model._prepare(
-            cov, w, pre, dom_cost, reduce, dominance_ok, p or 0)
+        _, _, gw, group_cov, dropped, covered_pre = model._prepare(cov, w, pre, dom_cost, reduce, dominance_ok, p or 0)
         constant = float(w[covered_pre].sum())
         # Incumbent (greedy; with reductions, improved and used to fix sites, see the class docstring).
         model._incumbent = None
@@ -370,7 +417,8 @@ class MCLP(_Coverage):
                 if reduce:
                     live = np.flatnonzero(np.diff(group_cov.indptr) > 0)
                     mask, value, fixed_closed, fixed_open = _mclp_reduce(
-                        group_cov[live], gw[live], p, pre, dropped, sites, constant, model.stats)
+                        group_cov[live], gw[live], p, pre, dropped, sites, constant, model.stats
+                    )
                     sites = np.flatnonzero(mask)
                     dropped = dropped | fixed_closed
                     if fixed_closed.any():
@@ -398,12 +446,19 @@ class MCLP(_Coverage):
         ng = len(z_groups)
         a = sp.hstack([-sub.astype(float), sp.identity(ng, format="csr")], format="csr")
         a.sort_indices()
-        _add_rows(prob, np.concatenate([model._var_arr, z]), a, pulp.LpConstraintLE, np.zeros(ng),
-                  [f"cover_{g}" for g in z_groups])
+        _add_rows(
+            prob,
+            np.concatenate([model._var_arr, z]),
+            a,
+            pulp.LpConstraintLE,
+            np.zeros(ng),
+            [f"cover_{g}" for g in z_groups],
+        )
         svars = list(model._site_vars.values())
         if p is not None:
-            prob.addConstraint(pulp.LpConstraint(_affine(svars, np.ones(len(svars))), pulp.LpConstraintEQ,
-                                                 "p_facilities", p))
+            prob.addConstraint(
+                pulp.LpConstraint(_affine(svars, np.ones(len(svars))), pulp.LpConstraintEQ, "p_facilities", p)
+            )
         if costs is not None:
             idx = list(model._site_vars.keys())
             prob.addConstraint(pulp.LpConstraint(_affine(svars, costs[idx]), pulp.LpConstraintLE, "budget", budget))
@@ -414,26 +469,38 @@ class MCLP(_Coverage):
             # hard 2,000 x 500 instances). The slack keeps the incumbent inside HiGHS' tolerances.
             need = model._incumbent[1] - constant
             need -= 1e-6 * max(1.0, abs(need))
-            prob.addConstraint(pulp.LpConstraint(_affine(z, gw[z_groups]), pulp.LpConstraintGE, "incumbent_cut",
-                                                 need))
+            prob.addConstraint(pulp.LpConstraint(_affine(z, gw[z_groups]), pulp.LpConstraintGE, "incumbent_cut", need))
         model._z_groups, model._z, model._zcov = z_groups, z, sub
         model._seal(reduce)
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
-                          service_radius: float, p_facilities: int | None = None,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "mclp", *, facility_cost_col: str | None = None, budget: float | None = None,
-                          reduce: bool = True) -> MCLP:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        weights_cols: str,
+        service_radius: float,
+        p_facilities: int | None = None,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "mclp",
+        *,
+        facility_cost_col: str | None = None,
+        budget: float | None = None,
+        reduce: bool = True,
+    ) -> MCLP:
         """Build from point layers (spopt's signature plus ``facility_cost_col`` / ``budget``)."""
         radius = _check_radius(service_radius)
         cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)
         weights = _geo_column(gdf_demand, weights_cols, "weights_cols")
         pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
         fcost = _geo_column(gdf_fac, facility_cost_col, "facility_cost_col")
-        model = cls.from_cost_matrix(cost, weights, radius, p_facilities, pre, name=name, facility_costs=fcost,
-                                     budget=budget, reduce=reduce)
+        model = cls.from_cost_matrix(
+            cost, weights, radius, p_facilities, pre, name=name, facility_costs=fcost, budget=budget, reduce=reduce
+        )
         model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
         return model
 
@@ -472,7 +539,7 @@ class MCLP(_Coverage):
         for j, v in self._site_vars.items():
             v.varValue = 1.0 if inc_mask[j] else 0.0
         zval = np.asarray(self._zcov[:, sel].sum(axis=1)).ravel() > 0
-        for v, val in zip(self._z, zval):
+        for v, val in zip(self._z, zval, strict=False):
             v.varValue = float(val)
         report.objective = value
         report.gap = relative_gap(value, report.bound)

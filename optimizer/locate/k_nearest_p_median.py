@@ -60,9 +60,16 @@ class KNearestPMedian(LocateModel):
     sense = pulp.LpMinimize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, weights, p_facilities: int, k_array=None,
-                         predefined_facilities_arr=None, facility_capacities=None,
-                         name: str = "k-nearest-p-median") -> KNearestPMedian:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        weights,
+        p_facilities: int,
+        k_array=None,
+        predefined_facilities_arr=None,
+        facility_capacities=None,
+        name: str = "k-nearest-p-median",
+    ) -> KNearestPMedian:
         """Build from a dense clients × sites cost matrix (spopt has only ``from_geodataframe``).
 
         Parameters
@@ -97,8 +104,11 @@ class KNearestPMedian(LocateModel):
         if facility_capacities is not None:
             cap = _vector(facility_capacities, m, "facility_capacities")
             if np.sort(cap)[-p:].sum() < w.sum() - 1e-9:
-                raise InfeasibleError(f"the {p} largest capacities hold {np.sort(cap)[-p:].sum():g}, "
-                                      f"less than the total demand {w.sum():g}", field="facility_capacities")
+                raise InfeasibleError(
+                    f"the {p} largest capacities hold {np.sort(cap)[-p:].sum():g}, "
+                    f"less than the total demand {w.sum():g}",
+                    field="facility_capacities",
+                )
         model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
         model._n, model._m, model._predefined = n, m, pre
         model._d, model.weights, model.p_facilities, model.capacities = d, w, p, cap
@@ -107,10 +117,20 @@ class KNearestPMedian(LocateModel):
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
-                          p_facilities: int, facility_capacity_col: str | None = None, k_array=None,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "k-nearest-p-median") -> KNearestPMedian:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        weights_cols: str,
+        p_facilities: int,
+        facility_capacity_col: str | None = None,
+        k_array=None,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "k-nearest-p-median",
+    ) -> KNearestPMedian:
         """Build from point layers (spopt's argument names)."""
         cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
         w = _geo_column(gdf_demand, weights_cols, "weights_cols")
@@ -134,7 +154,7 @@ class KNearestPMedian(LocateModel):
         dbar = d[has_g, order[has_g, k[has_g]]]
         y = _site_vars(self, m, self._predefined)
         cat = pulp.LpBinary if self.capacities is not None else pulp.LpContinuous
-        x = np.array([_var(self.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj)], dtype=object)
+        x = np.array([_var(self.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object)
         g = np.array([_var(self.problem, f"g_{i}", 0, 1) for i in has_g], dtype=object)
         self._pairs, self._x, self._g, self._has_g = (ii, jj), x, g, has_g
         self.problem.setObjective(_affine(np.concatenate([x, g]), np.concatenate([w[ii] * d[ii, jj], w[has_g] * dbar])))
@@ -147,28 +167,51 @@ class KNearestPMedian(LocateModel):
         assign = sp.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, len(allv)))
         assign.sort_indices()
         _add_rows(self.problem, allv, assign, pulp.LpConstraintEQ, np.ones(n), [f"assign_{i}" for i in range(n)])
-        link = sp.csr_array((np.concatenate([np.ones(npx), -np.ones(npx)]),
-                             (np.concatenate([np.arange(npx)] * 2), np.concatenate([m + np.arange(npx), jj]))),
-                            shape=(npx, len(allv)))
+        link = sp.csr_array(
+            (
+                np.concatenate([np.ones(npx), -np.ones(npx)]),
+                (np.concatenate([np.arange(npx)] * 2), np.concatenate([m + np.arange(npx), jj])),
+            ),
+            shape=(npx, len(allv)),
+        )
         link.sort_indices()
-        _add_rows(self.problem, allv, link, pulp.LpConstraintLE, np.zeros(npx),
-                  [f"open_{i}_{j}" for i, j in zip(ii, jj)])
+        _add_rows(
+            self.problem,
+            allv,
+            link,
+            pulp.LpConstraintLE,
+            np.zeros(npx),
+            [f"open_{i}_{j}" for i, j in zip(ii, jj, strict=False)],
+        )
         if self.capacities is not None:
             sites = np.unique(jj)
             srow = np.full(m, -1)
             srow[sites] = np.arange(len(sites))
-            capm = sp.csr_array((np.concatenate([w[ii], -self.capacities[sites]]),
-                                 (np.concatenate([srow[jj], np.arange(len(sites))]),
-                                  np.concatenate([m + np.arange(npx), sites]))), shape=(len(sites), len(allv)))
+            capm = sp.csr_array(
+                (
+                    np.concatenate([w[ii], -self.capacities[sites]]),
+                    (np.concatenate([srow[jj], np.arange(len(sites))]), np.concatenate([m + np.arange(npx), sites])),
+                ),
+                shape=(len(sites), len(allv)),
+            )
             capm.sum_duplicates()
             capm.sort_indices()
-            _add_rows(self.problem, allv, capm, pulp.LpConstraintLE, np.zeros(len(sites)),
-                      [f"capacity_{j}" for j in sites])
+            _add_rows(
+                self.problem, allv, capm, pulp.LpConstraintLE, np.zeros(len(sites)), [f"capacity_{j}" for j in sites]
+            )
         _p_row(self.problem, y, self.p_facilities)
         self.stats.update({"pairs": npx, "k_max": int(k.max())})
 
-    def solve(self, solver: SolverArg = "highs", *, time_limit: float | None = None, mip_gap: float | None = None,
-              threads: int | None = None, msg: bool = False, results: bool = True) -> KNearestPMedian:
+    def solve(
+        self,
+        solver: SolverArg = "highs",
+        *,
+        time_limit: float | None = None,
+        mip_gap: float | None = None,
+        threads: int | None = None,
+        msg: bool = False,
+        results: bool = True,
+    ) -> KNearestPMedian:
         """Solve, expanding ``k`` until the plan is proven optimal for the full p-median (see the class docstring)."""
         iterations = 0
         while True:
@@ -177,16 +220,21 @@ class KNearestPMedian(LocateModel):
             if self.status != "optimal":
                 break  # honest: the bound stays the relaxation's, the plan its true cost
             used = self._g_used()
-            if not used.any() or (self.capacities is None and self.objective <= self.bound + 1e-9 * max(1.0, abs(
-                    self.bound))):
+            if not used.any() or (
+                self.capacities is None and self.objective <= self.bound + 1e-9 * max(1.0, abs(self.bound))
+            ):
                 self.bound, self.gap = self.objective, 0.0
                 break
             self.k_array = self.k_array.copy()
             self.k_array[used] = np.minimum(self._m, 2 * self.k_array[used])
             self._build()
         self.stats["iterations"] = iterations
-        if self.report is not None and self.report.has_solution and self.capacities is not None \
-                and self._g_used().any():
+        if (
+            self.report is not None
+            and self.report.has_solution
+            and self.capacities is not None
+            and self._g_used().any()
+        ):
             # Stopped early with clients still on the placeholder: no full plan, only the bound.
             self.status, self.objective, self.gap = "no_solution", None, None
         if results and self.report is not None and self.report.has_solution:

@@ -65,10 +65,20 @@ class MarketShare(LocateModel):
     sense = pulp.LpMaximize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, weights, p_facilities: int, competitor_cost_matrix=None,
-                         attractiveness=None, competitor_attractiveness=None, decay: Decay = "power",
-                         beta: float = 1.0, cutoff: float | None = None, predefined_facilities_arr=None,
-                         name: str = "market-share") -> MarketShare:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        weights,
+        p_facilities: int,
+        competitor_cost_matrix=None,
+        attractiveness=None,
+        competitor_attractiveness=None,
+        decay: Decay = "power",
+        beta: float = 1.0,
+        cutoff: float | None = None,
+        predefined_facilities_arr=None,
+        name: str = "market-share",
+    ) -> MarketShare:
         """Build from a clients × candidate-sites cost matrix and a clients × competitors one.
 
         Parameters
@@ -91,20 +101,27 @@ class MarketShare(LocateModel):
             Problem name.
         """
         decay, beta, cut = _check_decay(decay, beta, cutoff)
-        m = (cost_matrix.shape[1] if sp.issparse(cost_matrix) else np.asarray(cost_matrix).shape[1])
+        m = cost_matrix.shape[1] if sp.issparse(cost_matrix) else np.asarray(cost_matrix).shape[1]
         att = np.ones(m) if attractiveness is None else _vector(attractiveness, m, "attractiveness")
         ii, jj, u, (n, m) = _huff_utilities(cost_matrix, att, decay, beta, cut)
         w = _vector(weights, n, "weights")
         comp = np.zeros(n)
         if competitor_cost_matrix is not None:
-            q = (competitor_cost_matrix.shape[1] if sp.issparse(competitor_cost_matrix)
-                 else np.asarray(competitor_cost_matrix).shape[1])
-            catt = np.ones(q) if competitor_attractiveness is None else _vector(
-                competitor_attractiveness, q, "competitor_attractiveness")
+            q = (
+                competitor_cost_matrix.shape[1]
+                if sp.issparse(competitor_cost_matrix)
+                else np.asarray(competitor_cost_matrix).shape[1]
+            )
+            catt = (
+                np.ones(q)
+                if competitor_attractiveness is None
+                else _vector(competitor_attractiveness, q, "competitor_attractiveness")
+            )
             ci, _, cu, (cn, _) = _huff_utilities(competitor_cost_matrix, catt, decay, beta, cut)
             if cn != n:
-                raise InputError(f"competitor_cost_matrix has {cn} clients, cost_matrix {n}",
-                                 field="competitor_cost_matrix")
+                raise InputError(
+                    f"competitor_cost_matrix has {cn} clients, cost_matrix {n}", field="competitor_cost_matrix"
+                )
             comp = np.bincount(ci, weights=cu, minlength=n)
         pre = _predefined_mask(predefined_facilities_arr, m)
         p = _check_p(p_facilities, m, int(pre.sum()))
@@ -117,24 +134,45 @@ class MarketShare(LocateModel):
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
-                          p_facilities: int, gdf_competitor=None, competitor_col: str | None = None,
-                          attractiveness_col: str | None = None, competitor_attractiveness_col: str | None = None,
-                          decay: Decay = "power", beta: float = 1.0, cutoff: float | None = None,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "market-share") -> MarketShare:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        weights_cols: str,
+        p_facilities: int,
+        gdf_competitor=None,
+        competitor_col: str | None = None,
+        attractiveness_col: str | None = None,
+        competitor_attractiveness_col: str | None = None,
+        decay: Decay = "power",
+        beta: float = 1.0,
+        cutoff: float | None = None,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "market-share",
+    ) -> MarketShare:
         """Build from point layers of demand, candidate sites and (optionally) competitors."""
         cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
         comp = None
         if gdf_competitor is not None:
             comp = _geo_cost(gdf_demand, gdf_competitor, demand_col, competitor_col or "geometry", distance_metric)
         model = cls.from_cost_matrix(
-            cost, _geo_column(gdf_demand, weights_cols, "weights_cols"), p_facilities, comp,
+            cost,
+            _geo_column(gdf_demand, weights_cols, "weights_cols"),
+            p_facilities,
+            comp,
             _geo_column(gdf_fac, attractiveness_col, "attractiveness_col"),
-            None if gdf_competitor is None else _geo_column(gdf_competitor, competitor_attractiveness_col,
-                                                            "competitor_attractiveness_col"),
-            decay, beta, cutoff, _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col"),
-            name=name)
+            None
+            if gdf_competitor is None
+            else _geo_column(gdf_competitor, competitor_attractiveness_col, "competitor_attractiveness_col"),
+            decay,
+            beta,
+            cutoff,
+            _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col"),
+            name=name,
+        )
         model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
         return model
 
@@ -164,7 +202,7 @@ class MarketShare(LocateModel):
             self._add_cuts(free, pattern, np.zeros(len(free)))
         comp = np.flatnonzero(c > 0)
         if len(comp):
-            top = np.array([np.sort(sub[[r]].data)[-self.p_facilities:].sum() for r in comp])
+            top = np.array([np.sort(sub[[r]].data)[-self.p_facilities :].sum() for r in comp])
             for ubar in (np.zeros(len(comp)), top):
                 self._tangent(comp, ubar)
 
@@ -196,9 +234,18 @@ class MarketShare(LocateModel):
         big_u = self._u @ mask.astype(float)
         return float(self.weights @ self._share(big_u, np.arange(self._n)))
 
-    def solve(self, solver: SolverArg = "highs", *, time_limit: float | None = None, mip_gap: float | None = None,
-              threads: int | None = None, msg: bool = False, results: bool = True,
-              tolerance: float = 1e-7, max_iterations: int = 500) -> MarketShare:
+    def solve(
+        self,
+        solver: SolverArg = "highs",
+        *,
+        time_limit: float | None = None,
+        mip_gap: float | None = None,
+        threads: int | None = None,
+        msg: bool = False,
+        results: bool = True,
+        tolerance: float = 1e-7,
+        max_iterations: int = 500,
+    ) -> MarketShare:
         """Solve by outer approximation until upper and lower bound meet within ``tolerance`` (relative)."""
         best_mask, best_val, upper = None, -math.inf, math.inf
         iterations = 0
@@ -284,37 +331,70 @@ class TargetMarketShare(MarketShare):
     sense = pulp.LpMinimize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, weights, target_market_share: float, competitor_cost_matrix=None,
-                         attractiveness=None, competitor_attractiveness=None, decay: Decay = "power",
-                         beta: float = 1.0, cutoff: float | None = None, predefined_facilities_arr=None,
-                         name: str = "target-market-share") -> TargetMarketShare:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        weights,
+        target_market_share: float,
+        competitor_cost_matrix=None,
+        attractiveness=None,
+        competitor_attractiveness=None,
+        decay: Decay = "power",
+        beta: float = 1.0,
+        cutoff: float | None = None,
+        predefined_facilities_arr=None,
+        name: str = "target-market-share",
+    ) -> TargetMarketShare:
         """As :meth:`MarketShare.from_cost_matrix`, with the target share in percent instead of ``p``."""
         try:
             tau = float(target_market_share)
         except (TypeError, ValueError):
-            raise InputError(f"target_market_share must be a percentage, got {target_market_share!r}",
-                             field="target_market_share") from None
+            raise InputError(
+                f"target_market_share must be a percentage, got {target_market_share!r}", field="target_market_share"
+            ) from None
         if not 0 < tau <= 100:
-            raise InputError(f"target_market_share must be in (0, 100], got {target_market_share!r}",
-                             field="target_market_share")
-        m = (cost_matrix.shape[1] if sp.issparse(cost_matrix) else np.asarray(cost_matrix).shape[1])
+            raise InputError(
+                f"target_market_share must be in (0, 100], got {target_market_share!r}", field="target_market_share"
+            )
+        m = cost_matrix.shape[1] if sp.issparse(cost_matrix) else np.asarray(cost_matrix).shape[1]
         pre = _predefined_mask(predefined_facilities_arr, m)
-        model = super().from_cost_matrix(cost_matrix, weights, max(1, int(pre.sum())), competitor_cost_matrix,
-                                         attractiveness, competitor_attractiveness, decay, beta, cutoff, pre,
-                                         name=name)
+        model = super().from_cost_matrix(
+            cost_matrix,
+            weights,
+            max(1, int(pre.sum())),
+            competitor_cost_matrix,
+            attractiveness,
+            competitor_attractiveness,
+            decay,
+            beta,
+            cutoff,
+            pre,
+            name=name,
+        )
         model.target_market_share = tau
         return model
 
-    def solve(self, solver: SolverArg = "highs", *, time_limit: float | None = None, mip_gap: float | None = None,
-              threads: int | None = None, msg: bool = False, results: bool = True,
-              tolerance: float = 1e-7, max_iterations: int = 500) -> TargetMarketShare:
+    def solve(
+        self,
+        solver: SolverArg = "highs",
+        *,
+        time_limit: float | None = None,
+        mip_gap: float | None = None,
+        threads: int | None = None,
+        msg: bool = False,
+        results: bool = True,
+        tolerance: float = 1e-7,
+        max_iterations: int = 500,
+    ) -> TargetMarketShare:
         """Binary search over p with exact market-share solves; raises InfeasibleError when all sites fall short."""
         target = self.target_market_share / 100.0 * float(self.weights.sum())
         all_open = self.captured(np.ones(self._m, dtype=bool))
         if all_open < target - tolerance * max(1.0, target):
-            raise InfeasibleError(f"even all {self._m} sites capture only {100 * all_open / self.weights.sum():.4g}% "
-                                  f"of demand, below the target {self.target_market_share:g}%",
-                                  field="target_market_share")
+            raise InfeasibleError(
+                f"even all {self._m} sites capture only {100 * all_open / self.weights.sum():.4g}% "
+                f"of demand, below the target {self.target_market_share:g}%",
+                field="target_market_share",
+            )
         lo, hi = max(1, int(self._predefined.sum())), self._m
         found: dict[int, tuple] = {}
         iterations = 0
@@ -322,8 +402,17 @@ class TargetMarketShare(MarketShare):
             mid = (lo + hi) // 2
             self.p_facilities = mid
             self._build()
-            MarketShare.solve(self, solver, time_limit=time_limit, mip_gap=mip_gap, threads=threads, msg=msg,
-                              results=False, tolerance=tolerance, max_iterations=max_iterations)
+            MarketShare.solve(
+                self,
+                solver,
+                time_limit=time_limit,
+                mip_gap=mip_gap,
+                threads=threads,
+                msg=msg,
+                results=False,
+                tolerance=tolerance,
+                max_iterations=max_iterations,
+            )
             iterations += self.stats["iterations"]
             if self.status != "optimal":
                 break
@@ -339,8 +428,17 @@ class TargetMarketShare(MarketShare):
         else:
             self.p_facilities = lo
             self._build()
-            MarketShare.solve(self, solver, time_limit=time_limit, mip_gap=mip_gap, threads=threads, msg=msg,
-                              results=False, tolerance=tolerance, max_iterations=max_iterations)
+            MarketShare.solve(
+                self,
+                solver,
+                time_limit=time_limit,
+                mip_gap=mip_gap,
+                threads=threads,
+                msg=msg,
+                results=False,
+                tolerance=tolerance,
+                max_iterations=max_iterations,
+            )
             iterations += self.stats["iterations"]
             if self.status != "optimal":
                 return self

@@ -146,8 +146,15 @@ class PCenter(LocateModel):
     sense = pulp.LpMinimize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, p_facilities: int, predefined_facilities_arr=None,
-                         name: str = "p-center", *, reduce: bool = True) -> PCenter:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        p_facilities: int,
+        predefined_facilities_arr=None,
+        name: str = "p-center",
+        *,
+        reduce: bool = True,
+    ) -> PCenter:
         """Build from a dense clients × sites cost matrix (see the class docstring)."""
         d = _dense_costs(cost_matrix)
         n, m = d.shape
@@ -164,8 +171,13 @@ class PCenter(LocateModel):
         if len(radii) == 0:
             radii = np.array([upper])
         K = len(radii)
-        stats: dict[str, Any] = {"clients": n, "sites": m, "lower_bound": lower, "heuristic_objective": ub,
-                                 "radii": K}  # lower: LP-cover bound when reduce, else nearest-site bound
+        stats: dict[str, Any] = {
+            "clients": n,
+            "sites": m,
+            "lower_bound": lower,
+            "heuristic_objective": ub,
+            "radii": K,
+        }  # lower: LP-cover bound when reduce, else nearest-site bound
         y = np.empty(m, dtype=object)
         model._site_vars = {}
         for j in range(m):
@@ -186,8 +198,9 @@ class PCenter(LocateModel):
         lens = counts[ii, kk]
         nnz = int(lens.sum())
         if nnz > _MAX_NONZEROS:
-            raise ModelTooLargeError(f"the p-center model would have {nnz:,} nonzeros",
-                                     hint="use fewer clients or sites")
+            raise ModelTooLargeError(
+                f"the p-center model would have {nnz:,} nonzeros", hint="use fewer clients or sites"
+            )
         nrow = len(ii)
         rows_y = np.repeat(np.arange(nrow), lens)
         start = np.repeat(np.cumsum(lens) - lens, lens)
@@ -196,17 +209,26 @@ class PCenter(LocateModel):
         has_u = kk < K - 1  # row at level k carries u_{k+1}
         rows_u = np.flatnonzero(has_u)
         cols_u = m + kk[has_u]  # row at radius radii[k] carries u[k]
-        a_mat = sp.csr_array((np.ones(nnz + len(rows_u)), (np.concatenate([rows_y, rows_u]),
-                                                           np.concatenate([cols_y, cols_u]))), shape=(nrow, m + K - 1))
+        a_mat = sp.csr_array(
+            (np.ones(nnz + len(rows_u)), (np.concatenate([rows_y, rows_u]), np.concatenate([cols_y, cols_u]))),
+            shape=(nrow, m + K - 1),
+        )
         a_mat.sort_indices()
         prob = model.problem
         # u[k] = 1 means the radius is at least radii[k + 1].
         prob.setObjective(_affine(u, np.diff(radii), radii[0]))
-        _add_rows(prob, np.concatenate([y, u]), a_mat, pulp.LpConstraintGE, np.ones(nrow),
-                  [f"radius_{i}_{k}" for i, k in zip(ii, kk)])
+        _add_rows(
+            prob,
+            np.concatenate([y, u]),
+            a_mat,
+            pulp.LpConstraintGE,
+            np.ones(nrow),
+            [f"radius_{i}_{k}" for i, k in zip(ii, kk, strict=False)],
+        )
         for k in range(len(u) - 1):
-            prob.addConstraint(pulp.LpConstraint(_affine([u[k], u[k + 1]], [1.0, -1.0]), pulp.LpConstraintGE,
-                                                 f"monotone_{k}", 0.0))
+            prob.addConstraint(
+                pulp.LpConstraint(_affine([u[k], u[k + 1]], [1.0, -1.0]), pulp.LpConstraintGE, f"monotone_{k}", 0.0)
+            )
         prob.addConstraint(pulp.LpConstraint(_affine(y, np.ones(m)), pulp.LpConstraintEQ, "p_facilities", p))
         start_vals = {f"y_{j}": 1.0 for j in sel}
         for k in range(K - 1):
@@ -219,9 +241,19 @@ class PCenter(LocateModel):
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, p_facilities: int,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "p-center", *, reduce: bool = True) -> PCenter:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        p_facilities: int,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "p-center",
+        *,
+        reduce: bool = True,
+    ) -> PCenter:
         """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
         cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
         pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")

@@ -50,8 +50,9 @@ class PDispersion(LocateModel):
     sense = pulp.LpMaximize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, p_facilities: int, predefined_facilities_arr=None,
-                         name: str = "p-dispersion") -> PDispersion:
+    def from_cost_matrix(
+        cls, cost_matrix, p_facilities: int, predefined_facilities_arr=None, name: str = "p-dispersion"
+    ) -> PDispersion:
         """Build from a sites × sites distance matrix (symmetric; the upper triangle is used).
 
         Parameters
@@ -68,13 +69,15 @@ class PDispersion(LocateModel):
         d = _dense_costs(cost_matrix)
         m = d.shape[1]
         if d.shape[0] != m:
-            raise InputError(f"p-dispersion needs a square sites × sites matrix, got shape {d.shape}",
-                             field="cost_matrix")
+            raise InputError(
+                f"p-dispersion needs a square sites × sites matrix, got shape {d.shape}", field="cost_matrix"
+            )
         pre = _predefined_mask(predefined_facilities_arr, m)
         p = _check_p(p_facilities, m, int(pre.sum()))
         if p < 2:
-            raise InputError("p-dispersion needs p_facilities >= 2 (one site has no pairwise distance)",
-                             field="p_facilities")
+            raise InputError(
+                "p-dispersion needs p_facilities >= 2 (one site has no pairwise distance)", field="p_facilities"
+            )
         d = np.minimum(d, d.T)  # one distance per pair
         iu, ju = np.triu_indices(m, 1)
         dist = d[iu, ju]
@@ -96,11 +99,14 @@ class PDispersion(LocateModel):
         near = np.flatnonzero(dist < lower)
         mid = np.flatnonzero((dist >= lower) & (dist < upper))
         k = len(near)
-        conf = sp.csr_array((np.ones(2 * k), (np.concatenate([np.arange(k)] * 2),
-                                              np.concatenate([iu[near], ju[near]]))), shape=(k, m + 1))
+        conf = sp.csr_array(
+            (np.ones(2 * k), (np.concatenate([np.arange(k)] * 2), np.concatenate([iu[near], ju[near]]))),
+            shape=(k, m + 1),
+        )
         conf.sort_indices()
-        _add_rows(model.problem, allv, conf, pulp.LpConstraintLE, np.ones(k),
-                  [f"conflict_{iu[q]}_{ju[q]}" for q in near])
+        _add_rows(
+            model.problem, allv, conf, pulp.LpConstraintLE, np.ones(k), [f"conflict_{iu[q]}_{ju[q]}" for q in near]
+        )
         # D + (U - d)(y_i + y_j) <= d + 2 (U - d)
         k2 = len(mid)
         mcoef = upper - dist[mid]
@@ -109,17 +115,38 @@ class PDispersion(LocateModel):
         vals = np.concatenate([np.ones(k2), mcoef, mcoef])
         spread = sp.csr_array((vals, (rows, cols)), shape=(k2, m + 1))
         spread.sort_indices()
-        _add_rows(model.problem, allv, spread, pulp.LpConstraintLE, dist[mid] + 2 * mcoef,
-                  [f"spread_{iu[q]}_{ju[q]}" for q in mid])
+        _add_rows(
+            model.problem,
+            allv,
+            spread,
+            pulp.LpConstraintLE,
+            dist[mid] + 2 * mcoef,
+            [f"spread_{iu[q]}_{ju[q]}" for q in mid],
+        )
         model._start = {f"y_{j}": 1.0 for j in sel}
-        model.stats.update({"sites": m, "p": p, "lower": lower, "upper": upper, "conflict_rows": k,
-                            "spread_rows": k2, "pairs": len(dist)})
+        model.stats.update(
+            {
+                "sites": m,
+                "p": p,
+                "lower": lower,
+                "upper": upper,
+                "conflict_rows": k,
+                "spread_rows": k2,
+                "pairs": len(dist),
+            }
+        )
         return model
 
     @classmethod
-    def from_geodataframe(cls, gdf_fac, facility_col: str, p_facilities: int,
-                          predefined_facility_col: str | None = None, distance_metric: str = "euclidean",
-                          name: str = "p-dispersion") -> PDispersion:
+    def from_geodataframe(
+        cls,
+        gdf_fac,
+        facility_col: str,
+        p_facilities: int,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "p-dispersion",
+    ) -> PDispersion:
         """Build from a point layer of sites (spopt's signature)."""
         cost = _geo_cost(gdf_fac, gdf_fac, facility_col, facility_col, distance_metric)
         pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")

@@ -24,8 +24,15 @@ from ._validate import (
 from .base import LocateModel, _nearest_open
 
 
-def _pmedian_local_search(d: np.ndarray, w: np.ndarray, p: int, fixed: np.ndarray, allowed: np.ndarray,
-                          start: np.ndarray | None = None, max_iter: int = 10_000) -> tuple[np.ndarray, float]:
+def _pmedian_local_search(
+    d: np.ndarray,
+    w: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    allowed: np.ndarray,
+    start: np.ndarray | None = None,
+    max_iter: int = 10_000,
+) -> tuple[np.ndarray, float]:
     """Greedy construction + best-improvement vertex substitution (Teitz & Bart).
 
     ``fixed`` sites are always open and never swapped out; only ``allowed``
@@ -78,8 +85,9 @@ def _pmedian_local_search(d: np.ndarray, w: np.ndarray, p: int, fixed: np.ndarra
     return sel, float(w @ d[:, sel].min(axis=1))
 
 
-def _pmedian_lagrangian(c: np.ndarray, p: int, fixed: np.ndarray, ub: float, lam: np.ndarray,
-                        iterations: int, stop_above: float = math.inf) -> tuple[float, np.ndarray, np.ndarray]:
+def _pmedian_lagrangian(
+    c: np.ndarray, p: int, fixed: np.ndarray, ub: float, lam: np.ndarray, iterations: int, stop_above: float = math.inf
+) -> tuple[float, np.ndarray, np.ndarray]:
     """Subgradient optimisation of the Lagrangian dual (assignment rows relaxed).
 
     ``L(λ) = Σ λ_i + min over feasible open sets S of Σ_{j∈S} ρ_j``, with
@@ -145,8 +153,16 @@ class PMedian(LocateModel):
     sense = pulp.LpMinimize
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix, weights, p_facilities: int, predefined_facilities_arr=None,
-                         name: str = "p-median", *, reduce: bool = True) -> PMedian:
+    def from_cost_matrix(
+        cls,
+        cost_matrix,
+        weights,
+        p_facilities: int,
+        predefined_facilities_arr=None,
+        name: str = "p-median",
+        *,
+        reduce: bool = True,
+    ) -> PMedian:
         """Build from a dense clients × sites cost matrix.
 
         Parameters
@@ -203,7 +219,7 @@ class PMedian(LocateModel):
         start = {f"y_{j}": 1.0 for j in sel}
         dist0 = d[:, sel].min(axis=1)
         for i, (lv, names) in model._levels.items():
-            for value, nm in zip(lv[1:], names):
+            for value, nm in zip(lv[1:], names, strict=False):
                 if value <= dist0[i]:
                     start[nm] = 1.0
         model._start = start
@@ -233,8 +249,10 @@ class PMedian(LocateModel):
         ms = len(sites)
         ytot = int(inr.sum())
         if ytot + 2 * int(nz.sum()) > _MAX_NONZEROS:
-            raise ModelTooLargeError(f"the p-median model would have {ytot + 2 * int(nz.sum()):,} nonzeros",
-                                     hint="reduce the number of clients or sites (e.g. aggregate demand)")
+            raise ModelTooLargeError(
+                f"the p-median model would have {ytot + 2 * int(nz.sum()):,} nonzeros",
+                hint="reduce the number of clients or sites (e.g. aggregate demand)",
+            )
         y = np.empty(ms, dtype=object)
         self._site_vars = {}
         for k, j in enumerate(sites):
@@ -267,22 +285,37 @@ class PMedian(LocateModel):
         rhs = np.zeros(nrow)
         rhs[roff] = 1.0
         names = [f"lvl_{active_clients[a]}_{k}" for a in range(len(active_clients)) for k in range(1, nlev[a] + 1)]
-        zcost = np.concatenate([w[active_clients[a]] * np.diff(level_vals[a]) for a in range(len(active_clients))]) \
-            if ztot else np.empty(0)
+        zcost = (
+            np.concatenate([w[active_clients[a]] * np.diff(level_vals[a]) for a in range(len(active_clients))])
+            if ztot
+            else np.empty(0)
+        )
         constant = float(sum(w[active_clients[a]] * level_vals[a][0] for a in range(len(active_clients))))
         prob = self.problem
         prob.setObjective(_affine(zvars, zcost, constant))
         _add_rows(prob, np.concatenate([y, zvars]), a_mat, pulp.LpConstraintGE, rhs, names)
         prob.addConstraint(pulp.LpConstraint(_affine(y, np.ones(ms)), pulp.LpConstraintEQ, "p_facilities", p))
-        self._levels = {int(active_clients[a]): (level_vals[a], znames[zoff[a]:zoff[a] + nz[a]])
-                        for a in range(len(active_clients))}
+        self._levels = {
+            int(active_clients[a]): (level_vals[a], znames[zoff[a] : zoff[a] + nz[a]])
+            for a in range(len(active_clients))
+        }
         stats.update({"levels": ztot, "rows": nrow + 1, "nonzeros": int(a_mat.nnz + ms)})
 
     @classmethod
-    def from_geodataframe(cls, gdf_demand, gdf_fac, demand_col: str, facility_col: str, weights_cols: str,
-                          p_facilities: int, predefined_facility_col: str | None = None,
-                          distance_metric: str = "euclidean", name: str = "p-median", *,
-                          reduce: bool = True) -> PMedian:
+    def from_geodataframe(
+        cls,
+        gdf_demand,
+        gdf_fac,
+        demand_col: str,
+        facility_col: str,
+        weights_cols: str,
+        p_facilities: int,
+        predefined_facility_col: str | None = None,
+        distance_metric: str = "euclidean",
+        name: str = "p-median",
+        *,
+        reduce: bool = True,
+    ) -> PMedian:
         """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
         cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
         weights = _geo_column(gdf_demand, weights_cols, "weights_cols")

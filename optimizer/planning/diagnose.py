@@ -85,8 +85,9 @@ def summarise_standards(
         lines.append(many(_plural(level), where, type_id, group))
     if len(lines) > DIAGNOSIS_LIMIT:
         rest = len(lines) - DIAGNOSIS_LIMIT
-        lines = lines[:DIAGNOSIS_LIMIT] + [f"… and {rest} more such line{'s' if rest > 1 else ''} "
-                                           f"({DETAILS_COMMAND} lists every standard)"]
+        lines = lines[:DIAGNOSIS_LIMIT] + [
+            f"… and {rest} more such line{'s' if rest > 1 else ''} ({DETAILS_COMMAND} lists every standard)"
+        ]
     return lines
 
 
@@ -101,7 +102,7 @@ def _min_cost_of_standards(model: PlanningModel, rows, required) -> float | None
         return seen[v.name]
 
     for _std, need, ys in rows:
-        lp += (pulp.lpSum(var(v) for v in ys) >= need)
+        lp += pulp.lpSum(var(v) for v in ys) >= need
     for v in required:
         var(v)
     lp.setObjective(pulp.LpAffineExpression([(v, model._var_cost[name]) for name, v in seen.items()]))
@@ -152,8 +153,10 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
     def describe_group(plural: str, parent: str, type_id: str, group: list) -> str:
         missing = sum(need for _std, need in group)
         cost = sum(cost_of(std, need) for std, need in group)
-        return (f"{len(group)} {plural} of {parent}: standard '{type_id}' {missing} missing, {cost:,.0f} yuan: "
-                + _examples(group, names))
+        return (
+            f"{len(group)} {plural} of {parent}: standard '{type_id}' {missing} missing, {cost:,.0f} yuan: "
+            + _examples(group, names)
+        )
 
     findings: list[str] = []
     scopes_short = 0
@@ -174,15 +177,19 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
             + f"; {cap_name} is {cap:,.0f} yuan — short by {cheapest - cap:,.0f} yuan"
         )
         ordered = [(std, need) for std, need, _ys in sorted(rows, key=lambda r: -cost_of(r[0], r[1]))]
-        findings.extend(summarise_standards(ordered, units, one=lambda std, need: describe(std, need),
-                                            many=describe_group, details=details))
+        findings.extend(
+            summarise_standards(
+                ordered, units, one=lambda std, need: describe(std, need), many=describe_group, details=details
+            )
+        )
 
     check(hard, required, float(sc.budget.total), "every hard standard", "the budget")
     for family, amount in sc.budget.per_family.items():
         rows = [r for r in hard if sc.catalogue[r[0].facility_type].family == family]
         req = [v for v in required if family_of[v.name] == family]
-        check(rows, req, float(amount), f"the hard standards of family '{family}'",
-              f"its cap budget.per_family.{family}")
+        check(
+            rows, req, float(amount), f"the hard standards of family '{family}'", f"its cap budget.per_family.{family}"
+        )
     if sc.budget.per_unit:
         # Sites inside each unit (ancestors included), and the units inside each unit.
         inside = model.site_units.groupby("unit_id")["row"].apply(lambda r: set(r.tolist())).to_dict()
@@ -194,11 +201,18 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
                 sites = inside.get(unit_id, set())
                 rows = [r for r in hard if r[2] and all(site_of[v.name] in sites for v in r[2])]
                 req = [v for v in required if site_of[v.name] in sites]
-                check(rows, req, float(amount), f"the hard standards in {names.get(unit_id, unit_id)} ({unit_id})",
-                      f"its cap budget.per_unit[{i}]")
+                check(
+                    rows,
+                    req,
+                    float(amount),
+                    f"the hard standards in {names.get(unit_id, unit_id)} ({unit_id})",
+                    f"its cap budget.per_unit[{i}]",
+                )
     if scopes_short > DIAGNOSIS_LIMIT and not details:
-        findings.append(f"… and {scopes_short - DIAGNOSIS_LIMIT} more budgets or caps too small for their hard "
-                        f"standards ({DETAILS_COMMAND} lists every one)")
+        findings.append(
+            f"… and {scopes_short - DIAGNOSIS_LIMIT} more budgets or caps too small for their hard "
+            f"standards ({DETAILS_COMMAND} lists every one)"
+        )
     return findings
 
 
@@ -229,10 +243,14 @@ def _diagnose(model: PlanningModel, details: bool = False) -> list[str]:
     def many(plural: str, parent: str, type_id: str, group: list) -> str:
         short = sum(need - n_sites for _std, (need, n_sites) in group)
         if all(n_sites == 0 for _std, (_need, n_sites) in group):
-            return (f"{len(group)} {plural} of {parent} have no candidate site for '{type_id}' ({short} missing): "
-                    + _examples(group, names))
-        return (f"{len(group)} {plural} of {parent} have too few candidate sites for '{type_id}' "
-                f"({short} missing beyond the sites there): " + _examples(group, names))
+            return (
+                f"{len(group)} {plural} of {parent} have no candidate site for '{type_id}' ({short} missing): "
+                + _examples(group, names)
+            )
+        return (
+            f"{len(group)} {plural} of {parent} have too few candidate sites for '{type_id}' "
+            f"({short} missing beyond the sites there): " + _examples(group, names)
+        )
 
     findings.extend(summarise_standards(no_sites, units, one=one, many=many, details=details))
     if hard_unmet and not findings:

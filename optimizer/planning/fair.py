@@ -64,16 +64,23 @@ def _solve_leximin(model: PlanningModel, options: SolverOptions, stages: list[So
     if last is None:
         return final
     status = final.status if proven else ("feasible" if final.has_solution else final.status)
-    return SolveReport(status=status, objective=final.objective, bound=final.bound, gap=final.gap,
-                       seconds=sum(st.seconds for st in stages), solver=final.solver,
-                       solver_version=final.solver_version,
-                       message=f"leximin: {len(stages) - 1} max-min stage(s) "
-                               f"{'all optimal' if proven else 'not all proven'}; coverage stage: {final.message}",
-                       extra={"stages": [st.to_dict() for st in stages]})
+    return SolveReport(
+        status=status,
+        objective=final.objective,
+        bound=final.bound,
+        gap=final.gap,
+        seconds=sum(st.seconds for st in stages),
+        solver=final.solver,
+        solver_version=final.solver_version,
+        message=f"leximin: {len(stages) - 1} max-min stage(s) "
+        f"{'all optimal' if proven else 'not all proven'}; coverage stage: {final.message}",
+        extra={"stages": [st.to_dict() for st in stages]},
+    )
 
 
-def _solve_kolm_pollak(model: PlanningModel, options: SolverOptions, stages: list[SolveReport],
-                       max_iterations: int = 50) -> SolveReport:
+def _solve_kolm_pollak(
+    model: PlanningModel, options: SolverOptions, stages: list[SolveReport], max_iterations: int = 50
+) -> SolveReport:
     r"""Maximise the Kolm-Pollak equally-distributed equivalent of the compared units' rates.
 
     :math:`\mathrm{EDE} = -\frac1\kappa \ln \frac{\sum_u w_u e^{-\kappa r_u}}{\sum_u w_u}`
@@ -103,8 +110,10 @@ def _solve_kolm_pollak(model: PlanningModel, options: SolverOptions, stages: lis
     def cut(u, rbar: float) -> None:
         e, den = model._rate_exprs[u]
         g = math.exp(kappa * (1.0 - rbar))
-        prob.addConstraint(pulp.LpConstraint(s[u] + e * (kappa * g / den), pulp.LpConstraintGE,
-                                             rhs=g * (1 + kappa * rbar)), name=f"kp_{ncut[0]}")
+        prob.addConstraint(
+            pulp.LpConstraint(s[u] + e * (kappa * g / den), pulp.LpConstraintGE, rhs=g * (1 + kappa * rbar)),
+            name=f"kp_{ncut[0]}",
+        )
         ncut[0] += 1
 
     for u in keys:
@@ -143,11 +152,22 @@ def _solve_kolm_pollak(model: PlanningModel, options: SolverOptions, stages: lis
     ede = 1.0 - math.log(best[1]) / kappa
     gap = relative_gap(best[0], lower if math.isfinite(lower) else None)
     optimal = report.is_optimal and gap is not None and gap <= max(eq.tolerance, 1e-9)
-    return SolveReport(status="optimal" if optimal else "feasible", objective=ede,
-                       bound=ede if optimal else None, gap=0.0 if optimal else gap,
-                       seconds=sum(st.seconds for st in stages), solver=report.solver,
-                       solver_version=report.solver_version,
-                       message=f"Kolm-Pollak EDE by outer approximation: {len(stages)} MIP(s); last: "
-                               f"{report.message}",
-                       extra={"kolm_pollak": {"aversion": kappa, "ede": ede, "cuts": ncut[0],
-                                              "weighted_sum": best[0], "lower_bound": lower}})
+    return SolveReport(
+        status="optimal" if optimal else "feasible",
+        objective=ede,
+        bound=ede if optimal else None,
+        gap=0.0 if optimal else gap,
+        seconds=sum(st.seconds for st in stages),
+        solver=report.solver,
+        solver_version=report.solver_version,
+        message=f"Kolm-Pollak EDE by outer approximation: {len(stages)} MIP(s); last: {report.message}",
+        extra={
+            "kolm_pollak": {
+                "aversion": kappa,
+                "ede": ede,
+                "cuts": ncut[0],
+                "weighted_sum": best[0],
+                "lower_bound": lower,
+            }
+        },
+    )

@@ -84,10 +84,6 @@ class _TypeData:
     gain: np.ndarray | None = None  # attendance: share gained per pair over the existing facilities' share
 
 
-
-
-
-
 def compared_units(scenario: Scenario) -> list[str]:
     """The admin units whose rates equity compares with ``compare: units`` or ``units_in_group``.
 
@@ -157,7 +153,7 @@ class PlanningModel:
         self.strong_linking = False
 
     # ================================================================== preparation
-    def prepare(self) -> "PlanningModel":
+    def prepare(self) -> PlanningModel:
         """Project coordinates, find eligible sites and the coverage pairs of every type."""
         if self._prepared:
             return self
@@ -198,7 +194,11 @@ class PlanningModel:
             impedance = impedance_for(sc, type_id)
             self.impedance[type_id] = impedance
             if objective == "access" and isinstance(impedance, StraightLine):
-                cap = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
+                cap = (
+                    (sc.objective.access_cap_km * 1000.0)
+                    if sc.objective.access_cap_km
+                    else 3.0 * ftype.rural.radius_m()
+                )
                 d_exist, _ = nearest_distance(self.demand_xy, self.fac_xy[td.existing])
                 td.baseline = np.minimum(d_exist, cap)
                 self._count_pairs_first(self.site_xy[td.sites], float(td.baseline.max(initial=0.0)), type_id)
@@ -240,14 +240,19 @@ class PlanningModel:
         rows, cols, minutes, km = impedance.reach(ftype.urban, ftype.rural, self.urban, self.demand_points, sites)
         td.rows, td.cols = rows, cols
         td.dist = np.where(np.isfinite(km), km * 1000.0, np.nan)
-        td.ex_rows, td.ex_cols, _, _ = impedance.reach(ftype.urban, ftype.rural, self.urban, self.demand_points,
-                                                       existing)
+        td.ex_rows, td.ex_cols, _, _ = impedance.reach(
+            ftype.urban, ftype.rural, self.urban, self.demand_points, existing
+        )
 
     def _attendance_pairs(self, td: _TypeData, radius: np.ndarray, type_id: str) -> None:
         """Attendance: the existing facilities' share per demand point, and the pairs where a new site does better."""
         att = self.scenario.objective.attendance
         n = len(self.demand_xy)
-        cutoff = np.full(n, att.cutoff_km * 1000.0) if att.cutoff_km else np.broadcast_to(np.asarray(radius, float), (n,)).copy()
+        cutoff = (
+            np.full(n, att.cutoff_km * 1000.0)
+            if att.cutoff_km
+            else np.broadcast_to(np.asarray(radius, float), (n,)).copy()
+        )
         d_exist, _ = nearest_distance(self.demand_xy, self.fac_xy[td.existing])
 
         def share(d_m: np.ndarray, cut_m: np.ndarray) -> np.ndarray:
@@ -283,8 +288,11 @@ class PlanningModel:
         n = len(region.demand)
         if eq.compare == "group_vs_rest":
             in_group = region.demand_in_group(eq.group)
-            return np.arange(n, dtype=np.int64), np.where(in_group, 0, 1).astype(np.int64), [
-                f"{eq.group}", f"not {eq.group}"]
+            return (
+                np.arange(n, dtype=np.int64),
+                np.where(in_group, 0, 1).astype(np.int64),
+                [f"{eq.group}", f"not {eq.group}"],
+            )
         membership = region.unit_membership(region.demand["unit_id"].astype(str))
         labels = compared_units(sc)
         pos = {u: i for i, u in enumerate(labels)}
@@ -307,7 +315,7 @@ class PlanningModel:
         if len(rows):
             starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
             stops = np.r_[starts[1:], len(rows)]
-            for start, stop in zip(starts.tolist(), stops.tolist()):
+            for start, stop in zip(starts.tolist(), stops.tolist(), strict=False):
                 sets[int(rows[start])] = tuple(unit_pos[start:stop].tolist())
         ids: dict[tuple[int, ...], int] = {}
         signature = np.full(n, -1, dtype=np.int64)
@@ -456,8 +464,11 @@ class PlanningModel:
                 obj.addInPlace(expr * sc.weight(type_id))
             self.main_objective = obj - penalty_expr - eps * cost_expr
             self._penalty_and_tiebreak = penalty_expr + eps * cost_expr
-            self._rate_exprs = {key: (e, self.unit_denominator[key]) for key, e in self.unit_expr.items()
-                                if self.unit_denominator.get(key, 0.0) > 0}
+            self._rate_exprs = {
+                key: (e, self.unit_denominator[key])
+                for key, e in self.unit_expr.items()
+                if self.unit_denominator.get(key, 0.0) > 0
+            }
             prob.setObjective(self.main_objective)  # replaced stage by stage in solve()
         elif kind == "min_cost":
             for type_id, share in sc.objective.coverage_targets.items():
@@ -530,7 +541,9 @@ class PlanningModel:
         demand_with_pairs, counts = np.unique(rows, return_counts=True)
         indptr = np.concatenate([[0], np.cumsum(counts)])
         h1, h2 = _row_keys(indptr, cols, max(n_cols, 1), seed=ki + 1)
-        frame = pd.DataFrame({"h1": h1, "h2": h2, "row": np.arange(len(demand_with_pairs)), "pop": pop[demand_with_pairs]})
+        frame = pd.DataFrame(
+            {"h1": h1, "h2": h2, "row": np.arange(len(demand_with_pairs)), "pop": pop[demand_with_pairs]}
+        )
         if keys is not None:
             frame["key"] = keys[demand_with_pairs]
             group_cols = ["h1", "h2", "key"]
@@ -546,7 +559,7 @@ class PlanningModel:
         ys = self.y[type_id]
         expr_terms: list[tuple[pulp.LpVariable, float]] = []
         if not capacitated:
-            for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist())):
+            for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=False)):
                 z = pulp.LpVariable(f"z_{ki}_{r}", lowBound=0, upBound=1)
                 cover = pulp.LpAffineExpression([(ys[c], 1.0) for c in cols[start:stop].tolist()])
                 cover.addterm(z, -1.0)
@@ -557,9 +570,13 @@ class PlanningModel:
                         unit_terms[u].append((z, w))
         else:
             cap = float(ftype.capacity)
-            fac_caps = self.scenario.region.facilities["capacity"].to_numpy(dtype=float) if "capacity" in self.scenario.region.facilities else np.full(len(self.fac_xy), np.nan)
+            fac_caps = (
+                self.scenario.region.facilities["capacity"].to_numpy(dtype=float)
+                if "capacity" in self.scenario.region.facilities
+                else np.full(len(self.fac_xy), np.nan)
+            )
             load: dict[int, list[tuple[pulp.LpVariable, float]]] = {}
-            for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist())):
+            for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=False)):
                 xs = []
                 for c in cols[start:stop].tolist():
                     x = pulp.LpVariable(f"x_{ki}_{r}_{c}", lowBound=0, upBound=1)
@@ -572,7 +589,9 @@ class PlanningModel:
                     if row_keys is not None and row_keys[r] >= 0:
                         for u in units_of[row_keys[r]].tolist():
                             unit_terms[u].append((x, w))
-                prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"assign_{ki}_{r}")
+                prob.addConstraint(
+                    pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"assign_{ki}_{r}"
+                )
             for c, terms in load.items():
                 e = pulp.LpAffineExpression(terms)
                 if c < len(td.sites):
@@ -596,15 +615,19 @@ class PlanningModel:
         terms = []
         demand_rows, starts = np.unique(td.rows, return_index=True)
         stops = np.append(starts[1:], len(td.rows))
-        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist()):
+        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
             xs = []
             for p in range(start, stop):
                 c = int(td.cols[p])
                 x = pulp.LpVariable(f"a_{ki}_{i}_{c}", lowBound=0, upBound=1)
                 xs.append((x, 1.0))
                 terms.append((x, -float(saving[p])))
-                prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0))
-            prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"near_{ki}_{i}")
+                prob.addConstraint(
+                    pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
+                )
+            prob.addConstraint(
+                pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"near_{ki}_{i}"
+            )
         return pulp.LpAffineExpression(terms) + const, const
 
     def _standards(self, prob) -> pulp.LpAffineExpression:
@@ -614,7 +637,9 @@ class PlanningModel:
         site_units = self.site_units
         sites_by_unit = site_units.groupby("unit_id")["row"].apply(lambda s: s.to_numpy())
         fac = sc.region.facilities
-        fac_units = self.fac_units.assign(facility_type=fac["facility_type"].astype(str).to_numpy()[self.fac_units["row"]])
+        fac_units = self.fac_units.assign(
+            facility_type=fac["facility_type"].astype(str).to_numpy()[self.fac_units["row"]]
+        )
         existing_counts = fac_units.groupby(["unit_id", "facility_type"]).size()
         self.existing_counts = existing_counts
         pos_in_type = {t: {int(j): p for p, j in enumerate(td.sites)} for t, td in self.types.items()}
@@ -720,8 +745,9 @@ class PlanningModel:
         """
         return _diagnose(self, details)
 
-    def _keep_stage1_plan(self, plan: dict[str, float | None], report: SolveReport,
-                          options: SolverOptions) -> SolveReport:
+    def _keep_stage1_plan(
+        self, plan: dict[str, float | None], report: SolveReport, options: SolverOptions
+    ) -> SolveReport:
         """Equity stage 2 stopped without a plan: report the stage-1 sites instead of nothing.
 
         The stage-1 sites reach the minimum rate that stage 2 holds, so they
@@ -740,7 +766,7 @@ class PlanningModel:
                 v.lowBound = v.upBound = value
             fixed = solve_problem(self.problem, options)
         finally:
-            for v, (low, up) in zip(site_vars, bounds):
+            for v, (low, up) in zip(site_vars, bounds, strict=False):
                 v.lowBound, v.upBound = low, up
         if not fixed.has_solution:
             return report
@@ -769,8 +795,7 @@ class PlanningModel:
         return _check_hard_standards(self, details)
 
     # ================================================================== solve
-    def _attendance_terms(self, prob: pulp.LpProblem, ki: int,
-                          td: _TypeData) -> tuple[pulp.LpAffineExpression, float]:
+    def _attendance_terms(self, prob: pulp.LpProblem, ki: int, td: _TypeData) -> tuple[pulp.LpAffineExpression, float]:
         """Attending people of one type: the existing share plus the gain of the best open new site in reach.
 
         ``Σ_i P_i b_i + Σ_ij P_i (a_ij − b_i) x_ij`` with ``x_ij <= y_j`` and
@@ -784,17 +809,19 @@ class PlanningModel:
         terms = []
         demand_rows, starts = np.unique(td.rows, return_index=True)
         stops = np.append(starts[1:], len(td.rows))
-        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist()):
+        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
             xs = []
             for p in range(start, stop):
                 c = int(td.cols[p])
                 x = pulp.LpVariable(f"att_{ki}_{i}_{c}", lowBound=0, upBound=1)
                 xs.append((x, 1.0))
                 terms.append((x, float(pop[i] * td.gain[p])))
-                prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]),
-                                                     pulp.LpConstraintLE, rhs=0))
-            prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1),
-                               name=f"attend_{ki}_{i}")
+                prob.addConstraint(
+                    pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
+                )
+            prob.addConstraint(
+                pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"attend_{ki}_{i}"
+            )
         return pulp.LpAffineExpression(terms) + const, const
 
     # ------------------------------------------------------------------ leximin and Kolm-Pollak
@@ -812,8 +839,9 @@ class PlanningModel:
         """
         return _solve_leximin(self, options, stages)
 
-    def _solve_kolm_pollak(self, options: SolverOptions, stages: list[SolveReport],
-                           max_iterations: int = 50) -> SolveReport:
+    def _solve_kolm_pollak(
+        self, options: SolverOptions, stages: list[SolveReport], max_iterations: int = 50
+    ) -> SolveReport:
         r"""Maximise the Kolm-Pollak equally-distributed equivalent of the compared units' rates.
 
         :math:`\mathrm{EDE} = -\frac1\kappa \ln \frac{\sum_u w_u e^{-\kappa r_u}}{\sum_u w_u}`
@@ -869,8 +897,12 @@ class PlanningModel:
             report = _combine(report, report2)
         self.timings["solve"] = time.perf_counter() - t0
         if report.status == "infeasible":
-            raise InfeasibleError("no plan satisfies the hard constraints", diagnosis=self.diagnose(), file=sc.source_path,
-                                  hint="relax what the diagnosis names (budget, caps, targets, required sites, standards)")
+            raise InfeasibleError(
+                "no plan satisfies the hard constraints",
+                diagnosis=self.diagnose(),
+                file=sc.source_path,
+                hint="relax what the diagnosis names (budget, caps, targets, required sites, standards)",
+            )
         if report.status == "no_solution":
             limit = f" within the time limit of {options.time_limit:g} s" if options.time_limit else ""
             raise SolverError(
@@ -898,10 +930,13 @@ class PlanningModel:
 
 
 def _stage1_kept(report: SolveReport, value: float) -> SolveReport:
-    return replace(report, status="feasible", objective=value, gap=relative_gap(value, report.bound),
-                   message=f"{report.message}; no plan found in stage 2, the stage-1 plan is kept")
-
-
+    return replace(
+        report,
+        status="feasible",
+        objective=value,
+        gap=relative_gap(value, report.bound),
+        message=f"{report.message}; no plan found in stage 2, the stage-1 plan is kept",
+    )
 
 
 def _combine(first: SolveReport, second: SolveReport) -> SolveReport:

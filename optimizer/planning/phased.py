@@ -121,8 +121,12 @@ class PhasedPlanningModel:
         if periods is None:
             periods = getattr(scenario.config, "periods", None) if scenario.config is not None else None
         if periods is None:
-            raise ConfigError("the scenario has no periods: section", file=scenario.source_path, field="periods",
-                              hint="add periods.phases (see docs/scenario.md, 'Phased plans')")
+            raise ConfigError(
+                "the scenario has no periods: section",
+                file=scenario.source_path,
+                field="periods",
+                hint="add periods.phases (see docs/scenario.md, 'Phased plans')",
+            )
         self.scenario = scenario
         self.periods = periods
         self.phases = list(periods.phases)
@@ -144,8 +148,10 @@ class PhasedPlanningModel:
         if sc.objective.kind not in ("coverage", "equity"):
             raise ConfigError(
                 f"a phased plan supports objective.kind coverage or equity, not {sc.objective.kind!r}",
-                file=src, row=config_line(sc.config, "objective", "kind") if sc.config is not None else None,
-                field="objective.kind", hint="use kind: coverage or kind: equity with periods:",
+                file=src,
+                row=config_line(sc.config, "objective", "kind") if sc.config is not None else None,
+                field="objective.kind",
+                hint="use kind: coverage or kind: equity with periods:",
             )
         for t in range(1, len(self.phases)):
             prev, cur = self.phases[t - 1], self.phases[t]
@@ -153,35 +159,53 @@ class PhasedPlanningModel:
                 raise ConfigError(
                     f"period {cur.label!r} starts in {cur.start}, before period {prev.label!r} ends "
                     f"({prev.start + prev.years - 1})",
-                    file=src, row=self._line("phases", t, "start"), field=f"periods.phases[{t}].start",
+                    file=src,
+                    row=self._line("phases", t, "start"),
+                    field=f"periods.phases[{t}].start",
                     hint="list the periods in time order without overlaps",
                 )
         labels = [p.label for p in self.phases]
         if len(set(labels)) != len(labels):
             dup = next(lbl for lbl in labels if labels.count(lbl) > 1)
-            raise ConfigError(f"period label {dup!r} is used twice", file=src, field="periods.phases",
-                              row=self._line("phases"), hint="give every period its own label")
+            raise ConfigError(
+                f"period label {dup!r} is used twice",
+                file=src,
+                field="periods.phases",
+                row=self._line("phases"),
+                hint="give every period its own label",
+            )
         deadlines = {"standards_deadline": self.periods.standards_deadline}
         deadlines.update({f"standards_deadlines.{k}": v for k, v in self.periods.standards_deadlines.items()})
         for key, label in deadlines.items():
             if label is not None and label not in labels:
-                raise ConfigError(f"deadline {label!r} is not the label of a period", file=src,
-                                  row=self._line(*key.split(".")), field=f"periods.{key}",
-                                  hint=f"periods: {labels}")
+                raise ConfigError(
+                    f"deadline {label!r} is not the label of a period",
+                    file=src,
+                    row=self._line(*key.split(".")),
+                    field=f"periods.{key}",
+                    hint=f"periods: {labels}",
+                )
         levels = set(sc.region.admin_units["level"].astype(str))
         for level in self.periods.standards_deadlines:
             if level not in levels:
-                raise ConfigError(f"deadline for admin level {level!r}, which the region does not have", file=src,
-                                  row=self._line("standards_deadlines", level),
-                                  field=f"periods.standards_deadlines.{level}",
-                                  hint=f"levels in the admin units: {sorted(levels)}")
+                raise ConfigError(
+                    f"deadline for admin level {level!r}, which the region does not have",
+                    file=src,
+                    row=self._line("standards_deadlines", level),
+                    field=f"periods.standards_deadlines.{level}",
+                    hint=f"levels in the admin units: {sorted(levels)}",
+                )
         for type_id, rule in self.periods.closures.items():
             for key, value in (("", type_id), ("repurpose_to", rule.repurpose_to)):
                 if value is not None and value not in sc.catalogue:
                     field_name = f"periods.closures.{type_id}" + (f".{key}" if key else "")
-                    raise ConfigError(f"facility type {value!r} is not in the catalogue", file=src,
-                                      row=self._line("closures", type_id, *([key] if key else [])),
-                                      field=field_name, hint=f"known types: {', '.join(sc.catalogue)}")
+                    raise ConfigError(
+                        f"facility type {value!r} is not in the catalogue",
+                        file=src,
+                        row=self._line("closures", type_id, *([key] if key else [])),
+                        field=field_name,
+                        hint=f"known types: {', '.join(sc.catalogue)}",
+                    )
 
     # ================================================================== preparation
     def prepare(self) -> PhasedPlanningModel:
@@ -208,7 +232,8 @@ class PhasedPlanningModel:
         # Existing facilities that may be closed, and which type each may become.
         self.closable = np.flatnonzero(np.isin(self.fac_types, list(self.periods.closures)))
         self.repurpose_into = {
-            int(e): self.periods.closures[self.fac_types[e]].repurpose_to for e in self.closable
+            int(e): self.periods.closures[self.fac_types[e]].repurpose_to
+            for e in self.closable
             if self.periods.closures[self.fac_types[e]].repurpose_to is not None
         }
         self.timings["prepare"] = time.perf_counter() - t0
@@ -356,7 +381,7 @@ class PhasedPlanningModel:
             row_key = keys[demand_with_pairs][first] if keys is not None else None
             load: dict[tuple[int, int], list] = {}
             for r in range(n_rows):
-                members = colidx[indptr[first[r]]: indptr[first[r] + 1]].tolist()
+                members = colidx[indptr[first[r]] : indptr[first[r] + 1]].tolist()
                 served_r = []
                 for t in range(T):
                     wt = float(weights[r, t])
@@ -383,7 +408,8 @@ class PhasedPlanningModel:
                     self.coverage_expr[(type_id, t)].addInPlace(pulp.LpAffineExpression(terms))
                     if row_key is not None and row_key[r] >= 0:
                         unit_cov.setdefault((int(row_key[r]), t), pulp.LpAffineExpression()).addInPlace(
-                            pulp.LpAffineExpression([(v, c * w) for v, c in terms]))
+                            pulp.LpAffineExpression([(v, c * w) for v, c in terms])
+                        )
                 served.append(served_r)
             for (c, t), terms in load.items():
                 e = pulp.LpAffineExpression(terms)
@@ -540,11 +566,13 @@ class PhasedPlanningModel:
         findings = [
             f"standard '{std.facility_type}' in {names.get(std.unit_id, std.unit_id)} ({std.unit_id}, {std.level}) "
             f"needs {need} more, but only {places} candidate site(s) there may host one"
-            for std, need, places in self.standard_rows if std.hard and places < need
+            for std, need, places in self.standard_rows
+            if std.hard and places < need
         ]
         if findings:
-            raise InfeasibleError("no plan can meet the hard standards", diagnosis=findings,
-                                  file=self.scenario.source_path)
+            raise InfeasibleError(
+                "no plan can meet the hard standards", diagnosis=findings, file=self.scenario.source_path
+            )
 
     def _solve_problem(self, options: SolverOptions) -> tuple[SolveReport, list[SolveReport]]:
         prob = self.problem
@@ -558,12 +586,18 @@ class PhasedPlanningModel:
             prob.setObjective(self.main_objective)
             second = solve_problem(prob, options)
             stages.append(second)
-            status = "optimal" if report.is_optimal and second.is_optimal else (
-                "feasible" if second.has_solution else second.status)
+            status = (
+                "optimal"
+                if report.is_optimal and second.is_optimal
+                else ("feasible" if second.has_solution else second.status)
+            )
             report = SolveReport(
-                status=status, objective=second.objective, bound=second.bound,
+                status=status,
+                objective=second.objective,
+                bound=second.bound,
                 gap=None if second.gap is None else max(second.gap, report.gap or 0.0),
-                seconds=report.seconds + second.seconds, solver=second.solver,
+                seconds=report.seconds + second.seconds,
+                solver=second.solver,
                 solver_version=second.solver_version,
                 message=f"stage 1 (max-min rate): {report.message}; stage 2 (person-years): {second.message}",
             )
@@ -586,14 +620,22 @@ class PhasedPlanningModel:
         report, stages = self._solve_problem(options)
         self.timings["solve"] = time.perf_counter() - t0
         if report.status == "infeasible":
-            raise InfeasibleError("no plan satisfies the hard constraints", file=sc.source_path, diagnosis=[
-                ("the hard standards by their deadlines, the budgets per period and the caps cannot all hold "
-                 "together; relax one of them")])
+            raise InfeasibleError(
+                "no plan satisfies the hard constraints",
+                file=sc.source_path,
+                diagnosis=[
+                    (
+                        "the hard standards by their deadlines, the budgets per period and the caps cannot all hold "
+                        "together; relax one of them"
+                    )
+                ],
+            )
         if not report.has_solution:
             limit = f" within the time limit of {options.time_limit:g} s" if options.time_limit else ""
             raise SolverError(
                 f"{options.name} found no plan{limit} ({report.status}: {report.message}); nothing was written",
-                file=sc.source_path, field="solver.time_limit",
+                file=sc.source_path,
+                field="solver.time_limit",
                 hint="raise solver.time_limit, or make the problem smaller or easier (fewer sites, softer standards)",
             )
         result = self._result(report, stages)
@@ -666,31 +708,54 @@ class PhasedPlanningModel:
                 for t, v in enumerate(xs):
                     if _val(v) > 0.5:
                         j = int(td.sites[pos])
-                        recs.append({"period": labels[t], "start_year": self.phases[t].start, "action": "build",
-                                         "site_id": str(cand.index[j]), "facility_type": type_id,
-                                         "unit_id": str(cand["unit_id"].iloc[j]),
-                                         "name": str(cand["name"].iloc[j]) if "name" in cand else "",
-                                         "cost": float(td.ftype.cost), "lon": float(cand.geometry.iloc[j].x),
-                                         "lat": float(cand.geometry.iloc[j].y)})
+                        recs.append(
+                            {
+                                "period": labels[t],
+                                "start_year": self.phases[t].start,
+                                "action": "build",
+                                "site_id": str(cand.index[j]),
+                                "facility_type": type_id,
+                                "unit_id": str(cand["unit_id"].iloc[j]),
+                                "name": str(cand["name"].iloc[j]) if "name" in cand else "",
+                                "cost": float(td.ftype.cost),
+                                "lon": float(cand.geometry.iloc[j].x),
+                                "lat": float(cand.geometry.iloc[j].y),
+                            }
+                        )
         for e, cs in self.close.items():
             for t, v in enumerate(cs):
                 if _val(v) > 0.5:
                     rule = self.periods.closures[self.fac_types[e]]
                     rep = e in self.repurpose and _val(self.repurpose[e][t]) > 0.5
-                    base_rec = {"period": labels[t], "start_year": self.phases[t].start, "site_id": str(self.fac_ids[e]),
-                                    "unit_id": str(fac["unit_id"].iloc[e]) if "unit_id" in fac else "",
-                                    "name": str(fac["name"].iloc[e]) if "name" in fac else "",
-                                    "lon": float(fac.geometry.iloc[e].x), "lat": float(fac.geometry.iloc[e].y)}
-                    recs.append(dict(base_rec, action="close", facility_type=self.fac_types[e], cost=-float(rule.value)))
+                    base_rec = {
+                        "period": labels[t],
+                        "start_year": self.phases[t].start,
+                        "site_id": str(self.fac_ids[e]),
+                        "unit_id": str(fac["unit_id"].iloc[e]) if "unit_id" in fac else "",
+                        "name": str(fac["name"].iloc[e]) if "name" in fac else "",
+                        "lon": float(fac.geometry.iloc[e].x),
+                        "lat": float(fac.geometry.iloc[e].y),
+                    }
+                    recs.append(
+                        dict(base_rec, action="close", facility_type=self.fac_types[e], cost=-float(rule.value))
+                    )
                     if rep:
-                        recs.append(dict(base_rec, action="repurpose", facility_type=str(rule.repurpose_to),
-                                         cost=float(rule.repurpose_cost)))
+                        recs.append(
+                            dict(
+                                base_rec,
+                                action="repurpose",
+                                facility_type=str(rule.repurpose_to),
+                                cost=float(rule.repurpose_cost),
+                            )
+                        )
         cols = ["period", "start_year", "action", "site_id", "facility_type", "unit_id", "name", "cost", "lon", "lat"]
         schedule = pd.DataFrame(recs, columns=cols)
         if len(schedule):
             order = {lbl: i for i, lbl in enumerate(labels)}
-            schedule = schedule.sort_values(["period", "action", "facility_type", "site_id"],
-                                            key=lambda s: s.map(order) if s.name == "period" else s).reset_index(drop=True)
+            schedule = schedule.sort_values(
+                ["period", "action", "facility_type", "site_id"],
+                key=lambda s: s.map(order) if s.name == "period" else s,
+            ).reset_index(drop=True)
         covered = self.covered_person_years()
         coverage = self._coverage_table(covered)
         spend = [float(pulp.value(e) or 0.0) for e in self.spend]
@@ -700,19 +765,40 @@ class PhasedPlanningModel:
             available = p.budget + (carried if self.periods.carry_over else 0.0)
             carried = available - spend[t] if self.periods.carry_over else 0.0
             sub = coverage[(coverage["period"] == p.label) & (coverage["unit_id"] == REGION_ROW)]
-            rows.append({"period": p.label, "start_year": p.start, "years": p.years, "budget": float(budgets[t]),
-                             "available": available, "spent": spend[t], "carried_over": carried,
-                             "weighted_rate": _weighted_rate(sub, sc)})
+            rows.append(
+                {
+                    "period": p.label,
+                    "start_year": p.start,
+                    "years": p.years,
+                    "budget": float(budgets[t]),
+                    "available": available,
+                    "spent": spend[t],
+                    "carried_over": carried,
+                    "weighted_rate": _weighted_rate(sub, sc),
+                }
+            )
         periods = pd.DataFrame(rows)
         standards = []
         for (s_idx, t), s in self.shortfall.items():
             if _val(s) > 1e-6:
                 std = sc.standard_list()[s_idx]
-                standards.append({"period": labels[t], "unit_id": std.unit_id, "level": std.level,
-                                      "facility_type": std.facility_type, "missing": round(_val(s), 6)})
+                standards.append(
+                    {
+                        "period": labels[t],
+                        "unit_id": std.unit_id,
+                        "level": std.level,
+                        "facility_type": std.facility_type,
+                        "missing": round(_val(s), 6),
+                    }
+                )
         return PhasedResult(
-            scenario=sc, periods_config=self.periods, report=report, stages=stages, schedule=schedule,
-            coverage_by_period=coverage, periods=periods,
+            scenario=sc,
+            periods_config=self.periods,
+            report=report,
+            stages=stages,
+            schedule=schedule,
+            coverage_by_period=coverage,
+            periods=periods,
             unmet_standards=pd.DataFrame(standards, columns=["period", "unit_id", "level", "facility_type", "missing"]),
             person_years=float(sum(sc.weight(k) * v.sum() for k, v in covered.items())),
             projection_sources=self.projection_sources,
@@ -732,16 +818,30 @@ class PhasedPlanningModel:
         for type_id, cov in covered.items():
             PY = self.population[sc.catalogue[type_id].serves]
             for t, p in enumerate(self.phases):
-                frame = pd.DataFrame({"unit_id": hit["unit_id"].to_numpy(), "py": PY[hit["row"].to_numpy(), t],
-                                      "cov": cov[hit["row"].to_numpy(), t]})
+                frame = pd.DataFrame(
+                    {
+                        "unit_id": hit["unit_id"].to_numpy(),
+                        "py": PY[hit["row"].to_numpy(), t],
+                        "cov": cov[hit["row"].to_numpy(), t],
+                    }
+                )
                 sums = frame.groupby("unit_id")[["py", "cov"]].sum()
                 sums.loc[REGION_ROW] = [PY[:, t].sum(), cov[:, t].sum()]
                 for unit_id, (py, cv) in sums.iterrows():
-                    recs.append({"period": p.label, "start_year": p.start, "unit_id": str(unit_id),
-                                     "name": str(units["name"].get(unit_id, "")) if unit_id != REGION_ROW else "",
-                                     "facility_type": type_id, "population": py / p.years, "covered": cv / p.years,
-                                     "rate": (cv / py) if py > 0 else float("nan"), "person_years": py,
-                                     "person_years_covered": cv})
+                    recs.append(
+                        {
+                            "period": p.label,
+                            "start_year": p.start,
+                            "unit_id": str(unit_id),
+                            "name": str(units["name"].get(unit_id, "")) if unit_id != REGION_ROW else "",
+                            "facility_type": type_id,
+                            "population": py / p.years,
+                            "covered": cv / p.years,
+                            "rate": (cv / py) if py > 0 else float("nan"),
+                            "person_years": py,
+                            "person_years_covered": cv,
+                        }
+                    )
         return pd.DataFrame(recs)
 
 
@@ -756,7 +856,9 @@ def end_of_horizon_plan(model: PhasedPlanningModel, result: PhasedResult):
 
     rows = {sid: j for j, sid in enumerate(model.scenario.region.candidates.index.astype(str))}
     builds = result.schedule[result.schedule["action"] == "build"] if len(result.schedule) else result.schedule
-    chosen = [(rows[str(s)], str(k)) for s, k in zip(builds.get("site_id", []), builds.get("facility_type", []))]
+    chosen = [
+        (rows[str(s)], str(k)) for s, k in zip(builds.get("site_id", []), builds.get("facility_type", []), strict=False)
+    ]
     return PlanResult.from_model(model.base, chosen, result.report, result.stages)
 
 
@@ -773,10 +875,13 @@ def static_comparison(model: PhasedPlanningModel, result: PhasedResult, options:
         static_model = PlanningModel(static_sc)
         static = static_model.solve(options)
         row_of = {sid: j for j, sid in enumerate(static_sc.region.candidates.index.astype(str))}
-        chosen = {(row_of[str(s)], str(k))
-                  for s, k in zip(static.chosen_sites["site_id"], static.chosen_sites["facility_type"])}
-        restricted = PhasedPlanningModel(sc, model.periods.model_copy(update={"closures": {}}),
-                                         population=model.population, only_sites=chosen)
+        chosen = {
+            (row_of[str(s)], str(k))
+            for s, k in zip(static.chosen_sites["site_id"], static.chosen_sites["facility_type"], strict=False)
+        }
+        restricted = PhasedPlanningModel(
+            sc, model.periods.model_copy(update={"closures": {}}), population=model.population, only_sites=chosen
+        )
         phased_static = restricted.solve(options, compare_static=False)
     except RegionoptError as err:
         return {"status": "failed", "message": str(err)}
@@ -786,15 +891,24 @@ def static_comparison(model: PhasedPlanningModel, result: PhasedResult, options:
         b = phased_static.periods.iloc[t]
         pa = _period_person_years(result, p.label)
         pb = _period_person_years(phased_static, p.label)
-        rows.append({"period": p.label, "phased_person_years": pa, "static_person_years": pb, "difference": pa - pb,
-                         "phased_rate": a["weighted_rate"], "static_rate": b["weighted_rate"],
-                         "phased_spent": a["spent"], "static_spent": b["spent"]})
+        rows.append(
+            {
+                "period": p.label,
+                "phased_person_years": pa,
+                "static_person_years": pb,
+                "difference": pa - pb,
+                "phased_rate": a["weighted_rate"],
+                "static_rate": b["weighted_rate"],
+                "phased_spent": a["spent"],
+                "static_spent": b["spent"],
+            }
+        )
     built = int((phased_static.schedule["action"] == "build").sum()) if len(phased_static.schedule) else 0
     return {
         "definition": "the scenario's single-period plan on the demand layer's (base-year) population with "
-                      f"budget.total = {min(total, float(sc.budget.total)):,.0f} yuan (the sum of the period "
-                      "budgets), its sites then phased in at best by the phased model restricted to them "
-                      "(same periods, budgets and population, no closures)",
+        f"budget.total = {min(total, float(sc.budget.total)):,.0f} yuan (the sum of the period "
+        "budgets), its sites then phased in at best by the phased model restricted to them "
+        "(same periods, budgets and population, no closures)",
         "static_status": static.status,
         "static_gap": static.gap,
         "static_sites": len(chosen),

@@ -63,13 +63,20 @@ def read_projection(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError("population projection file not found", file=path,
-                         hint="give periods.population as a CSV path relative to the scenario file")
+        raise InputError(
+            "population projection file not found",
+            file=path,
+            hint="give periods.population as a CSV path relative to the scenario file",
+        )
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     for column in PROJECTION_COLUMNS:
         if column not in frame.columns:
-            raise InputError(f"population projection has no column {column!r}", file=path, field=column,
-                             hint="columns: unit_id, group, year, population")
+            raise InputError(
+                f"population projection has no column {column!r}",
+                file=path,
+                field=column,
+                hint="columns: unit_id, group, year, population",
+            )
     for column in ("year", "population"):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() | ~np.isfinite(values) | (values < 0)
@@ -78,8 +85,9 @@ def read_projection(path: str | Path) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             what = "a whole year" if column == "year" else "a number of people (0 or more)"
-            raise InputError(f"{column} {str(frame[column].iloc[row])!r} is not {what}", file=path, row=row + 1,
-                             field=column)
+            raise InputError(
+                f"{column} {str(frame[column].iloc[row])!r} is not {what}", file=path, row=row + 1, field=column
+            )
         frame[column] = values
     frame["year"] = frame["year"].astype(int)
     frame["population"] = frame["population"].astype(float)
@@ -87,8 +95,13 @@ def read_projection(path: str | Path) -> pd.DataFrame:
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         rec = frame.iloc[row]
-        raise InputError(f"unit {rec['unit_id']!r}, group {rec['group']!r}, year {rec['year']} is given twice",
-                         file=path, row=row + 1, field="year", hint="give one population per unit, group and year")
+        raise InputError(
+            f"unit {rec['unit_id']!r}, group {rec['group']!r}, year {rec['year']} is given twice",
+            file=path,
+            row=row + 1,
+            field="year",
+            hint="give one population per unit, group and year",
+        )
     return frame
 
 
@@ -142,16 +155,24 @@ def period_population(
     unknown = sorted(set(projection["unit_id"]) - known)
     if unknown:
         row = int(np.flatnonzero(projection["unit_id"].eq(unknown[0]).to_numpy())[0]) + 1
-        raise ConfigError(f"population projection names unit {unknown[0]!r}, which is not in the admin units",
-                          file=source, row=row, field="unit_id", hint="use unit_id values of the admin-units layer")
+        raise ConfigError(
+            f"population projection names unit {unknown[0]!r}, which is not in the admin units",
+            file=source,
+            row=row,
+            field="unit_id",
+            hint="use unit_id values of the admin-units layer",
+        )
     membership = region.unit_membership(region.demand["unit_id"].astype(str))
     demand_ids = region.demand.index.astype(str)
     for group in groups:
         rows = projection[projection["group"] == group]
         if rows.empty:
-            raise ConfigError(f"population projection has no rows for group {group!r}, which a planned type serves",
-                              file=source, field="group",
-                              hint=f"add rows for {group!r} (groups given: {sorted(set(projection['group']))})")
+            raise ConfigError(
+                f"population projection has no rows for group {group!r}, which a planned type serves",
+                file=source,
+                field="group",
+                hint=f"add rows for {group!r} (groups given: {sorted(set(projection['group']))})",
+            )
         units = list(dict.fromkeys(rows["unit_id"]))
         hit = membership[membership["unit_id"].isin(units)]
         counts = np.bincount(hit["row"].to_numpy(), minlength=n)
@@ -160,7 +181,8 @@ def period_population(
             where = "no unit" if counts[i] == 0 else "more than one unit"
             raise ConfigError(
                 f"demand point {demand_ids[i]!r} lies in {where} of the population projection for group {group!r}",
-                file=source, field="unit_id",
+                file=source,
+                field="unit_id",
                 hint="project every unit of one level (e.g. every county) once for each group",
             )
         unit_of = np.empty(n, dtype=object)
@@ -178,7 +200,9 @@ def period_population(
                     raise ConfigError(
                         f"period {phase.label!r} needs population for {need.min()}-{need.max()}, but the projection "
                         f"of unit {unit!r}, group {group!r} covers {years.min()}-{years.max()}",
-                        file=source, field="year", hint="extend the projection or shorten the periods",
+                        file=source,
+                        field="year",
+                        hint="extend the projection or shorten the periods",
                     )
                 person_years = float(np.interp(need, years, values).sum())
                 mask = unit_of == unit
@@ -188,7 +212,8 @@ def period_population(
                         raise ConfigError(
                             f"unit {unit!r} has no {group!r} population in the demand layer to distribute its "
                             f"projection over",
-                            file=source, field="population",
+                            file=source,
+                            field="population",
                             hint="the projection is shared out in proportion to the demand layer's population",
                         )
                     continue
@@ -199,8 +224,26 @@ def period_population(
 
 # =========================================================================== cohort ageing
 #: 5-year age brackets of the 2020 census tabulation; the last is open (85+).
-BRACKETS = ("0_4", "5_9", "10_14", "15_19", "20_24", "25_29", "30_34", "35_39", "40_44", "45_49", "50_54",
-            "55_59", "60_64", "65_69", "70_74", "75_79", "80_84", "85plus")
+BRACKETS = (
+    "0_4",
+    "5_9",
+    "10_14",
+    "15_19",
+    "20_24",
+    "25_29",
+    "30_34",
+    "35_39",
+    "40_44",
+    "45_49",
+    "50_54",
+    "55_59",
+    "60_64",
+    "65_69",
+    "70_74",
+    "75_79",
+    "80_84",
+    "85plus",
+)
 #: Population groups of the demand layer as sums of brackets (by index into BRACKETS).
 GROUP_BRACKETS = {
     "all": tuple(range(18)),

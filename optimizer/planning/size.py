@@ -125,9 +125,7 @@ def _estimate_size(model: PlanningModel) -> ModelSize:
     cols += n_standards + (1 if kind == "equity" else 0)  # shortfalls of soft standards; t
     nnz += n_standards + n_equity
     size.rows, size.columns, size.nonzeros = rows, cols, nnz
-    size.estimated_bytes = (
-        nnz * _BYTES_PER_NONZERO + cols * _BYTES_PER_VARIABLE + rows * _BYTES_PER_ROW + _BYTES_FIXED
-    )
+    size.estimated_bytes = nnz * _BYTES_PER_NONZERO + cols * _BYTES_PER_VARIABLE + rows * _BYTES_PER_ROW + _BYTES_FIXED
     return size
 
 

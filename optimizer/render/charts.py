@@ -38,8 +38,9 @@ def _dumbbell_rows(rows: list[dict], label_width: int, row_height: int, x_of, ti
     return out
 
 
-def svg_dumbbell(rows: list[dict], *, width: int = 860, label_width: int = 330, row_height: int = 22,
-                 title: str = "") -> str:
+def svg_dumbbell(
+    rows: list[dict], *, width: int = 860, label_width: int = 330, row_height: int = 22, title: str = ""
+) -> str:
     """Horizontal before → after chart of rates in [0, 1].
 
     ``rows``: dicts with ``label`` (text, escaped here), ``before``, ``after``
@@ -70,12 +71,17 @@ def svg_gap(rows: list[dict], *, width: int = 860, label_width: int = 330, row_h
     plot = width - label_width - 20
     zero = label_width + plot / 2
     height = 28 + row_height * len(rows) + 8
-    out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    out = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for frac in (-1, -0.5, 0, 0.5, 1):
         x = zero + plot / 2 * frac
-        out.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 6}" class="{"zero" if frac == 0 else "grid"}"/>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 6}" class="{"zero" if frac == 0 else "grid"}"/>'
+        )
         out.append(f'<text x="{x:.1f}" y="12" class="tick">{span * frac * 100:+.0f}</text>')
-    out += _dumbbell_rows(rows, label_width, row_height, lambda v: zero + plot / 2 * v / span,
-                          lambda v: f"{v * 100:+.1f} pp")
+    out += _dumbbell_rows(
+        rows, label_width, row_height, lambda v: zero + plot / 2 * v / span, lambda v: f"{v * 100:+.1f} pp"
+    )
     out.append("</svg>")
     return "".join(out)

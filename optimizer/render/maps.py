@@ -308,7 +308,9 @@ def basemap_layers(basemap: str, *, tianditu_key: str | None = None) -> tuple[li
     """
     basemap = (basemap or "none").lower()
     if basemap not in BASEMAPS:
-        raise ConfigError(f"unknown basemap {basemap!r}", field="outputs.basemap", hint=f"use one of {sorted(BASEMAPS)}")
+        raise ConfigError(
+            f"unknown basemap {basemap!r}", field="outputs.basemap", hint=f"use one of {sorted(BASEMAPS)}"
+        )
     spec = BASEMAPS[basemap]
     if not spec:
         return [], "wgs84"
@@ -340,7 +342,7 @@ def _map_unit_of(units, mapped: set[str]) -> dict[str, str | None]:
     return out
 
 
-def _rates(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[str]]]) -> dict[str, list]:
+def _rates(res: ResultFiles, unit_ids: list[str], keys: list[tuple[str, list[str]]]) -> dict[str, list]:
     """``{key: [[before, after, population] per unit]}`` population-weighted over the key's types."""
     cov = res.coverage
     cov = cov[cov["unit_id"].isin(unit_ids)]
@@ -352,14 +354,20 @@ def _rates(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[s
         for uid in unit_ids:
             if uid in agg.index and agg.at[uid, "population"] > 0:
                 p = float(agg.at[uid, "population"])
-                rows.append([round(float(agg.at[uid, "covered_before"]) / p, 4), round(float(agg.at[uid, "covered_after"]) / p, 4), round(p)])
+                rows.append(
+                    [
+                        round(float(agg.at[uid, "covered_before"]) / p, 4),
+                        round(float(agg.at[uid, "covered_after"]) / p, 4),
+                        round(p),
+                    ]
+                )
             else:
                 rows.append(None)
         out[key] = rows
     return out
 
 
-def _out_of_reach(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[str]]]) -> dict[str, list]:
+def _out_of_reach(res: ResultFiles, unit_ids: list[str], keys: list[tuple[str, list[str]]]) -> dict[str, list]:
     """``{key: [[out_before, out_after] per unit]}``: people of the types' groups not within the standard.
 
     Exact counts (the rates are rounded for the page). Pooled over several
@@ -373,7 +381,9 @@ def _out_of_reach(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str,
         rows = []
         for uid in unit_ids:
             if uid in ind.index and ind.at[uid, "population"] > 0:
-                rows.append([round(float(ind.at[uid, "out_of_reach_before"])), round(float(ind.at[uid, "out_of_reach_after"]))])
+                rows.append(
+                    [round(float(ind.at[uid, "out_of_reach_before"])), round(float(ind.at[uid, "out_of_reach_after"]))]
+                )
             else:
                 rows.append(None)
         out[key] = rows
@@ -390,7 +400,9 @@ def _label_points(units, unit_ids: list[str]) -> list[list[int]]:
     return out
 
 
-def _standards(res: "ResultFiles", unit_ids: list[str], keys: list[tuple[str, list[str]]], map_unit: dict) -> dict[str, list]:
+def _standards(
+    res: ResultFiles, unit_ids: list[str], keys: list[tuple[str, list[str]]], map_unit: dict
+) -> dict[str, list]:
     """``{key: [[n, met_before, met_after] per unit]}`` over each unit's own standards and
     those of its descendants that have no polygon (e.g. a county's townships)."""
     std = res.standards
@@ -435,11 +447,11 @@ def _colocated_slots(x: np.ndarray, y: np.ndarray) -> list[int]:
     """Index of the shared location of each point (points at the same spot share one)."""
     if len(x) == 0:
         return []
-    key = pd.Series(list(zip(np.round(x, 6), np.round(y, 6))))
+    key = pd.Series(list(zip(np.round(x, 6), np.round(y, 6), strict=False)))
     return pd.factorize(key)[0].tolist()
 
 
-def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tianditu_key: str | None = None) -> dict:
+def map_data(res: ResultFiles, *, lang: str = "en", basemap: str = "none", tianditu_key: str | None = None) -> dict:
     """Everything the map script draws, as plain JSON-able data.
 
     Parameters
@@ -456,7 +468,7 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
     cat = res.catalogue
     types = cat["facility_type"].tolist()
     families = list(dict.fromkeys(cat["family"]))
-    letters = type_letters(list(zip(types, cat["name_en"].fillna("").astype(str))))
+    letters = type_letters(list(zip(types, cat["name_en"].fillna("").astype(str), strict=False)))
     fam_styles = family_styles(families)
 
     units = _shift(res.units, datum)
@@ -489,9 +501,11 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
     status: dict[str, list[str]] = {}
     pop_by_type: dict[str, str] = {}
     pops: dict[str, list[int]] = {}
-    serves = dict(zip(cat["facility_type"], cat["serves"].fillna("all").astype(str)))
+    serves = dict(zip(cat["facility_type"], cat["serves"].fillna("all").astype(str), strict=False))
     for t in types:
-        pop = demand[f"pop__{t}"].to_numpy(dtype=float) if f"pop__{t}" in demand else demand["population"].to_numpy(float)
+        pop = (
+            demand[f"pop__{t}"].to_numpy(dtype=float) if f"pop__{t}" in demand else demand["population"].to_numpy(float)
+        )
         status[t] = [
             _demand_codes(demand[f"before__{t}"].to_numpy(dtype=float), pop),
             _demand_codes(demand[f"after__{t}"].to_numpy(dtype=float), pop),
@@ -518,11 +532,14 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
         "x": fdx,
         "y": fdy,
         "loc": loc,
-        "type": [type_pos[str(t)] for t in existing["facility_type"]] + [type_pos[str(t)] for t in new.get("facility_type", [])],
+        "type": [type_pos[str(t)] for t in existing["facility_type"]]
+        + [type_pos[str(t)] for t in new.get("facility_type", [])],
         "new": [0] * ex_n + [1] * len(new),
-        "name": [_text(v) for v in existing.get("name", pd.Series([""] * ex_n))] + [_text(v) for v in new.get("name", pd.Series([""] * len(new)))],
+        "name": [_text(v) for v in existing.get("name", pd.Series([""] * ex_n))]
+        + [_text(v) for v in new.get("name", pd.Series([""] * len(new)))],
         "source": [_text(v) for v in existing.get("source", pd.Series([""] * ex_n))] + ["planned"] * len(new),
-        "cap": [_num(v) for v in existing.get("capacity", pd.Series([np.nan] * ex_n))] + [_num(v) for v in new.get("capacity", pd.Series([np.nan] * len(new)))],
+        "cap": [_num(v) for v in existing.get("capacity", pd.Series([np.nan] * ex_n))]
+        + [_num(v) for v in new.get("capacity", pd.Series([np.nan] * len(new)))],
         "cost": [None] * ex_n + [_num(v) for v in new.get("cost", pd.Series(dtype=float))],
         "newly": [None] * ex_n + [_num(v, 1) for v in new.get("newly_covered", pd.Series(dtype=float))],
         "site": [""] * ex_n + [_text(v) for v in new.get("site_id", pd.Series(dtype=str))],
@@ -555,7 +572,9 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
                 "group": pop_by_type[t],
                 "standard": _text(std_text),
             }
-            for t, f, en, zh, std_text in zip(types, cat["family"], cat["name_en"], cat["name_zh"], cat["standard"])
+            for t, f, en, zh, std_text in zip(
+                types, cat["family"], cat["name_en"], cat["name_zh"], cat["standard"], strict=False
+            )
         ],
         "units": unit_rec,
         "groups": groups,
@@ -563,8 +582,14 @@ def map_data(res: "ResultFiles", *, lang: str = "en", basemap: str = "none", tia
         "std": _standards(res, mapped, keys, map_unit),
         "reach": _out_of_reach(res, mapped, keys),
         "labels": _label_points(units, mapped),
-        "demand": {"x": dx, "y": dy, "pop": pops, "status": status, "n": int(len(demand)),
-                   "spacing_m": _typical_spacing_m(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())},
+        "demand": {
+            "x": dx,
+            "y": dy,
+            "pop": pops,
+            "status": status,
+            "n": int(len(demand)),
+            "spacing_m": _typical_spacing_m(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()),
+        },
         "facilities": facilities,
         "assumed_baseline": bool((existing.get("source", pd.Series(dtype=str)).astype(str) == "assumed").any()),
     }
@@ -672,8 +697,9 @@ def _page_head(figure, title: str) -> None:
     figure.title = html.escape(title)
 
 
-def write_maps(res: "ResultFiles", out_dir: Path, *, lang: str = "en", basemap: str = "none",
-               tianditu_key: str | None = None) -> list[str]:
+def write_maps(
+    res: ResultFiles, out_dir: Path, *, lang: str = "en", basemap: str = "none", tianditu_key: str | None = None
+) -> list[str]:
     """Write ``map_compare.html``, ``map_toggle.html``, ``map_data.js`` and ``static/``.
 
     Returns the written file names relative to ``out_dir``.
@@ -690,7 +716,14 @@ def write_maps(res: "ResultFiles", out_dir: Path, *, lang: str = "en", basemap: 
 
     # Side by side, synchronised.
     # Fractional zoom lets both halves fit the region snugly.
-    opts = {"zoom_start": 7, "tiles": None, "prefer_canvas": True, "control_scale": True, "zoomSnap": 0.25, "zoomDelta": 0.5}
+    opts = {
+        "zoom_start": 7,
+        "tiles": None,
+        "prefer_canvas": True,
+        "control_scale": True,
+        "zoomSnap": 0.25,
+        "zoomDelta": 0.5,
+    }
     dual = _SyncedDualMap(location=center, **opts)
     dual.default_js = list(_SYNC_JS)
     for m, role in ((dual.m1, "before"), (dual.m2, "after")):

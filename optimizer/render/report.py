@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -72,32 +72,36 @@ SOFTWARE = [
 ]
 
 
-
-
-
-
-
-
-
-
-
-
 # ----------------------------------------------------------------------------- report context
 _OBJECTIVES = {
-    "coverage": ("Maximise the population served within each type's service standard (weighted by type).",
-                 "在各类设施服务标准内覆盖的人口最大化（按类型加权）。"),
-    "equity": ("Raise the coverage of the worst-off units (max-min equity), then total coverage.",
-               "优先提高覆盖率最低单元的覆盖率（最大最小公平），再提高总覆盖。"),
-    "standards": ("Meet as many administrative standards as possible, then maximise coverage.",
-                  "尽可能多地达到各级配置标准，其次使覆盖最大化。"),
-    "access": ("Minimise the population-weighted distance to the nearest facility.",
-               "使人口加权的到最近设施距离最小。"),
-    "leximin": ("Leximin equity: raise the worst-off unit's coverage, then the second worst, and so on; then total coverage.",
-                "字典序最大最小公平：依次提高覆盖率最低、次低……单元的覆盖率，再提高总覆盖。"),
-    "kolm_pollak": ("Maximise the Kolm-Pollak equally-distributed equivalent coverage rate of the units.",
-                    "使各单元覆盖率的 Kolm-Pollak 等价均等值最大化。"),
-    "attendance": ("Maximise attendance: people weighted by how their use falls with distance (distance decay).",
-                   "使按距离衰减加权的使用人数（出勤量）最大化。"),
+    "coverage": (
+        "Maximise the population served within each type's service standard (weighted by type).",
+        "在各类设施服务标准内覆盖的人口最大化（按类型加权）。",
+    ),
+    "equity": (
+        "Raise the coverage of the worst-off units (max-min equity), then total coverage.",
+        "优先提高覆盖率最低单元的覆盖率（最大最小公平），再提高总覆盖。",
+    ),
+    "standards": (
+        "Meet as many administrative standards as possible, then maximise coverage.",
+        "尽可能多地达到各级配置标准，其次使覆盖最大化。",
+    ),
+    "access": (
+        "Minimise the population-weighted distance to the nearest facility.",
+        "使人口加权的到最近设施距离最小。",
+    ),
+    "leximin": (
+        "Leximin equity: raise the worst-off unit's coverage, then the second worst, and so on; then total coverage.",
+        "字典序最大最小公平：依次提高覆盖率最低、次低……单元的覆盖率，再提高总覆盖。",
+    ),
+    "kolm_pollak": (
+        "Maximise the Kolm-Pollak equally-distributed equivalent coverage rate of the units.",
+        "使各单元覆盖率的 Kolm-Pollak 等价均等值最大化。",
+    ),
+    "attendance": (
+        "Maximise attendance: people weighted by how their use falls with distance (distance decay).",
+        "使按距离衰减加权的使用人数（出勤量）最大化。",
+    ),
 }
 _STATUS_ZH = {"met": "已达标", "newly met": "新达标", "not met": "未达标"}
 _REASON_ZH = {"budget": "预算不足", "no candidate site": "无可选点位"}
@@ -108,7 +112,7 @@ def _type_labels(res: ResultFiles) -> dict[str, tuple[str, str]]:
     cat = res.catalogue
     return {
         str(t): (_s(en) or str(t), _s(zh) or _s(en) or str(t))
-        for t, en, zh in zip(cat["facility_type"], cat["name_en"], cat["name_zh"])
+        for t, en, zh in zip(cat["facility_type"], cat["name_en"], cat["name_zh"], strict=False)
     }
 
 
@@ -124,8 +128,14 @@ def _keys(res: ResultFiles) -> list[dict]:
     tl, fl = _type_labels(res), _family_labels(res)
     keys = [{"key": "all", "en": "All types", "zh": "全部类型", "types": cat["facility_type"].tolist()}]
     for f, (en, zh) in fl.items():
-        keys.append({"key": f"family:{f}", "en": f"{en} (all)", "zh": f"{zh}（全部）",
-                     "types": cat.loc[cat["family"] == f, "facility_type"].tolist()})
+        keys.append(
+            {
+                "key": f"family:{f}",
+                "en": f"{en} (all)",
+                "zh": f"{zh}（全部）",
+                "types": cat.loc[cat["family"] == f, "facility_type"].tolist(),
+            }
+        )
     for t in cat["facility_type"]:
         keys.append({"key": t, "en": tl[t][0], "zh": tl[t][1], "types": [t]})
     return keys
@@ -158,17 +168,26 @@ def _unit_rows(res: ResultFiles, keys: list[dict]) -> list[dict]:
             name, name_en = res.unit_name(uid)
             level = _s(res.units.at[uid, "level"]) if uid in res.units.index else ""
             parent = res.units.at[uid, "parent_id"] if uid in res.units.index else None
-            rows.append({
-                "key": k["key"], "unit_id": uid, "name": name, "name_en": name_en, "level": level,
-                "level_zh": _LEVEL_ZH.get(level, level),
-                "parent": res.unit_name(parent)[0] if isinstance(parent, str) else "",
-                "population": p, "pop_text": _int(p),
-                "rate_before": rb, "rate_after": ra,
-                "rb_text": _pct(rb), "ra_text": _pct(ra),
-                "change": None if rb is None else ra - rb,
-                "change_text": "–" if rb is None else f"{(ra - rb) * 100:+.1f} pp",
-                "flags": [labels[g] for g in groups if bool(members[g].get(uid, False))],
-            })
+            rows.append(
+                {
+                    "key": k["key"],
+                    "unit_id": uid,
+                    "name": name,
+                    "name_en": name_en,
+                    "level": level,
+                    "level_zh": _LEVEL_ZH.get(level, level),
+                    "parent": res.unit_name(parent)[0] if isinstance(parent, str) else "",
+                    "population": p,
+                    "pop_text": _int(p),
+                    "rate_before": rb,
+                    "rate_after": ra,
+                    "rb_text": _pct(rb),
+                    "ra_text": _pct(ra),
+                    "change": None if rb is None else ra - rb,
+                    "change_text": "–" if rb is None else f"{(ra - rb) * 100:+.1f} pp",
+                    "flags": [labels[g] for g in groups if bool(members[g].get(uid, False))],
+                }
+            )
     return rows
 
 
@@ -192,11 +211,13 @@ def _county_charts(res: ResultFiles, keys: list[dict]) -> list[dict]:
         rows = []
         for uid, rec in agg.iterrows():
             name, name_en = res.unit_name(uid)
-            rows.append({
-                "label": f"{name} {name_en}".strip() if name_en and name_en != name else name or uid,
-                "before": rec["covered_before"] / rec["population"],
-                "after": rec["covered_after"] / rec["population"],
-            })
+            rows.append(
+                {
+                    "label": f"{name} {name_en}".strip() if name_en and name_en != name else name or uid,
+                    "before": rec["covered_before"] / rec["population"],
+                    "after": rec["covered_after"] / rec["population"],
+                }
+            )
         rows.sort(key=lambda r: (r["after"], r["before"]))
         charts.append({"key": k["key"], "svg": svg_dumbbell(rows, row_height=16)})
     return charts
@@ -211,12 +232,19 @@ def _standards_summary(res: ResultFiles) -> list[dict]:
     std = std.assign(b=std["have_before"] >= std["required"], a=std["have_after"] >= std["required"])
     out = []
     for (level, t), g in std.groupby(["level", "facility_type"], sort=False):
-        out.append({
-            "level": level, "level_zh": _LEVEL_ZH.get(level, level), "type": t,
-            "type_en": tl.get(t, (t, t))[0], "type_zh": tl.get(t, (t, t))[1],
-            "units": len(g), "before": int(g["b"].sum()), "after": int(g["a"].sum()),
-            "mode": ", ".join(sorted(set(g["mode"].astype(str)))),
-        })
+        out.append(
+            {
+                "level": level,
+                "level_zh": _LEVEL_ZH.get(level, level),
+                "type": t,
+                "type_en": tl.get(t, (t, t))[0],
+                "type_zh": tl.get(t, (t, t))[1],
+                "units": len(g),
+                "before": int(g["b"].sum()),
+                "after": int(g["a"].sum()),
+                "mode": ", ".join(sorted(set(g["mode"].astype(str)))),
+            }
+        )
     return out
 
 
@@ -232,29 +260,51 @@ def _standards_rows(res: ResultFiles) -> tuple[list[dict], list[dict]]:
     rows = []
     own = std[std["unit_id"].isin(mapped)]
     for rec in own.itertuples(index=False):
-        rows.append({
-            "unit_id": rec.unit_id, "name": _s(rec.name), "name_en": _s(rec.name_en), "level": _s(rec.level),
-            "level_zh": _LEVEL_ZH.get(_s(rec.level), _s(rec.level)),
-            "type": rec.facility_type, "type_en": tl.get(rec.facility_type, (rec.facility_type,) * 2)[0],
-            "type_zh": tl.get(rec.facility_type, (rec.facility_type,) * 2)[1],
-            "required": int(rec.required), "have_before": int(rec.have_before), "have_after": int(rec.have_after),
-            "status": rec.status, "status_zh": _STATUS_ZH.get(rec.status, rec.status),
-            "reason": _s(getattr(rec, "reason", "")), "reason_zh": _REASON_ZH.get(_s(getattr(rec, "reason", "")), _s(getattr(rec, "reason", ""))),
-        })
+        rows.append(
+            {
+                "unit_id": rec.unit_id,
+                "name": _s(rec.name),
+                "name_en": _s(rec.name_en),
+                "level": _s(rec.level),
+                "level_zh": _LEVEL_ZH.get(_s(rec.level), _s(rec.level)),
+                "type": rec.facility_type,
+                "type_en": tl.get(rec.facility_type, (rec.facility_type,) * 2)[0],
+                "type_zh": tl.get(rec.facility_type, (rec.facility_type,) * 2)[1],
+                "required": int(rec.required),
+                "have_before": int(rec.have_before),
+                "have_after": int(rec.have_after),
+                "status": rec.status,
+                "status_zh": _STATUS_ZH.get(rec.status, rec.status),
+                "reason": _s(getattr(rec, "reason", "")),
+                "reason_zh": _REASON_ZH.get(_s(getattr(rec, "reason", "")), _s(getattr(rec, "reason", ""))),
+            }
+        )
     rest = std[~std["unit_id"].isin(mapped)]
     summary = []
     if len(rest):
         owner = _map_unit_of(res.units, mapped)
-        rest = rest.assign(owner=rest["unit_id"].map(owner), b=rest["have_before"] >= rest["required"],
-                           a=rest["have_after"] >= rest["required"])
+        rest = rest.assign(
+            owner=rest["unit_id"].map(owner),
+            b=rest["have_before"] >= rest["required"],
+            a=rest["have_after"] >= rest["required"],
+        )
         for (uid, level, t), g in rest.groupby(["owner", "level", "facility_type"], sort=False):
             name, name_en = res.unit_name(uid)
-            summary.append({
-                "unit_id": uid, "name": name, "name_en": name_en, "level": level,
-                "level_zh": _LEVEL_ZH.get(level, level), "type": t,
-                "type_en": tl.get(t, (t, t))[0], "type_zh": tl.get(t, (t, t))[1],
-                "units": len(g), "before": int(g["b"].sum()), "after": int(g["a"].sum()),
-            })
+            summary.append(
+                {
+                    "unit_id": uid,
+                    "name": name,
+                    "name_en": name_en,
+                    "level": level,
+                    "level_zh": _LEVEL_ZH.get(level, level),
+                    "type": t,
+                    "type_en": tl.get(t, (t, t))[0],
+                    "type_zh": tl.get(t, (t, t))[1],
+                    "units": len(g),
+                    "before": int(g["b"].sum()),
+                    "after": int(g["a"].sum()),
+                }
+            )
     return rows, summary
 
 
@@ -274,20 +324,34 @@ def _gap_context(res: ResultFiles) -> list[dict]:
         for rec in df.to_dict(orient="records"):
             t = str(rec["facility_type"])
             label_en, label_zh = ("All types (weighted)", "全部类型（加权）") if t == "all types" else tl.get(t, (t, t))
-            rows.append({
-                "type": t, "en": label_en, "zh": label_zh,
-                "group_before": _pct(rec.get("group_rate_before")), "rest_before": _pct(rec.get("rest_rate_before")),
-                "group_after": _pct(rec.get("group_rate_after")), "rest_after": _pct(rec.get("rest_rate_after")),
-                "gap_before": _num(rec.get("gap_before")), "gap_after": _num(rec.get("gap_after")),
-                "gap_before_text": _pp(rec.get("gap_before")), "gap_after_text": _pp(rec.get("gap_after")),
-                "all": t == "all types",
-            })
-        chart = svg_gap([{"label": f"{r['en']} / {r['zh']}" if r["zh"] != r["en"] else r["en"],
-                          "before": r["gap_before"], "after": r["gap_after"]} for r in rows])
+            rows.append(
+                {
+                    "type": t,
+                    "en": label_en,
+                    "zh": label_zh,
+                    "group_before": _pct(rec.get("group_rate_before")),
+                    "rest_before": _pct(rec.get("rest_rate_before")),
+                    "group_after": _pct(rec.get("group_rate_after")),
+                    "rest_after": _pct(rec.get("rest_rate_after")),
+                    "gap_before": _num(rec.get("gap_before")),
+                    "gap_after": _num(rec.get("gap_after")),
+                    "gap_before_text": _pp(rec.get("gap_before")),
+                    "gap_after_text": _pp(rec.get("gap_after")),
+                    "all": t == "all types",
+                }
+            )
+        chart = svg_gap(
+            [
+                {
+                    "label": f"{r['en']} / {r['zh']}" if r["zh"] != r["en"] else r["en"],
+                    "before": r["gap_before"],
+                    "after": r["gap_after"],
+                }
+                for r in rows
+            ]
+        )
         out.append({"group": group, "en": en, "zh": zh, "rows": rows, "chart": chart, "units": len(flagged_main)})
     return out
-
-
 
 
 def _status(sol: dict) -> dict:
@@ -317,23 +381,41 @@ def _budget(res: ResultFiles) -> dict:
     by_family = []
     for f, v in (b.get("by_family") or {}).items():
         limit = _num(per_family.get(f))
-        by_family.append({
-            "id": f, "en": fl.get(f, (f, f))[0], "zh": fl.get(f, (f, f))[1],
-            "used": _money(v), "limit": _money(limit) if limit is not None else None,
-            "share": (float(v) / limit if limit else float(v) / total if total else 0.0),
-            "value": float(v),
-        })
+        by_family.append(
+            {
+                "id": f,
+                "en": fl.get(f, (f, f))[0],
+                "zh": fl.get(f, (f, f))[1],
+                "used": _money(v),
+                "limit": _money(limit) if limit is not None else None,
+                "share": (float(v) / limit if limit else float(v) / total if total else 0.0),
+                "value": float(v),
+            }
+        )
     by_city = []
     for uid, v in sorted((b.get("by_city") or {}).items(), key=lambda kv: -float(kv[1])):
         name, name_en = res.unit_name(str(uid))
-        by_city.append({"id": uid, "name": name or str(uid), "name_en": name_en, "used": _money(v), "value": float(v),
-                        "share": float(v) / total if total else 0.0})
+        by_city.append(
+            {
+                "id": uid,
+                "name": name or str(uid),
+                "name_en": name_en,
+                "used": _money(v),
+                "value": float(v),
+                "share": float(v) / total if total else 0.0,
+            }
+        )
     return {
-        "total": _money(b.get("total")), "used": _money(b.get("used")), "left": _money(b.get("left")),
+        "total": _money(b.get("total")),
+        "used": _money(b.get("used")),
+        "left": _money(b.get("left")),
         "share": (float(b.get("used", 0)) / total) if total else 0.0,
-        "per_family": [{"id": f, "en": fl.get(f, (f, f))[0], "zh": fl.get(f, (f, f))[1], "limit": _money(v)}
-                       for f, v in per_family.items()],
-        "by_family": by_family, "by_city": by_city,
+        "per_family": [
+            {"id": f, "en": fl.get(f, (f, f))[0], "zh": fl.get(f, (f, f))[1], "limit": _money(v)}
+            for f, v in per_family.items()
+        ],
+        "by_family": by_family,
+        "by_city": by_city,
     }
 
 
@@ -344,18 +426,29 @@ def _coverage_totals(res: ResultFiles) -> list[dict]:
     for rec in res.coverage_totals.to_dict(orient="records"):
         t = str(rec["facility_type"])
         fam = _s(rec.get("family"))
-        out.append({
-            "type": t, "en": tl.get(t, (t, t))[0], "zh": tl.get(t, (t, t))[1],
-            "family_en": fl.get(fam, (fam, fam))[0], "family_zh": fl.get(fam, (fam, fam))[1],
-            "group": _s(rec.get("group")), "standard": _s(rec.get("standard")),
-            "population": _int(rec.get("population")),
-            "before": _int(rec.get("covered_before")), "after": _int(rec.get("covered_after")),
-            "newly": _int(rec.get("newly_covered")),
-            "rate_before": _pct(rec.get("rate_before")), "rate_after": _pct(rec.get("rate_after")),
-            "rb": _num(rec.get("rate_before")), "ra": _num(rec.get("rate_after")),
-            "v_pop": _num(rec.get("population")), "v_before": _num(rec.get("covered_before")),
-            "v_after": _num(rec.get("covered_after")), "v_newly": _num(rec.get("newly_covered")),
-        })
+        out.append(
+            {
+                "type": t,
+                "en": tl.get(t, (t, t))[0],
+                "zh": tl.get(t, (t, t))[1],
+                "family_en": fl.get(fam, (fam, fam))[0],
+                "family_zh": fl.get(fam, (fam, fam))[1],
+                "group": _s(rec.get("group")),
+                "standard": _s(rec.get("standard")),
+                "population": _int(rec.get("population")),
+                "before": _int(rec.get("covered_before")),
+                "after": _int(rec.get("covered_after")),
+                "newly": _int(rec.get("newly_covered")),
+                "rate_before": _pct(rec.get("rate_before")),
+                "rate_after": _pct(rec.get("rate_after")),
+                "rb": _num(rec.get("rate_before")),
+                "ra": _num(rec.get("rate_after")),
+                "v_pop": _num(rec.get("population")),
+                "v_before": _num(rec.get("covered_before")),
+                "v_after": _num(rec.get("covered_after")),
+                "v_newly": _num(rec.get("newly_covered")),
+            }
+        )
     return out
 
 
@@ -365,14 +458,24 @@ def _sites(res: ResultFiles) -> list[dict]:
     out = []
     for rec in cs.drop(columns="geometry", errors="ignore").to_dict(orient="records"):
         t = _s(rec.get("facility_type"))
-        out.append({
-            "site_id": _s(rec.get("site_id")), "name": _s(rec.get("name")), "type": t,
-            "type_en": tl.get(t, (t, t))[0], "type_zh": tl.get(t, (t, t))[1],
-            "county": _s(rec.get("county_name")), "city": _s(rec.get("city_name")), "kind": _s(rec.get("kind")),
-            "cost": _num(rec.get("cost")), "cost_text": _money(rec.get("cost")),
-            "capacity": _num(rec.get("capacity")), "capacity_text": _int(rec.get("capacity")) if _num(rec.get("capacity")) else "–",
-            "newly": _num(rec.get("newly_covered")), "newly_text": _int(rec.get("newly_covered")),
-        })
+        out.append(
+            {
+                "site_id": _s(rec.get("site_id")),
+                "name": _s(rec.get("name")),
+                "type": t,
+                "type_en": tl.get(t, (t, t))[0],
+                "type_zh": tl.get(t, (t, t))[1],
+                "county": _s(rec.get("county_name")),
+                "city": _s(rec.get("city_name")),
+                "kind": _s(rec.get("kind")),
+                "cost": _num(rec.get("cost")),
+                "cost_text": _money(rec.get("cost")),
+                "capacity": _num(rec.get("capacity")),
+                "capacity_text": _int(rec.get("capacity")) if _num(rec.get("capacity")) else "–",
+                "newly": _num(rec.get("newly_covered")),
+                "newly_text": _int(rec.get("newly_covered")),
+            }
+        )
     return out
 
 
@@ -382,14 +485,24 @@ def _catalogue(res: ResultFiles) -> list[dict]:
     for rec in res.catalogue.to_dict(orient="records"):
         fam = _s(rec.get("family"))
         assumed = str(rec.get("assumed")).strip().lower() in ("true", "1", "yes")
-        out.append({
-            "type": _s(rec.get("facility_type")), "en": _s(rec.get("name_en")), "zh": _s(rec.get("name_zh")),
-            "family_en": fl.get(fam, (fam, fam))[0], "family_zh": fl.get(fam, (fam, fam))[1],
-            "cost": _money(rec.get("cost")), "cost_v": _num(rec.get("cost")),
-            "capacity": _int(rec.get("capacity")) if _num(rec.get("capacity")) else None,
-            "serves": _s(rec.get("serves")), "standard": _s(rec.get("standard")), "assumed": assumed,
-            "weight": _s(rec.get("weight")), "sites": _s(rec.get("sites")).replace(";", ", "), "notes": _s(rec.get("notes")),
-        })
+        out.append(
+            {
+                "type": _s(rec.get("facility_type")),
+                "en": _s(rec.get("name_en")),
+                "zh": _s(rec.get("name_zh")),
+                "family_en": fl.get(fam, (fam, fam))[0],
+                "family_zh": fl.get(fam, (fam, fam))[1],
+                "cost": _money(rec.get("cost")),
+                "cost_v": _num(rec.get("cost")),
+                "capacity": _int(rec.get("capacity")) if _num(rec.get("capacity")) else None,
+                "serves": _s(rec.get("serves")),
+                "standard": _s(rec.get("standard")),
+                "assumed": assumed,
+                "weight": _s(rec.get("weight")),
+                "sites": _s(rec.get("sites")).replace(";", ", "),
+                "notes": _s(rec.get("notes")),
+            }
+        )
     return out
 
 
@@ -401,12 +514,19 @@ def _standards_settings(res: ResultFiles) -> dict:
         spec = spec or {}
         req = spec.get("required") or {}
         if isinstance(req, list):
-            req = {t: 1 for t in req}
-        levels.append({
-            "level": level, "level_zh": _LEVEL_ZH.get(level, level), "label": _s(spec.get("label")),
-            "mode": _s(spec.get("mode")) or _s(s.get("mode")),
-            "required": [{"type": t, "en": tl.get(t, (t, t))[0], "zh": tl.get(t, (t, t))[1], "count": n} for t, n in req.items()],
-        })
+            req = dict.fromkeys(req, 1)
+        levels.append(
+            {
+                "level": level,
+                "level_zh": _LEVEL_ZH.get(level, level),
+                "label": _s(spec.get("label")),
+                "mode": _s(spec.get("mode")) or _s(s.get("mode")),
+                "required": [
+                    {"type": t, "en": tl.get(t, (t, t))[0], "zh": tl.get(t, (t, t))[1], "count": n}
+                    for t, n in req.items()
+                ],
+            }
+        )
     return {"mode": _s(s.get("mode")), "penalty": _num(s.get("penalty")), "levels": levels}
 
 
@@ -414,25 +534,44 @@ def _baseline(res: ResultFiles) -> dict:
     fac = res.facilities
     existing = fac[fac["status"].astype(str) != "new"] if "status" in fac else fac
     by_source = existing["source"].fillna("").astype(str).value_counts().to_dict() if "source" in existing else {}
-    return {"count": int(len(existing)), "by_source": {str(k) or "(none)": int(v) for k, v in by_source.items()},
-            "assumed": int(by_source.get("assumed", 0))}
+    return {
+        "count": int(len(existing)),
+        "by_source": {str(k) or "(none)": int(v) for k, v in by_source.items()},
+        "assumed": int(by_source.get("assumed", 0)),
+    }
 
 
 def _data_files(res: ResultFiles) -> list[dict]:
     described = {
-        "solution.json": ("Summary: settings, status, budget, totals, chosen sites", "摘要：设置、求解状态、预算、合计、新建点位"),
+        "solution.json": (
+            "Summary: settings, status, budget, totals, chosen sites",
+            "摘要：设置、求解状态、预算、合计、新建点位",
+        ),
         "chosen_sites.csv": ("New facilities (table)", "新建设施（表格）"),
         "chosen_sites.gpkg": ("New facilities (GeoPackage)", "新建设施（GeoPackage）"),
-        "coverage_by_unit.csv": ("Coverage per admin unit and type, incl. townships", "各行政单元、各类型覆盖率（含乡镇）"),
+        "coverage_by_unit.csv": (
+            "Coverage per admin unit and type, incl. townships",
+            "各行政单元、各类型覆盖率（含乡镇）",
+        ),
         "coverage_by_type.csv": ("Coverage per type", "各类型覆盖率"),
         "standards.csv": ("Every standard, before and after", "各项配置标准（前/后）"),
-        "accessibility_by_unit.csv": ("E2SFCA accessibility per admin unit and type, before and after",
-                                      "各行政单元、各类型可达性（E2SFCA，前/后）"),
-        "accessibility_by_demand.csv": ("E2SFCA accessibility per demand point and type, before and after",
-                                        "各需求点、各类型可达性（E2SFCA，前/后）"),
-        "catalogue.csv": ("Facility types: costs, capacities, standards, assumptions", "设施类型：造价、容量、标准、假设"),
+        "accessibility_by_unit.csv": (
+            "E2SFCA accessibility per admin unit and type, before and after",
+            "各行政单元、各类型可达性（E2SFCA，前/后）",
+        ),
+        "accessibility_by_demand.csv": (
+            "E2SFCA accessibility per demand point and type, before and after",
+            "各需求点、各类型可达性（E2SFCA，前/后）",
+        ),
+        "catalogue.csv": (
+            "Facility types: costs, capacities, standards, assumptions",
+            "设施类型：造价、容量、标准、假设",
+        ),
         "result.gpkg": ("Layers for re-drawing the maps (regionopt map)", "重绘地图所需图层（regionopt map）"),
-        "manifest.json": ("Provenance: inputs (SHA-256), versions, timings", "来源记录：输入文件（SHA-256）、版本、耗时"),
+        "manifest.json": (
+            "Provenance: inputs (SHA-256), versions, timings",
+            "来源记录：输入文件（SHA-256）、版本、耗时",
+        ),
     }
     names = list(res.files)
     for extra in ("manifest.json",):
@@ -463,15 +602,41 @@ def _accessibility(res: ResultFiles) -> dict:
     for rec in block.get("by_type") or []:
         tid = _s(rec.get("facility_type"))
         en, zh = labels.get(tid, (tid, tid))
-        per_k = {w: (None if _num(rec.get(f"access_{w}")) is None else _num(rec.get(f"access_{w}")) * 1000)
-                 for w in ("before", "after")}
-        rows.append({"key": tid, "en": en, "zh": zh, "units": _int(rec.get("units_compared")),
-                     "access_before": _fixed(per_k["before"]), "access_after": _fixed(per_k["after"]),
-                     **{f"{k}_{w}": _fixed(rec.get(f"{k}_{w}")) for k in
-                        ("gini_coverage", "theil_coverage", "gini_access", "theil_access") for w in ("before", "after")},
-                     "gini_b": _num(rec.get("gini_access_before")), "gini_a": _num(rec.get("gini_access_after"))})
-    chart = svg_dumbbell([{"label": f"{r['en']} / {r['zh']}" if r["zh"] != r["en"] else r["en"],
-                           "before": r["gini_b"], "after": r["gini_a"]} for r in rows]) if rows else ""
+        per_k = {
+            w: (None if _num(rec.get(f"access_{w}")) is None else _num(rec.get(f"access_{w}")) * 1000)
+            for w in ("before", "after")
+        }
+        rows.append(
+            {
+                "key": tid,
+                "en": en,
+                "zh": zh,
+                "units": _int(rec.get("units_compared")),
+                "access_before": _fixed(per_k["before"]),
+                "access_after": _fixed(per_k["after"]),
+                **{
+                    f"{k}_{w}": _fixed(rec.get(f"{k}_{w}"))
+                    for k in ("gini_coverage", "theil_coverage", "gini_access", "theil_access")
+                    for w in ("before", "after")
+                },
+                "gini_b": _num(rec.get("gini_access_before")),
+                "gini_a": _num(rec.get("gini_access_after")),
+            }
+        )
+    chart = (
+        svg_dumbbell(
+            [
+                {
+                    "label": f"{r['en']} / {r['zh']}" if r["zh"] != r["en"] else r["en"],
+                    "before": r["gini_b"],
+                    "after": r["gini_a"],
+                }
+                for r in rows
+            ]
+        )
+        if rows
+        else ""
+    )
     return {"method": _s(block.get("method")), "rows": rows, "chart": chart}
 
 
@@ -494,19 +659,24 @@ def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> 
         "scenario": _s(sol.get("scenario")),
         "description": _s(sol.get("description")),
         "region": _s(sol.get("region", {}).get("name")),
-        "created": _s((res.manifest or {}).get("created")) or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rendered": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": _s((res.manifest or {}).get("created")) or datetime.now(UTC).isoformat(timespec="seconds"),
+        "rendered": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": _status(sol),
         "solver": sol.get("solver", {}),
         "solver_seconds": f"{_num(sol.get('solver', {}).get('seconds')) or 0:.1f}",
-        "objective_kind": kind, "objective_en": obj_en, "objective_zh": obj_zh,
+        "objective_kind": kind,
+        "objective_en": obj_en,
+        "objective_zh": obj_zh,
         "objective_value": _int(sol.get("objective")),
         "weights": settings.get("objective", {}).get("weights") or {},
         "budget": _budget(res),
         "new_facilities": int(sol.get("new_facilities", len(res.chosen_sites))),
         "totals": totals,
-        "standards_counts": {"met": int(std_counts.get("met_before", 0)), "newly": int(std_counts.get("newly_met", 0)),
-                             "not_met": int(std_counts.get("not_met", 0))},
+        "standards_counts": {
+            "met": int(std_counts.get("met_before", 0)),
+            "newly": int(std_counts.get("newly_met", 0)),
+            "not_met": int(std_counts.get("not_met", 0)),
+        },
         "standards_settings": _standards_settings(res),
         "standards_summary": _standards_summary(res),
         "standards_rows": std_rows,
@@ -515,10 +685,19 @@ def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> 
         "accessibility": _accessibility(res),
         "keys": keys,
         "unit_rows": _unit_rows(res, keys),
-        "overview_chart": svg_dumbbell([{"label": f"{t['en']} / {t['zh']}" if t["zh"] != t["en"] else t["en"],
-                                         "before": t["rb"], "after": t["ra"]} for t in totals]),
+        "overview_chart": svg_dumbbell(
+            [
+                {
+                    "label": f"{t['en']} / {t['zh']}" if t["zh"] != t["en"] else t["en"],
+                    "before": t["rb"],
+                    "after": t["ra"],
+                }
+                for t in totals
+            ]
+        ),
         "county_charts": _county_charts(res, keys),
-        "n_main": len(main), "n_upper": len(upper),
+        "n_main": len(main),
+        "n_upper": len(upper),
         "sites": _sites(res),
         "catalogue": _catalogue(res),
         "baseline": _baseline(res),
@@ -565,9 +744,16 @@ def write_report(res: ResultFiles, out_dir: Path, *, lang: str = "en", maps: boo
 
 
 # ----------------------------------------------------------------------------- rendering
-def render(out_dir: str | os.PathLike, *, source: str | os.PathLike | None = None, maps: bool = True,
-           report: bool = True, lang: str | None = None, basemap: str | None = None,
-           tianditu_key: str | None = None) -> list[str]:
+def render(
+    out_dir: str | os.PathLike,
+    *,
+    source: str | os.PathLike | None = None,
+    maps: bool = True,
+    report: bool = True,
+    lang: str | None = None,
+    basemap: str | None = None,
+    tianditu_key: str | None = None,
+) -> list[str]:
     """Render the maps and/or the report of a result folder.
 
     Parameters
@@ -595,16 +781,23 @@ def render(out_dir: str | os.PathLike, *, source: str | os.PathLike | None = Non
     # Settings taken from solution.json name that file in an error.
     saved = source / "solution.json"
     if lang is None and outputs.get("language") not in (None, "", "en", "zh"):
-        raise InputError(f"unknown language {outputs['language']!r}", file=saved, field="outputs.language",
-                         hint="use en or zh (or pass --lang)")
+        raise InputError(
+            f"unknown language {outputs['language']!r}",
+            file=saved,
+            field="outputs.language",
+            hint="use en or zh (or pass --lang)",
+        )
     lang = lang or outputs.get("language") or "en"
     if lang not in ("en", "zh"):
         raise InputError(f"unknown language {lang!r}", field="outputs.language", hint="use en or zh")
     if maps and basemap is None and outputs.get("basemap"):
-
         if str(outputs["basemap"]).lower() not in BASEMAPS:
-            raise InputError(f"unknown basemap {outputs['basemap']!r}", file=saved, field="outputs.basemap",
-                             hint=f"use one of {sorted(BASEMAPS)} (or pass --basemap)")
+            raise InputError(
+                f"unknown basemap {outputs['basemap']!r}",
+                file=saved,
+                field="outputs.basemap",
+                hint=f"use one of {sorted(BASEMAPS)} (or pass --basemap)",
+            )
     basemap = basemap or outputs.get("basemap") or "none"
     written: list[str] = []
     if maps:
@@ -628,7 +821,6 @@ def render_outputs(out_dir: Path, *, result=None, maps: bool = True, report: boo
     scenario's language and basemap.
     """
 
-
     lang = basemap = None
     if result is not None:
         outputs = result.scenario.outputs
@@ -645,8 +837,15 @@ def render_outputs(out_dir: Path, *, result=None, maps: bool = True, report: boo
     return render(out_dir, maps=maps, report=report, lang=lang, basemap=basemap)
 
 
-def rerender(result_dir: str | os.PathLike, *, maps: bool = True, report: bool = True, lang: str | None = None,
-             basemap: str | None = None, tianditu_key: str | None = None) -> list[str]:
+def rerender(
+    result_dir: str | os.PathLike,
+    *,
+    maps: bool = True,
+    report: bool = True,
+    lang: str | None = None,
+    basemap: str | None = None,
+    tianditu_key: str | None = None,
+) -> list[str]:
     """Re-render a saved result folder, replacing only its HTML files, ``map_data.js`` and ``static/``.
 
     The new files are rendered into a hidden temporary folder inside
@@ -659,11 +858,15 @@ def rerender(result_dir: str | os.PathLike, *, maps: bool = True, report: bool =
     try:
         tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=result_dir))
     except OSError as exc:
-        raise OutputError(f"cannot write into the result folder ({exc.strerror or exc})", file=result_dir,
-                          hint="check the folder's permissions, or copy the folder and run regionopt map on the copy") from exc
+        raise OutputError(
+            f"cannot write into the result folder ({exc.strerror or exc})",
+            file=result_dir,
+            hint="check the folder's permissions, or copy the folder and run regionopt map on the copy",
+        ) from exc
     try:
-        written = render(tmp, source=result_dir, maps=maps, report=report, lang=lang, basemap=basemap,
-                         tianditu_key=tianditu_key)
+        written = render(
+            tmp, source=result_dir, maps=maps, report=report, lang=lang, basemap=basemap, tianditu_key=tianditu_key
+        )
         for name in written:
             target = result_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,13 @@ from .write import (
 )
 
 __all__ = [
-    "PlanResult", "check_output_dir", "default_output_dir", "input_files", "package_versions", "sha256_file",
-    "site_unit_names", "unit_group_columns", "write_result",
+    "PlanResult",
+    "check_output_dir",
+    "default_output_dir",
+    "input_files",
+    "package_versions",
+    "sha256_file",
+    "site_unit_names",
+    "unit_group_columns",
+    "write_result",
 ]

@@ -87,8 +87,9 @@ class PhasedResult:
         self.unmet_standards.to_csv(out / "unmet_standards_by_period.csv", index=False)
         if self.static is not None and "table" in self.static:
             self.static["table"].to_csv(out / "static_comparison.csv", index=False)
-        (out / "phased.json").write_text(json.dumps(self.summary(), indent=2, ensure_ascii=False, default=str),
-                                         encoding="utf-8")
+        (out / "phased.json").write_text(
+            json.dumps(self.summary(), indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
         (out / "timeline.html").write_text(timeline_html(self), encoding="utf-8")
         if (out / "static" / "leaflet" / "leaflet.js").is_file():  # the vendored Leaflet of the usual maps
             (out / "map_periods.html").write_text(period_map_html(self), encoding="utf-8")

@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PlanResult", "unit_group_columns", "site_unit_names"]
 
 
-def site_unit_names(scenario: "Scenario", unit_ids: pd.Series) -> pd.DataFrame:
+def site_unit_names(scenario: Scenario, unit_ids: pd.Series) -> pd.DataFrame:
     """For each point's finest unit: its county-level unit and its top-level (city) unit.
 
     The county-level unit is the coarsest unit of the point's chain at one
@@ -104,7 +104,7 @@ class PlanResult:
         For each boolean unit group (e.g. ``mountain26``): group vs rest.
     """
 
-    scenario: "Scenario"
+    scenario: Scenario
     status: str
     objective: float | None
     bound: float | None
@@ -124,9 +124,9 @@ class PlanResult:
     budget_left: float
     budget_by_family: pd.Series
     budget_by_city: pd.Series
-    model_size: "ModelSize"
+    model_size: ModelSize
     timings: dict[str, float] = field(default_factory=dict)
-    model: "PlanningModel | None" = field(default=None, repr=False)
+    model: PlanningModel | None = field(default=None, repr=False)
     # E2SFCA accessibility per demand point and type (optimizer.accessibility), per unit, and inequality.
     access_before: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     access_after: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -144,7 +144,7 @@ class PlanResult:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_model(cls, model: "PlanningModel", chosen: list[tuple[int, str]], report: SolveReport, stages) -> "PlanResult":
+    def from_model(cls, model: PlanningModel, chosen: list[tuple[int, str]], report: SolveReport, stages) -> PlanResult:
 
         t0 = time.perf_counter()
         sc = model.scenario
@@ -165,7 +165,9 @@ class PlanResult:
         chosen_gdf["type_name_en"] = [sc.catalogue[t].name_en for t in types]
         chosen_gdf["type_name_zh"] = [sc.catalogue[t].name_zh for t in types]
         chosen_gdf["cost"] = [sc.catalogue[t].cost for t in types]
-        chosen_gdf["capacity"] = [np.nan if sc.catalogue[t].capacity is None else sc.catalogue[t].capacity for t in types]
+        chosen_gdf["capacity"] = [
+            np.nan if sc.catalogue[t].capacity is None else sc.catalogue[t].capacity for t in types
+        ]
         if len(chosen_gdf):
             names = site_unit_names(sc, chosen_gdf["unit_id"])
             chosen_gdf = pd.concat([chosen_gdf.drop(columns=list(names.columns), errors="ignore"), names], axis=1)
@@ -175,10 +177,13 @@ class PlanResult:
 
         new = gpd.GeoDataFrame(
             {
-                "facility_id": [f"new-{s}-{t}" for s, t in zip(chosen_gdf["site_id"], types)],
+                "facility_id": [f"new-{s}-{t}" for s, t in zip(chosen_gdf["site_id"], types, strict=False)],
                 "facility_type": types,
                 "unit_id": chosen_gdf["unit_id"].astype(str).to_numpy(),
-                "name": [f"{n} {sc.catalogue[t].name_zh or t}".strip() for n, t in zip(chosen_gdf.get("name", [""] * len(types)), types)],
+                "name": [
+                    f"{n} {sc.catalogue[t].name_zh or t}".strip()
+                    for n, t in zip(chosen_gdf.get("name", [""] * len(types)), types, strict=False)
+                ],
                 "capacity": chosen_gdf["capacity"].to_numpy(dtype=float),
                 "source": "planned",
                 "status": "new",
@@ -199,8 +204,9 @@ class PlanResult:
             xy = planar_xy(chosen_gdf, region.projected_crs)
             for t in set(types):
                 idx = np.flatnonzero(np.asarray(types) == t)
-                newly[idx] = newly_covered(sc, before, sc.catalogue[t], xy[idx],
-                                           chosen_gdf["site_id"].astype(str).to_numpy()[idx])
+                newly[idx] = newly_covered(
+                    sc, before, sc.catalogue[t], xy[idx], chosen_gdf["site_id"].astype(str).to_numpy()[idx]
+                )
         chosen_gdf["newly_covered"] = np.round(newly, 1)
 
         coverage = coverage_by_unit(sc, before, after)
@@ -292,7 +298,9 @@ class PlanResult:
                 "by_city": {str(k): float(v) for k, v in self.budget_by_city.items()},
             },
             "new_facilities": int(len(self.chosen_sites)),
-            "new_facilities_by_type": {str(k): int(v) for k, v in self.chosen_sites["facility_type"].value_counts().items()},
+            "new_facilities_by_type": {
+                str(k): int(v) for k, v in self.chosen_sites["facility_type"].value_counts().items()
+            },
             "coverage_by_type": _records(self.coverage_totals),
             "standards": {
                 "met_before": int((self.standards["status"] == "met").sum()),
@@ -300,9 +308,11 @@ class PlanResult:
                 "not_met": int((self.standards["status"] == "not met").sum()),
             },
             "group_gaps": {g: _records(df) for g, df in self.group_gaps.items()},
-            "accessibility": {"method": "E2SFCA, Gaussian weight; catchment = the type's service standard; "
-                                        "supply = capacity (1 per facility without one)",
-                              "by_type": self.inequality},
+            "accessibility": {
+                "method": "E2SFCA, Gaussian weight; catchment = the type's service standard; "
+                "supply = capacity (1 per facility without one)",
+                "by_type": self.inequality,
+            },
             "model_size": self.model_size.to_dict(),
             "timings": self.timings,
         }
@@ -364,14 +374,30 @@ class PlanResult:
             f"{len(self.chosen_sites)} new facilities"
         )
         cols = ["facility_type", "population", "covered_before", "covered_after", "rate_before", "rate_after"]
-        table = self.coverage_totals[[c for c in cols if c in self.coverage_totals.columns]].style.format(
-            {"population": "{:,.0f}", "covered_before": "{:,.0f}", "covered_after": "{:,.0f}",
-             "rate_before": "{:.1%}", "rate_after": "{:.1%}"}
-        ).hide(axis="index").to_html()
+        table = (
+            self.coverage_totals[[c for c in cols if c in self.coverage_totals.columns]]
+            .style.format(
+                {
+                    "population": "{:,.0f}",
+                    "covered_before": "{:,.0f}",
+                    "covered_after": "{:,.0f}",
+                    "rate_before": "{:.1%}",
+                    "rate_after": "{:.1%}",
+                }
+            )
+            .hide(axis="index")
+            .to_html()
+        )
         return f'<div class="regionopt-plan">{head}{table}</div>'
 
-    def explore(self, indicator: str = "rate_after", types: list[str] | None = None, *, tiles: str | None = "OpenStreetMap",
-                existing: bool = False):
+    def explore(
+        self,
+        indicator: str = "rate_after",
+        types: list[str] | None = None,
+        *,
+        tiles: str | None = "OpenStreetMap",
+        existing: bool = False,
+    ):
         """A folium map of the plan, as ``GeoDataFrame.explore`` gives one.
 
         Parameters
@@ -392,21 +418,33 @@ class PlanResult:
         folium.Map
         """
 
-
         if indicator not in EXPLORE_INDICATORS:
             raise ConfigError(f"unknown indicator {indicator!r}", hint=f"use one of {', '.join(EXPLORE_INDICATORS)}")
         values = self.unit_indicators(types)[indicator]
-        m = explore_units(self.scenario.region.admin_units, values, label=indicator.replace("_", " "),
-                          diverging=indicator == "change", percent=indicator.startswith(("rate", "change")), tiles=tiles)
+        m = explore_units(
+            self.scenario.region.admin_units,
+            values,
+            label=indicator.replace("_", " "),
+            diverging=indicator == "change",
+            percent=indicator.startswith(("rate", "change")),
+            tiles=tiles,
+        )
         families = family_styles(list(dict.fromkeys(t.family for t in self.scenario.types)))
         if existing and len(self.facilities_before):
             fac = self.facilities_before.copy()
             fac["family"] = [self.scenario.catalogue[t].family for t in fac["facility_type"].astype(str)]
-            explore_points(fac, m, name="existing facilities", families=families, radius=3,
-                           tooltip=["name", "facility_type"])
+            explore_points(
+                fac, m, name="existing facilities", families=families, radius=3, tooltip=["name", "facility_type"]
+            )
         if len(self.chosen_sites):
-            explore_points(self.chosen_sites, m, name="new facilities", families=families, radius=7,
-                           tooltip=["site_id", "facility_type", "county_name", "newly_covered"])
+            explore_points(
+                self.chosen_sites,
+                m,
+                name="new facilities",
+                families=families,
+                radius=7,
+                tooltip=["site_id", "facility_type", "county_name", "newly_covered"],
+            )
         folium.LayerControl(collapsed=True).add_to(m)
         return m
 
@@ -434,5 +472,10 @@ def _impedance_summary(scenario, type_id: str) -> dict:
 def _records(df: pd.DataFrame) -> list[dict]:
     out = []
     for rec in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else (v.item() if hasattr(v, "item") else v)) for k, v in rec.items()})
+        out.append(
+            {
+                k: (None if isinstance(v, float) and not np.isfinite(v) else (v.item() if hasattr(v, "item") else v))
+                for k, v in rec.items()
+            }
+        )
     return out

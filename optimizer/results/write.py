@@ -12,7 +12,7 @@ import hashlib
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,14 +34,14 @@ from ..io.jsonable import write_json
 from .gis_styles import coverage_style, site_style, write_layer_styles
 
 
-def default_output_dir(scenario: "Scenario", suffix: str = "") -> Path:
+def default_output_dir(scenario: Scenario, suffix: str = "") -> Path:
     """``outputs.dir`` from the scenario, else ``reports/<scenario name><suffix>`` in the current folder."""
     if scenario.outputs.dir is not None and not suffix:
         return Path(scenario.outputs.dir)
     return Path("reports") / f"{scenario.name}{suffix}"
 
 
-def input_files(scenario: "Scenario") -> dict[str, Path]:
+def input_files(scenario: Scenario) -> dict[str, Path]:
     """Every file the scenario reads: the scenario itself, its catalogue and region layers."""
     files: dict[str, Path] = {}
     if scenario.source_path is not None:
@@ -82,7 +82,9 @@ def check_output_dir(out_dir: Path, inputs: dict[str, Path], *, replace: bool = 
     for path in (out, *out.parents):  # the folder, or a folder on the way to it, is a file
         if path.exists():
             if not path.is_dir():
-                raise OutputError("output path exists and is not a folder", file=path, hint="choose another --out folder")
+                raise OutputError(
+                    "output path exists and is not a folder", file=path, hint="choose another --out folder"
+                )
             break
     if out == Path(out.anchor) or out == Path.home().resolve():
         raise OutputError(
@@ -111,9 +113,20 @@ def sha256_file(path: Path) -> str:
 
 def package_versions() -> dict[str, str]:
 
-
     out = {"python": platform.python_version()}
-    for pkg in ("regionopt", "numpy", "scipy", "pandas", "geopandas", "shapely", "pyproj", "pyogrio", "pulp", "highspy", "folium"):
+    for pkg in (
+        "regionopt",
+        "numpy",
+        "scipy",
+        "pandas",
+        "geopandas",
+        "shapely",
+        "pyproj",
+        "pyogrio",
+        "pulp",
+        "highspy",
+        "folium",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -122,7 +135,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None, report: bool | None = None) -> Path:
+def write_result(result: PlanResult, out_dir=None, *, maps: bool | None = None, report: bool | None = None) -> Path:
     """Write ``result`` to ``out_dir`` atomically and return the final folder.
 
     Files: ``solution.json``, ``chosen_sites.gpkg``/``.csv``,
@@ -143,16 +156,21 @@ def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None
         summary = result.summary()
         sites = result.chosen_sites
         site_cols = [c for c in sites.columns if c != "geometry"]
-        site_records = sites[site_cols].assign(lon=sites.geometry.x, lat=sites.geometry.y) if len(sites) else sites[site_cols]
+        site_records = (
+            sites[site_cols].assign(lon=sites.geometry.x, lat=sites.geometry.y) if len(sites) else sites[site_cols]
+        )
         summary["chosen_sites"] = [
-            {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()} for rec in site_records.to_dict(orient="records")
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
+            for rec in site_records.to_dict(orient="records")
         ]
         write_json(tmp / "solution.json", summary)
         csv_sites = site_records.copy()
         csv_sites.to_csv(tmp / "chosen_sites.csv", index=False)
         sites.to_file(tmp / "chosen_sites.gpkg", layer="chosen_sites", driver="GPKG")
         families = list(dict.fromkeys(t.family for t in sc.types))
-        write_layer_styles(tmp / "chosen_sites.gpkg", [("chosen_sites", "geom", "new facilities by family", site_style(families))])
+        write_layer_styles(
+            tmp / "chosen_sites.gpkg", [("chosen_sites", "geom", "new facilities by family", site_style(families))]
+        )
         result.coverage.to_csv(tmp / "coverage_by_unit.csv", index=False)
         result.coverage_totals.to_csv(tmp / "coverage_by_type.csv", index=False)
         result.standards.to_csv(tmp / "standards.csv", index=False)
@@ -161,19 +179,21 @@ def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None
         if result.accessibility is not None:
             result.accessibility.to_csv(tmp / "accessibility_by_unit.csv", index=False)
             accessibility_by_demand(sc, result.access_before, result.access_after).to_csv(
-                tmp / "accessibility_by_demand.csv", index=False)
+                tmp / "accessibility_by_demand.csv", index=False
+            )
         _write_result_gpkg(result, tmp / "result.gpkg")
         rendered: list[str] = []
         if maps or report:
-
             rendered = render_outputs(tmp, result=result, maps=maps, report=report)
         result.timings["write"] = time.perf_counter() - t0
         manifest = {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "scenario": sc.name,
             "scenario_fingerprint": sc.fingerprint(),
             "scenario_settings": sc.config.model_dump(mode="json") if sc.config is not None else None,
-            "inputs": {label: {"path": str(p), "sha256": sha256_file(p)} for label, p in inputs.items() if Path(p).is_file()},
+            "inputs": {
+                label: {"path": str(p), "sha256": sha256_file(p)} for label, p in inputs.items() if Path(p).is_file()
+            },
             "versions": package_versions(),
             "command": sys.argv,
             "timings_seconds": result.timings,
@@ -186,11 +206,13 @@ def write_result(result: "PlanResult", out_dir=None, *, maps: bool | None = None
     return out
 
 
-def _write_result_gpkg(result: "PlanResult", path: Path) -> None:
+def _write_result_gpkg(result: PlanResult, path: Path) -> None:
     """The layers ``regionopt map`` needs to redraw maps without solving again."""
     sc = result.scenario
     region = sc.region
-    demand = region.demand[["unit_id", "population", "geometry"] + (["urban"] if "urban" in region.demand else [])].copy()
+    demand = region.demand[
+        ["unit_id", "population", "geometry"] + (["urban"] if "urban" in region.demand else [])
+    ].copy()
     for type_id in sc.catalogue:
         demand[f"before__{type_id}"] = result.before.served[type_id]
         demand[f"after__{type_id}"] = result.after.served[type_id]
@@ -206,7 +228,14 @@ def _write_result_gpkg(result: "PlanResult", path: Path) -> None:
     coverage_layer(result).to_file(path, layer="coverage_by_unit", driver="GPKG")
     styles = [("coverage_by_unit", "geom", "coverage after the plan", coverage_style())]
     if len(result.chosen_sites):
-        styles.append(("chosen_sites", "geom", "new facilities by family", site_style(list(dict.fromkeys(t.family for t in sc.types)))))
+        styles.append(
+            (
+                "chosen_sites",
+                "geom",
+                "new facilities by family",
+                site_style(list(dict.fromkeys(t.family for t in sc.types))),
+            )
+        )
     write_layer_styles(path, styles)
     catalogue = pd.DataFrame(
         [
@@ -230,9 +259,8 @@ def _write_result_gpkg(result: "PlanResult", path: Path) -> None:
     catalogue.to_csv(path.parent / "catalogue.csv", index=False)
 
 
-def coverage_layer(result: "PlanResult"):
+def coverage_layer(result: PlanResult):
     """Coverage by the finest mapped unit (counties in Zhejiang), all types pooled and per family."""
-
 
     units = result.scenario.region.admin_units
     main, _ = _polygon_units(units)
@@ -243,6 +271,8 @@ def coverage_layer(result: "PlanResult"):
         out[c] = pooled[c].to_numpy()
     for fam in dict.fromkeys(t.family for t in result.scenario.types):
         types = [t.type_id for t in result.scenario.types if t.family == fam]
-        out[f"rate_after_{fam}"] = unit_indicators(result.coverage, types)["rate_after"].reindex(out.index.astype(str)).to_numpy()
+        out[f"rate_after_{fam}"] = (
+            unit_indicators(result.coverage, types)["rate_after"].reindex(out.index.astype(str)).to_numpy()
+        )
     out.index.name = "unit_id"
     return gpd.GeoDataFrame(out.reset_index(), geometry=units.geometry.name, crs=units.crs)

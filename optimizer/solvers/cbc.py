@@ -77,10 +77,15 @@ def _solve_cbc(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
     if options.msg:
         print(log)
     result_line = (_CBC_RESULT.findall(log) or [""])[-1].strip()
-    objective = pulp.value(problem.objective) if problem.sol_status in (
-        pulp.LpSolutionOptimal,
-        pulp.LpSolutionIntegerFeasible,
-    ) else None
+    objective = (
+        pulp.value(problem.objective)
+        if problem.sol_status
+        in (
+            pulp.LpSolutionOptimal,
+            pulp.LpSolutionIntegerFeasible,
+        )
+        else None
+    )
     if objective is not None and problem.objective is not None and not problem.objective:
         objective = 0.0
     # CBC prints "Lower bound" when minimising, "Upper bound" when maximising,
@@ -115,4 +120,6 @@ def _solve_cbc(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
         gap = relative_gap(objective, bound)
     else:
         gap = None
-    return SolveReport(status, objective, bound, gap, seconds, "cbc", version, result_line or pulp.LpStatus[problem.status])
+    return SolveReport(
+        status, objective, bound, gap, seconds, "cbc", version, result_line or pulp.LpStatus[problem.status]
+    )

@@ -80,8 +80,9 @@ class _InterruptibleHiGHS(pulp.HiGHS):
         run_highs_interruptibly(lp.solverModel)
 
 
-def highs_outcome(model_status, has_primal: bool, objective: float | None,
-                  bound: float | None) -> tuple[str, float | None, float | None]:
+def highs_outcome(
+    model_status, has_primal: bool, objective: float | None, bound: float | None
+) -> tuple[str, float | None, float | None]:
     """What a HiGHS stop proved: ``(status, bound, gap)`` in :class:`SolveReport`'s terms.
 
     ``bound`` is the dual bound read from HiGHS (``None`` if it has none); at
@@ -96,8 +97,15 @@ def highs_outcome(model_status, has_primal: bool, objective: float | None,
         status = "infeasible"
     elif model_status in (ms.kUnbounded, ms.kUnboundedOrInfeasible):
         status = "unbounded" if model_status == ms.kUnbounded else "infeasible"
-    elif model_status in (ms.kTimeLimit, ms.kIterationLimit, ms.kInterrupt, ms.kSolutionLimit, ms.kObjectiveBound,
-                          ms.kObjectiveTarget, getattr(ms, "kHighsInterrupt", ms.kInterrupt)):
+    elif model_status in (
+        ms.kTimeLimit,
+        ms.kIterationLimit,
+        ms.kInterrupt,
+        ms.kSolutionLimit,
+        ms.kObjectiveBound,
+        ms.kObjectiveTarget,
+        getattr(ms, "kHighsInterrupt", ms.kInterrupt),
+    ):
         # Stopped early (time, node or solution limit): a plan, if any, is not proven optimal.
         status = "feasible" if has_primal else "no_solution"
     else:  # load/model/presolve/solve errors, kMemoryLimit, kUnknown

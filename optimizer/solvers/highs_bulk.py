@@ -29,8 +29,9 @@ _PULP_STATUS = {
 }
 
 
-def _solve_highs_bulk(problem: pulp.LpProblem, options: SolverOptions,
-                      start: dict[str, float] | None = None) -> SolveReport:
+def _solve_highs_bulk(
+    problem: pulp.LpProblem, options: SolverOptions, start: dict[str, float] | None = None
+) -> SolveReport:
     """Solve ``problem`` with HiGHS, passing the whole model as one CSC matrix.
 
     Same outcome as :func:`optimizer.solvers.solve_problem` with HiGHS — values
@@ -113,7 +114,7 @@ def _solve_highs_bulk(problem: pulp.LpProblem, options: SolverOptions,
     has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
     if has_primal:
         values = h.getSolution().col_value
-        for v, x in zip(variables, values):
+        for v, x in zip(variables, values, strict=False):
             v.varValue = x
     obj_value = None
     if has_primal:
@@ -136,15 +137,25 @@ def _solve_highs_bulk(problem: pulp.LpProblem, options: SolverOptions,
         bound = obj_value
     status, bound, gap = highs_outcome(model_status, has_primal, obj_value, bound)
     problem.assignStatus(*_PULP_STATUS[status])
-    return SolveReport(status, obj_value, bound, gap, seconds, "highs", solver_versions_cached("highs"),
-                       h.modelStatusToString(model_status),
-                       extra={"transfer": "bulk passModel", "nonzeros": nnz, "mip_start": bool(start),
-                              "highs_objective_shift": shift})
+    return SolveReport(
+        status,
+        obj_value,
+        bound,
+        gap,
+        seconds,
+        "highs",
+        solver_versions_cached("highs"),
+        h.modelStatusToString(model_status),
+        extra={"transfer": "bulk passModel", "nonzeros": nnz, "mip_start": bool(start), "highs_objective_shift": shift},
+    )
+
+
 import pulp
 
 
-def _var(problem: pulp.LpProblem, name: str, low: float | None, up: float | None,
-         cat: str = pulp.LpContinuous) -> pulp.LpVariable:
+def _var(
+    problem: pulp.LpProblem, name: str, low: float | None, up: float | None, cat: str = pulp.LpContinuous
+) -> pulp.LpVariable:
     """A variable; PuLP >= 3.3 wants them made by the problem (no deprecation warning per variable)."""
     make = getattr(problem, "add_variable", None)
     if make is not None:
@@ -152,23 +163,25 @@ def _var(problem: pulp.LpProblem, name: str, low: float | None, up: float | None
     return pulp.LpVariable(name, low, up, cat)  # pragma: no cover - PuLP < 3.3
 
 
-def _affine(variables: Sequence[pulp.LpVariable] | np.ndarray, coefs: Sequence[float] | np.ndarray,
-            constant: float = 0.0) -> pulp.LpAffineExpression:
+def _affine(
+    variables: Sequence[pulp.LpVariable] | np.ndarray, coefs: Sequence[float] | np.ndarray, constant: float = 0.0
+) -> pulp.LpAffineExpression:
     """An expression from parallel sequences, built in one dict update (no per-term Python arithmetic)."""
-    e = pulp.LpAffineExpression(zip(variables, np.asarray(coefs, dtype=float).tolist()))
+    e = pulp.LpAffineExpression(zip(variables, np.asarray(coefs, dtype=float).tolist(), strict=False))
     e.constant = float(constant)
     return e
 
 
-def _add_rows(problem: pulp.LpProblem, var_arr: np.ndarray, csr: sp.csr_array, sense: int,
-              rhs: np.ndarray, names: Sequence[str]) -> None:
+def _add_rows(
+    problem: pulp.LpProblem, var_arr: np.ndarray, csr: sp.csr_array, sense: int, rhs: np.ndarray, names: Sequence[str]
+) -> None:
     """Add one constraint per CSR row: ``row · var_arr  sense  rhs``, in bulk."""
     indptr, indices, data = csr.indptr, csr.indices, csr.data.astype(float)
     cons = _constraint_dict(problem)
     rhs = np.asarray(rhs, dtype=float)
     for r in range(csr.shape[0]):
         a, b = indptr[r], indptr[r + 1]
-        expr = pulp.LpAffineExpression(zip(var_arr[indices[a:b]], data[a:b].tolist()))
+        expr = pulp.LpAffineExpression(zip(var_arr[indices[a:b]], data[a:b].tolist(), strict=False))
         con = pulp.LpConstraint(expr, sense, names[r], float(rhs[r]))
         cons[names[r]] = con
 

@@ -48,11 +48,17 @@ class SolverOptions:
                 hint="use 'highs' (default) or 'cbc'.",
             )
         if self.time_limit is not None and not self.time_limit > 0:
-            raise SolverError(f"time limit must be positive, got {self.time_limit!r}", field="solver.time_limit",
-                              hint="give a positive number of seconds, or None for no limit")
+            raise SolverError(
+                f"time limit must be positive, got {self.time_limit!r}",
+                field="solver.time_limit",
+                hint="give a positive number of seconds, or None for no limit",
+            )
         if not 0 <= self.mip_gap < 1:
-            raise SolverError(f"MIP gap must be in [0, 1), got {self.mip_gap!r}", field="solver.mip_gap",
-                              hint="give a relative gap such as 0.01 (1 %), or 0 for a proof of optimality")
+            raise SolverError(
+                f"MIP gap must be in [0, 1), got {self.mip_gap!r}",
+                field="solver.mip_gap",
+                hint="give a relative gap such as 0.01 (1 %), or 0 for a proof of optimality",
+            )
 
 
 @dataclass

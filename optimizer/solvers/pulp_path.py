@@ -38,5 +38,3 @@ def solve_problem(problem: pulp.LpProblem, options: SolverOptions | None = None)
     if options.name == "highs":
         return _solve_highs(problem, options)
     return _solve_cbc(problem, options)
-
-

@@ -28,7 +28,7 @@ def solver_versions() -> dict[str, str]:
     return versions
 
 
-def _cbc_command(**options) -> "pulp.COIN_CMD | None":
+def _cbc_command(**options) -> pulp.COIN_CMD | None:
     """PuLP's bundled CBC binary, else a ``cbc`` on the PATH (e.g. from
     ``apt-get install coinor-cbc``); ``None`` when neither can be executed."""
     # PULP_CBC_CMD is deprecated (gone in PuLP 4, where COIN_CMD finds the CBC of 'pulp[cbc]')
@@ -68,7 +68,9 @@ def check_solver_available(name: str) -> None:
             import highspy  # noqa: F401
         except ImportError:  # pragma: no cover - highspy is a hard dependency
             raise SolverNotAvailableError(
-                "HiGHS (highspy) is not installed", field="solver.name", hint="pip install highspy, or set solver.name: cbc"
+                "HiGHS (highspy) is not installed",
+                field="solver.name",
+                hint="pip install highspy, or set solver.name: cbc",
             ) from None
 
 
@@ -105,7 +107,6 @@ def _silence_highs_banner() -> None:
     global _BANNER_SILENCED
     if _BANNER_SILENCED:
         return
-
 
     sys.stdout.flush()
     saved = os.dup(1)

@@ -15,6 +15,17 @@ from .run import sweep
 from .table import finalize_table
 
 __all__ = [
-    "OBJECTIVES", "SweepPoint", "expand_grid", "finalize_table", "input_digests", "parse_budgets", "parse_objectives",
-    "parse_weights", "point_changes", "point_hash", "solve_point", "sweep", "write_sweep_outputs",
+    "OBJECTIVES",
+    "SweepPoint",
+    "expand_grid",
+    "finalize_table",
+    "input_digests",
+    "parse_budgets",
+    "parse_objectives",
+    "parse_weights",
+    "point_changes",
+    "point_hash",
+    "solve_point",
+    "sweep",
+    "write_sweep_outputs",
 ]

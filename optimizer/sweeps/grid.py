@@ -129,8 +129,11 @@ def parse_budgets(spec: str | float | Sequence[float], option: str = "--budgets"
                         hint="start:stop:count gives count budgets from start to stop, both included",
                     )
                 if stop <= start:
-                    raise ConfigError(f"range {part!r}: stop must be larger than start", field=option,
-                                      hint="write the smaller budget first, e.g. 1e9:1e10:10")
+                    raise ConfigError(
+                        f"range {part!r}: stop must be larger than start",
+                        field=option,
+                        hint="write the smaller budget first, e.g. 1e9:1e10:10",
+                    )
                 items.extend(np.linspace(start, stop, int(count_f)).tolist())
             else:
                 items.append(_number(part, option, "budget"))
@@ -138,14 +141,19 @@ def parse_budgets(spec: str | float | Sequence[float], option: str = "--budgets"
         try:
             items = [float(x) for x in spec]
         except (TypeError, ValueError):
-            raise ConfigError(f"budgets must be numbers, got {spec!r}", field=option, hint="e.g. budgets=[2e9, 4e9] or '1e9:1e10:10'") from None
+            raise ConfigError(
+                f"budgets must be numbers, got {spec!r}", field=option, hint="e.g. budgets=[2e9, 4e9] or '1e9:1e10:10'"
+            ) from None
         if not items:
             raise ConfigError("no budgets given", field=option, hint="e.g. budgets=[2e9, 4e9] or '1e9:1e10:10'")
     out: list[float] = []
     for value in items:
         if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"budget {value:g} must be positive (yuan)", field=option,
-                              hint="give budgets in yuan above 0, e.g. 2e9 for 2 billion")
+            raise ConfigError(
+                f"budget {value:g} must be positive (yuan)",
+                field=option,
+                hint="give budgets in yuan above 0, e.g. 2e9 for 2 billion",
+            )
         value = _clean_number(value)
         if value in out:
             raise ConfigError(f"budget {value:g} is given twice", field=option, hint="list each budget once")
@@ -160,7 +168,6 @@ def parse_objectives(spec: str | Sequence[str], option: str = "--objectives") ->
         raise ConfigError(f"empty objective in {spec!r}", field=option, hint=f"choose from {', '.join(OBJECTIVES)}")
     for kind in items:
         if kind not in OBJECTIVES:
-
             close = difflib.get_close_matches(kind, OBJECTIVES, n=1)
             raise ConfigError(
                 f"unknown objective {kind!r}",
@@ -199,14 +206,21 @@ def parse_weights(spec: str | dict | None, option: str = "--weights") -> dict[st
             items.append((key.strip(), value))
     out: dict[str, float] = {}
     for key, value in items:
-        w = (_number(str(value), option, f"weight of {key!r}", hint="e.g. --weights 'library=2,museum=1'")
-             if not isinstance(value, (int, float)) else float(value))
+        w = (
+            _number(str(value), option, f"weight of {key!r}", hint="e.g. --weights 'library=2,museum=1'")
+            if not isinstance(value, (int, float))
+            else float(value)
+        )
         if not math.isfinite(w) or w < 0:
-            raise ConfigError(f"weight of {key!r} must be a non-negative number, got {value!r}", field=option,
-                              hint="use 0 to ignore a type, 1 (the default) for equal weight, more to favour it")
+            raise ConfigError(
+                f"weight of {key!r} must be a non-negative number, got {value!r}",
+                field=option,
+                hint="use 0 to ignore a type, 1 (the default) for equal weight, more to favour it",
+            )
         if key in out:
-            raise ConfigError(f"{key!r} is weighted twice in one weight set", field=option,
-                              hint="name each type once per --weights")
+            raise ConfigError(
+                f"{key!r} is weighted twice in one weight set", field=option, hint="name each type once per --weights"
+            )
         out[key] = _clean_number(w)
     return out
 
@@ -243,7 +257,7 @@ def expand_grid(
     if len(set(labels)) != len(labels):
         raise ConfigError("a weight set is given twice", field="--weights", hint="give each weight set once")
     points = []
-    for w, label in zip(sets, labels):
+    for w, label in zip(sets, labels, strict=False):
         frozen = None if w is None else tuple(w.items())
         for kind in objs:
             for b in bs:
@@ -254,7 +268,7 @@ def expand_grid(
 # =============================================================================== hashing
 def point_changes(
     point: SweepPoint,
-    base: "Scenario",
+    base: Scenario,
     *,
     scale_caps: bool = False,
     time_limit: float | None = None,

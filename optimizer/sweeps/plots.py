@@ -42,12 +42,18 @@ def _plots(df: pd.DataFrame, title: str) -> dict[str, bytes]:
 
     scale, xlabel = _budget_axis(df)
     big = df["covered_total"].max() >= 1e6 if df["covered_total"].notna().any() else False
-    cscale, clabel = (1e6, "population covered, summed over types (millions)") if big else (1.0, "population covered, summed over types")
+    cscale, clabel = (
+        (1e6, "population covered, summed over types (millions)")
+        if big
+        else (1.0, "population covered, summed over types")
+    )
     series = _series(df)
     # Lines often coincide (e.g. two weight sets choosing the same plans):
     # vary dash and marker too, so no line hides another.
     dashes, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v", "P"]
-    styles = [{"linestyle": dashes[i % 4], "marker": markers[i % 6], "markersize": 6 - (i % 3)} for i in range(len(series))]
+    styles = [
+        {"linestyle": dashes[i % 4], "marker": markers[i % 6], "markersize": 6 - (i % 3)} for i in range(len(series))
+    ]
     pngs: dict[str, bytes] = {}
 
     def save(fig, name):
@@ -59,7 +65,7 @@ def _plots(df: pd.DataFrame, title: str) -> dict[str, bytes]:
 
     # 1. Efficiency frontier: coverage vs budget.
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for (label, sub), style in zip(series, styles):
+    for (label, sub), style in zip(series, styles, strict=False):
         ok = sub["status"].isin(["optimal", "feasible"])
         # The line is the best plan known at each budget; a point whose own
         # plan is worse than a cheaper one is drawn as a red x off the line.
@@ -69,35 +75,52 @@ def _plots(df: pd.DataFrame, title: str) -> dict[str, bytes]:
             ax.scatter(bad["budget"] / scale, bad["covered_total"] / cscale, marker="x", s=80, color="red", zorder=5)
         unproven = sub[sub["status"] == "feasible"]
         if len(unproven):
-            ax.scatter(unproven["budget"] / scale, unproven["covered_total"] / cscale, marker="o", s=90,
-                       facecolors="none", edgecolors="black", zorder=4)
+            ax.scatter(
+                unproven["budget"] / scale,
+                unproven["covered_total"] / cscale,
+                marker="o",
+                s=90,
+                facecolors="none",
+                edgecolors="black",
+                zorder=4,
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(clabel)
-    ax.set_title(f"Coverage vs budget — {title}\n(line: best plan known at each budget; red x: a point's own plan, "
-                 "worse than a cheaper one;\nopen circle: not proven optimal)", fontsize=9)
+    ax.set_title(
+        f"Coverage vs budget — {title}\n(line: best plan known at each budget; red x: a point's own plan, "
+        "worse than a cheaper one;\nopen circle: not proven optimal)",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, "frontier.png")
 
     # 2. Equity vs efficiency: worst-off unit's rate vs total coverage.
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for (label, sub), style in zip(series, styles):
+    for (label, sub), style in zip(series, styles, strict=False):
         ok = sub["status"].isin(["optimal", "feasible"]) & sub["min_unit_rate"].notna()
         s = sub[ok]
         ax.plot(s["covered_total"] / cscale, s["min_unit_rate"] * 100, label=label, **style)
-        for end in ([s.index[0], s.index[-1]] if len(s) else []):
-            ax.annotate(f"{s.at[end, 'budget'] / scale:g}", (s.at[end, "covered_total"] / cscale, s.at[end, "min_unit_rate"] * 100),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for end in [s.index[0], s.index[-1]] if len(s) else []:
+            ax.annotate(
+                f"{s.at[end, 'budget'] / scale:g}",
+                (s.at[end, "covered_total"] / cscale, s.at[end, "min_unit_rate"] * 100),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
     ax.set_xlabel(clabel)
     ax.set_ylabel("worst-off unit's coverage rate (%)")
-    ax.set_title(f"Equity vs efficiency — {title}\n(labels: {xlabel.split('(')[-1].rstrip(')')} at each end)", fontsize=10)
+    ax.set_title(
+        f"Equity vs efficiency — {title}\n(labels: {xlabel.split('(')[-1].rstrip(')')} at each end)", fontsize=10
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, "equity_efficiency.png")
 
     # 3. Marginal population per 100 million yuan between consecutive budgets.
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for (label, sub), style in zip(series, styles):
+    for (label, sub), style in zip(series, styles, strict=False):
         m = sub[sub["marginal_per_1e8"].notna()]
         prev = sub["budget"].shift(1)
         mid = ((m["budget"] + prev.loc[m.index]) / 2) / scale
@@ -140,14 +163,26 @@ def _html_page(df: pd.DataFrame, meta: dict, pngs: dict[str, bytes]) -> str:
         ),
         '<p class="note">Objective values are monotone in the budget only for points solved to proven optimality '
         "(MIP gap 0, no time limit hit). "
-        + (f"{len(bad)} row(s) found a plan worse than a smaller budget's on the same line (monotone_ok = False, red x): "
-           + e("; ".join(f"{r.objective} / {r.weights} at {r.budget:,.0f} (best known: the plan for {r.best_budget:,.0f})"
-                         for r in bad.itertuples()))
-           + ". The cheaper plan is still affordable, so the frontier line and the marginal gains use it "
-           "(columns best_budget, best_covered_total). Rerun with --mip-gap 0 to remove the flags. "
-           if len(bad) else "Every row is monotone. ")
+        + (
+            f"{len(bad)} row(s) found a plan worse than a smaller budget's on the same line (monotone_ok = False, red x): "
+            + e(
+                "; ".join(
+                    f"{r.objective} / {r.weights} at {r.budget:,.0f} (best known: the plan for {r.best_budget:,.0f})"
+                    for r in bad.itertuples()
+                )
+            )
+            + ". The cheaper plan is still affordable, so the frontier line and the marginal gains use it "
+            "(columns best_budget, best_covered_total). Rerun with --mip-gap 0 to remove the flags. "
+            if len(bad)
+            else "Every row is monotone. "
+        )
         + (f"{unproven} point(s) stopped at the time limit (status feasible). " if unproven else "")
-        + (f"{len(no_plan)} point(s) have no plan: " + e("; ".join(f"{r.objective} at {r.budget:,.0f}: {r.status}" for r in no_plan.itertuples())) if len(no_plan) else "")
+        + (
+            f"{len(no_plan)} point(s) have no plan: "
+            + e("; ".join(f"{r.objective} at {r.budget:,.0f}: {r.status}" for r in no_plan.itertuples()))
+            if len(no_plan)
+            else ""
+        )
         + "</p>",
     ]
     captions = {
@@ -160,12 +195,17 @@ def _html_page(df: pd.DataFrame, meta: dict, pngs: dict[str, bytes]) -> str:
         parts.append(f'<img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">')
     parts.append("<h2>Table</h2>")
     shown = df.drop(columns=[c for c in ("message",) if c in df and df[c].isna().all()])
-    whole = [c for c in shown.columns
-             if c in ("budget", "best_budget", "covered_total", "best_covered_total", "budget_used", "marginal_per_1e8")
-             or c.startswith("covered__")]
+    whole = [
+        c
+        for c in shown.columns
+        if c in ("budget", "best_budget", "covered_total", "best_covered_total", "budget_used", "marginal_per_1e8")
+        or c.startswith("covered__")
+    ]
     formatters = {c: (lambda x: "" if pd.isna(x) else f"{x:,.0f}") for c in whole}
     formatters["hash"] = lambda h: f"{h[:12]}…"  # the full hash names the file in points/ and is in sweep.csv
-    parts.append(shown.to_html(index=False, escape=True, na_rep="", formatters=formatters, float_format=lambda x: f"{x:.6g}"))
+    parts.append(
+        shown.to_html(index=False, escape=True, na_rep="", formatters=formatters, float_format=lambda x: f"{x:.6g}")
+    )
     parts.append(f"<p>regionopt {e(__version__)}, written {e(meta['created'])}.</p></body></html>")
     return "\n".join(parts)
 

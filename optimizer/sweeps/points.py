@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from .grid import _POINT_FORMAT, DELAY_ENV
 
 
-def _region_digest(scenario: "Scenario") -> str:
+def _region_digest(scenario: Scenario) -> str:
     """SHA-256 of a region held in memory (scenarios built in code have no files to hash)."""
     region = scenario.region
     h = hashlib.sha256()
@@ -45,7 +45,7 @@ def _region_digest(scenario: "Scenario") -> str:
     return h.hexdigest()
 
 
-def input_digests(scenario: "Scenario") -> dict[str, str]:
+def input_digests(scenario: Scenario) -> dict[str, str]:
     """SHA-256 of every input file of ``scenario`` (label → hex digest).
 
     A scenario assembled in code without files is digested from its region in memory.
@@ -65,7 +65,7 @@ def input_digests(scenario: "Scenario") -> dict[str, str]:
     return digests
 
 
-def point_hash(point_scenario: "Scenario", digests: dict[str, str]) -> str:
+def point_hash(point_scenario: Scenario, digests: dict[str, str]) -> str:
     """SHA-256 identifying a point's full scenario: settings after the changes plus input data.
 
     Paths are left out on purpose: moving the project folder keeps finished points.
@@ -82,7 +82,7 @@ def point_hash(point_scenario: "Scenario", digests: dict[str, str]) -> str:
 # =============================================================================== worker side
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 2  # scenarios kept per worker process; Zhejiang's region is a few hundred MB
-_SCENARIO_CACHE: dict[str, tuple[tuple, "Scenario", dict[str, str]]] = {}
+_SCENARIO_CACHE: dict[str, tuple[tuple, Scenario, dict[str, str]]] = {}
 
 
 def _stamps(paths: Iterable[Path]) -> tuple:
@@ -96,7 +96,7 @@ def _stamps(paths: Iterable[Path]) -> tuple:
     return tuple(out)
 
 
-def _cached_scenario(path: str) -> tuple["Scenario", dict[str, str]]:
+def _cached_scenario(path: str) -> tuple[Scenario, dict[str, str]]:
     """The scenario at ``path``, loaded once per process and reloaded only when a file changed.
 
     Loading Zhejiang takes seconds; a sweep point reuses it. The cache is
@@ -121,7 +121,9 @@ def _cached_scenario(path: str) -> tuple["Scenario", dict[str, str]]:
         return scenario, digests
 
 
-def solve_point(source: "str | Scenario", changes: dict[str, Any], expected_digests: dict[str, str] | None = None) -> dict:
+def solve_point(
+    source: str | Scenario, changes: dict[str, Any], expected_digests: dict[str, str] | None = None
+) -> dict:
     """Solve one sweep point; the Dask task (pure: same arguments, same numbers).
 
     Parameters
@@ -152,7 +154,9 @@ def solve_point(source: "str | Scenario", changes: dict[str, Any], expected_dige
         if isinstance(source, (str, os.PathLike)):
             base, digests = _cached_scenario(str(source))
             if expected_digests is not None and digests != expected_digests:
-                differ = sorted(k for k in set(digests) | set(expected_digests) if digests.get(k) != expected_digests.get(k))
+                differ = sorted(
+                    k for k in set(digests) | set(expected_digests) if digests.get(k) != expected_digests.get(k)
+                )
                 from ..errors import InputError
 
                 raise InputError(
@@ -174,18 +178,20 @@ def solve_point(source: "str | Scenario", changes: dict[str, Any], expected_dige
         record.update(row=_metrics(result), persist=True)
         record["chosen_sites"] = [
             {"site_id": str(s), "facility_type": str(t)}
-            for s, t in zip(result.chosen_sites["site_id"], result.chosen_sites["facility_type"])
+            for s, t in zip(result.chosen_sites["site_id"], result.chosen_sites["facility_type"], strict=False)
         ]
         record["coverage_by_type"] = [
             {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
-            for rec in result.coverage_totals[["facility_type", "population", "covered_before", "covered_after"]].to_dict(orient="records")
+            for rec in result.coverage_totals[
+                ["facility_type", "population", "covered_before", "covered_after"]
+            ].to_dict(orient="records")
         ]
         del result
     record["row"]["seconds"] = round(time.perf_counter() - t0, 3)
     return record
 
 
-def _metrics(result: "PlanResult") -> dict[str, Any]:
+def _metrics(result: PlanResult) -> dict[str, Any]:
     """The table columns of one solved point."""
 
     sc = result.scenario

@@ -153,7 +153,6 @@ class _Cluster:
                 ) from None
             self.kind = f"scheduler {scheduler}"
         else:
-
             import dask
 
             # The worker's statistical profiler samples the task thread every
@@ -211,7 +210,7 @@ def _quiet(event: str, info: dict) -> None:
 
 
 def sweep(
-    config: "str | Path | Scenario | None" = None,
+    config: str | Path | Scenario | None = None,
     *,
     budgets: str | Sequence[float] | None = None,
     objectives: str | Sequence[str] | None = None,
@@ -291,20 +290,35 @@ def sweep(
     t_start = time.perf_counter()
     # Options first: a typo should fail in a second, not after loading a province.
     if workers is None or int(workers) < 0:
-        raise ConfigError(f"--workers must be 0 or more, got {workers!r}", field="--workers",
-                          hint="the number of worker processes on this machine; 0 solves the points here, one by one")
+        raise ConfigError(
+            f"--workers must be 0 or more, got {workers!r}",
+            field="--workers",
+            hint="the number of worker processes on this machine; 0 solves the points here, one by one",
+        )
     workers = int(workers)
     if workers == 0 and (client is not None or scheduler):
-        raise ConfigError("--workers 0 (no Dask) cannot be combined with --scheduler", field="--workers",
-                          hint="drop --workers 0 to use the cluster, or drop --scheduler to solve here")
+        raise ConfigError(
+            "--workers 0 (no Dask) cannot be combined with --scheduler",
+            field="--workers",
+            hint="drop --workers 0 to use the cluster, or drop --scheduler to solve here",
+        )
     if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
-        raise ConfigError(f"time limit must be a positive number of seconds, got {time_limit!r}", field="--time-limit",
-                          hint="e.g. --time-limit 600, or leave it out to use solver.time_limit of the scenario")
+        raise ConfigError(
+            f"time limit must be a positive number of seconds, got {time_limit!r}",
+            field="--time-limit",
+            hint="e.g. --time-limit 600, or leave it out to use solver.time_limit of the scenario",
+        )
     if mip_gap is not None and not 0 <= mip_gap < 1:
-        raise ConfigError(f"MIP gap must be in [0, 1), got {mip_gap!r}", field="--mip-gap",
-                          hint="0 proves optimality; 0.01 stops within 1% of the optimum")
-    expand_grid(budgets if budgets is not None else [1.0], objectives if objectives is not None else ["coverage"],
-                list(weights) if weights else None)
+        raise ConfigError(
+            f"MIP gap must be in [0, 1), got {mip_gap!r}",
+            field="--mip-gap",
+            hint="0 proves optimality; 0.01 stops within 1% of the optimum",
+        )
+    expand_grid(
+        budgets if budgets is not None else [1.0],
+        objectives if objectives is not None else ["coverage"],
+        list(weights) if weights else None,
+    )
 
     if isinstance(config, Scenario):
         base = config
@@ -327,7 +341,6 @@ def sweep(
         if p.weights is not None:
             for type_id, _ in p.weights:
                 if type_id not in base.catalogue:
-
                     close = difflib.get_close_matches(type_id, list(base.catalogue), n=1)
                     raise ConfigError(
                         f"weight for {type_id!r}, which is not a facility type of scenario {base.name!r}",
@@ -362,7 +375,7 @@ def sweep(
 
     finished: dict[int, dict] = {}
     if write and not force:
-        for p, h in zip(points, hashes):
+        for p, h in zip(points, hashes, strict=False):
             data = _read_point(points_dir, h)
             if data is not None:
                 finished[p.index] = data
@@ -404,8 +417,11 @@ def sweep(
             try:
                 points_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise OutputError(f"cannot create the output folder ({exc.strerror or exc})", file=out,
-                                  hint="choose another --out folder, in a folder you can write to") from None
+                raise OutputError(
+                    f"cannot create the output folder ({exc.strerror or exc})",
+                    file=out,
+                    hint="choose another --out folder, in a folder you can write to",
+                ) from None
         progress(
             "start",
             {
@@ -430,7 +446,7 @@ def sweep(
             cluster.close()
 
     rows = []
-    for p, h in zip(points, hashes):
+    for p, h in zip(points, hashes, strict=False):
         data = finished.get(p.index) or records.get(h)
         row = dict(data["row"]) if data is not None else {"status": "failed", "message": failed.get(h, "not solved")}
         # Identity columns come from this grid, not the file: one hash may
@@ -448,10 +464,13 @@ def sweep(
         seconds=elapsed,
     )
     if write:
-
         meta = {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "scenario": {"name": base.name, "title": base.title, "source": str(base.source_path) if base.source_path else None},
+            "scenario": {
+                "name": base.name,
+                "title": base.title,
+                "source": str(base.source_path) if base.source_path else None,
+            },
             "scenario_fingerprint": base.fingerprint(),
             "inputs": digests,
             "grid": {
@@ -460,7 +479,10 @@ def sweep(
                 "weights": list(dict.fromkeys(p.weights_label for p in points)),
                 "points": len(points),
             },
-            "solver": {**base.solver.model_dump(mode="json"), **{k.split(".", 1)[1]: v for k, v in changes[0].items() if k.startswith("solver.")}},
+            "solver": {
+                **base.solver.model_dump(mode="json"),
+                **{k.split(".", 1)[1]: v for k, v in changes[0].items() if k.startswith("solver.")},
+            },
             "scale_caps": scale_caps,
             "skipped": df.attrs["skipped"],
             "solved": df.attrs["solved"],
@@ -490,8 +512,14 @@ def _run_on_dask(client, todo: dict[str, SweepPoint], changes, source, digests, 
         # second sweep on the same cluster) can reuse a result still held.
         # No retries=: a lost worker's tasks are rerun by the scheduler
         # anyway; an exception is deterministic and would only repeat.
-        fut = client.submit(solve_point, source, changes[p.index], digests if isinstance(source, str) else None,
-                            key=f"regionopt-sweep-{h}", pure=False)
+        fut = client.submit(
+            solve_point,
+            source,
+            changes[p.index],
+            digests if isinstance(source, str) else None,
+            key=f"regionopt-sweep-{h}",
+            pure=False,
+        )
         futures[fut] = p
     try:
         for fut in as_completed(list(futures)):
@@ -504,7 +532,9 @@ def _run_on_dask(client, todo: dict[str, SweepPoint], changes, source, digests, 
                 progress("point", {"point": p, "status": "failed", "message": failed[h]})
             else:
                 keep(p, rec)
-                progress("point", {"point": p, "status": rec["row"].get("status"), "message": rec["row"].get("message", "")})
+                progress(
+                    "point", {"point": p, "status": rec["row"].get("status"), "message": rec["row"].get("message", "")}
+                )
             fut.release()
     finally:
         if futures:

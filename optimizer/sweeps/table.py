@@ -13,8 +13,18 @@ if TYPE_CHECKING:  # pragma: no cover
 from .grid import _MINIMISED, _PER
 
 # =============================================================================== table
-_LEAD = ["budget", "objective", "weights", "status", "gap", "objective_value", "monotone_ok", "best_budget",
-         "covered_total", "best_covered_total"]
+_LEAD = [
+    "budget",
+    "objective",
+    "weights",
+    "status",
+    "gap",
+    "objective_value",
+    "monotone_ok",
+    "best_budget",
+    "covered_total",
+    "best_covered_total",
+]
 _TAIL = ["min_unit_rate", "min_unit"]
 _END = ["budget_used", "new_facilities", "seconds", "solve_seconds", "hash", "message"]
 
@@ -29,7 +39,7 @@ def _envelope(values: np.ndarray, has_plan: np.ndarray, maximise: bool) -> tuple
     flags: list[bool | None] = []
     best_at: list[int | None] = []
     best_v, best_pos = None, None
-    for pos, (v, ok) in enumerate(zip(values, has_plan)):
+    for pos, (v, ok) in enumerate(zip(values, has_plan, strict=False)):
         if not ok or v is None or not np.isfinite(v):
             flags.append(None)
             best_at.append(None)
@@ -86,10 +96,12 @@ def finalize_table(rows: Sequence[dict]) -> pd.DataFrame:
     for idx in df.groupby(["objective", "weights"], sort=False).groups.values():
         sub = df.loc[idx].sort_values("budget", kind="stable")
         plan = has_plan[sub.index]
-        flags, best_at = _envelope(sub["objective_value"].to_numpy(), plan, maximise=sub["objective"].iloc[0] not in _MINIMISED)
+        flags, best_at = _envelope(
+            sub["objective_value"].to_numpy(), plan, maximise=sub["objective"].iloc[0] not in _MINIMISED
+        )
         df.loc[sub.index, "monotone_ok"] = pd.array(flags, dtype="boolean")
         prev_cov, prev_budget = np.nan, np.nan
-        for i, b, best in zip(sub.index, sub["budget"], best_at):
+        for i, b, best in zip(sub.index, sub["budget"], best_at, strict=False):
             if best is None:
                 continue
             j = sub.index[best]
@@ -107,6 +119,8 @@ def finalize_table(rows: Sequence[dict]) -> pd.DataFrame:
     df = df.drop(columns=[c for c in groups if c.split("__", 1)[1] in empty])
     groups = [c for c in groups if c.split("__", 1)[1] not in empty]
     lead = [c for c in ["point", *_LEAD] if c in df]
-    order = lead + covered + ["marginal_per_1e8"] + [c for c in _TAIL if c in df] + groups + [c for c in _END if c in df]
+    order = (
+        lead + covered + ["marginal_per_1e8"] + [c for c in _TAIL if c in df] + groups + [c for c in _END if c in df]
+    )
     rest = [c for c in df.columns if c not in order]
     return df[order + rest]

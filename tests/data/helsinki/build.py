@@ -29,18 +29,21 @@ def main() -> None:
     pts = buildings.geometry.representative_point()
     with open(HERE / "demand.csv", "w") as fh:
         fh.write("demand_id,population,lon,lat\n")
-        for i, (osm_id, p) in enumerate(zip(buildings["id"], pts)):
+        for i, (osm_id, p) in enumerate(zip(buildings["id"], pts, strict=False)):
             fh.write(f"b{osm_id},10,{p.x:.7f},{p.y:.7f}\n")
     pois = osm.get_pois(custom_filter={"amenity": KINDS})
     pois = pois[pois["amenity"].isin(KINDS)]
     ppts = pois.geometry.representative_point()
     with open(HERE / "sites.csv", "w") as fh:
         fh.write("site_id,kind,name,lon,lat\n")
-        for osm_id, kind, name, p in zip(pois["id"], pois["amenity"], pois["name"].fillna(""), ppts):
-            fh.write(f"a{osm_id},{kind},\"{name}\",{p.x:.7f},{p.y:.7f}\n")
+        for osm_id, kind, name, p in zip(pois["id"], pois["amenity"], pois["name"].fillna(""), ppts, strict=False):
+            fh.write(f'a{osm_id},{kind},"{name}",{p.x:.7f},{p.y:.7f}\n')
     x0, y0, x1, y1 = pts.total_bounds
-    unit = gpd.GeoDataFrame({"unit_id": ["hki"], "name": ["Helsinki centre"], "level": ["city"], "parent_id": [None]},
-                            geometry=[shapely.box(x0 - 0.02, y0 - 0.01, x1 + 0.02, y1 + 0.01)], crs="EPSG:4326")
+    unit = gpd.GeoDataFrame(
+        {"unit_id": ["hki"], "name": ["Helsinki centre"], "level": ["city"], "parent_id": [None]},
+        geometry=[shapely.box(x0 - 0.02, y0 - 0.01, x1 + 0.02, y1 + 0.01)],
+        crs="EPSG:4326",
+    )
     unit.to_file(HERE / "admin_units.geojson", driver="GeoJSON")
     write_matrix()
 
