@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pulp
@@ -15,9 +15,16 @@ from ..solvers.pulp_path import solve_problem
 from ._validate import (
     _dense_costs,
 )
-from .base import LocateModel, SolverArg, _options
+from .base import SolverArg, _options
 
 # =========================================================================== shared helpers
+
+
+class _SiteVarsOwner(Protocol):
+    """A model whose class methods fill ``_site_vars`` (the models here are built outside ``__init__``)."""
+
+    problem: pulp.LpProblem
+    _site_vars: dict[int, pulp.LpVariable]
 
 
 def _pairs_in_reach(cost_matrix: Any, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
@@ -32,9 +39,17 @@ def _pairs_in_reach(cost_matrix: Any, cutoff: float) -> tuple[np.ndarray, np.nda
         mat = sp.csr_array(cost_matrix)
         mat.sum_duplicates()
         if mat.ndim != 2 or 0 in mat.shape:
-            raise InputError(f"cost_matrix must be a non-empty 2-D matrix, got shape {mat.shape}", field="cost_matrix")
+            raise InputError(
+                f"cost_matrix must be a non-empty 2-D matrix, got shape {mat.shape}",
+                field="cost_matrix",
+                hint="pass a clients × sites matrix with at least one client and one site",
+            )
         if np.isnan(mat.data).any() or (mat.data < 0).any():
-            raise InputError("cost_matrix has NaN or negative entries", field="cost_matrix")
+            raise InputError(
+                "cost_matrix has NaN or negative entries",
+                field="cost_matrix",
+                hint="store only the pairs in reach, each valued by its distance (a number, 0 or more)",
+            )
         rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
         keep = mat.data <= cutoff
         ii, jj, dd = rows[keep], mat.indices[keep].astype(np.int64), mat.data[keep].astype(float)
@@ -45,7 +60,7 @@ def _pairs_in_reach(cost_matrix: Any, cutoff: float) -> tuple[np.ndarray, np.nda
     return ii.astype(np.int64), jj.astype(np.int64), arr[ii, jj], arr.shape
 
 
-def _site_vars(model: LocateModel, m: int, pre: np.ndarray, prefix: str = "y") -> np.ndarray:
+def _site_vars(model: _SiteVarsOwner, m: int, pre: np.ndarray, prefix: str = "y") -> np.ndarray:
     """One binary per site (predefined ones fixed open); fills ``model._site_vars``."""
     y = np.empty(m, dtype=object)
     model._site_vars = {}
@@ -59,6 +74,7 @@ def _site_vars(model: LocateModel, m: int, pre: np.ndarray, prefix: str = "y") -
 
 
 def _p_row(problem: pulp.LpProblem, y: np.ndarray, p: int) -> None:
+    """The row ``Σ_j y_j = p`` (exactly ``p`` open sites)."""
     problem.addConstraint(pulp.LpConstraint(_affine(y, np.ones(len(y))), pulp.LpConstraintEQ, "p_facilities", float(p)))
 
 
@@ -116,6 +132,7 @@ def _solve_once(
     threads: int | None,
     msg: bool,
 ) -> SolveReport:
+    """Solve ``problem`` once as it stands (HiGHS in bulk, or CBC through PuLP)."""
     options = _options(solver, time_limit, mip_gap, threads, msg)
     if options.name == "highs":
         return _solve_highs_bulk(problem, options, None)
@@ -123,4 +140,5 @@ def _solve_once(
 
 
 def _var_values(x: np.ndarray) -> np.ndarray:
+    """The solved values of the variables ``x`` (0 where the solver left none)."""
     return np.array([v.varValue or 0.0 for v in x], dtype=float)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pulp
@@ -20,6 +20,11 @@ from ._validate import (
     _vector,
 )
 from .base import LocateModel
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import scipy.sparse as sp
+    from numpy.typing import ArrayLike
 
 Decay = Literal["linear", "power", "exponential"]
 
@@ -66,30 +71,55 @@ def decay_weights(distance: np.ndarray, decay: Decay, beta: float, cutoff: float
     elif decay == "exponential":
         out = np.exp(-beta * d)
     else:
-        raise InputError(f"decay must be 'linear', 'power' or 'exponential', got {decay!r}", field="decay")
+        raise InputError(
+            f"decay must be 'linear', 'power' or 'exponential', got {decay!r}",
+            field="decay",
+            hint="use decay='linear', decay='power' or decay='exponential'",
+        )
     return np.where(d <= cutoff, np.clip(out, 0.0, 1.0), 0.0)
 
 
-def _check_decay(decay: Any, beta: Any, cutoff: Any) -> tuple[str, float, float]:
+def _check_decay(decay: Any, beta: Any, cutoff: Any) -> tuple[Decay, float, float]:
+    """The decay form, ``beta`` and the cutoff (``inf`` when none), checked."""
     if decay not in ("linear", "power", "exponential"):
-        raise InputError(f"decay must be 'linear', 'power' or 'exponential', got {decay!r}", field="decay")
+        raise InputError(
+            f"decay must be 'linear', 'power' or 'exponential', got {decay!r}",
+            field="decay",
+            hint="use decay='linear', decay='power' or decay='exponential'",
+        )
     try:
         b = float(beta)
     except (TypeError, ValueError):
-        raise InputError(f"beta must be a number, got {beta!r}", field="beta") from None
+        raise InputError(
+            f"beta must be a number, got {beta!r}", field="beta", hint="give beta as a positive number, e.g. beta=1.0"
+        ) from None
     if not math.isfinite(b) or b <= 0:
-        raise InputError(f"beta must be positive and finite, got {beta!r}", field="beta")
+        raise InputError(
+            f"beta must be positive and finite, got {beta!r}",
+            field="beta",
+            hint="give beta as a positive number, e.g. beta=1.0",
+        )
     if cutoff is None:
         if decay == "linear":
-            raise InputError("linear decay needs a cutoff (attendance falls to 0 at the cutoff)", field="cutoff")
+            raise InputError(
+                "linear decay needs a cutoff (attendance falls to 0 at the cutoff)",
+                field="cutoff",
+                hint="pass cutoff= (the largest distance at which anyone attends), or use decay='power' or 'exponential'",
+            )
         return decay, b, math.inf
     try:
         c = float(cutoff)
     except (TypeError, ValueError):
-        raise InputError(f"cutoff must be a number, got {cutoff!r}", field="cutoff") from None
+        raise InputError(
+            f"cutoff must be a number, got {cutoff!r}",
+            field="cutoff",
+            hint="give cutoff as a number, 0 or more, in the units of the cost matrix",
+        ) from None
     if math.isnan(c) or c < 0 or (decay == "linear" and not math.isfinite(c)):
         raise InputError(
-            f"cutoff must be non-negative{' and finite' if decay == 'linear' else ''}, got {cutoff!r}", field="cutoff"
+            f"cutoff must be non-negative{' and finite' if decay == 'linear' else ''}, got {cutoff!r}",
+            field="cutoff",
+            hint="give cutoff as a number, 0 or more (finite for linear decay), in the units of the cost matrix",
         )
     return decay, b, c
 
@@ -123,16 +153,30 @@ class MaxAttendance(LocateModel):
 
     sense = pulp.LpMaximize
 
+    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
+    _n: int
+    _m: int
+    _predefined: np.ndarray
+    _site_vars: dict[int, pulp.LpVariable]
+    _pairs: tuple[np.ndarray, np.ndarray]
+    _x: np.ndarray
+    _dist: np.ndarray
+    _share: np.ndarray
+    weights: np.ndarray
+    decay: Decay
+    beta: float
+    cutoff: float
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        weights,
+        cost_matrix: ArrayLike | sp.sparray | sp.spmatrix,
+        weights: ArrayLike,
         p_facilities: int,
         cutoff: float | None = None,
         decay: Decay = "linear",
         beta: float = 1.0,
-        predefined_facilities_arr=None,
+        predefined_facilities_arr: ArrayLike | None = None,
         name: str = "max-attendance",
     ) -> MaxAttendance:
         """Build from a clients × sites cost matrix (dense, or sparse pairs in reach).
@@ -178,8 +222,8 @@ class MaxAttendance(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         weights_cols: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pulp
@@ -20,6 +20,10 @@ from ._validate import (
 )
 from .base import LocateModel, SolverArg, _merge_rows
 from .coverage import LSCP
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
 
 # =========================================================================== LSCP-B (backup coverage)
 
@@ -58,13 +62,27 @@ class LSCPB(LocateModel):
 
     sense = pulp.LpMaximize
 
+    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
+    _n: int
+    _m: int
+    _predefined: np.ndarray
+    _site_vars: dict[int, pulp.LpVariable]
+    _cov: sp.csr_array
+    _solver: SolverArg
+    _u: np.ndarray
+    _open_cov: sp.csr_array
+    service_radius: float
+    lscp_obj_value: int
+    n_single: int
+    backup: np.ndarray
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
+        cost_matrix: ArrayLike | sp.sparray | sp.spmatrix,
         service_radius: float,
         solver: SolverArg = "highs",
-        predefined_facilities_arr=None,
+        predefined_facilities_arr: ArrayLike | None = None,
         name: str = "lscp-b",
     ) -> LSCPB:
         """Build from a clients × sites cost matrix (spopt's argument order; ``solver`` solves the LSCP step).
@@ -85,7 +103,11 @@ class LSCPB(LocateModel):
         radius = _check_radius(service_radius)
         lscp = LSCP.from_cost_matrix(cost_matrix, radius, predefined_facilities_arr, name=f"{name}-lscp").solve(solver)
         if lscp.status != "optimal":
-            raise InfeasibleError(f"the LSCP stage ended {lscp.status}, so p is not known", field="solver")
+            raise InfeasibleError(
+                f"the LSCP stage ended {lscp.status}, so p is not known",
+                field="solver",
+                hint="solve the LSCP alone (LSCP.from_cost_matrix(...).solve()) to see its report, or try the other solver ('highs' or 'cbc')",
+            )
         cov = _coverage_csr(cost_matrix, radius)
         n, m = cov.shape
         pre = _predefined_mask(predefined_facilities_arr, m)
@@ -125,8 +147,8 @@ class LSCPB(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         service_radius: float,

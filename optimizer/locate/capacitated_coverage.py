@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pulp
 import scipy.sparse as sp
@@ -17,6 +19,10 @@ from ._validate import (
     _vector,
 )
 from .base import LocateModel
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
 
 # =========================================================================== capacitated MCLP
 
@@ -44,15 +50,27 @@ class CapacitatedMCLP(LocateModel):
 
     sense = pulp.LpMaximize
 
+    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
+    _n: int
+    _m: int
+    _predefined: np.ndarray
+    _site_vars: dict[int, pulp.LpVariable]
+    _pairs: tuple[np.ndarray, np.ndarray]
+    _x: np.ndarray
+    _frac: np.ndarray
+    weights: np.ndarray
+    capacities: np.ndarray
+    service_radius: float
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        weights,
+        cost_matrix: ArrayLike | sp.sparray | sp.spmatrix,
+        weights: ArrayLike,
         service_radius: float,
         p_facilities: int,
-        capacities,
-        predefined_facilities_arr=None,
+        capacities: ArrayLike,
+        predefined_facilities_arr: ArrayLike | None = None,
         name: str = "capacitated-mclp",
         *,
         single_source: bool = True,
@@ -101,8 +119,8 @@ class CapacitatedMCLP(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         weights_cols: str,

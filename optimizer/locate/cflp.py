@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pulp
@@ -20,6 +20,10 @@ from ._validate import (
     _vector,
 )
 from .base import LocateModel
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
 
 # =========================================================================== CFLP
 
@@ -42,14 +46,29 @@ class CFLP(LocateModel):
 
     sense = pulp.LpMinimize
 
+    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
+    _n: int
+    _m: int
+    _predefined: np.ndarray
+    _site_vars: dict[int, pulp.LpVariable]
+    _total: np.ndarray
+    _pairs: tuple[np.ndarray, np.ndarray]
+    _x: np.ndarray
+    _frac: np.ndarray
+    demand: np.ndarray
+    facility_capacity: np.ndarray
+    fixed_cost: np.ndarray
+    uncapacitated: bool
+    cost_kind: Literal["unit", "total"]
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        demand,
-        facility_capacity,
-        fixed_cost,
-        predefined_facilities_arr=None,
+        cost_matrix: ArrayLike,
+        demand: ArrayLike,
+        facility_capacity: ArrayLike | None,
+        fixed_cost: ArrayLike,
+        predefined_facilities_arr: ArrayLike | None = None,
         name: str = "cflp",
         *,
         uncapacitated: bool = False,
@@ -198,8 +217,8 @@ class CFLP(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         weights_cols: str,
@@ -290,7 +309,7 @@ class CFLP(LocateModel):
         ii, jj = self._pairs
         return float(self.fixed_cost[self.selected_site_indices].sum() + self._frac @ self._total[ii, jj])
 
-    def _served_pairs(self):
+    def _served_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         a = self.allocation.tocoo()
         keep = a.data > 1e-9
         return a.row[keep], a.col[keep]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pulp
 import scipy.sparse as sp
@@ -18,6 +20,10 @@ from ._validate import (
     _vector,
 )
 from .base import LocateModel, SolverArg
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
 
 # =========================================================================== k-nearest p-median
 
@@ -59,15 +65,30 @@ class KNearestPMedian(LocateModel):
 
     sense = pulp.LpMinimize
 
+    # Set by from_cost_matrix and _build (the models are built by their class methods, not by __init__).
+    _n: int
+    _m: int
+    _predefined: np.ndarray
+    _site_vars: dict[int, pulp.LpVariable]
+    _d: np.ndarray
+    _pairs: tuple[np.ndarray, np.ndarray]
+    _x: np.ndarray
+    _g: np.ndarray
+    _has_g: np.ndarray
+    weights: np.ndarray
+    p_facilities: int
+    capacities: np.ndarray | None
+    k_array: np.ndarray
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        weights,
+        cost_matrix: ArrayLike,
+        weights: ArrayLike,
         p_facilities: int,
-        k_array=None,
-        predefined_facilities_arr=None,
-        facility_capacities=None,
+        k_array: int | ArrayLike | None = None,
+        predefined_facilities_arr: ArrayLike | None = None,
+        facility_capacities: ArrayLike | None = None,
         name: str = "k-nearest-p-median",
     ) -> KNearestPMedian:
         """Build from a dense clients × sites cost matrix (spopt has only ``from_geodataframe``).
@@ -99,7 +120,11 @@ class KNearestPMedian(LocateModel):
         if k.ndim == 0:
             k = np.full(n, int(k), dtype=np.int64)
         if k.shape != (n,) or (k < 1).any() or (k > m).any():
-            raise InputError(f"k_array must hold {n} integers in 1..{m} (or one such integer)", field="k_array")
+            raise InputError(
+                f"k_array must hold {n} integers in 1..{m} (or one such integer)",
+                field="k_array",
+                hint="give one k for all clients (e.g. k_array=5) or one per client, each from 1 to the number of sites",
+            )
         cap = None
         if facility_capacities is not None:
             cap = _vector(facility_capacities, m, "facility_capacities")
@@ -108,6 +133,7 @@ class KNearestPMedian(LocateModel):
                     f"the {p} largest capacities hold {np.sort(cap)[-p:].sum():g}, "
                     f"less than the total demand {w.sum():g}",
                     field="facility_capacities",
+                    hint="raise the capacities, open more facilities (p_facilities) or add sites",
                 )
         model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
         model._n, model._m, model._predefined = n, m, pre
@@ -119,14 +145,14 @@ class KNearestPMedian(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         weights_cols: str,
         p_facilities: int,
         facility_capacity_col: str | None = None,
-        k_array=None,
+        k_array: int | ArrayLike | None = None,
         predefined_facility_col: str | None = None,
         distance_metric: str = "euclidean",
         name: str = "k-nearest-p-median",
@@ -220,9 +246,7 @@ class KNearestPMedian(LocateModel):
             if self.status != "optimal":
                 break  # honest: the bound stays the relaxation's, the plan its true cost
             used = self._g_used()
-            if not used.any() or (
-                self.capacities is None and self.objective <= self.bound + 1e-9 * max(1.0, abs(self.bound))
-            ):
+            if not used.any() or (self.capacities is None and self._plan_meets_bound()):
                 self.bound, self.gap = self.objective, 0.0
                 break
             self.k_array = self.k_array.copy()
@@ -241,8 +265,14 @@ class KNearestPMedian(LocateModel):
             self._fac2cli()
         return self
 
+    def _plan_meets_bound(self) -> bool:
+        """The plan's true cost (each client to its nearest open site) equals the relaxation's bound."""
+        assert self.objective is not None and self.bound is not None  # called after an optimal solve only
+        return self.objective <= self.bound + 1e-9 * max(1.0, abs(self.bound))
+
     def _g_used(self) -> np.ndarray:
-        used = np.zeros(self._n, dtype=bool)
+        """Per client: served by the placeholder ``g_i`` ("farther away") in the solver's plan."""
+        used = np.zeros(self._n, dtype=np.bool_)
         if len(self._g):
             used[self._has_g[_var_values(self._g) > 0.5]] = True
         return used

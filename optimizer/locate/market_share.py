@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pulp
@@ -23,15 +23,26 @@ from ._validate import (
 from .attendance import Decay, _check_decay, decay_weights
 from .base import LocateModel, SolverArg
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
+
 # =========================================================================== market share (Huff)
 
 
-def _huff_utilities(cost_matrix: Any, attractiveness: np.ndarray, decay: str, beta: float, cutoff: float):
+def _huff_utilities(
+    cost_matrix: Any, attractiveness: np.ndarray, decay: Decay, beta: float, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
     """Sparse (client, site, utility) with utility = A_j · a(d_ij) for pairs in reach with a > 0."""
     ii, jj, dd, (n, m) = _pairs_in_reach(cost_matrix, cutoff)
     a = decay_weights(dd, decay, beta, cutoff) * attractiveness[jj]
     pos = a > 0
     return ii[pos], jj[pos], a[pos], (n, m)
+
+
+def _columns(matrix: Any) -> int:
+    """Number of columns (sites or competitors) of a dense or scipy sparse matrix."""
+    return matrix.shape[1] if sp.issparse(matrix) else np.asarray(matrix).shape[1]
 
 
 class MarketShare(LocateModel):
@@ -64,21 +75,34 @@ class MarketShare(LocateModel):
 
     sense = pulp.LpMaximize
 
+    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
+    _n: int
+    _m: int
+    _predefined: np.ndarray
+    _site_vars: dict[int, pulp.LpVariable]
+    _u: sp.csr_array
+    weights: np.ndarray
+    competitor_utility: np.ndarray
+    p_facilities: int
+    decay: Decay
+    beta: float
+    cutoff: float
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        weights,
+        cost_matrix: ArrayLike | sp.sparray | sp.spmatrix,
+        weights: ArrayLike,
         p_facilities: int,
-        competitor_cost_matrix=None,
-        attractiveness=None,
-        competitor_attractiveness=None,
+        competitor_cost_matrix: ArrayLike | sp.sparray | sp.spmatrix | None = None,
+        attractiveness: ArrayLike | None = None,
+        competitor_attractiveness: ArrayLike | None = None,
         decay: Decay = "power",
         beta: float = 1.0,
         cutoff: float | None = None,
-        predefined_facilities_arr=None,
+        predefined_facilities_arr: ArrayLike | None = None,
         name: str = "market-share",
-    ) -> MarketShare:
+    ) -> Self:
         """Build from a clients × candidate-sites cost matrix and a clients × competitors one.
 
         Parameters
@@ -101,17 +125,13 @@ class MarketShare(LocateModel):
             Problem name.
         """
         decay, beta, cut = _check_decay(decay, beta, cutoff)
-        m = cost_matrix.shape[1] if sp.issparse(cost_matrix) else np.asarray(cost_matrix).shape[1]
+        m = _columns(cost_matrix)
         att = np.ones(m) if attractiveness is None else _vector(attractiveness, m, "attractiveness")
         ii, jj, u, (n, m) = _huff_utilities(cost_matrix, att, decay, beta, cut)
         w = _vector(weights, n, "weights")
-        comp = np.zeros(n)
+        comp: np.ndarray = np.zeros(n)
         if competitor_cost_matrix is not None:
-            q = (
-                competitor_cost_matrix.shape[1]
-                if sp.issparse(competitor_cost_matrix)
-                else np.asarray(competitor_cost_matrix).shape[1]
-            )
+            q = _columns(competitor_cost_matrix)
             catt = (
                 np.ones(q)
                 if competitor_attractiveness is None
@@ -120,7 +140,9 @@ class MarketShare(LocateModel):
             ci, _, cu, (cn, _) = _huff_utilities(competitor_cost_matrix, catt, decay, beta, cut)
             if cn != n:
                 raise InputError(
-                    f"competitor_cost_matrix has {cn} clients, cost_matrix {n}", field="competitor_cost_matrix"
+                    f"competitor_cost_matrix has {cn} clients, cost_matrix {n}",
+                    field="competitor_cost_matrix",
+                    hint="give competitor_cost_matrix one row per client, in the same order as cost_matrix",
                 )
             comp = np.bincount(ci, weights=cu, minlength=n)
         pre = _predefined_mask(predefined_facilities_arr, m)
@@ -136,13 +158,13 @@ class MarketShare(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         weights_cols: str,
         p_facilities: int,
-        gdf_competitor=None,
+        gdf_competitor: gpd.GeoDataFrame | None = None,
         competitor_col: str | None = None,
         attractiveness_col: str | None = None,
         competitor_attractiveness_col: str | None = None,
@@ -152,7 +174,7 @@ class MarketShare(LocateModel):
         predefined_facility_col: str | None = None,
         distance_metric: str = "euclidean",
         name: str = "market-share",
-    ) -> MarketShare:
+    ) -> Self:
         """Build from point layers of demand, candidate sites and (optionally) competitors."""
         cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
         comp = None
@@ -184,7 +206,7 @@ class MarketShare(LocateModel):
         return np.nan_to_num(s)
 
     def _build(self) -> None:
-        n, m, u = self._n, self._m, self._u
+        m, u = self._m, self._u
         self.problem = pulp.LpProblem(self.name, pulp.LpMaximize)
         y = _site_vars(self, m, self._predefined)
         reach = np.flatnonzero((np.diff(u.indptr) > 0) & (self.weights > 0))
@@ -262,6 +284,7 @@ class MarketShare(LocateModel):
             if report.status != "optimal":
                 upper = report.bound if report.bound is not None else math.inf
                 break
+            assert report.objective is not None  # an optimal report carries the plan's value
             upper = min(upper, float(report.bound if report.bound is not None else report.objective))
             if upper - best_val <= tolerance * max(1.0, abs(best_val)):
                 break
@@ -330,33 +353,40 @@ class TargetMarketShare(MarketShare):
 
     sense = pulp.LpMinimize
 
+    # Set by from_cost_matrix.
+    target_market_share: float
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        weights,
+        cost_matrix: ArrayLike | sp.sparray | sp.spmatrix,
+        weights: ArrayLike,
         target_market_share: float,
-        competitor_cost_matrix=None,
-        attractiveness=None,
-        competitor_attractiveness=None,
+        competitor_cost_matrix: ArrayLike | sp.sparray | sp.spmatrix | None = None,
+        attractiveness: ArrayLike | None = None,
+        competitor_attractiveness: ArrayLike | None = None,
         decay: Decay = "power",
         beta: float = 1.0,
         cutoff: float | None = None,
-        predefined_facilities_arr=None,
+        predefined_facilities_arr: ArrayLike | None = None,
         name: str = "target-market-share",
-    ) -> TargetMarketShare:
+    ) -> Self:
         """As :meth:`MarketShare.from_cost_matrix`, with the target share in percent instead of ``p``."""
         try:
             tau = float(target_market_share)
         except (TypeError, ValueError):
             raise InputError(
-                f"target_market_share must be a percentage, got {target_market_share!r}", field="target_market_share"
+                f"target_market_share must be a percentage, got {target_market_share!r}",
+                field="target_market_share",
+                hint="give the target as a percentage of all demand, e.g. target_market_share=40",
             ) from None
         if not 0 < tau <= 100:
             raise InputError(
-                f"target_market_share must be in (0, 100], got {target_market_share!r}", field="target_market_share"
+                f"target_market_share must be in (0, 100], got {target_market_share!r}",
+                field="target_market_share",
+                hint="give the target as a percentage above 0 and at most 100, e.g. target_market_share=40",
             )
-        m = cost_matrix.shape[1] if sp.issparse(cost_matrix) else np.asarray(cost_matrix).shape[1]
+        m = _columns(cost_matrix)
         pre = _predefined_mask(predefined_facilities_arr, m)
         model = super().from_cost_matrix(
             cost_matrix,
@@ -394,6 +424,7 @@ class TargetMarketShare(MarketShare):
                 f"even all {self._m} sites capture only {100 * all_open / self.weights.sum():.4g}% "
                 f"of demand, below the target {self.target_market_share:g}%",
                 field="target_market_share",
+                hint="lower target_market_share, or add candidate sites (or raise their attractiveness)",
             )
         lo, hi = max(1, int(self._predefined.sum())), self._m
         found: dict[int, tuple] = {}
@@ -416,6 +447,7 @@ class TargetMarketShare(MarketShare):
             iterations += self.stats["iterations"]
             if self.status != "optimal":
                 break
+            assert self.objective is not None  # an optimal solve leaves the captured demand
             if self.objective >= target - tolerance * max(1.0, target):
                 hi = mid
                 found[mid] = (self.selected_site_indices.copy(), self.objective)
@@ -443,7 +475,7 @@ class TargetMarketShare(MarketShare):
             if self.status != "optimal":
                 return self
             sel, val = self.selected_site_indices.copy(), self.objective
-        mask = np.zeros(self._m, dtype=bool)
+        mask = np.zeros(self._m, dtype=np.bool_)
         mask[sel] = True
         for j, v in self._site_vars.items():
             v.varValue = 1.0 if mask[j] else 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pulp
 import scipy.sparse as sp
@@ -17,6 +19,10 @@ from ._validate import (
     _predefined_mask,
 )
 from .base import LocateModel
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from numpy.typing import ArrayLike
 
 # =========================================================================== p-dispersion
 
@@ -49,9 +55,21 @@ class PDispersion(LocateModel):
 
     sense = pulp.LpMaximize
 
+    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
+    _n: int
+    _m: int
+    _predefined: np.ndarray
+    _site_vars: dict[int, pulp.LpVariable]
+    _d: np.ndarray
+    _dvar: pulp.LpVariable
+
     @classmethod
     def from_cost_matrix(
-        cls, cost_matrix, p_facilities: int, predefined_facilities_arr=None, name: str = "p-dispersion"
+        cls,
+        cost_matrix: ArrayLike,
+        p_facilities: int,
+        predefined_facilities_arr: ArrayLike | None = None,
+        name: str = "p-dispersion",
     ) -> PDispersion:
         """Build from a sites × sites distance matrix (symmetric; the upper triangle is used).
 
@@ -70,13 +88,17 @@ class PDispersion(LocateModel):
         m = d.shape[1]
         if d.shape[0] != m:
             raise InputError(
-                f"p-dispersion needs a square sites × sites matrix, got shape {d.shape}", field="cost_matrix"
+                f"p-dispersion needs a square sites × sites matrix, got shape {d.shape}",
+                field="cost_matrix",
+                hint="pass the distances between the candidate sites themselves (one row and one column per site)",
             )
         pre = _predefined_mask(predefined_facilities_arr, m)
         p = _check_p(p_facilities, m, int(pre.sum()))
         if p < 2:
             raise InputError(
-                "p-dispersion needs p_facilities >= 2 (one site has no pairwise distance)", field="p_facilities"
+                "p-dispersion needs p_facilities >= 2 (one site has no pairwise distance)",
+                field="p_facilities",
+                hint="set p_facilities to 2 or more",
             )
         d = np.minimum(d, d.T)  # one distance per pair
         iu, ju = np.triu_indices(m, 1)
@@ -140,7 +162,7 @@ class PDispersion(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_fac,
+        gdf_fac: gpd.GeoDataFrame,
         facility_col: str,
         p_facilities: int,
         predefined_facility_col: str | None = None,
@@ -171,8 +193,8 @@ def _dispersion_greedy(d: np.ndarray, p: int, pre: np.ndarray) -> np.ndarray:
         i, j = np.unravel_index(np.argmax(d + np.diag(np.full(m, -np.inf))), d.shape)
         mask[[i, j]] = True
     elif mask.sum() == 1:
-        i = int(np.flatnonzero(mask)[0])
-        mask[int(np.argmax(np.where(mask, -np.inf, d[i])))] = True
+        only = int(np.flatnonzero(mask)[0])
+        mask[int(np.argmax(np.where(mask, -np.inf, d[only])))] = True
     while mask.sum() < p:
         gap = np.where(mask, -np.inf, d[:, mask].min(axis=1))
         mask[int(np.argmax(gap))] = True
