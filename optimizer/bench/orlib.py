@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,13 +42,16 @@ __all__ = ["CapInstance", "lookup_optimum", "read_cap", "read_optima", "read_pme
 
 PathType = str | PathLike[str]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def _format_hint(hint: str):
+
+def _format_hint(hint: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Give every :class:`InputError` a reader raises without a hint of its own ``hint`` (the file format)."""
 
-    def decorate(read):
+    def decorate(read: Callable[_P, _R]) -> Callable[_P, _R]:
         @functools.wraps(read)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
                 return read(*args, **kwargs)
             except InputError as exc:

@@ -40,17 +40,24 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from .._optional import optional_import
 from ..errors import ConfigError, InfeasibleError, InputError
 from ..impedance.straight_line import coverage_matrix
+from ..locate.base import LocateModel
 from ..locate.cflp import CFLP
 from ..locate.coverage import MCLP
 from ..locate.p_median import PMedian
-from .orlib import lookup_optimum, read_cap, read_optima, read_pmed, read_sjc
+from .orlib import PathType, lookup_optimum, read_cap, read_optima, read_pmed, read_sjc
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import psutil
 
 # Published OR-Library values have 3 decimals; pmed optima are integers.
 CAP_TOLERANCE = 1e-3
@@ -65,38 +72,45 @@ class PeakMemory:
     ``peak_mb`` is the peak, ``start_mb`` the RSS on entry.
     """
 
-    def __init__(self, interval: float = 0.01):
+    _proc: psutil.Process | None  # None without psutil
+    _thread: threading.Thread
+    _start: int  # bytes
+    _peak: int  # bytes
+
+    def __init__(self, interval: float = 0.01) -> None:
         self.interval = interval
         self.peak_mb: float = 0.0
         self.start_mb: float = 0.0
         self._stop = threading.Event()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         try:
-            import psutil
-
-            self._proc = psutil.Process()
+            psutil_module = optional_import("psutil", purpose="sampling peak memory in regionopt bench")
+        except (ConfigError, ImportError):  # without psutil: the lifetime peak from getrusage
+            psutil_module = None
+        if psutil_module is not None:
+            self._proc = psutil_module.Process()
             self._start = self._proc.memory_info().rss
             self._peak = self._start
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
-        except ImportError:
-            import resource
-
+        else:
             self._proc = None
             self._start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return self
 
     def _sample(self) -> None:
+        proc = self._proc
+        assert proc is not None, "sampling runs only with psutil"
         while not self._stop.is_set():
             try:
-                rss = self._proc.memory_info().rss
+                rss = proc.memory_info().rss
             except Exception:  # noqa: BLE001  # pragma: no cover - process vanished, stop sampling
                 return
             self._peak = max(self._peak, rss)
             self._stop.wait(self.interval)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._proc is not None:
             self._stop.set()
             self._thread.join()
@@ -110,7 +124,7 @@ class PeakMemory:
 
 def _result(
     instance: str,
-    model,
+    model: LocateModel | None,
     optimum: float | None,
     tol: float,
     t_read: float,
@@ -139,7 +153,7 @@ def _result(
     return out
 
 
-def _optima(optima):
+def _optima(optima: pd.DataFrame | PathType | None) -> pd.DataFrame | None:
     if optima is None:
         return None
 
@@ -147,7 +161,12 @@ def _optima(optima):
 
 
 def run_pmed(
-    path, *, solver: str = "highs", time_limit: float | None = None, optima=None, reduce: bool = True
+    path: PathType,
+    *,
+    solver: str = "highs",
+    time_limit: float | None = None,
+    optima: pd.DataFrame | PathType | None = None,
+    reduce: bool = True,
 ) -> dict[str, Any]:
     """Solve one OR-Library p-median file; ``optima`` is a CSV path or a :func:`read_optima` frame."""
 
@@ -177,13 +196,13 @@ def run_pmed(
 
 
 def run_cap(
-    path,
+    path: PathType,
     *,
     capacity: float | None = None,
     uncapacitated: bool = False,
     solver: str = "highs",
     time_limit: float | None = None,
-    optima=None,
+    optima: pd.DataFrame | PathType | None = None,
 ) -> dict[str, Any]:
     """Solve one OR-Library warehouse file, capacitated (multi-source) or with ``uncapacitated=True``."""
 
@@ -193,6 +212,8 @@ def run_cap(
         t0 = time.perf_counter()
         inst = read_cap(path, capacity=math.inf if uncapacitated else capacity)
         t1 = time.perf_counter()
+        model: CFLP | None
+        note: str | None
         try:
             model = CFLP.from_cost_matrix(
                 inst.costs,
@@ -234,7 +255,13 @@ def run_cap(
 
 
 def run_sjc(
-    path, *, p: int, radius: float, solver: str = "highs", time_limit: float | None = None, optima=None
+    path: PathType,
+    *,
+    p: int,
+    radius: float,
+    solver: str = "highs",
+    time_limit: float | None = None,
+    optima: pd.DataFrame | PathType | None = None,
 ) -> dict[str, Any]:
     """Solve one SJC MCLP file: every node a demand point and a candidate site, Euclidean metres."""
 
@@ -271,7 +298,9 @@ def run_sjc(
 # --------------------------------------------------------------------------- CLI
 
 
-def _check_options(files=(), *, time_limit: float | None = None, capacities=()) -> None:
+def _check_options(
+    files: Iterable[PathType] = (), *, time_limit: float | None = None, capacities: Iterable[float] = ()
+) -> None:
     """Refuse a missing file or a bad option before anything is read or solved.
 
     Files are checked here rather than by click, so that a missing file gets

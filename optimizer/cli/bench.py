@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from ..bench.orlib import read_cap
 from ..bench.runner import _check_options, _optima, run_cap, run_pmed, run_sjc
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-def _common(func):
+
+def _common(func: _F) -> _F:
     func = click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")(func)
     func = click.option(
         "--optima", type=click.Path(dir_okay=False), help="CSV of known optima (columns instance, optimal, …)."
@@ -29,7 +32,9 @@ def bench() -> None:
 @bench.command("orlib-pmed")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_common
-def orlib_pmed(files, solver, time_limit, optima, as_json) -> None:
+def orlib_pmed(
+    files: tuple[str, ...], solver: str, time_limit: float | None, optima: str | None, as_json: bool
+) -> None:
     """OR-Library p-median files (pmed1.txt …)."""
     _check_options(files, time_limit=time_limit)
     table = _optima(optima)
@@ -49,7 +54,15 @@ def orlib_pmed(files, solver, time_limit, optima, as_json) -> None:
 )
 @click.option("--uncapacitated", is_flag=True, help="Solve the UFLP (capacities ignored).")
 @_common
-def orlib_cap(files, capacity, uncapacitated, solver, time_limit, optima, as_json) -> None:
+def orlib_cap(
+    files: tuple[str, ...],
+    capacity: tuple[float, ...],
+    uncapacitated: bool,
+    solver: str,
+    time_limit: float | None,
+    optima: str | None,
+    as_json: bool,
+) -> None:
     """OR-Library warehouse-location files (cap41.txt …, capa.txt …), multi-source."""
 
     _check_options(files, time_limit=time_limit, capacities=capacity)
@@ -74,7 +87,9 @@ def orlib_cap(files, capacity, uncapacitated, solver, time_limit, optima, as_jso
 @click.option("--p", "p", type=int, required=True, help="Number of facilities.")
 @click.option("--radius", type=float, required=True, help="Coverage radius S (metres).")
 @_common
-def sjc(file, p, radius, solver, time_limit, optima, as_json) -> None:
+def sjc(
+    file: str, p: int, radius: float, solver: str, time_limit: float | None, optima: str | None, as_json: bool
+) -> None:
     """A São José dos Campos MCLP file."""
     _check_options([file], time_limit=time_limit)
     out = _Printer(as_json)
@@ -96,12 +111,12 @@ def _fmt(value: Any) -> str:
 
 
 class _Printer:
-    def __init__(self, as_json: bool):
+    def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.rows: list[dict] = []
+        self.rows: list[dict[str, Any]] = []
         self.header_done = False
 
-    def add(self, row: dict) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         if self.as_json:
             click.echo(json.dumps(row, default=float))

@@ -15,14 +15,16 @@ import scipy.sparse as sp
 from ..solvers.highs import new_highs
 
 
-def _mclp_greedy(b: sp.csr_array, wg: np.ndarray, p: int, fixed: np.ndarray, dropped: np.ndarray):
+def _mclp_greedy(
+    b: sp.csr_array, wg: np.ndarray, p: int, fixed: np.ndarray, dropped: np.ndarray
+) -> tuple[np.ndarray, float] | None:
     """Greedy MCLP plan on the reduced coverage: repeatedly open the site covering most new weight.
 
     Returns ``(site indices, covered weight of the model's groups)``; ``O(p · nnz)`` with sparse products.
     """
     bc = sp.csc_array(b)
     m = b.shape[1]
-    chosen = list(np.flatnonzero(fixed))
+    chosen: list[int] = np.flatnonzero(fixed).tolist()
     uncovered = np.ones(b.shape[0], dtype=bool)
     if chosen:
         uncovered &= np.asarray(bc[:, chosen].sum(axis=1)).ravel() == 0
@@ -220,7 +222,7 @@ class _MclpRelaxation:
         lp.a_matrix_.value_ = mat.data
         h.passModel(lp)
         self.h = h
-        self.basis = None
+        self.basis: highspy.HighsBasis | None = None  # the base basis, set by solve()
         self.u = np.zeros(ng)
         self.y = np.zeros(ns)
         self.value = math.inf
@@ -312,6 +314,7 @@ class _MclpRelaxation:
         if self.certified(np.zeros(self.ng), lo, up) == -math.inf:
             return -math.inf  # cardinality alone rules it out
         h = self.h
+        assert self.basis is not None, "probes start from the base basis: solve() first"
         h.setBasis(self.basis)
         h.changeColBounds(int(j), float(value), float(value))
         try:
@@ -346,8 +349,8 @@ class _MclpRelaxation:
                 y = self.y
             return None
         finally:
-            for j in np.flatnonzero((self.lo != saved_lo) | (self.up != saved_up)):
-                self.set_bounds(int(j), saved_lo[j], saved_up[j])
+            for changed in np.flatnonzero((self.lo != saved_lo) | (self.up != saved_up)):
+                self.set_bounds(int(changed), saved_lo[changed], saved_up[changed])
             self.basis, self.y, self.value, self.u = saved_basis, saved_y, saved_value, saved_u
 
 
@@ -382,7 +385,7 @@ class _MclpReducer:
         eps = 1e-9 * max(1.0, abs(self.value))
         return self.value + 1.0 - eps if self.integral else self.value - eps
 
-    def offer(self, plan: np.ndarray, source: str) -> bool:
+    def offer(self, plan: np.ndarray | None, source: str) -> bool:
         """Improve ``plan`` by local search (within the fixings) and keep it if it beats the incumbent."""
         if plan is None or int(plan.sum()) != self.k:
             return False
@@ -458,6 +461,7 @@ class _MclpReducer:
         state at the batch start, so the result does not depend on thread timing.
         """
         relax = self.relax
+        assert relax is not None, "probe_all needs the LP relaxation (set self.relax first)"
         workers = [relax] + [relax.clone() for _ in range(_MCLP_PROBE_THREADS - 1)]
         start_iters = relax.iterations
         probes = rounds = 0
@@ -571,8 +575,9 @@ class _MclpReducer:
             sites = relax.reduced_cost_tests(self.plan, self.threshold)
             self.stats["reduced_cost_fixings"] = self.stats.get("reduced_cost_fixings", 0) + len(sites)
 
-    def fix_all_to_incumbent(self, workers) -> None:
+    def fix_all_to_incumbent(self, workers: list[_MclpRelaxation]) -> None:
         # LP bound below the threshold: no plan worth keeping differs from the incumbent.
+        assert self.relax is not None, "fixing needs the LP relaxation (set self.relax first)"
         for j in np.flatnonzero(self.relax.lo < self.relax.up):
             v = 1.0 if self.plan[j] else 0.0
             for wk in workers:

@@ -225,7 +225,9 @@ def _coverage_csr(cost_matrix: Any, radius: float) -> sp.csr_array:
 # =========================================================================== geodata
 
 
-def _geo_xy(gdf_demand, gdf_fac, demand_col: str, facility_col: str):
+def _geo_xy(
+    gdf_demand: gpd.GeoDataFrame, gdf_fac: gpd.GeoDataFrame, demand_col: str, facility_col: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Planar coordinates (metres) of both layers, after checking their CRS."""
 
     for gdf, col, what in ((gdf_demand, demand_col, "gdf_demand"), (gdf_fac, facility_col, "gdf_fac")):
@@ -253,7 +255,7 @@ def _geo_xy(gdf_demand, gdf_fac, demand_col: str, facility_col: str):
         )
     if dem.crs is None:
         # Without a CRS the coordinates are taken as planar, as spopt does.
-        def xy(g):
+        def xy(g: gpd.GeoDataFrame) -> np.ndarray:
             geoms = g.geometry if (g.geometry.geom_type == "Point").all() else g.geometry.representative_point()
             return np.column_stack([geoms.x.to_numpy(), geoms.y.to_numpy()])
 
@@ -262,7 +264,9 @@ def _geo_xy(gdf_demand, gdf_fac, demand_col: str, facility_col: str):
     return planar_xy(dem, crs), planar_xy(fac, crs)
 
 
-def _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric: str) -> np.ndarray:
+def _geo_cost(
+    gdf_demand: gpd.GeoDataFrame, gdf_fac: gpd.GeoDataFrame, demand_col: str, facility_col: str, distance_metric: str
+) -> np.ndarray:
 
     dxy, fxy = _geo_xy(gdf_demand, gdf_fac, demand_col, facility_col)
     try:
@@ -275,7 +279,14 @@ def _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric: st
         ) from None
 
 
-def _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric: str, radius: float):
+def _geo_coverage(
+    gdf_demand: gpd.GeoDataFrame,
+    gdf_fac: gpd.GeoDataFrame,
+    demand_col: str,
+    facility_col: str,
+    distance_metric: str,
+    radius: float,
+) -> sp.csr_array | np.ndarray:
     """Coverage for geodata: a k-d tree for Euclidean distance, dense cdist otherwise."""
     if distance_metric == "euclidean":
         dxy, fxy = _geo_xy(gdf_demand, gdf_fac, demand_col, facility_col)
@@ -283,7 +294,7 @@ def _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric
     return _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
 
 
-def _geo_column(gdf, col: str | None, what: str):
+def _geo_column(gdf: gpd.GeoDataFrame, col: str | None, what: str) -> np.ndarray | None:
     if col is None:
         return None
     if col not in gdf.columns:

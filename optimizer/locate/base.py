@@ -76,8 +76,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from itertools import chain
-from typing import Any, Literal
+from typing import Any, Literal, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,7 @@ import scipy.sparse as sp
 
 from ..errors import SolverError
 from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
-from ..solvers.options import SolveReport, SolverOptions, relative_gap
+from ..solvers.options import SolveReport, SolverName, SolverOptions, relative_gap
 from ..solvers.pulp_path import solve_problem
 
 SolverArg = Literal["highs", "cbc"] | SolverOptions | str
@@ -120,13 +121,13 @@ def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
         v for v in dict.fromkeys(chain((v for v, _ in obj_terms), chain.from_iterable(exprs))) if v.name != "__dummy"
     ]
 
-    def ids(items) -> bytes:
+    def ids(items: Iterable[object]) -> bytes:
         return np.fromiter(map(id, items), dtype=np.uint64).tobytes()
 
-    def floats(items) -> bytes:
+    def floats(items: Iterable[float]) -> bytes:
         return np.fromiter(items, dtype=np.float64).tobytes()
 
-    def bounds(values) -> bytes:  # None (no bound) is NaN here: no finite bound equals it
+    def bounds(values: Iterable[float | None]) -> bytes:  # None (no bound) is NaN here: no finite bound equals it
         return floats(math.nan if b is None else b for b in values)
 
     digest = hashlib.blake2b(digest_size=20)
@@ -153,7 +154,9 @@ def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
     return digest.digest()
 
 
-def _options(solver: SolverArg, time_limit, mip_gap, threads, msg) -> SolverOptions:
+def _options(
+    solver: SolverArg, time_limit: float | None, mip_gap: float | None, threads: int | None, msg: bool
+) -> SolverOptions:
     if isinstance(solver, SolverOptions):
         if time_limit is None and mip_gap is None and threads is None and not msg:
             return solver
@@ -165,7 +168,8 @@ def _options(solver: SolverArg, time_limit, mip_gap, threads, msg) -> SolverOpti
             msg=solver.msg or msg,
         )
     return SolverOptions(
-        name=str(solver).lower(),
+        # Checked by SolverOptions itself: an unknown name is a clear SolverNotAvailableError.
+        name=cast(SolverName, str(solver).lower()),
         time_limit=time_limit,
         mip_gap=0.0 if mip_gap is None else mip_gap,
         threads=threads,
@@ -205,7 +209,13 @@ class LocateModel:
 
     sense = pulp.LpMinimize
 
-    def __init__(self, name: str, problem: pulp.LpProblem):
+    # Set by each model's ``from_cost_matrix`` (declared here for the shared result code).
+    _n: int  # clients
+    _m: int  # sites
+    _predefined: np.ndarray  # bool per site: required open
+    _site_vars: dict[int, pulp.LpVariable]  # positional site index -> its open/close variable
+
+    def __init__(self, name: str, problem: pulp.LpProblem) -> None:
         self.name = name
         self.problem = problem
         self.status: str | None = None
@@ -267,7 +277,7 @@ class LocateModel:
         threads: int | None = None,
         msg: bool = False,
         results: bool = True,
-    ):
+    ) -> Self:
         """Solve the model and fill in the results.
 
         Parameters
@@ -343,6 +353,10 @@ class LocateModel:
         ids = self.site_ids if self.site_ids is not None else np.arange(self._m)
         self.selected_sites = np.asarray(ids)[self.selected_site_indices]
         self._set_assignment(mask)
+
+    def _set_assignment(self, mask: np.ndarray) -> None:
+        """Fill ``assignment`` from the open-site mask; every model defines it."""
+        raise NotImplementedError
 
     def _objective_value(self) -> float:
         return float(pulp.value(self.problem.objective))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pulp
 import scipy.sparse as sp
@@ -64,8 +66,56 @@ def _dominated_sites(cov: sp.csr_array, cost: np.ndarray, protected: np.ndarray)
     return dropped, True
 
 
+def _mclp_limits(
+    p_facilities: int | None, facility_costs: Any, budget: float | None, m: int, pre: np.ndarray
+) -> tuple[int | None, np.ndarray | None, float | None]:
+    """Check MCLP's limits on the plan: ``(p, site costs, budget)``, each ``None`` when not given."""
+    if p_facilities is None and budget is None:
+        raise InputError(
+            "give p_facilities, a budget (with facility_costs), or both",
+            field="p_facilities",
+            hint="e.g. p_facilities=5, or budget=1e8 with facility_costs=[...]",
+        )
+    p = _check_p(p_facilities, m, int(pre.sum())) if p_facilities is not None else None
+    costs = None
+    if budget is not None or facility_costs is not None:
+        if budget is None or facility_costs is None:
+            raise InputError(
+                "a budget needs facility_costs and facility_costs need a budget",
+                field="budget",
+                hint="pass both budget= and facility_costs= (one cost per site), or neither",
+            )
+        costs = _vector(facility_costs, m, "facility_costs")
+        try:
+            budget = float(budget)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"budget must be a number, got {budget!r}",
+                field="budget",
+                hint="give the budget as a finite number, 0 or more, e.g. budget=1e8",
+            ) from None
+        if not math.isfinite(budget) or budget < 0:
+            raise InputError(
+                f"budget must be finite and non-negative, got {budget}",
+                field="budget",
+                hint="give the budget as a finite number, 0 or more, e.g. budget=1e8",
+            )
+        if costs[pre].sum() > budget + 1e-9 * max(1.0, budget):
+            raise InfeasibleError(
+                f"the predefined sites alone cost {costs[pre].sum():g}, more than the budget {budget:g}",
+                field="budget",
+                hint="raise the budget, or predefine fewer sites",
+            )
+    return p, costs, budget
+
+
 class _Coverage(LocateModel):
     """Sparse coverage preprocessing shared by LSCP and MCLP."""
+
+    service_radius: float
+    _cov: sp.csr_array  # clients × sites coverage
+    _var_arr: np.ndarray  # per site its variable (None for a dropped site)
+    _open_cov: sp.csr_array  # coverage by the open sites (after solve)
 
     def _prepare(
         self,
@@ -76,7 +126,7 @@ class _Coverage(LocateModel):
         reduce: bool,
         dominance_ok: bool,
         min_sites: int,
-    ):
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, sp.csr_array, np.ndarray, np.ndarray]:
         n, m = cov.shape
         self._n, self._m = n, m
         self._cov = cov
@@ -85,7 +135,7 @@ class _Coverage(LocateModel):
         covered_by_pre = np.zeros(n, dtype=bool)
         if predefined.any():
             covered_by_pre = np.asarray(cov[:, np.flatnonzero(predefined)].sum(axis=1)).ravel() > 0
-        stats = {"clients": n, "sites": m, "coverage_pairs": int(cov.nnz)}
+        stats: dict[str, Any] = {"clients": n, "sites": m, "coverage_pairs": int(cov.nnz)}
         active = ~covered_by_pre
         if weights is not None and reduce:
             active &= w > 0  # weightless demand cannot change the objective
@@ -128,7 +178,7 @@ class _Coverage(LocateModel):
         return rows, codes, gw, group_cov, dropped, covered_by_pre
 
     def _site_variables(self, dropped: np.ndarray) -> None:
-        self._site_vars: dict[int, pulp.LpVariable] = {}
+        self._site_vars = {}
         var_arr = np.empty(self._m, dtype=object)
         for j in range(self._m):
             if dropped[j]:
@@ -152,7 +202,7 @@ class _Coverage(LocateModel):
         assign[has] = open_cov.indices[open_cov.indptr[:-1][has]]
         self.assignment = assign
 
-    def _served_pairs(self):
+    def _served_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         oc = self._open_cov.tocoo()
         return oc.row, oc.col  # spopt lists every open site covering a client
 
@@ -188,7 +238,12 @@ class LSCP(_Coverage):
 
     @classmethod
     def from_cost_matrix(
-        cls, cost_matrix, service_radius: float, predefined_facilities_arr=None, name: str = "lscp", reduce: bool = True
+        cls,
+        cost_matrix: Any,
+        service_radius: float,
+        predefined_facilities_arr: Any = None,
+        name: str = "lscp",
+        reduce: bool = True,
     ) -> LSCP:
         """Build from a clients × sites cost matrix.
 
@@ -246,8 +301,8 @@ class LSCP(_Coverage):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         service_radius: float,
@@ -319,17 +374,27 @@ class MCLP(_Coverage):
 
     sense = pulp.LpMaximize
 
+    p_facilities: int | None
+    budget: float | None
+    facility_costs: np.ndarray | None
+    weights: np.ndarray
+    _incumbent: tuple[np.ndarray, float] | None  # (sorted sites, covered weight) of the best plan known
+    incumbent_sites: np.ndarray | None
+    _z_groups: np.ndarray  # demand groups with a cover variable
+    _z: np.ndarray  # their cover variables
+    _zcov: sp.csr_array  # their coverage (groups × sites)
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        weights,
+        cost_matrix: Any,
+        weights: Any,
         service_radius: float,
         p_facilities: int | None = None,
-        predefined_facilities_arr=None,
+        predefined_facilities_arr: Any = None,
         name: str = "mclp",
         *,
-        facility_costs=None,
+        facility_costs: Any = None,
         budget: float | None = None,
         reduce: bool = True,
     ) -> MCLP:
@@ -360,42 +425,7 @@ class MCLP(_Coverage):
         n, m = cov.shape
         w = _vector(weights, n, "weights")
         pre = _predefined_mask(predefined_facilities_arr, m)
-        if p_facilities is None and budget is None:
-            raise InputError(
-                "give p_facilities, a budget (with facility_costs), or both",
-                field="p_facilities",
-                hint="e.g. p_facilities=5, or budget=1e8 with facility_costs=[...]",
-            )
-        p = _check_p(p_facilities, m, int(pre.sum())) if p_facilities is not None else None
-        costs = None
-        if budget is not None or facility_costs is not None:
-            if budget is None or facility_costs is None:
-                raise InputError(
-                    "a budget needs facility_costs and facility_costs need a budget",
-                    field="budget",
-                    hint="pass both budget= and facility_costs= (one cost per site), or neither",
-                )
-            costs = _vector(facility_costs, m, "facility_costs")
-            try:
-                budget = float(budget)
-            except (TypeError, ValueError):
-                raise InputError(
-                    f"budget must be a number, got {budget!r}",
-                    field="budget",
-                    hint="give the budget as a finite number, 0 or more, e.g. budget=1e8",
-                ) from None
-            if not math.isfinite(budget) or budget < 0:
-                raise InputError(
-                    f"budget must be finite and non-negative, got {budget}",
-                    field="budget",
-                    hint="give the budget as a finite number, 0 or more, e.g. budget=1e8",
-                )
-            if costs[pre].sum() > budget + 1e-9 * max(1.0, budget):
-                raise InfeasibleError(
-                    f"the predefined sites alone cost {costs[pre].sum():g}, more than the budget {budget:g}",
-                    field="budget",
-                    hint="raise the budget, or predefine fewer sites",
-                )
+        p, costs, budget = _mclp_limits(p_facilities, facility_costs, budget, m, pre)
         if costs is None:
             dominance_ok, dom_cost = True, np.ones(m)
         elif p is None:
@@ -407,30 +437,57 @@ class MCLP(_Coverage):
         model.facility_costs, model.weights = costs, w
         _, _, gw, group_cov, dropped, covered_pre = model._prepare(cov, w, pre, dom_cost, reduce, dominance_ok, p or 0)
         constant = float(w[covered_pre].sum())
-        # Incumbent (greedy; with reductions, improved and used to fix sites, see the class docstring).
-        model._incumbent = None
-        fixed_open = np.zeros(m, dtype=bool)
-        if p is not None and costs is None:
-            greedy = _mclp_greedy(group_cov, gw, p, pre, dropped)
+        group_cov, dropped, fixed_open = model._find_incumbent(group_cov, gw, dropped, constant, reduce)
+        model._build_cover_model(group_cov, gw, dropped, fixed_open, constant, reduce)
+        model._seal(reduce)
+        return model
+
+    def _find_incumbent(
+        self, group_cov: sp.csr_array, gw: np.ndarray, dropped: np.ndarray, constant: float, reduce: bool
+    ) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
+        """Incumbent (greedy; with reductions, improved and used to fix sites, see the class docstring).
+
+        Sets ``_incumbent`` and ``incumbent_sites`` (exact ``p`` without costs only; ``None`` otherwise).
+        Returns the group coverage without the sites fixed closed, the dropped sites (now including
+        those fixed closed) and the sites fixed open.
+        """
+        p = self.p_facilities
+        self._incumbent = None
+        fixed_open = np.zeros(self._m, dtype=bool)
+        if p is not None and self.facility_costs is None:
+            greedy = _mclp_greedy(group_cov, gw, p, self._predefined, dropped)
             if greedy is not None:
                 sites, value = greedy
                 if reduce:
                     live = np.flatnonzero(np.diff(group_cov.indptr) > 0)
                     mask, value, fixed_closed, fixed_open = _mclp_reduce(
-                        group_cov[live], gw[live], p, pre, dropped, sites, constant, model.stats
+                        group_cov[live], gw[live], p, self._predefined, dropped, sites, constant, self.stats
                     )
                     sites = np.flatnonzero(mask)
                     dropped = dropped | fixed_closed
                     if fixed_closed.any():
                         group_cov = sp.csr_array(group_cov.multiply((~dropped)[None, :].astype(np.int32)))
                         group_cov.eliminate_zeros()
-                model._incumbent = (np.sort(sites), value + constant)
-                model.stats["heuristic_objective"] = value + constant
-        model.incumbent_sites = None if model._incumbent is None else model._incumbent[0]
-        model._site_variables(dropped)
+                self._incumbent = (np.sort(sites), value + constant)
+                self.stats["heuristic_objective"] = value + constant
+        self.incumbent_sites = None if self._incumbent is None else self._incumbent[0]
+        return group_cov, dropped, fixed_open
+
+    def _build_cover_model(
+        self,
+        group_cov: sp.csr_array,
+        gw: np.ndarray,
+        dropped: np.ndarray,
+        fixed_open: np.ndarray,
+        constant: float,
+        reduce: bool,
+    ) -> None:
+        """Variables, objective and rows of the merged model: cover rows, ``p_facilities``, budget, incumbent cut."""
+        p, costs = self.p_facilities, self.facility_costs
+        self._site_variables(dropped)
         for j in np.flatnonzero(fixed_open):
-            model._site_vars[j].lowBound = 1
-        prob = model.problem
+            self._site_vars[int(j)].lowBound = 1
+        prob = self.problem
         # Groups no site reaches stay uncovered, groups a site fixed open covers are covered:
         # no variable needed for either.
         reach = np.diff(group_cov.indptr) > 0
@@ -448,37 +505,37 @@ class MCLP(_Coverage):
         a.sort_indices()
         _add_rows(
             prob,
-            np.concatenate([model._var_arr, z]),
+            np.concatenate([self._var_arr, z]),
             a,
             pulp.LpConstraintLE,
             np.zeros(ng),
             [f"cover_{g}" for g in z_groups],
         )
-        svars = list(model._site_vars.values())
+        svars = list(self._site_vars.values())
         if p is not None:
             prob.addConstraint(
                 pulp.LpConstraint(_affine(svars, np.ones(len(svars))), pulp.LpConstraintEQ, "p_facilities", p)
             )
         if costs is not None:
-            idx = list(model._site_vars.keys())
-            prob.addConstraint(pulp.LpConstraint(_affine(svars, costs[idx]), pulp.LpConstraintLE, "budget", budget))
+            idx = list(self._site_vars.keys())
+            prob.addConstraint(
+                pulp.LpConstraint(_affine(svars, costs[idx]), pulp.LpConstraintLE, "budget", self.budget)
+            )
         undecided = any(v.lowBound != v.upBound for v in svars)
-        if reduce and model._incumbent is not None and undecided and ng and "lp_bound" in model.stats:
+        if reduce and self._incumbent is not None and undecided and ng and "lp_bound" in self.stats:
             # The incumbent is feasible here and an optimum is at least as good: demanding that much
             # cover is valid and lets HiGHS prune by it from the start (10-25 % faster on the
             # hard 2,000 x 500 instances). The slack keeps the incumbent inside HiGHS' tolerances.
-            need = model._incumbent[1] - constant
+            need = self._incumbent[1] - constant
             need -= 1e-6 * max(1.0, abs(need))
             prob.addConstraint(pulp.LpConstraint(_affine(z, gw[z_groups]), pulp.LpConstraintGE, "incumbent_cut", need))
-        model._z_groups, model._z, model._zcov = z_groups, z, sub
-        model._seal(reduce)
-        return model
+        self._z_groups, self._z, self._zcov = z_groups, z, sub
 
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         weights_cols: str,

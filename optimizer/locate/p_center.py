@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pulp
 import scipy.sparse as sp
@@ -27,15 +28,15 @@ from .base import LocateModel, _nearest_open
 def _pcenter_heuristic(d: np.ndarray, p: int, fixed: np.ndarray) -> tuple[np.ndarray, float]:
     """Greedy minimax construction, then best-improvement swaps on the max distance."""
     n, m = d.shape
-    sel = list(np.flatnonzero(fixed))
-    d1 = d[:, sel].min(axis=1) if sel else np.full(n, np.inf)
-    while len(sel) < p:
+    picked = [int(j) for j in np.flatnonzero(fixed)]
+    d1 = d[:, picked].min(axis=1) if picked else np.full(n, np.inf)
+    while len(picked) < p:
         worst = np.minimum(d, d1[:, None]).max(axis=0)
-        worst[sel] = np.inf
+        worst[picked] = np.inf
         j = int(np.argmin(worst))
-        sel.append(j)
+        picked.append(j)
         d1 = np.minimum(d1, d[:, j])
-    sel = np.array(sel, dtype=np.int64)
+    sel = np.array(picked, dtype=np.int64)
     best = float(d[:, sel].min(axis=1).max())
     if n * m * p <= 20_000_000:
         for _ in range(50):
@@ -59,7 +60,9 @@ def _pcenter_heuristic(d: np.ndarray, p: int, fixed: np.ndarray) -> tuple[np.nda
 _PCENTER_SEARCH_LIMIT = 5_000_000
 
 
-def _pcenter_bounds(d: np.ndarray, p: int, fixed: np.ndarray, sel: np.ndarray, ub: float, lower: float):
+def _pcenter_bounds(
+    d: np.ndarray, p: int, fixed: np.ndarray, sel: np.ndarray, ub: float, lower: float
+) -> tuple[np.ndarray, float, float]:
     """Tighten the radius range by binary searches over the candidate radii.
 
     Upper bound: the smallest radius at which a greedy set cover needs at most
@@ -72,9 +75,9 @@ def _pcenter_bounds(d: np.ndarray, p: int, fixed: np.ndarray, sel: np.ndarray, u
     n, m = d.shape
     radii = np.unique(d[(d >= lower) & (d <= ub)])
 
-    def greedy(r):
+    def greedy(r: float) -> np.ndarray | None:
         a = d <= r
-        chosen = list(np.flatnonzero(fixed))
+        chosen = [int(j) for j in np.flatnonzero(fixed)]
         covered = a[:, chosen].any(axis=1) if chosen else np.zeros(n, dtype=bool)
         while not covered.all():
             if len(chosen) >= p:
@@ -102,7 +105,7 @@ def _pcenter_bounds(d: np.ndarray, p: int, fixed: np.ndarray, sel: np.ndarray, u
             lo = mid + 1
     radii = radii[radii <= ub]
 
-    def lp_needs_more(r):
+    def lp_needs_more(r: float) -> bool:
         a = (d <= r).astype(float)
         bounds = [(1.0, 1.0) if f else (0.0, 1.0) for f in fixed]
         res = linprog(np.ones(m), A_ub=-sp.csr_array(a), b_ub=-np.ones(n), bounds=bounds, method="highs")
@@ -145,12 +148,15 @@ class PCenter(LocateModel):
 
     sense = pulp.LpMinimize
 
+    _d: np.ndarray  # clients × sites distances
+    p_facilities: int
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
+        cost_matrix: Any,
         p_facilities: int,
-        predefined_facilities_arr=None,
+        predefined_facilities_arr: Any = None,
         name: str = "p-center",
         *,
         reduce: bool = True,
@@ -243,8 +249,8 @@ class PCenter(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         p_facilities: int,

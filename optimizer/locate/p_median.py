@@ -6,6 +6,7 @@ import math
 import time
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pulp
 import scipy.sparse as sp
@@ -40,17 +41,17 @@ def _pmedian_local_search(
     with one matrix product per iteration.
     """
     n = d.shape[0]
-    sel = list(np.flatnonzero(fixed)) if start is None else list(start)
-    d1 = d[:, sel].min(axis=1) if sel else np.full(n, np.inf)
-    while len(sel) < p:
+    picked = [int(j) for j in (np.flatnonzero(fixed) if start is None else start)]
+    d1 = d[:, picked].min(axis=1) if picked else np.full(n, np.inf)
+    while len(picked) < p:
         cand = np.where(np.isfinite(d1)[:, None], np.minimum(d, d1[:, None]), d)
         total = w @ cand
-        total[sel] = np.inf
+        total[picked] = np.inf
         total[~allowed] = np.inf
         j = int(np.argmin(total))
-        sel.append(j)
+        picked.append(j)
         d1 = np.minimum(d1, d[:, j])
-    sel = np.array(sel, dtype=np.int64)
+    sel = np.array(picked, dtype=np.int64)
     movable = ~fixed[sel]
     if p == 1 or not movable.any():
         return sel, float(w @ d[:, sel].min(axis=1))
@@ -87,12 +88,13 @@ def _pmedian_local_search(
 
 def _pmedian_lagrangian(
     c: np.ndarray, p: int, fixed: np.ndarray, ub: float, lam: np.ndarray, iterations: int, stop_above: float = math.inf
-) -> tuple[float, np.ndarray, np.ndarray]:
+) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Subgradient optimisation of the Lagrangian dual (assignment rows relaxed).
 
     ``L(λ) = Σ λ_i + min over feasible open sets S of Σ_{j∈S} ρ_j``, with
     ``ρ_j = Σ_i min(0, c_ij − λ_i)``; any λ gives a valid lower bound.
-    Returns the best bound, its λ and the best open set of the relaxation.
+    Returns the best bound, its λ and the best open set of the relaxation (``None`` if no
+    iteration ran).
     """
     n_fixed = int(fixed.sum())
     free = np.flatnonzero(~fixed)
@@ -152,13 +154,19 @@ class PMedian(LocateModel):
 
     sense = pulp.LpMinimize
 
+    _d: np.ndarray  # clients × sites distances
+    weights: np.ndarray
+    p_facilities: int
+    incumbent_sites: np.ndarray  # the heuristic plan the model was built with
+    _levels: dict[int, tuple[np.ndarray, list[str]]]  # client -> (its distance levels, its z variable names)
+
     @classmethod
     def from_cost_matrix(
         cls,
-        cost_matrix,
-        weights,
+        cost_matrix: Any,
+        weights: Any,
         p_facilities: int,
-        predefined_facilities_arr=None,
+        predefined_facilities_arr: Any = None,
         name: str = "p-median",
         *,
         reduce: bool = True,
@@ -207,7 +215,7 @@ class PMedian(LocateModel):
                 if ub2 < ub - 1e-9:
                     sel, ub = sel2, ub2
             stats["lagrangian_bound"] = lb
-            alive, cap = _pmedian_reduce(c, d, p, pre, lam, ub, lb)
+            alive, cap = _pmedian_reduce(c, d, p, pre, lam, ub)
             stats["sites_after_tests"] = int(alive.sum())
             if (ub - lb) >= _PROBE_MIN_GAP * max(1.0, abs(ub)):
                 alive, cap = _pmedian_probe(c, d, p, pre, alive, cap, lam, ub, stats)
@@ -229,8 +237,16 @@ class PMedian(LocateModel):
         model._seal(reduce)
         return model
 
-    def _build_radius(self, d, w, p, pre, alive, cap, stats) -> None:
-
+    def _build_radius(
+        self,
+        d: np.ndarray,
+        w: np.ndarray,
+        p: int,
+        pre: np.ndarray,
+        alive: np.ndarray,
+        cap: np.ndarray,
+        stats: dict[str, Any],
+    ) -> None:
         sites = np.flatnonzero(alive)
         ds = d[:, sites]
         order = np.argsort(ds, axis=1, kind="stable")
@@ -304,8 +320,8 @@ class PMedian(LocateModel):
     @classmethod
     def from_geodataframe(
         cls,
-        gdf_demand,
-        gdf_fac,
+        gdf_demand: gpd.GeoDataFrame,
+        gdf_fac: gpd.GeoDataFrame,
         demand_col: str,
         facility_col: str,
         weights_cols: str,
@@ -338,7 +354,9 @@ class PMedian(LocateModel):
         return self.objective / self.weights.sum() if self.weights.sum() > 0 else 0.0
 
 
-def _pmedian_reduce(c, d, p, fixed, lam, ub, lb):
+def _pmedian_reduce(
+    c: np.ndarray, d: np.ndarray, p: int, fixed: np.ndarray, lam: np.ndarray, ub: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Lagrangian reduction tests; returns (sites kept, per-client distance cap)."""
     tol = 1e-7 * max(1.0, abs(ub))
     rho = np.minimum(0.0, c - lam[:, None]).sum(axis=0)
@@ -376,7 +394,18 @@ _PROBE_WORK_LIMIT = 3e10
 _PROBE_MIN_GAP = 2e-3
 
 
-def _pmedian_probe(c, d, p, fixed, alive, cap, lam, ub, stats, iterations: int = 300):
+def _pmedian_probe(
+    c: np.ndarray,
+    d: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    alive: np.ndarray,
+    cap: np.ndarray,
+    lam: np.ndarray,
+    ub: float,
+    stats: dict[str, Any],
+    iterations: int = 300,
+) -> tuple[np.ndarray, np.ndarray]:
     """Lagrangian probing: force each surviving site open and re-optimise the multipliers.
 
     The first-order tests of :func:`_pmedian_reduce` use one λ for all sites;

@@ -95,31 +95,43 @@ def _solve_cbc(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
         bound = float(bound_match[-1]) if bound_match else None
     except ValueError:
         bound = None
+    status = _cbc_status(problem, result_line)
+    bound, gap = _cbc_bound_and_gap(status, objective, bound, options.mip_gap)
+    return SolveReport(
+        status, objective, bound, gap, seconds, "cbc", version, result_line or pulp.LpStatus[problem.status]
+    )
+
+
+def _cbc_status(problem: pulp.LpProblem, result_line: str) -> str:
+    """The :class:`SolveReport` status of a CBC run, from PuLP's statuses and CBC's ``Result -`` line."""
     if problem.status == pulp.LpStatusInfeasible:
-        status = "infeasible"
-    elif problem.status == pulp.LpStatusUnbounded:
-        status = "unbounded"
-    elif problem.sol_status == pulp.LpSolutionOptimal and result_line.startswith("Optimal"):
-        status = "optimal"
-    elif problem.sol_status == pulp.LpSolutionOptimal and not result_line:
+        return "infeasible"
+    if problem.status == pulp.LpStatusUnbounded:
+        return "unbounded"
+    if problem.sol_status == pulp.LpSolutionOptimal and result_line.startswith("Optimal"):
+        return "optimal"
+    if problem.sol_status == pulp.LpSolutionOptimal and not result_line:
         # Pure LPs print no "Result -" line; the solution file says optimal.
-        status = "optimal"
-    elif problem.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
-        status = "feasible"
-    elif "Stopped" in result_line or problem.status == pulp.LpStatusNotSolved:
-        status = "no_solution"
-    else:
-        status = "error"
+        return "optimal"
+    if problem.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
+        return "feasible"
+    if "Stopped" in result_line or problem.status == pulp.LpStatusNotSolved:
+        return "no_solution"
+    return "error"
+
+
+def _cbc_bound_and_gap(
+    status: str, objective: float | None, bound: float | None, mip_gap: float
+) -> tuple[float | None, float | None]:
+    """``(bound, gap)`` to report for a CBC run of ``status``, from its plan's value and the bound in its log."""
     if status == "optimal":
         gap = relative_gap(objective, bound) if bound is not None else 0.0
-        if gap is not None and gap > max(options.mip_gap, 1e-9) + 1e-9:
+        if gap is not None and gap > max(mip_gap, 1e-9) + 1e-9:
             # A bound we misparsed must not turn a proof into a doubt.
-            gap = 0.0 if options.mip_gap == 0 else gap
+            gap = 0.0 if mip_gap == 0 else gap
         bound = objective if bound is None else bound
     elif status == "feasible":
         gap = relative_gap(objective, bound)
     else:
         gap = None
-    return SolveReport(
-        status, objective, bound, gap, seconds, "cbc", version, result_line or pulp.LpStatus[problem.status]
-    )
+    return bound, gap

@@ -10,12 +10,11 @@ import time
 import highspy
 import pulp
 
-from ..errors import SolverNotAvailableError
 from .options import SolveReport, SolverOptions, _is_mip, relative_gap
 from .versions import _silence_highs_banner, solver_versions_cached
 
 
-def new_highs(msg: bool = False):
+def new_highs(msg: bool = False) -> highspy.Highs:
     """A ``highspy.Highs`` whose process-wide copyright banner does not reach stdout.
 
     The first ``Highs`` object of a process prints a banner on C stdout before
@@ -29,7 +28,7 @@ def new_highs(msg: bool = False):
     return highspy.Highs()
 
 
-def run_highs_interruptibly(h) -> None:
+def run_highs_interruptibly(h: highspy.Highs) -> None:
     """``h.run()``, but stoppable by Ctrl-C / SIGTERM while HiGHS solves.
 
     ``Highs.run()`` is one C++ call during which Python delivers no signal:
@@ -76,12 +75,12 @@ def run_highs_interruptibly(h) -> None:
 class _InterruptibleHiGHS(pulp.HiGHS):
     """PuLP's HiGHS interface, stoppable by Ctrl-C / SIGTERM (see :func:`run_highs_interruptibly`)."""
 
-    def callSolver(self, lp):
+    def callSolver(self, lp: pulp.LpProblem) -> None:
         run_highs_interruptibly(lp.solverModel)
 
 
 def highs_outcome(
-    model_status, has_primal: bool, objective: float | None, bound: float | None
+    model_status: highspy.HighsModelStatus, has_primal: bool, objective: float | None, bound: float | None
 ) -> tuple[str, float | None, float | None]:
     """What a HiGHS stop proved: ``(status, bound, gap)`` in :class:`SolveReport`'s terms.
 
@@ -120,12 +119,7 @@ def highs_outcome(
 
 
 def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport:
-    try:
-        import highspy
-    except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
-        raise SolverNotAvailableError(
-            "HiGHS (highspy) is not installed", hint="pip install highspy, or set solver.name: cbc"
-        ) from exc
+    # highspy is a hard dependency, imported at the top: without it this module does not load.
     params = {}
     if options.threads is not None:
         params["threads"] = int(options.threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import highspy
 import numpy as np
@@ -43,6 +44,58 @@ def _solve_highs_bulk(
 
     t0 = time.perf_counter()
     variables = problem.variables()
+    bulk = _bulk_lp(problem, variables)
+    h = _new_configured_highs(options)
+    h.passModel(bulk.lp)
+    if start and bulk.is_mip:
+        _set_mip_start(h, variables, start)
+    run_highs_interruptibly(h)
+    seconds = time.perf_counter() - t0
+    problem.solverModel = h
+    model_status = h.getModelStatus()
+    info = h.getInfo()
+    has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if has_primal:
+        values = h.getSolution().col_value
+        for v, x in zip(variables, values, strict=False):
+            v.varValue = x
+    obj_value = None
+    if has_primal:
+        objective = problem.objective
+        obj_value = pulp.value(objective) if objective is not None and len(objective) else bulk.constant
+    bound, shift = _bulk_bound(h, info, bulk, model_status, has_primal, obj_value)
+    status, bound, gap = highs_outcome(model_status, has_primal, obj_value, bound)
+    problem.assignStatus(*_PULP_STATUS[status])
+    return SolveReport(
+        status,
+        obj_value,
+        bound,
+        gap,
+        seconds,
+        "highs",
+        solver_versions_cached("highs"),
+        h.modelStatusToString(model_status),
+        extra={
+            "transfer": "bulk passModel",
+            "nonzeros": bulk.nnz,
+            "mip_start": bool(start),
+            "highs_objective_shift": shift,
+        },
+    )
+
+
+class _BulkLp(NamedTuple):
+    """A PuLP model as one HiGHS LP, and what reading the solution back needs."""
+
+    lp: highspy.HighsLp
+    cost: np.ndarray  # objective coefficient per column (without the constant)
+    constant: float  # the objective's constant, kept out of HiGHS
+    is_mip: bool
+    nnz: int
+
+
+def _bulk_lp(problem: pulp.LpProblem, variables: list[pulp.LpVariable]) -> _BulkLp:
+    """The model as a column-wise :class:`highspy.HighsLp`; numbers the variables (``v.index``) as its columns."""
     ncol = len(variables)
     for k, v in enumerate(variables):
         v.index = k
@@ -68,15 +121,6 @@ def _solve_highs_bulk(
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     csc = sp.csr_array((vals, cols, indptr), shape=(len(constraints), ncol)).tocsc()
 
-    h = new_highs(options.msg)
-    h.setOptionValue("output_flag", bool(options.msg))
-    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    if options.mip_gap == 0:
-        h.setOptionValue("mip_abs_gap", 0.0)
-    if options.time_limit is not None:
-        h.setOptionValue("time_limit", float(options.time_limit))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
     lp = highspy.HighsLp()
     lp.num_col_ = ncol
     lp.num_row_ = len(constraints)
@@ -96,29 +140,43 @@ def _solve_highs_bulk(
     is_mip = bool(integer.any())
     if is_mip:
         lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
-    h.passModel(lp)
-    if start and is_mip:
-        x0 = np.zeros(ncol)
-        for k, v in enumerate(variables):
-            x0[k] = start.get(v.name, 0.0)
-        sol = highspy.HighsSolution()
-        sol.col_value = x0.tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
-    run_highs_interruptibly(h)
-    seconds = time.perf_counter() - t0
-    problem.solverModel = h
-    ms = highspy.HighsModelStatus
-    model_status = h.getModelStatus()
-    info = h.getInfo()
-    has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    if has_primal:
-        values = h.getSolution().col_value
-        for v, x in zip(variables, values, strict=False):
-            v.varValue = x
-    obj_value = None
-    if has_primal:
-        obj_value = pulp.value(problem.objective) if objective is not None and len(objective) else constant
+    return _BulkLp(lp, cost, constant, is_mip, nnz)
+
+
+def _new_configured_highs(options: SolverOptions) -> highspy.Highs:
+    """A HiGHS instance with the gap, time limit, threads and output of ``options``."""
+    h = new_highs(options.msg)
+    h.setOptionValue("output_flag", bool(options.msg))
+    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    if options.mip_gap == 0:
+        h.setOptionValue("mip_abs_gap", 0.0)
+    if options.time_limit is not None:
+        h.setOptionValue("time_limit", float(options.time_limit))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    return h
+
+
+def _set_mip_start(h: highspy.Highs, variables: list[pulp.LpVariable], start: dict[str, float]) -> None:
+    """Give HiGHS a MIP start: variable name -> value, unnamed variables at 0."""
+    x0 = np.zeros(len(variables))
+    for k, v in enumerate(variables):
+        x0[k] = start.get(v.name, 0.0)
+    sol = highspy.HighsSolution()
+    sol.col_value = x0.tolist()
+    sol.value_valid = True
+    h.setSolution(sol)
+
+
+def _bulk_bound(
+    h: highspy.Highs,
+    info: highspy.HighsInfo,
+    bulk: _BulkLp,
+    model_status: highspy.HighsModelStatus,
+    has_primal: bool,
+    obj_value: float | None,
+) -> tuple[float | None, float]:
+    """The proven bound in the model's own terms, and the objective shift of HiGHS' presolved space."""
     # HiGHS 1.16 reports objective and dual bound in its presolved space when
     # a MIP start was given, i.e. without the constant its presolve moved out
     # of the objective (pmed14: 168 reported for a plan whose c·x is 242; the
@@ -127,30 +185,15 @@ def _solve_highs_bulk(
     # shifted by the same amount.
     shift = 0.0
     if has_primal and math.isfinite(info.objective_function_value):
-        cx = float(np.dot(cost, np.asarray(h.getSolution().col_value)))
+        cx = float(np.dot(bulk.cost, np.asarray(h.getSolution().col_value)))
         shift = cx - float(info.objective_function_value)
     bound = None
-    if is_mip:
+    if bulk.is_mip:
         if math.isfinite(info.mip_dual_bound):
-            bound = float(info.mip_dual_bound) + shift + constant
-    elif model_status == ms.kOptimal:
+            bound = float(info.mip_dual_bound) + shift + bulk.constant
+    elif model_status == highspy.HighsModelStatus.kOptimal:
         bound = obj_value
-    status, bound, gap = highs_outcome(model_status, has_primal, obj_value, bound)
-    problem.assignStatus(*_PULP_STATUS[status])
-    return SolveReport(
-        status,
-        obj_value,
-        bound,
-        gap,
-        seconds,
-        "highs",
-        solver_versions_cached("highs"),
-        h.modelStatusToString(model_status),
-        extra={"transfer": "bulk passModel", "nonzeros": nnz, "mip_start": bool(start), "highs_objective_shift": shift},
-    )
-
-
-import pulp
+    return bound, shift
 
 
 def _var(

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from typing import Any
 
 import highspy
 import pulp
@@ -17,8 +18,6 @@ def solver_versions() -> dict[str, str]:
     """Versions of PuLP and the solvers it can reach, for manifests."""
     versions = {"pulp": pulp.__version__}
     try:
-        import highspy
-
         _silence_highs_banner()
         h = highspy.Highs()
         versions["highs"] = f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
@@ -28,7 +27,7 @@ def solver_versions() -> dict[str, str]:
     return versions
 
 
-def _cbc_command(**options) -> pulp.COIN_CMD | None:
+def _cbc_command(**options: Any) -> pulp.COIN_CMD | None:
     """PuLP's bundled CBC binary, else a ``cbc`` on the PATH (e.g. from
     ``apt-get install coinor-cbc``); ``None`` when neither can be executed."""
     # PULP_CBC_CMD is deprecated (gone in PuLP 4, where COIN_CMD finds the CBC of 'pulp[cbc]')
@@ -63,15 +62,8 @@ def check_solver_available(name: str) -> None:
             field="solver.name",
             hint=CBC_MISSING_HINT,
         )
-    if name == "highs":
-        try:
-            import highspy  # noqa: F401
-        except ImportError:  # pragma: no cover - highspy is a hard dependency
-            raise SolverNotAvailableError(
-                "HiGHS (highspy) is not installed",
-                field="solver.name",
-                hint="pip install highspy, or set solver.name: cbc",
-            ) from None
+    # HiGHS needs no check: highspy is a hard dependency imported at the top of this module,
+    # so wherever this runs, it is installed.
 
 
 def _cbc_version() -> str:
