@@ -571,7 +571,11 @@ class PhasedPlanningModel:
         ]
         if findings:
             raise InfeasibleError(
-                "no plan can meet the hard standards", diagnosis=findings, file=self.scenario.source_path
+                "no plan can meet the hard standards",
+                diagnosis=findings,
+                file=self.scenario.source_path,
+                hint="add candidate sites in these units, allow the type at more site kinds "
+                "(facility_types.<type>.sites), or make the standards soft (standards.mode: soft)",
             )
 
     def _solve_problem(self, options: SolverOptions) -> tuple[SolveReport, list[SolveReport]]:
@@ -629,6 +633,8 @@ class PhasedPlanningModel:
                         "together; relax one of them"
                     )
                 ],
+                hint="raise the periods' budgets (periods.phases[].budget), set periods.carry_over: true, relax "
+                "the caps, or give the standards a later deadline (periods.standards_deadline) or make them soft",
             )
         if not report.has_solution:
             limit = f" within the time limit of {options.time_limit:g} s" if options.time_limit else ""

@@ -86,7 +86,11 @@ def read_projection(path: str | Path) -> pd.DataFrame:
             row = int(np.flatnonzero(bad.to_numpy())[0])
             what = "a whole year" if column == "year" else "a number of people (0 or more)"
             raise InputError(
-                f"{column} {str(frame[column].iloc[row])!r} is not {what}", file=path, row=row + 1, field=column
+                f"{column} {str(frame[column].iloc[row])!r} is not {what}",
+                file=path,
+                row=row + 1,
+                field=column,
+                hint="write years as whole numbers (e.g. 2030) and populations as plain numbers of 0 or more",
             )
         frame[column] = values
     frame["year"] = frame["year"].astype(int)
