@@ -232,7 +232,9 @@ def _negative() -> float:
 # --------------------------------------------------------------------------- scenario level
 
 
-def layout_accessibility(scenario: Scenario, facilities: gpd.GeoDataFrame, method: Method = "gaussian") -> dict[str, np.ndarray]:
+def layout_accessibility(
+    scenario: Scenario, facilities: gpd.GeoDataFrame, method: Method = "gaussian"
+) -> dict[str, np.ndarray]:
     """E2SFCA accessibility per demand point for every planned type of a layout.
 
     The catchment of a demand point is its service standard (urban or rural
@@ -344,7 +346,9 @@ def inequality_by_type(
     return out
 
 
-def accessibility_by_demand(scenario: Scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> pd.DataFrame:
+def accessibility_by_demand(
+    scenario: Scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray]
+) -> pd.DataFrame:
     """Long table: accessibility of every demand point and type, before and after."""
     region = scenario.region
     ids = region.demand.index.astype(str).to_numpy()

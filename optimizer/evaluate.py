@@ -171,7 +171,9 @@ def _demand_membership(scenario: Scenario) -> pd.DataFrame:
     return region.unit_membership(region.demand["unit_id"].astype(str))
 
 
-def coverage_by_unit(scenario: Scenario, before: Layout, after: Layout, membership: pd.DataFrame | None = None) -> pd.DataFrame:
+def coverage_by_unit(
+    scenario: Scenario, before: Layout, after: Layout, membership: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Population-weighted coverage per admin unit and facility type, before and after.
 
     One row per (unit, type) for every unit with demand in it, at every level

@@ -161,7 +161,9 @@ class FacilityTypeConfig(_Strict):
     name_en: str = ""
     # Upper bounds: the solver cannot take coefficients near 1e15; no facility costs 10^13 yuan or serves 10^10 people.
     cost: float = Field(ge=0, le=1e13, description="construction cost of one new facility, yuan")
-    capacity: float | None = Field(default=None, gt=0, le=1e10, description="people one facility can serve; null = unlimited")
+    capacity: float | None = Field(
+        default=None, gt=0, le=1e10, description="people one facility can serve; null = unlimited"
+    )
     serves: str = Field(default="all", description="population group served: all, school_age, elderly, ...")
     service: ServiceConfig
     sites: list[str] | None = Field(default=None, description="candidate-site kinds where it may be built; null = any")
@@ -287,7 +289,9 @@ class ObjectiveConfig(_Strict):
         default_factory=dict, description="min_cost: facility_type -> share of its population to cover"
     )
     access_cap_km: float | None = Field(
-        default=None, gt=0, description="access: distances beyond this count as this (default: 3x each type's rural standard)"
+        default=None,
+        gt=0,
+        description="access: distances beyond this count as this (default: 3x each type's rural standard)",
     )
     attendance: AttendanceConfig = Field(default_factory=AttendanceConfig)
 
@@ -356,7 +360,9 @@ class ImpedanceSpec(_Strict):
     columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> column in the file")
     speeds: dict[str, float] = Field(default_factory=dict, description="road class -> km/h, over the default table")
     use_maxspeed: bool = Field(default=True, description="OSM: use an edge's numeric maxspeed tag when it has one")
-    access_speed_kmh: float = Field(default=5.0, gt=0, le=200, description="speed of the leg from a point to its nearest node")
+    access_speed_kmh: float = Field(
+        default=5.0, gt=0, le=200, description="speed of the leg from a point to its nearest node"
+    )
 
     @field_validator("speeds")
     @classmethod
@@ -394,7 +400,9 @@ class PeriodConfig(_Strict):
 class ClosureConfig(_Strict):
     """Existing facilities of one type that the plan may close, and what that brings."""
 
-    value: float = Field(default=0.0, description="yuan returned to the period's budget by a closure (negative: a cost)")
+    value: float = Field(
+        default=0.0, description="yuan returned to the period's budget by a closure (negative: a cost)"
+    )
     repurpose_to: str | None = Field(default=None, description="facility type a closed facility may be turned into")
     repurpose_cost: float = Field(default=0.0, ge=0, description="yuan to turn one closed facility into repurpose_to")
 
@@ -408,7 +416,9 @@ class PeriodsConfig(_Strict):
         default=None, description="CSV unit_id, group, year, population; null = the demand layer in every period"
     )
     equity: Literal["per_period", "horizon"] = "per_period"
-    standards_deadline: str | None = Field(default=None, description="label of the period by which standards must be met")
+    standards_deadline: str | None = Field(
+        default=None, description="label of the period by which standards must be met"
+    )
     standards_deadlines: dict[str, str] = Field(default_factory=dict, description="admin level -> deadline period")
     closures: dict[str, ClosureConfig] = Field(default_factory=dict, description="facility_type -> closure rules")
     compare_static: bool = Field(default=True, description="also solve the single-period plan and compare")
@@ -439,4 +449,6 @@ class ScenarioConfig(_Strict):
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     impedance: ImpedanceConfig = Field(default_factory=ImpedanceConfig)
-    periods: PeriodsConfig | None = Field(default=None, description="phased plan over several periods (optimizer/phased.py)")
+    periods: PeriodsConfig | None = Field(
+        default=None, description="phased plan over several periods (optimizer/phased.py)"
+    )

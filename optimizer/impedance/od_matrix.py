@@ -324,7 +324,15 @@ def read_od_matrix(
             if check_columns is not None:
                 check_columns(has["minutes"], has["km"])
         rows = _rows_in_reach(
-            frame, offset, mapping, has, max_minutes, max_km, demand_index=demand_index, dest_index=dest_index, path=path
+            frame,
+            offset,
+            mapping,
+            has,
+            max_minutes,
+            max_km,
+            demand_index=demand_index,
+            dest_index=dest_index,
+            path=path,
         )
         if rows is not None:
             kept.append(rows)

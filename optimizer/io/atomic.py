@@ -41,7 +41,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def _raise(signum: int, _frame: FrameType | None) -> None:  # pragma: no cover - exercised by the interrupt test in a subprocess
+    def _raise(
+        signum: int, _frame: FrameType | None
+    ) -> None:  # pragma: no cover - exercised by the interrupt test in a subprocess
         raise Interrupted(signum)
 
     try:

@@ -167,9 +167,7 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
     findings: list[str] = []
     scopes_short = 0
 
-    def check(
-        rows: list[StandardRow], req: list[pulp.LpVariable], cap: float, scope: str, cap_name: str
-    ) -> None:
+    def check(rows: list[StandardRow], req: list[pulp.LpVariable], cap: float, scope: str, cap_name: str) -> None:
         nonlocal scopes_short
         if not rows:
             return
