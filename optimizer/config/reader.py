@@ -18,6 +18,7 @@ import difflib
 import re
 import tomllib
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from pydantic import (
     BaseModel,
     ValidationError,
 )
-from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError
 from .schema import CatalogueConfig, ScenarioConfig
+
+# One of pydantic's ValidationError.errors() (a TypedDict: type, loc, msg, input, ctx).
+ErrorDetail = Mapping[str, Any]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -275,7 +278,7 @@ _TYPE_HINTS = {
 }
 
 
-def _sort_key(error: ErrorDetails) -> tuple:
+def _sort_key(error: ErrorDetail) -> tuple:
     """Which of several schema errors to report first.
 
     An unknown key comes first: a misspelt key (``totl``) also makes the real
@@ -319,7 +322,7 @@ def _allowed_and_close(root: type[BaseModel], loc: tuple) -> tuple[list[str], st
     return allowed, (close[0] if close else None)
 
 
-def _errors_to_report(exc: ValidationError, root: type[BaseModel]) -> list[ErrorDetails]:
+def _errors_to_report(exc: ValidationError, root: type[BaseModel]) -> Sequence[ErrorDetail]:
     """The schema errors worth reporting, the one to show first at the front."""
     errors = sorted(exc.errors(), key=_sort_key)
     # A misspelt key ('totl') also makes the key it was meant to be ('total')
@@ -343,7 +346,7 @@ def _errors_to_report(exc: ValidationError, root: type[BaseModel]) -> list[Error
     ] or errors
 
 
-def _value_error_message(error: ErrorDetails) -> str:
+def _value_error_message(error: ErrorDetail) -> str:
     """A planner's wording of pydantic's message for a bad value."""
     message = error["msg"].removeprefix("Value error, ")  # our own validators' messages stand alone
     message = re.sub(r" or instance of \w+", "", message)  # pydantic's class names mean nothing to a planner
@@ -354,7 +357,7 @@ def _value_error_message(error: ErrorDetails) -> str:
     return message
 
 
-def _value_error_hint(error: ErrorDetails, dotted: str | None) -> str:
+def _value_error_hint(error: ErrorDetail, dotted: str | None) -> str:
     """What to do about a bad value, by the kind of error and the key it is at."""
     kind = error["type"]
     if kind == "literal_error":
@@ -376,7 +379,7 @@ def _value_error_hint(error: ErrorDetails, dotted: str | None) -> str:
 
 
 def _message_and_hint(
-    error: ErrorDetails, loc: tuple, dotted: str | None, root: type[BaseModel]
+    error: ErrorDetail, loc: tuple, dotted: str | None, root: type[BaseModel]
 ) -> tuple[str, str | None]:
     """Message and hint for the first schema error (at ``loc``, written ``dotted``)."""
     kind = error["type"]
