@@ -33,14 +33,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from .datum import planar_xy
 from .errors import InputError
 from .impedance.straight_line import coverage_pairs
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from .scenario import Scenario
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -96,12 +100,19 @@ def catchment_weights(
         bounds = [float(b) for b, _ in steps]
         if not steps or any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)) or bounds[-1] < 1.0:
             raise InputError(
-                "steps must be increasing (upper bound, weight) pairs ending at 1.0 (the catchment)", field="steps"
+                "steps must be increasing (upper bound, weight) pairs ending at 1.0 (the catchment)",
+                field="steps",
+                hint="give steps as ((share of the catchment, weight), ...) with rising shares, the last 1.0, "
+                "e.g. the default ((1/3, 1.0), (2/3, 0.68), (1.0, 0.22))",
             )
         vals = np.array([float(v) for _, v in steps] + [0.0])
         w = vals[np.searchsorted(np.array(bounds), rel, side="left")]
     else:
-        raise InputError(f"method must be '2sfca', 'gaussian' or 'stepped', got {method!r}", field="method")
+        raise InputError(
+            f"method must be '2sfca', 'gaussian' or 'stepped', got {method!r}",
+            field="method",
+            hint="use method='gaussian' (the default), '2sfca' or 'stepped'",
+        )
     return np.where(inside, np.clip(w, 0.0, 1.0), 0.0)
 
 
@@ -142,9 +153,17 @@ def floating_catchment(
     pop = np.asarray(population, dtype=float)
     sup = np.asarray(supply, dtype=float)
     if (pop < 0).any() or not np.isfinite(pop).all():
-        raise InputError("population must be finite and non-negative", field="population")
+        raise InputError(
+            "population must be finite and non-negative",
+            field="population",
+            hint="give every demand point a population of 0 or more (no NaN or infinity)",
+        )
     if (sup < 0).any() or not np.isfinite(sup).all():
-        raise InputError("supply must be finite and non-negative", field="supply")
+        raise InputError(
+            "supply must be finite and non-negative",
+            field="supply",
+            hint="give every facility a supply (capacity) of 0 or more (no NaN or infinity)",
+        )
     d0 = np.asarray(catchment, dtype=float)
     d0_pairs = d0[rows] if d0.ndim else d0
     w = catchment_weights(distance, d0_pairs, method, steps)
@@ -203,13 +222,19 @@ def theil(values: np.ndarray, weights: np.ndarray | None = None) -> float:
 
 
 def _negative() -> float:
-    raise InputError("inequality indices need non-negative values", field="values")
+    raise InputError(
+        "inequality indices need non-negative values",
+        field="values",
+        hint="pass rates, accessibility scores or other amounts of 0 or more",
+    )
 
 
 # --------------------------------------------------------------------------- scenario level
 
 
-def layout_accessibility(scenario, facilities, method: Method = "gaussian") -> dict[str, np.ndarray]:
+def layout_accessibility(
+    scenario: Scenario, facilities: gpd.GeoDataFrame, method: Method = "gaussian"
+) -> dict[str, np.ndarray]:
     """E2SFCA accessibility per demand point for every planned type of a layout.
 
     The catchment of a demand point is its service standard (urban or rural
@@ -248,7 +273,7 @@ def layout_accessibility(scenario, facilities, method: Method = "gaussian") -> d
 
 
 def accessibility_by_unit(
-    scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray], membership: pd.DataFrame
+    scenario: Scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray], membership: pd.DataFrame
 ) -> pd.DataFrame:
     """Population-weighted mean accessibility per admin unit and type, before and after.
 
@@ -289,7 +314,7 @@ def _finite(x: float) -> float | None:
 
 
 def inequality_by_type(
-    scenario, coverage: pd.DataFrame, before: dict[str, np.ndarray], after: dict[str, np.ndarray]
+    scenario: Scenario, coverage: pd.DataFrame, before: dict[str, np.ndarray], after: dict[str, np.ndarray]
 ) -> list[dict]:
     """Per type: region-wide accessibility and the Gini/Theil of unit coverage and of accessibility.
 
@@ -321,7 +346,9 @@ def inequality_by_type(
     return out
 
 
-def accessibility_by_demand(scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> pd.DataFrame:
+def accessibility_by_demand(
+    scenario: Scenario, before: dict[str, np.ndarray], after: dict[str, np.ndarray]
+) -> pd.DataFrame:
     """Long table: accessibility of every demand point and type, before and after."""
     region = scenario.region
     ids = region.demand.index.astype(str).to_numpy()

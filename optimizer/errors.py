@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "RegionoptError",
@@ -101,7 +102,7 @@ class InfeasibleError(RegionoptError):
     which admin unit cannot be met and the cost shortfall against the budget.
     """
 
-    def __init__(self, message: str, *, diagnosis: list[str] | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, diagnosis: list[str] | None = None, **kwargs: Any) -> None:
         self.diagnosis = list(diagnosis or [])
         super().__init__(message, **kwargs)
 

@@ -18,7 +18,9 @@ split between units is one optimal assignment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -29,6 +31,9 @@ from .datum import planar_xy
 from .errors import SolverError
 from .impedance import Points, facility_points, impedance_for
 from .impedance.straight_line import coverage_pairs
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from .scenario import Scenario
 
 __all__ = [
     "Layout",
@@ -108,11 +113,11 @@ def served_population(
     served = np.where(free, population, 0.0)
     if len(rows) == 0:
         return served
-    pairs = len(rows)
+    n_pairs = len(rows)
     ui, r_idx = np.unique(rows, return_inverse=True)
     uf, c_idx = np.unique(cols, return_inverse=True)
-    a_demand = sp.csr_array((np.ones(pairs), (r_idx, np.arange(pairs))), shape=(len(ui), pairs))
-    a_fac = sp.csr_array((population[rows], (c_idx, np.arange(pairs))), shape=(len(uf), pairs))
+    a_demand = sp.csr_array((np.ones(n_pairs), (r_idx, np.arange(n_pairs))), shape=(len(ui), n_pairs))
+    a_fac = sp.csr_array((population[rows], (c_idx, np.arange(n_pairs))), shape=(len(uf), n_pairs))
     res = linprog(
         c=-population[rows],
         A_ub=sp.vstack([a_demand, a_fac]).tocsc(),
@@ -130,7 +135,7 @@ def served_population(
     return served
 
 
-def evaluate_layout(scenario, facilities) -> Layout:
+def evaluate_layout(scenario: Scenario, facilities: gpd.GeoDataFrame) -> Layout:
     """Serve the scenario's demand from ``facilities`` (a GeoDataFrame with
     ``facility_type`` and optionally ``capacity``) for every planned type."""
     region = scenario.region
@@ -161,12 +166,14 @@ def evaluate_layout(scenario, facilities) -> Layout:
     return Layout(served, nearest)
 
 
-def _demand_membership(scenario) -> pd.DataFrame:
+def _demand_membership(scenario: Scenario) -> pd.DataFrame:
     region = scenario.region
     return region.unit_membership(region.demand["unit_id"].astype(str))
 
 
-def coverage_by_unit(scenario, before: Layout, after: Layout, membership: pd.DataFrame | None = None) -> pd.DataFrame:
+def coverage_by_unit(
+    scenario: Scenario, before: Layout, after: Layout, membership: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Population-weighted coverage per admin unit and facility type, before and after.
 
     One row per (unit, type) for every unit with demand in it, at every level
@@ -208,7 +215,7 @@ def coverage_by_unit(scenario, before: Layout, after: Layout, membership: pd.Dat
     return out.reset_index(drop=True)
 
 
-def coverage_by_type(scenario, before: Layout, after: Layout) -> pd.DataFrame:
+def coverage_by_type(scenario: Scenario, before: Layout, after: Layout) -> pd.DataFrame:
     """Totals per facility type: population of its group, covered before/after, rates."""
     region = scenario.region
     rows = []
@@ -236,7 +243,9 @@ def coverage_by_type(scenario, before: Layout, after: Layout) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def standards_status(scenario, facilities_before, facilities_after) -> pd.DataFrame:
+def standards_status(
+    scenario: Scenario, facilities_before: gpd.GeoDataFrame, facilities_after: gpd.GeoDataFrame
+) -> pd.DataFrame:
     """Each standard (unit, required type): required count, have before/after, status.
 
     ``status`` is ``met`` (met before and after), ``newly met``, or ``not met``;
@@ -295,7 +304,7 @@ def standards_status(scenario, facilities_before, facilities_after) -> pd.DataFr
     )
 
 
-def _eligible_site_counts(scenario) -> pd.Series:
+def _eligible_site_counts(scenario: Scenario) -> pd.Series:
     """Candidate sites per (admin unit, facility type) where the type may be built."""
     region = scenario.region
     member = region.unit_membership(region.candidates["unit_id"].astype(str))
@@ -309,7 +318,7 @@ def _eligible_site_counts(scenario) -> pd.Series:
     return pd.concat(frames).groupby(["unit_id", "facility_type"]).size()
 
 
-def group_gap(scenario, before: Layout, after: Layout, group: str) -> pd.DataFrame:
+def group_gap(scenario: Scenario, before: Layout, after: Layout, group: str) -> pd.DataFrame:
     """Coverage rate inside a group of units (yes/no column ``group``) vs the rest, per type.
 
     A demand point is in the group when its unit or a unit containing it
@@ -336,8 +345,8 @@ def group_gap(scenario, before: Layout, after: Layout, group: str) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def _gap_row(label, gp, gb, ga, rp, rb, ra) -> dict:
-    def rate(c, p):
+def _gap_row(label: str, gp: float, gb: float, ga: float, rp: float, rb: float, ra: float) -> dict[str, object]:
+    def rate(c: float, p: float) -> float:
         return c / p if p else np.nan
 
     return {
@@ -354,7 +363,7 @@ def _gap_row(label, gp, gb, ga, rp, rb, ra) -> dict:
 
 
 def newly_covered(
-    scenario, before: Layout, ftype: FacilityType, site_xy: np.ndarray, site_ids: np.ndarray | None = None
+    scenario: Scenario, before: Layout, ftype: FacilityType, site_xy: np.ndarray, site_ids: np.ndarray | None = None
 ) -> np.ndarray:
     """For each new facility of ``ftype``: residents of its group within its
     standard who had no facility of the type in reach before.

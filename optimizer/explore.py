@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import branca.colormap as bcm
 import folium
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -34,7 +35,7 @@ _FAMILY_NAMES = {
 }
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     """A data value as display text ('' for missing)."""
     if value is None:
         return ""
@@ -66,7 +67,7 @@ def family_styles(families: list[str]) -> dict[str, dict[str, str]]:
 
 
 # ----------------------------------------------------------------------------- data for the maps
-def _polygon_units(units) -> tuple[list[str], list[str]]:
+def _polygon_units(units: gpd.GeoDataFrame) -> tuple[list[str], list[str]]:
     """Unit ids of the finest mapped level (``main``) and the levels above (``upper``).
 
     A unit with a polygon is ``upper`` when one of its children also has a
@@ -119,15 +120,15 @@ def unit_indicators(coverage: pd.DataFrame, types: list[str] | None = None) -> p
 
 
 def explore_units(
-    units,
+    units: gpd.GeoDataFrame,
     values: pd.Series | None = None,
     *,
     label: str = "",
     diverging: bool = False,
-    m=None,
+    m: folium.Map | None = None,
     percent: bool = False,
     tiles: str | None = "OpenStreetMap",
-):
+) -> folium.Map:
     """A folium map of admin-unit polygons, optionally coloured by ``values`` (indexed by unit id).
 
     Parameters
@@ -167,7 +168,7 @@ def explore_units(
             )
         gdf["shown"] = [("–" if not np.isfinite(x) else (f"{x:.1%}" if percent else f"{x:,.0f}")) for x in v]
 
-    def style(feature):
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
         value = feature["properties"].get("value")
         fill = NO_DATA_COLOUR if colour is None or value is None or not np.isfinite(value) else colour(value)
         return {"fillColor": fill, "color": "#555", "weight": 0.7, "fillOpacity": 0.7}
@@ -186,15 +187,15 @@ def explore_units(
 
 
 def explore_points(
-    points,
-    m,
+    points: gpd.GeoDataFrame,
+    m: folium.Map,
     *,
     name: str,
     families: dict[str, dict[str, str]] | None = None,
     family_column: str = "family",
     radius: float = 6,
     tooltip: list[str] | None = None,
-):
+) -> folium.Map:
     """Add point facilities (coloured by family) to folium map ``m`` as one toggleable layer."""
 
     group = folium.FeatureGroup(name=name)

@@ -37,6 +37,7 @@ import pandas as pd
 from pyproj import CRS
 
 from .booleans import ACCEPTED, INVALID, is_yes_no, parse_yes_no
+from .datum import WGS84  # re-exported: listed in __all__
 from .errors import ConfigError, InputError
 from .io.layers import load_region_layers, region_layers_from_geodataframes
 
@@ -182,7 +183,7 @@ class Region:
     files: dict[str, Path] = field(default_factory=dict)
 
     @classmethod
-    def from_geodataframes(cls, **layers) -> Region:
+    def from_geodataframes(cls, **layers: Any) -> Region:
         """Validate GeoDataFrames built in code and return a :class:`Region`.
 
         Takes the same keywords as :func:`optimizer.io.region_from_geodataframes`.

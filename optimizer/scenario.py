@@ -19,8 +19,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import folium
 import numpy as np
@@ -92,7 +94,7 @@ class Scenario:
     def __post_init__(self) -> None:
         self.validate()
 
-    def replace(self, **changes) -> Scenario:
+    def replace(self, **changes: Any) -> Scenario:
         """A copy with some settings changed, validated again.
 
         Keys are dotted paths into the scenario settings, e.g.
@@ -140,7 +142,7 @@ class Scenario:
             top[head] = validate_mapping(data, type(current), path=self.source_path)
         return dataclasses.replace(self, **top)
 
-    def explore(self, *, tiles: str | None = "OpenStreetMap"):
+    def explore(self, *, tiles: str | None = "OpenStreetMap") -> folium.Map:
         """A folium map of the region: units, existing facilities and candidate sites (like ``GeoDataFrame.explore``).
 
         Returns
@@ -230,10 +232,6 @@ class Scenario:
         except ConfigError as err:
             # Name the line of the key in the scenario file when the check did not.
             if err.row is None and err.field and self.config is not None and err.file == self.source_path:
-                import re
-
-                from .config.reader import config_line
-
                 loc = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", err.field)]
                 err.row = config_line(self.config, *loc)
             raise
@@ -253,13 +251,22 @@ class Scenario:
         return Path(cfg.catalogue), config_line(base, "facility_types", type_id, key)
 
     def _validate_parts(self) -> None:
-        file = self.source_path
+        levels = set(self.region.admin_units["level"])
+        self._validate_types()
+        self._validate_standards(levels)
+        self._validate_objective(levels)
+        self._validate_budget(levels)
+        for type_id in self.impedance.by_type:
+            self.catalogue.require(type_id, field="impedance.by_type", file=self.source_path)
+        self._validate_sites()
+
+    def _validate_types(self) -> None:
+        """Every planned type serves a population group of the demand layer and may be built at some site kind."""
         region = self.region
         check_facility_types(
             self.catalogue, region.facilities, file=region.files.get("facilities"), ignored=self.ignore_facility_types
         )
         check_site_kinds(self.catalogue, region.candidates, file=region.files.get("candidates"))
-        levels = set(region.admin_units["level"])
         groups = set(region.population_groups())
         for type_id, ftype in self.catalogue.items():
             if ftype.serves not in groups:
@@ -285,6 +292,10 @@ class Scenario:
                         field=f"facility_types.{type_id}.sites",
                         hint=f"candidate kinds in the data: {sorted(kinds)}",
                     )
+
+    def _validate_standards(self, levels: set[str]) -> None:
+        """Standards name admin levels of the region and planned facility types."""
+        file = self.source_path
         for level, spec in self.standards.levels.items():
             if level not in levels:
                 raise ConfigError(
@@ -295,6 +306,10 @@ class Scenario:
                 )
             for type_id in spec.required:
                 self.catalogue.require(type_id, field=f"standards.levels.{level}.required", file=file)
+
+    def _validate_objective(self, levels: set[str]) -> None:
+        """Weights and coverage targets name planned types; the equity settings fit the region."""
+        file = self.source_path
         for key in self.objective.weights:
             self.catalogue.require(key, field="objective.weights", file=file)
         for key in self.objective.coverage_targets:
@@ -307,6 +322,12 @@ class Scenario:
                     field=f"objective.weights.{w_key}",
                     hint="use 0 to ignore a type, 1 (the default) for equal weight, more to favour it",
                 )
+        self._validate_equity(levels)
+
+    def _validate_equity(self, levels: set[str]) -> None:
+        """The equity comparison's levels and group exist in the region."""
+        file = self.source_path
+        region = self.region
         eq = self.objective.equity
         if self.objective.kind in ("equity", "leximin", "kolm_pollak"):
             for level in eq.levels or []:
@@ -333,6 +354,11 @@ class Scenario:
             )
         if eq.group is not None:
             region.group_members(eq.group)  # every value yes/no, else an InputError naming file, row, column
+
+    def _validate_budget(self, levels: set[str]) -> None:
+        """Budget caps name admin levels and units of the region and families of planned types."""
+        file = self.source_path
+        region = self.region
         for i, cap in enumerate(self.budget.per_unit):
             for level in cap.levels:
                 if level not in levels:
@@ -359,9 +385,6 @@ class Scenario:
                     field="budget.per_family",
                     hint=f"families: {sorted(families)}",
                 )
-        for type_id in self.impedance.by_type:
-            self.catalogue.require(type_id, field="impedance.by_type", file=file)
-        self._validate_sites()
 
     def _validate_sites(self) -> None:
         file = self.source_path

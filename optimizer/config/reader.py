@@ -18,6 +18,7 @@ import difflib
 import re
 import tomllib
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from pydantic import (
 
 from ..errors import ConfigError
 from .schema import CatalogueConfig, ScenarioConfig
+
+# One of pydantic's ValidationError.errors() (a TypedDict: type, loc, msg, input, ctx).
+ErrorDetail = Mapping[str, Any]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -62,11 +66,11 @@ def read_config_file(path: str | Path, what: str = "scenario") -> tuple[dict, An
             return tomllib.loads(text), None
         except tomllib.TOMLDecodeError as exc:
             # tomllib's message ends with "(at line L, column C)"; keep it, and the line as the row.
-            where = re.search(r"at line (\d+)", str(exc))
+            at_line = re.search(r"at line (\d+)", str(exc))
             raise ConfigError(
                 f"TOML syntax error: {exc}",
                 file=path,
-                row=int(where.group(1)) if where else None,
+                row=int(at_line.group(1)) if at_line else None,
                 hint="fix the TOML syntax at that line",
             ) from None
     if suffix not in (".yaml", ".yml"):
@@ -274,7 +278,7 @@ _TYPE_HINTS = {
 }
 
 
-def _sort_key(error: dict) -> tuple:
+def _sort_key(error: ErrorDetail) -> tuple:
     """Which of several schema errors to report first.
 
     An unknown key comes first: a misspelt key (``totl``) also makes the real
@@ -318,7 +322,8 @@ def _allowed_and_close(root: type[BaseModel], loc: tuple) -> tuple[list[str], st
     return allowed, (close[0] if close else None)
 
 
-def _format_validation_error(exc: ValidationError, path: Path | None, node: Any, root: type[BaseModel]) -> ConfigError:
+def _errors_to_report(exc: ValidationError, root: type[BaseModel]) -> Sequence[ErrorDetail]:
+    """The schema errors worth reporting, the one to show first at the front."""
     errors = sorted(exc.errors(), key=_sort_key)
     # A misspelt key ('totl') also makes the key it was meant to be ('total')
     # missing; that second error is the same problem, so it is not counted.
@@ -334,51 +339,69 @@ def _format_validation_error(exc: ValidationError, path: Path | None, node: Any,
     # reports the branch the user did not mean ("not a valid path") beside the
     # real error deeper inside; drop such shallower type errors.
     locs = [_clean_loc(e["loc"]) for e in errors]
-    errors = [
+    return [
         e
         for e, loc in zip(errors, locs, strict=False)
         if not (e["type"].endswith("_type") and any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs))
     ] or errors
+
+
+def _value_error_message(error: ErrorDetail) -> str:
+    """A planner's wording of pydantic's message for a bad value."""
+    message = error["msg"].removeprefix("Value error, ")  # our own validators' messages stand alone
+    message = re.sub(r" or instance of \w+", "", message)  # pydantic's class names mean nothing to a planner
+    if "input" in error and error["input"] is None:
+        message = f"no value given (the key is empty); {message[:1].lower()}{message[1:]}"
+    elif "input" in error and not isinstance(error["input"], (dict, list)):
+        message += f" (got {error['input']!r})"
+    return message
+
+
+def _value_error_hint(error: ErrorDetail, dotted: str | None) -> str:
+    """What to do about a bad value, by the kind of error and the key it is at."""
+    kind = error["type"]
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        matches = difflib.get_close_matches(str(error.get("input", "")).strip().lower(), choices, n=1, cutoff=0.4)
+        return f"did you mean {matches[0]!r}?" if matches else "use one of " + ", ".join(map(repr, choices))
+    if dotted and dotted.endswith(".cost"):
+        return "give the construction cost of one new facility in yuan, 0 or more, e.g. cost: 1.0e+8"
+    if dotted == "region.projected_crs":
+        return (
+            "give a projected (metric) CRS, e.g. 'EPSG:32650' (UTM 50N) for Zhejiang, "
+            "or leave the key out to use the region's UTM zone"
+        )
+    if dotted and dotted.startswith(("budget.per_family", "budget.per_unit")):
+        return "give the cap in yuan, 0 or more (0 forbids spending there), e.g. 5.0e+7"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return "change the value to fit that range (see docs/scenario.md)"
+    return _TYPE_HINTS.get(kind, "fix this value (see docs/scenario.md)")
+
+
+def _message_and_hint(
+    error: ErrorDetail, loc: tuple, dotted: str | None, root: type[BaseModel]
+) -> tuple[str, str | None]:
+    """Message and hint for the first schema error (at ``loc``, written ``dotted``)."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed, close = _allowed_and_close(root, loc)
+        if close:
+            return "unknown key", f"did you mean {close!r}?"
+        if allowed:
+            return "unknown key", "allowed keys here: " + ", ".join(allowed)
+        return "unknown key", None
+    if kind == "missing":
+        return "required key is missing", "add it (see docs/scenario.md)"
+    return _value_error_message(error), _value_error_hint(error, dotted)
+
+
+def _format_validation_error(exc: ValidationError, path: Path | None, node: Any, root: type[BaseModel]) -> ConfigError:
+    errors = _errors_to_report(exc, root)
     first = errors[0]
     loc = _clean_loc(first["loc"])
     dotted = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".") or None  # types[0]
     line = _node_line(node, loc) if node is not None else None
-    hint = None
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        allowed, close = _allowed_and_close(root, loc)
-        message = "unknown key"
-        if close:
-            hint = f"did you mean {close!r}?"
-        elif allowed:
-            hint = "allowed keys here: " + ", ".join(allowed)
-    elif kind == "missing":
-        message = "required key is missing"
-        hint = "add it (see docs/scenario.md)"
-    else:
-        message = first["msg"].removeprefix("Value error, ")  # our own validators' messages stand alone
-        message = re.sub(r" or instance of \w+", "", message)  # pydantic's class names mean nothing to a planner
-        if "input" in first and first["input"] is None:
-            message = f"no value given (the key is empty); {message[:1].lower()}{message[1:]}"
-        elif "input" in first and not isinstance(first["input"], (dict, list)):
-            message += f" (got {first['input']!r})"
-        if kind == "literal_error":
-            choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
-            close = difflib.get_close_matches(str(first.get("input", "")).strip().lower(), choices, n=1, cutoff=0.4)
-            hint = f"did you mean {close[0]!r}?" if close else "use one of " + ", ".join(map(repr, choices))
-        elif dotted and dotted.endswith(".cost"):
-            hint = "give the construction cost of one new facility in yuan, 0 or more, e.g. cost: 1.0e+8"
-        elif dotted == "region.projected_crs":
-            hint = (
-                "give a projected (metric) CRS, e.g. 'EPSG:32650' (UTM 50N) for Zhejiang, "
-                "or leave the key out to use the region's UTM zone"
-            )
-        elif dotted and dotted.startswith(("budget.per_family", "budget.per_unit")):
-            hint = "give the cap in yuan, 0 or more (0 forbids spending there), e.g. 5.0e+7"
-        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-            hint = "change the value to fit that range (see docs/scenario.md)"
-        else:
-            hint = _TYPE_HINTS.get(kind, "fix this value (see docs/scenario.md)")
+    message, hint = _message_and_hint(first, loc, dotted, root)
     if len(errors) > 1:
         message += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} after this one)"
     return ConfigError(message, file=path, row=line, field=dotted, hint=hint)

@@ -110,10 +110,10 @@ class RegionConfig(_Strict):
 class ServiceStandard(_Strict):
     """A service standard: a straight-line distance, or travel minutes at a speed."""
 
-    distance_km: float | None = Field(None, gt=0)
-    minutes: float | None = Field(None, gt=0)
-    speed_kmh: float | None = Field(None, gt=0)
-    detour_factor: float = Field(1.0, ge=1.0)
+    distance_km: float | None = Field(default=None, gt=0)
+    minutes: float | None = Field(default=None, gt=0)
+    speed_kmh: float | None = Field(default=None, gt=0)
+    detour_factor: float = Field(default=1.0, ge=1.0)
 
     @model_validator(mode="after")
     def _one_kind(self) -> ServiceStandard:
@@ -129,6 +129,7 @@ class ServiceStandard(_Strict):
         """Straight-line radius in metres equivalent to this standard."""
         if self.distance_km is not None:
             return self.distance_km * 1000.0 / self.detour_factor
+        assert self.minutes is not None and self.speed_kmh is not None  # the validator requires both
         return self.minutes / 60.0 * self.speed_kmh * 1000.0 / self.detour_factor
 
     def describe(self) -> str:
@@ -160,11 +161,13 @@ class FacilityTypeConfig(_Strict):
     name_en: str = ""
     # Upper bounds: the solver cannot take coefficients near 1e15; no facility costs 10^13 yuan or serves 10^10 people.
     cost: float = Field(ge=0, le=1e13, description="construction cost of one new facility, yuan")
-    capacity: float | None = Field(None, gt=0, le=1e10, description="people one facility can serve; null = unlimited")
-    serves: str = Field("all", description="population group served: all, school_age, elderly, ...")
+    capacity: float | None = Field(
+        default=None, gt=0, le=1e10, description="people one facility can serve; null = unlimited"
+    )
+    serves: str = Field(default="all", description="population group served: all, school_age, elderly, ...")
     service: ServiceConfig
-    sites: list[str] | None = Field(None, description="candidate-site kinds where it may be built; null = any")
-    assumed: bool = Field(False, description="true when cost/capacity/standard are planning assumptions")
+    sites: list[str] | None = Field(default=None, description="candidate-site kinds where it may be built; null = any")
+    assumed: bool = Field(default=False, description="true when cost/capacity/standard are planning assumptions")
     notes: str = ""
 
 
@@ -174,8 +177,8 @@ class FacilityTypeOverride(_Strict):
     family: str | None = None
     name_zh: str | None = None
     name_en: str | None = None
-    cost: float | None = Field(None, ge=0, le=1e13)
-    capacity: float | None = Field(None, gt=0, le=1e10)
+    cost: float | None = Field(default=None, ge=0, le=1e13)
+    capacity: float | None = Field(default=None, gt=0, le=1e10)
     serves: str | None = None
     service: ServiceConfig | None = None
     sites: list[str] | None = None
@@ -196,7 +199,7 @@ class StandardLevel(_Strict):
 
     required: dict[str, int]
     mode: Literal["hard", "soft"] | None = None
-    penalty: float | None = Field(None, ge=0)
+    penalty: float | None = Field(default=None, ge=0)
     label: str = ""
 
     @field_validator("required", mode="before")
@@ -225,7 +228,7 @@ class StandardsConfig(_Strict):
 
     mode: Literal["hard", "soft"] = "soft"
     penalty: float = Field(
-        1e6, ge=0, description="objective units lost per unit of an unmet soft standard (see docs/scenario.md)"
+        default=1e6, ge=0, description="objective units lost per unit of an unmet soft standard (see docs/scenario.md)"
     )
     levels: dict[str, StandardLevel] = Field(default_factory=dict)
 
@@ -235,7 +238,7 @@ class UnitCap(_Strict):
     """A spending cap for every admin unit of the given levels."""
 
     levels: list[str]
-    amount: float | None = Field(None, ge=0, description="cap per unit (yuan); null = only the overrides apply")
+    amount: float | None = Field(default=None, ge=0, description="cap per unit (yuan); null = only the overrides apply")
     overrides: dict[str, Money] = Field(default_factory=dict, description="unit_id -> cap (yuan)")
 
     @field_validator("levels", mode="before")
@@ -255,12 +258,12 @@ class EquityConfig(_Strict):
     """What "the worst-off" means for the equity objective."""
 
     levels: list[str] | None = Field(
-        None, description="admin levels whose units are compared; null = the finest levels with boundaries"
+        default=None, description="admin levels whose units are compared; null = the finest levels with boundaries"
     )
-    group: str | None = Field(None, description="boolean column of admin_units naming a group, e.g. mountain26")
+    group: str | None = Field(default=None, description="boolean column of admin_units naming a group, e.g. mountain26")
     compare: Literal["units", "group_vs_rest", "units_in_group"] = "units"
-    tolerance: float = Field(1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
-    aversion: float = Field(5.0, gt=0, description="kolm_pollak: inequality aversion kappa (per unit of rate)")
+    tolerance: float = Field(default=1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
+    aversion: float = Field(default=5.0, gt=0, description="kolm_pollak: inequality aversion kappa (per unit of rate)")
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -272,9 +275,9 @@ class AttendanceConfig(_Strict):
     """Distance decay of the ``attendance`` objective (ArcGIS "maximize attendance")."""
 
     decay: Literal["linear", "power", "exponential"] = "linear"
-    beta: float = Field(1.0, gt=0, description="decay parameter per km (power, exponential)")
+    beta: float = Field(default=1.0, gt=0, description="decay parameter per km (power, exponential)")
     cutoff_km: float | None = Field(
-        None, gt=0, description="nobody attends beyond this (default: each demand point's service standard)"
+        default=None, gt=0, description="nobody attends beyond this (default: each demand point's service standard)"
     )
 
 
@@ -286,7 +289,9 @@ class ObjectiveConfig(_Strict):
         default_factory=dict, description="min_cost: facility_type -> share of its population to cover"
     )
     access_cap_km: float | None = Field(
-        None, gt=0, description="access: distances beyond this count as this (default: 3x each type's rural standard)"
+        default=None,
+        gt=0,
+        description="access: distances beyond this count as this (default: 3x each type's rural standard)",
     )
     attendance: AttendanceConfig = Field(default_factory=AttendanceConfig)
 
@@ -317,9 +322,9 @@ class SitesConfig(_Strict):
 
 class SolverConfig(_Strict):
     name: Literal["highs", "cbc"] = "highs"
-    time_limit: float | None = Field(300, gt=0)
-    mip_gap: float = Field(0.0, ge=0, lt=1)
-    threads: int | None = Field(None, ge=1)
+    time_limit: float | None = Field(default=300, gt=0)
+    mip_gap: float = Field(default=0.0, ge=0, lt=1)
+    threads: int | None = Field(default=None, ge=1)
     msg: bool = False
 
 
@@ -329,13 +334,13 @@ class OutputConfig(_Strict):
     report: bool = True
     language: Literal["zh", "en"] = "en"
     basemap: Literal["none", "osm", "amap", "tianditu"] = Field(
-        "none", description="map background; none works offline (Tianditu's key comes from TIANDITU_KEY)"
+        default="none", description="map background; none works offline (Tianditu's key comes from TIANDITU_KEY)"
     )
 
 
 class LimitsConfig(_Strict):
     max_memory_gb: float | None = Field(
-        None, gt=0, description="refuse models estimated above this (default: 80% of RAM)"
+        default=None, gt=0, description="refuse models estimated above this (default: 80% of RAM)"
     )
 
 
@@ -349,13 +354,15 @@ class ImpedanceSpec(_Strict):
 
     kind: Literal["straight_line", "od_matrix", "network"] = "straight_line"
     path: Path | None = Field(
-        None, description="OD matrix (CSV, Parquet, GeoPackage) or road network (OSM PBF, line layer)"
+        default=None, description="OD matrix (CSV, Parquet, GeoPackage) or road network (OSM PBF, line layer)"
     )
     layer: str | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> column in the file")
     speeds: dict[str, float] = Field(default_factory=dict, description="road class -> km/h, over the default table")
-    use_maxspeed: bool = Field(True, description="OSM: use an edge's numeric maxspeed tag when it has one")
-    access_speed_kmh: float = Field(5.0, gt=0, le=200, description="speed of the leg from a point to its nearest node")
+    use_maxspeed: bool = Field(default=True, description="OSM: use an edge's numeric maxspeed tag when it has one")
+    access_speed_kmh: float = Field(
+        default=5.0, gt=0, le=200, description="speed of the leg from a point to its nearest node"
+    )
 
     @field_validator("speeds")
     @classmethod
@@ -386,31 +393,35 @@ class PeriodConfig(_Strict):
 
     label: str = Field(min_length=1, description="name of the period, e.g. 2026-2030")
     start: int = Field(description="first calendar year of the period")
-    years: int = Field(1, ge=1, description="length in years; person-years are summed over them")
+    years: int = Field(default=1, ge=1, description="length in years; person-years are summed over them")
     budget: float = Field(ge=0, description="yuan that may be spent in this period")
 
 
 class ClosureConfig(_Strict):
     """Existing facilities of one type that the plan may close, and what that brings."""
 
-    value: float = Field(0.0, description="yuan returned to the period's budget by a closure (negative: a cost)")
-    repurpose_to: str | None = Field(None, description="facility type a closed facility may be turned into")
-    repurpose_cost: float = Field(0.0, ge=0, description="yuan to turn one closed facility into repurpose_to")
+    value: float = Field(
+        default=0.0, description="yuan returned to the period's budget by a closure (negative: a cost)"
+    )
+    repurpose_to: str | None = Field(default=None, description="facility type a closed facility may be turned into")
+    repurpose_cost: float = Field(default=0.0, ge=0, description="yuan to turn one closed facility into repurpose_to")
 
 
 class PeriodsConfig(_Strict):
     """A phased plan: periods with budgets, projected population, closures, deadlines."""
 
     phases: list[PeriodConfig] = Field(min_length=1, description="the periods, in time order")
-    carry_over: bool = Field(False, description="unspent budget of a period may be spent later")
+    carry_over: bool = Field(default=False, description="unspent budget of a period may be spent later")
     population: Path | None = Field(
-        None, description="CSV unit_id, group, year, population; null = the demand layer in every period"
+        default=None, description="CSV unit_id, group, year, population; null = the demand layer in every period"
     )
     equity: Literal["per_period", "horizon"] = "per_period"
-    standards_deadline: str | None = Field(None, description="label of the period by which standards must be met")
+    standards_deadline: str | None = Field(
+        default=None, description="label of the period by which standards must be met"
+    )
     standards_deadlines: dict[str, str] = Field(default_factory=dict, description="admin level -> deadline period")
     closures: dict[str, ClosureConfig] = Field(default_factory=dict, description="facility_type -> closure rules")
-    compare_static: bool = Field(True, description="also solve the single-period plan and compare")
+    compare_static: bool = Field(default=True, description="also solve the single-period plan and compare")
 
 
 # --------------------------------------------------------------------------- scenario
@@ -424,7 +435,7 @@ class ScenarioConfig(_Strict):
     region: RegionConfig
     catalogue: Path | CatalogueConfig
     facility_types: dict[str, FacilityTypeOverride] = Field(default_factory=dict)
-    types: list[str] | None = Field(None, description="facility types planned in this scenario; null = all")
+    types: list[str] | None = Field(default=None, description="facility types planned in this scenario; null = all")
     ignore_facility_types: list[str] = Field(
         default_factory=list,
         description="facility_type values of the existing-facilities layer to leave out on purpose (types the "
@@ -438,4 +449,6 @@ class ScenarioConfig(_Strict):
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     impedance: ImpedanceConfig = Field(default_factory=ImpedanceConfig)
-    periods: PeriodsConfig | None = Field(None, description="phased plan over several periods (optimizer/phased.py)")
+    periods: PeriodsConfig | None = Field(
+        default=None, description="phased plan over several periods (optimizer/phased.py)"
+    )

@@ -152,6 +152,7 @@ def impedance_for(scenario: Scenario, type_id: str) -> Impedance:
     if key in cache:
         return cache[key]
     region = scenario.region
+    assert spec.path is not None  # the schema requires a path for every kind but straight_line
     if spec.kind == "od_matrix":
         max_minutes, max_km = _largest_limits(scenario, key)
         destinations = np.concatenate(

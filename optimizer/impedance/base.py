@@ -187,11 +187,12 @@ class StraightLine(Impedance):
         if minutes is not None and np.isfinite(minutes).any():
             raise ValueError("a straight line has no travel minutes of its own; use reach() with a standard")
         radius = np.nan_to_num(np.asarray(km, dtype=float), nan=-1.0) * 1000.0 if km is not None else 0.0
+        keep_rows: np.ndarray | None = None  # per-row radii: rows without a radius (NaN km) reach nothing
         if np.ndim(radius):
-            keep_rows = radius >= 0
+            keep_rows = np.asarray(radius >= 0)
             radius = np.where(keep_rows, radius, 0.0)
         rows, cols, dist = coverage_pairs(demand.xy, targets.xy, radius)
-        if np.ndim(radius):
+        if keep_rows is not None:
             ok = keep_rows[rows]
             rows, cols, dist = rows[ok], cols[ok], dist[ok]
         return rows, cols, np.full(len(rows), np.nan), dist / 1000.0

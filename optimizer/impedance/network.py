@@ -35,6 +35,7 @@ from pyproj import CRS
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
+from .._optional import optional_import
 from ..errors import InputError
 from .base import EMPTY_PAIRS, Impedance, Pairs, Points, _sorted, join_on_keys
 
@@ -170,12 +171,7 @@ def read_osm_pbf(
     use_maxspeed
         Use an edge's numeric ``maxspeed`` tag when it has one.
     """
-    try:
-        import pyrosm
-    except ImportError:  # pragma: no cover - declared in the [network] extra
-        raise InputError(
-            "reading OSM PBF files needs pyrosm", file=path, hint="pip install 'regionopt[network]'"
-        ) from None
+    pyrosm = optional_import("pyrosm", purpose="reading OSM PBF files")
     path = Path(path)
     if not path.is_file():
         raise InputError(

@@ -27,13 +27,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyogrio
 
+from .._optional import optional_import
 from ..errors import InputError
 from .base import EMPTY_PAIRS, Impedance, Pairs, Points, _sorted, join_on_keys
+
+if TYPE_CHECKING:  # pragma: no cover - pyarrow is an optional extra, needed for Parquet only
+    import pyarrow as pa
 
 __all__ = ["ODMatrix", "read_od_matrix", "write_od_matrix", "OD_COLUMNS"]
 
@@ -145,8 +150,7 @@ def _chunks(
             ) from None
         return
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
+        pq = optional_import("pyarrow.parquet", purpose="reading a Parquet OD matrix")
         try:
             pf = pq.ParquetFile(path)
         except Exception as exc:
@@ -182,9 +186,9 @@ def _chunks(
             yield offset, pd.DataFrame(frame)
 
 
-def _arrow_frame(batch: pa.RecordBatch, columns: dict[str, str]) -> pd.DataFrame:  # noqa: F821
+def _arrow_frame(batch: pa.RecordBatch, columns: dict[str, str]) -> pd.DataFrame:
     """A record batch as a frame: numbers stay numbers (fast path), IDs stay Arrow until needed."""
-    import pyarrow as pa
+    pa = optional_import("pyarrow", purpose="reading a Parquet OD matrix")
 
     data = {}
     for name in batch.schema.names:
@@ -309,6 +313,50 @@ def read_od_matrix(
             hint="check the path (relative paths are read from the scenario file's folder)",
         )
     fmt = _format(path)
+    mapping = _column_mapping(columns, path)
+    dest_index = pd.Index(np.asarray(destination_ids).astype(str))
+    demand_index = pd.Index(np.asarray(demand_ids).astype(str))
+    kept: list[tuple[np.ndarray, ...]] = []
+    has: dict[str, bool] | None = None
+    for offset, frame in _chunks(path, fmt, mapping, layer, chunk_rows):
+        if has is None:
+            has = _header_columns(frame, mapping, path)
+            if check_columns is not None:
+                check_columns(has["minutes"], has["km"])
+        rows = _rows_in_reach(
+            frame,
+            offset,
+            mapping,
+            has,
+            max_minutes,
+            max_km,
+            demand_index=demand_index,
+            dest_index=dest_index,
+            path=path,
+        )
+        if rows is not None:
+            kept.append(rows)
+    if has is None:  # pragma: no cover - an empty GeoPackage layer
+        raise InputError("the OD matrix file is empty", file=path, hint="one row per (origin, destination) pair")
+    if kept:
+        o, dd, t, d, rownum = (np.concatenate(x) for x in zip(*kept, strict=False))
+    else:
+        o = dd = rownum = np.empty(0, np.int64)
+        t = d = np.empty(0)
+    _check_pairs_once(o, dd, rownum, demand_index, dest_index, mapping, path)
+    if not len(o):
+        limits = " or ".join(f"{v:g} {u}" for v, u in ((max_minutes, "min"), (max_km, "km")) if v is not None)
+        raise InputError(
+            f"the OD matrix reaches none of the demand points within the largest standard ({limits})",
+            file=path,
+            field="impedance.path",
+            hint="check that its origins are demand_ids and its times are in minutes (distances in km)",
+        )
+    return ODMatrix(o, dd, t, d, demand_index, dest_index, source=path, has_minutes=has["minutes"], has_km=has["km"])
+
+
+def _column_mapping(columns: dict[str, str] | None, path: Path) -> dict[str, str]:
+    """Canonical OD column name → column in the file (``columns`` over the canonical names)."""
     mapping = {c: c for c in OD_COLUMNS}
     for key, column in (columns or {}).items():
         if key not in OD_COLUMNS:
@@ -319,66 +367,88 @@ def read_od_matrix(
                 hint=f"the OD matrix columns are {list(OD_COLUMNS)}",
             )
         mapping[key] = column
-    dest_index = pd.Index(np.asarray(destination_ids).astype(str))
-    demand_index = pd.Index(np.asarray(demand_ids).astype(str))
-    kept: list[tuple[np.ndarray, ...]] = []
-    has: dict[str, bool] | None = None
-    for offset, frame in _chunks(path, fmt, mapping, layer, chunk_rows):
-        if has is None:
-            for key in ("origin", "destination"):
-                if mapping[key] not in frame.columns:
-                    raise InputError(
-                        f"required column {mapping[key]!r} is missing from the OD matrix",
-                        file=path,
-                        field=mapping[key],
-                        hint=f"name the {key} column with impedance.columns: {{{key}: <column>}}",
-                    )
-            has = {k: mapping[k] in frame.columns for k in ("minutes", "km")}
-            if not any(has.values()):
-                raise InputError(
-                    f"the OD matrix has neither a {mapping['minutes']!r} nor a {mapping['km']!r} column",
-                    file=path,
-                    field=mapping["minutes"],
-                    hint="give travel minutes and/or km, or map them with impedance.columns",
-                )
-            if check_columns is not None:
-                check_columns(has["minutes"], has["km"])
-        n = len(frame)
-        t = _numbers(frame, mapping["minutes"], "minutes", offset, path) if has["minutes"] else np.full(n, np.nan)
-        d = _numbers(frame, mapping["km"], "km", offset, path) if has["km"] else np.full(n, np.nan)
-        keep = np.zeros(n, bool)
-        if max_minutes is not None and has["minutes"]:
-            keep |= t <= max_minutes + 1e-8
-        if max_km is not None and has["km"]:
-            keep |= d <= max_km + 1e-6
-        idx = np.flatnonzero(keep)
-        if not len(idx):
-            continue
-        origin = frame[mapping["origin"]].iloc[idx].astype(str).str.strip().to_numpy()
-        dest = frame[mapping["destination"]].iloc[idx].astype(str).str.strip().to_numpy()
-        o_pos = demand_index.get_indexer(origin)
-        d_pos = dest_index.get_indexer(dest)
-        for pos, ids, key, what in (
-            (o_pos, origin, "origin", "a demand point"),
-            (d_pos, dest, "destination", "a candidate site or an existing facility"),
-        ):
-            if (pos < 0).any():
-                i = int(np.flatnonzero(pos < 0)[0])
-                raise InputError(
-                    f"{key} {ids[i]!r} is not {what} of the region",
-                    file=path,
-                    row=offset + int(idx[i]) + 1,
-                    field=mapping[key],
-                    hint=f"use the region's IDs ({'demand_id' if key == 'origin' else 'site_id or facility_id'})",
-                )
-        kept.append((o_pos.astype(np.int64), d_pos.astype(np.int64), t[idx], d[idx], offset + idx + 1))
-    if has is None:  # pragma: no cover - an empty GeoPackage layer
-        raise InputError("the OD matrix file is empty", file=path, hint="one row per (origin, destination) pair")
-    if kept:
-        o, dd, t, d, rownum = (np.concatenate(x) for x in zip(*kept, strict=False))
-    else:
-        o = dd = rownum = np.empty(0, np.int64)
-        t = d = np.empty(0)
+    return mapping
+
+
+def _header_columns(frame: pd.DataFrame, mapping: dict[str, str], path: Path) -> dict[str, bool]:
+    """Check the first chunk has the ID columns and minutes or km; say which of minutes and km it has."""
+    for key in ("origin", "destination"):
+        if mapping[key] not in frame.columns:
+            raise InputError(
+                f"required column {mapping[key]!r} is missing from the OD matrix",
+                file=path,
+                field=mapping[key],
+                hint=f"name the {key} column with impedance.columns: {{{key}: <column>}}",
+            )
+    has = {k: mapping[k] in frame.columns for k in ("minutes", "km")}
+    if not any(has.values()):
+        raise InputError(
+            f"the OD matrix has neither a {mapping['minutes']!r} nor a {mapping['km']!r} column",
+            file=path,
+            field=mapping["minutes"],
+            hint="give travel minutes and/or km, or map them with impedance.columns",
+        )
+    return has
+
+
+def _rows_in_reach(
+    frame: pd.DataFrame,
+    offset: int,
+    mapping: dict[str, str],
+    has: dict[str, bool],
+    max_minutes: float | None,
+    max_km: float | None,
+    *,
+    demand_index: pd.Index,
+    dest_index: pd.Index,
+    path: Path,
+) -> tuple[np.ndarray, ...] | None:
+    """One chunk's rows within the largest standard, as (origin, destination, minutes, km, row number).
+
+    ``None`` when no row of the chunk is in reach. Every row's numbers are
+    checked; the IDs only of the rows kept.
+    """
+    n = len(frame)
+    t = _numbers(frame, mapping["minutes"], "minutes", offset, path) if has["minutes"] else np.full(n, np.nan)
+    d = _numbers(frame, mapping["km"], "km", offset, path) if has["km"] else np.full(n, np.nan)
+    keep = np.zeros(n, bool)
+    if max_minutes is not None and has["minutes"]:
+        keep |= t <= max_minutes + 1e-8
+    if max_km is not None and has["km"]:
+        keep |= d <= max_km + 1e-6
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return None
+    origin = frame[mapping["origin"]].iloc[idx].astype(str).str.strip().to_numpy()
+    dest = frame[mapping["destination"]].iloc[idx].astype(str).str.strip().to_numpy()
+    o_pos = demand_index.get_indexer(origin)
+    d_pos = dest_index.get_indexer(dest)
+    for pos, ids, key, what in (
+        (o_pos, origin, "origin", "a demand point"),
+        (d_pos, dest, "destination", "a candidate site or an existing facility"),
+    ):
+        if (pos < 0).any():
+            i = int(np.flatnonzero(pos < 0)[0])
+            raise InputError(
+                f"{key} {ids[i]!r} is not {what} of the region",
+                file=path,
+                row=offset + int(idx[i]) + 1,
+                field=mapping[key],
+                hint=f"use the region's IDs ({'demand_id' if key == 'origin' else 'site_id or facility_id'})",
+            )
+    return o_pos.astype(np.int64), d_pos.astype(np.int64), t[idx], d[idx], offset + idx + 1
+
+
+def _check_pairs_once(
+    o: np.ndarray,
+    dd: np.ndarray,
+    rownum: np.ndarray,
+    demand_index: pd.Index,
+    dest_index: pd.Index,
+    mapping: dict[str, str],
+    path: Path,
+) -> None:
+    """InputError at the first (origin, destination) pair given twice among the kept rows."""
     key = o * max(len(dest_index), 1) + dd
     order = np.argsort(key, kind="stable")
     dup = np.flatnonzero(key[order][1:] == key[order][:-1])
@@ -392,15 +462,6 @@ def read_od_matrix(
             field=mapping["origin"],
             hint="keep one row per (origin, destination) pair",
         )
-    if not len(o):
-        limits = " or ".join(f"{v:g} {u}" for v, u in ((max_minutes, "min"), (max_km, "km")) if v is not None)
-        raise InputError(
-            f"the OD matrix reaches none of the demand points within the largest standard ({limits})",
-            file=path,
-            field="impedance.path",
-            hint="check that its origins are demand_ids and its times are in minutes (distances in km)",
-        )
-    return ODMatrix(o, dd, t, d, demand_index, dest_index, source=path, has_minutes=has["minutes"], has_km=has["km"])
 
 
 def write_od_matrix(path: str | Path, demand_ids: np.ndarray, target_ids: np.ndarray, pairs: Pairs) -> Path:

@@ -12,6 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from ..datum import planar_xy, projected_crs  # re-exported: listed in __all__
+
 # Points exactly on a service radius count as covered; reprojection leaves
 # ~1e-9 m of noise on such distances, so compare with a millimetre of slack.
 RADIUS_TOLERANCE_M = 1e-3

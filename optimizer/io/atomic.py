@@ -7,10 +7,11 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OutputError
 
@@ -40,7 +41,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def _raise(signum, frame):  # pragma: no cover - exercised by the interrupt test in a subprocess
+    def _raise(
+        signum: int, _frame: FrameType | None
+    ) -> None:  # pragma: no cover - exercised by the interrupt test in a subprocess
         raise Interrupted(signum)
 
     try:
@@ -72,26 +75,26 @@ def _interrupts_deferred() -> Iterator[None]:
         return
     pending: list[int] = []
     signums = [signal.SIGINT] + ([signal.SIGTERM] if os.name == "posix" else [])
-    previous = {}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
     for signum in signums:
         previous[signum] = signal.getsignal(signum)
         if previous[signum] in (signal.SIG_IGN,):
             continue
-        signal.signal(signum, lambda n, frame: pending.append(n))
+        signal.signal(signum, lambda n, _frame: pending.append(n))
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for held, handler in previous.items():
+            signal.signal(held, handler if handler is not None else signal.SIG_DFL)
     if pending:  # deliver the first signal now, to the handler that was in place
-        signum = pending[0]
-        handler = previous.get(signum)
+        first = pending[0]
+        handler = previous.get(first)
         if callable(handler):
-            handler(signum, None)  # default_int_handler raises KeyboardInterrupt; ours raises Interrupted
-        elif signum == signal.SIGINT:
+            handler(first, None)  # default_int_handler raises KeyboardInterrupt; ours raises Interrupted
+        elif first == signal.SIGINT:
             raise KeyboardInterrupt
         else:
-            raise Interrupted(signum)
+            raise Interrupted(first)
 
 
 @contextmanager

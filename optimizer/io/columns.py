@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsFloat
 
 import geopandas as gpd
 import numpy as np
@@ -177,12 +177,12 @@ def _closest(word: str, choices: Iterable[Any]) -> str | None:
     return lowered[match[0]] if match else None
 
 
-def _num(value: float) -> str:
+def _num(value: SupportsFloat) -> str:
     """A number as a planner would write it: ``-5``, ``0.25``, ``inf``."""
-    value = float(value)
-    if math.isfinite(value) and value.is_integer():
-        return str(int(value))
-    return f"{value:g}"
+    number = float(value)
+    if math.isfinite(number) and number.is_integer():
+        return str(int(number))
+    return f"{number:g}"
 
 
 def _first(mask: np.ndarray | pd.Series) -> int | None:
@@ -426,7 +426,7 @@ def _ids(frame: pd.DataFrame, ctx: _Context) -> np.ndarray:
             field=name,
             hint=f"give every {ctx.schema.noun} a unique {name}",
         )
-    seen: dict[str, int] = {}
+    seen: dict[str | None, int] = {}  # no None left: missing IDs were reported above
     for pos, value in enumerate(ids):
         if value in seen:
             first = seen[value]

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +17,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from .._optional import optional_import
 from ..datum import WGS84
 from ..errors import InputError
 from .columns import (
@@ -36,8 +37,8 @@ from .columns import (
     _text_values,
 )
 
-PathType = Union[str, "PathLike[str]"]
-LayerSource = Union[PathType, Mapping[str, Any], gpd.GeoDataFrame, pd.DataFrame]
+PathType: TypeAlias = str | PathLike[str]
+LayerSource: TypeAlias = PathType | Mapping[str, Any] | gpd.GeoDataFrame | pd.DataFrame
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
@@ -216,8 +217,7 @@ def _read_csv(path: Path, sep: str, schema: _Schema, columns: Mapping[str, str] 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:  # pyarrow (optional, as for any Parquet file) refuses repeated names unclearly; name the column
-        import pyarrow.parquet as pq
-
+        pq = optional_import("pyarrow.parquet", purpose="reading Parquet files")
         names = pq.read_schema(path).names
     except Exception:  # not readable: reported below with the reader's own reason
         names = []
@@ -346,7 +346,9 @@ def _wkt(frame: pd.DataFrame, column: str, ctx: _Context) -> np.ndarray:
     geoms = shapely.from_wkt(np.array(text, dtype=object), on_invalid="ignore")
     bad = _first([t is not None and g is None for t, g in zip(text, geoms, strict=False)])
     if bad is not None:
-        shown = text[bad] if len(text[bad]) <= 60 else text[bad][:60] + "…"
+        bad_text = text[bad]
+        assert bad_text is not None  # ``bad`` is a row with text that did not parse
+        shown = bad_text if len(bad_text) <= 60 else bad_text[:60] + "…"
         raise ctx.error(
             f"geometry is not valid WKT: {shown!r}",
             pos=bad,

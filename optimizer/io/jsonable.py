@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     pass
 
 
-def _json_default(obj):
+def _json_default(obj: object) -> object:
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (np.floating,)):
@@ -28,7 +28,7 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _clean(obj):
+def _clean(obj: Any) -> Any:
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     if isinstance(obj, dict):
@@ -38,7 +38,7 @@ def _clean(obj):
     return obj
 
 
-def write_json(path: Path, data) -> None:
+def write_json(path: Path, data: Any) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(_clean(data), fh, ensure_ascii=False, indent=2, default=_json_default)
         fh.write("\n")

@@ -107,18 +107,22 @@ def _assemble(
     projected_crs: Any,
     snap_distance: float,
 ) -> dict[str, Any]:
-    admin, _ = layers["admin_units"]
-    demand, demand_ctx = layers["demand"]
+    admin_layer, demand_layer = layers["admin_units"], layers["demand"]
+    assert admin_layer is not None and demand_layer is not None  # the two required layers are always given
+    admin, _ = admin_layer
+    demand, demand_ctx = demand_layer
     pcrs = _region_crs(admin, demand, projected_crs)
     demand = _link_units(demand, demand_ctx, admin, pcrs, snap_distance)
-    if layers.get("facilities") is None:
+    facilities_layer = layers.get("facilities")
+    if facilities_layer is None:
         facilities = _empty_facilities()
     else:
-        facilities = _link_units(*layers["facilities"], admin, pcrs, snap_distance)
-    if layers.get("candidates") is None:
+        facilities = _link_units(*facilities_layer, admin, pcrs, snap_distance)
+    candidates_layer = layers.get("candidates")
+    if candidates_layer is None:
         candidates = _candidates_from_demand(demand)
     else:
-        candidates = _link_units(*layers["candidates"], admin, pcrs, snap_distance)
+        candidates = _link_units(*candidates_layer, admin, pcrs, snap_distance)
     files = {kind: entry[1].file for kind, entry in layers.items() if entry is not None and entry[1].file is not None}
     return {
         "name": str(name),
@@ -148,7 +152,7 @@ def _read_layer(
 
 
 def _with_admin(
-    kind: str,
+    _kind: str,  # the layer kind, named at the call for the reader's sake
     layer_ctx: tuple[gpd.GeoDataFrame, _Context],
     admin_units: gpd.GeoDataFrame | None,
     snap_distance: float,

@@ -51,7 +51,7 @@ def _check_geometry(gdf: gpd.GeoDataFrame, ctx: _Context) -> gpd.GeoSeries:
                 raw_field=True,
                 hint=f"give every {schema.noun} a location ({where}) or remove the row",
             )
-        allowed = ("Point",)
+        allowed: tuple[str, ...] = ("Point",)
         hint = "convert the layer to points first, e.g. GeoSeries.representative_point() or QGIS 'Centroids'"
     else:
         allowed = ("Polygon", "MultiPolygon")
@@ -223,7 +223,7 @@ def _normalize(
             _labels(frame, "name_en", ctx, required=False, hint="") if "name_en" in frame else [None] * len(frame)
         )
         names_en = [e if e is not None else n for e, n in zip(names_en, names, strict=False)]
-        parents = (
+        parents: list[str | None] = (
             _labels(frame, "parent_id", ctx, required=False, hint="") if "parent_id" in frame else [None] * len(frame)
         )
         data["name"] = _str_series(names, index)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 #: A diagnosis lists at most this many standards (and budget scopes); ``regionopt validate --details`` lists all.
 DIAGNOSIS_LIMIT = 10
+#: What a diagnosis line tells of a standard besides the standard (e.g. how many are missing).
+Payload = TypeVar("Payload")
+#: A standard of the model: the standard, how many facilities it misses, the build variables that count for it.
+StandardRow = tuple[Standard, int, list[pulp.LpVariable]]
 DETAILS_COMMAND = "regionopt validate --details"
 
 
@@ -33,18 +37,18 @@ def _plural(level: str) -> str:
     return level + "s"
 
 
-def _examples(group: list[tuple[Standard, object]], names: pd.Series, shown: int = 3) -> str:
+def _examples(group: Sequence[tuple[Standard, object]], names: pd.Series, shown: int = 3) -> str:
     """``West 2 (c1-2), West 3 (c1-3), West 4 (c1-4) and 8 more``: the first units of a summarised group."""
     listed = ", ".join(f"{names.get(std.unit_id, std.unit_id)} ({std.unit_id})" for std, _ in group[:shown])
     return listed + (f" and {len(group) - shown} more" if len(group) > shown else "")
 
 
 def summarise_standards(
-    items: list[tuple[Standard, object]],
+    items: list[tuple[Standard, Payload]],
     units: pd.DataFrame,
     *,
-    one: Callable[[Standard, object], str],
-    many: Callable[[str, str, str, list[tuple[Standard, object]]], str],
+    one: Callable[[Standard, Payload], str],
+    many: Callable[[str, str, str, list[tuple[Standard, Payload]]], str],
     details: bool = False,
 ) -> list[str]:
     """Diagnosis lines for standards: one each when few, else grouped by level, type and parent unit.
@@ -71,7 +75,7 @@ def summarise_standards(
     """
     if details or len(items) <= DIAGNOSIS_LIMIT:
         return [one(std, payload) for std, payload in items]
-    groups: dict[tuple[str, str, str | None], list[tuple[Standard, object]]] = {}
+    groups: dict[tuple[str, str, str | None], list[tuple[Standard, Payload]]] = {}
     for std, payload in items:
         parent = units["parent_id"].get(std.unit_id) if "parent_id" in units else None
         parent = None if parent is None or pd.isna(parent) else str(parent)
@@ -91,7 +95,9 @@ def summarise_standards(
     return lines
 
 
-def _min_cost_of_standards(model: PlanningModel, rows, required) -> float | None:
+def _min_cost_of_standards(
+    model: PlanningModel, rows: list[StandardRow], required: list[pulp.LpVariable]
+) -> float | None:
     """Least cost (a proven lower bound) of meeting ``rows`` (hard standards) with the ``required`` sites built."""
     lp = pulp.LpProblem("min_cost_standards", pulp.LpMinimize)
     seen: dict[str, pulp.LpVariable] = {}
@@ -144,13 +150,13 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
     required = [v for ys in model.y.values() for v in ys if (v.lowBound or 0) >= 1]
     cost_of = lambda std, need: need * sc.catalogue[std.facility_type].cost  # noqa: E731
 
-    def describe(std, need) -> str:
+    def describe(std: Standard, need: int) -> str:
         return (
             f"standard '{std.facility_type}' in {names.get(std.unit_id, std.unit_id)} ({std.unit_id}, {std.level}): "
             f"{need} missing, {cost_of(std, need):,.0f} yuan"
         )
 
-    def describe_group(plural: str, parent: str, type_id: str, group: list) -> str:
+    def describe_group(plural: str, parent: str, type_id: str, group: list[tuple[Standard, int]]) -> str:
         missing = sum(need for _std, need in group)
         cost = sum(cost_of(std, need) for std, need in group)
         return (
@@ -161,7 +167,7 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
     findings: list[str] = []
     scopes_short = 0
 
-    def check(rows, req, cap: float, scope: str, cap_name: str) -> None:
+    def check(rows: list[StandardRow], req: list[pulp.LpVariable], cap: float, scope: str, cap_name: str) -> None:
         nonlocal scopes_short
         if not rows:
             return
@@ -195,8 +201,8 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
         inside = model.site_units.groupby("unit_id")["row"].apply(lambda r: set(r.tolist())).to_dict()
         for i, cap in enumerate(sc.budget.per_unit):
             for unit_id in units.index[units["level"].isin(cap.levels)].astype(str):
-                amount = cap.overrides.get(unit_id, cap.amount)
-                if amount is None:
+                unit_amount = cap.overrides.get(unit_id, cap.amount)
+                if unit_amount is None:
                     continue
                 sites = inside.get(unit_id, set())
                 rows = [r for r in hard if r[2] and all(site_of[v.name] in sites for v in r[2])]
@@ -204,7 +210,7 @@ def _budget_shortfalls(model: PlanningModel, details: bool = False) -> list[str]
                 check(
                     rows,
                     req,
-                    float(amount),
+                    float(unit_amount),
                     f"the hard standards in {names.get(unit_id, unit_id)} ({unit_id})",
                     f"its cap budget.per_unit[{i}]",
                 )

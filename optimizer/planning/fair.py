@@ -107,7 +107,7 @@ def _solve_kolm_pollak(
     s = {u: pulp.LpVariable(f"kp_s_{u}", lowBound=1, upBound=math.exp(kappa)) for u in keys}
     ncut = [0]
 
-    def cut(u, rbar: float) -> None:
+    def cut(u: int, rbar: float) -> None:
         e, den = model._rate_exprs[u]
         g = math.exp(kappa * (1.0 - rbar))
         prob.addConstraint(
@@ -124,7 +124,7 @@ def _solve_kolm_pollak(
     # (its bound is a lower bound on G); the plan kept is the one with the smallest true G.
     best: tuple[float, float, dict] | None = None
     lower = -math.inf
-    report = None
+    report: SolveReport | None = None
     for _ in range(max_iterations):
         report = solve_problem(prob, options)
         stages.append(report)
@@ -144,6 +144,7 @@ def _solve_kolm_pollak(
         for u in keys:
             if float(s[u].varValue or 0.0) < math.exp(kappa * (1.0 - rates[u])) * (1 - 1e-9) - 1e-9:
                 cut(u, rates[u])
+    assert report is not None  # max_iterations >= 1: the loop solved at least once
     if best is None:
         return report
     for v in prob.variables():

@@ -48,6 +48,7 @@ static plan's sites, compared period by period with the phased plan.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,7 @@ from ..scenario import Scenario, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
 from .model import PlanningModel, _row_keys
+from .phased_budget import add_budget_rows
 from .population import period_population, read_projection
 
 
@@ -76,6 +78,11 @@ class _Column:
     kind: str  # "new" | "existing" | "repurposed"
     index: int  # candidate-site row (new) or facility row (existing, repurposed)
     capacity: float | None
+
+
+# Per (compared unit, period): covered people (weighted) and population (weighted), for equity.
+_UnitTerms = dict[tuple[int, int], pulp.LpAffineExpression]
+_UnitDenominators = dict[tuple[int, int], float]
 
 
 @dataclass
@@ -253,7 +260,7 @@ class PhasedPlanningModel:
             offset = len(cols)
             for e in td.existing:
                 cap = self.fac_caps[e] if np.isfinite(self.fac_caps[e]) else ftype.capacity
-                cols.append(_Column("existing", int(e), None if not capacitated else float(cap)))
+                cols.append(_Column("existing", int(e), None if not capacitated or cap is None else float(cap)))
             rows_parts.append(td.ex_rows)
             cols_parts.append(td.ex_cols + offset)
         else:
@@ -284,12 +291,23 @@ class PhasedPlanningModel:
             self.prepare()
         t0 = time.perf_counter()
         sc = self.scenario
+        prob = pulp.LpProblem(f"regionopt_phased_{sc.name}".replace("-", "_").replace(".", "_"), pulp.LpMaximize)
+        self._add_decisions(prob)
+        unit_cov, unit_den = self._add_coverage(prob)
+        penalty = self._standards(prob, self._open_expr)
+        gross = self._budget(prob)
+        self._set_objective(prob, penalty, gross, unit_cov, unit_den)
+        self._problem = prob
+        self.timings["build"] = time.perf_counter() - t0
+        return prob
+
+    # ---- decisions
+    def _add_decisions(self, prob: pulp.LpProblem) -> None:
+        """Build (per site, type and period), close and repurpose variables, each at most once over the horizon."""
+        sc = self.scenario
         base = self.base
         T = len(self.phases)
-        prob = pulp.LpProblem(f"regionopt_phased_{sc.name}".replace("-", "_").replace(".", "_"), pulp.LpMaximize)
         required = {(r.site_id, r.facility_type) for r in sc.sites.required}
-
-        # ---- decisions
         self.x: dict[str, list[list[pulp.LpVariable]]] = {}
         for ki, (type_id, td) in enumerate(base.types.items()):
             per_site = []
@@ -316,115 +334,171 @@ class PhasedPlanningModel:
                     prob += (qs[t] - cs[t] <= 0, f"repurpose_closed_{e}_{t}")
                 self.repurpose[e] = qs
 
-        def cumulative(vs: list[pulp.LpVariable], t: int) -> pulp.LpAffineExpression:
-            return pulp.LpAffineExpression([(v, 1.0) for v in vs[: t + 1]])
+    @staticmethod
+    def _cumulative(vs: list[pulp.LpVariable], t: int) -> pulp.LpAffineExpression:
+        """How many of ``vs`` happened by period ``t`` (0 or 1: each happens at most once)."""
+        return pulp.LpAffineExpression([(v, 1.0) for v in vs[: t + 1]])
 
-        def open_expr(type_id: str, col: _Column, pos: int, t: int) -> pulp.LpAffineExpression:
-            if col.kind == "new":
-                return cumulative(self.x[type_id][pos], t)
-            if col.kind == "repurposed":
-                return cumulative(self.repurpose[col.index], t)
-            if col.index in self.close:
-                return 1 - cumulative(self.close[col.index], t)
-            return pulp.LpAffineExpression() + 1
+    def _open_expr(self, type_id: str, col: _Column, pos: int, t: int) -> pulp.LpAffineExpression:
+        """1 when column ``col`` (at ``pos`` among the type's columns) is open in period ``t``."""
+        if col.kind == "new":
+            return self._cumulative(self.x[type_id][pos], t)
+        if col.kind == "repurposed":
+            return self._cumulative(self.repurpose[col.index], t)
+        if col.index in self.close:
+            return 1 - self._cumulative(self.close[col.index], t)
+        return pulp.LpAffineExpression() + 1
 
-        # ---- coverage per type and period
-        equity = sc.objective.kind == "equity"
-        keys, labels = base._compare_keys() if equity else (None, [])
+    # ---- coverage per type and period
+    def _add_coverage(self, prob: pulp.LpProblem) -> tuple[_UnitTerms, _UnitDenominators]:
+        """Coverage rows of every type and period; for equity, covered people and population per compared unit."""
+        sc = self.scenario
+        base = self.base
+        # Equity: each demand point's set of compared units (nested units: several) as a signature id;
+        # rows are merged only within one signature, and a row counts for every unit of its signature.
+        keys: np.ndarray | None = None
+        units_of: list[np.ndarray] = []
+        labels: list[str] = []
+        if sc.objective.kind == "equity":
+            keys, units_of, _, _, labels = base._compare_signatures()
         self.compare_labels = labels
-        unit_cov: dict[tuple[int, int], pulp.LpAffineExpression] = {}
-        unit_den: dict[tuple[int, int], float] = {}
+        unit_cov: _UnitTerms = {}
+        unit_den: _UnitDenominators = {}
         self.coverage_expr: dict[tuple[str, int], pulp.LpAffineExpression] = {}
         self.type_rows: dict[str, _TypeRows] = {}
         self.columns: dict[str, list[_Column]] = {}
-        for ki, (type_id, td) in enumerate(base.types.items()):
-            ftype = td.ftype
-            capacitated = ftype.capacity is not None
-            w = sc.weight(type_id)
-            PY = self.population[ftype.serves]
-            cols, rows, colidx, covered0 = self._columns(type_id)
-            self.columns[type_id] = cols
-            n = len(PY)
-            for t in range(T):
-                self.coverage_expr[(type_id, t)] = pulp.LpAffineExpression() + float(PY[covered0, t].sum())
-            if equity:
-                for key in np.unique(keys[keys >= 0]).tolist():
-                    mask = keys == key
+        for ki, type_id in enumerate(base.types):
+            self._add_type_coverage(prob, ki, type_id, keys, units_of, unit_cov, unit_den)
+        return unit_cov, unit_den
+
+    def _add_type_coverage(
+        self,
+        prob: pulp.LpProblem,
+        ki: int,
+        type_id: str,
+        keys: np.ndarray | None,
+        units_of: list[np.ndarray],
+        unit_cov: _UnitTerms,
+        unit_den: _UnitDenominators,
+    ) -> None:
+        """Coverage of type ``type_id`` (the ``ki``-th): its always-covered people, then one row per merged row."""
+        T = len(self.phases)
+        ftype = self.base.types[type_id].ftype
+        w = self.scenario.weight(type_id)
+        assert self.population is not None  # prepare() has run
+        PY = self.population[ftype.serves]
+        cols, rows, colidx, covered0 = self._columns(type_id)
+        self.columns[type_id] = cols
+        n = len(PY)
+        for t in range(T):
+            self.coverage_expr[(type_id, t)] = pulp.LpAffineExpression() + float(PY[covered0, t].sum())
+        if keys is not None:
+            for key in np.unique(keys[keys >= 0]).tolist():
+                mask = keys == key
+                for unit in units_of[key].tolist():
                     for t in range(T):
-                        e = unit_cov.setdefault((key, t), pulp.LpAffineExpression())
+                        e = unit_cov.setdefault((unit, t), pulp.LpAffineExpression())
                         e.addInPlace(w * float(PY[mask & covered0, t].sum()))
-                        unit_den[(key, t)] = unit_den.get((key, t), 0.0) + w * float(PY[mask, t].sum())
-            keep = (PY[rows].sum(axis=1) > 0) & ~covered0[rows]
-            rows, colidx = rows[keep], colidx[keep]
-            member_row = np.full(n, -1, dtype=np.int64)
-            served: list = []
-            self.type_rows[type_id] = _TypeRows(covered0, member_row, rows, colidx, served)
-            if not len(rows):
-                continue
-            order = np.lexsort((colidx, rows))
-            rows, colidx = rows[order], colidx[order]
-            demand_with_pairs, counts = np.unique(rows, return_counts=True)
-            indptr = np.concatenate([[0], np.cumsum(counts)])
-            h1, h2 = _row_keys(indptr, colidx, max(len(cols), 1), seed=ki + 1)
-            frame = pd.DataFrame({"h1": h1, "h2": h2})
-            group_cols = ["h1", "h2"]
-            if keys is not None:
-                frame["key"] = keys[demand_with_pairs]
-                group_cols.append("key")
-            gid = frame.groupby(group_cols, sort=False).ngroup().to_numpy()
-            member_row[demand_with_pairs] = gid
-            n_rows = int(gid.max()) + 1
-            first = np.full(n_rows, -1, dtype=np.int64)
-            first[gid[::-1]] = np.arange(len(gid))[::-1]  # first member of each merged row
-            weights = np.zeros((n_rows, T))
-            np.add.at(weights, gid, PY[demand_with_pairs])
-            row_key = keys[demand_with_pairs][first] if keys is not None else None
-            load: dict[tuple[int, int], list] = {}
-            for r in range(n_rows):
-                members = colidx[indptr[first[r]] : indptr[first[r] + 1]].tolist()
-                served_r = []
-                for t in range(T):
-                    wt = float(weights[r, t])
-                    if wt <= 0:
-                        served_r.append([])
-                        continue
-                    if not capacitated:
-                        z = pulp.LpVariable(f"z_{ki}_{r}_{t}", 0, 1)
-                        cover = pulp.LpAffineExpression()
-                        for c in members:
-                            cover.addInPlace(open_expr(type_id, cols[c], c, t))
-                        prob += (cover - z >= 0, f"cov_{ki}_{r}_{t}")
-                        terms = [(z, wt)]
-                        served_r.append([(z, None)])
-                    else:
-                        xs = []
-                        for c in members:
-                            a = pulp.LpVariable(f"a_{ki}_{r}_{c}_{t}", 0, 1)
-                            xs.append((a, c))
-                            load.setdefault((c, t), []).append((a, wt / self.years[t]))
-                        prob += (pulp.LpAffineExpression([(a, 1.0) for a, _ in xs]) <= 1, f"assign_{ki}_{r}_{t}")
-                        terms = [(a, wt) for a, _ in xs]
-                        served_r.append(xs)
-                    self.coverage_expr[(type_id, t)].addInPlace(pulp.LpAffineExpression(terms))
-                    if row_key is not None and row_key[r] >= 0:
-                        unit_cov.setdefault((int(row_key[r]), t), pulp.LpAffineExpression()).addInPlace(
+                        unit_den[(unit, t)] = unit_den.get((unit, t), 0.0) + w * float(PY[mask, t].sum())
+        keep = (PY[rows].sum(axis=1) > 0) & ~covered0[rows]
+        rows, colidx = rows[keep], colidx[keep]
+        member_row = np.full(n, -1, dtype=np.int64)
+        served: list[list[list[tuple[pulp.LpVariable, int | None]]]] = []
+        self.type_rows[type_id] = _TypeRows(covered0, member_row, rows, colidx, served)
+        if not len(rows):
+            return
+        order = np.lexsort((colidx, rows))
+        rows, colidx = rows[order], colidx[order]
+        demand_with_pairs, counts = np.unique(rows, return_counts=True)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        h1, h2 = _row_keys(indptr, colidx, max(len(cols), 1), seed=ki + 1)
+        frame = pd.DataFrame({"h1": h1, "h2": h2})
+        group_cols = ["h1", "h2"]
+        if keys is not None:
+            frame["key"] = keys[demand_with_pairs]
+            group_cols.append("key")
+        gid = frame.groupby(group_cols, sort=False).ngroup().to_numpy()
+        member_row[demand_with_pairs] = gid
+        n_rows = int(gid.max()) + 1
+        first = np.full(n_rows, -1, dtype=np.int64)
+        first[gid[::-1]] = np.arange(len(gid))[::-1]  # first member of each merged row
+        weights = np.zeros((n_rows, T))
+        np.add.at(weights, gid, PY[demand_with_pairs])
+        row_key = keys[demand_with_pairs][first] if keys is not None else None
+        load: dict[tuple[int, int], list[tuple[pulp.LpVariable, float]]] = {}
+        for r in range(n_rows):
+            members = colidx[indptr[first[r]] : indptr[first[r] + 1]].tolist()
+            served_r: list[list[tuple[pulp.LpVariable, int | None]]] = []
+            for t in range(T):
+                wt = float(weights[r, t])
+                if wt <= 0:
+                    served_r.append([])
+                    continue
+                terms, assigned = self._row_coverage(prob, ki, type_id, cols, members, r, t, wt, load)
+                served_r.append(assigned)
+                self.coverage_expr[(type_id, t)].addInPlace(pulp.LpAffineExpression(terms))
+                if row_key is not None and row_key[r] >= 0:
+                    for unit in units_of[int(row_key[r])].tolist():
+                        unit_cov.setdefault((unit, t), pulp.LpAffineExpression()).addInPlace(
                             pulp.LpAffineExpression([(v, c * w) for v, c in terms])
                         )
-                served.append(served_r)
-            for (c, t), terms in load.items():
-                e = pulp.LpAffineExpression(terms)
-                e.addInPlace(-float(cols[c].capacity) * open_expr(type_id, cols[c], c, t))
-                prob += (e <= 0, f"cap_{ki}_{c}_{t}")
+            served.append(served_r)
+        for (c, t), load_terms in load.items():
+            capacity = cols[c].capacity
+            assert capacity is not None  # only capacitated columns carry load
+            e = pulp.LpAffineExpression(load_terms)
+            e.addInPlace(-float(capacity) * self._open_expr(type_id, cols[c], c, t))
+            prob += (e <= 0, f"cap_{ki}_{c}_{t}")
 
-        # ---- standards
-        penalty = self._standards(prob, open_expr)
-        # ---- budget
-        gross = self._budget(prob)
-        # ---- objective
+    def _row_coverage(
+        self,
+        prob: pulp.LpProblem,
+        ki: int,
+        type_id: str,
+        cols: list[_Column],
+        members: list[int],
+        r: int,
+        t: int,
+        wt: float,
+        load: dict[tuple[int, int], list[tuple[pulp.LpVariable, float]]],
+    ) -> tuple[list[tuple[pulp.LpVariable, float]], list[tuple[pulp.LpVariable, int | None]]]:
+        """Merged row ``r`` (person-years ``wt``) in period ``t``: its coverage terms and its served variables.
+
+        Without capacity, one variable z ≤ the open columns in reach; with
+        capacity, an assignment share per column in reach (summing to at
+        most 1), whose people load the column (added to ``load``).
+        """
+        if self.base.types[type_id].ftype.capacity is None:
+            z = pulp.LpVariable(f"z_{ki}_{r}_{t}", 0, 1)
+            cover = pulp.LpAffineExpression()
+            for c in members:
+                cover.addInPlace(self._open_expr(type_id, cols[c], c, t))
+            prob += (cover - z >= 0, f"cov_{ki}_{r}_{t}")
+            return [(z, wt)], [(z, None)]
+        xs: list[tuple[pulp.LpVariable, int | None]] = []
+        for c in members:
+            a = pulp.LpVariable(f"a_{ki}_{r}_{c}_{t}", 0, 1)
+            xs.append((a, c))
+            load.setdefault((c, t), []).append((a, wt / self.years[t]))
+        prob += (pulp.LpAffineExpression([(a, 1.0) for a, _ in xs]) <= 1, f"assign_{ki}_{r}_{t}")
+        return [(a, wt) for a, _ in xs], xs
+
+    # ---- objective
+    def _set_objective(
+        self,
+        prob: pulp.LpProblem,
+        penalty: pulp.LpAffineExpression,
+        gross: pulp.LpAffineExpression,
+        unit_cov: _UnitTerms,
+        unit_den: _UnitDenominators,
+    ) -> None:
+        """Person-years covered (less penalties and tie-breaks), or for equity the lowest unit rate first."""
+        sc = self.scenario
+        T = len(self.phases)
         covered = pulp.LpAffineExpression()
         for (type_id, _t), expr in self.coverage_expr.items():
             covered.addInPlace(expr * sc.weight(type_id))
-        max_cost = max((td.ftype.cost for td in base.types.values()), default=0.0) or 1.0
+        max_cost = max((td.ftype.cost for td in self.base.types.values()), default=0.0) or 1.0
         # Tie-breaks far below one person-year: do not spend on facilities that
         # add nothing, and do not close facilities for nothing.
         closures = pulp.lpSum(v for cs in self.close.values() for v in cs)
@@ -446,16 +520,15 @@ class PhasedPlanningModel:
             prob.setObjective(pulp.LpAffineExpression([(self.t, 1.0)]))
         else:
             prob.setObjective(self.main_objective)
-        self._problem = prob
-        self.timings["build"] = time.perf_counter() - t0
-        return prob
 
     def _deadline(self, level: str) -> int:
         label = self.periods.standards_deadlines.get(level, self.periods.standards_deadline)
         labels = [p.label for p in self.phases]
         return labels.index(label) if label is not None else len(labels) - 1
 
-    def _standards(self, prob: pulp.LpProblem, open_expr) -> pulp.LpAffineExpression:
+    def _standards(
+        self, prob: pulp.LpProblem, open_expr: Callable[[str, _Column, int, int], pulp.LpAffineExpression]
+    ) -> pulp.LpAffineExpression:
         """Standard rows from each deadline on; returns the penalty of soft shortfalls (per year)."""
         sc = self.scenario
         base = self.base
@@ -500,62 +573,7 @@ class PhasedPlanningModel:
 
     def _budget(self, prob: pulp.LpProblem) -> pulp.LpAffineExpression:
         """Budget rows per period (with or without carry-over) and horizon caps; returns gross spending."""
-        sc = self.scenario
-        base = self.base
-        T = len(self.phases)
-        spend = [pulp.LpAffineExpression() for _ in range(T)]
-        gross = pulp.LpAffineExpression()
-        by_family: dict[str, list] = {}
-        by_site: list[tuple[int, pulp.LpVariable, float]] = []  # candidate row, variable, cost
-        by_fac: list[tuple[int, pulp.LpVariable, float]] = []  # facility row, variable, cost
-        for type_id, per_site in self.x.items():
-            td = base.types[type_id]
-            cost = td.ftype.cost
-            for pos, xs in enumerate(per_site):
-                for t, v in enumerate(xs):
-                    if cost:
-                        spend[t].addterm(v, cost)
-                        gross.addterm(v, cost)
-                        by_family.setdefault(td.ftype.family, []).append((v, cost))
-                        by_site.append((int(td.sites[pos]), v, cost))
-        for e, qs in self.repurpose.items():
-            rule = self.periods.closures[self.fac_types[e]]
-            family = sc.catalogue[rule.repurpose_to].family
-            for t, v in enumerate(qs):
-                if rule.repurpose_cost:
-                    spend[t].addterm(v, rule.repurpose_cost)
-                    gross.addterm(v, rule.repurpose_cost)
-                    by_family.setdefault(family, []).append((v, rule.repurpose_cost))
-                    by_fac.append((e, v, rule.repurpose_cost))
-        for e, cs in self.close.items():
-            value = self.periods.closures[self.fac_types[e]].value
-            for t, v in enumerate(cs):
-                if value:
-                    spend[t].addterm(v, -value)
-        self.spend = spend
-        budgets = [p.budget for p in self.phases]
-        for t in range(T):
-            if self.periods.carry_over:
-                prob += (pulp.lpSum(spend[: t + 1]) <= float(sum(budgets[: t + 1])), f"budget_{t}")
-            else:
-                prob += (spend[t] <= float(budgets[t]), f"budget_{t}")
-        prob += (pulp.lpSum(spend) <= float(sc.budget.total), "budget_total")
-        for family, amount in sc.budget.per_family.items():
-            if by_family.get(family):
-                prob += (pulp.LpAffineExpression(by_family[family]) <= amount, f"family_{family}")
-        if sc.budget.per_unit:
-            units = sc.region.admin_units
-            sites_by_unit = base.site_units.groupby("unit_id")["row"].apply(lambda s: set(s.tolist())).to_dict()
-            fac_by_unit = base.fac_units.groupby("unit_id")["row"].apply(lambda s: set(s.tolist())).to_dict()
-            for i, cap in enumerate(sc.budget.per_unit):
-                for unit_id in units.index[units["level"].isin(cap.levels)].astype(str):
-                    amount = cap.overrides.get(unit_id, cap.amount)
-                    if amount is None:
-                        continue
-                    inside, facs = sites_by_unit.get(unit_id, set()), fac_by_unit.get(unit_id, set())
-                    terms = [(v, c) for j, v, c in by_site if j in inside] + [(v, c) for e, v, c in by_fac if e in facs]
-                    if terms:
-                        prob += (pulp.LpAffineExpression(terms) <= amount, f"cap_{i}_{unit_id}")
+        gross, self.spend = add_budget_rows(self, prob)
         return gross
 
     # ================================================================== solve
@@ -571,7 +589,11 @@ class PhasedPlanningModel:
         ]
         if findings:
             raise InfeasibleError(
-                "no plan can meet the hard standards", diagnosis=findings, file=self.scenario.source_path
+                "no plan can meet the hard standards",
+                diagnosis=findings,
+                file=self.scenario.source_path,
+                hint="add candidate sites in these units, allow the type at more site kinds "
+                "(facility_types.<type>.sites), or make the standards soft (standards.mode: soft)",
             )
 
     def _solve_problem(self, options: SolverOptions) -> tuple[SolveReport, list[SolveReport]]:
@@ -629,6 +651,8 @@ class PhasedPlanningModel:
                         "together; relax one of them"
                     )
                 ],
+                hint="raise the periods' budgets (periods.phases[].budget), set periods.carry_over: true, relax "
+                "the caps, or give the standards a later deadline (periods.standards_deadline) or make them soft",
             )
         if not report.has_solution:
             limit = f" within the time limit of {options.time_limit:g} s" if options.time_limit else ""
@@ -672,6 +696,7 @@ class PhasedPlanningModel:
         """
         out = {}
         T = len(self.phases)
+        assert self.population is not None  # prepare() has run
         for type_id, td in self.base.types.items():
             PY = self.population[td.ftype.serves]
             rows = self.type_rows[type_id]
@@ -815,6 +840,7 @@ class PhasedPlanningModel:
         membership = region.unit_membership(region.demand["unit_id"].astype(str))
         hit = membership[membership["unit_id"].isin(set(compared.index.astype(str)))]
         recs = []
+        assert self.population is not None  # prepare() has run
         for type_id, cov in covered.items():
             PY = self.population[sc.catalogue[type_id].serves]
             for t, p in enumerate(self.phases):
@@ -845,7 +871,7 @@ class PhasedPlanningModel:
         return pd.DataFrame(recs)
 
 
-def end_of_horizon_plan(model: PhasedPlanningModel, result: PhasedResult):
+def end_of_horizon_plan(model: PhasedPlanningModel, result: PhasedResult) -> PlanResult:
     """The plan at the end of the horizon (every build) as a :class:`~optimizer.result.PlanResult`.
 
     Evaluated by the single-period evaluation on the demand layer's population

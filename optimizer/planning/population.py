@@ -86,7 +86,11 @@ def read_projection(path: str | Path) -> pd.DataFrame:
             row = int(np.flatnonzero(bad.to_numpy())[0])
             what = "a whole year" if column == "year" else "a number of people (0 or more)"
             raise InputError(
-                f"{column} {str(frame[column].iloc[row])!r} is not {what}", file=path, row=row + 1, field=column
+                f"{column} {str(frame[column].iloc[row])!r} is not {what}",
+                file=path,
+                row=row + 1,
+                field=column,
+                hint="write years as whole numbers (e.g. 2030) and populations as plain numbers of 0 or more",
             )
         frame[column] = values
     frame["year"] = frame["year"].astype(int)
@@ -266,8 +270,8 @@ def gompertz_alpha(life_expectancy: float, beta: float) -> float:
     lo, hi = 1e-9, 1.0
     for _ in range(200):
         mid = (lo * hi) ** 0.5
-        ages, l = _life_table(mid, beta)
-        e0 = float(np.trapezoid(l, ages))
+        ages, survivors = _life_table(mid, beta)
+        e0 = float(np.trapezoid(survivors, ages))
         lo, hi = (lo, mid) if e0 < life_expectancy else (mid, hi)
     return (lo * hi) ** 0.5
 
@@ -286,11 +290,11 @@ def survival_ratios(life_expectancy: float, beta: float) -> tuple[np.ndarray, fl
         ``b + 1`` (the last entry keeps 85+ in 85+).
     """
     alpha = gompertz_alpha(life_expectancy, beta)
-    ages, l = _life_table(alpha, beta)
+    ages, survivors = _life_table(alpha, beta)  # l(x) of the life table
 
     def integral(a: float, b: float) -> float:
         mask = (ages >= a - 1e-9) & (ages <= b + 1e-9)
-        return float(np.trapezoid(l[mask], ages[mask]))
+        return float(np.trapezoid(survivors[mask], ages[mask]))
 
     L = [integral(5 * b, 5 * b + 5) for b in range(17)]
     T85 = integral(85, ages[-1])
