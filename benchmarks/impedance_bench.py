@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from optimizer.impedance import NetworkImpedance, Points, RoadNetwork, read_od_matrix  # noqa: E402
-from optimizer.impedance.straight_line import coverage_pairs
+from optimizer.impedance.straight_line import coverage_pairs  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "impedance.jsonl"
 

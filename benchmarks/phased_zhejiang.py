@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optimizer.planning.phased import PhasedPlanningModel
-from optimizer.scenario import load_scenario
+from optimizer.planning.phased import PhasedPlanningModel  # noqa: E402 (after sys.path: runs as a script)
+from optimizer.scenario import load_scenario  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

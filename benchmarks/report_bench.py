@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from optimizer.render.report import REPORT_FILE, render
+from optimizer.render.report import REPORT_FILE, render  # noqa: E402 (after sys.path: runs as a script)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -246,11 +246,11 @@ def main(argv=None) -> int:
     for name, mb in sizes:
         print(f"{name:<52} {mb:>7.2f}")
     print(
-        f"{'total (target <= %.0f MB)' % SIZE_TARGET_MB:<52} {total:>7.2f}  {'OK' if total <= SIZE_TARGET_MB else 'OVER'}"
+        f"{f'total (target <= {SIZE_TARGET_MB:.0f} MB)':<52} {total:>7.2f}  {'OK' if total <= SIZE_TARGET_MB else 'OVER'}"
     )
     print()
     print(
-        f"{'page (median of %d loads)' % args.runs:<28} {'load event s':>13} {'maps drawn s':>13} {'load min-max s':>15}"
+        f"{f'page (median of {args.runs:d} loads)':<28} {'load event s':>13} {'maps drawn s':>13} {'load min-max s':>15}"
     )
     for r in pages:
         ok = "OK" if r["load_s"] <= LOAD_TARGET_S else "SLOW"

@@ -37,7 +37,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from optimizer.sweeps.run import sweep
+from optimizer.sweeps.run import sweep  # noqa: E402 (after sys.path: runs as a script)
 
 
 def _cpu_seconds() -> float:

@@ -61,9 +61,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "geodata"))
 
-from build_zhejiang import HANGZHOU_IMPUTATION
+from build_zhejiang import HANGZHOU_IMPUTATION  # noqa: E402 (after sys.path: runs as a script)
 
-from optimizer.planning.population import BRACKETS, GROUP_BRACKETS, cohort_ageing
+from optimizer.planning.population import BRACKETS, GROUP_BRACKETS, cohort_ageing  # noqa: E402
 
 LIFE_EXPECTANCY = 77.93  # China 2020, NHC Statistical Bulletin 2020
 GOMPERTZ_BETA = 0.09  # per year

@@ -520,7 +520,10 @@ def choose_county_seats(
             tries.append(("geonames_city_name", c.city_zh, c.city_zh[:-1]))
         pick, method, township, point, source = None, None, None, None, None
         for rule, full_name, short_name in tries:
-            rank = inside["names_zh"].map(lambda ns: geonames_name_rank(ns, full_name, short_name))
+            # Bound now (B023); .map calls the lambda at once anyway.
+            rank = inside["names_zh"].map(
+                lambda ns, full_name=full_name, short_name=short_name: geonames_name_rank(ns, full_name, short_name)
+            )
             hits = inside[rank.notna()].assign(rank=rank.dropna())
             if len(hits):
                 pick = hits.sort_values(["rank", "population", "geonameid"], ascending=[True, False, True]).iloc[0]

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
 
 from .config.reader import config_line
 from .errors import ConfigError, OutputError, SolverNotAvailableError
@@ -21,6 +23,10 @@ from .planning.phased import PhasedPlanningModel, end_of_horizon_plan
 from .results.write import check_output_dir, default_output_dir, input_files
 from .scenario import Scenario, load_scenario
 from .solvers.versions import check_solver_available
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .results.phased import PhasedResult
+    from .results.plan import PlanResult
 
 __all__ = ["default_config_path", "init_folder", "shipped_data_dir", "run", "validate", "RunOutcome", "Progress"]
 
@@ -138,12 +144,14 @@ class _Stage:
     def __init__(self, name: str, progress: Progress, timings: dict[str, float]):
         self.name, self.progress, self.timings = name, progress, timings
 
-    def __enter__(self):
+    def __enter__(self) -> _Stage:
         self.t0 = time.perf_counter()
         self.progress(self.name, None)
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if exc_type is None:
             dt = time.perf_counter() - self.t0
             self.timings[self.name] = dt
@@ -155,10 +163,11 @@ class _Stage:
 class RunOutcome:
     """What a run produced: the plan, where it was written, stage timings."""
 
-    result: object
+    result: PlanResult
     out_dir: Path | None
     timings: dict[str, float] = field(default_factory=dict)
-    phased: object | None = None  # the PhasedResult of a scenario with periods: (result = its end-of-horizon plan)
+    # The PhasedResult of a scenario with periods (result = its end-of-horizon plan).
+    phased: PhasedResult | None = None
 
 
 def _scenario(config: str | Path | Scenario | None, progress: Progress, timings: dict) -> Scenario:

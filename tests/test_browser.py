@@ -532,9 +532,10 @@ def test_legend_never_hides_the_controls(open_page, toy, size):
 def test_city_and_county_names_on_the_offline_map(open_page, toy):
     page, probe = open_page(toy / "map_toggle.html")
     wait_maps(page, 1)
-    names = lambda: sorted(
-        page.evaluate("() => [...document.querySelectorAll('.ro-name-text')].map(e => e.textContent)")
-    )
+
+    def names() -> list[str]:
+        return sorted(page.evaluate("() => [...document.querySelectorAll('.ro-name-text')].map(e => e.textContent)"))
+
     assert page.evaluate("() => regionopt.map_zoom = regionopt.maps[0].map.getZoom()") >= 8
     units = page.evaluate("() => regionopt.data().units.name_en")
     assert names() == sorted(units)  # the city and both counties, in English

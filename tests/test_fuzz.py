@@ -494,24 +494,29 @@ def region_frames(faults) -> dict[str, pd.DataFrame]:
             column = df.columns[[1, 0, 2, 3, 1][j] % len(df.columns)]
             frames[layer] = pd.concat([df, df[[column]].iloc[:, :1]], axis=1)
         else:
-            lon, lat = df.loc[i, "lon"], df.loc[i, "lat"]
-            if coord == "swap":
-                df.loc[i, "lon"], df.loc[i, "lat"] = lat, lon
-            elif coord == "far":
-                df.loc[i, "lon"], df.loc[i, "lat"] = 116.4, 39.9
-            elif coord == "just_outside":
-                df.loc[i, "lon"] = 122.05
-            elif coord == "blank":
-                df.loc[i, "lon"] = ""
-            elif coord == "nan":
-                df.loc[i, "lat"] = "nan"
-            elif coord == "shift_inside":
-                df.loc[i, "lon"], df.loc[i, "lat"] = 119.0 + 0.3 * j, 28.1 + 0.6 * j
-            elif coord == "antimeridian":
-                df.loc[i, "lon"] = -179.9
-            else:
-                df.loc[i, "lat"] = "30°N"
+            _coord_fault(df, i, j, coord)
     return frames
+
+
+def _coord_fault(df: pd.DataFrame, i: int, j: int, coord: str) -> None:
+    """Put the coordinate fault ``coord`` into row ``i`` of ``df`` (``j`` picks among variants)."""
+    lon, lat = df.loc[i, "lon"], df.loc[i, "lat"]
+    if coord == "swap":
+        df.loc[i, "lon"], df.loc[i, "lat"] = lat, lon
+    elif coord == "far":
+        df.loc[i, "lon"], df.loc[i, "lat"] = 116.4, 39.9
+    elif coord == "just_outside":
+        df.loc[i, "lon"] = 122.05
+    elif coord == "blank":
+        df.loc[i, "lon"] = ""
+    elif coord == "nan":
+        df.loc[i, "lat"] = "nan"
+    elif coord == "shift_inside":
+        df.loc[i, "lon"], df.loc[i, "lat"] = 119.0 + 0.3 * j, 28.1 + 0.6 * j
+    elif coord == "antimeridian":
+        df.loc[i, "lon"] = -179.9
+    else:
+        df.loc[i, "lat"] = "30°N"
 
 
 def write_layer(frame: pd.DataFrame, path: Path) -> Path:

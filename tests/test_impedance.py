@@ -474,9 +474,12 @@ def test_helsinki_network_times_match_networkx(helsinki):
     imp = NetworkImpedance(net, access_speed_kmh=5.0)
     demand_df = pd.read_csv(ROOT / "tests/data/helsinki/demand.csv")
     sites_df = pd.read_csv(ROOT / "tests/data/helsinki/sites.csv")
-    to_xy = lambda df: np.column_stack(
-        gpd.GeoSeries(gpd.points_from_xy(df.lon, df.lat), crs=4326).to_crs(HKI_CRS).get_coordinates().to_numpy().T
-    )
+
+    def to_xy(df: pd.DataFrame) -> np.ndarray:
+        return np.column_stack(
+            gpd.GeoSeries(gpd.points_from_xy(df.lon, df.lat), crs=4326).to_crs(HKI_CRS).get_coordinates().to_numpy().T
+        )
+
     demand = Points(demand_df.demand_id, to_xy(demand_df))
     sites = Points(sites_df.site_id, to_xy(sites_df))
     limit = 4.0

@@ -749,7 +749,6 @@ def test_pmedian_pcenter_mclp_lscp_keep_user_rows(seed):
     n, m, p = 9, 6, 2
     d = cdist(rng.uniform(0, 10, (n, 2)), rng.uniform(0, 10, (m, 2)))
     w = rng.integers(1, 6, n).astype(float)
-    pre = np.zeros(m, dtype=bool)
     radius = float(np.sort(d, axis=1)[:, 1].max())  # everyone has two sites in reach: LSCP stays feasible
     plans = [list(s) for s in itertools.combinations(range(m), p)]
 

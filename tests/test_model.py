@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -742,10 +743,8 @@ YES_NO = {
     "True": True,
     "f": False,
     "T": True,
-    0: False,
+    0: False,  # also the key of False (False == 0), as 1 is of True
     1: True,
-    False: False,
-    True: True,
     None: False,
 }
 

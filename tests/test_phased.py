@@ -87,7 +87,7 @@ def brute_force(
             *[fac_options_rep if per.closures[fac_type[e]].repurpose_to else fac_options for e in closable]
         ):
             spend = np.zeros(T)
-            for (k, j), t in zip(choices, builds, strict=False):
+            for (k, _j), t in zip(choices, builds, strict=False):
                 if t >= 0:
                     spend[t] += sc.catalogue[k].cost
             for e, (t, rep) in zip(closable, fac_plan, strict=False):
@@ -253,7 +253,7 @@ def brute_force_equity(sc: Scenario, per: PeriodsConfig, population: dict[str, n
     best = -1.0
     for builds in itertools.product(range(-1, T), repeat=len(choices)):
         spend = np.zeros(T)
-        for (k, j), t in zip(choices, builds, strict=False):
+        for (k, _j), t in zip(choices, builds, strict=False):
             if t >= 0:
                 spend[t] += sc.catalogue[k].cost
         if (spend > budgets + 1e-6).any():

@@ -8,6 +8,7 @@ and two ``dask worker`` processes on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,14 +24,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from optimizer.cli.main import main
+from optimizer.config.schema import BudgetConfig
+from optimizer.planning.model import solve_scenario
+
 distributed = pytest.importorskip("distributed")
 
 from toy import X0, Y0, catalogue, facility_type, make_region  # noqa: E402
 
-from optimizer.cli.main import main
-from optimizer.config.schema import BudgetConfig
 from optimizer.errors import ConfigError  # noqa: E402
-from optimizer.planning.model import solve_scenario
 from optimizer.scenario import Scenario, load_scenario  # noqa: E402
 from optimizer.sweeps.grid import DELAY_ENV, expand_grid, parse_budgets, parse_objectives, parse_weights, point_changes  # noqa: E402
 from optimizer.sweeps.points import _atomic_write, _cached_scenario, input_digests, point_hash, solve_point  # noqa: E402
@@ -504,14 +506,10 @@ WAIT_S = 300
 
 def _kill_group(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        pass
 
 
 def _regionopt() -> list[str]:

@@ -7,6 +7,7 @@ line on stderr and exit code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -34,7 +35,7 @@ class _Group(click.Group):
     ``--debug`` re-raises instead, showing the traceback.
     """
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
 
         try:
             with sigterm_as_interrupt():

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import pandas as pd
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 from ..sweeps.run import sweep
 from ..sweeps.table import _not_monotone
 
@@ -65,20 +63,20 @@ from ..sweeps.table import _not_monotone
 )
 @click.option("--no-plots", is_flag=True, help="Skip sweep.html and the PNG plots.")
 def sweep_command(
-    config,
-    budgets,
-    objectives,
-    weights,
-    workers,
-    scheduler,
-    out_dir,
-    time_limit,
-    mip_gap,
-    scale_caps,
-    force,
-    ship_scenario,
-    no_plots,
-):
+    config: str | None,
+    budgets: str | None,
+    objectives: str | None,
+    weights: tuple[str, ...],
+    workers: int,
+    scheduler: str | None,
+    out_dir: str | None,
+    time_limit: float | None,
+    mip_gap: float | None,
+    scale_caps: bool,
+    force: bool,
+    ship_scenario: bool,
+    no_plots: bool,
+) -> None:
     """Solve a scenario over a grid of budgets, objectives and weights, in parallel on Dask.
 
     Writes one JSON file per point as it finishes (a rerun skips finished
@@ -87,7 +85,7 @@ def sweep_command(
     err = sys.stderr
     state: dict[str, Any] = {"bar": None, "done": 0}
 
-    def progress(event: str, info: dict) -> None:
+    def progress(event: str, info: dict[str, Any]) -> None:
         if event == "start":
             if info["cluster"]:
                 click.echo(f"cluster    {info['cluster']}", err=True)

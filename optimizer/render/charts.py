@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 from .text import _num, _pct
 
@@ -20,7 +21,9 @@ def _svg_label(text: str, x: float, y: float, max_chars: int = 44) -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" class="label"><title>{_svg_escape(text)}</title>{_svg_escape(short)}</text>'
 
 
-def _dumbbell_rows(rows: list[dict], label_width: int, row_height: int, x_of, tip) -> list[str]:
+def _dumbbell_rows(
+    rows: list[dict], label_width: int, row_height: int, x_of: Callable[[float], float], tip: Callable[[float], str]
+) -> list[str]:
     """One ``<g class="row">`` per row: its label, and a before → after segment at ``x_of(value)``
     with ``tip(value)`` as each end's tooltip."""
     out = []

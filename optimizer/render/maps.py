@@ -72,7 +72,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import folium
 import numpy as np
@@ -84,10 +84,17 @@ from scipy.spatial import cKDTree
 
 from ..datum import geometry_to_gcj02
 from ..errors import ConfigError
+from ..explore import _polygon_units, _text, family_styles, unit_indicators
 
 if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+    from branca.element import Figure
+    from shapely.geometry.base import BaseGeometry
+
     from .result_files import ResultFiles
-from ..explore import _polygon_units, _text, family_styles, unit_indicators
+
+# A result layer, or None for one the result folder lacks: _shift hands back what it gets.
+_Layer = TypeVar("_Layer", "gpd.GeoDataFrame", None)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 """Vendored Leaflet + Leaflet.Sync and regionopt's own map/report scripts."""
@@ -176,7 +183,7 @@ def json_for_script(data: Any) -> str:
     )
 
 
-def _json_default(obj):
+def _json_default(obj: object) -> int | float | bool | None:
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
@@ -186,7 +193,7 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _num(value, digits: int | None = None):
+def _num(value: Any, digits: int | None = None) -> float | None:
     """A finite float (optionally rounded) or ``None`` for JSON."""
     try:
         x = float(value)
@@ -254,7 +261,7 @@ def encode_ring(coords: np.ndarray, scale: int = COORD_SCALE) -> list[int]:
     return d.ravel().tolist()
 
 
-def _encode_polygons(geom) -> list[list[list[int]]]:
+def _encode_polygons(geom: BaseGeometry | None) -> list[list[list[int]]]:
     """A (multi)polygon as ``[[ring, hole, …], …]`` of encoded rings."""
     if geom is None or geom.is_empty:
         return []
@@ -279,7 +286,7 @@ def _encode_points(x: np.ndarray, y: np.ndarray, scale: int = COORD_SCALE) -> tu
     return dx.tolist(), dy.tolist()
 
 
-def _shift(gdf, datum: str):
+def _shift(gdf: _Layer, datum: str) -> _Layer:
     """Shift WGS-84 geometries onto the basemap's datum (GCJ-02 for Amap)."""
     if datum != "gcj02" or gdf is None or len(gdf) == 0:
         return gdf
@@ -328,7 +335,7 @@ def basemap_layers(basemap: str, *, tianditu_key: str | None = None) -> tuple[li
     return layers, spec["datum"]
 
 
-def _map_unit_of(units, mapped: set[str]) -> dict[str, str | None]:
+def _map_unit_of(units: pd.DataFrame, mapped: set[str]) -> dict[str, str | None]:
     """For every unit: itself if mapped, else its nearest mapped ancestor."""
     parent = units["parent_id"].to_dict()
     out: dict[str, str | None] = {}
@@ -350,7 +357,7 @@ def _rates(res: ResultFiles, unit_ids: list[str], keys: list[tuple[str, list[str
     for key, types in keys:
         sub = cov[cov["facility_type"].isin(types)]
         agg = sub.groupby("unit_id")[["population", "covered_before", "covered_after"]].sum()
-        rows = []
+        rows: list[list[float] | None] = []
         for uid in unit_ids:
             if uid in agg.index and agg.at[uid, "population"] > 0:
                 p = float(agg.at[uid, "population"])
@@ -378,7 +385,7 @@ def _out_of_reach(res: ResultFiles, unit_ids: list[str], keys: list[tuple[str, l
     out = {}
     for key, types in keys:
         ind = unit_indicators(cov, types)
-        rows = []
+        rows: list[list[int] | None] = []
         for uid in unit_ids:
             if uid in ind.index and ind.at[uid, "population"] > 0:
                 rows.append(
@@ -390,7 +397,7 @@ def _out_of_reach(res: ResultFiles, unit_ids: list[str], keys: list[tuple[str, l
     return out
 
 
-def _label_points(units, unit_ids: list[str]) -> list[list[int]]:
+def _label_points(units: gpd.GeoDataFrame, unit_ids: list[str]) -> list[list[int]]:
     """A point inside each unit for its name label, as ``[x, y]`` integers of 1e-5 degree."""
     out = []
     for uid in unit_ids:
@@ -623,7 +630,7 @@ _LOCAL_CSS = [
 _SYNC_JS = [("Leaflet.Sync", "static/leaflet.sync/L.Map.Sync.js")]
 
 
-def _offline(m) -> None:
+def _offline(m: folium.Map) -> None:
     """Point a folium Map at the local copies (instance lists: folium's class lists stay intact).
 
     folium's defaults load Leaflet, jQuery, Bootstrap, awesome-markers and
@@ -683,7 +690,7 @@ class _SyncedDualMap(DualMap):
     }
 
 
-def _add_tiles(m, tiles: list[dict]) -> None:
+def _add_tiles(m: folium.Map, tiles: list[dict]) -> None:
 
     for spec in tiles:
         kwargs = {"max_zoom": spec.get("max_zoom", 18), "overlay": bool(spec.get("overlay", False)), "control": False}
@@ -692,7 +699,7 @@ def _add_tiles(m, tiles: list[dict]) -> None:
         folium.TileLayer(tiles=spec["url"], attr=spec["attr"], **kwargs).add_to(m)
 
 
-def _page_head(figure, title: str) -> None:
+def _page_head(figure: Figure, title: str) -> None:
     # branca writes the title unescaped.
     figure.title = html.escape(title)
 
@@ -716,7 +723,7 @@ def write_maps(
 
     # Side by side, synchronised.
     # Fractional zoom lets both halves fit the region snugly.
-    opts = {
+    opts: dict[str, Any] = {
         "zoom_start": 7,
         "tiles": None,
         "prefer_canvas": True,
@@ -731,7 +738,7 @@ def write_maps(
         _add_tiles(m, tiles)
         # Panel on the right map, the one legend (for both) on the left: neither map is buried.
         m.add_child(RegionoptLayers(role, panel=(role == "after"), legend=(role == "before"), legend_both=True))
-    figure = dual.get_root()
+    figure = cast("Figure", dual.get_root())  # DualMap makes its own Figure
     _page_head(figure, f"{scenario}: before | after — regionopt")
     figure.save(str(out_dir / MAP_FILES["compare"]))
     written.append(MAP_FILES["compare"])
@@ -741,7 +748,7 @@ def write_maps(
     _offline(single)
     _add_tiles(single, tiles)
     single.add_child(RegionoptLayers("toggle", panel=True, legend=True))
-    figure = single.get_root()
+    figure = cast("Figure", single.get_root())  # folium.Map makes its own Figure
     _page_head(figure, f"{scenario}: coverage map — regionopt")
     figure.save(str(out_dir / MAP_FILES["toggle"]))
     written.append(MAP_FILES["toggle"])

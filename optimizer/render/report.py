@@ -21,6 +21,7 @@ import tempfile
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -40,6 +41,9 @@ from .maps import (
 )
 from .result_files import ResultFiles, read_result
 from .text import _int, _money, _num, _pct, _pp, _s
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results.plan import PlanResult
 
 REPORT_FILE = "index.html"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -183,8 +187,8 @@ def _unit_rows(res: ResultFiles, keys: list[dict]) -> list[dict]:
                     "rate_after": ra,
                     "rb_text": _pct(rb),
                     "ra_text": _pct(ra),
-                    "change": None if rb is None else ra - rb,
-                    "change_text": "–" if rb is None else f"{(ra - rb) * 100:+.1f} pp",
+                    "change": None if rb is None or ra is None else ra - rb,
+                    "change_text": "–" if rb is None or ra is None else f"{(ra - rb) * 100:+.1f} pp",
                     "flags": [labels[g] for g in groups if bool(members[g].get(uid, False))],
                 }
             )
@@ -589,7 +593,7 @@ def _data_files(res: ResultFiles) -> list[dict]:
     return out
 
 
-def _fixed(x, digits: int = 3) -> str:
+def _fixed(x: Any, digits: int = 3) -> str:
     v = _num(x)
     return "–" if v is None else f"{v:.{digits}f}"
 
@@ -602,10 +606,7 @@ def _accessibility(res: ResultFiles) -> dict:
     for rec in block.get("by_type") or []:
         tid = _s(rec.get("facility_type"))
         en, zh = labels.get(tid, (tid, tid))
-        per_k = {
-            w: (None if _num(rec.get(f"access_{w}")) is None else _num(rec.get(f"access_{w}")) * 1000)
-            for w in ("before", "after")
-        }
+        per_k = {w: (None if (v := _num(rec.get(f"access_{w}"))) is None else v * 1000) for w in ("before", "after")}
         rows.append(
             {
                 "key": tid,
@@ -711,7 +712,7 @@ def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> 
     }
 
 
-def _jinja_env():
+def _jinja_env() -> jinja2.Environment:
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -790,14 +791,13 @@ def render(
     lang = lang or outputs.get("language") or "en"
     if lang not in ("en", "zh"):
         raise InputError(f"unknown language {lang!r}", field="outputs.language", hint="use en or zh")
-    if maps and basemap is None and outputs.get("basemap"):
-        if str(outputs["basemap"]).lower() not in BASEMAPS:
-            raise InputError(
-                f"unknown basemap {outputs['basemap']!r}",
-                file=saved,
-                field="outputs.basemap",
-                hint=f"use one of {sorted(BASEMAPS)} (or pass --basemap)",
-            )
+    if maps and basemap is None and outputs.get("basemap") and str(outputs["basemap"]).lower() not in BASEMAPS:
+        raise InputError(
+            f"unknown basemap {outputs['basemap']!r}",
+            file=saved,
+            field="outputs.basemap",
+            hint=f"use one of {sorted(BASEMAPS)} (or pass --basemap)",
+        )
     basemap = basemap or outputs.get("basemap") or "none"
     written: list[str] = []
     if maps:
@@ -812,7 +812,9 @@ def _maps_present(out_dir: Path) -> bool:
     return all((out_dir / MAP_FILES[k]).is_file() for k in ("compare", "toggle", "data"))
 
 
-def render_outputs(out_dir: Path, *, result=None, maps: bool = True, report: bool = True) -> list[str]:
+def render_outputs(
+    out_dir: Path, *, result: PlanResult | None = None, maps: bool = True, report: bool = True
+) -> list[str]:
     """Render maps and the report into ``out_dir``; returns the files written.
 
     Called by :func:`optimizer.output.write_result` inside its temporary

@@ -250,7 +250,7 @@ def read_result(folder: str | os.PathLike) -> ResultFiles:
     if absent:
         raise InputError(f"result.gpkg lacks the layer(s) {', '.join(absent)}", file=gpkg, hint=hint)
 
-    def layer(name: str):
+    def layer(name: str) -> gpd.GeoDataFrame:
         gdf = gpd.read_file(gpkg, layer=name)
         _require_columns(gdf, name, gpkg, layer=name)
         return gdf.to_crs(4326) if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") else gdf

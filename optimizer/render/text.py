@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
 
-def _s(value) -> str:
+def _s(value: object) -> str:
     if value is None:
         return ""
     try:
@@ -19,7 +20,7 @@ def _s(value) -> str:
 
 
 # ----------------------------------------------------------------------------- formatting
-def _pct(x, digits: int = 1) -> str:
+def _pct(x: Any, digits: int = 1) -> str:
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -27,7 +28,7 @@ def _pct(x, digits: int = 1) -> str:
     return "–" if not math.isfinite(v) else f"{v * 100:.{digits}f}%"
 
 
-def _int(x) -> str:
+def _int(x: Any) -> str:
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -35,7 +36,7 @@ def _int(x) -> str:
     return "–" if not math.isfinite(v) else f"{v:,.0f}"
 
 
-def _money(x) -> tuple[str, str]:
+def _money(x: Any) -> tuple[str, str]:
     """Yuan as ``(english, chinese)``: 1.2 billion yuan / 12.0 亿元."""
     try:
         v = float(x)
@@ -51,7 +52,7 @@ def _money(x) -> tuple[str, str]:
     return f"{v:,.0f} yuan", f"{v:,.0f} 元"
 
 
-def _num(x) -> float | None:
+def _num(x: Any) -> float | None:
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -59,6 +60,6 @@ def _num(x) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _pp(x) -> str:
+def _pp(x: Any) -> str:
     v = _num(x)
     return "–" if v is None else f"{v * 100:+.1f} pp"

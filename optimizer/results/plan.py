@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html as _html
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
@@ -42,6 +43,8 @@ from ..solvers.options import SolveReport
 from .write import write_result
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pulp
+
     from ..planning.model import PlanningModel
     from ..planning.size import ModelSize
     from ..scenario import Scenario
@@ -134,7 +137,7 @@ class PlanResult:
     inequality: list[dict] = field(default_factory=list)
 
     @property
-    def problem(self):
+    def problem(self) -> pulp.LpProblem | None:
         """The solved ``pulp.LpProblem`` (``None`` for results read back from disk)."""
         return None if self.model is None else self.model.problem
 
@@ -144,7 +147,9 @@ class PlanResult:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_model(cls, model: PlanningModel, chosen: list[tuple[int, str]], report: SolveReport, stages) -> PlanResult:
+    def from_model(
+        cls, model: PlanningModel, chosen: list[tuple[int, str]], report: SolveReport, stages: Iterable[SolveReport]
+    ) -> PlanResult:
 
         t0 = time.perf_counter()
         sc = model.scenario
@@ -397,7 +402,7 @@ class PlanResult:
         *,
         tiles: str | None = "OpenStreetMap",
         existing: bool = False,
-    ):
+    ) -> folium.Map:
         """A folium map of the plan, as ``GeoDataFrame.explore`` gives one.
 
         Parameters
@@ -454,11 +459,11 @@ class PlanResult:
         return write_result(self, out_dir, maps=maps, report=report)
 
 
-def _impedance_summary(scenario, type_id: str) -> dict:
+def _impedance_summary(scenario: Scenario, type_id: str) -> dict[str, Any]:
     """Kind, description and file of the impedance a type was planned with (the file is hashed in the manifest)."""
 
     spec = spec_for(scenario, type_id)
-    out = {"kind": spec.kind, "description": impedance_for(scenario, type_id).describe()}
+    out: dict[str, Any] = {"kind": spec.kind, "description": impedance_for(scenario, type_id).describe()}
     if spec.path is not None:
         out["path"] = str(spec.path)
     if spec.kind == "network":

@@ -92,14 +92,18 @@ def check_output_dir(out_dir: Path, inputs: dict[str, Path], *, replace: bool = 
             file=out,
             hint="choose a folder of its own for the result, e.g. --out reports/<scenario>",
         )
-    if replace and out.is_dir() and any(out.iterdir()):
-        if not ((out / "manifest.json").is_file() or (out / "solution.json").is_file()):
-            raise OutputError(
-                "output folder exists, is not empty and is not an earlier regionopt result; "
-                "writing would replace everything in it",
-                file=out,
-                hint="choose a new or empty --out folder (an earlier result folder is replaced as a whole)",
-            )
+    if (
+        replace
+        and out.is_dir()
+        and any(out.iterdir())
+        and not ((out / "manifest.json").is_file() or (out / "solution.json").is_file())
+    ):
+        raise OutputError(
+            "output folder exists, is not empty and is not an earlier regionopt result; "
+            "writing would replace everything in it",
+            file=out,
+            hint="choose a new or empty --out folder (an earlier result folder is replaced as a whole)",
+        )
     return out
 
 
@@ -135,7 +139,9 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_result(result: PlanResult, out_dir=None, *, maps: bool | None = None, report: bool | None = None) -> Path:
+def write_result(
+    result: PlanResult, out_dir: str | Path | None = None, *, maps: bool | None = None, report: bool | None = None
+) -> Path:
     """Write ``result`` to ``out_dir`` atomically and return the final folder.
 
     Files: ``solution.json``, ``chosen_sites.gpkg``/``.csv``,
@@ -259,7 +265,7 @@ def _write_result_gpkg(result: PlanResult, path: Path) -> None:
     catalogue.to_csv(path.parent / "catalogue.csv", index=False)
 
 
-def coverage_layer(result: PlanResult):
+def coverage_layer(result: PlanResult) -> gpd.GeoDataFrame:
     """Coverage by the finest mapped unit (counties in Zhejiang), all types pooled and per family."""
 
     units = result.scenario.region.admin_units

@@ -256,7 +256,7 @@ def expand_grid(
     labels = [_weights_label(w) for w in sets]
     if len(set(labels)) != len(labels):
         raise ConfigError("a weight set is given twice", field="--weights", hint="give each weight set once")
-    points = []
+    points: list[SweepPoint] = []
     for w, label in zip(sets, labels, strict=False):
         frozen = None if w is None else tuple(w.items())
         for kind in objs:

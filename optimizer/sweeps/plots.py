@@ -5,19 +5,22 @@ from __future__ import annotations
 import base64
 import html
 import io as _io
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._optional import optional_import
 from .._version import __version__
+from ..errors import ConfigError
 from ..io.jsonable import write_json
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 from .grid import _PER
 from .points import _atomic_write
 from .table import _not_monotone
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 
 def _series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -35,10 +38,9 @@ def _budget_axis(df: pd.DataFrame) -> tuple[float, str]:
 
 def _plots(df: pd.DataFrame, title: str) -> dict[str, bytes]:
     """The three sweep plots as PNG bytes (matplotlib, Agg: no display needed)."""
-    import matplotlib
-
+    matplotlib = optional_import("matplotlib", purpose="the sweep plots")
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    plt = optional_import("matplotlib.pyplot", purpose="the sweep plots")
 
     scale, xlabel = _budget_axis(df)
     big = df["covered_total"].max() >= 1e6 if df["covered_total"].notna().any() else False
@@ -51,12 +53,12 @@ def _plots(df: pd.DataFrame, title: str) -> dict[str, bytes]:
     # Lines often coincide (e.g. two weight sets choosing the same plans):
     # vary dash and marker too, so no line hides another.
     dashes, markers = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v", "P"]
-    styles = [
+    styles: list[dict[str, Any]] = [
         {"linestyle": dashes[i % 4], "marker": markers[i % 6], "markersize": 6 - (i % 3)} for i in range(len(series))
     ]
     pngs: dict[str, bytes] = {}
 
-    def save(fig, name):
+    def save(fig: Figure, name: str) -> None:
         buf = _io.BytesIO()
         fig.tight_layout()
         fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
@@ -210,6 +212,11 @@ def _html_page(df: pd.DataFrame, meta: dict, pngs: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+def _bytes_writer(data: bytes) -> Callable[[Path], object]:
+    """A writer for :func:`_atomic_write` that writes ``data`` (bound now, not when called)."""
+    return lambda p: p.write_bytes(data)
+
+
 def write_sweep_outputs(df: pd.DataFrame, out_dir: str | Path, meta: dict, *, plots: bool = True) -> list[Path]:
     """Write ``sweep.csv``, ``sweep.parquet``, ``sweep.json`` and (with ``plots``) ``sweep.html`` + PNGs.
 
@@ -223,8 +230,8 @@ def write_sweep_outputs(df: pd.DataFrame, out_dir: str | Path, meta: dict, *, pl
     _atomic_write(out / "sweep.csv", lambda p: df.to_csv(p, index=False))
     written.append(out / "sweep.csv")
     try:
-        import pyarrow  # noqa: F401
-    except ImportError:
+        optional_import("pyarrow", purpose="sweep.parquet")
+    except (ImportError, ConfigError):  # ConfigError: pyarrow is not installed
         meta.setdefault("notes", []).append("sweep.parquet not written: pyarrow is not installed")
     else:
         _atomic_write(out / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
@@ -232,11 +239,11 @@ def write_sweep_outputs(df: pd.DataFrame, out_dir: str | Path, meta: dict, *, pl
     if plots and len(df):
         try:
             pngs = _plots(df, meta["scenario"]["name"])
-        except ImportError:
+        except (ImportError, ConfigError):  # ConfigError: matplotlib is not installed
             meta.setdefault("notes", []).append("plots not written: matplotlib is not installed")
         else:
             for name, data in pngs.items():
-                _atomic_write(out / name, lambda p, data=data: p.write_bytes(data))
+                _atomic_write(out / name, _bytes_writer(data))
                 written.append(out / name)
             page = _html_page(df, meta, pngs)
             _atomic_write(out / "sweep.html", lambda p: p.write_text(page, encoding="utf-8"))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .._version import __version__
-from ..errors import InfeasibleError, RegionoptError
+from ..errors import InfeasibleError, InputError, RegionoptError
 from ..io.jsonable import write_json
 from ..planning.model import PlanningModel, compared_units
 from ..results.write import input_files, sha256_file
@@ -86,7 +86,7 @@ _SCENARIO_CACHE: dict[str, tuple[tuple, Scenario, dict[str, str]]] = {}
 
 
 def _stamps(paths: Iterable[Path]) -> tuple:
-    out = []
+    out: list[tuple[str, int | None, int | None]] = []
     for p in sorted({Path(p).resolve() for p in paths}):
         try:
             st = p.stat()
@@ -157,8 +157,6 @@ def solve_point(
                 differ = sorted(
                     k for k in set(digests) | set(expected_digests) if digests.get(k) != expected_digests.get(k)
                 )
-                from ..errors import InputError
-
                 raise InputError(
                     f"this worker ({record['worker']}) reads different input files than the client: {', '.join(differ)}",
                     file=source,
@@ -233,7 +231,7 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
 
 
 # =============================================================================== outputs
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write ``path`` through a temporary file in the same folder and one rename.
 
     The temporary name is unique per process and call (several helpers may

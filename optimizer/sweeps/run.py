@@ -68,6 +68,7 @@ points one after another in this process without Dask.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib.util
 import logging
@@ -77,13 +78,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from .._optional import optional_import
 from .._version import __version__
 from ..errors import ConfigError, OutputError, RegionoptError
 from ..pipeline import default_config_path
@@ -94,11 +97,7 @@ from ..results.write import (
     package_versions,
 )
 from ..scenario import Scenario, load_scenario
-from .grid import _POINT_FORMAT
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..scenario import Scenario
-from .grid import SweepPoint, expand_grid, point_changes
+from .grid import _POINT_FORMAT, SweepPoint, expand_grid, point_changes
 from .plots import write_sweep_outputs
 from .points import (
     _read_point,
@@ -110,7 +109,10 @@ from .points import (
 )
 from .table import finalize_table
 
-Progress = Callable[[str, dict], None]
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client, LocalCluster
+
+Progress = Callable[[str, dict[str, Any]], None]
 
 
 # =============================================================================== driver
@@ -125,20 +127,26 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
+def _import_distributed() -> Any:
+    """The ``distributed`` module, or the documented error saying how to get it (or how to do without)."""
+    try:
+        return optional_import("distributed", purpose="a sweep on Dask")
+    except ConfigError as exc:  # pragma: no cover - the dask extra is installed in tests
+        raise ConfigError(
+            "running a sweep on Dask needs dask[distributed]",
+            field="--workers",
+            hint="pip install 'regionopt[dask]', or use --workers 0 to solve the points one by one here",
+        ) from exc
+
+
 class _Cluster:
     """A Dask client: ours (LocalCluster or a connection we opened) or the caller's."""
 
-    def __init__(self, client=None, scheduler: str | None = None, workers: int = 2):
-        try:
-            import distributed
-        except ImportError as exc:  # pragma: no cover - the dask extra is installed in tests
-            raise ConfigError(
-                "running a sweep on Dask needs dask[distributed]",
-                field="--workers",
-                hint="pip install 'regionopt[dask]', or use --workers 0 to solve the points one by one here",
-            ) from exc
-        self.cluster = None
+    def __init__(self, client: Client | None = None, scheduler: str | None = None, workers: int = 2) -> None:
+        distributed = _import_distributed()
+        self.cluster: LocalCluster | None = None
         self.own = client is None
+        self.client: Client
         if client is not None:
             self.client = client
             self.kind = "given client"
@@ -153,7 +161,7 @@ class _Cluster:
                 ) from None
             self.kind = f"scheduler {scheduler}"
         else:
-            import dask
+            dask = optional_import("dask", purpose="a sweep on Dask")
 
             # The worker's statistical profiler samples the task thread every
             # 10 ms; model building is pure Python, and on Zhejiang it cost ~8%
@@ -174,10 +182,8 @@ class _Cluster:
             # workers should leave it to this process, which cancels the
             # points and closes the cluster, instead of each printing a
             # traceback on the way down.
-            try:
+            with contextlib.suppress(Exception):  # cosmetic only
                 self.client.run(_ignore_sigint)
-            except Exception:  # cosmetic only
-                pass
             self.kind = f"LocalCluster, {workers} worker process{'es' if workers != 1 else ''}, 1 thread each"
 
     @property
@@ -205,8 +211,221 @@ class _Cluster:
                 self.cluster.close()
 
 
-def _quiet(event: str, info: dict) -> None:
+def _quiet(event: str, info: dict[str, Any]) -> None:
     pass
+
+
+@dataclass
+class _Records:
+    """The points solved in this run, kept (and written to ``points_dir``, if any) as they finish."""
+
+    base: Scenario
+    hashes: list[str]
+    changes: list[dict[str, Any]]
+    digests: dict[str, str]
+    points_dir: Path | None  # None: write nothing
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def keep(self, p: SweepPoint, rec: dict[str, Any]) -> None:
+        """Record point ``p``'s result ``rec``, and write it when the worker says it is worth keeping."""
+        h = self.hashes[p.index]
+        data = {
+            "hash": h,
+            "format": _POINT_FORMAT,
+            "regionopt": __version__,
+            "scenario": self.base.name,
+            "point": {"budget": p.budget, "objective": p.objective, "weights": p.weights_label},
+            "changes": self.changes[p.index],
+            "inputs": self.digests,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            **rec,
+        }
+        self.records[h] = data
+        if self.points_dir is not None and rec.get("persist"):
+            _write_point(self.points_dir, h, data)
+
+
+def _check_options(
+    workers: int | None,
+    client: Client | None,
+    scheduler: str | None,
+    time_limit: float | None,
+    mip_gap: float | None,
+) -> int:
+    """Fail on a bad option before anything is loaded; returns ``workers`` as an int."""
+    if workers is None or int(workers) < 0:
+        raise ConfigError(
+            f"--workers must be 0 or more, got {workers!r}",
+            field="--workers",
+            hint="the number of worker processes on this machine; 0 solves the points here, one by one",
+        )
+    workers = int(workers)
+    if workers == 0 and (client is not None or scheduler):
+        raise ConfigError(
+            "--workers 0 (no Dask) cannot be combined with --scheduler",
+            field="--workers",
+            hint="drop --workers 0 to use the cluster, or drop --scheduler to solve here",
+        )
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
+        raise ConfigError(
+            f"time limit must be a positive number of seconds, got {time_limit!r}",
+            field="--time-limit",
+            hint="e.g. --time-limit 600, or leave it out to use solver.time_limit of the scenario",
+        )
+    if mip_gap is not None and not 0 <= mip_gap < 1:
+        raise ConfigError(
+            f"MIP gap must be in [0, 1), got {mip_gap!r}",
+            field="--mip-gap",
+            hint="0 proves optimality; 0.01 stops within 1% of the optimum",
+        )
+    return workers
+
+
+def _load_base(config: str | Path | Scenario | None) -> tuple[Scenario, Path | None]:
+    """The scenario to sweep, and its resolved file (``None`` for a scenario handed over in memory)."""
+    if isinstance(config, Scenario):
+        # A scenario in memory may differ from any file it came from: ship the
+        # object itself rather than a path the workers would reload.
+        return config, None
+    path = Path(config) if config is not None else default_config_path()
+    base = load_scenario(path)
+    return base, path.resolve()
+
+
+def _check_weight_types(points: Sequence[SweepPoint], base: Scenario) -> None:
+    """Every weight of the grid names a facility type of the scenario."""
+    for p in points:
+        if p.weights is None:
+            continue
+        for type_id, _ in p.weights:
+            if type_id not in base.catalogue:
+                close = difflib.get_close_matches(type_id, list(base.catalogue), n=1)
+                raise ConfigError(
+                    f"weight for {type_id!r}, which is not a facility type of scenario {base.name!r}",
+                    field="--weights",
+                    hint=(f"did you mean {close[0]!r}? " if close else "") + f"types: {', '.join(base.catalogue)}",
+                )
+
+
+def _point_scenarios(
+    points: Sequence[SweepPoint],
+    base: Scenario,
+    digests: dict[str, str],
+    *,
+    scale_caps: bool,
+    time_limit: float | None,
+    mip_gap: float | None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each point's scenario changes and hash, checking that the scenario takes every point."""
+    changes: list[dict[str, Any]] = []
+    hashes: list[str] = []
+    for p in points:
+        ch = point_changes(p, base, scale_caps=scale_caps, time_limit=time_limit, mip_gap=mip_gap)
+        try:
+            sc_p = base.replace(**ch)
+        except RegionoptError as exc:
+            # E.g. required sites that cost more than a small budget, or an
+            # objective the scenario lacks settings for (min_cost targets).
+            raise ConfigError(
+                f"grid point {p.objective} / {p.weights_label} at budget {p.budget:,.0f}: {exc.message}",
+                field=exc.field,
+                hint=exc.hint,
+            ) from None
+        changes.append(ch)
+        hashes.append(point_hash(sc_p, digests))
+    return changes, hashes
+
+
+def _read_finished(points: Sequence[SweepPoint], hashes: list[str], points_dir: Path) -> dict[int, dict[str, Any]]:
+    """The points of an earlier run already in ``points_dir``, by point index."""
+    finished: dict[int, dict[str, Any]] = {}
+    for p, h in zip(points, hashes, strict=False):
+        data = _read_point(points_dir, h)
+        if data is not None:
+            finished[p.index] = data
+    return finished
+
+
+def _make_points_dir(points_dir: Path, out: Path) -> None:
+    """Create the folder of finished points (with ``out``, the output folder named in the error)."""
+    try:
+        points_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the output folder ({exc.strerror or exc})",
+            file=out,
+            hint="choose another --out folder, in a folder you can write to",
+        ) from None
+
+
+def _solve_here(
+    base: Scenario, todo: dict[str, SweepPoint], changes: list[dict[str, Any]], rec: _Records, progress: Progress
+) -> None:
+    """Solve the points one after another in this process, without Dask."""
+    for h, p in todo.items():
+        rec.keep(p, solve_point(base, changes[p.index]))
+        row = rec.records[h]["row"]
+        progress("point", {"point": p, "status": row.get("status"), "message": row.get("message", "")})
+
+
+def _table_rows(
+    points: Sequence[SweepPoint], hashes: list[str], finished: dict[int, dict[str, Any]], rec: _Records
+) -> list[dict[str, Any]]:
+    """One row per grid point in grid order: from an earlier run, this run, or marked failed."""
+    rows = []
+    for p, h in zip(points, hashes, strict=False):
+        data = finished.get(p.index) or rec.records.get(h)
+        row = (
+            dict(data["row"]) if data is not None else {"status": "failed", "message": rec.failed.get(h, "not solved")}
+        )
+        # Identity columns come from this grid, not the file: one hash may
+        # carry different labels (the scenario's weights spelled out).
+        row.update(point=p.index, budget=p.budget, objective=p.objective, weights=p.weights_label, hash=h)
+        rows.append(row)
+    return rows
+
+
+def _sweep_meta(
+    base: Scenario,
+    points: Sequence[SweepPoint],
+    changes: list[dict[str, Any]],
+    digests: dict[str, str],
+    df: pd.DataFrame,
+    *,
+    scale_caps: bool,
+    elapsed: float,
+    cluster: _Cluster | None,
+) -> dict[str, Any]:
+    """What ``sweep.json`` records about the run."""
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scenario": {
+            "name": base.name,
+            "title": base.title,
+            "source": str(base.source_path) if base.source_path else None,
+        },
+        "scenario_fingerprint": base.fingerprint(),
+        "inputs": digests,
+        "grid": {
+            "budgets": sorted({p.budget for p in points}),
+            "objectives": list(dict.fromkeys(p.objective for p in points)),
+            "weights": list(dict.fromkeys(p.weights_label for p in points)),
+            "points": len(points),
+        },
+        "solver": {
+            **base.solver.model_dump(mode="json"),
+            **{k.split(".", 1)[1]: v for k, v in changes[0].items() if k.startswith("solver.")},
+        },
+        "scale_caps": scale_caps,
+        "skipped": df.attrs["skipped"],
+        "solved": df.attrs["solved"],
+        "failed": df.attrs["failed"],
+        "seconds": round(elapsed, 3),
+        "cluster": cluster.kind if cluster is not None else "this process",
+        "versions": package_versions(),
+        "command": sys.argv,
+    }
 
 
 def sweep(
@@ -215,7 +434,7 @@ def sweep(
     budgets: str | Sequence[float] | None = None,
     objectives: str | Sequence[str] | None = None,
     weights: Sequence[str | dict | None] | None = None,
-    client=None,
+    client: Client | None = None,
     scheduler: str | None = None,
     workers: int = 2,
     out_dir: str | Path | None = None,
@@ -289,46 +508,14 @@ def sweep(
 
     t_start = time.perf_counter()
     # Options first: a typo should fail in a second, not after loading a province.
-    if workers is None or int(workers) < 0:
-        raise ConfigError(
-            f"--workers must be 0 or more, got {workers!r}",
-            field="--workers",
-            hint="the number of worker processes on this machine; 0 solves the points here, one by one",
-        )
-    workers = int(workers)
-    if workers == 0 and (client is not None or scheduler):
-        raise ConfigError(
-            "--workers 0 (no Dask) cannot be combined with --scheduler",
-            field="--workers",
-            hint="drop --workers 0 to use the cluster, or drop --scheduler to solve here",
-        )
-    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
-        raise ConfigError(
-            f"time limit must be a positive number of seconds, got {time_limit!r}",
-            field="--time-limit",
-            hint="e.g. --time-limit 600, or leave it out to use solver.time_limit of the scenario",
-        )
-    if mip_gap is not None and not 0 <= mip_gap < 1:
-        raise ConfigError(
-            f"MIP gap must be in [0, 1), got {mip_gap!r}",
-            field="--mip-gap",
-            hint="0 proves optimality; 0.01 stops within 1% of the optimum",
-        )
+    workers = _check_options(workers, client, scheduler, time_limit, mip_gap)
     expand_grid(
         budgets if budgets is not None else [1.0],
         objectives if objectives is not None else ["coverage"],
         list(weights) if weights else None,
     )
 
-    if isinstance(config, Scenario):
-        base = config
-        # A scenario in memory may differ from any file it came from: ship the
-        # object itself rather than a path the workers would reload.
-        path = None
-    else:
-        path = Path(config) if config is not None else default_config_path()
-        base = load_scenario(path)
-        path = path.resolve()
+    base, path = _load_base(config)
     if budgets is None:
         budgets = [float(base.budget.total) * f for f in np.linspace(0.2, 2.0, 10)]
     if objectives is None:
@@ -337,35 +524,13 @@ def sweep(
 
     # Check every point against the scenario now, so a bad grid fails before
     # any solving, with the option at fault named.
-    for p in points:
-        if p.weights is not None:
-            for type_id, _ in p.weights:
-                if type_id not in base.catalogue:
-                    close = difflib.get_close_matches(type_id, list(base.catalogue), n=1)
-                    raise ConfigError(
-                        f"weight for {type_id!r}, which is not a facility type of scenario {base.name!r}",
-                        field="--weights",
-                        hint=(f"did you mean {close[0]!r}? " if close else "") + f"types: {', '.join(base.catalogue)}",
-                    )
+    _check_weight_types(points, base)
     # A scenario handed over in memory is identified by its data, not by
     # files it may have been loaded from and changed since.
     digests = input_digests(base) if path is not None else {"region (in memory)": _region_digest(base)}
-    changes: list[dict] = []
-    hashes: list[str] = []
-    for p in points:
-        ch = point_changes(p, base, scale_caps=scale_caps, time_limit=time_limit, mip_gap=mip_gap)
-        try:
-            sc_p = base.replace(**ch)
-        except RegionoptError as exc:
-            # E.g. required sites that cost more than a small budget, or an
-            # objective the scenario lacks settings for (min_cost targets).
-            raise ConfigError(
-                f"grid point {p.objective} / {p.weights_label} at budget {p.budget:,.0f}: {exc.message}",
-                field=exc.field,
-                hint=exc.hint,
-            ) from None
-        changes.append(ch)
-        hashes.append(point_hash(sc_p, digests))
+    changes, hashes = _point_scenarios(
+        points, base, digests, scale_caps=scale_caps, time_limit=time_limit, mip_gap=mip_gap
+    )
 
     out = None
     points_dir = None
@@ -373,12 +538,7 @@ def sweep(
         out = check_output_dir(Path(out_dir) if out_dir else default_output_dir(base, "-sweep"), input_files(base))
         points_dir = out / "points"
 
-    finished: dict[int, dict] = {}
-    if write and not force:
-        for p, h in zip(points, hashes, strict=False):
-            data = _read_point(points_dir, h)
-            if data is not None:
-                finished[p.index] = data
+    finished = _read_finished(points, hashes, points_dir) if points_dir is not None and not force else {}
     todo = [p for p in points if p.index not in finished]
     # The same point twice in a grid (e.g. identical weight sets spelled
     # differently) is solved once.
@@ -386,42 +546,16 @@ def sweep(
     for p in todo:
         unique_todo.setdefault(hashes[p.index], p)
 
-    records: dict[str, dict] = {}
-    failed: dict[str, str] = {}
-
-    def keep(p: SweepPoint, rec: dict) -> None:
-        h = hashes[p.index]
-        data = {
-            "hash": h,
-            "format": _POINT_FORMAT,
-            "regionopt": __version__,
-            "scenario": base.name,
-            "point": {"budget": p.budget, "objective": p.objective, "weights": p.weights_label},
-            "changes": changes[p.index],
-            "inputs": digests,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            **rec,
-        }
-        records[h] = data
-        if write and rec.get("persist"):
-            _write_point(points_dir, h, data)
-
+    rec = _Records(base, hashes, changes, digests, points_dir)
     cluster = None
     dashboard = None
     try:
         if unique_todo and (workers > 0 or client is not None or scheduler):
             cluster = _Cluster(client=client, scheduler=scheduler, workers=workers or 1)
             dashboard = cluster.dashboard
-        if write:
+        if out is not None and points_dir is not None:
             # Created once the cluster runs: a cluster that cannot start leaves no folder behind.
-            try:
-                points_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(
-                    f"cannot create the output folder ({exc.strerror or exc})",
-                    file=out,
-                    hint="choose another --out folder, in a folder you can write to",
-                ) from None
+            _make_points_dir(points_dir, out)
         progress(
             "start",
             {
@@ -434,78 +568,47 @@ def sweep(
             },
         )
         if unique_todo and cluster is None:
-            for h, p in unique_todo.items():
-                keep(p, solve_point(base, changes[p.index]))
-                row = records[h]["row"]
-                progress("point", {"point": p, "status": row.get("status"), "message": row.get("message", "")})
-        elif unique_todo:
+            _solve_here(base, unique_todo, changes, rec, progress)
+        elif unique_todo and cluster is not None:
             source = path if path is not None and not ship_scenario else base
-            _run_on_dask(cluster.client, unique_todo, changes, source, digests, hashes, keep, failed, progress)
+            _run_on_dask(cluster.client, unique_todo, changes, source, digests, hashes, rec.keep, rec.failed, progress)
     finally:
         if cluster is not None:
             cluster.close()
 
-    rows = []
-    for p, h in zip(points, hashes, strict=False):
-        data = finished.get(p.index) or records.get(h)
-        row = dict(data["row"]) if data is not None else {"status": "failed", "message": failed.get(h, "not solved")}
-        # Identity columns come from this grid, not the file: one hash may
-        # carry different labels (the scenario's weights spelled out).
-        row.update(point=p.index, budget=p.budget, objective=p.objective, weights=p.weights_label, hash=h)
-        rows.append(row)
-    df = finalize_table(rows)
+    df = finalize_table(_table_rows(points, hashes, finished, rec))
     elapsed = time.perf_counter() - t_start
     df.attrs.update(
         out_dir=str(out) if out else None,
         skipped=len(points) - len(todo),
-        solved=len(records),
-        failed=len(failed),
+        solved=len(rec.records),
+        failed=len(rec.failed),
         dashboard=dashboard,
         seconds=elapsed,
     )
-    if write:
-        meta = {
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "scenario": {
-                "name": base.name,
-                "title": base.title,
-                "source": str(base.source_path) if base.source_path else None,
-            },
-            "scenario_fingerprint": base.fingerprint(),
-            "inputs": digests,
-            "grid": {
-                "budgets": sorted({p.budget for p in points}),
-                "objectives": list(dict.fromkeys(p.objective for p in points)),
-                "weights": list(dict.fromkeys(p.weights_label for p in points)),
-                "points": len(points),
-            },
-            "solver": {
-                **base.solver.model_dump(mode="json"),
-                **{k.split(".", 1)[1]: v for k, v in changes[0].items() if k.startswith("solver.")},
-            },
-            "scale_caps": scale_caps,
-            "skipped": df.attrs["skipped"],
-            "solved": df.attrs["solved"],
-            "failed": df.attrs["failed"],
-            "seconds": round(elapsed, 3),
-            "cluster": cluster.kind if cluster is not None else "this process",
-            "versions": package_versions(),
-            "command": sys.argv,
-        }
+    if out is not None:
+        meta = _sweep_meta(base, points, changes, digests, df, scale_caps=scale_caps, elapsed=elapsed, cluster=cluster)
         df.attrs["files"] = [str(p) for p in write_sweep_outputs(df, out, meta, plots=plots)]
     progress("done", {"table": df})
     return df
 
 
-def _run_on_dask(client, todo: dict[str, SweepPoint], changes, source, digests, hashes, keep, failed, progress) -> None:
+def _run_on_dask(
+    client: Client,
+    todo: dict[str, SweepPoint],
+    changes: list[dict[str, Any]],
+    source: Path | Scenario,
+    digests: dict[str, str],
+    hashes: list[str],
+    keep: Callable[[SweepPoint, dict[str, Any]], None],
+    failed: dict[str, str],
+    progress: Progress,
+) -> None:
     """Submit the points, record each as it completes, cancel the rest on interrupt."""
-    from distributed import as_completed
+    as_completed = _import_distributed().as_completed
 
-    if not isinstance(source, (str, Path)):
-        # One copy per worker instead of one per task.
-        source = client.scatter(source, broadcast=True, hash=False)
-    else:
-        source = str(source)
+    # One copy per worker instead of one per task.
+    shipped = str(source) if isinstance(source, (str, Path)) else client.scatter(source, broadcast=True, hash=False)
     futures = {}
     for h, p in todo.items():
         # Key by the point hash: the task is pure, so a resubmitted point (a
@@ -514,9 +617,9 @@ def _run_on_dask(client, todo: dict[str, SweepPoint], changes, source, digests, 
         # anyway; an exception is deterministic and would only repeat.
         fut = client.submit(
             solve_point,
-            source,
+            shipped,
             changes[p.index],
-            digests if isinstance(source, str) else None,
+            digests if isinstance(shipped, str) else None,
             key=f"regionopt-sweep-{h}",
             pure=False,
         )

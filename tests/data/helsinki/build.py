@@ -29,7 +29,7 @@ def main() -> None:
     pts = buildings.geometry.representative_point()
     with open(HERE / "demand.csv", "w") as fh:
         fh.write("demand_id,population,lon,lat\n")
-        for i, (osm_id, p) in enumerate(zip(buildings["id"], pts, strict=False)):
+        for osm_id, p in zip(buildings["id"], pts, strict=False):
             fh.write(f"b{osm_id},10,{p.x:.7f},{p.y:.7f}\n")
     pois = osm.get_pois(custom_filter={"amenity": KINDS})
     pois = pois[pois["amenity"].isin(KINDS)]
