@@ -42,7 +42,7 @@ from ..catalogue import FacilityType
 from ..config.reader import config_line
 from ..datum import planar_xy
 from ..errors import InfeasibleError, ModelTooLargeError, SolverError
-from ..impedance import Points, StraightLine, impedance_for
+from ..impedance import Impedance, Points, StraightLine, impedance_for
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..locate.attendance import decay_weights
 from ..results.plan import PlanResult
@@ -50,6 +50,7 @@ from ..scenario import Scenario, Standard, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions, relative_gap
 from ..solvers.pulp_path import solve_problem
 from .diagnose import (
+    StandardRow,
     _budget_shortfalls,
     _check_hard_standards,
     _diagnose,
@@ -119,6 +120,7 @@ def compared_units(scenario: Scenario) -> list[str]:
     units = region.admin_units
     compared = units[units["level"].isin(eq.levels or default_unit_levels(scenario))]
     if eq.compare == "units_in_group":
+        assert eq.group is not None  # Scenario validation requires a group for this comparison
         compared = compared[region.group_members(eq.group).loc[compared.index].to_numpy(dtype=bool)]
     return list(compared.index.astype(str))
 
@@ -168,6 +170,8 @@ class PlanningModel:
         self.size = ModelSize()
         self._problem: pulp.LpProblem | None = None
         self._prepared = False
+        # cost of each site variable by name, filled by the budget diagnosis (see diagnose.py)
+        self._var_cost: dict[str, float] = {}
         # x[r, j] <= y[k, j] tightens the LP of capacitated types but, measured
         # on the Zhejiang default, costs more in rows than it saves in search
         # (solve 37 s with it, 24 s without); capacity rows already force
@@ -238,7 +242,7 @@ class PlanningModel:
         self._prepared = True
         return self
 
-    def _reach_by_impedance(self, td: _TypeData, impedance, objective: str) -> None:
+    def _reach_by_impedance(self, td: _TypeData, impedance: Impedance, objective: str) -> None:
         """Coverage (or access) pairs of one type from its impedance (straight line, OD matrix, road network).
 
         Standards in minutes are compared with travel minutes and
@@ -309,6 +313,7 @@ class PlanningModel:
         eq = sc.objective.equity
         n = len(region.demand)
         if eq.compare == "group_vs_rest":
+            assert eq.group is not None  # Scenario validation requires a group for this comparison
             in_group = region.demand_in_group(eq.group)
             return (
                 np.arange(n, dtype=np.int64),
@@ -586,9 +591,7 @@ class PlanningModel:
         return unit_terms, unit_const, unit_pop
 
     @staticmethod
-    def _uncovered_pairs(
-        td: _TypeData, covered0: np.ndarray, capacitated: bool
-    ) -> tuple[np.ndarray, np.ndarray, int]:
+    def _uncovered_pairs(td: _TypeData, covered0: np.ndarray, capacitated: bool) -> tuple[np.ndarray, np.ndarray, int]:
         """Pairs that matter: demand with people, not already covered (uncapacitated); and the column count.
 
         With capacity, existing facilities join the assignment as always-open
@@ -718,8 +721,11 @@ class PlanningModel:
                 fcap = fac_caps[fac] if np.isfinite(fac_caps[fac]) else cap
                 prob.addConstraint(pulp.LpConstraint(e, pulp.LpConstraintLE, rhs=fcap), name=f"excap_{ki}_{c}")
 
-    def _access_terms(self, prob, ki, type_id, td: _TypeData):
+    def _access_terms(
+        self, prob: pulp.LpProblem, ki: int, type_id: str, td: _TypeData
+    ) -> tuple[pulp.LpAffineExpression, float]:
         """Population-weighted distance (km) of one type: baseline minus savings from closer new sites."""
+        assert td.baseline is not None  # set by prepare() for the access objective
         pop = td.population
         base_km = td.baseline / 1000.0
         const = float((pop * base_km).sum())
@@ -745,7 +751,7 @@ class PlanningModel:
             )
         return pulp.LpAffineExpression(terms) + const, const
 
-    def _standards(self, prob) -> pulp.LpAffineExpression:
+    def _standards(self, prob: pulp.LpProblem) -> pulp.LpAffineExpression:
         """Standards constraints; returns the penalty expression of soft shortfalls."""
         sc = self.scenario
         penalty = pulp.LpAffineExpression()
@@ -784,7 +790,8 @@ class PlanningModel:
             prob.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintGE, rhs=need), name=f"std_{s_idx}")
         return penalty
 
-    def _budget_caps(self, prob) -> None:
+    def _budget_caps(self, prob: pulp.LpProblem) -> None:
+        """Per-unit and per-family budget caps (``cap_<i>_<unit>``, ``family_<family>``)."""
         sc = self.scenario
         units = sc.region.admin_units
         site_units = self.site_units
@@ -824,7 +831,7 @@ class PlanningModel:
         return size
 
     # ================================================================== diagnosis
-    def _min_cost_of_standards(self, rows, required) -> float | None:
+    def _min_cost_of_standards(self, rows: list[StandardRow], required: list[pulp.LpVariable]) -> float | None:
         """Least cost (a proven lower bound) of meeting ``rows`` (hard standards) with the ``required`` sites built."""
         return _min_cost_of_standards(self, rows, required)
 
@@ -918,6 +925,7 @@ class PlanningModel:
         gain, i.e. its nearest open facility, so the value is exactly
         ``Σ_i P_i max(b_i, max_{j open} a_ij)``.
         """
+        assert td.baseline is not None and td.gain is not None  # set by _attendance_pairs()
         pop = td.population
         const = float(pop @ td.baseline)
         ys = self.y[td.ftype.type_id]
@@ -974,7 +982,7 @@ class PlanningModel:
         """
         return _solve_kolm_pollak(self, options, stages, max_iterations)
 
-    def solve(self, options: SolverOptions | None = None):
+    def solve(self, options: SolverOptions | None = None) -> PlanResult:
         """Solve and return a :class:`~optimizer.result.PlanResult`.
 
         Raises
@@ -1044,7 +1052,8 @@ class PlanningModel:
         return PlanResult.from_model(self, chosen, report, stages)
 
 
-def _stage1_kept(report: SolveReport, value: float) -> SolveReport:
+def _stage1_kept(report: SolveReport, value: float | None) -> SolveReport:
+    """``report`` as ``feasible`` with the objective ``value`` of the kept stage-1 plan and its gap to the bound."""
     return replace(
         report,
         status="feasible",
@@ -1073,6 +1082,6 @@ def _combine(first: SolveReport, second: SolveReport) -> SolveReport:
     )
 
 
-def solve_scenario(scenario: Scenario, options: SolverOptions | None = None):
+def solve_scenario(scenario: Scenario, options: SolverOptions | None = None) -> PlanResult:
     """Build and solve ``scenario``; shorthand for ``PlanningModel(scenario).solve(options)``."""
     return PlanningModel(scenario).solve(options)
