@@ -42,7 +42,7 @@ from ..catalogue import FacilityType
 from ..config.reader import config_line
 from ..datum import planar_xy
 from ..errors import InfeasibleError, ModelTooLargeError, SolverError
-from ..impedance import Points, StraightLine, impedance_for
+from ..impedance import Impedance, Points, StraightLine, impedance_for
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..locate.attendance import decay_weights
 from ..results.plan import PlanResult
@@ -50,6 +50,7 @@ from ..scenario import Scenario, Standard, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions, relative_gap
 from ..solvers.pulp_path import solve_problem
 from .diagnose import (
+    StandardRow,
     _budget_shortfalls,
     _check_hard_standards,
     _diagnose,
@@ -84,6 +85,28 @@ class _TypeData:
     gain: np.ndarray | None = None  # attendance: share gained per pair over the existing facilities' share
 
 
+# Compared units of the equity objectives (see PlanningModel._compare_signatures): signature per demand
+# point, units of each signature, (row, unit) pairs, labels.
+_Compare = tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray, list[str]]
+# One type's coverage of one compared unit: covered expression, constant (already covered), population.
+_UnitCoverage = tuple[pulp.LpAffineExpression, float, float]
+
+
+@dataclass
+class _RowUnits:
+    """Which compared units each merged coverage row counts for, and their collected terms."""
+
+    row_keys: np.ndarray | None  # signature of each merged row (-1: in no compared unit); None without equity
+    units_of: list[np.ndarray]  # compared units of each signature
+    unit_terms: dict[int, list[tuple[pulp.LpVariable, float]]]
+
+    def add(self, r: int, var: pulp.LpVariable, weight: float) -> None:
+        """Count ``weight * var`` (merged row ``r``) for every compared unit that contains the row."""
+        if self.row_keys is not None and self.row_keys[r] >= 0:
+            for u in self.units_of[self.row_keys[r]].tolist():
+                self.unit_terms[u].append((var, weight))
+
+
 def compared_units(scenario: Scenario) -> list[str]:
     """The admin units whose rates equity compares with ``compare: units`` or ``units_in_group``.
 
@@ -97,6 +120,7 @@ def compared_units(scenario: Scenario) -> list[str]:
     units = region.admin_units
     compared = units[units["level"].isin(eq.levels or default_unit_levels(scenario))]
     if eq.compare == "units_in_group":
+        assert eq.group is not None  # Scenario validation requires a group for this comparison
         compared = compared[region.group_members(eq.group).loc[compared.index].to_numpy(dtype=bool)]
     return list(compared.index.astype(str))
 
@@ -146,6 +170,8 @@ class PlanningModel:
         self.size = ModelSize()
         self._problem: pulp.LpProblem | None = None
         self._prepared = False
+        # cost of each site variable by name, filled by the budget diagnosis (see diagnose.py)
+        self._var_cost: dict[str, float] = {}
         # x[r, j] <= y[k, j] tightens the LP of capacitated types but, measured
         # on the Zhejiang default, costs more in rows than it saves in search
         # (solve 37 s with it, 24 s without); capacity rows already force
@@ -216,7 +242,7 @@ class PlanningModel:
         self._prepared = True
         return self
 
-    def _reach_by_impedance(self, td: _TypeData, impedance, objective: str) -> None:
+    def _reach_by_impedance(self, td: _TypeData, impedance: Impedance, objective: str) -> None:
         """Coverage (or access) pairs of one type from its impedance (straight line, OD matrix, road network).
 
         Standards in minutes are compared with travel minutes and
@@ -287,6 +313,7 @@ class PlanningModel:
         eq = sc.objective.equity
         n = len(region.demand)
         if eq.compare == "group_vs_rest":
+            assert eq.group is not None  # Scenario validation requires a group for this comparison
             in_group = region.demand_in_group(eq.group)
             return (
                 np.arange(n, dtype=np.int64),
@@ -377,30 +404,46 @@ class PlanningModel:
         sense = pulp.LpMinimize if kind in ("min_cost", "access") else pulp.LpMaximize
         prob = pulp.LpProblem(f"regionopt_{sc.name}".replace("-", "_").replace(".", "_"), sense)
         self._constraints: list[tuple[str, pulp.LpConstraint]] = []
+        self._site_decisions()
+        merged_rows = self._coverage_expressions(prob, kind)
 
-        # ---- decisions: y[k][j] per eligible site
+        # ---- standards
+        self.shortfall: dict[Standard, pulp.LpVariable] = {}
+        self.standard_rows: list[tuple[Standard, int, list[pulp.LpVariable]]] = []
+        penalty_expr = self._standards(prob)
+
+        cost_expr = self._budget(prob)
+        self._objective(prob, kind, penalty_expr, cost_expr)
+
+        self._problem = prob
+        self.timings["build"] = time.perf_counter() - t0
+        self._record_size(prob, merged_rows)
+        return prob
+
+    def _site_decisions(self) -> None:
+        """The decisions ``y[k][j]``: one integer in [0, 1] (required sites: [1, 1]) per type and eligible site."""
         self.y: dict[str, list[pulp.LpVariable]] = {}
         for ki, (type_id, td) in enumerate(self.types.items()):
             ys = []
-            for pos, j in enumerate(td.sites):
+            for j in td.sites:
                 sid = self.site_ids[j]
                 low = 1 if (sid, type_id) in self.required else 0
                 # LpBinary would reset the bounds; an integer in [low, 1] keeps required sites fixed.
                 ys.append(pulp.LpVariable(f"y_{ki}_{j}", lowBound=low, upBound=1, cat=pulp.LpInteger))
             self.y[type_id] = ys
 
-        # ---- coverage / access expressions per type (and per compared unit for equity)
+    def _coverage_expressions(self, prob: pulp.LpProblem, kind: str) -> int:
+        """Coverage / access expressions per type (and per compared unit for equity); returns the merged rows."""
         self.coverage_expr: dict[str, pulp.LpAffineExpression] = {}
         self.coverage_const: dict[str, float] = {}
         self.total_population: dict[str, float] = {}
         merged_rows = 0
+        compare: _Compare | None = None
         if kind in _UNIT_KINDS:
             compare = self._compare_signatures()
             self.compare_labels = compare[4]
             self.unit_expr: dict[int, pulp.LpAffineExpression] = {}
             self.unit_denominator: dict[int, float] = {}
-        else:
-            compare = None
         for ki, (type_id, td) in enumerate(self.types.items()):
             self.total_population[type_id] = float(td.population.sum())
             if kind == "access":
@@ -411,41 +454,55 @@ class PlanningModel:
                 expr, const, merged, per_unit = self._coverage_terms(prob, ki, type_id, td, compare)
                 merged_rows += merged
                 if kind in _UNIT_KINDS:
-                    w = sc.weight(type_id)
-                    for key, (uexpr, uconst, upop) in per_unit.items():
-                        e = self.unit_expr.setdefault(key, pulp.LpAffineExpression())
-                        e.addInPlace(uexpr * w)
-                        e.addInPlace(uconst * w)
-                        self.unit_denominator[key] = self.unit_denominator.get(key, 0.0) + w * upop
+                    self._add_unit_coverage(type_id, per_unit)
             self.coverage_expr[type_id] = expr
             self.coverage_const[type_id] = const
+        return merged_rows
 
-        # ---- standards
-        self.shortfall: dict[Standard, pulp.LpVariable] = {}
-        self.standard_rows: list[tuple[Standard, int, list[pulp.LpVariable]]] = []
-        penalty_expr = self._standards(prob)
+    def _add_unit_coverage(self, type_id: str, per_unit: dict[int, _UnitCoverage]) -> None:
+        """Add one type's weighted coverage of each compared unit to the unit's expression and denominator."""
+        w = self.scenario.weight(type_id)
+        for key, (uexpr, uconst, upop) in per_unit.items():
+            e = self.unit_expr.setdefault(key, pulp.LpAffineExpression())
+            e.addInPlace(uexpr * w)
+            e.addInPlace(uconst * w)
+            self.unit_denominator[key] = self.unit_denominator.get(key, 0.0) + w * upop
 
-        # ---- budget
+    def _budget(self, prob: pulp.LpProblem) -> pulp.LpAffineExpression:
+        """The total budget row and the unit and family caps; returns the cost expression."""
         cost_expr = pulp.LpAffineExpression()
         for type_id, ys in self.y.items():
             cost = self.types[type_id].ftype.cost
             if ys and cost:
                 cost_expr.addInPlace(pulp.LpAffineExpression([(v, cost) for v in ys]))
         self.cost_expr = cost_expr
-        prob += (cost_expr <= sc.budget.total, "budget_total")
+        prob += (cost_expr <= self.scenario.budget.total, "budget_total")
         self._budget_caps(prob)
+        return cost_expr
 
-        # ---- objective
+    def _weighted_coverage(self) -> pulp.LpAffineExpression:
+        """``Σ_k w_k coverage_k``: the weighted coverage (or access, attendance) of all types."""
+        obj = pulp.LpAffineExpression()
+        for type_id, expr in self.coverage_expr.items():
+            obj.addInPlace(expr * self.scenario.weight(type_id))
+        return obj
+
+    def _objective(
+        self,
+        prob: pulp.LpProblem,
+        kind: str,
+        penalty_expr: pulp.LpAffineExpression,
+        cost_expr: pulp.LpAffineExpression,
+    ) -> None:
+        """Set ``main_objective`` and the problem's objective (and the rows that belong to it) for ``kind``."""
+        sc = self.scenario
         max_cost = max((td.ftype.cost for td in self.types.values()), default=0.0) or 1.0
         # A tie-break so leftover budget is not spent on facilities that add
         # nothing; worth at most 0.001 objective units per facility, far below
         # one person, so it never trades real coverage.
         eps = 1e-3 / max_cost
         if kind in ("coverage", "attendance"):
-            obj = pulp.LpAffineExpression()
-            for type_id, expr in self.coverage_expr.items():
-                obj.addInPlace(expr * sc.weight(type_id))
-            self.main_objective = obj - penalty_expr - eps * cost_expr
+            self.main_objective = self._weighted_coverage() - penalty_expr - eps * cost_expr
             prob.setObjective(self.main_objective)
         elif kind == "equity":
             self.t = pulp.LpVariable("min_rate", lowBound=0, upBound=1)
@@ -453,16 +510,10 @@ class PlanningModel:
                 d = self.unit_denominator.get(key, 0.0)
                 if d > 0:
                     prob += (e - d * self.t >= 0, f"equity_{key}")
-            obj = pulp.LpAffineExpression()
-            for type_id, expr in self.coverage_expr.items():
-                obj.addInPlace(expr * sc.weight(type_id))
-            self.main_objective = obj - penalty_expr - eps * cost_expr
+            self.main_objective = self._weighted_coverage() - penalty_expr - eps * cost_expr
             prob.setObjective(pulp.LpAffineExpression([(self.t, 1.0)]))
         elif kind in ("leximin", "kolm_pollak"):
-            obj = pulp.LpAffineExpression()
-            for type_id, expr in self.coverage_expr.items():
-                obj.addInPlace(expr * sc.weight(type_id))
-            self.main_objective = obj - penalty_expr - eps * cost_expr
+            self.main_objective = self._weighted_coverage() - penalty_expr - eps * cost_expr
             self._penalty_and_tiebreak = penalty_expr + eps * cost_expr
             self._rate_exprs = {
                 key: (e, self.unit_denominator[key])
@@ -477,23 +528,21 @@ class PlanningModel:
             self.main_objective = cost_expr + penalty_expr
             prob.setObjective(self.main_objective)
         else:  # access
-            obj = pulp.LpAffineExpression()
-            for type_id, expr in self.coverage_expr.items():
-                obj.addInPlace(expr * sc.weight(type_id))
-            self.main_objective = obj + penalty_expr + eps * cost_expr
+            self.main_objective = self._weighted_coverage() + penalty_expr + eps * cost_expr
             prob.setObjective(self.main_objective)
 
-        self._problem = prob
-        self.timings["build"] = time.perf_counter() - t0
+    def _record_size(self, prob: pulp.LpProblem, merged_rows: int) -> None:
+        """:attr:`size`: the built model's measured size with the estimate's pair and demand counts."""
         estimate = self.estimate_size()
         self.size = self._measure(prob)
         self.size.merged_rows = merged_rows
         self.size.coverage_pairs = estimate.coverage_pairs
         self.size.demand_points = estimate.demand_points
         self.size.estimated_bytes = estimate.estimated_bytes
-        return prob
 
-    def _coverage_terms(self, prob, ki, type_id, td: _TypeData, compare):
+    def _coverage_terms(
+        self, prob: pulp.LpProblem, ki: int, type_id: str, td: _TypeData, compare: _Compare | None
+    ) -> tuple[pulp.LpAffineExpression, float, int, dict[int, _UnitCoverage]]:
         """Coverage of one type: constant (already covered) + merged-row variables.
 
         With ``compare`` (equity, see :meth:`_compare_signatures`) also, per
@@ -502,40 +551,72 @@ class PlanningModel:
         """
         n = len(td.population)
         pop = td.population
-        ftype = td.ftype
-        capacitated = ftype.capacity is not None
-        if capacitated:
-            covered0 = np.zeros(n, bool)
-        else:
-            covered0 = np.zeros(n, bool)
+        capacitated = td.ftype.capacity is not None
+        covered0 = np.zeros(n, bool)
+        if not capacitated:
             covered0[td.ex_rows] = True
         const = float(pop[covered0].sum())
-        keys = units_of = None
+        unit_terms, unit_const, unit_pop = self._unit_baselines(pop, covered0, compare)
+
+        def per_unit() -> dict[int, _UnitCoverage]:
+            return {u: (pulp.LpAffineExpression(terms), unit_const[u], unit_pop[u]) for u, terms in unit_terms.items()}
+
+        rows, cols, n_cols = self._uncovered_pairs(td, covered0, capacitated)
+        if len(rows) == 0:
+            return pulp.LpAffineExpression() + const, const, 0, per_unit()
+        keys = compare[0] if compare is not None else None
+        cols, starts, stops, weights, row_keys = self._merge_rows(ki, pop, rows, cols, n_cols, keys)
+        merged = len(weights)
+        rows_of_units = _RowUnits(row_keys, compare[1] if compare is not None else [], unit_terms)
+        if not capacitated:
+            expr_terms = self._cover_rows(prob, ki, type_id, cols, starts, stops, weights, rows_of_units)
+        else:
+            expr_terms = self._assign_rows(prob, ki, type_id, td, cols, starts, stops, weights, rows_of_units)
+        return pulp.LpAffineExpression(expr_terms) + const, const, merged, per_unit()
+
+    @staticmethod
+    def _unit_baselines(
+        pop: np.ndarray, covered0: np.ndarray, compare: _Compare | None
+    ) -> tuple[dict[int, list[tuple[pulp.LpVariable, float]]], dict[int, float], dict[int, float]]:
+        """Per compared unit: empty term list, population already covered, and population (empty without ``compare``)."""
         unit_terms: dict[int, list[tuple[pulp.LpVariable, float]]] = {}
         unit_const: dict[int, float] = {}
         unit_pop: dict[int, float] = {}
         if compare is not None:
-            keys, units_of, c_rows, c_units, labels = compare
+            _keys, _units_of, c_rows, c_units, labels = compare
             pop_u = np.bincount(c_units, weights=pop[c_rows], minlength=len(labels))
             cov_u = np.bincount(c_units, weights=np.where(covered0, pop, 0.0)[c_rows], minlength=len(labels))
             for u in np.unique(c_units).tolist():
                 unit_terms[u], unit_const[u], unit_pop[u] = [], float(cov_u[u]), float(pop_u[u])
+        return unit_terms, unit_const, unit_pop
 
-        def per_unit() -> dict[int, tuple]:
-            return {u: (pulp.LpAffineExpression(terms), unit_const[u], unit_pop[u]) for u, terms in unit_terms.items()}
+    @staticmethod
+    def _uncovered_pairs(td: _TypeData, covered0: np.ndarray, capacitated: bool) -> tuple[np.ndarray, np.ndarray, int]:
+        """Pairs that matter: demand with people, not already covered (uncapacitated); and the column count.
 
-        # Pairs that matter: demand with people, not already covered (uncapacitated).
+        With capacity, existing facilities join the assignment as always-open
+        sites, numbered after the candidate sites.
+        """
+        pop = td.population
         if capacitated:
-            # Existing facilities join the assignment as always-open sites.
             rows = np.concatenate([td.rows, td.ex_rows])
             cols = np.concatenate([td.cols, len(td.sites) + td.ex_cols])
         else:
             rows, cols = td.rows, td.cols
         keep = (pop[rows] > 0) & ~covered0[rows]
-        rows, cols = rows[keep], cols[keep]
         n_cols = len(td.sites) + (len(td.existing) if capacitated else 0)
-        if len(rows) == 0:
-            return pulp.LpAffineExpression() + const, const, 0, per_unit()
+        return rows[keep], cols[keep], n_cols
+
+    @staticmethod
+    def _merge_rows(
+        ki: int, pop: np.ndarray, rows: np.ndarray, cols: np.ndarray, n_cols: int, keys: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Merge demand points with the same covering set (and, with ``keys``, the same compared units).
+
+        Returns the pairs' columns sorted by demand point, and per merged row
+        the start and stop of its first member's columns, its population and
+        its signature key (``None`` without ``keys``).
+        """
         order = np.lexsort((cols, rows))
         rows, cols = rows[order], cols[order]
         demand_with_pairs, counts = np.unique(rows, return_counts=True)
@@ -550,61 +631,101 @@ class PlanningModel:
         else:
             group_cols = ["h1", "h2"]
         grouped = frame.groupby(group_cols, sort=False).agg(row=("row", "first"), pop=("pop", "sum"))
-        merged = len(grouped)
         # Each merged row keeps the covering set of its first member.
         starts = indptr[grouped["row"].to_numpy()]
         stops = indptr[grouped["row"].to_numpy() + 1]
         weights = grouped["pop"].to_numpy(dtype=float)
         row_keys = grouped.index.get_level_values("key").to_numpy() if keys is not None else None
+        return cols, starts, stops, weights, row_keys
+
+    def _cover_rows(
+        self,
+        prob: pulp.LpProblem,
+        ki: int,
+        type_id: str,
+        cols: np.ndarray,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        weights: np.ndarray,
+        units: _RowUnits,
+    ) -> list[tuple[pulp.LpVariable, float]]:
+        """Uncapacitated: ``z[r] ≤ Σ_{j covers r} y[k, j]`` per merged row; returns the coverage terms."""
         ys = self.y[type_id]
         expr_terms: list[tuple[pulp.LpVariable, float]] = []
-        if not capacitated:
-            for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=False)):
-                z = pulp.LpVariable(f"z_{ki}_{r}", lowBound=0, upBound=1)
-                cover = pulp.LpAffineExpression([(ys[c], 1.0) for c in cols[start:stop].tolist()])
-                cover.addterm(z, -1.0)
-                prob.addConstraint(pulp.LpConstraint(cover, pulp.LpConstraintGE, rhs=0), name=f"cov_{ki}_{r}")
-                expr_terms.append((z, w))
-                if row_keys is not None and row_keys[r] >= 0:
-                    for u in units_of[row_keys[r]].tolist():
-                        unit_terms[u].append((z, w))
-        else:
-            cap = float(ftype.capacity)
-            fac_caps = (
-                self.scenario.region.facilities["capacity"].to_numpy(dtype=float)
-                if "capacity" in self.scenario.region.facilities
-                else np.full(len(self.fac_xy), np.nan)
-            )
-            load: dict[int, list[tuple[pulp.LpVariable, float]]] = {}
-            for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=False)):
-                xs = []
-                for c in cols[start:stop].tolist():
-                    x = pulp.LpVariable(f"x_{ki}_{r}_{c}", lowBound=0, upBound=1)
-                    xs.append((x, 1.0))
-                    load.setdefault(c, []).append((x, w))
-                    if c < len(td.sites) and self.strong_linking:
-                        link = pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)])
-                        prob.addConstraint(pulp.LpConstraint(link, pulp.LpConstraintLE, rhs=0))
-                    expr_terms.append((x, w))
-                    if row_keys is not None and row_keys[r] >= 0:
-                        for u in units_of[row_keys[r]].tolist():
-                            unit_terms[u].append((x, w))
-                prob.addConstraint(
-                    pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"assign_{ki}_{r}"
-                )
-            for c, terms in load.items():
-                e = pulp.LpAffineExpression(terms)
-                if c < len(td.sites):
-                    e.addterm(ys[c], -cap)
-                    prob.addConstraint(pulp.LpConstraint(e, pulp.LpConstraintLE, rhs=0), name=f"cap_{ki}_{c}")
-                else:
-                    fac = td.existing[c - len(td.sites)]
-                    fcap = fac_caps[fac] if np.isfinite(fac_caps[fac]) else cap
-                    prob.addConstraint(pulp.LpConstraint(e, pulp.LpConstraintLE, rhs=fcap), name=f"excap_{ki}_{c}")
-        return pulp.LpAffineExpression(expr_terms) + const, const, merged, per_unit()
+        for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=False)):
+            z = pulp.LpVariable(f"z_{ki}_{r}", lowBound=0, upBound=1)
+            cover = pulp.LpAffineExpression([(ys[c], 1.0) for c in cols[start:stop].tolist()])
+            cover.addterm(z, -1.0)
+            prob.addConstraint(pulp.LpConstraint(cover, pulp.LpConstraintGE, rhs=0), name=f"cov_{ki}_{r}")
+            expr_terms.append((z, w))
+            units.add(r, z, w)
+        return expr_terms
 
-    def _access_terms(self, prob, ki, type_id, td: _TypeData):
+    def _assign_rows(
+        self,
+        prob: pulp.LpProblem,
+        ki: int,
+        type_id: str,
+        td: _TypeData,
+        cols: np.ndarray,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        weights: np.ndarray,
+        units: _RowUnits,
+    ) -> list[tuple[pulp.LpVariable, float]]:
+        """Capacitated: assign each merged row's people to open sites within capacity; returns the coverage terms."""
+        ys = self.y[type_id]
+        expr_terms: list[tuple[pulp.LpVariable, float]] = []
+        load: dict[int, list[tuple[pulp.LpVariable, float]]] = {}
+        for r, (start, stop, w) in enumerate(zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=False)):
+            xs = []
+            for c in cols[start:stop].tolist():
+                x = pulp.LpVariable(f"x_{ki}_{r}_{c}", lowBound=0, upBound=1)
+                xs.append((x, 1.0))
+                load.setdefault(c, []).append((x, w))
+                if c < len(td.sites) and self.strong_linking:
+                    link = pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)])
+                    prob.addConstraint(pulp.LpConstraint(link, pulp.LpConstraintLE, rhs=0))
+                expr_terms.append((x, w))
+                units.add(r, x, w)
+            prob.addConstraint(
+                pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"assign_{ki}_{r}"
+            )
+        self._capacity_rows(prob, ki, td, ys, load)
+        return expr_terms
+
+    def _capacity_rows(
+        self,
+        prob: pulp.LpProblem,
+        ki: int,
+        td: _TypeData,
+        ys: list[pulp.LpVariable],
+        load: dict[int, list[tuple[pulp.LpVariable, float]]],
+    ) -> None:
+        """``Σ_r P_r x[r, j] ≤ cap_j · y[k, j]`` at candidate sites, ``≤ cap_j`` at existing facilities."""
+        assert td.ftype.capacity is not None  # only capacitated types assign people
+        cap = float(td.ftype.capacity)
+        facilities = self.scenario.region.facilities
+        fac_caps = (
+            facilities["capacity"].to_numpy(dtype=float)
+            if "capacity" in facilities
+            else np.full(len(self.fac_xy), np.nan)
+        )
+        for c, terms in load.items():
+            e = pulp.LpAffineExpression(terms)
+            if c < len(td.sites):
+                e.addterm(ys[c], -cap)
+                prob.addConstraint(pulp.LpConstraint(e, pulp.LpConstraintLE, rhs=0), name=f"cap_{ki}_{c}")
+            else:
+                fac = td.existing[c - len(td.sites)]
+                fcap = fac_caps[fac] if np.isfinite(fac_caps[fac]) else cap
+                prob.addConstraint(pulp.LpConstraint(e, pulp.LpConstraintLE, rhs=fcap), name=f"excap_{ki}_{c}")
+
+    def _access_terms(
+        self, prob: pulp.LpProblem, ki: int, type_id: str, td: _TypeData
+    ) -> tuple[pulp.LpAffineExpression, float]:
         """Population-weighted distance (km) of one type: baseline minus savings from closer new sites."""
+        assert td.baseline is not None  # set by prepare() for the access objective
         pop = td.population
         base_km = td.baseline / 1000.0
         const = float((pop * base_km).sum())
@@ -630,7 +751,7 @@ class PlanningModel:
             )
         return pulp.LpAffineExpression(terms) + const, const
 
-    def _standards(self, prob) -> pulp.LpAffineExpression:
+    def _standards(self, prob: pulp.LpProblem) -> pulp.LpAffineExpression:
         """Standards constraints; returns the penalty expression of soft shortfalls."""
         sc = self.scenario
         penalty = pulp.LpAffineExpression()
@@ -669,7 +790,8 @@ class PlanningModel:
             prob.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintGE, rhs=need), name=f"std_{s_idx}")
         return penalty
 
-    def _budget_caps(self, prob) -> None:
+    def _budget_caps(self, prob: pulp.LpProblem) -> None:
+        """Per-unit and per-family budget caps (``cap_<i>_<unit>``, ``family_<family>``)."""
         sc = self.scenario
         units = sc.region.admin_units
         site_units = self.site_units
@@ -709,7 +831,7 @@ class PlanningModel:
         return size
 
     # ================================================================== diagnosis
-    def _min_cost_of_standards(self, rows, required) -> float | None:
+    def _min_cost_of_standards(self, rows: list[StandardRow], required: list[pulp.LpVariable]) -> float | None:
         """Least cost (a proven lower bound) of meeting ``rows`` (hard standards) with the ``required`` sites built."""
         return _min_cost_of_standards(self, rows, required)
 
@@ -803,6 +925,7 @@ class PlanningModel:
         gain, i.e. its nearest open facility, so the value is exactly
         ``Σ_i P_i max(b_i, max_{j open} a_ij)``.
         """
+        assert td.baseline is not None and td.gain is not None  # set by _attendance_pairs()
         pop = td.population
         const = float(pop @ td.baseline)
         ys = self.y[td.ftype.type_id]
@@ -859,7 +982,7 @@ class PlanningModel:
         """
         return _solve_kolm_pollak(self, options, stages, max_iterations)
 
-    def solve(self, options: SolverOptions | None = None):
+    def solve(self, options: SolverOptions | None = None) -> PlanResult:
         """Solve and return a :class:`~optimizer.result.PlanResult`.
 
         Raises
@@ -929,7 +1052,8 @@ class PlanningModel:
         return PlanResult.from_model(self, chosen, report, stages)
 
 
-def _stage1_kept(report: SolveReport, value: float) -> SolveReport:
+def _stage1_kept(report: SolveReport, value: float | None) -> SolveReport:
+    """``report`` as ``feasible`` with the objective ``value`` of the kept stage-1 plan and its gap to the bound."""
     return replace(
         report,
         status="feasible",
@@ -958,6 +1082,6 @@ def _combine(first: SolveReport, second: SolveReport) -> SolveReport:
     )
 
 
-def solve_scenario(scenario: Scenario, options: SolverOptions | None = None):
+def solve_scenario(scenario: Scenario, options: SolverOptions | None = None) -> PlanResult:
     """Build and solve ``scenario``; shorthand for ``PlanningModel(scenario).solve(options)``."""
     return PlanningModel(scenario).solve(options)
