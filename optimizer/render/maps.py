@@ -88,6 +88,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from .result_files import ResultFiles
 from ..explore import _polygon_units, _text, family_styles, unit_indicators
+from .terrain_table import impedance_legend
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 """Vendored Leaflet + Leaflet.Sync and regionopt's own map/report scripts."""
@@ -592,6 +593,7 @@ def map_data(res: ResultFiles, *, lang: str = "en", basemap: str = "none", tiand
         },
         "facilities": facilities,
         "assumed_baseline": bool((existing.get("source", pd.Series(dtype=str)).astype(str) == "assumed").any()),
+        "impedance_note": impedance_legend(res.solution, lang),
     }
 
 

@@ -7,9 +7,11 @@ folders and scenarios without the terrain impedance have none.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .text import _int, _num, _pct, _pp
 
-__all__ = ["terrain_reach_context"]
+__all__ = ["terrain_reach_context", "impedance_legend"]
 
 AREA_LABELS = {
     "mountain26": ("26 mountain counties", "山区26县"),
@@ -46,3 +48,31 @@ def terrain_reach_context(solution: dict) -> dict | None:
             }
         )
     return {"types": list(block.get("types", [])), "rows": rows}
+
+
+IMPEDANCE_LEGEND = {
+    "straight_line": ("Travel: straight line × the catalogue's detour factor", "出行：直线距离 × 目录绕行系数"),
+    "terrain": (
+        "Travel: straight line adjusted for terrain (ETOPO5 local relief; an assumption)",
+        "出行：按地形修正的直线距离（ETOPO5 局部起伏度；假设）",
+    ),
+    "od_matrix": ("Travel: OD matrix", "出行：OD 矩阵"),
+    "network": ("Travel: road network", "出行：道路网络"),
+}
+
+
+def impedance_legend(solution: dict, lang: str = "en") -> str | None:
+    """One line for the maps' legend naming the impedance(s) the plan used (None in older result folders)."""
+    block = solution.get("impedance") or {}
+    kinds = sorted({str(v.get("kind")) for v in block.values() if isinstance(v, dict)})
+    if not kinds:
+        return None
+    index = 1 if lang == "zh" else 0
+    texts = []
+    for kind in kinds:
+        text = IMPEDANCE_LEGEND.get(kind, (f"Travel: {kind}", f"出行：{kind}"))[index]
+        paths = sorted({Path(str(v["path"])).name for v in block.values() if v.get("kind") == kind and v.get("path")})
+        if kind in ("od_matrix", "network") and paths:
+            text += f" ({', '.join(paths)})"
+        texts.append(text)
+    return "; ".join(texts)

@@ -949,6 +949,7 @@
     });
     box.appendChild(el('div', 'ro-legend-note', t('existing') + ': ' + '□ / ' + t('newFac') + ': ■'));
     if (D.assumed_baseline) box.appendChild(el('div', 'ro-legend-note ro-assumed', t('assumedNote')));
+    if (D.impedance_note) box.appendChild(el('div', 'ro-legend-note ro-impedance', D.impedance_note));
     if (D.datum === 'gcj02') box.appendChild(el('div', 'ro-legend-note', t('gcj')));
     details.appendChild(box);
     div.appendChild(details);
