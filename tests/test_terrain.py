@@ -17,6 +17,7 @@ from optimizer.impedance import StraightLine, TerrainImpedance, demand_points, i
 from optimizer.impedance.compare import terrain_reach_comparison
 from optimizer.impedance.terrain import ReliefGrid, local_relief, terrain_factors
 from optimizer.planning.model import PlanningModel
+from optimizer.render.terrain_table import impedance_legend, terrain_reach_context
 from optimizer.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,3 +184,40 @@ def test_relief_grid_errors(tmp_path: Path):
     path.write_text("not an npz")
     with pytest.raises(InputError, match="cannot read this file as an .npz relief grid"):
         read_relief(path)
+
+
+def test_report_rows_and_map_legend_from_solution():
+    solution = {
+        "impedance": {
+            "a": {"kind": "terrain", "path": "/x/etopo5_zhejiang.npz"},
+            "b": {"kind": "od_matrix", "path": "/x/od.csv"},
+        },
+        "terrain_reach": {
+            "types": ["a"],
+            "rows": [
+                {
+                    "area": "mountain26",
+                    "population": 200.0,
+                    "before_constant": 100.0,
+                    "before_terrain": 50.0,
+                    "after_constant": 150.0,
+                    "after_terrain": 120.0,
+                    "mean_detour": 1.2,
+                    "mean_speed": 0.8,
+                }
+            ],
+        },
+    }
+    table = terrain_reach_context(solution)
+    assert table is not None
+    row = table["rows"][0]
+    assert (row["area_en"], row["area_zh"], row["population"]) == ("26 mountain counties", "山区26县", "200")
+    assert (row["before_constant"], row["before_terrain"], row["change_before"]) == ("50.0%", "25.0%", "-25.0 pp")
+    assert (row["after_constant"], row["after_terrain"], row["change_after"]) == ("75.0%", "60.0%", "-15.0 pp")
+    assert (row["mean_detour"], row["mean_speed"]) == ("×1.200", "×0.800")
+    assert terrain_reach_context({}) is None
+    assert impedance_legend(solution) == (
+        "Travel: OD matrix (od.csv); Travel: straight line adjusted for terrain (ETOPO5 local relief; an assumption)"
+    )
+    assert impedance_legend(solution, "zh").startswith("出行：OD 矩阵 (od.csv)")
+    assert impedance_legend({}) is None

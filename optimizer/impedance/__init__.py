@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-
 from pyproj import CRS
 
 from ..config.schema import ImpedanceSpec

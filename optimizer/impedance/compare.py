@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # the scenario comes before the impedance in the data flow; o
 
 __all__ = ["terrain_reach_comparison"]
 
+KEYS = ("population", "before_constant", "before_terrain", "after_constant", "after_terrain")
+
 
 def terrain_reach_comparison(
     scenario: Scenario, chosen_sites: pd.DataFrame, *, group: str = "mountain26"
@@ -37,6 +39,8 @@ def terrain_reach_comparison(
     terrain impedance. Counts are summed over those types
     ("person-services") and split into demand points in ``group`` (a yes/no
     column of the admin units, e.g. the 26 mountain counties) and the rest.
+    This is reach, not service: capacities are not applied (a type with a
+    capacity serves at most its capacity of the people in reach).
 
     Parameters
     ----------
@@ -54,7 +58,8 @@ def terrain_reach_comparison(
         ``{"group", "types", "rows": [{"area", "population",
         "before_constant", "before_terrain", "after_constant",
         "after_terrain", "mean_detour", "mean_speed"}, ...]}`` (covered
-        counts in residents), or None when no type uses the terrain impedance.
+        counts in residents), plus ``"by_type"`` (the same five counts per
+        type, whole region), or None when no type uses the terrain impedance.
     """
     types = [t for t in scenario.catalogue if isinstance(impedance_for(scenario, t), TerrainImpedance)]
     if not types:
@@ -73,6 +78,7 @@ def terrain_reach_comparison(
     areas = [(group, in_group), ("rest", ~in_group)] if has_group else []
     areas.append(("all", np.ones(len(demand), bool)))
     totals = {name: np.zeros(5) for name, _ in areas}
+    by_type: dict[str, dict[str, float]] = {}
     detour = np.ones(len(demand))
     speed = np.ones(len(demand))
     constant = StraightLine()
@@ -94,6 +100,9 @@ def terrain_reach_comparison(
                 covered.append(hit)
         for name, mask in areas:
             totals[name] += [population[mask].sum(), *(population[mask & hit].sum() for hit in covered)]
+        by_type[type_id] = dict(
+            zip(KEYS, [float(population.sum()), *(float(population[hit].sum()) for hit in covered)], strict=True)
+        )
     rows_out = []
     for name, mask in areas:
         pop, b_const, b_terr, a_const, a_terr = totals[name]
@@ -109,4 +118,4 @@ def terrain_reach_comparison(
                 "mean_speed": float(speed[mask].mean()) if mask.any() else None,
             }
         )
-    return {"group": group if has_group else None, "types": types, "rows": rows_out}
+    return {"group": group if has_group else None, "types": types, "rows": rows_out, "by_type": by_type}

@@ -97,7 +97,9 @@ def read_relief(path: str | Path) -> ReliefGrid:
             hint="check the path (relative paths are read from the scenario file's folder)",
         ) from None
     except (OSError, ValueError, zipfile.BadZipFile):
-        raise InputError("cannot read this file as an .npz relief grid", file=path, field="impedance.path", hint=hint) from None
+        raise InputError(
+            "cannot read this file as an .npz relief grid", file=path, field="impedance.path", hint=hint
+        ) from None
     missing = [k for k in ("lon", "lat", "elevation") if k not in arrays]
     if missing:
         raise InputError(f"relief grid has no array {missing[0]!r}", file=path, field=missing[0], hint=hint)
@@ -248,7 +250,10 @@ def terrain_impedance(spec: ImpedanceSpec, demand_lonlat: np.ndarray, demand_ids
     Every demand point must lie inside the relief grid: a point outside has
     no terrain to read, and silently using factor 1 would hide it.
     """
-    grid = read_relief(spec.path)
+    if spec.path is None:  # the schema requires a path for every kind but straight_line
+        raise ValueError("the terrain impedance needs spec.path: the relief grid")
+    path = Path(spec.path)
+    grid = read_relief(path)
     relief = local_relief(grid, spec.relief_window_cells)
     lonlat = np.asarray(demand_lonlat, dtype=float).reshape(-1, 2)
     row, col, inside = grid.cell_of(lonlat[:, 0], lonlat[:, 1])
@@ -258,7 +263,7 @@ def terrain_impedance(spec: ImpedanceSpec, demand_lonlat: np.ndarray, demand_ids
             f"demand point {str(demand_ids[bad])!r} at lon {lonlat[bad, 0]:.4f}, lat {lonlat[bad, 1]:.4f} lies "
             f"outside the relief grid (lon {grid.lon[0]:.3f} to {grid.lon[-1]:.3f}, lat {grid.lat[0]:.3f} to "
             f"{grid.lat[-1]:.3f})",
-            file=spec.path,
+            file=path,
             field="impedance.path",
             hint="use a relief grid that covers the whole region, or impedance kind straight_line",
         )
@@ -271,7 +276,7 @@ def terrain_impedance(spec: ImpedanceSpec, demand_lonlat: np.ndarray, demand_ids
     )
     description = (
         f"terrain-adjusted straight line: local relief ({spec.relief_window_cells}×{spec.relief_window_cells} cells "
-        f"of {Path(spec.path).name}) from {spec.plain_relief_m:g} m to {spec.mountain_relief_m:g} m raises the "
+        f"of {path.name}) from {spec.plain_relief_m:g} m to {spec.mountain_relief_m:g} m raises the "
         f"detour factor ×1 to ×{spec.mountain_detour:g} and lowers speed ×1 to ×{spec.mountain_speed:g} "
         "(an assumption; geodata/README.md)"
     )

@@ -33,7 +33,9 @@ def terrain_reach_context(solution: dict) -> dict | None:
     rows = []
     for rec in block.get("rows", []):
         pop = _num(rec.get("population")) or 0.0
-        rates = {k: _rate(rec.get(k), pop) for k in ("before_constant", "before_terrain", "after_constant", "after_terrain")}
+        rates = {
+            k: _rate(rec.get(k), pop) for k in ("before_constant", "before_terrain", "after_constant", "after_terrain")
+        }
         label = AREA_LABELS.get(str(rec.get("area")), (str(rec.get("area")), str(rec.get("area"))))
         rows.append(
             {
@@ -41,8 +43,16 @@ def terrain_reach_context(solution: dict) -> dict | None:
                 "area_zh": label[1],
                 "population": _int(pop),
                 **{k: _pct(v) for k, v in rates.items()},
-                "change_before": _pp(None if rates["before_terrain"] is None else rates["before_terrain"] - (rates["before_constant"] or 0.0)),
-                "change_after": _pp(None if rates["after_terrain"] is None else rates["after_terrain"] - (rates["after_constant"] or 0.0)),
+                "change_before": _pp(
+                    None
+                    if rates["before_terrain"] is None
+                    else rates["before_terrain"] - (rates["before_constant"] or 0.0)
+                ),
+                "change_after": _pp(
+                    None
+                    if rates["after_terrain"] is None
+                    else rates["after_terrain"] - (rates["after_constant"] or 0.0)
+                ),
                 "mean_detour": "–" if rec.get("mean_detour") is None else f"×{float(rec['mean_detour']):.3f}",
                 "mean_speed": "–" if rec.get("mean_speed") is None else f"×{float(rec['mean_speed']):.3f}",
             }
