@@ -69,6 +69,8 @@ def test_local_relief_and_factors_by_hand():
     # sea (-50) counts as 0 m; windows are cut at the edge
     assert relief.tolist() == [[10, 10, 10, 0], [10, 600, 600, 600], [10, 600, 600, 600]]
     assert local_relief(grid, 1).tolist() == np.zeros((3, 4)).tolist()
+    row, col, inside = grid.cell_of(np.array([0.4, 1.5, 3.6, -0.4]), np.array([0.6, 0.0, 2.2, 2.6]))
+    assert (row.tolist(), col.tolist(), inside.tolist()) == ([1, 0, 2, 2], [0, 1, 3, 0], [True, True, False, False])
     detour, speed = terrain_factors(np.array([0.0, 30.0, 265.0, 500.0, 900.0]))
     assert detour.tolist() == pytest.approx([1.0, 1.0, 1.125, 1.25, 1.25])
     assert speed.tolist() == pytest.approx([1.0, 1.0, 0.875, 0.75, 0.75])
