@@ -14,9 +14,11 @@ from toy import UTM51, X0, Y0, catalogue, facility_type, make_region
 from optimizer.config.schema import BudgetConfig, ImpedanceConfig, ServiceConfig
 from optimizer.errors import InputError
 from optimizer.impedance import StraightLine, TerrainImpedance, demand_points, impedance_for, read_relief, site_points
-from optimizer.impedance.compare import terrain_reach_comparison
+from optimizer.impedance.compare import nearest_minutes, terrain_reach_comparison
 from optimizer.impedance.terrain import ReliefGrid, local_relief, terrain_factors
 from optimizer.planning.model import PlanningModel
+from optimizer.render.maps import map_data, nearest_travel
+from optimizer.render.result_files import read_result
 from optimizer.render.terrain_table import impedance_legend, terrain_reach_context
 from optimizer.scenario import Scenario, load_scenario
 
@@ -223,3 +225,50 @@ def test_report_rows_and_map_legend_from_solution():
     )
     assert impedance_legend(solution, "zh").startswith("出行：OD 矩阵 (od.csv)")
     assert impedance_legend({}) is None
+
+
+def test_nearest_minutes_by_hand_and_the_maps_tooltip_data(tmp_path: Path):
+    sc = toy_scenario(tmp_path)
+    # plain: 15 km × 1.0 / 40 km/h = 22.5 min; mountain: 15 × 1.25 / (40 × 0.75) × 60 = 37.5 min; none in reach: NaN
+    got = nearest_minutes(sc, "clinic", np.array([15.0, np.inf]))
+    assert got[0] == pytest.approx(22.5) and np.isnan(got[1])
+    assert nearest_minutes(sc, "clinic", np.array([15.0, 15.0])) == pytest.approx([22.5, 37.5])
+    demand = pd.DataFrame(
+        {
+            "near_km_before__clinic": [15.0, np.nan],
+            "near_km_after__clinic": [15.0, 15.0],
+            "near_min_before__clinic": [22.5, np.nan],
+            "near_min_after__clinic": [22.5, 37.5],
+            "near_km_before__school": [3.0, 4.0],
+            "near_km_after__school": [3.0, 2.0],
+            "near_min_before__school": [np.nan, np.nan],  # a km standard: no minutes
+            "near_min_after__school": [np.nan, np.nan],
+        }
+    )
+    near = nearest_travel(demand, ["clinic", "school", "library"])
+    assert near == {
+        "clinic": {"unit": "min", "before": [22.5, None], "after": [22.5, 37.5]},
+        "school": {"unit": "km", "before": [3.0, 4.0], "after": [3.0, 2.0]},
+    }
+
+
+def test_written_result_carries_nearest_times_and_the_terrain_table(tmp_path: Path):
+    sc = toy_scenario(tmp_path)
+    result = PlanningModel(sc).solve()
+    out = result.write(tmp_path / "out", maps=True, report=True)
+    res = read_result(out)
+    data = map_data(res)
+    near = data["demand"]["near"]["clinic"]
+    chosen = set(result.chosen_sites["site_id"])
+    assert "s0" in chosen
+    assert near["unit"] == "min" and near["before"] == [None, None]  # no clinic before the plan
+    # after: d0 is 15 km from s0 (22.5 min on the plain); d1 15 km from s1 if built (37.5 min), else 33.5 km from s0
+    if "s1" in chosen:
+        assert near["after"] == [22.5, 37.5]
+    else:
+        assert near["after"][0] == 22.5 and near["after"][1] == pytest.approx(
+            np.hypot(30.0, 15.0) * 1.25 / (40 * 0.75) * 60, abs=0.05
+        )
+    assert data["impedance_note"].startswith("Travel: straight line adjusted for terrain")
+    page = (out / "index.html").read_text()
+    assert 'id="table-terrain-reach"' in page

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the scenario comes before the impedance in the data flow; o
 
     from ..scenario import Scenario
 
-__all__ = ["terrain_reach_comparison"]
+__all__ = ["terrain_reach_comparison", "nearest_minutes"]
 
 KEYS = ("population", "before_constant", "before_terrain", "after_constant", "after_terrain")
 
@@ -119,3 +119,30 @@ def terrain_reach_comparison(
             }
         )
     return {"group": group if has_group else None, "types": types, "rows": rows_out, "by_type": by_type}
+
+
+def nearest_minutes(scenario: Scenario, type_id: str, nearest_km: np.ndarray) -> np.ndarray:
+    """Minutes to the nearest facility implied by a straight-line impedance, per demand point.
+
+    For the ``straight_line`` and ``terrain`` kinds, a point whose standard
+    is in minutes gets ``km × detour_factor (× terrain detour) / (speed_kmh
+    (× terrain speed)) × 60``; points with a ``distance_km`` standard, no
+    facility in reach (``inf``) or another impedance (whose minutes are
+    route times, not kept per point) get NaN.
+    """
+    imp = impedance_for(scenario, type_id)
+    km = np.asarray(nearest_km, dtype=float)
+    out = np.full(len(km), np.nan)
+    if not isinstance(imp, StraightLine):
+        return out
+    ftype = scenario.catalogue[type_id]
+    urban = scenario.region.urban_flags()
+    speed = np.where(urban, ftype.urban.speed_kmh or np.nan, ftype.rural.speed_kmh or np.nan)
+    detour = np.where(urban, ftype.urban.detour_factor, ftype.rural.detour_factor)
+    if isinstance(imp, TerrainImpedance):
+        t_detour, t_speed = imp.factors_for(demand_points(scenario))
+        detour = detour * t_detour
+        speed = speed * t_speed
+    ok = np.isfinite(km) & np.isfinite(speed)
+    out[ok] = km[ok] * detour[ok] / speed[ok] * 60.0
+    return out
