@@ -56,6 +56,11 @@ from optimizer.datum import gcj02_to_wgs84, transform_geometry  # noqa: E402
 DEFAULT_SHARED = REPO.parent / "shared" / "data" / "zhejiang"
 DEFAULT_OUT = REPO / "geodata" / "zhejiang" / "zhejiang.gpkg"
 DEFAULT_CACHE = REPO / "geodata" / "_cache"
+# Relief for the terrain-aware impedance (optimizer/impedance/terrain.py): ETOPO5 from the Debian
+# package ferret-datasets (NOAA NGDC, public domain), cropped to Zhejiang with a margin.
+DEFAULT_ETOPO5 = Path("/usr/share/ferret-vis/data/etopo5.cdf")
+DEFAULT_RELIEF_OUT = REPO / "geodata" / "zhejiang" / "etopo5_zhejiang.npz"
+RELIEF_BOX = (117.5, 26.5, 123.5, 31.5)  # lon_min, lat_min, lon_max, lat_max (Zhejiang 118.0-123.2 E, 27.0-31.2 N)
 
 # Pinned build-time wheels. The hashes make a rebuild fail loudly if PyPI ever
 # served different bytes under the same version.
@@ -1015,12 +1020,68 @@ def build(shared: Path, out: Path, cache: Path) -> dict:
     return info
 
 
+def build_relief(etopo5: Path, out: Path, box: tuple[float, float, float, float] = RELIEF_BOX) -> dict:
+    """Crop ETOPO5 relief to ``box`` and write it as ``.npz`` (``lon``, ``lat``, ``elevation`` in metres).
+
+    Parameters
+    ----------
+    etopo5
+        ``etopo5.cdf`` of the Debian package ``ferret-datasets`` (variable
+        ``ROSE`` on axes ``ETOPO05_Y`` × ``ETOPO05_X``, both ascending;
+        longitudes 0-360 east).
+    out
+        The ``.npz`` to write; ``relief_info.json`` is written beside it.
+    box
+        ``(lon_min, lat_min, lon_max, lat_max)`` in degrees.
+
+    Returns
+    -------
+    dict
+        What ``relief_info.json`` holds: source checksum, box, shape, range.
+    """
+    from scipy.io import netcdf_file
+
+    with netcdf_file(str(etopo5), "r", mmap=False) as nc:
+        lon = np.asarray(nc.variables["ETOPO05_X"][:], dtype=float)
+        lat = np.asarray(nc.variables["ETOPO05_Y"][:], dtype=float)
+        xi = np.flatnonzero((lon >= box[0]) & (lon <= box[2]))
+        yi = np.flatnonzero((lat >= box[1]) & (lat <= box[3]))
+        rose = np.asarray(nc.variables["ROSE"][yi.min() : yi.max() + 1, xi.min() : xi.max() + 1], dtype=float)
+    assert np.all(np.diff(lon[xi]) > 0) and np.all(np.diff(lat[yi]) > 0), "ETOPO5 axes must ascend"
+    assert np.isfinite(rose).all() and (np.abs(rose) < 1e4).all(), "missing values in the Zhejiang crop"
+    elevation = np.rint(rose).astype(np.int16)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, lon=lon[xi], lat=lat[yi], elevation=elevation)
+    info = {
+        "source": {"path": str(etopo5), "package": "ferret-datasets (Debian)", "sha256": sha256(etopo5),
+                   "variable": "ROSE", "axes": ["ETOPO05_Y", "ETOPO05_X"],
+                   "dataset": "ETOPO5, NOAA National Geophysical Data Center (1988), public domain"},
+        "box": list(box),
+        "shape": list(elevation.shape),
+        "elevation_m": [int(elevation.min()), int(elevation.max())],
+        "output": {"path": out.name, "sha256": sha256(out)},
+    }  # fmt: skip
+    (out.parent / "relief_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder with the Zhejiang CSVs")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="GeoPackage to write")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the build-time wheels are kept")
+    parser.add_argument(
+        "--relief",
+        nargs="?",
+        const=DEFAULT_ETOPO5,
+        type=Path,
+        help="only rebuild the relief crop geodata/zhejiang/etopo5_zhejiang.npz from this etopo5.cdf "
+        f"(default {DEFAULT_ETOPO5}, apt-get install ferret-datasets)",
+    )
     args = parser.parse_args(argv)
+    if args.relief is not None:
+        print(json.dumps(build_relief(args.relief, DEFAULT_RELIEF_OUT), indent=1))
+        return 0
     info = build(args.shared, args.out, args.cache)
     print(json.dumps({k: info[k] for k in ("rows", "demand_by_kind", "candidates_by_kind", "facilities_by_type",
                                            "seats", "output")}, ensure_ascii=False, indent=1))  # fmt: skip

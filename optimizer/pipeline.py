@@ -46,9 +46,16 @@ INIT_CONFIGS = (
     "configs/culture-gap.yaml",
     "configs/health-education-equity.yaml",
 )
-INIT_GEODATA = ("geodata/zhejiang/zhejiang.gpkg", "geodata/zhejiang/build_info.json")
+INIT_GEODATA = (
+    "geodata/zhejiang/zhejiang.gpkg",
+    "geodata/zhejiang/build_info.json",
+    "geodata/zhejiang/etopo5_zhejiang.npz",
+    "geodata/zhejiang/relief_info.json",
+)
 #: The region path the shipped scenarios use (relative to configs/).
 SHIPPED_GPKG_REF = "../geodata/zhejiang/zhejiang.gpkg"
+#: The relief grid of the default's terrain impedance (relative to configs/).
+SHIPPED_RELIEF_REF = "../geodata/zhejiang/etopo5_zhejiang.npz"
 
 
 def shipped_data_dir() -> Path | None:
@@ -122,6 +129,7 @@ def init_folder(dest: str | Path, *, copy_data: bool = True) -> list[Path]:
             hint="choose a new or empty folder: regionopt init DIR",
         )
     gpkg = (root / "configs" / SHIPPED_GPKG_REF).resolve()
+    relief = (root / "configs" / SHIPPED_RELIEF_REF).resolve()
     written = []
     for name in names:
         out = target / name
@@ -129,7 +137,8 @@ def init_folder(dest: str | Path, *, copy_data: bool = True) -> list[Path]:
         if name.endswith(".yaml") and not copy_data:
             # A text edit keeps the comments; a JSON string is a valid YAML scalar.
             text = (root / name).read_text(encoding="utf-8")
-            out.write_text(text.replace(SHIPPED_GPKG_REF, json.dumps(gpkg.as_posix())), encoding="utf-8")
+            text = text.replace(SHIPPED_GPKG_REF, json.dumps(gpkg.as_posix()))
+            out.write_text(text.replace(SHIPPED_RELIEF_REF, json.dumps(relief.as_posix())), encoding="utf-8")
         else:
             shutil.copyfile(root / name, out)
         written.append(out)

@@ -33,6 +33,8 @@ def test_init_copies_a_starting_point_whose_paths_resolve(tmp_path: Path):
         "configs/health-education-equity.yaml",
         "configs/zhejiang.yaml",
         "geodata/zhejiang/build_info.json",
+        "geodata/zhejiang/etopo5_zhejiang.npz",
+        "geodata/zhejiang/relief_info.json",
         "geodata/zhejiang/zhejiang.gpkg",
     ]
     for name in names:
@@ -47,6 +49,8 @@ def test_init_copies_a_starting_point_whose_paths_resolve(tmp_path: Path):
 
     scenario = load_scenario(tmp_path / "light" / "configs" / "zhejiang.yaml")
     assert {Path(p).resolve().as_posix() for p in scenario.region.files.values()} == {gpkg}
+    relief = (default_config_path().parent.parent / "geodata" / "zhejiang" / "etopo5_zhejiang.npz").resolve()
+    assert scenario.impedance.kind == "terrain" and Path(scenario.impedance.path).resolve() == relief
 
 
 def _fake_python(folder: Path, name: str) -> None:

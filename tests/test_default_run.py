@@ -83,3 +83,32 @@ def test_default_run_writes_every_output_with_provenance(default_run):
     gpkg = manifest["inputs"]["region.admin_units"]
     assert gpkg["path"].endswith("geodata/zhejiang/zhejiang.gpkg") and len(gpkg["sha256"]) == 64
     assert manifest["versions"]["highspy"] != "not installed"
+
+
+def test_default_run_uses_terrain_and_reports_reach_in_the_mountain_counties(default_run):
+    out, _ = default_run
+    solution = json.loads((out / "solution.json").read_text())
+    assert {v["kind"] for v in solution["impedance"].values()} == {"terrain"}
+    rows = {r["area"]: r for r in solution["terrain_reach"]["rows"]}
+    assert set(rows) == {"mountain26", "rest", "all"}
+    # the population of the two areas adds up to the whole region's (person-services over all 14 types)
+    assert rows["mountain26"]["population"] + rows["rest"]["population"] == pytest.approx(rows["all"]["population"])
+    totals = pd.read_csv(out / "coverage_by_type.csv").set_index("facility_type")
+    assert rows["all"]["population"] == pytest.approx(totals["population"].sum())
+    # the plan's own coverage is the terrain one: equal where no capacity limits service, at least it elsewhere
+    catalogue = pd.read_csv(out / "catalogue.csv").set_index("facility_type")
+    for type_id, counts in solution["terrain_reach"]["by_type"].items():
+        for state in ("before", "after"):
+            within = counts[f"{state}_terrain"]
+            served = totals.loc[type_id, f"covered_{state}"]
+            if pd.isna(catalogue.loc[type_id, "capacity"]):
+                assert within == pytest.approx(served), (type_id, state)
+            else:
+                assert within >= served - 1e-6, (type_id, state)
+    for r in rows.values():  # terrain only shrinks radii
+        assert r["before_terrain"] <= r["before_constant"] and r["after_terrain"] <= r["after_constant"]
+    assert rows["mountain26"]["mean_detour"] > rows["rest"]["mean_detour"]
+    page = (out / "index.html").read_text()
+    assert 'id="table-terrain-reach"' in page and "26 mountain counties" in page
+    assert "terrain-adjusted straight line" in page
+    assert "adjusted for terrain" in (out / "map_data.js").read_text()

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import os
 import re
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pulp
 import pytest
 import shapely
@@ -765,6 +767,33 @@ CASES.update(
         ],
     }
 )
+
+# ------------------------------------------------------------- terrain impedance (relief grid)
+TERRAIN_IMPEDANCE = append("scenario.yaml", "impedance:\n  kind: terrain\n  path: data/relief.npz\n")
+
+
+def relief_npz(**arrays: np.ndarray) -> bytes:
+    """An .npz relief grid as bytes (lon, lat, elevation as given)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+LON_EAST, LAT_SOUTH = np.linspace(121.0, 121.5, 3), np.linspace(29.0, 29.5, 3)
+CASES["Impedance settings invalid"] += [
+    Case([append("scenario.yaml", "impedance:\n  kind: terrain\n  path: data/relief.npz\n  mountain_relief_m: 30\n")]),
+    Case([append("scenario.yaml", "impedance:\n  kind: terrain\n  path: data/relief.npz\n  relief_window_cells: 4\n")]),
+]
+CASES["Relief grid unusable"] = [
+    Case([TERRAIN_IMPEDANCE]),
+    Case([write("data/relief.npz", relief_npz(lon=LON_EAST, lat=LAT_SOUTH)), TERRAIN_IMPEDANCE]),
+    Case(
+        [
+            write("data/relief.npz", relief_npz(lon=LON_EAST, lat=LAT_SOUTH, elevation=np.zeros((3, 3)))),
+            TERRAIN_IMPEDANCE,
+        ]
+    ),
+]
 
 CASE_IDS = [(title, i) for title, cases in CASES.items() for i in range(len(cases))]
 

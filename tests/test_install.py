@@ -33,6 +33,7 @@ SHIPPED = {
     "optimizer/data/configs/health-education-equity.yaml": ROOT / "configs" / "health-education-equity.yaml",
     "optimizer/data/geodata/zhejiang/zhejiang.gpkg": ROOT / "geodata" / "zhejiang" / "zhejiang.gpkg",
     "optimizer/data/geodata/zhejiang/build_info.json": ROOT / "geodata" / "zhejiang" / "build_info.json",
+    "optimizer/data/geodata/zhejiang/etopo5_zhejiang.npz": ROOT / "geodata" / "zhejiang" / "etopo5_zhejiang.npz",
 }
 
 pytestmark = pytest.mark.slow

@@ -352,9 +352,10 @@ class ImpedanceSpec(_Strict):
     road networks).
     """
 
-    kind: Literal["straight_line", "od_matrix", "network"] = "straight_line"
+    kind: Literal["straight_line", "od_matrix", "network", "terrain"] = "straight_line"
     path: Path | None = Field(
-        default=None, description="OD matrix (CSV, Parquet, GeoPackage) or road network (OSM PBF, line layer)"
+        default=None,
+        description="OD matrix (CSV, Parquet, GeoPackage), road network (OSM PBF, line layer) or relief grid (.npz)",
     )
     layer: str | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> column in the file")
@@ -363,6 +364,20 @@ class ImpedanceSpec(_Strict):
     access_speed_kmh: float = Field(
         default=5.0, gt=0, le=200, description="speed of the leg from a point to its nearest node"
     )
+    # kind: terrain (optimizer/impedance/terrain.py; calibration in geodata/README.md)
+    relief_window_cells: int = Field(
+        default=3, ge=1, le=25, description="terrain: odd window (grid cells) of the local relief"
+    )
+    plain_relief_m: float = Field(
+        default=30.0, ge=0, description="terrain: local relief up to which the terrain is a plain"
+    )
+    mountain_relief_m: float = Field(
+        default=500.0, gt=0, description="terrain: local relief from which factors are full"
+    )
+    mountain_detour: float = Field(
+        default=1.25, ge=1, le=3, description="terrain: detour multiplier at mountain relief"
+    )
+    mountain_speed: float = Field(default=0.75, gt=0, le=1, description="terrain: speed multiplier at mountain relief")
 
     @field_validator("speeds")
     @classmethod
@@ -373,6 +388,18 @@ class ImpedanceSpec(_Strict):
                     f"speed of road class {road_class!r} must be more than 0 and at most 300 km/h, got {speed:g}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _terrain_window(self) -> ImpedanceSpec:
+        if self.relief_window_cells % 2 == 0:
+            raise ValueError(
+                f"relief_window_cells must be odd (the window is centred on a cell), got {self.relief_window_cells}"
+            )
+        if self.mountain_relief_m <= self.plain_relief_m:
+            raise ValueError(
+                f"mountain_relief_m ({self.mountain_relief_m:g}) must be more than plain_relief_m ({self.plain_relief_m:g})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _path_for_files(self) -> ImpedanceSpec:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from pyproj import CRS
 
 from ..config.schema import ImpedanceSpec
 from ..datum import planar_xy
@@ -31,6 +32,7 @@ from .network import (
     read_road_layer,
 )
 from .od_matrix import ODMatrix, read_od_matrix, write_od_matrix
+from .terrain import TerrainImpedance, read_relief, terrain_impedance
 
 if TYPE_CHECKING:  # the scenario comes before the impedance in the data flow; only its type is needed here
     import geopandas as gpd
@@ -42,6 +44,8 @@ __all__ = [
     "StraightLine",
     "ODMatrix",
     "NetworkImpedance",
+    "TerrainImpedance",
+    "read_relief",
     "RoadNetwork",
     "Points",
     "Pairs",
@@ -152,6 +156,12 @@ def impedance_for(scenario: Scenario, type_id: str) -> Impedance:
     if key in cache:
         return cache[key]
     region = scenario.region
+    if spec.kind == "terrain":  # the relief under each demand point (optimizer/impedance/terrain.py)
+        imp_terrain = terrain_impedance(
+            spec, planar_xy(region.demand, CRS.from_epsg(4326)), region.demand.index.astype(str).to_numpy()
+        )
+        cache[key] = imp_terrain
+        return imp_terrain
     assert spec.path is not None  # the schema requires a path for every kind but straight_line
     if spec.kind == "od_matrix":
         max_minutes, max_km = _largest_limits(scenario, key)

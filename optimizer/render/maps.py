@@ -92,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shapely.geometry.base import BaseGeometry
 
     from .result_files import ResultFiles
+from .terrain_table import impedance_legend
 
 # A result layer, or None for one the result folder lacks: _shift hands back what it gets.
 _Layer = TypeVar("_Layer", "gpd.GeoDataFrame", None)
@@ -458,6 +459,32 @@ def _colocated_slots(x: np.ndarray, y: np.ndarray) -> list[int]:
     return pd.factorize(key)[0].tolist()
 
 
+def nearest_travel(demand: pd.DataFrame, types: list[str]) -> dict[str, dict]:
+    """Per type: minutes (else km) to the nearest facility before and after, 0.1 apart (None = none in reach).
+
+    Read from the result's demand layer (``near_min_<state>__<type>``,
+    ``near_km_<state>__<type>``); older result folders have none, and the
+    tooltips then leave the line out.
+    """
+    out: dict[str, dict] = {}
+    for t in types:
+        if f"near_km_before__{t}" not in demand or f"near_km_after__{t}" not in demand:
+            continue
+        minutes = [demand.get(f"near_min_{state}__{t}") for state in ("before", "after")]
+        km = [demand[f"near_km_{state}__{t}"].to_numpy(dtype=float) for state in ("before", "after")]
+        use_min = all(m is not None for m in minutes) and all(
+            np.array_equal(np.isfinite(m.to_numpy(dtype=float)), np.isfinite(k))
+            for m, k in zip(minutes, km, strict=True)
+        )
+        values = [m.to_numpy(dtype=float) for m in minutes] if use_min else km
+        out[t] = {
+            "unit": "min" if use_min else "km",
+            "before": [None if not np.isfinite(v) else round(float(v), 1) for v in values[0]],
+            "after": [None if not np.isfinite(v) else round(float(v), 1) for v in values[1]],
+        }
+    return out
+
+
 def map_data(res: ResultFiles, *, lang: str = "en", basemap: str = "none", tianditu_key: str | None = None) -> dict:
     """Everything the map script draws, as plain JSON-able data.
 
@@ -523,6 +550,7 @@ def map_data(res: ResultFiles, *, lang: str = "en", basemap: str = "none", tiand
             pops[group] = np.rint(pop).astype(np.int64).tolist()
     if "all" not in pops:
         pops["all"] = np.rint(demand["population"].to_numpy(dtype=float)).astype(np.int64).tolist()
+    near = nearest_travel(demand, types)
 
     # Facilities: existing ones (before and after) and the plan's new ones (after only).
     fac = _shift(res.facilities, datum)
@@ -596,9 +624,11 @@ def map_data(res: ResultFiles, *, lang: str = "en", basemap: str = "none", tiand
             "status": status,
             "n": int(len(demand)),
             "spacing_m": _typical_spacing_m(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()),
+            "near": near,
         },
         "facilities": facilities,
         "assumed_baseline": bool((existing.get("source", pd.Series(dtype=str)).astype(str) == "assumed").any()),
+        "impedance_note": impedance_legend(res.solution, lang),
     }
 
 

@@ -40,6 +40,7 @@ from .maps import (
     write_maps,
 )
 from .result_files import ResultFiles, read_result
+from .terrain_table import terrain_reach_context
 from .text import _int, _money, _num, _pct, _pp, _s
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -703,6 +704,7 @@ def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> 
         "catalogue": _catalogue(res),
         "baseline": _baseline(res),
         "impedance": {k: _s(v.get("description")) for k, v in (sol.get("impedance") or {}).items()},
+        "terrain_reach": terrain_reach_context(sol),
         "files": _data_files(res),
         "maps": maps,
         "map_files": MAP_FILES,

@@ -38,6 +38,7 @@ from ..explore import (
     unit_indicators,
 )
 from ..impedance import impedance_for, spec_for
+from ..impedance.compare import terrain_reach_comparison
 from ..region import finest_levels, unit_group_columns
 from ..solvers.options import SolveReport
 from .write import write_result
@@ -320,6 +321,8 @@ class PlanResult:
             },
             "model_size": self.model_size.to_dict(),
             "timings": self.timings,
+            # Terrain impedance only: reach with the constant detour factor vs terrain, mountain counties vs rest.
+            **_terrain_reach(sc, self.chosen_sites),
         }
 
     # ------------------------------------------------------------------ notebooks
@@ -457,6 +460,12 @@ class PlanResult:
         """Write all output files atomically to ``out_dir`` (default ``reports/<scenario>``)."""
 
         return write_result(self, out_dir, maps=maps, report=report)
+
+
+def _terrain_reach(scenario: Scenario, chosen_sites: pd.DataFrame) -> dict:
+    """``{"terrain_reach": ...}`` when a type uses the terrain impedance, else ``{}`` (solution.json unchanged)."""
+    comparison = terrain_reach_comparison(scenario, chosen_sites)
+    return {} if comparison is None else {"terrain_reach": comparison}
 
 
 def _impedance_summary(scenario: Scenario, type_id: str) -> dict[str, Any]:

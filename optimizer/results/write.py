@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ..accessibility import accessibility_by_demand
 from ..errors import OutputError
 from ..explore import _polygon_units, unit_indicators
+from ..impedance.compare import nearest_minutes
 from ..render.report import render_outputs
 from ..solvers.versions import solver_versions
 
@@ -224,6 +226,11 @@ def _write_result_gpkg(result: PlanResult, path: Path) -> None:
         demand[f"after__{type_id}"] = result.after.served[type_id]
         group = sc.catalogue[type_id].serves
         demand[f"pop__{type_id}"] = region.group_population(group)
+        # km (and implied minutes) to the nearest facility of the type, for the maps' demand tooltips
+        for state, layout in (("before", result.before), ("after", result.after)):
+            km = np.asarray(layout.nearest_km[type_id], dtype=float)
+            demand[f"near_km_{state}__{type_id}"] = np.where(np.isfinite(km), km, np.nan)
+            demand[f"near_min_{state}__{type_id}"] = nearest_minutes(sc, type_id, km)
     demand.reset_index().to_file(path, layer="demand", driver="GPKG")
     units = region.admin_units
     units.reset_index().to_file(path, layer="admin_units", driver="GPKG")

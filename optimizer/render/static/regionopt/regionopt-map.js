@@ -35,7 +35,7 @@
         'Existing facilities are an ILLUSTRATIVE baseline built from rules (source = "assumed"), not an inventory.',
       source: 'source', assumedSource: 'assumed - illustrative baseline, not a real facility', planned: 'planned (new)',
       cost: 'cost', capacity: 'capacity', unlimited: 'unlimited', newlyCovered: 'people newly covered',
-      site: 'site', county: 'county', city: 'city', yuan: 'yuan', language: 'Language', demandPoint: 'Demand point',
+      site: 'site', county: 'county', city: 'city', yuan: 'yuan', language: 'Language', demandPoint: 'Demand point', nearestFac: 'nearest facility', none: 'none in reach',
       residents: 'residents', groupPop: 'people served by this type here', status: 'status', levelWord: 'level',
       gcj: 'Layers shifted to GCJ-02 to match Amap tiles.',
       reach: 'People out of reach', change: 'Change (after - before)', names: 'Names of cities and counties',
@@ -54,7 +54,7 @@
         '现有设施为按规则生成的示意性基线（source = "assumed"），并非实际设施清单。',
       source: '来源', assumedSource: 'assumed - 示意性基线，非真实设施', planned: '规划新建',
       cost: '造价', capacity: '容量', unlimited: '不限', newlyCovered: '新覆盖人口',
-      site: '点位', county: '区县', city: '地市', yuan: '元', language: '语言', demandPoint: '需求点',
+      site: '点位', county: '区县', city: '地市', yuan: '元', language: '语言', demandPoint: '需求点', nearestFac: '最近设施', none: '可达范围内无',
       residents: '常住人口', groupPop: '该类型服务人群', status: '状态', levelWord: '级别',
       gcj: '图层已转换为 GCJ-02 坐标以匹配高德底图。',
       reach: '服务范围外人口', change: '变化（规划后 − 规划前）', names: '地市和区县名称',
@@ -682,6 +682,11 @@
     if (idx.length === 1) {
       var tp = D.types[idx[0]];
       if (tp.group !== 'all') box.appendChild(el('div', null, fmt(D.demand.pop[tp.group][i]) + ' ' + t('groupPop') + ' (' + tp.group + ')'));
+      var near = D.demand.near && D.demand.near[tp.id];
+      if (near) {  // time (or km) to the nearest facility of the type, with the impedance the plan used
+        var nv = function (v) { return v === null || v === undefined ? t('none') : v + ' ' + near.unit; };
+        box.appendChild(el('div', 'ro-near', t('nearestFac') + ': ' + nv(near.before[i]) + (show === 'before' ? '' : ' → ' + nv(near.after[i]))));
+      }
     }
     var b = demandCodes(state.key, 'before')[i], a = demandCodes(state.key, 'after')[i];
     var word = { 0: t('noPop'), 1: t('uncovered'), 2: t('partly'), 3: t('covered') };
@@ -949,6 +954,7 @@
     });
     box.appendChild(el('div', 'ro-legend-note', t('existing') + ': ' + '□ / ' + t('newFac') + ': ■'));
     if (D.assumed_baseline) box.appendChild(el('div', 'ro-legend-note ro-assumed', t('assumedNote')));
+    if (D.impedance_note) box.appendChild(el('div', 'ro-legend-note ro-impedance', D.impedance_note));
     if (D.datum === 'gcj02') box.appendChild(el('div', 'ro-legend-note', t('gcj')));
     details.appendChild(box);
     div.appendChild(details);
