@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 import geopandas as gpd
 import numpy as np
@@ -294,6 +294,12 @@ def _geo_coverage(
     return _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
 
 
+@overload
+def _geo_column(gdf: gpd.GeoDataFrame, col: str, what: str) -> np.ndarray: ...
+@overload
+def _geo_column(gdf: gpd.GeoDataFrame, col: None, what: str) -> None: ...
+@overload
+def _geo_column(gdf: gpd.GeoDataFrame, col: str | None, what: str) -> np.ndarray | None: ...
 def _geo_column(gdf: gpd.GeoDataFrame, col: str | None, what: str) -> np.ndarray | None:
     if col is None:
         return None
