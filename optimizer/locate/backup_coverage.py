@@ -115,7 +115,7 @@ class LSCPB(LocateModel):
         model._n, model._m, model._predefined, model._cov = n, m, pre, cov
         model._solver = solver
         model.service_radius = radius
-        assert lscp.objective is not None  # LSCP.solve raises unless it found a plan
+        assert lscp.objective is not None  # an optimal LSCP has its objective
         p = int(round(lscp.objective))
         model.lscp_obj_value = p
         y = _site_vars(model, m, pre)
