@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,4 +172,34 @@ def _solve_kolm_pollak(
                 "lower_bound": lower,
             }
         },
+    )
+
+
+def _stage1_kept(report: SolveReport, value: float | None) -> SolveReport:
+    """``report`` as ``feasible`` with the objective ``value`` of the kept stage-1 plan and its gap to the bound."""
+    return replace(
+        report,
+        status="feasible",
+        objective=value,
+        gap=relative_gap(value, report.bound),
+        message=f"{report.message}; no plan found in stage 2, the stage-1 plan is kept",
+    )
+
+
+def _combine(first: SolveReport, second: SolveReport) -> SolveReport:
+    """Status of a lexicographic solve: optimal only if both stages are."""
+    status = "optimal" if first.is_optimal and second.is_optimal else second.status
+    if status == "optimal" and not first.is_optimal:
+        status = "feasible"
+    extra = {"stage1": first.to_dict(), "stage2": second.to_dict()}
+    return SolveReport(
+        status=status,
+        objective=second.objective,
+        bound=second.bound,
+        gap=second.gap if first.gap is None else max(second.gap or 0.0, first.gap),
+        seconds=first.seconds + second.seconds,
+        solver=second.solver,
+        solver_version=second.solver_version,
+        message=f"stage 1 (max-min rate): {first.message}; stage 2 (coverage): {second.message}",
+        extra=extra,
     )

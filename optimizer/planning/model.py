@@ -32,7 +32,7 @@ Budget
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -44,11 +44,11 @@ from ..datum import planar_xy
 from ..errors import InfeasibleError, ModelTooLargeError, SolverError
 from ..impedance import Impedance, Points, StraightLine, impedance_for
 from ..impedance.straight_line import coverage_pairs, nearest_distance
-from ..locate.attendance import decay_weights
 from ..results.plan import PlanResult
 from ..scenario import Scenario, Standard, default_unit_levels
-from ..solvers.options import SolveReport, SolverOptions, relative_gap
+from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
+from .access import _access_terms, _attendance_pairs, _attendance_terms, _reach_by_impedance
 from .diagnose import (
     StandardRow,
     _budget_shortfalls,
@@ -56,7 +56,7 @@ from .diagnose import (
     _diagnose,
     _min_cost_of_standards,
 )
-from .fair import _solve_kolm_pollak, _solve_leximin
+from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
 from .size import (
     _UNIT_KINDS,
     ModelSize,
@@ -250,53 +250,11 @@ class PlanningModel:
         existing facilities are reached the same way as candidate sites. The
         access objective measures km along the network.
         """
-        ftype = td.ftype
-        sites = self.site_points.subset(td.sites)
-        existing = self.fac_points.subset(td.existing)
-        if objective == "access":
-            sc = self.scenario
-            cap = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
-            d_exist = impedance.nearest_km(self.demand_points, existing) * 1000.0
-            td.baseline = np.minimum(d_exist, cap)
-            rows, cols, _, km = impedance.pairs(self.demand_points, sites, None, td.baseline / 1000.0)
-            dist = km * 1000.0
-            keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
-            td.rows, td.cols, td.dist = rows[keep], cols[keep], dist[keep]
-            return
-        rows, cols, minutes, km = impedance.reach(ftype.urban, ftype.rural, self.urban, self.demand_points, sites)
-        td.rows, td.cols = rows, cols
-        td.dist = np.where(np.isfinite(km), km * 1000.0, np.nan)
-        td.ex_rows, td.ex_cols, _, _ = impedance.reach(
-            ftype.urban, ftype.rural, self.urban, self.demand_points, existing
-        )
+        return _reach_by_impedance(self, td, impedance, objective)
 
     def _attendance_pairs(self, td: _TypeData, radius: np.ndarray, type_id: str) -> None:
         """Attendance: the existing facilities' share per demand point, and the pairs where a new site does better."""
-        att = self.scenario.objective.attendance
-        n = len(self.demand_xy)
-        cutoff = (
-            np.full(n, att.cutoff_km * 1000.0)
-            if att.cutoff_km
-            else np.broadcast_to(np.asarray(radius, float), (n,)).copy()
-        )
-        d_exist, _ = nearest_distance(self.demand_xy, self.fac_xy[td.existing])
-
-        def share(d_m: np.ndarray, cut_m: np.ndarray) -> np.ndarray:
-            # linear decay falls to 0 at each demand point's own cutoff; power/exponential use km
-            if att.decay == "linear":
-                with np.errstate(invalid="ignore"):
-                    a = np.clip(1.0 - d_m / cut_m, 0.0, 1.0)
-            else:
-                a = decay_weights(np.where(np.isfinite(d_m), d_m, 0.0) / 1000.0, att.decay, att.beta, np.inf)
-            return np.where(d_m <= cut_m, a, 0.0)
-
-        base = share(d_exist, cutoff)
-        td.baseline = base
-        self._count_pairs_first(self.site_xy[td.sites], float(cutoff.max(initial=0.0)), type_id)
-        rows, cols, dist = coverage_pairs(self.demand_xy, self.site_xy[td.sites], cutoff)
-        gain = share(dist, cutoff[rows]) - base[rows]
-        keep = (gain > 0) & (td.population[rows] > 0)
-        td.rows, td.cols, td.dist, td.gain = rows[keep], cols[keep], dist[keep], gain[keep]
+        return _attendance_pairs(self, td, radius, type_id)
 
     # ------------------------------------------------------------------ helpers
     def _compare_members(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -725,31 +683,7 @@ class PlanningModel:
         self, prob: pulp.LpProblem, ki: int, type_id: str, td: _TypeData
     ) -> tuple[pulp.LpAffineExpression, float]:
         """Population-weighted distance (km) of one type: baseline minus savings from closer new sites."""
-        assert td.baseline is not None  # set by prepare() for the access objective
-        pop = td.population
-        base_km = td.baseline / 1000.0
-        const = float((pop * base_km).sum())
-        ys = self.y[type_id]
-        if len(td.rows) == 0:
-            return pulp.LpAffineExpression() + const, const
-        saving = pop[td.rows] * (td.baseline[td.rows] - td.dist) / 1000.0
-        terms = []
-        demand_rows, starts = np.unique(td.rows, return_index=True)
-        stops = np.append(starts[1:], len(td.rows))
-        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
-            xs = []
-            for p in range(start, stop):
-                c = int(td.cols[p])
-                x = pulp.LpVariable(f"a_{ki}_{i}_{c}", lowBound=0, upBound=1)
-                xs.append((x, 1.0))
-                terms.append((x, -float(saving[p])))
-                prob.addConstraint(
-                    pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
-                )
-            prob.addConstraint(
-                pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"near_{ki}_{i}"
-            )
-        return pulp.LpAffineExpression(terms) + const, const
+        return _access_terms(self, prob, ki, type_id, td)
 
     def _standards(self, prob: pulp.LpProblem) -> pulp.LpAffineExpression:
         """Standards constraints; returns the penalty expression of soft shortfalls."""
@@ -925,27 +859,7 @@ class PlanningModel:
         gain, i.e. its nearest open facility, so the value is exactly
         ``Σ_i P_i max(b_i, max_{j open} a_ij)``.
         """
-        assert td.baseline is not None and td.gain is not None  # set by _attendance_pairs()
-        pop = td.population
-        const = float(pop @ td.baseline)
-        ys = self.y[td.ftype.type_id]
-        terms = []
-        demand_rows, starts = np.unique(td.rows, return_index=True)
-        stops = np.append(starts[1:], len(td.rows))
-        for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
-            xs = []
-            for p in range(start, stop):
-                c = int(td.cols[p])
-                x = pulp.LpVariable(f"att_{ki}_{i}_{c}", lowBound=0, upBound=1)
-                xs.append((x, 1.0))
-                terms.append((x, float(pop[i] * td.gain[p])))
-                prob.addConstraint(
-                    pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
-                )
-            prob.addConstraint(
-                pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"attend_{ki}_{i}"
-            )
-        return pulp.LpAffineExpression(terms) + const, const
+        return _attendance_terms(self, prob, ki, td)
 
     # ------------------------------------------------------------------ leximin and Kolm-Pollak
     def _solve_leximin(self, options: SolverOptions, stages: list[SolveReport]) -> SolveReport:
@@ -1050,36 +964,6 @@ class PlanningModel:
                 if v.varValue is not None and v.varValue > 0.5:
                     chosen.append((int(td.sites[pos]), type_id))
         return PlanResult.from_model(self, chosen, report, stages)
-
-
-def _stage1_kept(report: SolveReport, value: float | None) -> SolveReport:
-    """``report`` as ``feasible`` with the objective ``value`` of the kept stage-1 plan and its gap to the bound."""
-    return replace(
-        report,
-        status="feasible",
-        objective=value,
-        gap=relative_gap(value, report.bound),
-        message=f"{report.message}; no plan found in stage 2, the stage-1 plan is kept",
-    )
-
-
-def _combine(first: SolveReport, second: SolveReport) -> SolveReport:
-    """Status of a lexicographic solve: optimal only if both stages are."""
-    status = "optimal" if first.is_optimal and second.is_optimal else second.status
-    if status == "optimal" and not first.is_optimal:
-        status = "feasible"
-    extra = {"stage1": first.to_dict(), "stage2": second.to_dict()}
-    return SolveReport(
-        status=status,
-        objective=second.objective,
-        bound=second.bound,
-        gap=second.gap if first.gap is None else max(second.gap or 0.0, first.gap),
-        seconds=first.seconds + second.seconds,
-        solver=second.solver,
-        solver_version=second.solver_version,
-        message=f"stage 1 (max-min rate): {first.message}; stage 2 (coverage): {second.message}",
-        extra=extra,
-    )
 
 
 def solve_scenario(scenario: Scenario, options: SolverOptions | None = None) -> PlanResult:

@@ -1,0 +1,133 @@
+"""Reach and access: coverage pairs from each type's impedance, and the access and attendance objectives' terms."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pulp
+
+from ..impedance import Impedance
+from ..impedance.straight_line import coverage_pairs, nearest_distance
+from ..locate.attendance import decay_weights
+
+if TYPE_CHECKING:
+    from .model import PlanningModel, _TypeData
+
+
+def _reach_by_impedance(model: PlanningModel, td: _TypeData, impedance: Impedance, objective: str) -> None:
+    """Coverage (or access) pairs of one type from its impedance (straight line, OD matrix, road network).
+
+    Standards in minutes are compared with travel minutes and
+    ``distance_km`` standards with network km (:meth:`Impedance.reach`);
+    existing facilities are reached the same way as candidate sites. The
+    access objective measures km along the network.
+    """
+    ftype = td.ftype
+    sites = model.site_points.subset(td.sites)
+    existing = model.fac_points.subset(td.existing)
+    if objective == "access":
+        sc = model.scenario
+        cap = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
+        d_exist = impedance.nearest_km(model.demand_points, existing) * 1000.0
+        td.baseline = np.minimum(d_exist, cap)
+        rows, cols, _, km = impedance.pairs(model.demand_points, sites, None, td.baseline / 1000.0)
+        dist = km * 1000.0
+        keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
+        td.rows, td.cols, td.dist = rows[keep], cols[keep], dist[keep]
+        return
+    rows, cols, minutes, km = impedance.reach(ftype.urban, ftype.rural, model.urban, model.demand_points, sites)
+    td.rows, td.cols = rows, cols
+    td.dist = np.where(np.isfinite(km), km * 1000.0, np.nan)
+    td.ex_rows, td.ex_cols, _, _ = impedance.reach(ftype.urban, ftype.rural, model.urban, model.demand_points, existing)
+
+
+def _attendance_pairs(model: PlanningModel, td: _TypeData, radius: np.ndarray, type_id: str) -> None:
+    """Attendance: the existing facilities' share per demand point, and the pairs where a new site does better."""
+    att = model.scenario.objective.attendance
+    n = len(model.demand_xy)
+    cutoff = (
+        np.full(n, att.cutoff_km * 1000.0) if att.cutoff_km else np.broadcast_to(np.asarray(radius, float), (n,)).copy()
+    )
+    d_exist, _ = nearest_distance(model.demand_xy, model.fac_xy[td.existing])
+
+    def share(d_m: np.ndarray, cut_m: np.ndarray) -> np.ndarray:
+        # linear decay falls to 0 at each demand point's own cutoff; power/exponential use km
+        if att.decay == "linear":
+            with np.errstate(invalid="ignore"):
+                a = np.clip(1.0 - d_m / cut_m, 0.0, 1.0)
+        else:
+            a = decay_weights(np.where(np.isfinite(d_m), d_m, 0.0) / 1000.0, att.decay, att.beta, np.inf)
+        return np.where(d_m <= cut_m, a, 0.0)
+
+    base = share(d_exist, cutoff)
+    td.baseline = base
+    model._count_pairs_first(model.site_xy[td.sites], float(cutoff.max(initial=0.0)), type_id)
+    rows, cols, dist = coverage_pairs(model.demand_xy, model.site_xy[td.sites], cutoff)
+    gain = share(dist, cutoff[rows]) - base[rows]
+    keep = (gain > 0) & (td.population[rows] > 0)
+    td.rows, td.cols, td.dist, td.gain = rows[keep], cols[keep], dist[keep], gain[keep]
+
+
+def _access_terms(
+    model: PlanningModel, prob: pulp.LpProblem, ki: int, type_id: str, td: _TypeData
+) -> tuple[pulp.LpAffineExpression, float]:
+    """Population-weighted distance (km) of one type: baseline minus savings from closer new sites."""
+    assert td.baseline is not None  # set by prepare() for the access objective
+    pop = td.population
+    base_km = td.baseline / 1000.0
+    const = float((pop * base_km).sum())
+    ys = model.y[type_id]
+    if len(td.rows) == 0:
+        return pulp.LpAffineExpression() + const, const
+    saving = pop[td.rows] * (td.baseline[td.rows] - td.dist) / 1000.0
+    terms = []
+    demand_rows, starts = np.unique(td.rows, return_index=True)
+    stops = np.append(starts[1:], len(td.rows))
+    for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
+        xs = []
+        for p in range(start, stop):
+            c = int(td.cols[p])
+            x = pulp.LpVariable(f"a_{ki}_{i}_{c}", lowBound=0, upBound=1)
+            xs.append((x, 1.0))
+            terms.append((x, -float(saving[p])))
+            prob.addConstraint(
+                pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
+            )
+        prob.addConstraint(
+            pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"near_{ki}_{i}"
+        )
+    return pulp.LpAffineExpression(terms) + const, const
+
+
+def _attendance_terms(
+    model: PlanningModel, prob: pulp.LpProblem, ki: int, td: _TypeData
+) -> tuple[pulp.LpAffineExpression, float]:
+    """Attending people of one type: the existing share plus the gain of the best open new site in reach.
+
+    ``Σ_i P_i b_i + Σ_ij P_i (a_ij − b_i) x_ij`` with ``x_ij <= y_j`` and
+    ``Σ_j x_ij <= 1``: at an optimum each demand point takes the largest
+    gain, i.e. its nearest open facility, so the value is exactly
+    ``Σ_i P_i max(b_i, max_{j open} a_ij)``.
+    """
+    assert td.baseline is not None and td.gain is not None  # set by _attendance_pairs()
+    pop = td.population
+    const = float(pop @ td.baseline)
+    ys = model.y[td.ftype.type_id]
+    terms = []
+    demand_rows, starts = np.unique(td.rows, return_index=True)
+    stops = np.append(starts[1:], len(td.rows))
+    for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
+        xs = []
+        for p in range(start, stop):
+            c = int(td.cols[p])
+            x = pulp.LpVariable(f"att_{ki}_{i}_{c}", lowBound=0, upBound=1)
+            xs.append((x, 1.0))
+            terms.append((x, float(pop[i] * td.gain[p])))
+            prob.addConstraint(
+                pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
+            )
+        prob.addConstraint(
+            pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"attend_{ki}_{i}"
+        )
+    return pulp.LpAffineExpression(terms) + const, const
