@@ -250,3 +250,10 @@ def test_public_api_is_reexported(name: str) -> None:
 
     assert name in ro.__all__
     assert getattr(ro, name) is not None
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject lists packages explicitly (the shipped data is mapped in too): a new folder must be listed."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert sorted(on_disk - listed) == []

@@ -573,7 +573,7 @@ def test_helsinki_od_matrix_example_equals_the_network_plan(tmp_path: Path):
         solution["impedance"]["pharmacy"]["description"] == "OD matrix od_minutes.csv (2,408 pairs in reach, minutes)"
     )
     assert (
-        "pharmacy: OD matrix od_minutes.csv (2,408 pairs in reach, minutes)"
+        "</span>: OD matrix od_minutes.csv (2,408 pairs in reach, minutes)."  # "every type": pharmacy and library alike
         in (tmp_path / "out" / "index.html").read_text()
     )
     matrix_plan = PlanningModel(load_scenario(ROOT / "configs/helsinki-od-matrix.yaml")).solve()

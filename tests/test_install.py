@@ -136,7 +136,7 @@ def test_wheel_ships_the_default_region_catalogue_and_scenarios(wheel: Path):
         for member, source in SHIPPED.items():
             assert member in names, member
             assert _sha(zf.read(member)) == _sha(source.read_bytes()), member
-        assert "optimizer/static/leaflet/leaflet.js" in names
+        assert "optimizer/render/static/leaflet/leaflet.js" in names
         assert "optimizer/render/templates/report.html.j2" in names
         # Only the package: no tests, no build script, no second copy of the region.
         assert not [n for n in names if n.startswith(("tests/", "geodata/", "configs/"))]
