@@ -33,9 +33,10 @@ distributed = pytest.importorskip("distributed")
 from toy import X0, Y0, catalogue, facility_type, make_region  # noqa: E402
 
 from optimizer.errors import ConfigError  # noqa: E402
+from optimizer.io.atomic import atomic_write  # noqa: E402
 from optimizer.scenario import Scenario, load_scenario  # noqa: E402
 from optimizer.sweeps.grid import DELAY_ENV, expand_grid, parse_budgets, parse_objectives, parse_weights, point_changes  # noqa: E402
-from optimizer.sweeps.points import _atomic_write, _cached_scenario, input_digests, point_hash, solve_point  # noqa: E402
+from optimizer.sweeps.points import _cached_scenario, input_digests, point_hash, solve_point  # noqa: E402
 from optimizer.sweeps.run import sweep  # noqa: E402
 from optimizer.sweeps.table import finalize_table  # noqa: E402
 
@@ -311,7 +312,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _atomic_write(target, broken)
+        atomic_write(target, broken)
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.csv"]
 

@@ -1,4 +1,8 @@
-"""One atomic writer: folders and files appear whole or not at all, signals deferred meanwhile."""
+"""One atomic writer: folders and files appear whole or not at all, signals deferred meanwhile.
+
+:func:`atomic_output_dir` (a whole result folder), :func:`atomic_write` and its
+``_text``/``_bytes`` forms (one file), :func:`atomic_write_files` (some files of a folder).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,14 @@ import shutil
 import signal
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import OutputError
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 
 class Interrupted(KeyboardInterrupt):
@@ -97,6 +99,15 @@ def _interrupts_deferred() -> Iterator[None]:
             raise Interrupted(first)
 
 
+def cannot_create_output(exc: OSError, out_dir: Path) -> OutputError:
+    """The error for an output folder (``--out``) that cannot be created."""
+    return OutputError(
+        f"cannot create the output folder ({exc.strerror or exc})",
+        file=out_dir,
+        hint="choose another --out folder, in a folder you can write to",
+    )
+
+
 @contextmanager
 def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
     """Yield a temporary folder; on success it replaces ``out_dir`` in one rename.
@@ -108,18 +119,10 @@ def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
     and no temporary folder behind (short of SIGKILL or power loss).
     """
     out_dir = Path(out_dir)
-
-    def cannot_create(exc: OSError) -> OutputError:
-        return OutputError(
-            f"cannot create the output folder ({exc.strerror or exc})",
-            file=out_dir,
-            hint="choose another --out folder, in a folder you can write to",
-        )
-
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise cannot_create(exc) from None
+        raise cannot_create_output(exc, out_dir) from None
     tmp: Path | None = None
     with sigterm_as_interrupt():
         try:
@@ -127,7 +130,7 @@ def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
                 try:
                     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
                 except OSError as exc:
-                    raise cannot_create(exc) from None
+                    raise cannot_create_output(exc, out_dir) from None
                 # mkdtemp makes the folder private (0700); the result folder is
                 # meant to be shared like any other, so apply the user's umask.
                 umask = os.umask(0)
@@ -151,3 +154,84 @@ def atomic_output_dir(out_dir: Path) -> Iterator[Path]:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
+    """Write ``path`` through a temporary file in the same folder and one rename.
+
+    The temporary name is unique per process and call (several writers may
+    fill one folder) and the file is created by ``write`` itself, so it gets
+    the usual permissions. On any exception (including KeyboardInterrupt) the
+    temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    write : callable
+        Called with the temporary path; writes the whole file there.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding=encoding))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_files(
+    folder: str | os.PathLike[str],
+    write: Callable[[Path], list[str]],
+    *,
+    cannot_stage: Callable[[OSError], BaseException],
+    prefix: str = ".staged-",
+) -> list[str]:
+    """Write some files of ``folder`` anew, each replaced in one rename; on any error none changes.
+
+    ``write`` fills a hidden temporary folder inside ``folder`` and returns the
+    names (relative paths) it wrote there; each is then moved to the same
+    place in ``folder``. Other files of ``folder`` are left alone. The
+    temporary folder is removed in every case.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder whose files are replaced.
+    write : callable
+        Called with the temporary folder; returns the names written in it.
+    cannot_stage : callable
+        Makes the error raised when the temporary folder cannot be created.
+    prefix : str
+        Start of the temporary folder's name.
+
+    Returns
+    -------
+    list of str
+        The names ``write`` returned, now in place in ``folder``.
+    """
+    folder = Path(folder)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    except OSError as exc:
+        raise cannot_stage(exc) from exc
+    try:
+        written = write(tmp)
+        for name in written:
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / name, target)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

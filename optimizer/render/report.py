@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from markupsafe import Markup
 
 from ..errors import ConfigError, InputError, OutputError
 from ..explore import _polygon_units, family_styles
+from ..io.atomic import atomic_write_files
 from .charts import svg_dumbbell, svg_gap
 from .maps import (
     BASEMAPS,
@@ -859,22 +859,19 @@ def rerender(
     """
     result_dir = Path(result_dir)
     read_result(result_dir)  # a clear error before anything is written
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=result_dir))
-    except OSError as exc:
-        raise OutputError(
+
+    def cannot_write(exc: OSError) -> OutputError:
+        return OutputError(
             f"cannot write into the result folder ({exc.strerror or exc})",
             file=result_dir,
             hint="check the folder's permissions, or copy the folder and run regionopt map on the copy",
-        ) from exc
-    try:
-        written = render(
-            tmp, source=result_dir, maps=maps, report=report, lang=lang, basemap=basemap, tianditu_key=tianditu_key
         )
-        for name in written:
-            target = result_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp / name, target)
-        return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    return atomic_write_files(
+        result_dir,
+        lambda tmp: render(
+            tmp, source=result_dir, maps=maps, report=report, lang=lang, basemap=basemap, tianditu_key=tianditu_key
+        ),
+        cannot_stage=cannot_write,
+        prefix=".render-",
+    )

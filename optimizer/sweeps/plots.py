@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io as _io
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +13,9 @@ import pandas as pd
 from .._optional import optional_import
 from .._version import __version__
 from ..errors import ConfigError
+from ..io.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from ..io.jsonable import write_json
 from .grid import _PER
-from .points import _atomic_write
 from .table import _not_monotone
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -212,11 +211,6 @@ def _html_page(df: pd.DataFrame, meta: dict, pngs: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def _bytes_writer(data: bytes) -> Callable[[Path], object]:
-    """A writer for :func:`_atomic_write` that writes ``data`` (bound now, not when called)."""
-    return lambda p: p.write_bytes(data)
-
-
 def write_sweep_outputs(df: pd.DataFrame, out_dir: str | Path, meta: dict, *, plots: bool = True) -> list[Path]:
     """Write ``sweep.csv``, ``sweep.parquet``, ``sweep.json`` and (with ``plots``) ``sweep.html`` + PNGs.
 
@@ -227,14 +221,14 @@ def write_sweep_outputs(df: pd.DataFrame, out_dir: str | Path, meta: dict, *, pl
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    _atomic_write(out / "sweep.csv", lambda p: df.to_csv(p, index=False))
+    atomic_write(out / "sweep.csv", lambda p: df.to_csv(p, index=False))
     written.append(out / "sweep.csv")
     try:
         optional_import("pyarrow", purpose="sweep.parquet")
     except (ImportError, ConfigError):  # ConfigError: pyarrow is not installed
         meta.setdefault("notes", []).append("sweep.parquet not written: pyarrow is not installed")
     else:
-        _atomic_write(out / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
+        atomic_write(out / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
         written.append(out / "sweep.parquet")
     if plots and len(df):
         try:
@@ -243,11 +237,11 @@ def write_sweep_outputs(df: pd.DataFrame, out_dir: str | Path, meta: dict, *, pl
             meta.setdefault("notes", []).append("plots not written: matplotlib is not installed")
         else:
             for name, data in pngs.items():
-                _atomic_write(out / name, _bytes_writer(data))
+                atomic_write_bytes(out / name, data)
                 written.append(out / name)
             page = _html_page(df, meta, pngs)
-            _atomic_write(out / "sweep.html", lambda p: p.write_text(page, encoding="utf-8"))
+            atomic_write_text(out / "sweep.html", page)
             written.append(out / "sweep.html")
-    _atomic_write(out / "sweep.json", lambda p: write_json(p, meta))
+    atomic_write(out / "sweep.json", lambda p: write_json(p, meta))
     written.append(out / "sweep.json")
     return written

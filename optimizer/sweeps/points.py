@@ -9,8 +9,7 @@ import os
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..errors import InfeasibleError, InputError, RegionoptError
+from ..io.atomic import atomic_write
 from ..io.jsonable import write_json
 from ..planning.model import PlanningModel, compared_units
 from ..results.write import input_files, sha256_file
@@ -231,27 +231,10 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
 
 
 # =============================================================================== outputs
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` through a temporary file in the same folder and one rename.
-
-    The temporary name is unique per process and call (several helpers may
-    write one folder) and is created by ``write`` itself, so the file gets
-    the usual permissions.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _write_point(points_dir: Path, digest: str, data: dict) -> Path:
 
     target = points_dir / f"{digest}.json"
-    _atomic_write(target, lambda tmp: write_json(tmp, data))
+    atomic_write(target, lambda tmp: write_json(tmp, data))
     return target
 
 

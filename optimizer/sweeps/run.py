@@ -88,7 +88,8 @@ import pandas as pd
 
 from .._optional import optional_import
 from .._version import __version__
-from ..errors import ConfigError, OutputError, RegionoptError
+from ..errors import ConfigError, RegionoptError
+from ..io.atomic import cannot_create_output
 from ..pipeline import default_config_path
 from ..results.write import (
     check_output_dir,
@@ -352,11 +353,7 @@ def _make_points_dir(points_dir: Path, out: Path) -> None:
     try:
         points_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(
-            f"cannot create the output folder ({exc.strerror or exc})",
-            file=out,
-            hint="choose another --out folder, in a folder you can write to",
-        ) from None
+        raise cannot_create_output(exc, out) from None
 
 
 def _solve_here(
