@@ -39,6 +39,7 @@ from pyproj import CRS
 from .booleans import ACCEPTED, INVALID, is_yes_no, parse_yes_no
 from .datum import WGS84  # re-exported: listed in __all__
 from .errors import ConfigError, InputError
+from .io.columns import _located
 from .io.layers import load_region_layers, region_layers_from_geodataframes
 
 __all__ = [
@@ -60,8 +61,7 @@ _UNIT_COLUMNS = ("name", "name_en", "level", "parent_id")
 # ----------------------------------------------------------------------------- the admin hierarchy
 def has_boundary(admin_units: gpd.GeoDataFrame) -> pd.Series:
     """Whether each admin unit has a boundary (a non-empty polygon)."""
-    geometry = admin_units.geometry
-    return ~(geometry.isna() | geometry.is_empty)
+    return pd.Series(_located(admin_units.geometry), index=admin_units.index)
 
 
 def _parent_of(admin_units: pd.DataFrame) -> dict[str, str | None]:

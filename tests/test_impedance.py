@@ -616,3 +616,24 @@ def test_access_objective_on_a_network_measures_network_km(tmp_path: Path):
     assert result.objective == pytest.approx(200 * np.hypot(1, 1), abs=2e-3)
     assert result.before.nearest_km["clinic"] == pytest.approx([0.0, 2 * np.hypot(1, 1) + 1], abs=1e-9)
     assert result.after.nearest_km["clinic"] == pytest.approx([0.0, np.hypot(1, 1)], abs=1e-9)
+
+
+def test_merge_rows_groups_rows_with_the_same_sites_as_brute_force_does():
+    import scipy.sparse as sp
+
+    from optimizer.impedance.rows import merge_rows
+
+    rng = np.random.default_rng(7)
+    dense = rng.random((200, 6)) < 0.3
+    keys = rng.integers(0, 2, size=200)
+    cov = sp.csr_array(dense.astype(np.int32))
+    for with_keys in (False, True):
+        codes, first = merge_rows(cov.indptr, cov.indices, 6, keys=keys if with_keys else None)
+        signature = [
+            (tuple(np.flatnonzero(row)), int(k) if with_keys else 0) for row, k in zip(dense, keys, strict=True)
+        ]
+        expected: dict[tuple, int] = {}
+        for s in signature:
+            expected.setdefault(s, len(expected))  # groups numbered in order of first appearance
+        assert codes.tolist() == [expected[s] for s in signature]
+        assert first.tolist() == [signature.index(s) for s in expected]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from os import PathLike
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -204,17 +204,47 @@ def read_admin_units(
     return _read_layer("admin_units", path, layer=layer, columns=columns, crs=crs)[0]
 
 
-def read_demand(
-    path: PathType,
-    *,
-    layer: str | None = None,
-    columns: Mapping[str, str] | None = None,
-    crs: Any = None,
-    lon: str | None = None,
-    lat: str | None = None,
-    admin_units: gpd.GeoDataFrame | None = None,
-    snap_distance: float = 0.0,
-) -> gpd.GeoDataFrame:
+class _PointLayerReader(Protocol):
+    """The signature shared by :func:`read_demand`, :func:`read_facilities` and :func:`read_candidates`."""
+
+    def __call__(
+        self,
+        path: PathType,
+        *,
+        layer: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        crs: Any = None,
+        lon: str | None = None,
+        lat: str | None = None,
+        admin_units: gpd.GeoDataFrame | None = None,
+        snap_distance: float = 0.0,
+    ) -> gpd.GeoDataFrame: ...
+
+
+def _point_layer_reader(kind: str, doc: str) -> _PointLayerReader:
+    """The public reader of the point layer ``kind``: read it, validate it, link it to the admin units."""
+
+    def read(
+        path: PathType,
+        *,
+        layer: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        crs: Any = None,
+        lon: str | None = None,
+        lat: str | None = None,
+        admin_units: gpd.GeoDataFrame | None = None,
+        snap_distance: float = 0.0,
+    ) -> gpd.GeoDataFrame:
+        layer_frame = _read_layer(kind, path, layer=layer, columns=columns, crs=crs, lon=lon, lat=lat)
+        return _with_admin(kind, layer_frame, admin_units, snap_distance)
+
+    read.__name__ = read.__qualname__ = f"read_{kind}"
+    read.__doc__ = doc
+    return read
+
+
+read_demand = _point_layer_reader(
+    "demand",
     """Read and validate the demand points (where people live) from a file.
 
     Parameters
@@ -242,26 +272,11 @@ def read_demand(
         Indexed by ``demand_id`` (str); columns ``unit_id``, ``population``,
         any ``pop_<group>``, ``urban`` (bool, default False), extra columns,
         point geometry in EPSG:4326.
-    """
-    return _with_admin(
-        "demand",
-        _read_layer("demand", path, layer=layer, columns=columns, crs=crs, lon=lon, lat=lat),
-        admin_units,
-        snap_distance,
-    )
+    """,
+)
 
-
-def read_facilities(
-    path: PathType,
-    *,
-    layer: str | None = None,
-    columns: Mapping[str, str] | None = None,
-    crs: Any = None,
-    lon: str | None = None,
-    lat: str | None = None,
-    admin_units: gpd.GeoDataFrame | None = None,
-    snap_distance: float = 0.0,
-) -> gpd.GeoDataFrame:
+read_facilities = _point_layer_reader(
+    "facilities",
     """Read and validate the existing facilities from a file.
 
     Parameters are those of :func:`read_demand`; the default layer is
@@ -274,26 +289,11 @@ def read_facilities(
         ``unit_id``, ``capacity`` (NaN = unlimited), ``name``, ``source``
         (``"user"`` unless the file says otherwise), extra columns, point
         geometry in EPSG:4326. May be empty.
-    """
-    return _with_admin(
-        "facilities",
-        _read_layer("facilities", path, layer=layer, columns=columns, crs=crs, lon=lon, lat=lat),
-        admin_units,
-        snap_distance,
-    )
+    """,
+)
 
-
-def read_candidates(
-    path: PathType,
-    *,
-    layer: str | None = None,
-    columns: Mapping[str, str] | None = None,
-    crs: Any = None,
-    lon: str | None = None,
-    lat: str | None = None,
-    admin_units: gpd.GeoDataFrame | None = None,
-    snap_distance: float = 0.0,
-) -> gpd.GeoDataFrame:
+read_candidates = _point_layer_reader(
+    "candidates",
     """Read and validate the candidate sites (where new facilities may be built).
 
     Parameters are those of :func:`read_demand`; the default layer is
@@ -305,13 +305,8 @@ def read_candidates(
         Indexed by ``site_id`` (str); columns ``unit_id``, ``kind``
         (``"site"`` unless the file says otherwise), extra columns, point
         geometry in EPSG:4326.
-    """
-    return _with_admin(
-        "candidates",
-        _read_layer("candidates", path, layer=layer, columns=columns, crs=crs, lon=lon, lat=lat),
-        admin_units,
-        snap_distance,
-    )
+    """,
+)
 
 
 SPEC_KEYS = ("path", "layer", "columns", "crs", "lon", "lat")

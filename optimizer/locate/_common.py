@@ -12,9 +12,7 @@ from ..errors import InputError
 from ..solvers.highs_bulk import _add_rows, _affine, _solve_highs_bulk, _var
 from ..solvers.options import SolveReport
 from ..solvers.pulp_path import solve_problem
-from ._validate import (
-    _dense_costs,
-)
+from ._validate import _dense_costs, _pairs_within
 from .base import SolverArg, _options
 
 # =========================================================================== shared helpers
@@ -50,14 +48,12 @@ def _pairs_in_reach(cost_matrix: Any, cutoff: float) -> tuple[np.ndarray, np.nda
                 field="cost_matrix",
                 hint="store only the pairs in reach, each valued by its distance (a number, 0 or more)",
             )
-        rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
-        keep = mat.data <= cutoff
-        ii, jj, dd = rows[keep], mat.indices[keep].astype(np.int64), mat.data[keep].astype(float)
+        ii, jj, dd = _pairs_within(mat, cutoff)
         order = np.lexsort((jj, ii))
         return ii[order], jj[order], dd[order], mat.shape
     arr = _dense_costs(cost_matrix, allow_inf=True)
-    ii, jj = np.nonzero(arr <= cutoff)
-    return ii.astype(np.int64), jj.astype(np.int64), arr[ii, jj], arr.shape
+    ii, jj, dd = _pairs_within(arr, cutoff)
+    return ii, jj, dd, arr.shape
 
 
 def _site_vars(model: _SiteVarsOwner, m: int, pre: np.ndarray, prefix: str = "y") -> np.ndarray:

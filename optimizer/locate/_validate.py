@@ -171,6 +171,20 @@ def _check_radius(radius: Any) -> float:
     return r
 
 
+def _pairs_within(costs: sp.csr_array | np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(client, site, cost) of the pairs with cost <= ``cutoff`` in a checked matrix.
+
+    Of a sparse matrix only the stored entries count (they are the pairs in
+    reach); of a dense one every entry. Pairs come in row-major order.
+    """
+    if isinstance(costs, np.ndarray):
+        ii, jj = np.nonzero(costs <= cutoff)
+        return ii.astype(np.int64), jj.astype(np.int64), costs[ii, jj]
+    rows = np.repeat(np.arange(costs.shape[0]), np.diff(costs.indptr))
+    keep = costs.data <= cutoff
+    return rows[keep], costs.indices[keep].astype(np.int64), costs.data[keep].astype(float)
+
+
 def _coverage_csr(cost_matrix: Any, radius: float) -> sp.csr_array:
     """Boolean-pattern CSR (clients × sites) of the pairs with cost <= radius.
 
@@ -194,9 +208,7 @@ def _coverage_csr(cost_matrix: Any, radius: float) -> sp.csr_array:
                 field="cost_matrix",
                 hint="replace NaN with the distance (in a sparse matrix, leave out pairs that are out of reach)",
             )
-        keep = mat.data <= radius
-        rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))[keep]
-        cols = mat.indices[keep]
+        rows, cols, _ = _pairs_within(mat, radius)
         shape = mat.shape
     else:
         arr = np.asarray(cost_matrix, dtype=float)
@@ -212,7 +224,7 @@ def _coverage_csr(cost_matrix: Any, radius: float) -> sp.csr_array:
                 field="cost_matrix",
                 hint="replace NaN with the distance (in a sparse matrix, leave out pairs that are out of reach)",
             )
-        rows, cols = np.nonzero(arr <= radius)
+        rows, cols, _ = _pairs_within(arr, radius)
         shape = arr.shape
     data = np.ones(len(rows), dtype=np.int32)
     out = sp.csr_array((data, (rows.astype(np.int64), cols.astype(np.int64))), shape=shape)

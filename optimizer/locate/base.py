@@ -81,11 +81,11 @@ from itertools import chain
 from typing import Any, Literal, Self, cast
 
 import numpy as np
-import pandas as pd
 import pulp
 import scipy.sparse as sp
 
 from ..errors import SolverError
+from ..impedance.rows import merge_rows
 from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
 from ..solvers.options import SolveReport, SolverName, SolverOptions, relative_gap
 from ..solvers.pulp_path import solve_problem
@@ -384,14 +384,7 @@ class LocateModel:
 
 def _merge_rows(cov: sp.csr_array) -> tuple[np.ndarray, np.ndarray]:
     """Group rows with identical column sets: (group id per row, first row of each group)."""
-
-    indptr, indices = cov.indptr, cov.indices.astype(np.int64)
-    keys = [indices[indptr[r] : indptr[r + 1]].tobytes() for r in range(cov.shape[0])]
-    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
-    first = np.full(len(uniques), -1, dtype=np.int64)
-    order = np.arange(len(codes))[::-1]
-    first[codes[order]] = order  # the last assignment (smallest row) wins
-    return codes.astype(np.int64), first
+    return merge_rows(cov.indptr, cov.indices, cov.shape[1])
 
 
 # =========================================================================== p-median

@@ -43,6 +43,7 @@ from ..config.reader import config_line
 from ..datum import planar_xy
 from ..errors import InfeasibleError, ModelTooLargeError, SolverError
 from ..impedance import Impedance, Points, StraightLine, impedance_for
+from ..impedance.rows import merge_rows
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..results.plan import PlanResult
 from ..scenario import Scenario, Standard, default_unit_levels
@@ -123,30 +124,6 @@ def compared_units(scenario: Scenario) -> list[str]:
         assert eq.group is not None  # Scenario validation requires a group for this comparison
         compared = compared[region.group_members(eq.group).loc[compared.index].to_numpy(dtype=bool)]
     return list(compared.index.astype(str))
-
-
-def _row_keys(indptr: np.ndarray, indices: np.ndarray, m: int, seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent 64-bit hashes of each CSR row's column set (order-free).
-
-    Rows with equal keys have the same covering set with overwhelming
-    probability (2^-128 per pair), which is what merging needs; computed in
-    bulk with numpy rather than row by row in Python.
-    """
-    rng = np.random.default_rng(seed)
-    r1 = rng.integers(0, 2**63 - 1, size=m, dtype=np.int64).astype(np.uint64)
-    r2 = rng.integers(0, 2**63 - 1, size=m, dtype=np.int64).astype(np.uint64)
-    n = len(indptr) - 1
-    h1 = np.zeros(n, dtype=np.uint64)
-    h2 = np.zeros(n, dtype=np.uint64)
-    counts = np.diff(indptr)
-    nonempty = counts > 0
-    if len(indices):
-        with np.errstate(over="ignore"):
-            s1 = np.add.reduceat(r1[indices], indptr[:-1][nonempty])
-            s2 = np.add.reduceat(r2[indices] * np.uint64(0x9E3779B97F4A7C15), indptr[:-1][nonempty])
-        h1[nonempty] = s1
-        h2[nonempty] = s2 ^ counts[nonempty].astype(np.uint64)
-    return h1, h2
 
 
 class PlanningModel:
@@ -579,21 +556,13 @@ class PlanningModel:
         rows, cols = rows[order], cols[order]
         demand_with_pairs, counts = np.unique(rows, return_counts=True)
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        h1, h2 = _row_keys(indptr, cols, max(n_cols, 1), seed=ki + 1)
-        frame = pd.DataFrame(
-            {"h1": h1, "h2": h2, "row": np.arange(len(demand_with_pairs)), "pop": pop[demand_with_pairs]}
-        )
-        if keys is not None:
-            frame["key"] = keys[demand_with_pairs]
-            group_cols = ["h1", "h2", "key"]
-        else:
-            group_cols = ["h1", "h2"]
-        grouped = frame.groupby(group_cols, sort=False).agg(row=("row", "first"), pop=("pop", "sum"))
+        member_keys = keys[demand_with_pairs] if keys is not None else None
+        codes, first = merge_rows(indptr, cols, n_cols, keys=member_keys, seed=ki + 1)
         # Each merged row keeps the covering set of its first member.
-        starts = indptr[grouped["row"].to_numpy()]
-        stops = indptr[grouped["row"].to_numpy() + 1]
-        weights = grouped["pop"].to_numpy(dtype=float)
-        row_keys = grouped.index.get_level_values("key").to_numpy() if keys is not None else None
+        starts = indptr[first]
+        stops = indptr[first + 1]
+        weights = pd.Series(pop[demand_with_pairs]).groupby(codes, sort=False).sum().to_numpy(dtype=float)
+        row_keys = member_keys[first] if member_keys is not None else None
         return cols, starts, stops, weights, row_keys
 
     def _cover_rows(

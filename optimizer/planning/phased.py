@@ -59,6 +59,7 @@ import pulp
 from ..config.reader import config_line
 from ..config.schema import PeriodsConfig
 from ..errors import ConfigError, InfeasibleError, RegionoptError, SolverError
+from ..impedance.rows import merge_rows
 from ..impedance.straight_line import coverage_pairs
 from ..render.timeline import REGION_ROW
 from ..results.phased import PhasedResult, _period_person_years, _val, _weighted_rate
@@ -66,7 +67,7 @@ from ..results.plan import PlanResult
 from ..scenario import Scenario, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
-from .model import PlanningModel, _row_keys
+from .model import PlanningModel
 from .phased_budget import add_budget_rows
 from .population import period_population, read_projection
 
@@ -411,17 +412,10 @@ class PhasedPlanningModel:
         rows, colidx = rows[order], colidx[order]
         demand_with_pairs, counts = np.unique(rows, return_counts=True)
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        h1, h2 = _row_keys(indptr, colidx, max(len(cols), 1), seed=ki + 1)
-        frame = pd.DataFrame({"h1": h1, "h2": h2})
-        group_cols = ["h1", "h2"]
-        if keys is not None:
-            frame["key"] = keys[demand_with_pairs]
-            group_cols.append("key")
-        gid = frame.groupby(group_cols, sort=False).ngroup().to_numpy()
+        member_keys = keys[demand_with_pairs] if keys is not None else None
+        gid, first = merge_rows(indptr, colidx, len(cols), keys=member_keys, seed=ki + 1)
         member_row[demand_with_pairs] = gid
-        n_rows = int(gid.max()) + 1
-        first = np.full(n_rows, -1, dtype=np.int64)
-        first[gid[::-1]] = np.arange(len(gid))[::-1]  # first member of each merged row
+        n_rows = len(first)
         weights = np.zeros((n_rows, T))
         np.add.at(weights, gid, PY[demand_with_pairs])
         row_key = keys[demand_with_pairs][first] if keys is not None else None

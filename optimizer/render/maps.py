@@ -85,6 +85,7 @@ from scipy.spatial import cKDTree
 from ..datum import geometry_to_gcj02
 from ..errors import ConfigError
 from ..explore import _polygon_units, _text, family_styles, unit_indicators
+from ..io.columns import _located
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -293,7 +294,7 @@ def _shift(gdf: _Layer, datum: str) -> _Layer:
         return gdf
 
     out = gdf.copy()
-    valid = ~(out.geometry.isna() | out.geometry.is_empty)
+    valid = _located(out.geometry)
     if valid.any():
         out.loc[valid, out.geometry.name] = geometry_to_gcj02(out.geometry[valid])
     return out

@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from ..region import has_boundary
 from ..scenario import default_unit_levels
 
 REGION_ROW = "ALL"
@@ -157,7 +158,7 @@ def period_map_html(result: PhasedResult) -> str:
     sc = result.scenario
     units = sc.region.admin_units
     levels = sc.objective.equity.levels or default_unit_levels(sc)
-    outlines = units[units["level"].isin(levels) & ~(units.geometry.isna() | units.geometry.is_empty)]
+    outlines = units[units["level"].isin(levels) & has_boundary(units)]
     outlines = outlines.to_crs(4326)
     shapes = json.loads(outlines.geometry.simplify(0.005).to_json())
     labels = [p.label for p in result.periods_config.phases]
