@@ -19,7 +19,7 @@ from .base import SolverArg, _options
 
 
 class _SiteVarsOwner(Protocol):
-    """A model whose class methods fill ``_site_vars`` (the models here are built outside ``__init__``)."""
+    """A model whose ``__init__`` (or rebuild) fills ``_site_vars`` through :func:`_site_vars`."""
 
     problem: pulp.LpProblem
     _site_vars: dict[int, pulp.LpVariable]

@@ -318,3 +318,71 @@ def _geo_column(gdf: gpd.GeoDataFrame, col: str | None, what: str) -> np.ndarray
     if col not in gdf.columns:
         raise InputError(f"column {col!r} not found", field=col, hint=f"{what} must name a column of the layer")
     return gdf[col].to_numpy()
+
+
+@overload
+def _geo_inputs(
+    gdf_demand: gpd.GeoDataFrame,
+    gdf_fac: gpd.GeoDataFrame,
+    demand_col: str,
+    facility_col: str,
+    distance_metric: str,
+    weights_cols: str,
+    predefined_facility_col: str | None,
+    *,
+    cutoff: float = math.inf,
+) -> tuple[sp.csr_array | np.ndarray, np.ndarray, np.ndarray | None]: ...
+@overload
+def _geo_inputs(
+    gdf_demand: gpd.GeoDataFrame,
+    gdf_fac: gpd.GeoDataFrame,
+    demand_col: str,
+    facility_col: str,
+    distance_metric: str,
+    weights_cols: None,
+    predefined_facility_col: str | None,
+    *,
+    cutoff: float = math.inf,
+) -> tuple[sp.csr_array | np.ndarray, None, np.ndarray | None]: ...
+def _geo_inputs(
+    gdf_demand: gpd.GeoDataFrame,
+    gdf_fac: gpd.GeoDataFrame,
+    demand_col: str,
+    facility_col: str,
+    distance_metric: str,
+    weights_cols: str | None,
+    predefined_facility_col: str | None,
+    *,
+    cutoff: float = math.inf,
+) -> tuple[sp.csr_array | np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """What every ``from_geodataframe`` reads from the layers: costs, demand weights and predefined sites.
+
+    Parameters
+    ----------
+    gdf_demand, gdf_fac : geopandas.GeoDataFrame
+        The demand and site layers.
+    demand_col, facility_col : str
+        Their geometry columns.
+    distance_metric : str
+        A metric of :func:`scipy.spatial.distance.cdist`.
+    weights_cols : str or None
+        The demand layer's weight column (``None``: the model has no weights).
+    predefined_facility_col : str or None
+        The site layer's column of sites that must be open.
+    cutoff : float
+        With a finite cutoff, only the pairs within it (a k-d tree for
+        Euclidean distance, see :func:`_geo_coverage`); else the full matrix.
+
+    Returns
+    -------
+    tuple
+        The costs, the weights (``None`` without ``weights_cols``) and the
+        predefined sites (``None`` without ``predefined_facility_col``).
+    """
+    if math.isfinite(cutoff):
+        cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, cutoff)
+    else:
+        cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
+    weights = _geo_column(gdf_demand, weights_cols, "weights_cols")
+    pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
+    return cost, weights, pre

@@ -13,9 +13,7 @@ from ..solvers.highs_bulk import _affine, _var
 from ._common import _allocation_rows, _p_row, _pairs_in_reach, _site_vars
 from ._validate import (
     _check_p,
-    _geo_column,
-    _geo_cost,
-    _geo_coverage,
+    _geo_inputs,
     _predefined_mask,
     _vector,
 )
@@ -153,19 +151,37 @@ class MaxAttendance(LocateModel):
 
     sense = pulp.LpMaximize
 
-    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
-    _n: int
-    _m: int
-    _predefined: np.ndarray
-    _site_vars: dict[int, pulp.LpVariable]
-    _pairs: tuple[np.ndarray, np.ndarray]
-    _x: np.ndarray
-    _dist: np.ndarray
-    _share: np.ndarray
-    weights: np.ndarray
-    decay: Decay
-    beta: float
-    cutoff: float
+    def __init__(
+        self,
+        name: str,
+        *,
+        pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        shape: tuple[int, int],
+        weights: np.ndarray,
+        p_facilities: int,
+        decay: Decay,
+        beta: float,
+        cutoff: float,
+        predefined: np.ndarray,
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`).
+
+        ``pairs`` holds (client, site, distance, attending share) of the pairs
+        with a share above 0; ``shape`` is (clients, sites).
+        """
+        n, m = shape
+        super().__init__(name, n=n, m=m, predefined=predefined)
+        ii, jj, dd, a = pairs
+        self.weights, self.decay, self.beta, self.cutoff = weights, decay, beta, cutoff
+        self.attending_share = np.zeros(n)
+        y = _site_vars(self, m, predefined)
+        self._x = np.array([_var(self.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
+        self._pairs, self._dist, self._share = (ii, jj), dd, a
+        self.problem.setObjective(_affine(self._x, weights[ii] * a))
+        if len(self._x):
+            _allocation_rows(self.problem, y, self._x, ii, jj, n, pulp.LpConstraintLE)
+        _p_row(self.problem, y, p_facilities)
+        self.stats.update({"clients": n, "sites": m, "pairs": len(ii)})
 
     @classmethod
     def from_cost_matrix(
@@ -206,18 +222,17 @@ class MaxAttendance(LocateModel):
         w = _vector(weights, n, "weights")
         pre = _predefined_mask(predefined_facilities_arr, m)
         p = _check_p(p_facilities, m, int(pre.sum()))
-        model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
-        model._n, model._m, model._predefined = n, m, pre
-        model.weights, model.decay, model.beta, model.cutoff = w, decay, beta, cut
-        y = _site_vars(model, m, pre)
-        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
-        model._pairs, model._x, model._dist, model._share = (ii, jj), x, dd, a
-        model.problem.setObjective(_affine(x, w[ii] * a))
-        if len(x):
-            _allocation_rows(model.problem, y, x, ii, jj, n, pulp.LpConstraintLE)
-        _p_row(model.problem, y, p)
-        model.stats.update({"clients": n, "sites": m, "pairs": len(ii)})
-        return model
+        return cls(
+            name,
+            pairs=(ii, jj, dd, a),
+            shape=(n, m),
+            weights=w,
+            p_facilities=p,
+            decay=decay,
+            beta=beta,
+            cutoff=cut,
+            predefined=pre,
+        )
 
     @classmethod
     def from_geodataframe(
@@ -237,15 +252,19 @@ class MaxAttendance(LocateModel):
     ) -> MaxAttendance:
         """Build from point layers (a k-d tree finds the pairs within a finite cutoff)."""
         _, _, cut = _check_decay(decay, beta, cutoff)
-        if math.isfinite(cut):
-            cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, cut)
-        else:
-            cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
-        w = _geo_column(gdf_demand, weights_cols, "weights_cols")
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, w, p_facilities, cutoff, decay, beta, pre, name=name)
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        cost, w, pre = _geo_inputs(
+            gdf_demand,
+            gdf_fac,
+            demand_col,
+            facility_col,
+            distance_metric,
+            weights_cols,
+            predefined_facility_col,
+            cutoff=cut,
+        )
+        return cls.from_cost_matrix(cost, w, p_facilities, cutoff, decay, beta, pre, name=name)._labelled(
+            gdf_demand, gdf_fac
+        )
 
     def _set_assignment(self, mask: np.ndarray) -> None:
         ii, jj = self._pairs

@@ -78,7 +78,7 @@ import hashlib
 import math
 from collections.abc import Iterable
 from itertools import chain
-from typing import Any, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
 import numpy as np
 import pulp
@@ -89,6 +89,9 @@ from ..impedance.rows import merge_rows
 from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
 from ..solvers.options import SolveReport, SolverName, SolverOptions, relative_gap
 from ..solvers.pulp_path import solve_problem
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 SolverArg = Literal["highs", "cbc"] | SolverOptions | str
 
@@ -209,15 +212,35 @@ class LocateModel:
 
     sense = pulp.LpMinimize
 
-    # Set by each model's ``from_cost_matrix`` (declared here for the shared result code).
-    _n: int  # clients
-    _m: int  # sites
-    _predefined: np.ndarray  # bool per site: required open
-    _site_vars: dict[int, pulp.LpVariable]  # positional site index -> its open/close variable
+    def __init__(
+        self,
+        name: str,
+        problem: pulp.LpProblem | None = None,
+        *,
+        n: int = 0,
+        m: int = 0,
+        predefined: np.ndarray | None = None,
+    ) -> None:
+        """Declare the state every model shares; each model's ``__init__`` builds its ``problem``.
 
-    def __init__(self, name: str, problem: pulp.LpProblem) -> None:
+        Parameters
+        ----------
+        name : str
+            Problem name.
+        problem : pulp.LpProblem, optional
+            The problem to fill (default: an empty one named ``name`` in the model's ``sense``).
+        n, m : int
+            Number of clients and of sites.
+        predefined : numpy.ndarray, optional
+            Boolean per site: required open (default: none).
+        """
         self.name = name
-        self.problem = problem
+        self.problem = problem if problem is not None else pulp.LpProblem(name, self.sense)
+        self._n = n  # clients
+        self._m = m  # sites
+        self._predefined = np.zeros(m, dtype=bool) if predefined is None else predefined
+        # positional site index -> its open/close variable (filled as the model is built)
+        self._site_vars: dict[int, pulp.LpVariable] = {}
         self.status: str | None = None
         self.objective: float | None = None
         self.bound: float | None = None
@@ -239,6 +262,13 @@ class LocateModel:
         self._start: dict[str, float] | None = None
 
     # -- construction helpers
+    def _labelled(self, gdf_demand: gpd.GeoDataFrame | None, gdf_fac: gpd.GeoDataFrame) -> Self:
+        """Name sites and clients by the layers' index labels (what ``from_geodataframe`` returns)."""
+        self.site_ids = gdf_fac.index.to_numpy()
+        if gdf_demand is not None:
+            self.client_ids = gdf_demand.index.to_numpy()
+        return self
+
     def _seal(self, reduced: bool) -> None:
         """Remember the model as built, to detect any user edit before solving (see :meth:`changed`)."""
         self._reduced = reduced

@@ -14,7 +14,7 @@ from ._validate import (
     _check_p,
     _check_radius,
     _geo_column,
-    _geo_coverage,
+    _geo_inputs,
     _predefined_mask,
     _vector,
 )
@@ -50,17 +50,37 @@ class CapacitatedMCLP(LocateModel):
 
     sense = pulp.LpMaximize
 
-    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
-    _n: int
-    _m: int
-    _predefined: np.ndarray
-    _site_vars: dict[int, pulp.LpVariable]
-    _pairs: tuple[np.ndarray, np.ndarray]
-    _x: np.ndarray
-    _frac: np.ndarray
-    weights: np.ndarray
-    capacities: np.ndarray
-    service_radius: float
+    def __init__(
+        self,
+        name: str,
+        *,
+        pairs: tuple[np.ndarray, np.ndarray],
+        shape: tuple[int, int],
+        weights: np.ndarray,
+        capacities: np.ndarray,
+        service_radius: float,
+        p_facilities: int,
+        predefined: np.ndarray,
+        single_source: bool,
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`); ``pairs`` = (client, site) in reach."""
+        n, m = shape
+        super().__init__(name, n=n, m=m, predefined=predefined)
+        ii, jj = pairs
+        self.weights, self.capacities, self.service_radius = weights, capacities, service_radius
+        self._frac = np.zeros(len(ii))
+        self.allocation = sp.csr_array((n, m))
+        y = _site_vars(self, m, predefined)
+        cat = pulp.LpBinary if single_source else pulp.LpContinuous
+        self._x = np.array(
+            [_var(self.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object
+        )
+        self._pairs = (ii, jj)
+        self.problem.setObjective(_affine(self._x, weights[ii]))
+        if len(self._x):
+            _allocation_rows(self.problem, y, self._x, ii, jj, n, pulp.LpConstraintLE, weights, capacities)
+        _p_row(self.problem, y, p_facilities)
+        self.stats.update({"clients": n, "sites": m, "pairs": len(ii)})
 
     @classmethod
     def from_cost_matrix(
@@ -102,19 +122,17 @@ class CapacitatedMCLP(LocateModel):
         cap = _vector(capacities, m, "capacities")
         pre = _predefined_mask(predefined_facilities_arr, m)
         p = _check_p(p_facilities, m, int(pre.sum()))
-        model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
-        model._n, model._m, model._predefined = n, m, pre
-        model.weights, model.capacities, model.service_radius = w, cap, radius
-        y = _site_vars(model, m, pre)
-        cat = pulp.LpBinary if single_source else pulp.LpContinuous
-        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object)
-        model._pairs, model._x = (ii, jj), x
-        model.problem.setObjective(_affine(x, w[ii]))
-        if len(x):
-            _allocation_rows(model.problem, y, x, ii, jj, n, pulp.LpConstraintLE, w, cap)
-        _p_row(model.problem, y, p)
-        model.stats.update({"clients": n, "sites": m, "pairs": len(ii)})
-        return model
+        return cls(
+            name,
+            pairs=(ii, jj),
+            shape=(n, m),
+            weights=w,
+            capacities=cap,
+            service_radius=radius,
+            p_facilities=p,
+            predefined=pre,
+            single_source=single_source,
+        )
 
     @classmethod
     def from_geodataframe(
@@ -135,13 +153,20 @@ class CapacitatedMCLP(LocateModel):
     ) -> CapacitatedMCLP:
         """Build from point layers; a k-d tree finds the pairs in reach."""
         radius = _check_radius(service_radius)
-        cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)
-        w = _geo_column(gdf_demand, weights_cols, "weights_cols")
+        cost, w, pre = _geo_inputs(
+            gdf_demand,
+            gdf_fac,
+            demand_col,
+            facility_col,
+            distance_metric,
+            weights_cols,
+            predefined_facility_col,
+            cutoff=radius,
+        )
         cap = _geo_column(gdf_fac, facility_capacity_col, "facility_capacity_col")
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, w, radius, p_facilities, cap, pre, name=name, single_source=single_source)
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        return cls.from_cost_matrix(
+            cost, w, radius, p_facilities, cap, pre, name=name, single_source=single_source
+        )._labelled(gdf_demand, gdf_fac)
 
     def _set_assignment(self, mask: np.ndarray) -> None:
         ii, jj = self._pairs

@@ -11,11 +11,12 @@ from scipy.optimize import linprog
 
 from ..errors import InfeasibleError, InputError, ModelTooLargeError
 from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ._common import _site_vars
 from ._validate import (
     _MAX_NONZEROS,
     _dense_costs,
     _geo_column,
-    _geo_cost,
+    _geo_inputs,
     _predefined_mask,
     _vector,
 )
@@ -46,20 +47,86 @@ class CFLP(LocateModel):
 
     sense = pulp.LpMinimize
 
-    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
-    _n: int
-    _m: int
-    _predefined: np.ndarray
-    _site_vars: dict[int, pulp.LpVariable]
-    _total: np.ndarray
-    _pairs: tuple[np.ndarray, np.ndarray]
-    _x: np.ndarray
-    _frac: np.ndarray
-    demand: np.ndarray
-    facility_capacity: np.ndarray
-    fixed_cost: np.ndarray
-    uncapacitated: bool
-    cost_kind: Literal["unit", "total"]
+    def __init__(
+        self,
+        name: str,
+        *,
+        demand: np.ndarray,
+        facility_capacity: np.ndarray,
+        fixed_cost: np.ndarray,
+        total: np.ndarray,
+        predefined: np.ndarray,
+        uncapacitated: bool,
+        cost_kind: Literal["unit", "total"],
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`).
+
+        ``total`` is the cost of serving each client wholly from each site
+        (``inf`` = not allowed).
+        """
+        n, m = total.shape
+        super().__init__(name, n=n, m=m, predefined=predefined)
+        dem, cap, fixed = demand, facility_capacity, fixed_cost
+        self.demand, self.facility_capacity, self.fixed_cost = dem, cap, fixed
+        self.uncapacitated, self.cost_kind, self._total = uncapacitated, cost_kind, total
+        y = _site_vars(self, m, predefined)
+        ii, jj = np.nonzero(np.isfinite(total))
+        npair = len(ii)
+        x = np.array([_var(self.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
+        self._pairs, self._x = (ii, jj), x
+        self._frac = np.zeros(npair)
+        prob = self.problem
+        prob.setObjective(_affine(np.concatenate([y, x]), np.concatenate([fixed, total[ii, jj]])))
+        allv = np.concatenate([y, x])
+        # Assignment rows: Σ_j x_ij = 1 (pairs come sorted by client).
+        assign = sp.csr_array((np.ones(npair), (ii, m + np.arange(npair))), shape=(n, m + npair))
+        _add_rows(prob, allv, assign, pulp.LpConstraintEQ, np.ones(n), [f"assign_{i}" for i in range(n)])
+        # Linking rows: x_ij - min(1, s_j/d_i) y_j <= 0.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(dem[ii] > 0, cap[jj] / np.where(dem[ii] > 0, dem[ii], 1.0), np.inf)
+        coef = np.minimum(1.0, ratio)
+        link = sp.csr_array(
+            (
+                np.concatenate([np.ones(npair), -coef]),
+                (np.concatenate([np.arange(npair)] * 2), np.concatenate([m + np.arange(npair), jj])),
+            ),
+            shape=(npair, m + npair),
+        )
+        link.sort_indices()
+        _add_rows(
+            prob,
+            allv,
+            link,
+            pulp.LpConstraintLE,
+            np.zeros(npair),
+            [f"link_{i}_{j}" for i, j in zip(ii, jj, strict=False)],
+        )
+        if not uncapacitated:
+            # One row per site with a finite capacity (inf = that site is unlimited).
+            finite = np.isfinite(cap)
+            sel = finite[jj]
+            q = np.flatnonzero(sel)
+            rows_of = np.cumsum(finite) - 1
+            fin_sites = np.flatnonzero(finite)
+            capr = sp.csr_array(
+                (
+                    np.concatenate([dem[ii[q]], -cap[fin_sites]]),
+                    (np.concatenate([rows_of[jj[q]], np.arange(len(fin_sites))]), np.concatenate([m + q, fin_sites])),
+                ),
+                shape=(len(fin_sites), m + npair),
+            )
+            capr.sum_duplicates()
+            capr.sort_indices()
+            _add_rows(
+                prob, allv, capr, pulp.LpConstraintLE, np.zeros(len(fin_sites)), [f"capacity_{j}" for j in fin_sites]
+            )
+            if finite.all():
+                # Valid cut: the open capacity must hold all demand; strengthens the LP a lot.
+                prob.addConstraint(
+                    pulp.LpConstraint(_affine(y, cap), pulp.LpConstraintGE, "aggregate_capacity", float(dem.sum()))
+                )
+        self.stats.update({"clients": n, "sites": m, "pairs": npair})
+        self._seal(False)
 
     @classmethod
     def from_cost_matrix(
@@ -139,80 +206,22 @@ class CFLP(LocateModel):
                 field="facility_capacity",
                 hint="raise the capacities or add sites: every client must be served in full",
             )
-        model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
-        model._n, model._m, model._predefined = n, m, pre
-        model.demand, model.facility_capacity, model.fixed_cost = dem, cap, fixed
-        model.uncapacitated, model.cost_kind, model._total = uncapacitated, cost_kind, total
-        y = np.empty(m, dtype=object)
-        model._site_vars = {}
-        for j in range(m):
-            v = _var(model.problem, f"y_{j}", 1 if pre[j] else 0, 1, pulp.LpBinary)
-            if pre[j]:
-                v.lowBound = 1
-            y[j] = v
-            model._site_vars[j] = v
-        ii, jj = np.nonzero(allowed)
-        npair = len(ii)
+        npair = int(allowed.sum())
         if 3 * npair > _MAX_NONZEROS:
             raise ModelTooLargeError(
                 f"the CFLP model would have {npair:,} assignment variables",
                 hint="restrict the allowed pairs (inf costs) or aggregate clients",
             )
-        x = np.array([_var(model.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
-        model._pairs, model._x = (ii, jj), x
-        prob = model.problem
-        prob.setObjective(_affine(np.concatenate([y, x]), np.concatenate([fixed, total[ii, jj]])))
-        allv = np.concatenate([y, x])
-        # Assignment rows: Σ_j x_ij = 1 (pairs come sorted by client).
-        assign = sp.csr_array((np.ones(npair), (ii, m + np.arange(npair))), shape=(n, m + npair))
-        _add_rows(prob, allv, assign, pulp.LpConstraintEQ, np.ones(n), [f"assign_{i}" for i in range(n)])
-        # Linking rows: x_ij - min(1, s_j/d_i) y_j <= 0.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(dem[ii] > 0, cap[jj] / np.where(dem[ii] > 0, dem[ii], 1.0), np.inf)
-        coef = np.minimum(1.0, ratio)
-        link = sp.csr_array(
-            (
-                np.concatenate([np.ones(npair), -coef]),
-                (np.concatenate([np.arange(npair)] * 2), np.concatenate([m + np.arange(npair), jj])),
-            ),
-            shape=(npair, m + npair),
+        return cls(
+            name,
+            demand=dem,
+            facility_capacity=cap,
+            fixed_cost=fixed,
+            total=total,
+            predefined=pre,
+            uncapacitated=uncapacitated,
+            cost_kind=cost_kind,
         )
-        link.sort_indices()
-        _add_rows(
-            prob,
-            allv,
-            link,
-            pulp.LpConstraintLE,
-            np.zeros(npair),
-            [f"link_{i}_{j}" for i, j in zip(ii, jj, strict=False)],
-        )
-        if not uncapacitated:
-            # One row per site with a finite capacity (inf = that site is unlimited).
-            finite = np.isfinite(cap)
-            sel = finite[jj]
-            q = np.flatnonzero(sel)
-            rows_of = np.cumsum(finite) - 1
-            fin_sites = np.flatnonzero(finite)
-            capr = sp.csr_array(
-                (
-                    np.concatenate([dem[ii[q]], -cap[fin_sites]]),
-                    (np.concatenate([rows_of[jj[q]], np.arange(len(fin_sites))]), np.concatenate([m + q, fin_sites])),
-                ),
-                shape=(len(fin_sites), m + npair),
-            )
-            capr.sum_duplicates()
-            capr.sort_indices()
-            _add_rows(
-                prob, allv, capr, pulp.LpConstraintLE, np.zeros(len(fin_sites)), [f"capacity_{j}" for j in fin_sites]
-            )
-            if finite.all():
-                # Valid cut: the open capacity must hold all demand; strengthens the LP a lot.
-                prob.addConstraint(
-                    pulp.LpConstraint(_affine(y, cap), pulp.LpConstraintGE, "aggregate_capacity", float(dem.sum()))
-                )
-        model.stats.update({"clients": n, "sites": m, "pairs": npair})
-        model._seal(False)
-        return model
 
     @classmethod
     def from_geodataframe(
@@ -232,16 +241,14 @@ class CFLP(LocateModel):
         cost_kind: Literal["unit", "total"] = "unit",
     ) -> CFLP:
         """Build from point layers; distance (metres) × demand is the assignment cost by default."""
-        cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
-        demand = _geo_column(gdf_demand, weights_cols, "weights_cols")
+        cost, demand, pre = _geo_inputs(
+            gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, weights_cols, predefined_facility_col
+        )
         cap = _geo_column(gdf_fac, facility_capacity_col, "facility_capacity_col")
         fixed = _geo_column(gdf_fac, fixed_cost_col, "fixed_cost_col")
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(
+        return cls.from_cost_matrix(
             cost, demand, cap, fixed, pre, name=name, uncapacitated=uncapacitated, cost_kind=cost_kind
-        )
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        )._labelled(gdf_demand, gdf_fac)
 
     def _polish(self, mask: np.ndarray) -> np.ndarray | None:
         """Optimal shares for the open set, re-solved as an LP (or in closed form without capacities).

@@ -22,7 +22,7 @@ from ._validate import (
     _check_radius,
     _coverage_csr,
     _geo_column,
-    _geo_coverage,
+    _geo_inputs,
     _predefined_mask,
     _vector,
 )
@@ -112,10 +112,14 @@ def _mclp_limits(
 class _Coverage(LocateModel):
     """Sparse coverage preprocessing shared by LSCP and MCLP."""
 
-    service_radius: float
-    _cov: sp.csr_array  # clients × sites coverage
-    _var_arr: np.ndarray  # per site its variable (None for a dropped site)
-    _open_cov: sp.csr_array  # coverage by the open sites (after solve)
+    def __init__(self, name: str, *, coverage: sp.csr_array, service_radius: float, predefined: np.ndarray) -> None:
+        """Declare the coverage models' state: ``coverage`` is the clients × sites pattern of the pairs in reach."""
+        n, m = coverage.shape
+        super().__init__(name, n=n, m=m, predefined=predefined)
+        self.service_radius = service_radius
+        self._cov = coverage
+        self._var_arr = np.empty(m, dtype=object)  # per site its variable (None for a dropped site)
+        self._open_cov = sp.csr_array((n, m))  # coverage by the open sites (after solve)
 
     def _prepare(
         self,
@@ -128,9 +132,6 @@ class _Coverage(LocateModel):
         min_sites: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, sp.csr_array, np.ndarray, np.ndarray]:
         n, m = cov.shape
-        self._n, self._m = n, m
-        self._cov = cov
-        self._predefined = predefined
         w = np.ones(n) if weights is None else weights
         covered_by_pre = np.zeros(n, dtype=bool)
         if predefined.any():
@@ -236,6 +237,26 @@ class LSCP(_Coverage):
 
     sense = pulp.LpMinimize
 
+    def __init__(
+        self, name: str, *, coverage: sp.csr_array, service_radius: float, predefined: np.ndarray, reduce: bool
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`)."""
+        super().__init__(name, coverage=coverage, service_radius=service_radius, predefined=predefined)
+        m = coverage.shape[1]
+        _, _, _, group_cov, dropped, _ = self._prepare(coverage, None, predefined, np.ones(m), reduce, True, 0)
+        self._site_variables(dropped)
+        prob = self.problem
+        prob.setObjective(_affine(list(self._site_vars.values()), np.ones(len(self._site_vars))))
+        _add_rows(
+            prob,
+            self._var_arr,
+            group_cov,
+            pulp.LpConstraintGE,
+            np.ones(group_cov.shape[0]),
+            [f"cover_{g}" for g in range(group_cov.shape[0])],
+        )
+        self._seal(reduce)
+
     @classmethod
     def from_cost_matrix(
         cls,
@@ -281,22 +302,7 @@ class LSCP(_Coverage):
                 field="service_radius",
                 hint="increase service_radius or add candidate sites near these demand points",
             )
-        model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
-        model.service_radius = radius
-        _, _, _, group_cov, dropped, _ = model._prepare(cov, None, pre, np.ones(m), reduce, True, 0)
-        model._site_variables(dropped)
-        prob = model.problem
-        prob.setObjective(_affine(list(model._site_vars.values()), np.ones(len(model._site_vars))))
-        _add_rows(
-            prob,
-            model._var_arr,
-            group_cov,
-            pulp.LpConstraintGE,
-            np.ones(group_cov.shape[0]),
-            [f"cover_{g}" for g in range(group_cov.shape[0])],
-        )
-        model._seal(reduce)
-        return model
+        return cls(name, coverage=cov, service_radius=radius, predefined=pre, reduce=reduce)
 
     @classmethod
     def from_geodataframe(
@@ -313,11 +319,10 @@ class LSCP(_Coverage):
     ) -> LSCP:
         """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
         radius = _check_radius(service_radius)
-        cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, radius, pre, name=name, reduce=reduce)
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        cost, _, pre = _geo_inputs(
+            gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, None, predefined_facility_col, cutoff=radius
+        )
+        return cls.from_cost_matrix(cost, radius, pre, name=name, reduce=reduce)._labelled(gdf_demand, gdf_fac)
 
 
 class MCLP(_Coverage):
@@ -374,15 +379,43 @@ class MCLP(_Coverage):
 
     sense = pulp.LpMaximize
 
-    p_facilities: int | None
-    budget: float | None
-    facility_costs: np.ndarray | None
-    weights: np.ndarray
-    _incumbent: tuple[np.ndarray, float] | None  # (sorted sites, covered weight) of the best plan known
-    incumbent_sites: np.ndarray | None
-    _z_groups: np.ndarray  # demand groups with a cover variable
-    _z: np.ndarray  # their cover variables
-    _zcov: sp.csr_array  # their coverage (groups × sites)
+    def __init__(
+        self,
+        name: str,
+        *,
+        coverage: sp.csr_array,
+        weights: np.ndarray,
+        service_radius: float,
+        p_facilities: int | None,
+        facility_costs: np.ndarray | None,
+        budget: float | None,
+        predefined: np.ndarray,
+        reduce: bool,
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`)."""
+        super().__init__(name, coverage=coverage, service_radius=service_radius, predefined=predefined)
+        n, m = coverage.shape
+        p, costs, w = p_facilities, facility_costs, weights
+        self.p_facilities, self.budget, self.facility_costs, self.weights = p, budget, costs, w
+        # (sorted sites, covered weight) of the best plan known, and its sites
+        self._incumbent: tuple[np.ndarray, float] | None = None
+        self.incumbent_sites: np.ndarray | None = None
+        self._z_groups = np.empty(0, dtype=np.int64)  # demand groups with a cover variable
+        self._z = np.empty(0, dtype=object)  # their cover variables
+        self._zcov = sp.csr_array((0, m))  # their coverage (groups × sites)
+        if costs is None:
+            dominance_ok, dom_cost = True, np.ones(m)
+        elif p is None:
+            dominance_ok, dom_cost = True, costs
+        else:
+            dominance_ok, dom_cost = bool(np.all(costs == costs[0])), costs
+        _, _, gw, group_cov, dropped, covered_pre = self._prepare(
+            coverage, w, predefined, dom_cost, reduce, dominance_ok, p or 0
+        )
+        constant = float(w[covered_pre].sum())
+        group_cov, dropped, fixed_open = self._find_incumbent(group_cov, gw, dropped, constant, reduce)
+        self._build_cover_model(group_cov, gw, dropped, fixed_open, constant, reduce)
+        self._seal(reduce)
 
     @classmethod
     def from_cost_matrix(
@@ -426,21 +459,17 @@ class MCLP(_Coverage):
         w = _vector(weights, n, "weights")
         pre = _predefined_mask(predefined_facilities_arr, m)
         p, costs, budget = _mclp_limits(p_facilities, facility_costs, budget, m, pre)
-        if costs is None:
-            dominance_ok, dom_cost = True, np.ones(m)
-        elif p is None:
-            dominance_ok, dom_cost = True, costs
-        else:
-            dominance_ok, dom_cost = bool(np.all(costs == costs[0])), costs
-        model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
-        model.service_radius, model.p_facilities, model.budget = radius, p, budget
-        model.facility_costs, model.weights = costs, w
-        _, _, gw, group_cov, dropped, covered_pre = model._prepare(cov, w, pre, dom_cost, reduce, dominance_ok, p or 0)
-        constant = float(w[covered_pre].sum())
-        group_cov, dropped, fixed_open = model._find_incumbent(group_cov, gw, dropped, constant, reduce)
-        model._build_cover_model(group_cov, gw, dropped, fixed_open, constant, reduce)
-        model._seal(reduce)
-        return model
+        return cls(
+            name,
+            coverage=cov,
+            weights=w,
+            service_radius=radius,
+            p_facilities=p,
+            facility_costs=costs,
+            budget=budget,
+            predefined=pre,
+            reduce=reduce,
+        )
 
     def _find_incumbent(
         self, group_cov: sp.csr_array, gw: np.ndarray, dropped: np.ndarray, constant: float, reduce: bool
@@ -551,15 +580,20 @@ class MCLP(_Coverage):
     ) -> MCLP:
         """Build from point layers (spopt's signature plus ``facility_cost_col`` / ``budget``)."""
         radius = _check_radius(service_radius)
-        cost = _geo_coverage(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, radius)
-        weights = _geo_column(gdf_demand, weights_cols, "weights_cols")
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        fcost = _geo_column(gdf_fac, facility_cost_col, "facility_cost_col")
-        model = cls.from_cost_matrix(
-            cost, weights, radius, p_facilities, pre, name=name, facility_costs=fcost, budget=budget, reduce=reduce
+        cost, weights, pre = _geo_inputs(
+            gdf_demand,
+            gdf_fac,
+            demand_col,
+            facility_col,
+            distance_metric,
+            weights_cols,
+            predefined_facility_col,
+            cutoff=radius,
         )
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        fcost = _geo_column(gdf_fac, facility_cost_col, "facility_cost_col")
+        return cls.from_cost_matrix(
+            cost, weights, radius, p_facilities, pre, name=name, facility_costs=fcost, budget=budget, reduce=reduce
+        )._labelled(gdf_demand, gdf_fac)
 
     def _improve_plan(self, report: SolveReport) -> None:
         # A solver stopped by its time limit may hold a plan worse than the

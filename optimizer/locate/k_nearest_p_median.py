@@ -15,7 +15,7 @@ from ._validate import (
     _check_p,
     _dense_costs,
     _geo_column,
-    _geo_cost,
+    _geo_inputs,
     _predefined_mask,
     _vector,
 )
@@ -65,20 +65,29 @@ class KNearestPMedian(LocateModel):
 
     sense = pulp.LpMinimize
 
-    # Set by from_cost_matrix and _build (the models are built by their class methods, not by __init__).
-    _n: int
-    _m: int
-    _predefined: np.ndarray
-    _site_vars: dict[int, pulp.LpVariable]
-    _d: np.ndarray
+    # Set by _build, which solve() calls again with larger k.
     _pairs: tuple[np.ndarray, np.ndarray]
     _x: np.ndarray
     _g: np.ndarray
     _has_g: np.ndarray
-    weights: np.ndarray
-    p_facilities: int
-    capacities: np.ndarray | None
-    k_array: np.ndarray
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        costs: np.ndarray,
+        weights: np.ndarray,
+        p_facilities: int,
+        k_array: np.ndarray,
+        capacities: np.ndarray | None,
+        predefined: np.ndarray,
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`); ``costs`` is clients × sites."""
+        n, m = costs.shape
+        super().__init__(name, n=n, m=m, predefined=predefined)
+        self._d, self.weights, self.p_facilities, self.capacities = costs, weights, p_facilities, capacities
+        self.k_array = k_array
+        self._build()
 
     @classmethod
     def from_cost_matrix(
@@ -135,12 +144,7 @@ class KNearestPMedian(LocateModel):
                     field="facility_capacities",
                     hint="raise the capacities, open more facilities (p_facilities) or add sites",
                 )
-        model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
-        model._n, model._m, model._predefined = n, m, pre
-        model._d, model.weights, model.p_facilities, model.capacities = d, w, p, cap
-        model.k_array = k
-        model._build()
-        return model
+        return cls(name, costs=d, weights=w, p_facilities=p, k_array=k, capacities=cap, predefined=pre)
 
     @classmethod
     def from_geodataframe(
@@ -158,13 +162,11 @@ class KNearestPMedian(LocateModel):
         name: str = "k-nearest-p-median",
     ) -> KNearestPMedian:
         """Build from point layers (spopt's argument names)."""
-        cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
-        w = _geo_column(gdf_demand, weights_cols, "weights_cols")
+        cost, w, pre = _geo_inputs(
+            gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, weights_cols, predefined_facility_col
+        )
         cap = _geo_column(gdf_fac, facility_capacity_col, "facility_capacity_col")
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, w, p_facilities, k_array, pre, cap, name=name)
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        return cls.from_cost_matrix(cost, w, p_facilities, k_array, pre, cap, name=name)._labelled(gdf_demand, gdf_fac)
 
     def _build(self) -> None:
         n, m, d, w, k = self._n, self._m, self._d, self.weights, self.k_array

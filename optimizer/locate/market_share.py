@@ -45,6 +45,54 @@ def _columns(matrix: Any) -> int:
     return matrix.shape[1] if sp.issparse(matrix) else np.asarray(matrix).shape[1]
 
 
+def _market_inputs(
+    cost_matrix: ArrayLike | sp.sparray | sp.spmatrix,
+    weights: ArrayLike,
+    p_facilities: int,
+    competitor_cost_matrix: ArrayLike | sp.sparray | sp.spmatrix | None,
+    attractiveness: ArrayLike | None,
+    competitor_attractiveness: ArrayLike | None,
+    decay: Decay,
+    beta: float,
+    cutoff: float | None,
+    predefined_facilities_arr: ArrayLike | None,
+) -> dict[str, Any]:
+    """The checked inputs of :meth:`MarketShare.from_cost_matrix`, as keyword arguments of its ``__init__``."""
+    decay, beta, cut = _check_decay(decay, beta, cutoff)
+    m = _columns(cost_matrix)
+    att = np.ones(m) if attractiveness is None else _vector(attractiveness, m, "attractiveness")
+    ii, jj, u, (n, m) = _huff_utilities(cost_matrix, att, decay, beta, cut)
+    w = _vector(weights, n, "weights")
+    comp: np.ndarray = np.zeros(n)
+    if competitor_cost_matrix is not None:
+        q = _columns(competitor_cost_matrix)
+        catt = (
+            np.ones(q)
+            if competitor_attractiveness is None
+            else _vector(competitor_attractiveness, q, "competitor_attractiveness")
+        )
+        ci, _, cu, (cn, _) = _huff_utilities(competitor_cost_matrix, catt, decay, beta, cut)
+        if cn != n:
+            raise InputError(
+                f"competitor_cost_matrix has {cn} clients, cost_matrix {n}",
+                field="competitor_cost_matrix",
+                hint="give competitor_cost_matrix one row per client, in the same order as cost_matrix",
+            )
+        comp = np.bincount(ci, weights=cu, minlength=n)
+    pre = _predefined_mask(predefined_facilities_arr, m)
+    p = _check_p(p_facilities, m, int(pre.sum()))
+    return {
+        "utilities": sp.csr_array((u, (ii, jj)), shape=(n, m)),
+        "weights": w,
+        "competitor_utility": comp,
+        "p_facilities": p,
+        "decay": decay,
+        "beta": beta,
+        "cutoff": cut,
+        "predefined": pre,
+    }
+
+
 class MarketShare(LocateModel):
     r"""Maximise Huff market share against competitors (Huff 1964; ArcGIS "maximize market share").
 
@@ -75,18 +123,26 @@ class MarketShare(LocateModel):
 
     sense = pulp.LpMaximize
 
-    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
-    _n: int
-    _m: int
-    _predefined: np.ndarray
-    _site_vars: dict[int, pulp.LpVariable]
-    _u: sp.csr_array
-    weights: np.ndarray
-    competitor_utility: np.ndarray
-    p_facilities: int
-    decay: Decay
-    beta: float
-    cutoff: float
+    def __init__(
+        self,
+        name: str,
+        *,
+        utilities: sp.csr_array,
+        weights: np.ndarray,
+        competitor_utility: np.ndarray,
+        p_facilities: int,
+        decay: Decay,
+        beta: float,
+        cutoff: float,
+        predefined: np.ndarray,
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`); ``utilities`` is clients × sites."""
+        n, m = utilities.shape
+        super().__init__(name, n=n, m=m, predefined=predefined)
+        self.weights, self.competitor_utility, self.p_facilities = weights, competitor_utility, p_facilities
+        self.decay, self.beta, self.cutoff = decay, beta, cutoff
+        self._u = utilities
+        self._build()
 
     @classmethod
     def from_cost_matrix(
@@ -124,36 +180,21 @@ class MarketShare(LocateModel):
         name
             Problem name.
         """
-        decay, beta, cut = _check_decay(decay, beta, cutoff)
-        m = _columns(cost_matrix)
-        att = np.ones(m) if attractiveness is None else _vector(attractiveness, m, "attractiveness")
-        ii, jj, u, (n, m) = _huff_utilities(cost_matrix, att, decay, beta, cut)
-        w = _vector(weights, n, "weights")
-        comp: np.ndarray = np.zeros(n)
-        if competitor_cost_matrix is not None:
-            q = _columns(competitor_cost_matrix)
-            catt = (
-                np.ones(q)
-                if competitor_attractiveness is None
-                else _vector(competitor_attractiveness, q, "competitor_attractiveness")
-            )
-            ci, _, cu, (cn, _) = _huff_utilities(competitor_cost_matrix, catt, decay, beta, cut)
-            if cn != n:
-                raise InputError(
-                    f"competitor_cost_matrix has {cn} clients, cost_matrix {n}",
-                    field="competitor_cost_matrix",
-                    hint="give competitor_cost_matrix one row per client, in the same order as cost_matrix",
-                )
-            comp = np.bincount(ci, weights=cu, minlength=n)
-        pre = _predefined_mask(predefined_facilities_arr, m)
-        p = _check_p(p_facilities, m, int(pre.sum()))
-        model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
-        model._n, model._m, model._predefined = n, m, pre
-        model.weights, model.competitor_utility, model.p_facilities = w, comp, p
-        model.decay, model.beta, model.cutoff = decay, beta, cut
-        model._u = sp.csr_array((u, (ii, jj)), shape=(n, m))
-        model._build()
-        return model
+        return cls(
+            name,
+            **_market_inputs(
+                cost_matrix,
+                weights,
+                p_facilities,
+                competitor_cost_matrix,
+                attractiveness,
+                competitor_attractiveness,
+                decay,
+                beta,
+                cutoff,
+                predefined_facilities_arr,
+            ),
+        )
 
     @classmethod
     def from_geodataframe(
@@ -180,7 +221,7 @@ class MarketShare(LocateModel):
         comp = None
         if gdf_competitor is not None:
             comp = _geo_cost(gdf_demand, gdf_competitor, demand_col, competitor_col or "geometry", distance_metric)
-        model = cls.from_cost_matrix(
+        return cls.from_cost_matrix(
             cost,
             _geo_column(gdf_demand, weights_cols, "weights_cols"),
             p_facilities,
@@ -194,9 +235,7 @@ class MarketShare(LocateModel):
             cutoff,
             _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col"),
             name=name,
-        )
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        )._labelled(gdf_demand, gdf_fac)
 
     # -- the concave share and its tangent cuts
     def _share(self, big_u: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -353,8 +392,10 @@ class TargetMarketShare(MarketShare):
 
     sense = pulp.LpMinimize
 
-    # Set by from_cost_matrix.
-    target_market_share: float
+    def __init__(self, name: str, *, target_market_share: float, **inputs: Any) -> None:
+        """Build the model (see :class:`MarketShare`) with the target share in percent."""
+        super().__init__(name, **inputs)
+        self.target_market_share = target_market_share
 
     @classmethod
     def from_cost_matrix(
@@ -388,7 +429,7 @@ class TargetMarketShare(MarketShare):
             )
         m = _columns(cost_matrix)
         pre = _predefined_mask(predefined_facilities_arr, m)
-        model = super().from_cost_matrix(
+        inputs = _market_inputs(
             cost_matrix,
             weights,
             max(1, int(pre.sum())),
@@ -399,10 +440,8 @@ class TargetMarketShare(MarketShare):
             beta,
             cutoff,
             pre,
-            name=name,
         )
-        model.target_market_share = tau
-        return model
+        return cls(name, target_market_share=tau, **inputs)
 
     def solve(
         self,

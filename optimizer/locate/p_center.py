@@ -12,12 +12,12 @@ from scipy.optimize import linprog
 
 from ..errors import ModelTooLargeError
 from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ._common import _site_vars
 from ._validate import (
     _MAX_NONZEROS,
     _check_p,
     _dense_costs,
-    _geo_column,
-    _geo_cost,
+    _geo_inputs,
     _predefined_mask,
 )
 from .base import LocateModel, _nearest_open
@@ -148,26 +148,14 @@ class PCenter(LocateModel):
 
     sense = pulp.LpMinimize
 
-    _d: np.ndarray  # clients × sites distances
-    p_facilities: int
-
-    @classmethod
-    def from_cost_matrix(
-        cls,
-        cost_matrix: Any,
-        p_facilities: int,
-        predefined_facilities_arr: Any = None,
-        name: str = "p-center",
-        *,
-        reduce: bool = True,
-    ) -> PCenter:
-        """Build from a dense clients × sites cost matrix (see the class docstring)."""
-        d = _dense_costs(cost_matrix)
+    def __init__(
+        self, name: str, *, costs: np.ndarray, p_facilities: int, predefined: np.ndarray, reduce: bool
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`); ``costs`` is clients × sites."""
+        d, p, pre = costs, p_facilities, predefined
         n, m = d.shape
-        pre = _predefined_mask(predefined_facilities_arr, m)
-        p = _check_p(p_facilities, m, int(pre.sum()))
-        model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
-        model._n, model._m, model._d, model.p_facilities, model._predefined = n, m, d, p, pre
+        super().__init__(name, n=n, m=m, predefined=pre)
+        self._d, self.p_facilities = d, p
         lower = float(d.min(axis=1).max())  # no plan beats every client's nearest site
         sel, ub = _pcenter_heuristic(d, p, pre)
         if reduce and n * m <= _PCENTER_SEARCH_LIMIT:
@@ -184,15 +172,8 @@ class PCenter(LocateModel):
             "heuristic_objective": ub,
             "radii": K,
         }  # lower: LP-cover bound when reduce, else nearest-site bound
-        y = np.empty(m, dtype=object)
-        model._site_vars = {}
-        for j in range(m):
-            v = _var(model.problem, f"y_{j}", 1 if pre[j] else 0, 1, pulp.LpBinary)
-            if pre[j]:
-                v.lowBound = 1
-            y[j] = v
-            model._site_vars[j] = v
-        u = np.array([_var(model.problem, f"u_{k}", 0, 1) for k in range(1, K)], dtype=object)  # u_2..u_K
+        y = _site_vars(self, m, pre)
+        u = np.array([_var(self.problem, f"u_{k}", 0, 1) for k in range(1, K)], dtype=object)  # u_2..u_K
         # Sites within each radius, per client: counts via sorted distances.
         order = np.argsort(d, axis=1, kind="stable")
         dsort = np.take_along_axis(d, order, axis=1)
@@ -205,7 +186,7 @@ class PCenter(LocateModel):
         nnz = int(lens.sum())
         if nnz > _MAX_NONZEROS:
             raise ModelTooLargeError(
-                f"the p-center model would have {nnz:,} nonzeros", hint="use fewer clients or sites"
+                f"the p-center self would have {nnz:,} nonzeros", hint="use fewer clients or sites"
             )
         nrow = len(ii)
         rows_y = np.repeat(np.arange(nrow), lens)
@@ -220,7 +201,7 @@ class PCenter(LocateModel):
             shape=(nrow, m + K - 1),
         )
         a_mat.sort_indices()
-        prob = model.problem
+        prob = self.problem
         # u[k] = 1 means the radius is at least radii[k + 1].
         prob.setObjective(_affine(u, np.diff(radii), radii[0]))
         _add_rows(
@@ -240,11 +221,27 @@ class PCenter(LocateModel):
         for k in range(K - 1):
             if radii[k + 1] <= ub:
                 start_vals[u[k].name] = 1.0
-        model._start = start_vals
+        self._start = start_vals
         stats.update({"rows": nrow + len(u) + 1, "nonzeros": int(a_mat.nnz)})
-        model.stats.update(stats)
-        model._seal(reduce)
-        return model
+        self.stats.update(stats)
+        self._seal(reduce)
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost_matrix: Any,
+        p_facilities: int,
+        predefined_facilities_arr: Any = None,
+        name: str = "p-center",
+        *,
+        reduce: bool = True,
+    ) -> PCenter:
+        """Build from a dense clients × sites cost matrix (see the class docstring)."""
+        d = _dense_costs(cost_matrix)
+        n, m = d.shape
+        pre = _predefined_mask(predefined_facilities_arr, m)
+        p = _check_p(p_facilities, m, int(pre.sum()))
+        return cls(name, costs=d, p_facilities=p, predefined=pre, reduce=reduce)
 
     @classmethod
     def from_geodataframe(
@@ -261,11 +258,10 @@ class PCenter(LocateModel):
         reduce: bool = True,
     ) -> PCenter:
         """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
-        cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, p_facilities, pre, name=name, reduce=reduce)
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        cost, _, pre = _geo_inputs(
+            gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, None, predefined_facility_col
+        )
+        return cls.from_cost_matrix(cost, p_facilities, pre, name=name, reduce=reduce)._labelled(gdf_demand, gdf_fac)
 
     def _set_assignment(self, mask: np.ndarray) -> None:
         self.assignment = _nearest_open(self._d, mask)

@@ -55,13 +55,67 @@ class PDispersion(LocateModel):
 
     sense = pulp.LpMaximize
 
-    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
-    _n: int
-    _m: int
-    _predefined: np.ndarray
-    _site_vars: dict[int, pulp.LpVariable]
-    _d: np.ndarray
-    _dvar: pulp.LpVariable
+    def __init__(self, name: str, *, costs: np.ndarray, p_facilities: int, predefined: np.ndarray) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`); ``costs`` is sites × sites."""
+        d, p, pre = costs, p_facilities, predefined
+        m = d.shape[1]
+        super().__init__(name, n=m, m=m, predefined=pre)
+        d = np.minimum(d, d.T)  # one distance per pair
+        iu, ju = np.triu_indices(m, 1)
+        dist = d[iu, ju]
+        off = d + np.diag(np.full(m, -np.inf))
+        # U: (p-1)-th largest distance from each site, maximised over sites (over predefined ones if any).
+        kth = -np.sort(-off, axis=1)[:, p - 2]
+        upper = float(kth[pre].min()) if pre.any() else float(kth.max())
+        plan = _dispersion_greedy(d, p, pre)
+        sel = np.flatnonzero(plan)
+        lower = float(d[np.ix_(sel, sel)][np.triu_indices(len(sel), 1)].min())
+        self._d = d
+        y = _site_vars(self, m, pre)
+        dvar = _var(self.problem, "D", lower, upper)
+        self._dvar = dvar
+        self.problem.setObjective(_affine([dvar], [1.0]))
+        _p_row(self.problem, y, p)
+        allv = np.concatenate([y, [dvar]])
+        near = np.flatnonzero(dist < lower)
+        mid = np.flatnonzero((dist >= lower) & (dist < upper))
+        k = len(near)
+        conf = sp.csr_array(
+            (np.ones(2 * k), (np.concatenate([np.arange(k)] * 2), np.concatenate([iu[near], ju[near]]))),
+            shape=(k, m + 1),
+        )
+        conf.sort_indices()
+        _add_rows(
+            self.problem, allv, conf, pulp.LpConstraintLE, np.ones(k), [f"conflict_{iu[q]}_{ju[q]}" for q in near]
+        )
+        # D + (U - d)(y_i + y_j) <= d + 2 (U - d)
+        k2 = len(mid)
+        mcoef = upper - dist[mid]
+        rows = np.concatenate([np.arange(k2)] * 3)
+        cols = np.concatenate([np.full(k2, m), iu[mid], ju[mid]])
+        vals = np.concatenate([np.ones(k2), mcoef, mcoef])
+        spread = sp.csr_array((vals, (rows, cols)), shape=(k2, m + 1))
+        spread.sort_indices()
+        _add_rows(
+            self.problem,
+            allv,
+            spread,
+            pulp.LpConstraintLE,
+            dist[mid] + 2 * mcoef,
+            [f"spread_{iu[q]}_{ju[q]}" for q in mid],
+        )
+        self._start = {f"y_{j}": 1.0 for j in sel}
+        self.stats.update(
+            {
+                "sites": m,
+                "p": p,
+                "lower": lower,
+                "upper": upper,
+                "conflict_rows": k,
+                "spread_rows": k2,
+                "pairs": len(dist),
+            }
+        )
 
     @classmethod
     def from_cost_matrix(
@@ -100,64 +154,7 @@ class PDispersion(LocateModel):
                 field="p_facilities",
                 hint="set p_facilities to 2 or more",
             )
-        d = np.minimum(d, d.T)  # one distance per pair
-        iu, ju = np.triu_indices(m, 1)
-        dist = d[iu, ju]
-        off = d + np.diag(np.full(m, -np.inf))
-        # U: (p-1)-th largest distance from each site, maximised over sites (over predefined ones if any).
-        kth = -np.sort(-off, axis=1)[:, p - 2]
-        upper = float(kth[pre].min()) if pre.any() else float(kth.max())
-        plan = _dispersion_greedy(d, p, pre)
-        sel = np.flatnonzero(plan)
-        lower = float(d[np.ix_(sel, sel)][np.triu_indices(len(sel), 1)].min())
-        model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
-        model._n, model._m, model._predefined, model._d = m, m, pre, d
-        y = _site_vars(model, m, pre)
-        dvar = _var(model.problem, "D", lower, upper)
-        model._dvar = dvar
-        model.problem.setObjective(_affine([dvar], [1.0]))
-        _p_row(model.problem, y, p)
-        allv = np.concatenate([y, [dvar]])
-        near = np.flatnonzero(dist < lower)
-        mid = np.flatnonzero((dist >= lower) & (dist < upper))
-        k = len(near)
-        conf = sp.csr_array(
-            (np.ones(2 * k), (np.concatenate([np.arange(k)] * 2), np.concatenate([iu[near], ju[near]]))),
-            shape=(k, m + 1),
-        )
-        conf.sort_indices()
-        _add_rows(
-            model.problem, allv, conf, pulp.LpConstraintLE, np.ones(k), [f"conflict_{iu[q]}_{ju[q]}" for q in near]
-        )
-        # D + (U - d)(y_i + y_j) <= d + 2 (U - d)
-        k2 = len(mid)
-        mcoef = upper - dist[mid]
-        rows = np.concatenate([np.arange(k2)] * 3)
-        cols = np.concatenate([np.full(k2, m), iu[mid], ju[mid]])
-        vals = np.concatenate([np.ones(k2), mcoef, mcoef])
-        spread = sp.csr_array((vals, (rows, cols)), shape=(k2, m + 1))
-        spread.sort_indices()
-        _add_rows(
-            model.problem,
-            allv,
-            spread,
-            pulp.LpConstraintLE,
-            dist[mid] + 2 * mcoef,
-            [f"spread_{iu[q]}_{ju[q]}" for q in mid],
-        )
-        model._start = {f"y_{j}": 1.0 for j in sel}
-        model.stats.update(
-            {
-                "sites": m,
-                "p": p,
-                "lower": lower,
-                "upper": upper,
-                "conflict_rows": k,
-                "spread_rows": k2,
-                "pairs": len(dist),
-            }
-        )
-        return model
+        return cls(name, costs=d, p_facilities=p, predefined=pre)
 
     @classmethod
     def from_geodataframe(
@@ -172,9 +169,7 @@ class PDispersion(LocateModel):
         """Build from a point layer of sites (spopt's signature)."""
         cost = _geo_cost(gdf_fac, gdf_fac, facility_col, facility_col, distance_metric)
         pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, p_facilities, pre, name=name)
-        model.site_ids = gdf_fac.index.to_numpy()
-        return model
+        return cls.from_cost_matrix(cost, p_facilities, pre, name=name)._labelled(None, gdf_fac)
 
     def _set_assignment(self, mask: np.ndarray) -> None:
         self.assignment = np.where(mask, np.arange(self._m), -1)

@@ -17,8 +17,7 @@ from ._validate import (
     _MAX_NONZEROS,
     _check_p,
     _dense_costs,
-    _geo_column,
-    _geo_cost,
+    _geo_inputs,
     _predefined_mask,
     _vector,
 )
@@ -154,11 +153,61 @@ class PMedian(LocateModel):
 
     sense = pulp.LpMinimize
 
-    _d: np.ndarray  # clients × sites distances
-    weights: np.ndarray
-    p_facilities: int
-    incumbent_sites: np.ndarray  # the heuristic plan the model was built with
-    _levels: dict[int, tuple[np.ndarray, list[str]]]  # client -> (its distance levels, its z variable names)
+    def __init__(
+        self,
+        name: str,
+        *,
+        costs: np.ndarray,
+        weights: np.ndarray,
+        p_facilities: int,
+        predefined: np.ndarray,
+        reduce: bool,
+    ) -> None:
+        """Build the model from checked inputs (see :meth:`from_cost_matrix`); ``costs`` is clients × sites."""
+        t0 = time.perf_counter()
+        d, w, p, pre = costs, weights, p_facilities, predefined
+        n, m = d.shape
+        super().__init__(name, n=n, m=m, predefined=pre)
+        self._d, self.weights, self.p_facilities = d, w, p
+        self._levels: dict[int, tuple[np.ndarray, list[str]]] = {}  # client -> (its distance levels, its z names)
+        stats: dict[str, Any] = {"clients": n, "sites": m}
+
+        # Incumbent: greedy + interchange, best of a few deterministic starts.
+        allowed = np.ones(m, dtype=bool)
+        sel, ub = _pmedian_local_search(d, w, p, pre, allowed)
+        alive = np.ones(m, dtype=bool)
+        cap = d.max(axis=1)
+        if reduce:
+            c = w[:, None] * d
+            iters = int(np.clip(2.5e9 / (n * m), 150, 3000))
+            lam0 = w * d[:, sel].min(axis=1)
+            lb, lam, lag_set = _pmedian_lagrangian(c, p, pre, ub, lam0, iters)
+            if lag_set is not None and len(lag_set) == p:
+                # A second local search started from the relaxation's open set.
+                sel2, ub2 = _pmedian_local_search(d, w, p, pre, allowed, start=lag_set)
+                if ub2 < ub - 1e-9:
+                    sel, ub = sel2, ub2
+            stats["lagrangian_bound"] = lb
+            alive, cap = _pmedian_reduce(c, d, p, pre, lam, ub)
+            stats["sites_after_tests"] = int(alive.sum())
+            if (ub - lb) >= _PROBE_MIN_GAP * max(1.0, abs(ub)):
+                alive, cap = _pmedian_probe(c, d, p, pre, alive, cap, lam, ub, stats)
+            else:
+                stats["probing"] = "skipped (gap already small)"
+            stats["sites_kept"] = int(alive.sum())
+        stats["heuristic_objective"] = ub
+        self._build_radius(d, w, p, pre, alive, cap, stats)
+        start = {f"y_{j}": 1.0 for j in sel}
+        dist0 = d[:, sel].min(axis=1)
+        for i, (lv, names) in self._levels.items():
+            for value, nm in zip(lv[1:], names, strict=False):
+                if value <= dist0[i]:
+                    start[nm] = 1.0
+        self._start = start
+        self.incumbent_sites = np.sort(sel)
+        stats["build_seconds"] = time.perf_counter() - t0
+        self.stats.update(stats)
+        self._seal(reduce)
 
     @classmethod
     def from_cost_matrix(
@@ -188,54 +237,12 @@ class PMedian(LocateModel):
         reduce
             Run the heuristic + Lagrangian reductions (see the class docstring).
         """
-        t0 = time.perf_counter()
         d = _dense_costs(cost_matrix)
         n, m = d.shape
         w = _vector(weights, n, "weights")
         pre = _predefined_mask(predefined_facilities_arr, m)
         p = _check_p(p_facilities, m, int(pre.sum()))
-        model = cls(name, pulp.LpProblem(name, pulp.LpMinimize))
-        model._n, model._m, model._d, model.weights, model.p_facilities = n, m, d, w, p
-        model._predefined = pre
-        stats: dict[str, Any] = {"clients": n, "sites": m}
-
-        # Incumbent: greedy + interchange, best of a few deterministic starts.
-        allowed = np.ones(m, dtype=bool)
-        sel, ub = _pmedian_local_search(d, w, p, pre, allowed)
-        alive = np.ones(m, dtype=bool)
-        cap = d.max(axis=1)
-        if reduce:
-            c = w[:, None] * d
-            iters = int(np.clip(2.5e9 / (n * m), 150, 3000))
-            lam0 = w * d[:, sel].min(axis=1)
-            lb, lam, lag_set = _pmedian_lagrangian(c, p, pre, ub, lam0, iters)
-            if lag_set is not None and len(lag_set) == p:
-                # A second local search started from the relaxation's open set.
-                sel2, ub2 = _pmedian_local_search(d, w, p, pre, allowed, start=lag_set)
-                if ub2 < ub - 1e-9:
-                    sel, ub = sel2, ub2
-            stats["lagrangian_bound"] = lb
-            alive, cap = _pmedian_reduce(c, d, p, pre, lam, ub)
-            stats["sites_after_tests"] = int(alive.sum())
-            if (ub - lb) >= _PROBE_MIN_GAP * max(1.0, abs(ub)):
-                alive, cap = _pmedian_probe(c, d, p, pre, alive, cap, lam, ub, stats)
-            else:
-                stats["probing"] = "skipped (gap already small)"
-            stats["sites_kept"] = int(alive.sum())
-        stats["heuristic_objective"] = ub
-        model._build_radius(d, w, p, pre, alive, cap, stats)
-        start = {f"y_{j}": 1.0 for j in sel}
-        dist0 = d[:, sel].min(axis=1)
-        for i, (lv, names) in model._levels.items():
-            for value, nm in zip(lv[1:], names, strict=False):
-                if value <= dist0[i]:
-                    start[nm] = 1.0
-        model._start = start
-        model.incumbent_sites = np.sort(sel)
-        stats["build_seconds"] = time.perf_counter() - t0
-        model.stats.update(stats)
-        model._seal(reduce)
-        return model
+        return cls(name, costs=d, weights=w, p_facilities=p, predefined=pre, reduce=reduce)
 
     def _build_radius(
         self,
@@ -333,12 +340,12 @@ class PMedian(LocateModel):
         reduce: bool = True,
     ) -> PMedian:
         """Build from point layers (spopt's signature); distances in metres of a projected CRS."""
-        cost = _geo_cost(gdf_demand, gdf_fac, demand_col, facility_col, distance_metric)
-        weights = _geo_column(gdf_demand, weights_cols, "weights_cols")
-        pre = _geo_column(gdf_fac, predefined_facility_col, "predefined_facility_col")
-        model = cls.from_cost_matrix(cost, weights, p_facilities, pre, name=name, reduce=reduce)
-        model.site_ids, model.client_ids = gdf_fac.index.to_numpy(), gdf_demand.index.to_numpy()
-        return model
+        cost, weights, pre = _geo_inputs(
+            gdf_demand, gdf_fac, demand_col, facility_col, distance_metric, weights_cols, predefined_facility_col
+        )
+        return cls.from_cost_matrix(cost, weights, p_facilities, pre, name=name, reduce=reduce)._labelled(
+            gdf_demand, gdf_fac
+        )
 
     def _set_assignment(self, mask: np.ndarray) -> None:
         self.assignment = _nearest_open(self._d, mask)
