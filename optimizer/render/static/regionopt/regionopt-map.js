@@ -476,7 +476,12 @@
     if (this.opts.legend !== false) this.addLegend();
     // Leave room for the panel (right) and the legend (left) when the map is wide enough to spare it.
     var pad = this.role === 'toggle' && map.getSize().x > 1000 ? 260 : 0;
-    map.fitBounds(D.bounds, { paddingBottomRight: [pad, 0], paddingTopLeft: [pad, 0] });
+    // Without animation: the map starts at folium's zoom_start, and an animated fit (Leaflet animates a
+    // change of up to 4 zoom levels, e.g. 7 -> 11 on a small region) would end with a 'zoomend' that
+    // snaps the view back to the fitted zoom, undoing any zoom step taken meanwhile on either synced map
+    // (Leaflet.Sync re-broadcasts that zoomend); the level of detail below would also be computed for
+    // the start zoom instead of the fitted one.
+    map.fitBounds(D.bounds, { paddingBottomRight: [pad, 0], paddingTopLeft: [pad, 0], animate: false });
     this._dotScale = null;
     this._detail = this.lod().detail;
     this.applyZoom();
