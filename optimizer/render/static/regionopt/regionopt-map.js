@@ -448,6 +448,8 @@
       return m;
     });
     dem.bindTooltip(function (layer) { return self.demandTooltip(layer._ro); }, { className: 'ro-tip', direction: 'top' });
+    // Clicking a point keeps the same facts open (travel to the nearest facility before and after) as a popup.
+    dem.bindPopup(function (layer) { return self.demandTooltip(layer._ro); }, { maxWidth: 320 });
 
     // Facilities: created once; which ones are on the map depends on the selection.
     defineShapeMarker();
@@ -974,8 +976,10 @@
       var t1 = window.performance ? performance.now() : 0;
       var view = new MapView(map, opts || {});
       R.maps.push(view);
-      // Kept for benchmarks/report_bench.py: milliseconds spent decoding and drawing.
-      R.timings.push({ role: view.role, prepare: t1 - t0, build: (window.performance ? performance.now() : 0) - t1 });
+      // Kept for benchmarks/report_bench.py: milliseconds spent decoding and drawing; and the zoom the
+      // view was built at (its level of detail), which must be the fitted zoom, not a start value.
+      R.timings.push({ role: view.role, prepare: t1 - t0, build: (window.performance ? performance.now() : 0) - t1,
+        zoom: map.getZoom() });
       document.documentElement.setAttribute('data-regionopt-maps', String(R.maps.length));
       return view;
     } catch (err) {
