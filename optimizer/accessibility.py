@@ -41,6 +41,7 @@ import pandas as pd
 
 from .datum import planar_xy
 from .errors import InputError
+from .impedance import Points, StraightLine, facility_points, impedance_for
 from .impedance.straight_line import coverage_pairs
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
@@ -240,8 +241,12 @@ def layout_accessibility(
     The catchment of a demand point is its service standard (urban or rural
     radius of the type); supply is the facility's capacity, the type's
     capacity when the facility has none, and 1 (facilities per person) for
-    types without capacities. Distances are the scenario's planar distances,
-    the same impedance the model and :func:`optimizer.evaluate.evaluate_layout` use.
+    types without capacities. Travel is measured with the type's impedance,
+    the one the model and :func:`optimizer.evaluate.evaluate_layout` use
+    (:func:`optimizer.impedance.impedance_for`): straight-line distance
+    against the standard's radius, terrain-adjusted km against the
+    terrain-adjusted radius, or network / matrix minutes (km) against a
+    standard in minutes (km). Only the pairs within the standard are formed.
 
     Returns
     -------
@@ -253,6 +258,7 @@ def layout_accessibility(
     demand_xy = planar_xy(region.demand, crs)
     urban = region.demand["urban"].to_numpy(dtype=bool) if "urban" in region.demand else np.zeros(len(demand_xy), bool)
     fac_xy = planar_xy(facilities, crs) if len(facilities) else np.empty((0, 2))
+    demand = Points(region.demand.index.astype(str).to_numpy(), demand_xy)
     fac_types = facilities["facility_type"].astype(str).to_numpy()
     fac_cap = (
         facilities["capacity"].to_numpy(dtype=float) if "capacity" in facilities else np.full(len(facilities), np.nan)
@@ -266,9 +272,17 @@ def layout_accessibility(
             continue
         default = 1.0 if ftype.capacity is None else float(ftype.capacity)
         supply = np.where(np.isnan(fac_cap[mask]), default, fac_cap[mask])
-        radius = ftype.radius_m(urban)
-        rows, cols, dist = coverage_pairs(demand_xy, fac_xy[mask], radius)
-        out[type_id], _ = floating_catchment(rows, cols, dist, pop, supply, radius, method)
+        impedance = impedance_for(scenario, type_id)
+        if type(impedance) is StraightLine:
+            radius = ftype.radius_m(urban)
+            rows, cols, dist = coverage_pairs(demand_xy, fac_xy[mask], radius)
+            out[type_id], _ = floating_catchment(rows, cols, dist, pop, supply, radius, method)
+            continue
+        targets = facility_points(scenario, facilities).subset(mask)
+        rows, cols, travel, limit = impedance.reach_travel(ftype.urban, ftype.rural, urban, demand, targets)
+        catchment = np.ones(len(demand_xy))  # each point's standard, in the unit of its travel
+        catchment[rows] = limit
+        out[type_id], _ = floating_catchment(rows, cols, travel, pop, supply, catchment, method)
     return out
 
 

@@ -17,7 +17,7 @@ split between units is one optimal assignment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -30,6 +30,7 @@ from .catalogue import FacilityType
 from .datum import planar_xy
 from .errors import SolverError
 from .impedance import Points, facility_points, impedance_for
+from .impedance.compare import nearest_time
 from .impedance.straight_line import coverage_pairs
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
@@ -55,11 +56,16 @@ class Layout:
     point; ``nearest_km[type_id]`` — km to the nearest facility of the type
     by the type's impedance: straight line, shortest network route, or the OD
     matrix's km among its pairs within the largest standard (``inf`` if there
-    is none, or the matrix has no km).
+    is none, or the matrix has no km; terrain: straight km × the point's
+    terrain detour); ``nearest_minutes[type_id]`` — minutes to the quickest
+    facility of the type (:func:`optimizer.impedance.compare.nearest_time`:
+    network or matrix minutes, or those a straight-line standard in minutes
+    implies; NaN where there are none).
     """
 
     served: dict[str, np.ndarray]
     nearest_km: dict[str, np.ndarray]
+    nearest_minutes: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def served_population(
@@ -151,6 +157,7 @@ def evaluate_layout(scenario: Scenario, facilities: gpd.GeoDataFrame) -> Layout:
     fac_points = facility_points(scenario, facilities)  # a planned facility is reached as its site
     served: dict[str, np.ndarray] = {}
     nearest: dict[str, np.ndarray] = {}
+    minutes: dict[str, np.ndarray] = {}
     for type_id, ftype in scenario.catalogue.items():
         mask = fac_types == type_id
         xy = fac_xy[mask]
@@ -159,11 +166,13 @@ def evaluate_layout(scenario: Scenario, facilities: gpd.GeoDataFrame) -> Layout:
             cap = np.where(np.isnan(fac_cap[mask]), ftype.capacity, fac_cap[mask])
         pop = region.group_population(ftype.serves)
         impedance = impedance_for(scenario, type_id)
-        rows, cols, _, _ = impedance.reach(ftype.urban, ftype.rural, urban, demand, fac_points.subset(mask))
+        targets = fac_points.subset(mask)
+        rows, cols, _, _ = impedance.reach(ftype.urban, ftype.rural, urban, demand, targets)
         served[type_id] = served_population(demand_xy, pop, ftype.radius_m(urban), xy, cap, pairs=(rows, cols))
-        # Straight-line km, or km along the network / in the matrix (inf: none in reach).
-        nearest[type_id] = impedance.nearest_km(demand, fac_points.subset(mask))
-    return Layout(served, nearest)
+        # Straight-line (terrain-adjusted) km, or km along the network / in the matrix (inf: none in reach).
+        nearest[type_id] = impedance.nearest_km(demand, targets)
+        minutes[type_id] = nearest_time(scenario, type_id, demand, targets, nearest[type_id])
+    return Layout(served, nearest, minutes)
 
 
 def _demand_membership(scenario: Scenario) -> pd.DataFrame:

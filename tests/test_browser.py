@@ -8,11 +8,18 @@ blocked (non-``file:``) requests and dialogs, and fails on any of them.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
+from test_impedance import MATRIX, line_region, minutes_type
 from test_maps import EVIL_FACILITY, EVIL_SITE, EVIL_UNIT, build_toy_result
+from toy import catalogue
+
+from optimizer.config.schema import BudgetConfig, ImpedanceConfig
+from optimizer.planning.model import PlanningModel
+from optimizer.scenario import Scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -153,6 +160,10 @@ def unit_index(frame, unit_id: str) -> int:
 def test_side_by_side_maps_offline_synced(open_page, toy, tmp_path):
     page, probe = open_page(toy / "map_compare.html")
     wait_maps(page, 2)
+    # Each map is built at its fitted view, set without animation: the zoom the view drew its level of detail
+    # for (recorded when built) is the zoom it shows, not folium's start zoom (7) with a zoom animation pending.
+    built, shown = page.evaluate("() => [regionopt.timings.map(t => t.zoom), regionopt.maps.map(v => v.map.getZoom())]")
+    assert built == shown and shown[0] != 7, (built, shown)
     info = page.evaluate(
         """() => regionopt.maps.map(v => ({
             role: v.role,
@@ -170,28 +181,100 @@ def test_side_by_side_maps_offline_synced(open_page, toy, tmp_path):
     n_new = len(json.loads((toy / "solution.json").read_text())["chosen_sites"])
     assert [m["facilities"] for m in info] == [3, 3 + n_new]  # the plan's facilities only "after"
     assert [m["canvases"] for m in info] == [1, 1]  # everything on one canvas per map
-    # Pan and zoom the left map: the right one follows.
+    # Zoom the right map in one step, straight after loading: both maps must take the step and keep it.
+    # (An animated initial fit, zoom 7 -> 11 on this toy, used to end after such a step and snap both maps
+    # back to zoom 11.) Held = both at the target with no zoom animation left to end.
+    zoom, high = page.evaluate("() => [regionopt.maps[1].map.getZoom(), regionopt.maps[1].map.getMaxZoom()]")
+    target = zoom + 1
+    assert target <= high, f"no zoom step possible: zoom {zoom}, max {high}"
+    page.evaluate(f"() => {{ regionopt.maps[1].map.setZoom({target}, {{animate: false}}); }}")
+    held = f"v => v.map.getZoom() === {target} && !v.map._animatingZoom"
+    page.wait_for_function(f"() => regionopt.maps.every({held})", timeout=WAIT_MS)
+    # Pan the left map: the right one follows, and the zoom step still holds on both.
     before = page.evaluate("() => regionopt.maps[1].map.getCenter()")
     page.evaluate("() => { regionopt.maps[0].map.panBy([180, 60], {animate: false}); }")
     centers = wait_maps_synced(page, before)
     assert centers[1] != before
     assert centers[0]["lat"] == pytest.approx(centers[1]["lat"], abs=1e-9)
     assert centers[0]["lng"] == pytest.approx(centers[1]["lng"], abs=1e-9)
-    zoom = page.evaluate("() => regionopt.maps[1].map.getZoom()")
-    # Zoom the right map one step within its zoom range: the left one follows.
-    low, high = page.evaluate("() => [regionopt.maps[1].map.getMinZoom(), regionopt.maps[1].map.getMaxZoom()]")
-    target = zoom - 1 if zoom - 1 >= low else zoom + 1
-    assert low <= target <= high, f"no zoom step possible: zoom {zoom}, range {low}..{high}"
-    page.evaluate(f"() => {{ regionopt.maps[1].map.setZoom({target}, {{animate: false}}); }}")
-    deadline = time.monotonic() + WAIT_MS / 1000
-    # Both maps must agree on the zoom. (On this toy the view returns to zoom 11 after the step: a known
-    # open question, noted for the next round; the two maps still move together.)
-    while (zooms := page.evaluate("() => regionopt.maps.map(v => v.map.getZoom())"))[0] != zooms[1]:
-        assert time.monotonic() < deadline, f"zoom not synced: {zooms} (step to {target})"
-        page.wait_for_timeout(50)  # a pause between polls, not a wait for the outcome
+    assert page.evaluate("() => regionopt.maps.map(v => v.map.getZoom())") == [target, target]
+    # Zoom the left map out two steps: the right one follows and both keep it.
+    target -= 2
+    page.evaluate(f"() => {{ regionopt.maps[0].map.setZoom({target}, {{animate: false}}); }}")
+    held = f"v => v.map.getZoom() === {target} && !v.map._animatingZoom"
+    page.wait_for_function(f"() => regionopt.maps.every({held})", timeout=WAIT_MS)
     shot = tmp_path / "compare.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
+    probe.assert_clean(page)
+
+
+@pytest.fixture(scope="module")
+def od_toy(tmp_path_factory) -> Path:
+    """The hand-made OD matrix of tests/test_impedance.py with a 30-minute clinic standard, solved and drawn.
+
+    Within 30 min: d0-f0 0, d0-s0 5, d1-s0 14, d1-s1 16, d1-f0 20, d2-s1 9 (d2-s0 is 70). One site in the
+    budget: s1 newly reaches d2 (400 people), s0 nobody new, so the plan builds s1.
+    """
+    tmp = tmp_path_factory.mktemp("od-browser")
+    (tmp / "od.csv").write_text(MATRIX)
+    sc = Scenario(
+        name="od",
+        region=line_region(),
+        catalogue=catalogue(minutes_type(30)),
+        budget=BudgetConfig(total=10),
+        impedance=ImpedanceConfig(kind="od_matrix", path=tmp / "od.csv"),
+    )
+    result = PlanningModel(sc).solve()
+    assert list(result.chosen_sites["site_id"]) == ["s1"]
+    return result.write(tmp / "out", maps=True, report=False)
+
+
+def test_clicking_a_demand_point_shows_minutes_to_the_nearest_facility(open_page, od_toy):
+    """Click each demand dot; its popup gives the matrix minutes to the quickest clinic, before → after."""
+    # By hand from the matrix: before only f0 is open, after f0 and s1 (pairs beyond 30 min are out of reach).
+    minutes = {
+        "d0,f0": 0.0,
+        "d0,s0": 5.0,
+        "d1,s0": 14.0,
+        "d1,s1": 16.0,
+        "d1,f0": 20.0,
+        "d2,s1": 9.0,
+    }
+
+    def quickest(demand_id: str, open_: tuple[str, ...]) -> float | None:
+        times = [minutes[f"{demand_id},{t}"] for t in open_ if f"{demand_id},{t}" in minutes]
+        return min(times) if times else None
+
+    page, probe = open_page(od_toy / "map_toggle.html")
+    wait_maps(page, 1)
+    # d0 lies under the existing clinic: hide the facility symbols so the click lands on the dot itself.
+    page.evaluate(
+        """() => { const s = regionopt.state();
+                   const fams = {}; Object.keys(s.layers.families).forEach(k => fams[k] = false);
+                   regionopt.setState({layers: Object.assign({}, s.layers, {families: fams})}); }"""
+    )
+    popup = page.locator(".leaflet-popup-content")
+    for i, demand_id in enumerate(["d0", "d1", "d2"]):
+        x, y = page.evaluate(
+            f"""() => {{ const v = regionopt.maps[0], m = v.demandMarkers[{i}];
+                        const p = v.map.latLngToContainerPoint(m.getLatLng());
+                        const r = v.map.getContainer().getBoundingClientRect();
+                        return [r.left + p.x, r.top + p.y]; }}"""
+        )
+        page.mouse.click(x, y)
+        page.wait_for_function(
+            f"() => (document.querySelector('.leaflet-popup-content') || {{}}).textContent"
+            f" && regionopt.maps[0].map._popup && regionopt.maps[0].map._popup._source"
+            f" && regionopt.maps[0].map._popup._source === regionopt.maps[0].demandMarkers[{i}]"
+        )
+        text = popup.inner_text()
+        match = re.search(r"nearest facility: (\S+)(?: min)? → (\S+)(?: min)?", text.replace("none in reach", "none"))
+        assert match, text
+        got = [None if v == "none" else float(v) for v in match.groups()]
+        assert got == [quickest(demand_id, ("f0",)), quickest(demand_id, ("f0", "s1"))], text
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => !document.querySelector('.leaflet-popup-content')")
     probe.assert_clean(page)
 
 

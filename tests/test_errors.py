@@ -750,7 +750,17 @@ CASES.update(
         ],
         "OD matrix pair given twice": [Case(od(OD + "d2,s2,13\n"))],
         "OD matrix reaches no demand": [Case(od("origin,destination,km\nd1,s1,45\nd2,s2,44\nd3,s3,41\nd1,f1,40\n"))],
-        "OD matrix lacks the unit of a standard": [Case(od(OD.replace(",km", ",minutes")))],
+        "OD matrix lacks the unit of a standard": [
+            Case(od(OD.replace(",km", ",minutes"))),
+            Case(
+                [
+                    *od(OD.replace(",km", ",minutes")),
+                    replace("catalogue.yaml", "service: {distance_km: 20}", "service: {minutes: 30, speed_kmh: 40}"),
+                    replace("catalogue.yaml", "service: {distance_km: 30}", "service: {minutes: 45, speed_kmh: 40}"),
+                    append("scenario.yaml", "objective:\n  kind: attendance\n  attendance: {cutoff_km: 10}\n"),
+                ]
+            ),
+        ],
         "Road network unreadable": [
             Case(
                 [

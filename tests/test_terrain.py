@@ -229,10 +229,15 @@ def test_report_rows_and_map_legend_from_solution():
 
 def test_nearest_minutes_by_hand_and_the_maps_tooltip_data(tmp_path: Path):
     sc = toy_scenario(tmp_path)
-    # plain: 15 km × 1.0 / 40 km/h = 22.5 min; mountain: 15 × 1.25 / (40 × 0.75) × 60 = 37.5 min; none in reach: NaN
+    # km in, as the terrain impedance gives them: terrain-adjusted (straight km × the point's detour).
+    # plain: 15 km × 1.0 / 40 km/h = 22.5 min; mountain: 15 km straight = 18.75 adjusted km,
+    # 18.75 / (40 × 0.75) × 60 = 37.5 min; none in reach: NaN
     got = nearest_minutes(sc, "clinic", np.array([15.0, np.inf]))
     assert got[0] == pytest.approx(22.5) and np.isnan(got[1])
-    assert nearest_minutes(sc, "clinic", np.array([15.0, 15.0])) == pytest.approx([22.5, 37.5])
+    assert nearest_minutes(sc, "clinic", np.array([15.0, 18.75])) == pytest.approx([22.5, 37.5])
+    # and the impedance's own nearest km is that adjusted km
+    imp = impedance_for(sc, "clinic")
+    assert imp.nearest_km(demand_points(sc), site_points(sc).subset(np.array([0, 1]))) == pytest.approx([15.0, 18.75])
     demand = pd.DataFrame(
         {
             "near_km_before__clinic": [15.0, np.nan],

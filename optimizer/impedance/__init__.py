@@ -114,6 +114,8 @@ def _largest_limits(scenario: Scenario, spec_key: str) -> tuple[float | None, fl
         if scenario.objective.kind == "access":
             cap = scenario.objective.access_cap_km
             km.append(cap if cap else 3.0 * ftype.rural.radius_m() / 1000.0)
+        if scenario.objective.kind == "attendance" and scenario.objective.attendance.cutoff_km:
+            km.append(scenario.objective.attendance.cutoff_km)
     return (max(minutes) if minutes else None), (max(km) if km else None)
 
 
@@ -143,6 +145,14 @@ def _check_units(scenario: Scenario, has_minutes: bool, has_km: bool, spec_key: 
                 file=scenario.source_path,
                 field="impedance.columns",
                 hint="add a km column to the matrix, or use another objective",
+            )
+        if scenario.objective.kind == "attendance" and scenario.objective.attendance.cutoff_km and not has_km:
+            raise ConfigError(
+                f"attendance.cutoff_km is in km, but the OD matrix for {type_id!r} has no km column",
+                file=scenario.source_path,
+                field="objective.attendance.cutoff_km",
+                hint="add a km column to the matrix, or leave cutoff_km out: attendance then falls to 0 at each "
+                "type's standard, in the standard's minutes",
             )
 
 

@@ -137,6 +137,33 @@ class Impedance:
         """Km from each demand point to its nearest target (``inf`` when none is reached)."""
         raise NotImplementedError
 
+    def nearest_minutes(self, demand: Points, targets: Points) -> np.ndarray:
+        """Travel minutes from each demand point to its quickest target (``inf``: none reached).
+
+        NaN for impedances without minutes of their own (a straight line: its
+        minutes come from a standard's speed, see
+        :func:`optimizer.impedance.compare.nearest_minutes`; an OD matrix
+        without a minutes column).
+        """
+        del targets  # no minutes to look up, whatever the targets
+        return np.full(len(demand), np.nan)
+
+    def reach_travel(
+        self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray, demand: Points, targets: Points
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs within the standard, with each pair's travel and its row's limit in the standard's unit.
+
+        Returns ``(rows, cols, travel, limit)``: travel minutes and the
+        minutes standard for a point whose standard is in minutes, km and the
+        km standard otherwise. ``travel / limit`` (0 at the point, 1 at the
+        edge of the standard) is what floating catchments and linear
+        attendance decay read.
+        """
+        minutes, km = standard_limits(urban_std, rural_std, urban)
+        rows, cols, t, d = self.reach(urban_std, rural_std, urban, demand, targets)
+        in_minutes = np.isfinite(minutes[rows])
+        return rows, cols, np.where(in_minutes, t, d), np.where(in_minutes, minutes[rows], km[rows])
+
     def reach(
         self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray, demand: Points, targets: Points
     ) -> Pairs:
@@ -216,6 +243,15 @@ class StraightLine(Impedance):
             return np.full(len(demand), np.inf)
         d, _ = cKDTree(targets.xy).query(demand.xy, k=1)
         return np.asarray(d, dtype=float) / 1000.0
+
+    def reach_travel(
+        self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray, demand: Points, targets: Points
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs within the standard: km and each row's radius in km (a straight line has no minutes of its own)."""
+        urban = np.asarray(urban, dtype=bool)
+        rows, cols, _, km = self.reach(urban_std, rural_std, urban, demand, targets)
+        radius_km = np.where(urban, urban_std.radius_m(), rural_std.radius_m()) / 1000.0
+        return rows, cols, km, radius_km[rows]
 
     def nearest_m(self, demand: Points, targets: Points) -> np.ndarray:
         """Metres to the nearest target (the access objective's baseline)."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the scenario comes before the impedance in the data flow; o
 
     from ..scenario import Scenario
 
-__all__ = ["terrain_reach_comparison", "nearest_minutes"]
+__all__ = ["terrain_reach_comparison", "nearest_minutes", "nearest_time"]
 
 KEYS = ("population", "before_constant", "before_terrain", "after_constant", "after_terrain")
 
@@ -124,11 +124,13 @@ def terrain_reach_comparison(
 def nearest_minutes(scenario: Scenario, type_id: str, nearest_km: np.ndarray) -> np.ndarray:
     """Minutes to the nearest facility implied by a straight-line impedance, per demand point.
 
-    For the ``straight_line`` and ``terrain`` kinds, a point whose standard
-    is in minutes gets ``km × detour_factor (× terrain detour) / (speed_kmh
-    (× terrain speed)) × 60``; points with a ``distance_km`` standard, no
-    facility in reach (``inf``) or another impedance (whose minutes are
-    route times, not kept per point) get NaN.
+    ``nearest_km`` is the impedance's km (terrain-adjusted for ``terrain``,
+    i.e. straight km × the point's terrain detour). For the ``straight_line``
+    and ``terrain`` kinds, a point whose standard is in minutes gets ``km ×
+    detour_factor / (speed_kmh (× terrain speed)) × 60``; points with a
+    ``distance_km`` standard, no facility in reach (``inf``) or another
+    impedance (whose minutes are route times:
+    :meth:`~optimizer.impedance.base.Impedance.nearest_minutes`) get NaN.
     """
     imp = impedance_for(scenario, type_id)
     km = np.asarray(nearest_km, dtype=float)
@@ -139,10 +141,26 @@ def nearest_minutes(scenario: Scenario, type_id: str, nearest_km: np.ndarray) ->
     urban = scenario.region.urban_flags()
     speed = np.where(urban, ftype.urban.speed_kmh or np.nan, ftype.rural.speed_kmh or np.nan)
     detour = np.where(urban, ftype.urban.detour_factor, ftype.rural.detour_factor)
-    if isinstance(imp, TerrainImpedance):
-        t_detour, t_speed = imp.factors_for(demand_points(scenario))
-        detour = detour * t_detour
-        speed = speed * t_speed
+    if isinstance(imp, TerrainImpedance):  # the terrain detour is in the km already
+        speed = speed * imp.factors_for(demand_points(scenario))[1]
     ok = np.isfinite(km) & np.isfinite(speed)
     out[ok] = km[ok] * detour[ok] / speed[ok] * 60.0
     return out
+
+
+def nearest_time(
+    scenario: Scenario, type_id: str, demand: Points, targets: Points, nearest_km: np.ndarray
+) -> np.ndarray:
+    """Minutes from each demand point to the quickest of ``targets`` by the type's impedance.
+
+    Fastest-route minutes on a network, the matrix's minutes (among its
+    pairs within the largest standard) for an OD matrix, and for
+    ``straight_line`` and ``terrain`` the minutes a standard in minutes
+    implies for ``nearest_km`` (:func:`nearest_minutes`). ``inf``: nothing
+    reached; NaN: no minutes (a ``distance_km`` standard on a straight line,
+    a matrix without minutes).
+    """
+    imp = impedance_for(scenario, type_id)
+    if isinstance(imp, StraightLine):
+        return nearest_minutes(scenario, type_id, nearest_km)
+    return imp.nearest_minutes(demand, targets)

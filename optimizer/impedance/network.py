@@ -440,15 +440,21 @@ class NetworkImpedance(Impedance):
 
     def nearest_km(self, demand: Points, targets: Points) -> np.ndarray:
         """Network km (plus access legs) to the nearest target: one multi-source search, no limit."""
+        return self._nearest("km", demand, targets)
+
+    def nearest_minutes(self, demand: Points, targets: Points) -> np.ndarray:
+        """Fastest-route minutes (plus access legs) to the quickest target: one multi-source search, no limit."""
+        return self._nearest("minutes", demand, targets)
+
+    def _nearest(self, weight: str, demand: Points, targets: Points) -> np.ndarray:
         if len(targets) == 0 or len(demand) == 0:
             return np.full(len(demand), np.inf)
-        d_node, d_km, _ = self.join(demand)
-        t_node, t_km, _ = self.join(targets)
-        # A virtual super-source would need a new graph; instead search from the target nodes with
-        # min_only and add the smallest access leg per target node exactly.
+        d_node, d_km, d_min = self.join(demand)
+        t_node, t_km, t_min = self.join(targets)
+        d_leg, t_leg = (d_min, t_min) if weight == "minutes" else (d_km, t_km)
         t_uniq = np.unique(t_node)
-        graph = self._graph("km", reverse=True)
-        best_leg = self._min_leg(t_node, t_km, t_uniq)
+        graph = self._graph(weight, reverse=True)
+        best_leg = self._min_leg(t_node, t_leg, t_uniq)
         n = graph.shape[0]
         # Attach a source node linked to each target node by its access leg; dijkstra from it alone.
         coo = graph.tocoo()
@@ -457,4 +463,4 @@ class NetworkImpedance(Impedance):
         data = np.concatenate([coo.data, np.maximum(best_leg, 1e-12)])
         ext = sp.csr_array((data, (rows, cols)), shape=(n + 1, n + 1))
         dist = dijkstra(ext, directed=True, indices=n)
-        return dist[d_node] + d_km
+        return dist[d_node] + d_leg

@@ -111,10 +111,19 @@ class ODMatrix(Impedance):
 
     def nearest_km(self, demand: Points, targets: Points) -> np.ndarray:
         """Km to the nearest target among the kept pairs (``inf`` where none is within the largest standard)."""
+        return self._nearest(self.km, demand, targets)
+
+    def nearest_minutes(self, demand: Points, targets: Points) -> np.ndarray:
+        """Minutes to the quickest target among the kept pairs (``inf``: none kept; NaN: no minutes column)."""
+        if not self.has_minutes:
+            return np.full(len(demand), np.nan)
+        return self._nearest(self.minutes, demand, targets)
+
+    def _nearest(self, values: np.ndarray, demand: Points, targets: Points) -> np.ndarray:
         out = np.full(len(demand), np.inf)
         if len(targets) and len(self.origin):
             pair, rows, _ = self._select(demand, targets)
-            d = self.km[pair]
+            d = values[pair]
             ok = np.isfinite(d)
             np.minimum.at(out, rows[ok], d[ok])
         return out

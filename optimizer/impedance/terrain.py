@@ -183,9 +183,11 @@ class TerrainImpedance(StraightLine):
     relief
         Per demand point: the local relief (metres) the factors came from, if known.
 
-    Pairs and nearest distances are straight-line km, as for
-    :class:`~optimizer.impedance.base.StraightLine`; minutes are those the
-    standard's speed and detour imply, with the terrain factors applied.
+    Km are terrain-adjusted: straight-line km × ``detour_i`` (pairs, the
+    km limits of :meth:`pairs`, nearest km, and so the ``access`` and
+    ``attendance`` objectives); on flat ground (factor 1) they equal the
+    straight line's. Minutes are those the standard's speed and detour imply,
+    with both terrain factors applied.
     """
 
     kind = "terrain"
@@ -235,13 +237,35 @@ class TerrainImpedance(StraightLine):
         urban = np.asarray(urban, dtype=bool)
         radius = self.radii_m(urban_std, rural_std, urban, demand)
         rows, cols, dist = coverage_pairs(demand.xy, targets.xy, radius)
-        km = dist / 1000.0
         detour, speed = self.factors_for(demand)
+        km = dist / 1000.0 * detour[rows]  # terrain-adjusted km
         std_speed = np.where(urban, urban_std.speed_kmh or np.nan, rural_std.speed_kmh or np.nan)[rows]
         std_detour = np.where(urban, urban_std.detour_factor, rural_std.detour_factor)[rows]
         with np.errstate(invalid="ignore"):
-            minutes = km * std_detour * detour[rows] / (std_speed * speed[rows]) * 60.0
+            minutes = km * std_detour / (std_speed * speed[rows]) * 60.0
         return rows, cols, minutes, km
+
+    def pairs(
+        self, demand: Points, targets: Points, minutes: np.ndarray | None = None, km: np.ndarray | None = None
+    ) -> Pairs:
+        """Pairs within each row's km limit, in terrain-adjusted km (straight km × ``detour_i``)."""
+        detour, _ = self.factors_for(demand)
+        limits = None if km is None else np.asarray(km, dtype=float) / detour
+        rows, cols, t, d = super().pairs(demand, targets, minutes, limits)
+        return rows, cols, t, d * detour[rows]
+
+    def nearest_km(self, demand: Points, targets: Points) -> np.ndarray:
+        """Terrain-adjusted km to the nearest target (the detour belongs to the demand point, so it is the nearest)."""
+        return super().nearest_km(demand, targets) * self.factors_for(demand)[0]
+
+    def reach_travel(
+        self, urban_std: ServiceStandard, rural_std: ServiceStandard, urban: np.ndarray, demand: Points, targets: Points
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs within the standard: terrain-adjusted km and each row's terrain-adjusted radius in km."""
+        rows, cols, _, km = self.reach(urban_std, rural_std, urban, demand, targets)
+        detour, _ = self.factors_for(demand)
+        radius_km = self.radii_m(urban_std, rural_std, urban, demand) * detour / 1000.0
+        return rows, cols, km, radius_km[rows]
 
 
 def terrain_impedance(spec: ImpedanceSpec, demand_lonlat: np.ndarray, demand_ids: np.ndarray) -> TerrainImpedance:

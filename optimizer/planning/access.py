@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pulp
 
-from ..impedance import Impedance
+from ..impedance import Impedance, Points, StraightLine
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..locate.attendance import decay_weights
 
@@ -42,8 +42,57 @@ def _reach_by_impedance(model: PlanningModel, td: _TypeData, impedance: Impedanc
     td.ex_rows, td.ex_cols, _, _ = impedance.reach(ftype.urban, ftype.rural, model.urban, model.demand_points, existing)
 
 
+def _attendance_travel(
+    model: PlanningModel, td: _TypeData, impedance: Impedance, targets: Points
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Attendance pairs of one type by its impedance: ``(rows, cols, travel, cutoff)`` per pair.
+
+    With ``cutoff_km`` the travel is km (network, matrix, or terrain-adjusted
+    straight km) up to that cutoff. Without it, each demand point's standard
+    is the cutoff and travel is in the standard's unit: minutes for a
+    standard in minutes where the impedance has minutes (network, matrix),
+    else km (:meth:`Impedance.reach_travel`).
+    """
+    att = model.scenario.objective.attendance
+    demand = model.demand_points
+    if att.cutoff_km:
+        rows, cols, _, km = impedance.pairs(demand, targets, None, np.full(len(demand), float(att.cutoff_km)))
+        return rows, cols, km, np.full(len(rows), float(att.cutoff_km))
+    ftype = td.ftype
+    return impedance.reach_travel(ftype.urban, ftype.rural, model.urban, demand, targets)
+
+
+def _attendance_by_impedance(model: PlanningModel, td: _TypeData, impedance: Impedance) -> None:
+    """Attendance of one type whose impedance is not the plain straight line (matrix, network, terrain).
+
+    The baseline of a demand point is the share of its best existing
+    facility in reach (decay falls with travel, so the quickest); a pair
+    with a new site enters the model only where it beats that baseline.
+    """
+    att = model.scenario.objective.attendance
+    n = len(model.demand_points)
+
+    def share(travel: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
+        if att.decay == "linear":
+            return np.clip(1.0 - travel / cutoff, 0.0, 1.0)
+        return decay_weights(travel, att.decay, att.beta, np.inf)
+
+    e_rows, _, e_travel, e_cut = _attendance_travel(model, td, impedance, model.fac_points.subset(td.existing))
+    base = np.zeros(n)
+    np.maximum.at(base, e_rows, share(e_travel, e_cut))
+    td.baseline = base
+    rows, cols, travel, cut = _attendance_travel(model, td, impedance, model.site_points.subset(td.sites))
+    gain = share(travel, cut) - base[rows]
+    keep = (gain > 0) & (td.population[rows] > 0)
+    td.rows, td.cols, td.dist, td.gain = rows[keep], cols[keep], travel[keep], gain[keep]
+
+
 def _attendance_pairs(model: PlanningModel, td: _TypeData, radius: np.ndarray, type_id: str) -> None:
     """Attendance: the existing facilities' share per demand point, and the pairs where a new site does better."""
+    impedance = model.impedance[type_id]
+    if type(impedance) is not StraightLine:
+        _attendance_by_impedance(model, td, impedance)
+        return
     att = model.scenario.objective.attendance
     n = len(model.demand_xy)
     cutoff = (

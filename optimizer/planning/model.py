@@ -196,7 +196,7 @@ class PlanningModel:
             radius = ftype.radius_m(self.urban)
             impedance = impedance_for(sc, type_id)
             self.impedance[type_id] = impedance
-            if objective == "access" and isinstance(impedance, StraightLine):
+            if objective == "access" and type(impedance) is StraightLine:  # others (terrain too): access.py
                 cap = (
                     (sc.objective.access_cap_km * 1000.0)
                     if sc.objective.access_cap_km

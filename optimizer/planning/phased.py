@@ -60,7 +60,6 @@ from ..config.reader import config_line
 from ..config.schema import PeriodsConfig
 from ..errors import ConfigError, InfeasibleError, RegionoptError, SolverError
 from ..impedance.rows import merge_rows
-from ..impedance.straight_line import coverage_pairs
 from ..render.timeline import REGION_ROW
 from ..results.phased import PhasedResult, _period_person_years, _val, _weighted_rate
 from ..results.plan import PlanResult
@@ -269,8 +268,12 @@ class PhasedPlanningModel:
         into = [e for e, k in self.repurpose_into.items() if k == type_id]
         if into:
             offset = len(cols)
-            radius = ftype.radius_m(base.urban)
-            r_rows, r_cols, _ = coverage_pairs(base.demand_xy, base.fac_xy[into], radius)
+            # reached by the type's impedance, as its candidate sites and existing facilities are
+            impedance = base.impedance[type_id]
+            into_points = base.fac_points.subset(np.asarray(into, dtype=np.int64))
+            r_rows, r_cols, _, _ = impedance.reach(
+                ftype.urban, ftype.rural, base.urban, base.demand_points, into_points
+            )
             cols.extend(_Column("repurposed", int(e), ftype.capacity) for e in into)
             rows_parts.append(r_rows)
             cols_parts.append(r_cols + offset)

@@ -473,9 +473,10 @@ def nearest_travel(demand: pd.DataFrame, types: list[str]) -> dict[str, dict]:
             continue
         minutes = [demand.get(f"near_min_{state}__{t}") for state in ("before", "after")]
         km = [demand[f"near_km_{state}__{t}"].to_numpy(dtype=float) for state in ("before", "after")]
-        use_min = all(m is not None for m in minutes) and all(
-            np.array_equal(np.isfinite(m.to_numpy(dtype=float)), np.isfinite(k))
-            for m, k in zip(minutes, km, strict=True)
+        # Minutes wherever every point with a nearest km also has its minutes (an OD matrix with
+        # minutes only has no km at all); else km (a standard in km, or a straight line without speed).
+        use_min = all(m is not None for m in minutes) and not any(
+            (np.isfinite(k) & ~np.isfinite(m.to_numpy(dtype=float))).any() for m, k in zip(minutes, km, strict=True)
         )
         values = [m.to_numpy(dtype=float) for m in minutes] if use_min else km
         out[t] = {

@@ -230,7 +230,9 @@ def _write_result_gpkg(result: PlanResult, path: Path) -> None:
         for state, layout in (("before", result.before), ("after", result.after)):
             km = np.asarray(layout.nearest_km[type_id], dtype=float)
             demand[f"near_km_{state}__{type_id}"] = np.where(np.isfinite(km), km, np.nan)
-            demand[f"near_min_{state}__{type_id}"] = nearest_minutes(sc, type_id, km)
+            minutes = layout.nearest_minutes.get(type_id)
+            minutes = nearest_minutes(sc, type_id, km) if minutes is None else np.asarray(minutes, dtype=float)
+            demand[f"near_min_{state}__{type_id}"] = np.where(np.isfinite(minutes), minutes, np.nan)
     demand.reset_index().to_file(path, layer="demand", driver="GPKG")
     units = region.admin_units
     units.reset_index().to_file(path, layer="admin_units", driver="GPKG")

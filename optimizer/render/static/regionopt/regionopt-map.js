@@ -448,6 +448,8 @@
       return m;
     });
     dem.bindTooltip(function (layer) { return self.demandTooltip(layer._ro); }, { className: 'ro-tip', direction: 'top' });
+    // Clicking a point keeps the same facts open (travel to the nearest facility before and after) as a popup.
+    dem.bindPopup(function (layer) { return self.demandTooltip(layer._ro); }, { maxWidth: 320 });
 
     // Facilities: created once; which ones are on the map depends on the selection.
     defineShapeMarker();
@@ -476,7 +478,12 @@
     if (this.opts.legend !== false) this.addLegend();
     // Leave room for the panel (right) and the legend (left) when the map is wide enough to spare it.
     var pad = this.role === 'toggle' && map.getSize().x > 1000 ? 260 : 0;
-    map.fitBounds(D.bounds, { paddingBottomRight: [pad, 0], paddingTopLeft: [pad, 0] });
+    // Without animation: the map starts at folium's zoom_start, and an animated fit (Leaflet animates a
+    // change of up to 4 zoom levels, e.g. 7 -> 11 on a small region) would end with a 'zoomend' that
+    // snaps the view back to the fitted zoom, undoing any zoom step taken meanwhile on either synced map
+    // (Leaflet.Sync re-broadcasts that zoomend); the level of detail below would also be computed for
+    // the start zoom instead of the fitted one.
+    map.fitBounds(D.bounds, { paddingBottomRight: [pad, 0], paddingTopLeft: [pad, 0], animate: false });
     this._dotScale = null;
     this._detail = this.lod().detail;
     this.applyZoom();
@@ -969,8 +976,10 @@
       var t1 = window.performance ? performance.now() : 0;
       var view = new MapView(map, opts || {});
       R.maps.push(view);
-      // Kept for benchmarks/report_bench.py: milliseconds spent decoding and drawing.
-      R.timings.push({ role: view.role, prepare: t1 - t0, build: (window.performance ? performance.now() : 0) - t1 });
+      // Kept for benchmarks/report_bench.py: milliseconds spent decoding and drawing; and the zoom the
+      // view was built at (its level of detail), which must be the fitted zoom, not a start value.
+      R.timings.push({ role: view.role, prepare: t1 - t0, build: (window.performance ? performance.now() : 0) - t1,
+        zoom: map.getZoom() });
       document.documentElement.setAttribute('data-regionopt-maps', String(R.maps.length));
       return view;
     } catch (err) {
