@@ -296,6 +296,8 @@ class PlanResult:
                 "solver_gap": self.report.extra.get("solver_gap"),
                 "stages": [st.message for st in self.stages],
             },
+            # Kolm-Pollak objectives: the EDE (of unit rates, or of travel minutes before and after per type).
+            "kolm_pollak": self.report.extra.get("kolm_pollak"),
             "budget": {
                 "total": float(sc.budget.total),
                 "used": self.budget_used,
