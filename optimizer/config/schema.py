@@ -89,6 +89,9 @@ class RegionConfig(_Strict):
     demand: LayerSpec
     facilities: LayerSpec | None = None
     candidates: LayerSpec | None = None
+    competitors: LayerSpec | None = Field(
+        default=None, description="competitor or private facilities (facility_type, optional attractiveness)"
+    )
     projected_crs: str | None = None
 
     @field_validator("projected_crs")

@@ -57,6 +57,7 @@ from .diagnose import (
     _min_cost_of_standards,
 )
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
+from .competitors import competitor_served, with_competitors
 from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_report
 from .size import (
     _UNIT_KINDS,
@@ -516,6 +517,7 @@ class PlanningModel:
         covered0 = np.zeros(n, bool)
         if not capacitated:
             covered0[td.ex_rows] = True
+        covered0 |= competitor_served(self, td)  # served by a competitor (planning/competitors.py)
         const = float(pop[covered0].sum())
         unit_terms, unit_const, unit_pop = self._unit_baselines(pop, covered0, compare)
 
@@ -969,7 +971,7 @@ class PlanningModel:
             for pos, v in enumerate(ys):
                 if v.varValue is not None and v.varValue > 0.5:
                     chosen.append((int(td.sites[pos]), type_id))
-        return PlanResult.from_model(self, chosen, report, stages)
+        return PlanResult.from_model(self, chosen, with_competitors(self, report), stages)
 
 
 def solve_scenario(scenario: Scenario, options: SolverOptions | None = None) -> PlanResult:

@@ -298,6 +298,8 @@ class PlanResult:
             },
             # Kolm-Pollak objectives: the EDE (of unit rates, or of travel minutes before and after per type).
             "kolm_pollak": self.report.extra.get("kolm_pollak"),
+            # Competitor facilities: per type, how many and the people within their reach (planning/competitors.py).
+            "competitors": self.report.extra.get("competitors"),
             "budget": {
                 "total": float(sc.budget.total),
                 "used": self.budget_used,
