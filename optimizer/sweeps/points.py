@@ -195,8 +195,9 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
     sc = result.scenario
     kind = sc.objective.kind
     # The value the objective optimises, which is the monotone one: for
-    # equity that is stage 1's max-min rate, not stage 2's coverage.
-    value = result.stages[0].objective if kind == "equity" and result.stages else result.objective
+    # equity that is stage 1's max-min rate, not stage 2's coverage; for
+    # leximin the first of its lexicographic values, the worst unit's rate.
+    value = result.stages[0].objective if kind in ("equity", "leximin") and result.stages else result.objective
     totals = result.coverage_totals.set_index("facility_type")
     row: dict[str, Any] = {
         "status": result.status,
@@ -204,6 +205,7 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
         "objective_value": value,
         "covered_total": float(totals["covered_after"].sum()),
     }
+    row.update(_kolm_pollak_columns(result.report.extra.get("kolm_pollak")))
     for type_id in sc.catalogue:
         row[f"covered__{type_id}"] = float(totals.at[type_id, "covered_after"])
     # Minimum unit coverage, defined like the equity objective: per unit,
@@ -228,6 +230,19 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
     row["new_facilities"] = len(result.chosen_sites)
     row["solve_seconds"] = round(float(result.report.seconds), 3)
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def _kolm_pollak_columns(info: dict[str, Any] | None) -> dict[str, Any]:
+    """Kolm-Pollak points: the EDE rate (over coverage), or per type the EDE in minutes before and after."""
+    if not info:
+        return {}
+    if info.get("over") == "travel_time":
+        out: dict[str, Any] = {}
+        for type_id, t in info["by_type"].items():
+            out[f"ede_minutes_before__{type_id}"] = t["ede_before_min"]
+            out[f"ede_minutes__{type_id}"] = t["ede_after_min"]
+        return out
+    return {"ede_rate": info.get("ede")}
 
 
 # =============================================================================== outputs
