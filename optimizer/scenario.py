@@ -49,8 +49,8 @@ from .config.schema import (
     StandardsConfig,
 )
 from .errors import ConfigError
-from .io.competitors import check_competitors, read_competitors
 from .explore import explore_points, explore_units, family_styles
+from .io.competitors import check_competitors, read_competitors
 from .region import Region, finest_levels, load_region
 from .solvers.options import SolverOptions
 

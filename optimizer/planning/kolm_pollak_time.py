@@ -96,6 +96,12 @@ def time_kappa(baseline_minutes: np.ndarray, people: np.ndarray, aversion: float
     return aversion * float(people @ baseline_minutes) / second if second > 0 else aversion
 
 
+def _kp_info(model: PlanningModel) -> dict[str, dict[str, Any]]:
+    """Per type, what the report needs (κ, the EDE before, minutes per metre), kept on the model by the build."""
+    info: dict[str, dict[str, Any]] = model.__dict__.setdefault("kp_time", {})
+    return info
+
+
 def _minutes_per_metre(model: PlanningModel, td: _TypeData) -> np.ndarray:
     """Travel minutes per metre of each demand point's access distance for type ``td``."""
     speed_default = model.scenario.objective.equity.speed_kmh
@@ -121,7 +127,7 @@ def _kp_time_terms(
     kappa = time_kappa(t0, pop, model.scenario.objective.equity.time_aversion)
     e0 = kolm_pollak_ede(t0, pop, kappa)
     e0 = 0.0 if math.isnan(e0) else e0
-    model.__dict__.setdefault("kp_time", {})[type_id] = {"kappa": kappa, "ede0": e0, "per_m": per_m}
+    _kp_info(model)[type_id] = {"kappa": kappa, "ede0": e0, "per_m": per_m}
 
     def c(minutes: np.ndarray) -> np.ndarray:
         return np.exp(kappa * (minutes - e0)) / kappa
@@ -135,7 +141,7 @@ def _plan_minutes(model: PlanningModel, type_id: str) -> tuple[np.ndarray, np.nd
     """Travel minutes per demand point of type ``type_id`` before and after the solved plan."""
     td = model.types[type_id]
     assert td.baseline is not None
-    per_m = model.kp_time[type_id]["per_m"]
+    per_m = _kp_info(model)[type_id]["per_m"]
     before = td.baseline * per_m
     after = before.copy()
     ys = model.y[type_id]
@@ -150,7 +156,7 @@ def kp_time_report(model: PlanningModel, report: SolveReport) -> SolveReport:
     if not report.has_solution:
         return report
     by_type: dict[str, dict[str, Any]] = {}
-    for type_id, info in model.kp_time.items():
+    for type_id, info in _kp_info(model).items():
         before, after = _plan_minutes(model, type_id)
         pop = model.types[type_id].population
         total = float(pop.sum())

@@ -49,6 +49,7 @@ from ..scenario import Scenario, Standard, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
 from .access import _access_terms, _attendance_pairs, _attendance_terms, _reach_by_impedance
+from .competitors import competitor_served, with_competitors
 from .diagnose import (
     StandardRow,
     _budget_shortfalls,
@@ -57,7 +58,6 @@ from .diagnose import (
     _min_cost_of_standards,
 )
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
-from .competitors import competitor_served, with_competitors
 from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_report
 from .size import (
     _UNIT_KINDS,
