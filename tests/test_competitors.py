@@ -155,3 +155,36 @@ def test_competitor_errors_name_file_row_and_field(tmp_path):
     )
     ok = scenario(head + "c1,clinic,,121.0,29.8\nc2,clinic,2.5,121.0,29.8\n")
     assert ok.competitors["attractiveness"].tolist() == [1.0, 2.5]
+
+
+def test_competitors_from_a_scenario_file(tmp_path):
+    """``region.competitors`` in a scenario file: read relative to it, used by the plan, hashed as an input."""
+    import yaml
+
+    from optimizer.results.write import input_files
+    from optimizer.scenario import load_scenario
+
+    dxy = np.array([[X0, Y0], [X0 + 10_000, Y0], [X0 + 20_000, Y0]])
+    region = make_region(dxy, [100.0, 300.0, 200.0], dxy + [100.0, 0.0])
+    gpkg = tmp_path / "region.gpkg"
+    for layer in ("admin_units", "demand", "facilities", "candidates"):
+        getattr(region, layer).reset_index().to_file(gpkg, layer=layer)
+    lon, lat = _competitors(np.array([[X0 + 10_000, Y0 + 1000]]), [1.0]).geometry.iloc[0].coords[0]
+    (tmp_path / "private.csv").write_text(f"facility_id,facility_type,lon,lat\np1,clinic,{lon},{lat}\n")
+    (tmp_path / "catalogue.yaml").write_text(
+        yaml.safe_dump({"facility_types": {"clinic": {"family": "health", "cost": 10, "service": {"distance_km": 4}}}})
+    )
+    layers = {layer: {"path": "region.gpkg", "layer": layer} for layer in ("admin_units", "demand", "candidates")}
+    scenario = {
+        "name": "toy",
+        "region": {"name": "Toy", "projected_crs": "EPSG:32651", **layers, "competitors": "private.csv"},
+        "catalogue": "catalogue.yaml",
+        "budget": {"total": 10},
+    }
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(scenario))
+    sc = load_scenario(tmp_path / "toy.yaml")
+    assert sc.competitors["attractiveness"].tolist() == [1.0]
+    assert input_files(sc)["region.competitors"] == (tmp_path / "private.csv").resolve()
+    result = PlanningModel(sc).solve()
+    assert list(result.chosen_sites["site_id"]) == ["s2"]  # d1's 300 people are the private clinic's
+    assert result.summary()["competitors"]["clinic"]["population_in_reach"] == 300.0

@@ -35,8 +35,10 @@ def _region_digest(scenario: Scenario) -> str:
     h = hashlib.sha256()
     h.update(region.name.encode())
     h.update(region.projected_crs.to_wkt().encode())
-    for layer in ("admin_units", "demand", "facilities", "candidates"):
-        gdf = getattr(region, layer)
+    layers = [(layer, getattr(region, layer)) for layer in ("admin_units", "demand", "facilities", "candidates")]
+    if scenario.competitors is not None:
+        layers.append(("competitors", scenario.competitors))
+    for layer, gdf in layers:
         h.update(layer.encode())
         h.update(json.dumps([str(c) for c in gdf.columns]).encode())
         plain = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(str)
