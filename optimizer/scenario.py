@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import folium
+import geopandas as gpd
 import numpy as np
 
 from .catalogue import (
@@ -49,6 +50,7 @@ from .config.schema import (
 )
 from .errors import ConfigError
 from .explore import explore_points, explore_units, family_styles
+from .io.competitors import check_competitors, read_competitors
 from .region import Region, finest_levels, load_region
 from .solvers.options import SolverOptions
 
@@ -90,6 +92,8 @@ class Scenario:
     source_path: Path | None = None
     # Existing-facility types the catalogue lacks, left out on purpose (any other unknown type is an error).
     ignore_facility_types: tuple[str, ...] = ()
+    # Competitor or private facilities capturing demand (optimizer/io/competitors.py, planning/competitors.py).
+    competitors: gpd.GeoDataFrame | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -259,6 +263,8 @@ class Scenario:
         for type_id in self.impedance.by_type:
             self.catalogue.require(type_id, field="impedance.by_type", file=self.source_path)
         self._validate_sites()
+        if self.competitors is not None:
+            self.competitors = check_competitors(self.competitors, list(self.catalogue.known_types()))
 
     def _validate_types(self) -> None:
         """Every planned type serves a population group of the demand layer and may be built at some site kind."""
@@ -486,6 +492,7 @@ def scenario_from_config(config: ScenarioConfig, region: Region | None = None) -
         config=config,
         source_path=source,
         ignore_facility_types=tuple(config.ignore_facility_types),
+        competitors=read_competitors(**config.region.competitors.model_dump()) if config.region.competitors else None,
     )
 
 

@@ -670,3 +670,77 @@ def test_zhejiang_gap_screenshots(open_page, zhejiang_report):
         assert page.evaluate("() => document.querySelectorAll('.ro-name-upper').length") == 11
         page.screenshot(path=str(ARTIFACTS / f"zhejiang-toggle-{indicator}.png"))
         probe.assert_clean(page)
+
+
+ACCESS_COLOURS = ["#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c"]
+
+
+def _expected_access_colour(per_person: float, top: float) -> str:
+    x = 1000 * per_person
+    if x <= 0:
+        return "#f7f7f7"
+    breaks = [top * k / 5 for k in range(1, 6)]
+    return next((ACCESS_COLOURS[k] for k, b in enumerate(breaks) if x <= b), ACCESS_COLOURS[-1])
+
+
+def test_accessibility_indicator_matches_the_csvs(open_page, toy):
+    """Choosing "Accessibility" colours the counties and dots by the E2SFCA ratios of the CSVs, as the tooltip says."""
+    import pandas as pd
+
+    units = pd.read_csv(toy / "accessibility_by_unit.csv", dtype={"unit_id": str})
+    demand = pd.read_csv(toy / "accessibility_by_demand.csv", dtype={"demand_id": str})
+    clinic = units[(units["facility_type"] == "clinic") & units["unit_id"].isin(["A", "B"])].set_index("unit_id")
+    page, probe = open_page(toy / "map_toggle.html", "#key=clinic")
+    wait_maps(page, 1)
+    page.locator("select.ro-indicator").select_option("access")
+    page.wait_for_function("() => regionopt.state().indicator === 'access'")
+    assert "Accessibility (E2SFCA)" in page.locator(".ro-legend").inner_text()
+    # The page carries the CSV ratios (6 significant digits).
+    data = page.evaluate(
+        "() => { const d = regionopt.data(); return ['A', 'B'].map(u => d.access.units.clinic[d.units.id.indexOf(u)]); }"
+    )
+    for u, (b, a) in zip(("A", "B"), data, strict=True):
+        assert b == pytest.approx(clinic.at[u, "access_before"], rel=1e-5)
+        assert a == pytest.approx(clinic.at[u, "access_after"], rel=1e-5)
+    assert clinic["access_after"].sum() > clinic["access_before"].sum()  # the plan adds clinics
+    # Colours: five equal classes up to a round maximum (per 1,000 people) over the counties, after the plan.
+    top = _nice_ceil(1000 * clinic[["access_before", "access_after"]].to_numpy().max())
+    expected = {u: _expected_access_colour(clinic.at[u, "access_after"], top) for u in ("A", "B")}
+    page.wait_for_function(
+        "(want) => regionopt.maps[0].layers.main.getLayers().every(l => "
+        "want[regionopt.data().units.id[l._ro]] === undefined || "
+        "l.options.fillColor === want[regionopt.data().units.id[l._ro]])",
+        arg=expected,
+    )
+    assert _unit_fills(page) == expected
+    # The legend's top class ends at that maximum.
+    assert f"–{float(f'{top:.4g}'):g} per 1,000 people" in page.locator(".ro-legend").inner_text()
+    # Tooltip of county A: before → after per 1,000 people, equal to the CSV (4 significant digits).
+    a = unit_index(page, "A")
+    tip = page.evaluate(f"() => regionopt.maps[0].unitTooltip({a}).querySelector('.ro-access').textContent")
+    assert tip.endswith(" per 1,000 people")
+    numbers = [float(x) for x in re.findall(r"\d*\.?\d+(?:e[-+]?\d+)?", tip.split(" per ")[0])]
+    assert numbers == pytest.approx(
+        [1000 * clinic.at["A", "access_before"], 1000 * clinic.at["A", "access_after"]], rel=6e-4
+    )
+    # Dots: each demand point coloured by its own ratio (accessibility_by_demand.csv), same classes.
+    dem = demand[demand["facility_type"] == "clinic"].set_index("demand_id")
+    ids = page.evaluate("() => regionopt.maps[0].demandMarkers.map((m, i) => i)")
+    fills = page.evaluate(
+        "() => regionopt.maps[0].demandMarkers.map(m => regionopt.maps[0].layers.demand.hasLayer(m) ? "
+        "m.options.fillColor : null)"
+    )
+    order = page.evaluate("() => regionopt.data().access.demand.clinic[1]")
+    assert len(order) == len(ids) == len(dem)
+    codes_after = page.evaluate("() => regionopt.data().demand.status.clinic[1]")
+    for i, (value, fill) in enumerate(zip(order, fills, strict=True)):
+        if codes_after[i] == "0":
+            assert fill is None
+        else:
+            assert fill == _expected_access_colour(value, top)
+    assert sorted(order) == pytest.approx(sorted(dem["access_after"].tolist()), rel=1e-5)
+    # A family has no single ratio: the legend says to pick a type.
+    page.locator("select.ro-key").select_option("all")
+    page.wait_for_function("() => regionopt.state().key === 'all'")
+    assert "choose one facility type" in page.locator(".ro-legend").inner_text()
+    probe.assert_clean(page)

@@ -381,6 +381,16 @@ periods:
     - {label: p2, start: 2031, years: 5, budget: 5.0e+7}
 """
 
+# A competitors layer (optimizer/io/competitors.py) beside the candidate sites.
+COMPETITOR_HEAD = "facility_id,facility_type,attractiveness,lon,lat\n"
+COMPETITORS = [
+    replace(
+        "scenario.yaml",
+        "  candidates: data/sites.csv\n",
+        "  candidates: data/sites.csv\n  competitors: data/competitors.csv\n",
+    )
+]
+
 # heading in docs/errors.md -> one Case per example of that entry, in order.
 CASES: dict[str, list[Case]] = {
     # ------------------------------------------------------------- scenario and catalogue files
@@ -507,6 +517,15 @@ CASES: dict[str, list[Case]] = {
             ]
         ),
         Case([append("scenario.yaml", "ignore_facility_types: [library]\n")]),
+    ],
+    "Competitor of an unknown type or with a bad attractiveness": [
+        Case(
+            [
+                *COMPETITORS,
+                write("data/competitors.csv", COMPETITOR_HEAD + "p1,clinic,,121.4,29.6\np2,spa,,121.4,29.6\n"),
+            ]
+        ),
+        Case([*COMPETITORS, write("data/competitors.csv", COMPETITOR_HEAD + "p1,clinic,high,121.4,29.6\n")]),
     ],
     "Unknown admin level": [
         Case([replace("scenario.yaml", "    county: {", "    counties: {")]),

@@ -9,6 +9,7 @@ and two ``dask worker`` processes on 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -674,3 +675,53 @@ def test_cli_ctrl_c_keeps_finished_points_and_a_rerun_finishes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert f"skipped {saved} finished, solving {8 - saved}" in rerun.stderr
     assert pd.read_csv(out / "sweep.csv")["covered_total"].tolist() == [1200] + [1500] * 7
+
+
+def test_sweep_grid_takes_the_fair_and_attendance_objectives(tmp_path):
+    """attendance, leximin, kolm_pollak and kolm_pollak_time in one grid, serial, values by hand / brute force."""
+    path = write_scenario(tmp_path, line_region(), {"clinic": CLINIC})
+    df = sweep(
+        path,
+        budgets="10:20:2",
+        objectives="attendance,leximin,kolm_pollak,kolm_pollak_time",
+        workers=0,
+        write=False,
+    )
+    assert df["status"].eq("optimal").all()
+    by = {k: sub.reset_index(drop=True) for k, sub in df.groupby("objective", sort=False)}
+    # attendance, linear decay to 0 at 5 km: existing clinic 100 x 1 + 200 x (1 - 4/5); s0 adds d2 (300 x 1);
+    # the other sites reach d3 and d4 only at exactly 5 km (share 0), so budget 20 buys nothing more.
+    assert by["attendance"]["objective_value"].tolist() == pytest.approx([440, 440], abs=3e-3)
+    assert by["attendance"]["budget_used"].tolist() == [10, 10]
+    # leximin: one site -> s1 (A 300/600, B 900/900); two -> both counties full. Value = worst unit's rate.
+    assert by["leximin"]["objective_value"].tolist() == pytest.approx([0.5, 1.0], abs=1e-6)
+    # kolm_pollak over rates (aversion 5): the better of s1 (A .5, B 1) and s2 (A 1, B 4/9); then 1.
+    w = np.array([600.0, 900.0])
+
+    def ede_rate(r):
+        return -np.log(w @ np.exp(-5 * np.asarray(r)) / w.sum()) / 5
+
+    one = max(ede_rate([0.5, 1]), ede_rate([1, 4 / 9]), ede_rate([1, 0]))
+    assert by["kolm_pollak"]["objective_value"].tolist() == pytest.approx([one, 1.0], abs=1e-6)
+    assert by["kolm_pollak"]["ede_rate"].tolist() == pytest.approx([one, 1.0], abs=1e-6)
+    # kolm_pollak over travel time: 30 km/h (2 min/km), distances capped at 15 km (3 x the standard).
+    x = np.array([2.0, 6, 15, 25, 35])
+    pop = np.array([100.0, 200, 300, 400, 500])
+    sites = np.array([15.0, 30, 20])
+    t0 = np.minimum(np.abs(x - 2), 15) * 2
+    kappa = (pop @ t0) / (pop @ t0**2)
+
+    def ede_time(plan):
+        t = t0.copy()
+        for j in plan:
+            t = np.minimum(t, np.abs(x - sites[j]) * 2)
+        return float(np.log(pop @ np.exp(kappa * t) / pop.sum()) / kappa)
+
+    best = [min(ede_time(p) for p in itertools.combinations(range(3), k)) for k in (1, 2)]
+    kp = by["kolm_pollak_time"]
+    assert kp["ede_minutes__clinic"].tolist() == pytest.approx(best, rel=1e-9)
+    assert kp["ede_minutes_before__clinic"].tolist() == pytest.approx([ede_time(())] * 2, rel=1e-9)
+    # minimised: the value falls with the budget, and the table says so
+    assert kp["objective_value"].iloc[1] < kp["objective_value"].iloc[0]
+    assert kp["monotone_ok"].tolist() == [True, True]
+    assert df.columns.get_loc("ede_rate") < df.columns.get_loc("budget_used")

@@ -25,7 +25,8 @@ from ..sweeps.table import _not_monotone
     "--objectives",
     default=None,
     metavar="LIST",
-    help="Comma list of coverage, equity, min_cost, access [default: the scenario's].",
+    help="Comma list of coverage, equity, min_cost, access, attendance, leximin, kolm_pollak, kolm_pollak_time "
+    "(kolm_pollak over travel time) [default: the scenario's].",
 )
 @click.option(
     "--weights",

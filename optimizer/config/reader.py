@@ -441,7 +441,7 @@ def load_config(path: str | Path) -> ScenarioConfig:
     data, node = read_config_file(path)
     config = validate_mapping(data, ScenarioConfig, path=path, node=node)
     base = path.resolve().parent
-    for name in ("admin_units", "demand", "facilities", "candidates"):
+    for name in ("admin_units", "demand", "facilities", "candidates", "competitors"):
         spec = getattr(config.region, name)
         if spec is not None:
             spec.path = _resolve(base, spec.path)

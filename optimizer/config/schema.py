@@ -89,6 +89,9 @@ class RegionConfig(_Strict):
     demand: LayerSpec
     facilities: LayerSpec | None = None
     candidates: LayerSpec | None = None
+    competitors: LayerSpec | None = Field(
+        default=None, description="competitor or private facilities (facility_type, optional attractiveness)"
+    )
     projected_crs: str | None = None
 
     @field_validator("projected_crs")
@@ -264,6 +267,19 @@ class EquityConfig(_Strict):
     compare: Literal["units", "group_vs_rest", "units_in_group"] = "units"
     tolerance: float = Field(default=1e-6, ge=0, description="slack allowed on the max-min rate in the second stage")
     aversion: float = Field(default=5.0, gt=0, description="kolm_pollak: inequality aversion kappa (per unit of rate)")
+    over: Literal["coverage", "travel_time"] = Field(
+        default="coverage",
+        description="kolm_pollak: the units' coverage rates (a good), or each person's travel time (a bad)",
+    )
+    time_aversion: float = Field(
+        default=1.0,
+        gt=0,
+        description="kolm_pollak over travel_time: Horton et al.'s aversion -epsilon (unit-free); "
+        "kappa = time_aversion * sum(p t0) / sum(p t0^2) per minute, t0 the times before the plan",
+    )
+    speed_kmh: float = Field(
+        default=30.0, gt=0, description="kolm_pollak over travel_time: km/h for types whose standard is in km"
+    )
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -294,6 +310,10 @@ class ObjectiveConfig(_Strict):
         description="access: distances beyond this count as this (default: 3x each type's rural standard)",
     )
     attendance: AttendanceConfig = Field(default_factory=AttendanceConfig)
+
+    def measures_access(self) -> bool:
+        """Whether the objective is built from access pairs (``access``, or ``kolm_pollak`` over travel time)."""
+        return self.kind == "access" or (self.kind == "kolm_pollak" and self.equity.over == "travel_time")
 
     @field_validator("coverage_targets")
     @classmethod

@@ -111,7 +111,7 @@ def _largest_limits(scenario: Scenario, spec_key: str) -> tuple[float | None, fl
             continue
         for std in (ftype.urban, ftype.rural):
             (minutes.append(std.minutes) if std.minutes is not None else km.append(std.distance_km))
-        if scenario.objective.kind == "access":
+        if scenario.objective.measures_access():
             cap = scenario.objective.access_cap_km
             km.append(cap if cap else 3.0 * ftype.rural.radius_m() / 1000.0)
         if scenario.objective.kind == "attendance" and scenario.objective.attendance.cutoff_km:
@@ -139,7 +139,7 @@ def _check_units(scenario: Scenario, has_minutes: bool, has_km: bool, spec_key: 
                     hint=f"add a {missing} column to the matrix (or map it with impedance.columns), or give the "
                     f"type a standard in {'km' if missing == 'minutes' else 'minutes'}",
                 )
-        if scenario.objective.kind == "access" and not has_km:
+        if scenario.objective.measures_access() and not has_km:
             raise ConfigError(
                 f"the access objective measures km, but the OD matrix for {type_id!r} has no km column",
                 file=scenario.source_path,

@@ -10,6 +10,7 @@ import pulp
 from ..impedance import Impedance, Points, StraightLine
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..locate.attendance import decay_weights
+from .competitors import competitor_utility, huff_capture
 
 if TYPE_CHECKING:
     from .model import PlanningModel, _TypeData
@@ -109,11 +110,12 @@ def _attendance_pairs(model: PlanningModel, td: _TypeData, radius: np.ndarray, t
             a = decay_weights(np.where(np.isfinite(d_m), d_m, 0.0) / 1000.0, att.decay, att.beta, np.inf)
         return np.where(d_m <= cut_m, a, 0.0)
 
-    base = share(d_exist, cutoff)
+    rival = competitor_utility(model, td, share, cutoff)  # Huff capture by competitors (planning/competitors.py)
+    base = huff_capture(share(d_exist, cutoff), rival)
     td.baseline = base
     model._count_pairs_first(model.site_xy[td.sites], float(cutoff.max(initial=0.0)), type_id)
     rows, cols, dist = coverage_pairs(model.demand_xy, model.site_xy[td.sites], cutoff)
-    gain = share(dist, cutoff[rows]) - base[rows]
+    gain = huff_capture(share(dist, cutoff[rows]), rival[rows]) - base[rows]
     keep = (gain > 0) & (td.population[rows] > 0)
     td.rows, td.cols, td.dist, td.gain = rows[keep], cols[keep], dist[keep], gain[keep]
 

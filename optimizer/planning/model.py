@@ -50,6 +50,7 @@ from ..scenario import Scenario, Standard, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
 from .access import _access_terms, _attendance_pairs, _attendance_terms, _reach_by_impedance
+from .competitors import competitor_served, with_competitors
 from .diagnose import (
     StandardRow,
     _budget_shortfalls,
@@ -58,6 +59,7 @@ from .diagnose import (
     _min_cost_of_standards,
 )
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
+from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_report
 from .size import (
     _UNIT_KINDS,
     ModelSize,
@@ -180,7 +182,7 @@ class PlanningModel:
 
         self.types: dict[str, _TypeData] = {}
         self.impedance: dict = {}
-        objective = sc.objective.kind
+        objective = "access" if sc.objective.measures_access() else sc.objective.kind
         # IDs with the coordinates: an OD matrix finds its pairs by ID, a road network by location.
         self.demand_points = Points(region.demand.index.astype(str).to_numpy(), self.demand_xy)
         self.site_points = Points(self.site_ids, self.site_xy)
@@ -335,8 +337,8 @@ class PlanningModel:
         self._check_memory()
         t0 = time.perf_counter()
         sc = self.scenario
-        kind = sc.objective.kind
-        sense = pulp.LpMinimize if kind in ("min_cost", "access") else pulp.LpMaximize
+        kind = "kp_time" if kp_over_time(sc) else sc.objective.kind
+        sense = pulp.LpMinimize if kind in ("min_cost", "access", "kp_time") else pulp.LpMaximize
         prob = pulp.LpProblem(f"regionopt_{sc.name}".replace("-", "_").replace(".", "_"), sense)
         self._constraints: list[tuple[str, pulp.LpConstraint]] = []
         self._site_decisions()
@@ -383,6 +385,8 @@ class PlanningModel:
             self.total_population[type_id] = float(td.population.sum())
             if kind == "access":
                 expr, const = self._access_terms(prob, ki, type_id, td)
+            elif kind == "kp_time":  # access on e^{κ t} (planning/kolm_pollak_time.py)
+                expr, const = _kp_time_terms(self, prob, ki, type_id, td)
             elif kind == "attendance":
                 expr, const = self._attendance_terms(prob, ki, td)
             else:
@@ -490,6 +494,7 @@ class PlanningModel:
         covered0 = np.zeros(n, bool)
         if not capacitated:
             covered0[td.ex_rows] = True
+        covered0 |= competitor_served(self, td)  # served by a competitor (planning/competitors.py)
         const = float(pop[covered0].sum())
         unit_terms, unit_const, unit_pop = self._unit_baselines(pop, covered0, compare)
 
@@ -886,6 +891,9 @@ class PlanningModel:
         stages: list[SolveReport] = []
         if sc.objective.kind == "leximin":
             report = self._solve_leximin(options, stages)
+        elif kp_over_time(sc):
+            report = kp_time_report(self, solve_problem(prob, options))
+            stages.append(report)
         elif sc.objective.kind == "kolm_pollak":
             report = self._solve_kolm_pollak(options, stages)
         else:
@@ -932,7 +940,7 @@ class PlanningModel:
             for pos, v in enumerate(ys):
                 if v.varValue is not None and v.varValue > 0.5:
                     chosen.append((int(td.sites[pos]), type_id))
-        return PlanResult.from_model(self, chosen, report, stages)
+        return PlanResult.from_model(self, chosen, with_competitors(self, report), stages)
 
 
 def solve_scenario(scenario: Scenario, options: SolverOptions | None = None) -> PlanResult:

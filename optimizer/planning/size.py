@@ -77,7 +77,7 @@ def _estimate_size(model: PlanningModel) -> ModelSize:
     """
     model.prepare()
     sc = model.scenario
-    kind = sc.objective.kind
+    kind = "access" if sc.objective.measures_access() else sc.objective.kind
     n_levels = len(sc.standards.levels)
     size = ModelSize(demand_points=len(sc.region.demand))
     rows = cols = nnz = 0

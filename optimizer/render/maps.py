@@ -13,11 +13,13 @@ Two folium maps are written beside the data files:
 ``map_toggle.html``
     One map with a before / after switch.
 
-Each colours the units by one of four indicators, for all types, a family or
+Each colours the units by one of five indicators, for all types, a family or
 one type: coverage rate, standards status, people out of reach (exact counts
-per unit; the demand dots then show only the points not or partly served)
-and change (after − before in rate points, diverging colours; the dots show
-where the plan brought people within reach). The legend sits bottom left,
+per unit; the demand dots then show only the points not or partly served),
+change (after − before in rate points, diverging colours; the dots show
+where the plan brought people within reach) and, for one type, accessibility
+(the E2SFCA supply-to-demand ratio of ``accessibility_by_unit.csv`` per unit
+and of ``accessibility_by_demand.csv`` per dot, per 1,000 people). The legend sits bottom left,
 apart from the layer panel (top right), and is capped in height so it never
 covers a control; city and county names can be shown on the offline map.
 
@@ -487,6 +489,47 @@ def nearest_travel(demand: pd.DataFrame, types: list[str]) -> dict[str, dict]:
     return out
 
 
+def _sig(value: Any) -> float | None:
+    """A ratio with 6 significant digits for the page (``None`` when missing)."""
+    v = float(value)
+    return float(f"{v:.6g}") if np.isfinite(v) else None
+
+
+def _demand_ids(demand: pd.DataFrame) -> list[str]:
+    """The demand points' IDs in layer order (the ``demand_id`` column of result.gpkg, else the index)."""
+    return (demand["demand_id"] if "demand_id" in demand else demand.index.to_series()).astype(str).tolist()
+
+
+def _accessibility(res: ResultFiles, unit_ids: list[str], types: list[str], demand_ids: list[str]) -> dict | None:
+    """The E2SFCA supply-to-demand ratio per unit and per demand point of each type, before and after.
+
+    ``{"units": {type: [[before, after] | None per unit]}, "demand": {type: [before[], after[]]}}`` from
+    ``accessibility_by_unit.csv`` and ``accessibility_by_demand.csv`` (``None`` for a folder without them).
+    Per type only: ratios of different types (beds, classrooms, facilities per person) do not pool.
+    """
+    unit_csv, demand_csv = res.folder / "accessibility_by_unit.csv", res.folder / "accessibility_by_demand.csv"
+    if not unit_csv.exists():
+        return None
+    by_unit = pd.read_csv(unit_csv, dtype={"unit_id": str, "facility_type": str})
+    out: dict[str, dict] = {"units": {}, "demand": {}}
+    for t in types:
+        sub = by_unit[by_unit["facility_type"] == t].set_index("unit_id")
+        out["units"][t] = [
+            [_sig(sub.at[u, "access_before"]), _sig(sub.at[u, "access_after"])]
+            if u in sub.index and np.isfinite(float(sub.at[u, "access_after"]))
+            else None
+            for u in unit_ids
+        ]
+    if demand_csv.exists():
+        by_demand = pd.read_csv(demand_csv, dtype={"demand_id": str, "facility_type": str})
+        for t in types:
+            sub = by_demand[by_demand["facility_type"] == t].set_index("demand_id").reindex(demand_ids)
+            out["demand"][t] = [
+                [_sig(v) for v in sub[col].to_numpy(dtype=float)] for col in ("access_before", "access_after")
+            ]
+    return out
+
+
 def map_data(res: ResultFiles, *, lang: str = "en", basemap: str = "none", tianditu_key: str | None = None) -> dict:
     """Everything the map script draws, as plain JSON-able data.
 
@@ -618,6 +661,7 @@ def map_data(res: ResultFiles, *, lang: str = "en", basemap: str = "none", tiand
         "rates": _rates(res, mapped, keys),
         "std": _standards(res, mapped, keys, map_unit),
         "reach": _out_of_reach(res, mapped, keys),
+        "access": _accessibility(res, mapped, types, _demand_ids(demand)),
         "labels": _label_points(units, mapped),
         "demand": {
             "x": dx,

@@ -103,6 +103,10 @@ _OBJECTIVES = {
         "Maximise the Kolm-Pollak equally-distributed equivalent coverage rate of the units.",
         "使各单元覆盖率的 Kolm-Pollak 等价均等值最大化。",
     ),
+    "kolm_pollak_time": (
+        "Minimise the Kolm-Pollak equally-distributed equivalent of travel time to the nearest facility.",
+        "使到最近设施出行时间的 Kolm-Pollak 等价均等值最小化。",
+    ),
     "attendance": (
         "Maximise attendance: people weighted by how their use falls with distance (distance decay).",
         "使按距离衰减加权的使用人数（出勤量）最大化。",
@@ -649,6 +653,8 @@ def report_context(res: ResultFiles, *, lang: str = "en", maps: bool = True) -> 
     keys = _keys(res)
     settings = sol.get("settings", {})
     kind = _s(sol.get("objective_kind") or settings.get("objective", {}).get("kind"))
+    if kind == "kolm_pollak" and settings.get("objective", {}).get("equity", {}).get("over") == "travel_time":
+        kind = "kolm_pollak_time"
     obj_en, obj_zh = _OBJECTIVES.get(kind, (kind, kind))
     std_rows, std_township = _standards_rows(res)
     std_counts = sol.get("standards", {}) or {}

@@ -296,6 +296,10 @@ class PlanResult:
                 "solver_gap": self.report.extra.get("solver_gap"),
                 "stages": [st.message for st in self.stages],
             },
+            # Kolm-Pollak objectives: the EDE (of unit rates, or of travel minutes before and after per type).
+            "kolm_pollak": self.report.extra.get("kolm_pollak"),
+            # Competitor facilities: per type, how many and the people within their reach (planning/competitors.py).
+            "competitors": self.report.extra.get("competitors"),
             "budget": {
                 "total": float(sc.budget.total),
                 "used": self.budget_used,

@@ -54,6 +54,9 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
     for name, path in scenario.region.files.items():
         if path is not None:
             files[f"region.{name}"] = Path(path)
+    competitors = getattr(scenario, "competitors", None)
+    if competitors is not None and competitors.attrs.get("file") is not None:  # optimizer/io/competitors.py
+        files["region.competitors"] = Path(competitors.attrs["file"])
     imp = getattr(scenario, "impedance", None)
     if imp is not None:  # the OD matrix / road network files: hashed in the manifest like the layers
         for type_id, spec in (("", imp), *imp.by_type.items()):

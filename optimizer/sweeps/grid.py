@@ -16,11 +16,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..scenario import Scenario
 
 
-#: Objective kinds a sweep can compare (those of ``objective.kind``).
-OBJECTIVES = ("coverage", "equity", "min_cost", "access")
+#: Objective kinds a sweep can compare: those of ``objective.kind``, and ``kolm_pollak_time`` for
+#: ``kolm_pollak`` over travel time (``objective.equity.over: travel_time``).
+OBJECTIVES = (
+    "coverage",
+    "equity",
+    "min_cost",
+    "access",
+    "attendance",
+    "leximin",
+    "kolm_pollak",
+    "kolm_pollak_time",
+)
 
 #: Objectives whose value is minimised; the others are maximised.
-_MINIMISED = {"min_cost", "access"}
+_MINIMISED = {"min_cost", "access", "kolm_pollak_time"}
+
+#: The scenario settings behind each grid objective (``objective.kind`` unless listed).
+_OBJECTIVE_SETTINGS: dict[str, dict[str, Any]] = {
+    "kolm_pollak": {"objective.kind": "kolm_pollak", "objective.equity.over": "coverage"},
+    "kolm_pollak_time": {"objective.kind": "kolm_pollak", "objective.equity.over": "travel_time"},
+}
 
 
 # =============================================================================== grid
@@ -287,6 +303,7 @@ def point_changes(
         "objective.kind": point.objective,
         "solver.threads": 1,
     }
+    changes.update(_OBJECTIVE_SETTINGS.get(point.objective, {}))
     if point.weights is not None:
         changes["objective.weights"] = dict(point.weights)
     if time_limit is not None:

@@ -35,8 +35,10 @@ def _region_digest(scenario: Scenario) -> str:
     h = hashlib.sha256()
     h.update(region.name.encode())
     h.update(region.projected_crs.to_wkt().encode())
-    for layer in ("admin_units", "demand", "facilities", "candidates"):
-        gdf = getattr(region, layer)
+    layers = [(layer, getattr(region, layer)) for layer in ("admin_units", "demand", "facilities", "candidates")]
+    if scenario.competitors is not None:
+        layers.append(("competitors", scenario.competitors))
+    for layer, gdf in layers:
         h.update(layer.encode())
         h.update(json.dumps([str(c) for c in gdf.columns]).encode())
         plain = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(str)
@@ -195,8 +197,9 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
     sc = result.scenario
     kind = sc.objective.kind
     # The value the objective optimises, which is the monotone one: for
-    # equity that is stage 1's max-min rate, not stage 2's coverage.
-    value = result.stages[0].objective if kind == "equity" and result.stages else result.objective
+    # equity that is stage 1's max-min rate, not stage 2's coverage; for
+    # leximin the first of its lexicographic values, the worst unit's rate.
+    value = result.stages[0].objective if kind in ("equity", "leximin") and result.stages else result.objective
     totals = result.coverage_totals.set_index("facility_type")
     row: dict[str, Any] = {
         "status": result.status,
@@ -204,6 +207,7 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
         "objective_value": value,
         "covered_total": float(totals["covered_after"].sum()),
     }
+    row.update(_kolm_pollak_columns(result.report.extra.get("kolm_pollak")))
     for type_id in sc.catalogue:
         row[f"covered__{type_id}"] = float(totals.at[type_id, "covered_after"])
     # Minimum unit coverage, defined like the equity objective: per unit,
@@ -228,6 +232,19 @@ def _metrics(result: PlanResult) -> dict[str, Any]:
     row["new_facilities"] = len(result.chosen_sites)
     row["solve_seconds"] = round(float(result.report.seconds), 3)
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def _kolm_pollak_columns(info: dict[str, Any] | None) -> dict[str, Any]:
+    """Kolm-Pollak points: the EDE rate (over coverage), or per type the EDE in minutes before and after."""
+    if not info:
+        return {}
+    if info.get("over") == "travel_time":
+        out: dict[str, Any] = {}
+        for type_id, t in info["by_type"].items():
+            out[f"ede_minutes_before__{type_id}"] = t["ede_before_min"]
+            out[f"ede_minutes__{type_id}"] = t["ede_after_min"]
+        return out
+    return {"ede_rate": info.get("ede")}
 
 
 # =============================================================================== outputs

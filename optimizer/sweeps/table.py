@@ -119,8 +119,16 @@ def finalize_table(rows: Sequence[dict]) -> pd.DataFrame:
     df = df.drop(columns=[c for c in groups if c.split("__", 1)[1] in empty])
     groups = [c for c in groups if c.split("__", 1)[1] not in empty]
     lead = [c for c in ["point", *_LEAD] if c in df]
+    # Kolm-Pollak points: the EDE rate, or the EDE of travel minutes per type (before, after).
+    ede = [c for c in df.columns if c == "ede_rate" or c.startswith("ede_minutes")]
     order = (
-        lead + covered + ["marginal_per_1e8"] + [c for c in _TAIL if c in df] + groups + [c for c in _END if c in df]
+        lead
+        + covered
+        + ["marginal_per_1e8"]
+        + [c for c in _TAIL if c in df]
+        + ede
+        + groups
+        + [c for c in _END if c in df]
     )
     rest = [c for c in df.columns if c not in order]
     return df[order + rest]

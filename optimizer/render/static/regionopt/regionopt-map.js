@@ -41,7 +41,11 @@
       reach: 'People out of reach', change: 'Change (after - before)', names: 'Names of cities and counties',
       outOfReach: 'out of reach', changeLine: 'change', pts: 'points', newlyReached: 'newly within reach',
       lostReach: 'no longer within reach', noChange: 'no change', reachNote: 'people not within the service standard',
-      pooledNote: 'several types: person-services'
+      pooledNote: 'several types: person-services',
+      access: 'Accessibility (E2SFCA)', accessLine: 'accessibility', per1000: 'per 1,000 people',
+      accessNote: 'supply (capacity, or facilities) per 1,000 people within the catchment, E2SFCA',
+      accessPick: 'choose one facility type to see accessibility',
+      accessDots: 'dots: each demand point, in the same classes'
     },
     zh: {
       before: '规划前', after: '规划后', indicator: '显示', coverage: '覆盖率', standards: '配置标准达标情况',
@@ -60,7 +64,11 @@
       reach: '服务范围外人口', change: '变化（规划后 − 规划前）', names: '地市和区县名称',
       outOfReach: '服务范围外', changeLine: '变化', pts: '个百分点', newlyReached: '新纳入服务范围',
       lostReach: '不再在服务范围内', noChange: '无变化', reachNote: '未在服务标准范围内的人口',
-      pooledNote: '多类型合计：人次'
+      pooledNote: '多类型合计：人次',
+      access: '可达性（E2SFCA）', accessLine: '可达性', per1000: '每千人',
+      accessNote: '服务范围内每千人拥有的供给（容量或设施数），E2SFCA',
+      accessPick: '请选择单一设施类型以查看可达性',
+      accessDots: '点：各需求点，同一分级'
     }
   };
   function t(key) {
@@ -79,7 +87,35 @@
   var CHANGE_COLOURS = ['#b2182b', '#ef8a62', '#fddbc7', '#f7f7f7', '#d1e5f0', '#67a9cf', '#2166ac'];
   var CHANGE_STEPS = [0.0005, 0.02, 0.10]; // |after - before| in rate: ~0, < 2, < 10, >= 10 points
   var GAIN_COLOUR = '#1a9850', LOSS_COLOUR = '#d73027';
-  var INDICATORS = ['coverage', 'standards', 'reach', 'change'];
+  var INDICATORS = ['coverage', 'standards', 'reach', 'change', 'access'];
+  // Accessibility (E2SFCA supply per 1,000 people): sequential blues, higher is better.
+  var ACCESS_COLOURS = ['#eff3ff', '#bdd7e7', '#6baed6', '#3182bd', '#08519c'];
+
+  /** Per unit [before, after] supply-to-demand ratios of a single type (null for a family or all types). */
+  function accessRows(key) {
+    return (D.access && D.access.units[key]) || null;
+  }
+  /** Upper class bounds (per 1,000 people) of the accessibility classes: five equal steps up to a round
+   *  maximum over the units on show, the same before and after. */
+  function accessBreaks(key) {
+    var rows = accessRows(key) || [], top = 0, main = state.areas === 'upper' ? 0 : 1;
+    rows.forEach(function (r, i) {
+      if (r && (D.units.main[i] === 1 ? 1 : 0) === main) top = Math.max(top, 1000 * (r[0] || 0), 1000 * (r[1] || 0));
+    });
+    top = niceCeil(top);
+    return [top / 5, 2 * top / 5, 3 * top / 5, 4 * top / 5, top];
+  }
+  function accessColour(v, breaks) {
+    if (v === null || v === undefined || isNaN(v)) return NO_DATA;
+    var x = 1000 * v;
+    if (x <= 0) return REACH_ZERO;
+    for (var k = 0; k < breaks.length; k++) if (x <= breaks[k]) return ACCESS_COLOURS[k];
+    return ACCESS_COLOURS[ACCESS_COLOURS.length - 1];
+  }
+  /** A ratio per 1,000 people, 4 significant digits (the CSVs hold the ratio per person). */
+  function per1000(v) {
+    return v === null || v === undefined || isNaN(v) ? '–' : String(Number((1000 * v).toPrecision(4)));
+  }
 
   function niceCeil(v) {
     if (!(v > 0)) return 1;
@@ -110,7 +146,8 @@
     return c < 0 ? NO_DATA : CHANGE_COLOURS[c];
   }
   function indicatorLabel(ind) {
-    return ind === 'standards' ? t('standards') : ind === 'reach' ? t('reach') : ind === 'change' ? t('change') : t('coverage');
+    return ind === 'standards' ? t('standards') : ind === 'reach' ? t('reach') : ind === 'change' ? t('change') :
+      ind === 'access' ? t('access') : t('coverage');
   }
 
   function rateColour(v) {
@@ -591,9 +628,11 @@
   MapView.prototype.styleUnits = function (group) {
     var show = this.show(), key = state.key;
     var rates = D.rates[key], std = D.std[key], reach = (D.reach || {})[key] || [], breaks = reachBreaks(key);
+    var acc = accessRows(key) || [], accBreaks = accessBreaks(key);
     group.eachLayer(function (poly) {
       var i = poly._ro, fill;
       if (state.indicator === 'standards') fill = STD_COLOURS[stdClass(std[i], show)];
+      else if (state.indicator === 'access') fill = acc[i] ? accessColour(acc[i][show === 'before' ? 0 : 1], accBreaks) : NO_DATA;
       else if (state.indicator === 'reach') fill = reach[i] ? reachColour(reach[i][show === 'before' ? 0 : 1], breaks) : NO_DATA;
       else if (state.indicator === 'change') fill = rates[i] ? changeColour(rates[i][1] - rates[i][0]) : NO_DATA;
       else fill = rates[i] ? rateColour(rates[i][show === 'before' ? 0 : 1]) : NO_DATA;
@@ -606,6 +645,8 @@
     if (!state.layers.demand) { toggle(map, layer, false); return; }
     var codes = demandCodes(state.key, this.show()), markers = this.demandMarkers, ind = state.indicator;
     var before = ind === 'change' ? demandCodes(state.key, 'before') : null, after = ind === 'change' ? demandCodes(state.key, 'after') : null;
+    var dAcc = ind === 'access' && D.access && D.access.demand[state.key] ? D.access.demand[state.key][this.show() === 'before' ? 0 : 1] : null;
+    var dBreaks = ind === 'access' ? accessBreaks(state.key) : null;
     // Restyle in place; only points whose group is empty for the selection
     // (nobody to serve) leave the layer. Re-adding ~17,000 markers would cost
     // far more than recolouring them. "Out of reach" keeps only the people not
@@ -613,6 +654,7 @@
     for (var i = 0; i < markers.length; i++) {
       var m = markers[i], colour = null;
       if (ind === 'change') colour = after[i] > before[i] ? GAIN_COLOUR : after[i] < before[i] && after[i] !== 0 ? LOSS_COLOUR : null;
+      else if (ind === 'access') colour = dAcc && codes[i] !== 0 ? accessColour(dAcc[i], dBreaks) : null;
       else if (ind === 'reach') colour = codes[i] === 1 || codes[i] === 2 ? DEMAND_COLOURS[codes[i]] : null;
       else colour = codes[i] !== 0 ? DEMAND_COLOURS[codes[i]] : null;
       var want = colour !== null;
@@ -670,6 +712,11 @@
     var o = (D.reach || {})[state.key] ? D.reach[state.key][i] : null;
     if (o) box.appendChild(el('div', null, t('outOfReach') + ': ' + t('before') + ' ' + fmt(o[0]) + ' → ' + t('after') + ' ' + fmt(o[1])));
     if (r) box.appendChild(el('div', null, t('changeLine') + ': ' + ((r[1] - r[0]) >= 0 ? '+' : '') + ((r[1] - r[0]) * 100).toFixed(1) + ' ' + t('pts')));
+    var ac = accessRows(state.key);
+    if (ac && ac[i]) {
+      box.appendChild(el('div', 'ro-access', t('accessLine') + ': ' + t('before') + ' ' + per1000(ac[i][0]) + ' → ' + t('after') + ' ' +
+        per1000(ac[i][1]) + ' ' + t('per1000')));
+    }
     var s = D.std[state.key][i];
     if (s && s[0]) {
       box.appendChild(el('div', null, t('standardsLine') + ': ' + t('before') + ' ' + s[1] + ' ' + t('of') + ' ' + s[0] +
@@ -695,6 +742,8 @@
         box.appendChild(el('div', 'ro-near', t('nearestFac') + ': ' + nv(near.before[i]) + (show === 'before' ? '' : ' → ' + nv(near.after[i]))));
       }
     }
+    var da = D.access && D.access.demand[state.key];
+    if (da) box.appendChild(el('div', 'ro-access', t('accessLine') + ': ' + per1000(da[0][i]) + (show === 'before' ? '' : ' → ' + per1000(da[1][i])) + ' ' + t('per1000')));
     var b = demandCodes(state.key, 'before')[i], a = demandCodes(state.key, 'after')[i];
     var word = { 0: t('noPop'), 1: t('uncovered'), 2: t('partly'), 3: t('covered') };
     box.appendChild(el('div', null, keyLabel(state.key)));
@@ -898,6 +947,16 @@
       sw(REACH_ZERO, '0');
       sw(NO_DATA, t('noPop'));
       box.appendChild(el('div', 'ro-legend-note', t('reachNote') + (keyTypes(state.key).length > 1 ? ' (' + t('pooledNote') + ')' : '')));
+    } else if (state.indicator === 'access') {
+      if (accessRows(state.key)) {
+        var ab = accessBreaks(state.key);
+        for (var q2 = ab.length - 1; q2 >= 0; q2--) {
+          sw(ACCESS_COLOURS[q2], per1000((q2 ? ab[q2 - 1] : 0) / 1000) + '–' + per1000(ab[q2] / 1000) + ' ' + t('per1000'));
+        }
+        sw(REACH_ZERO, '0');
+        sw(NO_DATA, t('noPop'));
+        box.appendChild(el('div', 'ro-legend-note', t('accessNote')));
+      } else box.appendChild(el('div', 'ro-legend-note', t('accessPick')));
     } else if (state.indicator === 'change') {
       var edges = ['≥ +10', '+2 – +10', '0 – +2', '0', '-2 – 0', '-10 – -2', '≤ -10'];
       for (var c = CHANGE_COLOURS.length - 1; c >= 0; c--) sw(CHANGE_COLOURS[c], edges[CHANGE_COLOURS.length - 1 - c] + ' ' + t('pts'));
@@ -918,6 +977,8 @@
       if (state.indicator === 'change') {
         sw(GAIN_COLOUR, t('newlyReached'), 'ro-dot');
         sw(LOSS_COLOUR, t('lostReach'), 'ro-dot');
+      } else if (state.indicator === 'access') {
+        box.appendChild(el('div', 'ro-legend-note', t('accessDots')));
       } else {
         if (state.indicator !== 'reach') sw(DEMAND_COLOURS[3], t('covered'), 'ro-dot');
         sw(DEMAND_COLOURS[2], t('partly'), 'ro-dot');
