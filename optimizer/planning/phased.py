@@ -2,13 +2,18 @@
 
 :class:`PhasedPlanningModel` plans a scenario over the periods of its
 ``periods:`` section (years, or five-year plans) as one mixed-integer program
-(PuLP; HiGHS or CBC through :func:`optimizer.solvers.solve_problem`).
+(PuLP; HiGHS through :func:`optimizer.planning.phased_solve.solve_phased_problem`,
+CBC through :func:`optimizer.solvers.solve_problem`).
 
 Decisions
-    ``x[k, j, t] ∈ {0, 1}`` — build a facility of type ``k`` at eligible site
-    ``j`` in period ``t``; ``Σ_t x[k, j, t] ≤ 1`` (``= 1`` for required
-    sites). A facility built in ``t`` serves from ``t`` on:
-    ``open[k, j, t] = Σ_{s ≤ t} x[k, j, s]``.
+    ``y[k, j, t] ∈ {0, 1}`` — a facility of type ``k`` at eligible site ``j``
+    is open in period ``t``; ``y[k, j, t] ≥ y[k, j, t−1]`` (a facility built in
+    ``t`` serves from ``t`` on; ``y[k, j, T] = 1`` for required sites), built in
+    ``t``: ``y[k, j, t] − y[k, j, t−1]``, so ``open[k, j, t] = y[k, j, t]``.
+    (``cumulative=False``: ``x[k, j, t]`` = built in ``t``, ``Σ_t x ≤ 1``,
+    ``open = Σ_{s ≤ t} x[k, j, s]`` — the same program after a change of
+    variables, with denser coverage rows.) Dominated candidate sites are
+    left out (:mod:`optimizer.planning.phased_reduce`).
     For types in ``periods.closures``: ``c[e, t]`` — close existing facility
     ``e`` in ``t`` (``Σ_t c[e, t] ≤ 1``; it serves while not closed), and, with
     ``repurpose_to``, ``q[e, t] ≤ c[e, t]`` — turn it into that type at once.
@@ -67,6 +72,7 @@ from ..scenario import Scenario, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
 from .model import PlanningModel, _row_keys
 from .phased_budget import add_budget_rows
+from .phased_decisions import site_decisions
 from .phased_reduce import dominated_sites
 from .phased_solve import solve_phased_problem
 from .population import period_population, read_projection
@@ -321,33 +327,9 @@ class PhasedPlanningModel:
     # ---- decisions
     def _add_decisions(self, prob: pulp.LpProblem) -> None:
         """Build (per site, type and period), close and repurpose variables, each at most once over the horizon."""
-        sc = self.scenario
-        base = self.base
         T = len(self.phases)
-        required = {(r.site_id, r.facility_type) for r in sc.sites.required}
         # Per type and eligible site, one variable per period: "open by t" (cumulative) or "built in t".
-        self.x: dict[str, list[list[pulp.LpVariable]]] = {}
-        for ki, (type_id, td) in enumerate(base.types.items()):
-            per_site = []
-            dropped = self.dropped.get(type_id, set())
-            for j in td.sites.tolist():
-                allowed = (self.only_sites is None or (j, type_id) in self.only_sites) and j not in dropped
-                must = (base.site_ids[j], type_id) in required
-                if self.cumulative:
-                    xs = [pulp.LpVariable(f"y_{ki}_{j}_{t}", 0, int(allowed), cat=pulp.LpInteger) for t in range(T)]
-                    for t in range(1, T):
-                        prob += (xs[t - 1] - xs[t] <= 0, f"stays_open_{ki}_{j}_{t}")
-                    if must:
-                        prob += (xs[-1] == 1, f"required_{ki}_{j}")
-                else:
-                    xs = [pulp.LpVariable(f"x_{ki}_{j}_{t}", 0, int(allowed), cat=pulp.LpInteger) for t in range(T)]
-                    once = pulp.LpAffineExpression([(v, 1.0) for v in xs])
-                    if must:
-                        prob += (once == 1, f"required_{ki}_{j}")
-                    elif T > 1:
-                        prob += (once <= 1, f"once_{ki}_{j}")
-                per_site.append(xs)
-            self.x[type_id] = per_site
+        self.x: dict[str, list[list[pulp.LpVariable]]] = site_decisions(self, prob)
         self.close: dict[int, list[pulp.LpVariable]] = {}
         self.repurpose: dict[int, list[pulp.LpVariable]] = {}
         for e in self.closable.tolist():
@@ -636,17 +618,25 @@ class PhasedPlanningModel:
                 "(facility_types.<type>.sites), or make the standards soft (standards.mode: soft)",
             )
 
+    def decision_groups(self) -> list[list[pulp.LpVariable]]:
+        """Integer variables decided together: one site and type over the periods, one closable facility."""
+        groups = [xs for per_site in self.x.values() for xs in per_site]
+        for e, cs in self.close.items():
+            groups.append(list(cs) + list(self.repurpose.get(e, [])))
+        return groups
+
     def _solve_problem(self, options: SolverOptions) -> tuple[SolveReport, list[SolveReport]]:
         prob = self.problem
         sc = self.scenario
-        report = solve_phased_problem(prob, options)
+        groups = self.decision_groups()
+        report = solve_phased_problem(prob, options, groups)
         stages = [report]
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
             self.min_rate = t_star  # stage 1: the best lowest coverage rate
             prob += (self.t >= max(0.0, t_star - sc.objective.equity.tolerance), "equity_hold")
             prob.setObjective(self.main_objective)
-            second = solve_phased_problem(prob, options)
+            second = solve_phased_problem(prob, options, groups)
             stages.append(second)
             status = (
                 "optimal"
