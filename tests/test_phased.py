@@ -30,6 +30,7 @@ from optimizer.config.schema import (
 )
 from optimizer.errors import ConfigError, InputError
 from optimizer.planning.phased import PhasedPlanningModel
+from optimizer.planning.phased_solve import _GapStop
 from optimizer.planning.population import (
     BRACKETS,
     cohort_ageing,
@@ -62,10 +63,12 @@ def brute_force(
     population: dict[str, np.ndarray],
     *,
     standards: list[tuple[str, str, int, float, int]] = (),
+    unit_caps: dict[str, float] | None = None,
 ) -> tuple[float, float]:
     """Best (person-years covered − penalties, person-years) over every schedule.
 
     ``standards``: (unit_id, type, count, penalty, deadline index), soft, counted per year from the deadline.
+    ``unit_caps``: unit_id -> most the horizon may spend on new sites in that unit.
     """
     region = sc.region
     T = len(per.phases)
@@ -102,6 +105,16 @@ def brute_force(
             elif (spend > budgets + 1e-6).any():
                 continue
             if spend.sum() > sc.budget.total + 1e-6:
+                continue
+            if unit_caps and any(
+                sum(
+                    sc.catalogue[k].cost
+                    for (k, j), t in zip(choices, builds, strict=False)
+                    if t >= 0 and site_unit[j] == u
+                )
+                > cap + 1e-6
+                for u, cap in unit_caps.items()
+            ):
                 continue
             total = 0.0
             penalty = 0.0
@@ -160,12 +173,22 @@ def two_type_scenario(seed: int, total: float = 1e9) -> Scenario:
     )
 
 
+# The model's formulations and reductions, each of which must keep the optimum: the default (cumulative
+# "open by period t" decisions, dominated sites dropped) and the plain "built in period t" model without
+# reductions; every brute-force test runs both.
+VARIANTS = [
+    pytest.param({}, id="cumulative-reduced"),
+    pytest.param({"cumulative": False, "reduce": False}, id="per-period-plain"),
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("seed,carry_over", [(1, False), (2, True), (3, False)])
-def test_three_periods_match_brute_force(seed: int, carry_over: bool):
+def test_three_periods_match_brute_force(seed: int, carry_over: bool, variant: dict):
     sc = two_type_scenario(seed)
     per = periods([1.5e7, 1.0e7, 2.5e7], carry_over=carry_over, compare_static=False)
     pop = toy_population(sc.region, 3, seed)
-    result = PhasedPlanningModel(sc, per, population=pop).solve()
+    result = PhasedPlanningModel(sc, per, population=pop, **variant).solve()
     best, best_py = brute_force(sc, per, pop)
     assert result.is_optimal
     assert result.person_years == pytest.approx(best_py, abs=1e-6)
@@ -180,17 +203,20 @@ def test_three_periods_match_brute_force(seed: int, carry_over: bool):
         assert (spent.to_numpy() <= budgets + 1e-6).all()
 
 
-def test_budget_total_caps_the_horizon():
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_budget_total_caps_the_horizon(variant: dict):
     sc = two_type_scenario(4, total=2.0e7)
     per = periods([1.5e7, 1.5e7], carry_over=True, compare_static=False)
     pop = toy_population(sc.region, 2, 4)
-    result = PhasedPlanningModel(sc, per, population=pop).solve()
+    result = PhasedPlanningModel(sc, per, population=pop, **variant).solve()
     _best, best_py = brute_force(sc, per, pop)
     assert result.person_years == pytest.approx(best_py, abs=1e-6)
     assert result.schedule["cost"].sum() <= 2.0e7
 
 
-def test_closures_and_repurposing_match_brute_force():
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("carry_over", [False, True])
+def test_closures_and_repurposing_match_brute_force(carry_over: bool, variant: dict):
     # Two existing clinics; closing one frees 8 million, turning it into a school costs 3 million.
     region = random_region(5, n_demand=12, n_sites=2, n_existing=2)
     cat = catalogue(
@@ -206,19 +232,22 @@ def test_closures_and_repurposing_match_brute_force():
     )
     per = periods(
         [1.0e7, 1.0e7],
+        carry_over=carry_over,
         compare_static=False,
         closures={"clinic": {"value": 8.0e6, "repurpose_to": "school", "repurpose_cost": 3.0e6}},
     )
     pop = toy_population(region, 2, 5)
     pop["all"][:, 1] //= 4  # fewer residents, more school children later: closures can pay
     pop["school_age"][:, 1] *= 3
-    result = PhasedPlanningModel(sc, per, population=pop).solve()
+    result = PhasedPlanningModel(sc, per, population=pop, **variant).solve()
     best, best_py = brute_force(sc, per, pop)
     assert result.person_years == pytest.approx(best_py, abs=1e-6)
     assert result.report.objective == pytest.approx(best, abs=0.05)
 
 
-def test_soft_standards_with_deadline_match_brute_force():
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("carry_over", [False, True])
+def test_soft_standards_with_deadline_match_brute_force(carry_over: bool, variant: dict):
     sc = two_type_scenario(6)
     sc = Scenario(
         name="toy",
@@ -229,9 +258,9 @@ def test_soft_standards_with_deadline_match_brute_force():
             {"mode": "soft", "penalty": 900, "levels": {"county": {"required": {"school": 2}}}}
         ),
     )
-    per = periods([1.5e7, 1.5e7, 1.5e7], compare_static=False, standards_deadline="p2")
+    per = periods([1.5e7, 1.5e7, 1.5e7], carry_over=carry_over, compare_static=False, standards_deadline="p2")
     pop = toy_population(sc.region, 3, 6)
-    result = PhasedPlanningModel(sc, per, population=pop).solve()
+    result = PhasedPlanningModel(sc, per, population=pop, **variant).solve()
     existing = sc.region.facilities["facility_type"].astype(str)
     have = {u: int(((existing == "school") & (sc.region.facilities["unit_id"] == u)).sum()) for u in ("A", "B")}
     stds = [(u, "school", 2, 900.0, 1) for u in ("A", "B") if have[u] < 2]
@@ -239,6 +268,49 @@ def test_soft_standards_with_deadline_match_brute_force():
     assert result.report.objective == pytest.approx(best, abs=0.05)
     # Shortfalls are reported from the deadline (p2) on only.
     assert set(result.unmet_standards["period"]) <= {"p2", "p3"}
+
+
+@pytest.mark.parametrize("carry_over", [False, True])
+@pytest.mark.parametrize("standard", [False, True])
+def test_dominated_sites_are_dropped_and_the_optimum_kept(standard: bool, carry_over: bool):
+    # On a line at y = Y0 + 5 km (clinics reach 5 km): s1 reaches all s0 reaches and more; s3 reaches only d4,
+    # which an existing clinic covers for good; s4 and s5 reach the same point d5, but s5 lies in county B,
+    # whose spending is capped (one clinic), so only s5 is dominated (by s4), not s4 (by s5).
+    y = Y0 + 5000
+    demand = [[X0 + 5000, y], [X0 + 8000, y], [X0 + 12000, y], [X0 + 30000, y], [X0 + 35000, Y0 + 15000]]
+    demand.append([X0 + 19000, y])
+    sites = [[X0 + 6500, y], [X0 + 8500, y], [X0 + 30000, Y0 + 7000], [X0 + 36000, Y0 + 14000]]
+    sites += [[X0 + 18500, y], [X0 + 21000, y]]
+    region = make_region(demand, [900, 500, 700, 800, 600, 400], sites, existing=[("clinic", X0 + 35000, Y0 + 16000)])
+    cat = catalogue(facility_type("clinic", cost=1.0e7, km=5))
+    standards = StandardsConfig()
+    stds = []
+    if standard:  # one clinic in each county, soft: county A has none, so A's sites may count for it
+        standards = StandardsConfig.model_validate(
+            {"mode": "soft", "penalty": 50, "levels": {"county": {"required": {"clinic": 1}}}}
+        )
+        stds = [("A", "clinic", 1, 50.0, 1)]
+    cap = {"levels": ["county"], "overrides": {"B": 1.0e7}}
+    sc = Scenario(
+        name="toy",
+        region=region,
+        catalogue=cat,
+        budget=BudgetConfig.model_validate({"total": 1e9, "per_unit": [cap]}),
+        standards=standards,
+    )
+    per = periods([1.0e7, 1.0e7, 1.0e7], carry_over=carry_over, compare_static=False, standards_deadline="p2")
+    rng = np.random.default_rng(11)
+    pop = {"all": rng.integers(100, 5000, (len(demand), 3)).astype(float), "school_age": np.zeros((len(demand), 3))}
+    model = PhasedPlanningModel(sc, per, population=pop)
+    result = model.solve()
+    names = set(sc.region.candidates.index[sorted(model.dropped["clinic"])])
+    assert names == ({"s3", "s5"} if standard else {"s0", "s3", "s5"})
+    plain = PhasedPlanningModel(sc, per, population=pop, cumulative=False, reduce=False).solve()
+    best, best_py = brute_force(sc, per, pop, standards=stds, unit_caps={"B": 1.0e7})
+    assert result.is_optimal and plain.is_optimal
+    assert result.report.objective == pytest.approx(best, abs=0.05)
+    assert plain.report.objective == pytest.approx(best, abs=0.05)
+    assert result.person_years == pytest.approx(best_py, abs=1e-6)
 
 
 def brute_force_equity(sc: Scenario, per: PeriodsConfig, population: dict[str, np.ndarray], mode: str) -> float:
@@ -280,8 +352,9 @@ def brute_force_equity(sc: Scenario, per: PeriodsConfig, population: dict[str, n
     return best
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("mode", ["per_period", "horizon"])
-def test_equity_max_min_rate_matches_brute_force(mode: str):
+def test_equity_max_min_rate_matches_brute_force(mode: str, variant: dict):
     base = two_type_scenario(7)
     sc = Scenario(
         name="toy",
@@ -292,7 +365,7 @@ def test_equity_max_min_rate_matches_brute_force(mode: str):
     )
     per = periods([1.5e7, 2.5e7], equity=mode, compare_static=False)
     pop = toy_population(sc.region, 2, 7)
-    model = PhasedPlanningModel(sc, per, population=pop)
+    model = PhasedPlanningModel(sc, per, population=pop, **variant)
     result = model.solve()
     best = brute_force_equity(sc, per, pop, mode)
     assert model.min_rate == pytest.approx(best, abs=1e-9)
@@ -527,3 +600,36 @@ def test_shipped_phased_scenario_prepares_with_the_projection():
         yearly = np.interp(np.arange(2026, 2036), totals.index.to_numpy(), totals.to_numpy())
         expected = [yearly[:5].sum(), yearly[5:].sum()]
         assert model.population[group].sum(axis=0).tolist() == pytest.approx(expected, rel=1e-9)
+
+
+class _Event:
+    """A stand-in for highspy's callback event: the numbers HiGHS passes out, and the interrupt it receives."""
+
+    def __init__(self, bound: float, primal: float) -> None:
+        self.data_out = type("Out", (), {"mip_dual_bound": bound, "mip_primal_bound": primal})()
+        self.stopped = False
+
+    def interrupt(self) -> None:
+        self.stopped = True
+
+
+def test_gap_stop_interrupts_only_within_the_gap_of_the_best_plan():
+    # Maximising: kernel plan 99.96, HiGHS' own plan (primal) 99.0; gap 0.05 % of the better plan.
+    stop = _GapStop(0.0005, 99.96, maximize=True)
+    far = _Event(bound=100.02, primal=99.0)  # (100.02 - 99.96) / 99.96 = 0.06 %: keep searching
+    stop(far)
+    assert not far.stopped and not stop.fired
+    near = _Event(bound=100.0, primal=99.0)  # 0.04 %: stop, with that bound
+    stop(near)
+    assert near.stopped and stop.fired and stop.bound == 100.0
+    # HiGHS' own plan counts when it is the better one; no bound yet (inf) never stops.
+    stop = _GapStop(0.0005, 90.0, maximize=True)
+    for bound, primal, stops in ((float("inf"), 99.99, False), (100.0, 99.99, True)):
+        event = _Event(bound, primal)
+        stop(event)
+        assert event.stopped is stops
+    # Minimising: the lower of the plans is the better one.
+    stop = _GapStop(0.0005, 100.0, maximize=False)
+    event = _Event(bound=99.96, primal=float("inf"))
+    stop(event)
+    assert event.stopped

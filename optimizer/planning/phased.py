@@ -2,13 +2,18 @@
 
 :class:`PhasedPlanningModel` plans a scenario over the periods of its
 ``periods:`` section (years, or five-year plans) as one mixed-integer program
-(PuLP; HiGHS or CBC through :func:`optimizer.solvers.solve_problem`).
+(PuLP; HiGHS through :func:`optimizer.planning.phased_solve.solve_phased_problem`,
+CBC through :func:`optimizer.solvers.solve_problem`).
 
 Decisions
-    ``x[k, j, t] ∈ {0, 1}`` — build a facility of type ``k`` at eligible site
-    ``j`` in period ``t``; ``Σ_t x[k, j, t] ≤ 1`` (``= 1`` for required
-    sites). A facility built in ``t`` serves from ``t`` on:
-    ``open[k, j, t] = Σ_{s ≤ t} x[k, j, s]``.
+    ``y[k, j, t] ∈ {0, 1}`` — a facility of type ``k`` at eligible site ``j``
+    is open in period ``t``; ``y[k, j, t] ≥ y[k, j, t−1]`` (a facility built in
+    ``t`` serves from ``t`` on; ``y[k, j, T] = 1`` for required sites), built in
+    ``t``: ``y[k, j, t] − y[k, j, t−1]``, so ``open[k, j, t] = y[k, j, t]``.
+    (``cumulative=False``: ``x[k, j, t]`` = built in ``t``, ``Σ_t x ≤ 1``,
+    ``open = Σ_{s ≤ t} x[k, j, s]`` — the same program after a change of
+    variables, with denser coverage rows.) Dominated candidate sites are
+    left out (:mod:`optimizer.planning.phased_reduce`).
     For types in ``periods.closures``: ``c[e, t]`` — close existing facility
     ``e`` in ``t`` (``Σ_t c[e, t] ≤ 1``; it serves while not closed), and, with
     ``repurpose_to``, ``q[e, t] ≤ c[e, t]`` — turn it into that type at once.
@@ -65,9 +70,11 @@ from ..results.phased import PhasedResult, _period_person_years, _val, _weighted
 from ..results.plan import PlanResult
 from ..scenario import Scenario, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
-from ..solvers.pulp_path import solve_problem
 from .model import PlanningModel
 from .phased_budget import add_budget_rows
+from .phased_decisions import site_decisions
+from .phased_reduce import dominated_sites
+from .phased_solve import solve_phased_problem
 from .population import period_population, read_projection
 
 
@@ -110,6 +117,16 @@ class PhasedPlanningModel:
         ``periods.population`` (:func:`optimizer.population.period_population`).
     only_sites
         Restrict building to these ``(candidate row, type)`` pairs (used for the static comparison).
+    cumulative
+        Decide "open by period t" per site (``y[k, j, t] ≥ y[k, j, t−1]``, built in
+        ``t`` = ``y[k, j, t] − y[k, j, t−1]``), the default; ``False`` decides "built in
+        period t" (``x``). Both have the same optimum (and LP relaxation: one is a
+        unimodular change of variables of the other); the cumulative rows are
+        sparser (a period-``t`` coverage row has one term per site in reach, not
+        ``t + 1``) and branching fixes a site open for every later period.
+    reduce
+        Drop candidate sites that another site of the same type dominates (see
+        :func:`optimizer.planning.phased_reduce.dominated_sites`); the optimum is kept.
 
     Examples
     --------
@@ -124,6 +141,9 @@ class PhasedPlanningModel:
         periods: PeriodsConfig | None = None,
         population: dict[str, np.ndarray] | None = None,
         only_sites: set[tuple[int, str]] | None = None,
+        *,
+        cumulative: bool = True,
+        reduce: bool = True,
     ) -> None:
         if periods is None:
             periods = getattr(scenario.config, "periods", None) if scenario.config is not None else None
@@ -139,6 +159,8 @@ class PhasedPlanningModel:
         self.phases = list(periods.phases)
         self.population = population
         self.only_sites = only_sites
+        self.cumulative = cumulative
+        self.reduce = reduce
         self.base = PlanningModel(scenario)
         self.timings: dict[str, float] = {}
         self.projection_sources: list[str] = []
@@ -243,6 +265,7 @@ class PhasedPlanningModel:
             for e in self.closable
             if self.periods.closures[self.fac_types[e]].repurpose_to is not None
         }
+        self.dropped = dominated_sites(self) if self.reduce else {}
         self.timings["prepare"] = time.perf_counter() - t0
         return self
 
@@ -308,23 +331,9 @@ class PhasedPlanningModel:
     # ---- decisions
     def _add_decisions(self, prob: pulp.LpProblem) -> None:
         """Build (per site, type and period), close and repurpose variables, each at most once over the horizon."""
-        sc = self.scenario
-        base = self.base
         T = len(self.phases)
-        required = {(r.site_id, r.facility_type) for r in sc.sites.required}
-        self.x: dict[str, list[list[pulp.LpVariable]]] = {}
-        for ki, (type_id, td) in enumerate(base.types.items()):
-            per_site = []
-            for j in td.sites.tolist():
-                allowed = self.only_sites is None or (j, type_id) in self.only_sites
-                xs = [pulp.LpVariable(f"x_{ki}_{j}_{t}", 0, 1 if allowed else 0, cat=pulp.LpInteger) for t in range(T)]
-                once = pulp.LpAffineExpression([(v, 1.0) for v in xs])
-                if (base.site_ids[j], type_id) in required:
-                    prob += (once == 1, f"required_{ki}_{j}")
-                elif T > 1:
-                    prob += (once <= 1, f"once_{ki}_{j}")
-                per_site.append(xs)
-            self.x[type_id] = per_site
+        # Per type and eligible site, one variable per period: "open by t" (cumulative) or "built in t".
+        self.x: dict[str, list[list[pulp.LpVariable]]] = site_decisions(self, prob)
         self.close: dict[int, list[pulp.LpVariable]] = {}
         self.repurpose: dict[int, list[pulp.LpVariable]] = {}
         for e in self.closable.tolist():
@@ -343,9 +352,18 @@ class PhasedPlanningModel:
         """How many of ``vs`` happened by period ``t`` (0 or 1: each happens at most once)."""
         return pulp.LpAffineExpression([(v, 1.0) for v in vs[: t + 1]])
 
+    def built_terms(self, type_id: str, pos: int, t: int) -> list[tuple[pulp.LpVariable, float]]:
+        """Terms of "site ``pos`` of the type is built in period ``t``" (0 or 1)."""
+        xs = self.x[type_id][pos]
+        if not self.cumulative:
+            return [(xs[t], 1.0)]
+        return [(xs[t], 1.0)] + ([(xs[t - 1], -1.0)] if t > 0 else [])
+
     def _open_expr(self, type_id: str, col: _Column, pos: int, t: int) -> pulp.LpAffineExpression:
         """1 when column ``col`` (at ``pos`` among the type's columns) is open in period ``t``."""
         if col.kind == "new":
+            if self.cumulative:
+                return pulp.LpAffineExpression([(self.x[type_id][pos][t], 1.0)])
             return self._cumulative(self.x[type_id][pos], t)
         if col.kind == "repurposed":
             return self._cumulative(self.repurpose[col.index], t)
@@ -405,6 +423,10 @@ class PhasedPlanningModel:
                         e.addInPlace(w * float(PY[mask & covered0, t].sum()))
                         unit_den[(unit, t)] = unit_den.get((unit, t), 0.0) + w * float(PY[mask, t].sum())
         keep = (PY[rows].sum(axis=1) > 0) & ~covered0[rows]
+        dropped = self.dropped.get(type_id, set())
+        if dropped:  # dominated sites are never built: their pairs would only keep rows apart
+            gone = np.array([col.kind == "new" and col.index in dropped for col in cols], dtype=bool)
+            keep &= ~gone[colidx]
         rows, colidx = rows[keep], colidx[keep]
         member_row = np.full(n, -1, dtype=np.int64)
         served: list[list[list[tuple[pulp.LpVariable, int | None]]]] = []
@@ -593,17 +615,25 @@ class PhasedPlanningModel:
                 "(facility_types.<type>.sites), or make the standards soft (standards.mode: soft)",
             )
 
+    def decision_groups(self) -> list[list[pulp.LpVariable]]:
+        """Integer variables decided together: one site and type over the periods, one closable facility."""
+        groups = [xs for per_site in self.x.values() for xs in per_site]
+        for e, cs in self.close.items():
+            groups.append(list(cs) + list(self.repurpose.get(e, [])))
+        return groups
+
     def _solve_problem(self, options: SolverOptions) -> tuple[SolveReport, list[SolveReport]]:
         prob = self.problem
         sc = self.scenario
-        report = solve_problem(prob, options)
+        groups = self.decision_groups()
+        report = solve_phased_problem(prob, options, groups)
         stages = [report]
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
             self.min_rate = t_star  # stage 1: the best lowest coverage rate
             prob += (self.t >= max(0.0, t_star - sc.objective.equity.tolerance), "equity_hold")
             prob.setObjective(self.main_objective)
-            second = solve_problem(prob, options)
+            second = solve_phased_problem(prob, options, groups)
             stages.append(second)
             status = (
                 "optimal"
@@ -675,7 +705,7 @@ class PhasedPlanningModel:
         out = []
         for pos, col in enumerate(self.columns[type_id]):
             if col.kind == "new":
-                out.append(sum(_val(v) for v in self.x[type_id][pos][: t + 1]) > 0.5)
+                out.append(sum(_val(v) * c for s in range(t + 1) for v, c in self.built_terms(type_id, pos, s)) > 0.5)
             elif col.kind == "repurposed":
                 out.append(sum(_val(v) for v in self.repurpose[col.index][: t + 1]) > 0.5)
             elif col.index in self.close:
@@ -727,8 +757,8 @@ class PhasedPlanningModel:
         for type_id, per_site in self.x.items():
             td = self.base.types[type_id]
             for pos, xs in enumerate(per_site):
-                for t, v in enumerate(xs):
-                    if _val(v) > 0.5:
+                for t in range(len(xs)):
+                    if sum(_val(v) * c for v, c in self.built_terms(type_id, pos, t)) > 0.5:
                         j = int(td.sites[pos])
                         recs.append(
                             {

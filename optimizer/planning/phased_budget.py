@@ -37,10 +37,18 @@ def add_budget_rows(
     prob += (pulp.lpSum(spend) <= float(sc.budget.total), "budget_total")
     for family, amount in sc.budget.per_family.items():
         if by_family.get(family):
-            prob += (pulp.LpAffineExpression(by_family[family]) <= amount, f"family_{family}")
+            prob += (_sum_terms(by_family[family]) <= amount, f"family_{family}")
     if sc.budget.per_unit:
         _unit_caps(model, prob, by_site, by_fac)
     return gross, spend
+
+
+def _sum_terms(terms: list[tuple[pulp.LpVariable, float]]) -> pulp.LpAffineExpression:
+    """``Σ c·v`` over ``terms``, adding up repeated variables (``LpAffineExpression(terms)`` keeps the last)."""
+    e = pulp.LpAffineExpression()
+    for v, c in terms:
+        e.addterm(v, c)
+    return e
 
 
 def _spending(
@@ -64,13 +72,15 @@ def _spending(
     for type_id, per_site in model.x.items():
         td = base.types[type_id]
         cost = td.ftype.cost
+        if not cost:
+            continue
         for pos, xs in enumerate(per_site):
-            for t, v in enumerate(xs):
-                if cost:
-                    spend[t].addterm(v, cost)
-                    gross.addterm(v, cost)
-                    by_family.setdefault(td.ftype.family, []).append((v, cost))
-                    by_site.append((int(td.sites[pos]), v, cost))
+            for t in range(len(xs)):
+                for v, c in model.built_terms(type_id, pos, t):
+                    spend[t].addterm(v, c * cost)
+                    gross.addterm(v, c * cost)
+                    by_family.setdefault(td.ftype.family, []).append((v, c * cost))
+                    by_site.append((int(td.sites[pos]), v, c * cost))
     for e, qs in model.repurpose.items():
         rule = model.periods.closures[model.fac_types[e]]
         family = sc.catalogue[rule.repurpose_to].family
@@ -108,4 +118,4 @@ def _unit_caps(
             inside, facs = sites_by_unit.get(unit_id, set()), fac_by_unit.get(unit_id, set())
             terms = [(v, c) for j, v, c in by_site if j in inside] + [(v, c) for e, v, c in by_fac if e in facs]
             if terms:
-                prob += (pulp.LpAffineExpression(terms) <= amount, f"cap_{i}_{unit_id}")
+                prob += (_sum_terms(terms) <= amount, f"cap_{i}_{unit_id}")
