@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_impedance import MATRIX, ROUND, line_region, minutes_type, roads
+from test_terrain import toy_scenario as terrain_toy
 from toy import X0, Y0, catalogue, make_region
 
 from optimizer.accessibility import catchment_weights, layout_accessibility
@@ -101,6 +102,35 @@ def test_access_objective_on_a_road_network_by_hand(tmp_path: Path):
     assert chosen == ["s0"] and obj == pytest.approx(0.0, abs=0.01)
     obj, _ = solve(5, ImpedanceConfig())
     assert obj == pytest.approx(300 * 3.0, abs=1e-6)  # straight line: 900 person-km
+
+
+def test_access_objective_with_terrain_adjusted_km_by_hand(tmp_path: Path):
+    """The terrain toy (tests/test_terrain.py): d0 (100 people) on the plain, d1 (300) in the mountains
+    (detour x1.25), each 15 km south of its own site, the two 30 km apart; no clinic yet, one site in the
+    budget, access capped at 50 km. Km are straight km x the demand point's detour:
+    s0: 100 x 15 + 300 x 33.541 x 1.25 = 14,077.4;  s1: 100 x 33.541 + 300 x 15 x 1.25 = 8,979.1.
+    The straight line picks s1 too, at 100 x 33.541 + 300 x 15 = 7,854.1 person-km."""
+    base = terrain_toy(tmp_path)
+    far = math.hypot(30.0, 15.0)
+
+    def solve(impedance: ImpedanceConfig) -> tuple[float, list[str]]:
+        sc = Scenario(
+            name="t",
+            region=base.region,
+            catalogue=base.catalogue,
+            budget=BudgetConfig(total=10),
+            objective=ObjectiveConfig.model_validate({"kind": "access", "access_cap_km": 50}),
+            impedance=impedance,
+        )
+        res = PlanningModel(sc).solve()
+        assert res.status == "optimal"
+        return res.objective, list(res.chosen_sites["site_id"])
+
+    obj, chosen = solve(base.impedance)
+    assert chosen == ["s1"] and obj == pytest.approx(100 * far + 300 * 15 * 1.25, abs=0.01)
+    assert 100 * 15 + 300 * far * 1.25 > obj  # s0 would be worse
+    obj, chosen = solve(ImpedanceConfig())
+    assert chosen == ["s1"] and obj == pytest.approx(100 * far + 300 * 15, abs=0.01)
 
 
 # ----------------------------------------------------------------------------- attendance

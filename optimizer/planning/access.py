@@ -32,6 +32,8 @@ def _reach_by_impedance(model: PlanningModel, td: _TypeData, impedance: Impedanc
         cap = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
         d_exist = impedance.nearest_km(model.demand_points, existing) * 1000.0
         td.baseline = np.minimum(d_exist, cap)
+        if isinstance(impedance, StraightLine):  # terrain: straight pairs within the adjusted km, so fewer
+            model._count_pairs_first(model.site_xy[td.sites], float(td.baseline.max(initial=0.0)), ftype.type_id)
         rows, cols, _, km = impedance.pairs(model.demand_points, sites, None, td.baseline / 1000.0)
         dist = km * 1000.0
         keep = (dist < td.baseline[rows]) & (td.population[rows] > 0)
@@ -78,6 +80,8 @@ def _attendance_by_impedance(model: PlanningModel, td: _TypeData, impedance: Imp
             return np.clip(1.0 - travel / cutoff, 0.0, 1.0)
         return decay_weights(travel, att.decay, att.beta, np.inf)
 
+    if isinstance(impedance, StraightLine) and att.cutoff_km:  # terrain: a known bound on the pairs to count
+        model._count_pairs_first(model.site_xy[td.sites], att.cutoff_km * 1000.0, td.ftype.type_id)
     e_rows, _, e_travel, e_cut = _attendance_travel(model, td, impedance, model.fac_points.subset(td.existing))
     base = np.zeros(n)
     np.maximum.at(base, e_rows, share(e_travel, e_cut))
