@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-static", action="store_true", help="skip the static comparison")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "phased_zhejiang.json")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     scenario = load_scenario(args.config)
     t_load = time.perf_counter() - t0
@@ -64,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "builds": int((result.schedule["action"] == "build").sum()),
         "static": None if result.static is None else {k: v for k, v in result.static.items() if k != "table"},
+        "solve_extra": {k: v for k, v in result.report.extra.items() if k != "transfer"},
+        "load_average_1_5_15": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "target_met": bool(result.is_optimal and model.timings.get("solve", 1e9) <= 600),
     }

@@ -30,7 +30,6 @@ from optimizer.config.schema import (
 )
 from optimizer.errors import ConfigError, InputError
 from optimizer.planning.phased import PhasedPlanningModel
-from optimizer.planning.phased_solve import _GapStop
 from optimizer.planning.population import (
     BRACKETS,
     cohort_ageing,
@@ -600,36 +599,3 @@ def test_shipped_phased_scenario_prepares_with_the_projection():
         yearly = np.interp(np.arange(2026, 2036), totals.index.to_numpy(), totals.to_numpy())
         expected = [yearly[:5].sum(), yearly[5:].sum()]
         assert model.population[group].sum(axis=0).tolist() == pytest.approx(expected, rel=1e-9)
-
-
-class _Event:
-    """A stand-in for highspy's callback event: the numbers HiGHS passes out, and the interrupt it receives."""
-
-    def __init__(self, bound: float, primal: float) -> None:
-        self.data_out = type("Out", (), {"mip_dual_bound": bound, "mip_primal_bound": primal})()
-        self.stopped = False
-
-    def interrupt(self) -> None:
-        self.stopped = True
-
-
-def test_gap_stop_interrupts_only_within_the_gap_of_the_best_plan():
-    # Maximising: kernel plan 99.96, HiGHS' own plan (primal) 99.0; gap 0.05 % of the better plan.
-    stop = _GapStop(0.0005, 99.96, maximize=True)
-    far = _Event(bound=100.02, primal=99.0)  # (100.02 - 99.96) / 99.96 = 0.06 %: keep searching
-    stop(far)
-    assert not far.stopped and not stop.fired
-    near = _Event(bound=100.0, primal=99.0)  # 0.04 %: stop, with that bound
-    stop(near)
-    assert near.stopped and stop.fired and stop.bound == 100.0
-    # HiGHS' own plan counts when it is the better one; no bound yet (inf) never stops.
-    stop = _GapStop(0.0005, 90.0, maximize=True)
-    for bound, primal, stops in ((float("inf"), 99.99, False), (100.0, 99.99, True)):
-        event = _Event(bound, primal)
-        stop(event)
-        assert event.stopped is stops
-    # Minimising: the lower of the plans is the better one.
-    stop = _GapStop(0.0005, 100.0, maximize=False)
-    event = _Event(bound=99.96, primal=float("inf"))
-    stop(event)
-    assert event.stopped

@@ -615,25 +615,17 @@ class PhasedPlanningModel:
                 "(facility_types.<type>.sites), or make the standards soft (standards.mode: soft)",
             )
 
-    def decision_groups(self) -> list[list[pulp.LpVariable]]:
-        """Integer variables decided together: one site and type over the periods, one closable facility."""
-        groups = [xs for per_site in self.x.values() for xs in per_site]
-        for e, cs in self.close.items():
-            groups.append(list(cs) + list(self.repurpose.get(e, [])))
-        return groups
-
     def _solve_problem(self, options: SolverOptions) -> tuple[SolveReport, list[SolveReport]]:
         prob = self.problem
         sc = self.scenario
-        groups = self.decision_groups()
-        report = solve_phased_problem(prob, options, groups)
+        report = solve_phased_problem(prob, options)
         stages = [report]
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
             self.min_rate = t_star  # stage 1: the best lowest coverage rate
             prob += (self.t >= max(0.0, t_star - sc.objective.equity.tolerance), "equity_hold")
             prob.setObjective(self.main_objective)
-            second = solve_phased_problem(prob, options, groups)
+            second = solve_phased_problem(prob, options)
             stages.append(second)
             status = (
                 "optimal"
