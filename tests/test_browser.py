@@ -685,6 +685,7 @@ def _expected_access_colour(per_person: float, top: float) -> str:
 
 def test_accessibility_indicator_matches_the_csvs(open_page, toy):
     """Choosing "Accessibility" colours the counties and dots by the E2SFCA ratios of the CSVs, as the tooltip says."""
+    import numpy as np
     import pandas as pd
 
     units = pd.read_csv(toy / "accessibility_by_unit.csv", dtype={"unit_id": str})
@@ -730,7 +731,8 @@ def test_accessibility_indicator_matches_the_csvs(open_page, toy):
         "() => regionopt.maps[0].demandMarkers.map(m => regionopt.maps[0].layers.demand.hasLayer(m) ? "
         "m.options.fillColor : null)"
     )
-    order = page.evaluate("() => regionopt.data().access.demand.clinic[1]")
+    scale = 10.0 ** page.evaluate("() => regionopt.data().access.demand.clinic.e")
+    order = [v * scale for v in page.evaluate("() => regionopt.data().access.demand.clinic.v[1]")]
     assert len(order) == len(ids) == len(dem)
     codes_after = page.evaluate("() => regionopt.data().demand.status.clinic[1]")
     for i, (value, fill) in enumerate(zip(order, fills, strict=True)):
@@ -738,7 +740,9 @@ def test_accessibility_indicator_matches_the_csvs(open_page, toy):
             assert fill is None
         else:
             assert fill == _expected_access_colour(value, top)
-    assert sorted(order) == pytest.approx(sorted(dem["access_after"].tolist()), rel=1e-5)
+    # stored as integers times 10^e, 4 digits at the largest ratio
+    assert scale == 10.0 ** (np.floor(np.log10(dem["access_after"].max())) - 3)
+    assert sorted(order) == pytest.approx(sorted(dem["access_after"].tolist()), abs=scale / 2 + 1e-15)
     # A family has no single ratio: the legend says to pick a type.
     page.locator("select.ro-key").select_option("all")
     page.wait_for_function("() => regionopt.state().key === 'all'")

@@ -79,3 +79,48 @@ def test_kolm_pollak_travel_time_matches_brute_force(seed, aversion, standard):
     assert kp["ede_before_min"] == pytest.approx(ede(()), rel=1e-9)
     assert kp["kappa_per_minute"] == pytest.approx(kappa, rel=1e-12)
     assert kp["mean_before_min"] == pytest.approx(pop @ t0 / pop.sum(), rel=1e-9)
+
+
+def test_cli_run_prints_and_writes_the_ede(tmp_path):
+    """``regionopt run`` on a kolm_pollak travel-time scenario: EDE before -> after on the terminal and in solution.json."""
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from optimizer.cli.main import main
+
+    # Three villages on a line (0, 10, 20 km), an existing clinic at the first, sites at each; budget for one.
+    dxy = np.array([[X0, Y0], [X0 + 10_000, Y0], [X0 + 20_000, Y0]])
+    pop = np.array([100.0, 300.0, 200.0])
+    region = make_region(dxy, pop, dxy, existing=[("clinic", X0, Y0)])
+    gpkg = tmp_path / "region.gpkg"
+    for layer in ("admin_units", "demand", "facilities", "candidates"):
+        getattr(region, layer).reset_index().to_file(gpkg, layer=layer)
+    (tmp_path / "catalogue.yaml").write_text(
+        yaml.safe_dump({"facility_types": {"clinic": {"family": "health", "cost": 10, "service": {"distance_km": 5}}}})
+    )
+    layers = {k: {"path": "region.gpkg", "layer": k} for k in ("admin_units", "demand", "facilities", "candidates")}
+    scenario = {
+        "name": "kp",
+        "region": {"name": "Line", "projected_crs": "EPSG:32651", **layers},
+        "catalogue": "catalogue.yaml",
+        "budget": {"total": 10},
+        "objective": {"kind": "kolm_pollak", "equity": {"over": "travel_time"}},
+    }
+    (tmp_path / "kp.yaml").write_text(yaml.safe_dump(scenario))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "kp.yaml"), "--out", str(out), "--no-maps", "--no-report"])
+    assert result.exit_code == 0, result.output
+    # 2 min per km; capped at 15 km = 30 min. Before: 0, 20, 30 min; the best single site is the middle
+    # village's (0, 0, 20) rather than the far one's (0, 20, 0): the EDE is brute-forced below.
+    t0 = np.array([0.0, 20.0, 30.0])
+    kappa = (pop @ t0) / (pop @ t0**2)
+
+    def ede(t: np.ndarray) -> float:
+        return float(np.log(pop @ np.exp(kappa * t) / pop.sum()) / kappa)
+
+    after = min(ede(np.array([0.0, 0.0, 20.0])), ede(np.array([0.0, 20.0, 0.0])))
+    assert f"clinic                   Kolm-Pollak EDE {ede(t0):.1f} -> {after:.1f} min" in result.output
+    sol = json.loads((out / "solution.json").read_text())
+    assert sol["kolm_pollak"]["by_type"]["clinic"]["ede_after_min"] == pytest.approx(after, rel=1e-9)

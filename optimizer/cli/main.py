@@ -136,6 +136,12 @@ def run(config: str | None, out_dir: str | None, no_maps: bool, no_report: bool)
             f"  {rec.facility_type:<24} {_fmt_int(rec.covered_before):>12} -> {_fmt_int(rec.covered_after):>12}"
             f"  ({rec.rate_before:6.1%} -> {rec.rate_after:6.1%} of {_fmt_int(rec.population)})"
         )
+    kp = result.report.extra.get("kolm_pollak") or {}
+    for type_id, rec in (kp.get("by_type") or {}).items():  # kolm_pollak over travel time
+        click.echo(
+            f"  {type_id:<24} Kolm-Pollak EDE {rec['ede_before_min']:.1f} -> {rec['ede_after_min']:.1f} min"
+            f" (mean {rec['mean_before_min']:.1f} -> {rec['mean_after_min']:.1f} min)"
+        )
     std = result.standards
     if len(std):
         click.echo(

@@ -112,6 +112,18 @@
     for (var k = 0; k < breaks.length; k++) if (x <= breaks[k]) return ACCESS_COLOURS[k];
     return ACCESS_COLOURS[ACCESS_COLOURS.length - 1];
   }
+  /** Per demand point ratios of a single type, state 0 (before) or 1 (after), decoded once from
+   *  integers times 10^e (null for a family or all types). */
+  function demandAccess(key, k) {
+    var rec = D.access && D.access.demand[key];
+    if (!rec) return null;
+    var cacheKey = 'access|' + key + '|' + k;
+    if (!D.codeCache[cacheKey]) {
+      var f = Math.pow(10, rec.e);
+      D.codeCache[cacheKey] = rec.v[k].map(function (x) { return x === null ? null : x * f; });
+    }
+    return D.codeCache[cacheKey];
+  }
   /** A ratio per 1,000 people, 4 significant digits (the CSVs hold the ratio per person). */
   function per1000(v) {
     return v === null || v === undefined || isNaN(v) ? '–' : String(Number((1000 * v).toPrecision(4)));
@@ -645,7 +657,7 @@
     if (!state.layers.demand) { toggle(map, layer, false); return; }
     var codes = demandCodes(state.key, this.show()), markers = this.demandMarkers, ind = state.indicator;
     var before = ind === 'change' ? demandCodes(state.key, 'before') : null, after = ind === 'change' ? demandCodes(state.key, 'after') : null;
-    var dAcc = ind === 'access' && D.access && D.access.demand[state.key] ? D.access.demand[state.key][this.show() === 'before' ? 0 : 1] : null;
+    var dAcc = ind === 'access' ? demandAccess(state.key, this.show() === 'before' ? 0 : 1) : null;
     var dBreaks = ind === 'access' ? accessBreaks(state.key) : null;
     // Restyle in place; only points whose group is empty for the selection
     // (nobody to serve) leave the layer. Re-adding ~17,000 markers would cost
@@ -742,8 +754,8 @@
         box.appendChild(el('div', 'ro-near', t('nearestFac') + ': ' + nv(near.before[i]) + (show === 'before' ? '' : ' → ' + nv(near.after[i]))));
       }
     }
-    var da = D.access && D.access.demand[state.key];
-    if (da) box.appendChild(el('div', 'ro-access', t('accessLine') + ': ' + per1000(da[0][i]) + (show === 'before' ? '' : ' → ' + per1000(da[1][i])) + ' ' + t('per1000')));
+    var da0 = demandAccess(state.key, 0), da1 = demandAccess(state.key, 1);
+    if (da0) box.appendChild(el('div', 'ro-access', t('accessLine') + ': ' + per1000(da0[i]) + (show === 'before' ? '' : ' → ' + per1000(da1[i])) + ' ' + t('per1000')));
     var b = demandCodes(state.key, 'before')[i], a = demandCodes(state.key, 'after')[i];
     var word = { 0: t('noPop'), 1: t('uncovered'), 2: t('partly'), 3: t('covered') };
     box.appendChild(el('div', null, keyLabel(state.key)));
