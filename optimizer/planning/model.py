@@ -56,6 +56,7 @@ from .diagnose import (
     _diagnose,
     _min_cost_of_standards,
 )
+from .equity_bound import solve_stage1 as _solve_equity_stage1
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
 from .size import (
     _UNIT_KINDS,
@@ -177,6 +178,9 @@ class PlanningModel:
         # (solve 37 s with it, 24 s without); capacity rows already force
         # x = 0 at closed sites.
         self.strong_linking = False
+        # Equity stage 1 past a short plain solve: Lagrangian bound and level probes (planning/equity_bound.py,
+        # measured in benchmarks/README.md); False: branch and bound on max t for the whole time limit.
+        self.equity_level_search = True
 
     # ================================================================== preparation
     def prepare(self) -> PlanningModel:
@@ -919,6 +923,9 @@ class PlanningModel:
             report = self._solve_leximin(options, stages)
         elif sc.objective.kind == "kolm_pollak":
             report = self._solve_kolm_pollak(options, stages)
+        elif sc.objective.kind == "equity" and self.equity_level_search:
+            report = _solve_equity_stage1(self, options)
+            stages.append(report)
         else:
             report = solve_problem(prob, options)
             stages.append(report)
