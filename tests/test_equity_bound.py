@@ -9,6 +9,7 @@ solve) ends at the brute-force optimum, proven.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from unittest import mock
 
 import numpy as np
@@ -192,3 +193,38 @@ def test_level_test_is_valid_with_capacity_rows_shared_across_units(seed, n, m, 
     for level in np.linspace(best, 1.0, 6)[1:]:
         result = blocks.test(float(level))
         assert not result.out_of_reach or level > best + 1e-7
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_last_solve_above_the_best_plan_reaches_the_optimum(seed, n, m, budget, split, levels, compare):
+    """Probes that stop unproven leave the time to branch and bound over ``lo + gap ≤ t ≤ hi``: still exact."""
+    sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare)
+    real = equity_bound.bisect_maximum
+
+    def stalled(prob, expr, options, *, start=None, upper=None, probe_seconds=None):
+        # Only the start is scored: the search "stops at its first probe", unproven, with the bound it was given.
+        report, plan = real(prob, expr, replace(options, time_limit=1e-3), start=start, upper=upper)
+        return replace(report, status="feasible", bound=1.0, gap=None), plan
+
+    with (
+        mock.patch.object(equity_bound, "solve_problem", _stopped_first_solve_once()),
+        mock.patch.object(equity_bound, "bisect_maximum", stalled),
+    ):
+        result = PlanningModel(sc).solve()
+    stage1 = result.stages[0]
+    assert stage1.status == "optimal", stage1.message
+    assert stage1.objective == pytest.approx(best, abs=1e-6)
+    assert min_rate(result.after.served) == pytest.approx(best, abs=1e-6)
+    assert "finish" in stage1.extra
+
+
+def _stopped_first_solve_once():
+    """:func:`_stopped_first_solve` for the first call only; later solves (the last one) are real."""
+    calls = []
+
+    def solve(problem, options=None):
+        calls.append(1)
+        return _stopped_first_solve(problem, options) if len(calls) == 1 else solve_problem(problem, options)
+
+    return solve

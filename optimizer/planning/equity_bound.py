@@ -56,7 +56,7 @@ import scipy.sparse as sp
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 from ..solvers.highs import new_highs
 from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
-from .equity_search import LEVEL_RESOLUTION, bisect_maximum
+from .equity_search import LEVEL_RESOLUTION, bisect_maximum, score_plan
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -66,6 +66,10 @@ __all__ = ["LevelTest", "UnitBlocks", "solve_stage1"]
 #: Stage 1's first, plain solve (branch and bound on max t) gets this share of the time limit (at least
 #: FIRST_SECONDS): small models end there, proven, exactly as before.
 FIRST_SHARE, FIRST_SECONDS = 0.1, 10.0
+#: The Lagrangian search steps down from the bound by this share of it per test.
+BOUND_STEP = 0.02
+#: Rows of the last solve (:func:`_finish`): only levels above the best plan and below the bound.
+FLOOR_ROW, CEILING_ROW = "equity_floor", "equity_ceiling"
 #: Share of the time left for the Lagrangian bound, and the cap on each feasibility probe afterwards.
 BOUND_SHARE, PROBE_SHARE = 0.3, 0.2
 
@@ -409,10 +413,15 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
     probe = None if limit is None else max(FIRST_SECONDS, PROBE_SHARE * limit)
     t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
-    report, _plan = bisect_maximum(
+    report, best = bisect_maximum(
         prob, t_expr, replace(options, time_limit=remaining), start=plan, upper=hi, probe_seconds=probe
     )
+    finish = None
+    if best is not None and not report.is_optimal and (deadline is None or deadline - time.perf_counter() > 1.0):
+        report, finish = _finish(model, report, best, options, deadline)
     extra = dict(report.extra)
+    if finish is not None:
+        extra["finish"] = finish.to_dict()
     extra["first_solve"] = first.to_dict()
     extra["lagrangian"] = [x.to_dict() for x in tests]
     bound = report.bound if report.bound is not None else hi
@@ -423,9 +432,57 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
         gap=gap,
         seconds=time.perf_counter() - t_start,
         message=f"max-min rate: plain solve ({first.status}), {len(tests)} Lagrangian level test(s) "
-        f"({len(proven)} out of reach), level probes: {report.message}",
+        f"({len(proven)} out of reach), level probes: {report.message}"
+        + ("" if finish is None else f"; last solve above the best plan: {finish.status}"),
         extra=extra,
     )
+
+
+def _finish(
+    model: PlanningModel,
+    report: SolveReport,
+    best: dict[str, float | None],
+    options: SolverOptions,
+    deadline: float | None,
+) -> tuple[SolveReport, SolveReport]:
+    """The time left: branch and bound on max t over the levels still open, ``lo + gap ≤ t ≤ hi``.
+
+    Every plan there beats the best one by more than the gap to prove; "no
+    such plan" proves the best plan optimal, and the solver's bound on that
+    range (or ``lo + gap``) is a bound on the whole problem.
+    """
+    prob = model.problem
+    cons = _constraint_dict(prob)
+    lo = float(report.objective or 0.0)
+    hi = float(report.bound) if report.bound is not None else 1.0
+    floor = lo + max(options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(lo))
+    left = None if deadline is None else max(1.0, deadline - time.perf_counter())
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    prob += (model.t >= floor, FLOOR_ROW)
+    prob += (model.t <= max(hi, floor), CEILING_ROW)
+    prob.setObjective(t_expr)
+    try:
+        last = solve_problem(prob, replace(options, time_limit=left))
+        found = {v.name: v.varValue for v in prob.variables()} if last.has_solution else None
+    finally:
+        cons.pop(FLOOR_ROW, None)
+        cons.pop(CEILING_ROW, None)
+    if last.status == "infeasible":
+        hi = floor
+    elif last.bound is not None and math.isfinite(last.bound):
+        hi = min(hi, max(float(last.bound), floor))
+    if found is not None:
+        value, values = score_plan(prob, t_expr, found, options)
+        if value is not None and value > lo:
+            lo, best = value, values
+    prob.setObjective(t_expr)
+    for v in prob.variables():
+        if v.name in best:
+            v.varValue = best[v.name]
+    hi = max(hi, lo)
+    gap = relative_gap(lo, hi) or 0.0
+    status = "optimal" if gap <= max(options.mip_gap, LEVEL_RESOLUTION) * (1.0 + 1e-9) else "feasible"
+    return replace(report, status=status, objective=lo, bound=hi, gap=gap), last
 
 
 def _lagrangian_search(
@@ -443,10 +500,11 @@ def _lagrangian_search(
         left = deadline - time.perf_counter()
         if left <= 0:
             break
-        # Steps down from the top, a quarter of the interval each: the test lifts the LP's budget
-        # scale by some 15 % on the Zhejiang default (0.86 -> 1.0006 at 0.3367), so its reach ends
-        # close under the LP bound, far above the plans; the first level it cannot prove ends the search.
-        level = above - (above - below) / 4.0
+        # Steps down from the top, BOUND_STEP of the bound each: the test lifts the LP's budget scale
+        # by some 15 % on the Zhejiang default (0.86 -> 1.0006 at 0.3367 under an LP bound of 0.346),
+        # so its reach ends close under the LP bound, whatever the plans; the first level it cannot
+        # prove ends the search.
+        level = max(above - BOUND_STEP * max(abs(hi), resolution), (below + above) / 2.0)
         result = blocks.test(level, seconds=left)
         tests.append(result)
         if not result.out_of_reach:

@@ -130,8 +130,9 @@ def bisect_maximum(
         A known upper bound on ``expr`` (e.g. ``t ≤ 1``). With a ``start``,
         the LP relaxation is then not solved for a bound.
     probe_seconds
-        At most this long per probe (the search stops at the first probe
-        that ends unproven).
+        At most this long per probe. A probe stopped by this cap proves
+        nothing; the search goes on below its level (without it, the first
+        probe that ends unproven ends the search).
 
     Returns
     -------
@@ -149,6 +150,9 @@ def bisect_maximum(
         while not search.proven():
             if search.deadline is not None and time.perf_counter() >= search.deadline:
                 search.message = "time limit reached during the bisection"
+                break
+            if search.soft_hi - search.lo <= search.target():
+                search.message = "the probes just above the best plan stopped unproven"
                 break
             outcome = search.probe(search.next_level())
             if outcome is not None:
@@ -185,6 +189,7 @@ class _Search:
         self.lo = float("-inf")
         self.hi = float("inf") if upper is None else float(upper)
         self.upper_given = upper is not None
+        self.soft_hi = float("inf")  # lowest level whose probe stopped unproven: searched below, never reported
         self.status, self.message, self.version = "feasible", "", ""
         self.last_was_check = False
 
@@ -238,8 +243,9 @@ class _Search:
             # to prove): often it is, and one probe then ends the search instead of halving on.
             level = lo + target
         else:
-            # The midpoint, but never closer to lo than the gap to prove.
-            level = min(max(lo + (hi - lo) / 2.0, lo + target), hi)
+            # The midpoint (below any level whose probe stopped unproven), never closer to lo than the gap.
+            top = min(hi, self.soft_hi)
+            level = min(max(lo + (top - lo) / 2.0, lo + target), top)
         self.last_was_check = (
             level is not None and hi < float("inf") and abs(level - (lo + target)) <= 1e-12 * max(1.0, abs(lo))
         )
@@ -265,7 +271,11 @@ class _Search:
             self.hi = min(self.hi, level)
             return None
         self.record(level, rep.status, None, t0)
-        return f"a probe stopped unproven ({rep.status}: {rep.message})"
+        if level is None or self.probe_seconds is None:
+            return f"a probe stopped unproven ({rep.status}: {rep.message})"
+        # Stopped by its own cap: no proof either way; go on below that level (plans there raise lo).
+        self.soft_hi = min(self.soft_hi, level)
+        return None
 
     def _plan_found(self, level: float | None, t0: float) -> str | None:
         value = self.take({v.name: v.varValue for v in self.prob.variables()})
