@@ -39,7 +39,8 @@ def _instance(seed: int, n: int, m: int, budget_sites: int, split: tuple, levels
     demand_xy = rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0]
     site_xy = rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0]
     pop = rng.integers(0, 1000, n).astype(float)
-    ex = rng.random(2) * [40_000, 20_000] + [X0, Y0]
+    rng.random(2)  # (the existing clinic's place in test_model's generator; here a fixed interior point)
+    ex = (X0 + 5_000.0, Y0 + 5_000.0)
     urban = ["yes" if u else "no" for u in rng.random(n) < 0.3]
     region = nested_region(units, demand_xy, pop, site_xy, existing=[("clinic", ex[0], ex[1])], urban=urban)
     cat = catalogue(

@@ -389,7 +389,9 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     3. the gap between the plan and that bound is searched by feasibility
        probes (:func:`~optimizer.planning.equity_search.bisect_maximum`,
        each at most :data:`PROBE_SHARE` of the time limit), which find plans
-       far faster than branch and bound on the max-min objective.
+       far faster than branch and bound on the max-min objective;
+    4. the time left goes to branch and bound on max t over the levels still
+       open (:func:`_finish`: ``lo + gap ≤ t ≤ hi``).
 
     The report's bound is the lowest level proven out of reach (by HiGHS, the
     Lagrangian test or an infeasible probe), its objective the best plan's
