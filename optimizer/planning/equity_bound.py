@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import highspy
@@ -112,8 +112,6 @@ class _Block:
     cols: np.ndarray
     matrix: sp.csc_array  # rows x cols
     highs: highspy.Highs | None = None
-    lower: np.ndarray = field(default_factory=lambda: np.empty(0))
-    upper: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 class UnitBlocks:
@@ -385,7 +383,9 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     1. Branch and bound on max t for a tenth of the time limit (at least
        :data:`FIRST_SECONDS`); a proven optimum ends stage 1 there.
     2. Otherwise the upper end is lowered by :meth:`UnitBlocks.test`
-       (bisection on the level, :data:`BOUND_SHARE` of the time left), and
+       (stepping down from the bound by :data:`BOUND_STEP` of it per test,
+       at most :data:`BOUND_SHARE` of the time left; HiGHS solves the test's
+       LP and block MIPs whatever ``solver.name`` says), and
     3. the gap between the plan and that bound is searched by feasibility
        probes (:func:`~optimizer.planning.equity_search.bisect_maximum`,
        each at most :data:`PROBE_SHARE` of the time limit), which find plans
