@@ -57,6 +57,7 @@ def one_run(compare: str, old: bool) -> dict:
         "stage1_s": stage1.seconds,
         "stage2_s": result.stages[1].seconds if len(result.stages) > 1 else None,
         "stage2_status": result.stages[1].status if len(result.stages) > 1 else None,
+        "stage2_message": result.stages[1].message if len(result.stages) > 1 else None,
         "stage1_status": stage1.status,
         "probes": (stage1.extra or {}).get("probes"),
         "lagrangian": (stage1.extra or {}).get("lagrangian"),
