@@ -234,7 +234,9 @@ def test_equity_keeps_the_stage1_plan_when_stage2_finds_none(monkeypatch):
         return SolveReport("no_solution", None, 2000.0, None, 1.0, "highs", "test", "Time limit reached")
 
     monkeypatch.setattr(model_module, "solve_problem", stage2_without_plan)
-    result = PlanningModel(sc).solve()
+    model = PlanningModel(sc)
+    model.equity_level_search = False  # every solve through model.solve_problem (stage 1 solves here anyway)
+    result = model.solve()
     assert len(calls) == 3
     assert result.status == "feasible"
     assert list(result.chosen_sites["site_id"]) == ["s1"]  # the max-min plan of stage 1

@@ -58,6 +58,7 @@ from .diagnose import (
     _diagnose,
     _min_cost_of_standards,
 )
+from .equity_bound import solve_stage1 as _solve_equity_stage1
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
 from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_report
 from .size import (
@@ -156,6 +157,9 @@ class PlanningModel:
         # (solve 37 s with it, 24 s without); capacity rows already force
         # x = 0 at closed sites.
         self.strong_linking = False
+        # Equity stage 1 past a short plain solve: Lagrangian bound and level probes (planning/equity_bound.py,
+        # measured in benchmarks/README.md); False: branch and bound on max t for the whole time limit.
+        self.equity_level_search = True
 
     # ================================================================== preparation
     def prepare(self) -> PlanningModel:
@@ -896,6 +900,9 @@ class PlanningModel:
             stages.append(report)
         elif sc.objective.kind == "kolm_pollak":
             report = self._solve_kolm_pollak(options, stages)
+        elif sc.objective.kind == "equity" and self.equity_level_search:
+            report = _solve_equity_stage1(self, options)
+            stages.append(report)
         else:
             report = solve_problem(prob, options)
             stages.append(report)

@@ -1,0 +1,515 @@
+r"""Certified upper bounds on the equity level: a Lagrangian test per compared unit.
+
+Stage 1 of the equity objective maximises ``t``, the lowest coverage rate
+among the compared units. HiGHS' bound on it is the LP relaxation's, moved
+little by its cuts (on the Zhejiang default 0.346 at the root, 0.343 after
+120 s, while no plan reaches 0.33): the LP buys fractions of county-level
+facilities, each a large lump of a county's rate. This module asks a sharper
+question for a level :math:`\tau` — can every compared unit reach rate
+:math:`\ge \tau` within the budgets? — and answers "no" with a proof where it
+can.
+
+The probe :math:`P(\tau)`: ``t`` fixed at :math:`\tau`, minimise
+:math:`\theta` with every budget row (a ``≤`` row over site decisions with
+non-negative costs) scaled, :math:`a_b y \le \theta U_b`; the level is out
+of reach iff :math:`\theta^* > 1`. Its LP relaxation gives duals
+:math:`\lambda`. The rows are split into *blocks*, one per compared unit: a
+row belongs to unit :math:`u` when all its continuous variables are in
+:math:`u`'s equity row (coverage rows, assignment rows, the equity row);
+every other row (budgets, capacity shared across units, standards, rows a
+study added) is *coupling* and is relaxed with its LP dual. A variable used
+by several blocks (a site reaching several counties) gets a copy in each,
+priced so the copies' prices add up to the variable's relaxed cost. Each
+block is then a small MIP ("the cheapest way, at these prices, to lift unit
+:math:`u` to :math:`\tau`"), and
+
+.. math::
+
+   L(\lambda) = \sum_{i \in \text{coupling}} \lambda_i b_i
+      + \min_{0 \le \theta \le 1} \bar c_\theta \theta
+      + \sum_{\text{blocks}} \min_{\text{block}} + \sum_{\text{free vars}} \min
+
+is a lower bound on :math:`\min \theta` over :math:`\theta \le 1` (weak
+Lagrangian duality: any multipliers and any split of the copies' prices give
+one). :math:`L > 1` proves :math:`\tau` out of reach. With the LP's own
+duals the blocks' LP relaxations add up to the LP value, so the test is never
+weaker than the LP; the blocks' integrality is what it adds. Block MIPs
+stopped by the time limit count with their proven dual bound, and blocks not
+solved with the closed-form dual bound of their LP, so every bound is
+proven whatever the time allows. Measured on the Zhejiang default: the LP
+needs 0.83 of the budgets at :math:`\tau` = 0.335 and 0.90 at 0.34; the test
+gives 0.99 and 1.013 — 0.34 is proven out of reach in about 20 s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import highspy
+import numpy as np
+import pulp
+import scipy.sparse as sp
+
+from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
+from ..solvers.highs import new_highs
+from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
+from .equity_search import LEVEL_RESOLUTION, bisect_maximum, score_plan
+
+if TYPE_CHECKING:
+    from .model import PlanningModel
+
+__all__ = ["LevelTest", "UnitBlocks", "solve_stage1"]
+
+#: Stage 1's first, plain solve (branch and bound on max t) gets this share of the time limit (at least
+#: FIRST_SECONDS): small models end there, proven, exactly as before.
+FIRST_SHARE, FIRST_SECONDS = 0.1, 10.0
+#: The Lagrangian search steps down from the bound by this share of it per test.
+BOUND_STEP = 0.02
+#: Rows of the last solve (:func:`_finish`): only levels above the best plan and below the bound.
+FLOOR_ROW, CEILING_ROW = "equity_floor", "equity_ceiling"
+#: Share of the time left for the Lagrangian bound, and the cap on each feasibility probe afterwards.
+BOUND_SHARE, PROBE_SHARE = 0.3, 0.2
+
+#: A proof needs the Lagrangian value this far above 1 (the budgets' scale):
+#: HiGHS accepts rows 1e-7 off and decisions 1e-6 off integer, which moves the
+#: blocks' minima by far less than this.
+PROOF_MARGIN = 1e-6
+
+
+@dataclass
+class LevelTest:
+    """The answer for one level: the LP's and the Lagrangian's budget scale, and whether the level is out of reach."""
+
+    level: float
+    lp_theta: float | None  # min θ of the LP relaxation (None: LP infeasible)
+    theta: float  # the Lagrangian lower bound on min θ (θ ≤ 1); inf: proven infeasible outright
+    out_of_reach: bool
+    seconds: float
+    blocks_solved: int = 0
+    blocks: int = 0
+
+    def to_dict(self) -> dict:
+        """Plain values for the stage report."""
+        return {
+            "level": self.level,
+            "lp_theta": self.lp_theta,
+            "lagrangian_theta": self.theta if math.isfinite(self.theta) else None,
+            "out_of_reach": self.out_of_reach,
+            "seconds": round(self.seconds, 3),
+            "blocks_solved": self.blocks_solved,
+            "blocks": self.blocks,
+        }
+
+
+@dataclass
+class _Block:
+    """One compared unit's rows and the columns they use (a copy of each)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    matrix: sp.csc_array  # rows x cols
+    highs: highspy.Highs | None = None
+
+
+class UnitBlocks:
+    """The stage-1 equity problem split into one block per compared unit, for :meth:`test` at a level.
+
+    Parameters
+    ----------
+    problem
+        The stage-1 problem (``t`` as objective; any rows a study added are kept, as coupling or block rows).
+    t
+        The level variable ``t`` (``min_rate``).
+    equity_rows
+        Names of the equity rows ``rate_u(y) − t ≥ 0`` (one per compared unit).
+    """
+
+    def __init__(self, problem: pulp.LpProblem, t: pulp.LpVariable, equity_rows: list[str]) -> None:
+        variables = problem.variables()
+        bulk = _bulk_lp(problem, variables)
+        lp = bulk.lp
+        names = list(_constraint_dict(problem))
+        self.n, self.m = lp.num_col_, lp.num_row_
+        a = lp.a_matrix_
+        csc = sp.csc_array((np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_)), shape=(self.m, self.n))
+        self.csr = csc.tocsr()
+        self.integer = np.array([v.cat == pulp.LpInteger for v in variables], dtype=bool)
+        self.row_lower = np.asarray(lp.row_lower_, dtype=float)
+        self.row_upper = np.asarray(lp.row_upper_, dtype=float)
+        self.col_lower = np.asarray(lp.col_lower_, dtype=float)
+        self.col_upper = np.asarray(lp.col_upper_, dtype=float)
+        self.t_col = t.index
+        position = {name: i for i, name in enumerate(names)}
+        self.equity_rows = np.array([position[r] for r in equity_rows if r in position], dtype=np.int64)
+        self.budget_rows = self._budget_rows()
+        self.row_block = self._row_blocks()
+        self.blocks = self._blocks()
+        self._probe: highspy.Highs | None = None
+
+    # ------------------------------------------------------------------ structure
+    def _row_ids(self) -> np.ndarray:
+        return np.repeat(np.arange(self.m), np.diff(self.csr.indptr))
+
+    def _budget_rows(self) -> np.ndarray:
+        """``≤`` rows over integer columns with non-negative coefficients and a positive limit (budgets, caps)."""
+        rid = self._row_ids()
+        bad = (~self.integer[self.csr.indices]) | (self.csr.data < 0)
+        clean = np.bincount(rid, weights=bad.astype(float), minlength=self.m) == 0
+        nonempty = np.diff(self.csr.indptr) > 0
+        rows = clean & nonempty & np.isfinite(self.row_upper) & (self.row_upper > 0) & ~np.isfinite(self.row_lower)
+        rows[self.equity_rows] = False
+        return np.flatnonzero(rows)
+
+    def _row_blocks(self) -> np.ndarray:
+        """The block (compared unit) of each row, -1 for coupling rows.
+
+        A row belongs to the first unit whose equity row holds all the row's
+        continuous variables; rows over integer variables only (budgets,
+        hard standards) and rows mixing units' variables are coupling.
+        """
+        owner = np.full(self.n, -1, dtype=np.int64)  # first unit of each column (equity row order)
+        member: dict[int, set[int]] = {}
+        for b, r in enumerate(self.equity_rows.tolist()):
+            for c in self.csr.indices[self.csr.indptr[r] : self.csr.indptr[r + 1]].tolist():
+                member.setdefault(c, set()).add(b)
+                if owner[c] < 0:
+                    owner[c] = b
+        row_block = np.full(self.m, -1, dtype=np.int64)
+        continuous = ~self.integer
+        for i in range(self.m):
+            cols = self.csr.indices[self.csr.indptr[i] : self.csr.indptr[i + 1]]
+            cont = cols[continuous[cols]]
+            if len(cont) == 0 or (owner[cont] < 0).any():
+                continue
+            common = set(member[int(cont[0])])
+            for c in cont[1:].tolist():
+                common &= member[c]
+                if not common:
+                    break
+            if common:
+                row_block[i] = min(common)
+        row_block[self.budget_rows] = -1
+        row_block[self.equity_rows] = np.arange(len(self.equity_rows))
+        return row_block
+
+    def _blocks(self) -> list[_Block]:
+        order = np.argsort(self.row_block, kind="stable")
+        keys = self.row_block[order]
+        blocks = []
+        for b in range(len(self.equity_rows)):
+            rows = order[np.searchsorted(keys, b, "left") : np.searchsorted(keys, b, "right")]
+            sub = self.csr[rows]
+            cols = np.unique(sub.indices)
+            local = np.full(self.n, -1, dtype=np.int64)
+            local[cols] = np.arange(len(cols))
+            matrix = sp.csr_array((sub.data, local[sub.indices], sub.indptr), shape=(len(rows), len(cols))).tocsc()
+            blocks.append(_Block(rows, cols, matrix))
+        return blocks
+
+    # ------------------------------------------------------------------ the probe LP P(τ)
+    def _probe_lp(self) -> highspy.Highs:
+        """``min θ`` with ``a_b y ≤ θ U_b`` on the budget rows; ``t`` is fixed per level by :meth:`test`."""
+        if self._probe is not None:
+            return self._probe
+        inf = highspy.kHighsInf
+        budget = self.budget_rows
+        theta = sp.csr_array(
+            (-self.row_upper[budget], (budget, np.zeros(len(budget), dtype=np.int64))), shape=(self.m, 1)
+        )
+        matrix = sp.hstack([self.csr, theta]).tocsc()
+        upper = self.row_upper.copy()
+        upper[budget] = 0.0
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n + 1, self.m
+        lp.col_cost_ = np.r_[np.zeros(self.n), 1.0]
+        lp.col_lower_ = np.r_[self.col_lower, 0.0]
+        lp.col_upper_ = np.r_[self.col_upper, inf]
+        lp.row_lower_, lp.row_upper_ = self.row_lower, upper
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+        h = new_highs()
+        h.setOptionValue("output_flag", False)
+        h.passModel(lp)
+        self._probe = h
+        self._probe_upper = upper
+        return h
+
+    @staticmethod
+    def _run(h: highspy.Highs, seconds: float) -> None:
+        # HiGHS' time limit counts the object's whole run time, not this run's.
+        h.setOptionValue("time_limit", h.getRunTime() + max(seconds, 0.01))
+        h.run()
+
+    # ------------------------------------------------------------------ the test
+    def test(self, level: float, seconds: float = 60.0) -> LevelTest:
+        """Can every compared unit reach rate ``level`` within the budgets? ``out_of_reach`` is a proof of "no"."""
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        blocks = len(self.blocks)
+        if len(self.budget_rows) == 0 or self.t_col is None:
+            return LevelTest(level, None, -math.inf, False, time.perf_counter() - t0, 0, blocks)
+        h = self._probe_lp()
+        h.changeColBounds(self.t_col, level, level)
+        self._run(h, seconds)
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return LevelTest(level, None, math.inf, True, time.perf_counter() - t0, 0, blocks)
+        if status != highspy.HighsModelStatus.kOptimal:
+            return LevelTest(level, None, -math.inf, False, time.perf_counter() - t0, 0, blocks)
+        lp_theta = float(h.getInfo().objective_function_value)
+        y = np.asarray(h.getSolution().row_dual, dtype=float)
+        y[np.abs(y) < 1e-12] = 0.0  # any multipliers give a bound: drop the noise
+        theta, solved = self._lagrangian(level, y, deadline)
+        out = theta > 1.0 + PROOF_MARGIN
+        return LevelTest(level, lp_theta, theta, out, time.perf_counter() - t0, solved, blocks)
+
+    def _lagrangian(self, level: float, y: np.ndarray, deadline: float) -> tuple[float, int]:
+        """``L(y)`` (see the module docstring) and how many block MIPs were solved."""
+        col_lower = self.col_lower.copy()
+        col_upper = self.col_upper.copy()
+        col_lower[self.t_col] = col_upper[self.t_col] = level
+        coupling = self.row_block < 0
+        y_c = np.where(coupling, y, 0.0)
+        # Σ_i λ_i b_i over the coupling rows, with the side each multiplier's sign selects.
+        upper = self._probe_upper
+        pos, neg = y_c > 0, y_c < 0
+        if not (np.isfinite(self.row_lower[pos]).all() and np.isfinite(upper[neg]).all()):
+            return -math.inf, 0
+        value = float(np.dot(y_c[pos], self.row_lower[pos]) + np.dot(y_c[neg], upper[neg]))
+        # θ in [0, 1]: its relaxed cost is 1 + Σ_b λ_b U_b.
+        theta_cost = 1.0 + float(np.dot(y_c[self.budget_rows], self.row_upper[self.budget_rows]))
+        value += min(0.0, theta_cost)
+        relaxed = -(self.csr.T @ y_c)  # every column's cost after relaxing the coupling rows (objective 0)
+        y_local = np.where(coupling, 0.0, y)
+        reduced = relaxed - self.csr.T @ y_local
+        copies = np.zeros(self.n, dtype=np.int64)
+        for block in self.blocks:
+            copies[block.cols] += 1
+        free = copies == 0
+        value += _box_minimum(relaxed[free], col_lower[free], col_upper[free])
+        solved = 0
+        for block in self.blocks:
+            cost = block.matrix.T @ y[block.rows] + reduced[block.cols] / copies[block.cols]
+            block_value, did = self._block_minimum(block, cost, y, col_lower, col_upper, deadline)
+            solved += did
+            value += block_value
+            if value == -math.inf:
+                return value, solved
+        return value, solved
+
+    def _block_minimum(
+        self,
+        block: _Block,
+        cost: np.ndarray,
+        y: np.ndarray,
+        col_lower: np.ndarray,
+        col_upper: np.ndarray,
+        deadline: float,
+    ) -> tuple[float, int]:
+        """A proven lower bound on the block's MIP minimum at ``cost``: the MIP's, else the LP dual's; and 1 if solved."""
+        lower, upper = col_lower[block.cols], col_upper[block.cols]
+        # Without time: the dual bound of the block's LP from the probe's duals (weak duality).
+        reduced = cost - block.matrix.T @ y[block.rows]
+        rl, ru, yb = self.row_lower[block.rows], self.row_upper[block.rows], y[block.rows]
+        if not (np.isfinite(rl[yb > 0]).all() and np.isfinite(ru[yb < 0]).all()):
+            dual_bound = -math.inf
+        else:
+            dual_bound = float(np.dot(yb[yb > 0], rl[yb > 0]) + np.dot(yb[yb < 0], ru[yb < 0]))
+            dual_bound += _box_minimum(reduced, lower, upper)
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0 or not self.integer[block.cols].any():
+            return dual_bound, 0
+        h = self._block_highs(block, lower, upper)
+        h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), np.asarray(cost, dtype=float))
+        self._run(h, remaining)
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return math.inf, 1
+        if status == highspy.HighsModelStatus.kOptimal:
+            info = h.getInfo()
+            return max(dual_bound, float(min(info.objective_function_value, info.mip_dual_bound))), 1
+        bound = float(h.getInfo().mip_dual_bound)
+        return max(dual_bound, bound if math.isfinite(bound) else -math.inf), 1
+
+    def _block_highs(self, block: _Block, lower: np.ndarray, upper: np.ndarray) -> highspy.Highs:
+        """The block's MIP (built once; the level only moves the bounds of ``t``)."""
+        if block.highs is None:
+            lp = highspy.HighsLp()
+            lp.num_col_, lp.num_row_ = len(block.cols), len(block.rows)
+            lp.col_cost_ = np.zeros(len(block.cols))
+            lp.col_lower_, lp.col_upper_ = lower, upper
+            lp.row_lower_, lp.row_upper_ = self.row_lower[block.rows], self.row_upper[block.rows]
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            m = block.matrix
+            lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = m.indptr, m.indices, m.data
+            lp.integrality_ = [
+                highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                for b in self.integer[block.cols]
+            ]
+            h = new_highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("mip_rel_gap", 1e-9)
+            h.setOptionValue("mip_abs_gap", 1e-12)
+            h.passModel(lp)
+            block.highs = h
+        else:
+            h = block.highs
+            h.changeColsBounds(len(lower), np.arange(len(lower), dtype=np.int32), lower, upper)
+        return h
+
+
+def _box_minimum(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """``min cost·x`` over the box ``lower ≤ x ≤ upper`` (-inf if unbounded)."""
+    active = cost != 0
+    c, lo, up = cost[active], lower[active], upper[active]
+    at = np.where(c > 0, lo, up)
+    if not np.isfinite(at).all():
+        return -math.inf
+    return float(np.dot(c, at))
+
+
+def equity_row_names(model: PlanningModel) -> list[str]:
+    """The stage-1 rows ``rate_u − t ≥ 0`` of the model's compared units (see ``PlanningModel._objective``)."""
+    rows = _constraint_dict(model.problem)
+    return [f"equity_{key}" for key in model.unit_expr if f"equity_{key}" in rows]
+
+
+def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
+    """Equity stage 1 (max t) within ``options.time_limit``: plain solve, then Lagrangian bound and level probes.
+
+    1. Branch and bound on max t for a tenth of the time limit (at least
+       :data:`FIRST_SECONDS`); a proven optimum ends stage 1 there.
+    2. Otherwise the upper end is lowered by :meth:`UnitBlocks.test`
+       (stepping down from the bound by :data:`BOUND_STEP` of it per test,
+       at most :data:`BOUND_SHARE` of the time left; HiGHS solves the test's
+       LP and block MIPs whatever ``solver.name`` says), and
+    3. the gap between the plan and that bound is searched by feasibility
+       probes (:func:`~optimizer.planning.equity_search.bisect_maximum`,
+       each at most :data:`PROBE_SHARE` of the time limit), which find plans
+       far faster than branch and bound on the max-min objective;
+    4. the time left goes to branch and bound on max t over the levels still
+       open (:func:`_finish`: ``lo + gap ≤ t ≤ hi``).
+
+    The report's bound is the lowest level proven out of reach (by HiGHS, the
+    Lagrangian test or an infeasible probe), its objective the best plan's
+    minimum rate; ``optimal`` when they are within ``mip_gap``.
+    """
+    prob = model.problem
+    t_start = time.perf_counter()
+    limit = options.time_limit
+    first_limit = None if limit is None else min(limit, max(FIRST_SECONDS, FIRST_SHARE * limit))
+    first = solve_problem(prob, replace(options, time_limit=first_limit))
+    if first.is_optimal or first.status in ("infeasible", "unbounded", "error"):
+        return first
+    deadline = None if limit is None else t_start + limit
+    plan = {v.name: v.varValue for v in prob.variables()} if first.has_solution else None
+    lo = float(first.objective) if first.has_solution and first.objective is not None else 0.0
+    hi = min(1.0, float(first.bound)) if first.bound is not None and math.isfinite(first.bound) else 1.0
+    left = math.inf if deadline is None else deadline - time.perf_counter()
+    tests = _lagrangian_search(model, lo, hi, options, min(left * BOUND_SHARE, 600.0))
+    proven = [x.level for x in tests if x.out_of_reach]
+    hi = min([hi, *proven])
+    remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
+    probe = None if limit is None else max(FIRST_SECONDS, PROBE_SHARE * limit)
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    report, best = bisect_maximum(
+        prob, t_expr, replace(options, time_limit=remaining), start=plan, upper=hi, probe_seconds=probe
+    )
+    finish = None
+    if best is not None and not report.is_optimal and (deadline is None or deadline - time.perf_counter() > 1.0):
+        report, finish = _finish(model, report, best, options, deadline)
+    extra = dict(report.extra)
+    if finish is not None:
+        extra["finish"] = finish.to_dict()
+    extra["first_solve"] = first.to_dict()
+    extra["lagrangian"] = [x.to_dict() for x in tests]
+    bound = report.bound if report.bound is not None else hi
+    gap = relative_gap(report.objective, bound)
+    return replace(
+        report,
+        bound=bound,
+        gap=gap,
+        seconds=time.perf_counter() - t_start,
+        message=f"max-min rate: plain solve ({first.status}), {len(tests)} Lagrangian level test(s) "
+        f"({len(proven)} out of reach), level probes: {report.message}"
+        + ("" if finish is None else f"; last solve above the best plan: {finish.status}"),
+        extra=extra,
+    )
+
+
+def _finish(
+    model: PlanningModel,
+    report: SolveReport,
+    best: dict[str, float | None],
+    options: SolverOptions,
+    deadline: float | None,
+) -> tuple[SolveReport, SolveReport]:
+    """The time left: branch and bound on max t over the levels still open, ``lo + gap ≤ t ≤ hi``.
+
+    Every plan there beats the best one by more than the gap to prove; "no
+    such plan" proves the best plan optimal, and the solver's bound on that
+    range (or ``lo + gap``) is a bound on the whole problem.
+    """
+    prob = model.problem
+    cons = _constraint_dict(prob)
+    lo = float(report.objective or 0.0)
+    hi = float(report.bound) if report.bound is not None else 1.0
+    floor = lo + max(options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(lo))
+    left = None if deadline is None else max(1.0, deadline - time.perf_counter())
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    prob += (model.t >= floor, FLOOR_ROW)
+    prob += (model.t <= max(hi, floor), CEILING_ROW)
+    prob.setObjective(t_expr)
+    try:
+        last = solve_problem(prob, replace(options, time_limit=left))
+        found = {v.name: v.varValue for v in prob.variables()} if last.has_solution else None
+    finally:
+        cons.pop(FLOOR_ROW, None)
+        cons.pop(CEILING_ROW, None)
+    if last.status == "infeasible":
+        hi = floor
+    elif last.bound is not None and math.isfinite(last.bound):
+        hi = min(hi, max(float(last.bound), floor))
+    if found is not None:
+        value, values = score_plan(prob, t_expr, found, options)
+        if value is not None and value > lo:
+            lo, best = value, values
+    prob.setObjective(t_expr)
+    for v in prob.variables():
+        if v.name in best:
+            v.varValue = best[v.name]
+    hi = max(hi, lo)
+    gap = relative_gap(lo, hi) or 0.0
+    status = "optimal" if gap <= max(options.mip_gap, LEVEL_RESOLUTION) * (1.0 + 1e-9) else "feasible"
+    return replace(report, status=status, objective=lo, bound=hi, gap=gap), last
+
+
+def _lagrangian_search(
+    model: PlanningModel, lo: float, hi: float, options: SolverOptions, seconds: float
+) -> list[LevelTest]:
+    """Bisection on the level between ``lo`` (a plan's) and ``hi`` with :meth:`UnitBlocks.test`, within ``seconds``."""
+    deadline = time.perf_counter() + seconds
+    tests: list[LevelTest] = []
+    if seconds <= 0 or hi <= lo:
+        return tests
+    blocks = UnitBlocks(model.problem, model.t, equity_row_names(model))
+    resolution = max(options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(lo))
+    below, above = lo, hi  # a plan reaches `below`; `above` is proven out of reach (or the solver's bound)
+    while above - below > resolution:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        # Steps down from the top, BOUND_STEP of the bound each: the test lifts the LP's budget scale
+        # by some 15 % on the Zhejiang default (0.86 -> 1.0006 at 0.3367 under an LP bound of 0.346),
+        # so its reach ends close under the LP bound, whatever the plans; the first level it cannot
+        # prove ends the search.
+        level = max(above - BOUND_STEP * max(abs(hi), resolution), (below + above) / 2.0)
+        result = blocks.test(level, seconds=left)
+        tests.append(result)
+        if not result.out_of_reach:
+            break
+        above = level
+    return tests

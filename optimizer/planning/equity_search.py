@@ -1,0 +1,314 @@
+"""Equity by bottleneck search: bisection on the level of a stage's objective.
+
+Stage 1 of the equity objective maximises ``t``, the lowest coverage rate
+among the compared units. Branch and bound on that max-min objective is
+slow: raising one unit's rate moves no bound while ninety other units sit at
+it (measured on the Zhejiang default: the bound stays 8 % above the best
+plan after 150 s, see benchmarks/README.md). A bottleneck objective is solved
+exactly by bisection on its level instead: each probe asks "can every
+compared unit reach rate ≥ τ within the budget?" — the same problem with
+``t ≥ τ`` and no objective, a feasibility question the solver answers by
+finding any plan or by proving there is none. A plan found at τ is then
+scored exactly (its integer decisions fixed, the rest an LP), which usually
+lifts the lower end of the interval well above τ; an infeasible probe lowers
+the upper end to τ. The search stops when the gap between the ends
+(:func:`~optimizer.solvers.relative_gap`, HiGHS' convention: absolute for
+values below 1) is at most ``mip_gap``, so the best plan is optimal at the
+scenario's gap — the same promise a direct solve makes.
+
+The search can start from a known plan (its value the first lower end) and a
+known bound (the first upper end), as :func:`~optimizer.planning.equity_bound.solve_stage1`
+does after its plain solve and Lagrangian bound. This hands the solver the
+one thing its own heuristics lack on this problem — a known plan (HiGHS 1.16
+takes no safe MIP start, see benchmarks/README.md) — without the solver's
+start mechanism. (Ported from the h14/p14 branches of issue 14.)
+
+The probes are solved on :attr:`PlanningModel.problem` itself (only the
+objective, one probe row and the bounds of fixed decisions change, and are
+restored), so rows a study added to the problem hold in every probe and the
+result is exact for the problem as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pulp
+
+from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
+
+__all__ = ["bisect_maximum", "LEVEL_RESOLUTION", "PROBE_ROW"]
+
+#: Levels closer than this (relative, HiGHS' convention: absolute below 1)
+#: are not told apart: the solver accepts a plan 1e-6 off integer and rows
+#: 1e-6 off, which can move a unit's rate by a few 1e-6, so a probe this much
+#: above the best plan is the finest question whose "yes" means a better plan.
+LEVEL_RESOLUTION = 1e-5
+
+#: Name of the row ``objective ≥ level`` a probe adds (and removes again).
+PROBE_ROW = "equity_probe"
+
+
+def _constraints(prob: pulp.LpProblem) -> dict:
+    cons = getattr(prob, "_constraints", None)
+    return cons if isinstance(cons, dict) else prob.constraints
+
+
+def _integer_variables(prob: pulp.LpProblem) -> list[pulp.LpVariable]:
+    return [v for v in prob.variables() if v.cat == pulp.LpInteger]
+
+
+def _remaining(options: SolverOptions, deadline: float | None, cap: float | None = None) -> SolverOptions:
+    """``options`` with the time left before ``deadline`` (at most ``cap`` seconds) as its time limit."""
+    if deadline is None:
+        return options if cap is None else replace(options, time_limit=cap)
+    left = max(1.0, deadline - time.perf_counter())
+    return replace(options, time_limit=left if cap is None else min(left, cap))
+
+
+def _lp_bound(prob: pulp.LpProblem, expr: pulp.LpAffineExpression, options: SolverOptions) -> SolveReport:
+    """The LP relaxation's maximum of ``expr`` (an upper bound on the MIP's)."""
+    integers = _integer_variables(prob)
+    try:
+        for v in integers:
+            v.cat = pulp.LpContinuous
+        prob.setObjective(expr)
+        return solve_problem(prob, options)
+    finally:
+        for v in integers:
+            v.cat = pulp.LpInteger
+
+
+def score_plan(
+    prob: pulp.LpProblem, expr: pulp.LpAffineExpression, plan: dict[str, float | None], options: SolverOptions
+) -> tuple[float | None, dict[str, float | None]]:
+    """The maximum of ``expr`` with ``plan``'s integer decisions fixed (the rest is an LP).
+
+    Returns the value (``None`` if the fixed plan has no completion) and
+    every variable's value at it.
+    """
+    integers = _integer_variables(prob)
+    bounds = [(v.lowBound, v.upBound) for v in integers]
+    try:
+        for v in integers:
+            value = float(round(plan.get(v.name) or 0.0))
+            v.lowBound = v.upBound = value
+        prob.setObjective(expr)
+        rep = solve_problem(prob, replace(options, mip_gap=0.0))
+        if not rep.has_solution or rep.objective is None:
+            return None, plan
+        return float(rep.objective), {v.name: v.varValue for v in prob.variables()}
+    finally:
+        for v, (low, up) in zip(integers, bounds, strict=False):
+            v.lowBound, v.upBound = low, up
+
+
+def bisect_maximum(
+    prob: pulp.LpProblem,
+    expr: pulp.LpAffineExpression,
+    options: SolverOptions,
+    *,
+    start: dict[str, float | None] | None = None,
+    upper: float | None = None,
+    probe_seconds: float | None = None,
+) -> tuple[SolveReport, dict[str, float | None] | None]:
+    """Maximise ``expr`` over ``prob`` by bisection on its level, within ``options.time_limit``.
+
+    Parameters
+    ----------
+    prob
+        A maximisation problem; its objective is replaced during the search
+        and set to ``expr`` at the end, with the best plan's values on the variables.
+    expr
+        What to maximise (``t`` for stage 1).
+    options
+        Solver, time limit (for the whole search) and ``mip_gap`` (on ``expr``).
+    start
+        A known plan (its integer decisions are scored, see :func:`score_plan`).
+    upper
+        A known upper bound on ``expr`` (e.g. ``t ≤ 1``). With a ``start``,
+        the LP relaxation is then not solved for a bound.
+    probe_seconds
+        At most this long per probe. A probe stopped by this cap proves
+        nothing; the search goes on below its level (without it, the first
+        probe that ends unproven ends the search).
+
+    Returns
+    -------
+    report, plan
+        The report (``objective`` the best plan's value, ``bound`` the lowest
+        level proven out of reach or the LP bound, ``gap`` between them,
+        ``extra["probes"]`` one record per probe) and the best plan's variable
+        values (``None`` without one).
+    """
+    search = _Search(prob, expr, options, upper, probe_seconds)
+    try:
+        early = search.begin(start)
+        if early is not None:
+            return early, None
+        while not search.proven():
+            if search.deadline is not None and time.perf_counter() >= search.deadline:
+                search.message = "time limit reached during the bisection"
+                break
+            if search.soft_hi - search.lo <= search.target():
+                search.message = "the probes just above the best plan stopped unproven"
+                break
+            outcome = search.probe(search.next_level())
+            if outcome is not None:
+                if isinstance(outcome, SolveReport):
+                    return outcome, None
+                search.message = outcome
+                break
+        else:
+            search.status = "optimal"
+            search.message = f"bisection on the level: {len(search.probes)} solves"
+    finally:
+        search.cons.pop(PROBE_ROW, None)
+        prob.setObjective(expr)
+    return search.report()
+
+
+class _Search:
+    """The state of :func:`bisect_maximum`: the interval [lo, hi], the best plan, one record per probe."""
+
+    def __init__(
+        self,
+        prob: pulp.LpProblem,
+        expr: pulp.LpAffineExpression,
+        options: SolverOptions,
+        upper: float | None,
+        probe_seconds: float | None,
+    ) -> None:
+        self.prob, self.expr, self.options, self.probe_seconds = prob, expr, options, probe_seconds
+        self.t_start = time.perf_counter()
+        self.deadline = self.t_start + options.time_limit if options.time_limit else None
+        self.cons = _constraints(prob)
+        self.probes: list[dict] = []
+        self.best: dict[str, float | None] | None = None
+        self.lo = float("-inf")
+        self.hi = float("inf") if upper is None else float(upper)
+        self.upper_given = upper is not None
+        self.soft_hi = float("inf")  # lowest level whose probe stopped unproven: searched below, never reported
+        self.status, self.message, self.version = "feasible", "", ""
+        self.last_was_check = False
+
+    def record(self, level: float | None, outcome: str, value: float | None, t0: float) -> None:
+        """One record of ``extra["probes"]``."""
+        self.probes.append({"level": level, "outcome": outcome, "value": value, "seconds": time.perf_counter() - t0})
+
+    def take(self, plan: dict[str, float | None]) -> float | None:
+        """Score ``plan``; it becomes the best plan (and its value ``lo``) if better."""
+        value, values = score_plan(self.prob, self.expr, plan, _remaining(self.options, self.deadline))
+        if value is not None and value > self.lo:
+            self.lo, self.best = value, values
+        return value
+
+    def target(self) -> float:
+        """The gap to prove, in the units of expr (relative_gap's convention)."""
+        return max(self.options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(self.lo))
+
+    def proven(self) -> bool:
+        """The ends are within the gap to prove."""
+        # 1e-9: hi = lo + target() computed in floating point may exceed target() by rounding.
+        return self.lo > float("-inf") and self.hi - self.lo <= self.target() * (1.0 + 1e-9)
+
+    def begin(self, start: dict[str, float | None] | None) -> SolveReport | None:
+        """The LP bound (unless a bound and a start are given) and the start's score; a report if infeasible."""
+        if not self.upper_given or start is None:
+            t0 = time.perf_counter()
+            lp = _lp_bound(self.prob, self.expr, _remaining(self.options, self.deadline))
+            self.version = lp.solver_version
+            self.record(None, f"LP bound ({lp.status})", lp.objective, t0)
+            if lp.status == "infeasible":
+                return replace(lp, seconds=time.perf_counter() - self.t_start, extra={"probes": self.probes})
+            lp_value = lp.objective if lp.objective is not None else pulp.value(self.expr)
+            if lp.status == "optimal" and lp_value is not None:
+                self.hi = min(self.hi, float(lp_value))
+        if start is not None:
+            t0 = time.perf_counter()
+            self.take(start)
+            self.record(None, "start", self.lo if self.best is not None else None, t0)
+        return None
+
+    def next_level(self) -> float | None:
+        """The next level to probe (``None``: any plan at all)."""
+        lo, hi, target = self.lo, self.hi, self.target()
+        if lo == float("-inf"):
+            level = None  # first: any plan at all
+        elif hi == float("inf"):
+            level = lo + max(target, abs(lo))
+        elif self.probes[-1]["outcome"].startswith(("no plan", "plan within")) and not self.last_was_check:
+            # After a level out of reach, ask whether the best plan is already optimal (at lo + the gap
+            # to prove): often it is, and one probe then ends the search instead of halving on.
+            level = lo + target
+        else:
+            # The midpoint (below any level whose probe stopped unproven), never closer to lo than the gap.
+            top = min(hi, self.soft_hi)
+            level = min(max(lo + (top - lo) / 2.0, lo + target), top)
+        self.last_was_check = (
+            level is not None and hi < float("inf") and abs(level - (lo + target)) <= 1e-12 * max(1.0, abs(lo))
+        )
+        return level
+
+    def probe(self, level: float | None) -> str | SolveReport | None:
+        """Ask for a plan at ``level``; a message (or an infeasibility report) when the search must stop."""
+        t0 = time.perf_counter()
+        self.cons.pop(PROBE_ROW, None)
+        if level is not None:
+            self.prob += (self.expr >= level, PROBE_ROW)
+        # A feasibility question: no objective (one zero term keeps PuLP's writers happy).
+        self.prob.setObjective(pulp.LpAffineExpression([(next(iter(self.expr.keys())), 0.0)]))
+        rep = solve_problem(self.prob, _remaining(self.options, self.deadline, self.probe_seconds))
+        self.cons.pop(PROBE_ROW, None)
+        self.version = rep.solver_version or self.version
+        if rep.has_solution:
+            return self._plan_found(level, t0)
+        if rep.status == "infeasible":
+            self.record(level, "no plan", None, t0)
+            if level is None:  # no plan at all: the problem itself is infeasible
+                return replace(rep, seconds=time.perf_counter() - self.t_start, extra={"probes": self.probes})
+            self.hi = min(self.hi, level)
+            return None
+        self.record(level, rep.status, None, t0)
+        if level is None or self.probe_seconds is None:
+            return f"a probe stopped unproven ({rep.status}: {rep.message})"
+        # Stopped by its own cap: no proof either way; go on below that level (plans there raise lo).
+        self.soft_hi = min(self.soft_hi, level)
+        return None
+
+    def _plan_found(self, level: float | None, t0: float) -> str | None:
+        value = self.take({v.name: v.varValue for v in self.prob.variables()})
+        resolution = LEVEL_RESOLUTION * max(1.0, abs(level or 0.0))
+        if level is not None and value is not None and level - resolution <= value < level:
+            # The solver's plan reaches the level only within its tolerances (decisions 1e-6 off
+            # integer, rows 1e-6 off): its rounded plan does not. The level counts as out of reach,
+            # as it would for the solver's own optimality test.
+            self.hi = min(self.hi, level)
+            self.record(level, "plan within tolerance only", value, t0)
+        elif level is not None and (value is None or value < level):
+            self.record(level, "plan lost by rounding", value, t0)
+            return "a probe's plan, rounded, fell short of its level; the search stopped unproven"
+        else:
+            self.record(level, "plan", self.lo, t0)
+        return None
+
+    def report(self) -> tuple[SolveReport, dict[str, float | None] | None]:
+        """The search's report and the best plan (its values set on the variables)."""
+        seconds = time.perf_counter() - self.t_start
+        options, probes = self.options, self.probes
+        if self.best is None:
+            bound = self.hi if self.hi < float("inf") else None
+            message = self.message or "no plan found"
+            return SolveReport(
+                "no_solution", None, bound, None, seconds, options.name, self.version, message, {"probes": probes}
+            ), None
+        for v in self.prob.variables():
+            if v.name in self.best:
+                v.varValue = self.best[v.name]
+        bound = max(self.hi, self.lo)  # lo may pass an LP bound by the LP's tolerance
+        gap = relative_gap(self.lo, bound) or 0.0
+        report = SolveReport(
+            self.status, self.lo, bound, gap, seconds, options.name, self.version, self.message, {"probes": probes}
+        )
+        return report, self.best

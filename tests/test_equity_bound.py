@@ -1,0 +1,231 @@
+"""Equity stage 1 past the plain solve (planning/equity_bound.py): Lagrangian level test and level search.
+
+Every claim is checked against brute force over all plans of small random
+regions, in every ``compare`` mode: a level the test calls out of reach is
+above the best plan's minimum rate, and the search (forced past the plain
+solve) ends at the brute-force optimum, proven.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_model import YES_NO, _layout, _own_chain, _own_finest_unit, nested_region, nested_units
+from toy import X0, Y0, catalogue, facility_type
+
+import optimizer.planning.equity_bound as equity_bound
+from optimizer.config.schema import BudgetConfig, EquityConfig, ObjectiveConfig
+from optimizer.planning.equity_bound import UnitBlocks, equity_row_names
+from optimizer.planning.model import PlanningModel
+from optimizer.scenario import Scenario
+from optimizer.solvers import SolveReport, SolverOptions, solve_problem
+
+
+def _instance(seed: int, n: int, m: int, budget_sites: int, split: tuple, levels, compare: str):
+    """A random nested region, its scenario, and the best minimum rate over every plan (brute force)."""
+    if levels is not None and "township" in levels and not split:
+        levels = ["county"]
+    rng = np.random.default_rng(seed)
+    county_flags = {u: bool(rng.random() < 0.5) for u in ("A", "B")}
+    flags = {"C": "no", **{u: ("yes" if f else "no") for u, f in county_flags.items()}}
+    flags.update({f"{c}{i}": (None if rng.random() < 0.5 else "no") for c in split for i in (1, 2)})
+    units = nested_units(split=split, flags=flags)
+    demand_xy = rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0]
+    site_xy = rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0]
+    pop = rng.integers(0, 1000, n).astype(float)
+    rng.random(2)  # (the existing clinic's place in test_model's generator; here a fixed interior point)
+    ex = (X0 + 5_000.0, Y0 + 5_000.0)
+    urban = ["yes" if u else "no" for u in rng.random(n) < 0.3]
+    region = nested_region(units, demand_xy, pop, site_xy, existing=[("clinic", ex[0], ex[1])], urban=urban)
+    cat = catalogue(
+        facility_type("clinic", cost=10, urban_km=4, rural_km=8),
+        facility_type("school", cost=10, km=6, serves="school_age", family="education"),
+    )
+    obj = ObjectiveConfig(
+        kind="equity",
+        weights={"school": 2.0},
+        equity=EquityConfig(levels=levels, compare=compare, group=None if compare == "units" else "mountain"),
+    )
+    budget = BudgetConfig(total=10 * budget_sites, per_family={"health": 10.0 * max(1, budget_sites - 1)})
+    sc = Scenario(name="t", region=region, catalogue=cat, budget=budget, objective=obj)
+
+    finest = [_own_finest_unit(split, x) for x in demand_xy[:, 0]]
+    chains = [_own_chain(units, u) for u in finest]
+    in_group = np.array([any(YES_NO[flags.get(a)] for a in chain) for chain in chains])
+    level_of = dict(zip(units["unit_id"], units["level"], strict=False))
+    if compare == "group_vs_rest":
+        members = {"group": in_group, "rest": ~in_group}
+    else:
+        use = levels or (["county"] if not split else ["township"] if len(split) == 2 else ["township", "county"])
+        compared = [u for u in units["unit_id"] if level_of[u] in use]
+        if compare == "units_in_group":
+            compared = [u for u in compared if any(YES_NO[flags.get(a)] for a in _own_chain(units, u))]
+        members = {u: np.array([u in chain for chain in chains]) for u in compared}
+    weights = {"clinic": 1.0, "school": 2.0}
+    group_pop = {"clinic": pop, "school": np.floor(pop * 0.3)}
+
+    def min_rate(served) -> float:
+        rates = []
+        for mask in members.values():
+            den = sum(weights[t] * group_pop[t][mask].sum() for t in weights)
+            if den > 0:
+                rates.append(sum(weights[t] * served[t][mask].sum() for t in weights) / den)
+        return min(rates) if rates else 1.0
+
+    best = -1.0
+    pairs = [(j, t) for j in range(m) for t in ("clinic", "school")]
+    for r in range(budget_sites + 1):
+        for combo in itertools.combinations(pairs, r):
+            if 10 * sum(t == "clinic" for _, t in combo) > budget.per_family["health"]:
+                continue
+            best = max(best, min_rate(_layout(sc, combo).served))
+    return sc, best, min_rate
+
+
+CASES = [
+    st.integers(0, 10_000),  # seed
+    st.integers(2, 9),  # demand points
+    st.integers(1, 3),  # sites
+    st.integers(1, 3),  # budget in facilities
+    st.sampled_from([(), ("A",), ("B",), ("A", "B")]),  # counties with township polygons
+    st.sampled_from([None, ["county"], ["county", "city"], ["township"], ["township", "county"]]),
+    st.sampled_from(["units", "group_vs_rest", "units_in_group"]),
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES, st.floats(0.0, 1.0))
+def test_level_test_never_declares_a_reachable_level_out_of_reach(seed, n, m, budget, split, levels, compare, above):
+    """Levels up to the brute-force optimum are never "out of reach"; above the LP's maximum they always are."""
+    sc, best, _ = _instance(seed, n, m, budget, split, levels, compare)
+    model = PlanningModel(sc)
+    prob = model.problem
+    blocks = UnitBlocks(prob, model.t, equity_row_names(model))
+    for level in (0.0, best * 0.5, best):
+        result = blocks.test(level)
+        assert not result.out_of_reach, (level, best, result)
+    # The LP maximum of t: any level above it is out of reach for the LP already.
+    relaxed = [v for v in prob.variables() if v.cat == "Integer"]
+    for v in relaxed:
+        v.cat = "Continuous"
+    lp = solve_problem(prob)
+    for v in relaxed:
+        v.cat = "Integer"
+    lp_max = float(lp.objective)
+    if lp_max < 1.0 - 1e-3:
+        level = lp_max + 1e-3 + above * (1.0 - lp_max - 1e-3)
+        assert blocks.test(level).out_of_reach
+    # In between, "out of reach" only ever above the optimum.
+    for level in np.linspace(best, min(1.0, lp_max), 5)[1:]:
+        result = blocks.test(float(level))
+        assert not result.out_of_reach or level > best + 1e-9
+
+
+def _stopped_first_solve(problem, options=None):
+    """The plain first solve as if stopped by its time limit: its plan, no proof, the trivial bound t ≤ 1."""
+    report = solve_problem(problem, options)
+    if not report.has_solution:
+        return report
+    return SolveReport("feasible", report.objective, 1.0, None, report.seconds, report.solver, "test", "Time limit")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_level_search_reaches_the_brute_force_optimum(seed, n, m, budget, split, levels, compare):
+    """Forced past the plain solve, stage 1 (Lagrangian bound + level probes) ends at the best plan, proven."""
+    sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare)
+    with mock.patch.object(equity_bound, "solve_problem", _stopped_first_solve):
+        result = PlanningModel(sc).solve()
+    stage1 = result.stages[0]
+    assert stage1.status == "optimal", stage1.message
+    assert stage1.objective == pytest.approx(best, abs=1e-6)
+    assert min_rate(result.after.served) == pytest.approx(best, abs=1e-6)
+    assert "first_solve" in stage1.extra and "lagrangian" in stage1.extra
+    for test in stage1.extra["lagrangian"]:
+        assert not test["out_of_reach"] or test["level"] > best + 1e-9
+
+
+def test_plain_solve_that_proves_ends_stage1_as_before():
+    """A model the first solve proves optimal runs no Lagrangian test and no probe (small scenarios as before)."""
+    sc, best, _ = _instance(7, 6, 3, 2, ("A",), None, "units")
+    result = PlanningModel(sc).solve()
+    stage1 = result.stages[0]
+    assert stage1.status == "optimal"
+    assert stage1.objective == pytest.approx(best, abs=1e-6)
+    assert "lagrangian" not in stage1.extra
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(4, 12), st.integers(2, 5), st.sampled_from(["units", "group_vs_rest"]))
+def test_level_test_is_valid_with_capacity_rows_shared_across_units(seed, n, m, compare):
+    """Capacitated schools serve several units (capacity rows couple the blocks): never past the exact optimum.
+
+    The optimum here is the stage-1 MIP solved to a zero gap (the brute force of a capacitated plan would
+    have to re-solve the assignment per plan, which is what that MIP does).
+    """
+    rng = np.random.default_rng(seed)
+    units = nested_units(split=("A",), flags={"C": "no", "A": "yes", "B": "no"})
+    demand_xy = rng.random((n, 2)) * [40_000, 20_000] + [X0, Y0]
+    site_xy = rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0]
+    pop = rng.integers(50, 1000, n).astype(float)
+    region = nested_region(units, demand_xy, pop, site_xy, existing=[("clinic", X0, Y0)])
+    cat = catalogue(
+        facility_type("clinic", cost=10, km=8),
+        facility_type("school", cost=10, km=15, capacity=150, serves="school_age", family="education"),
+    )
+    obj = ObjectiveConfig(
+        kind="equity", equity=EquityConfig(compare=compare, group=None if compare == "units" else "mountain")
+    )
+    budget = BudgetConfig(total=30, per_family={"health": 10.0, "education": 20.0})
+    sc = Scenario(name="t", region=region, catalogue=cat, budget=budget, objective=obj)
+    model = PlanningModel(sc)
+    prob = model.problem
+    blocks = UnitBlocks(prob, model.t, equity_row_names(model))
+    exact = solve_problem(prob, SolverOptions(mip_gap=0.0))
+    assert exact.is_optimal
+    best = float(exact.objective)
+    assert not blocks.test(best - 1e-6).out_of_reach
+    for level in np.linspace(best, 1.0, 6)[1:]:
+        result = blocks.test(float(level))
+        assert not result.out_of_reach or level > best + 1e-7
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_last_solve_above_the_best_plan_reaches_the_optimum(seed, n, m, budget, split, levels, compare):
+    """Probes that stop unproven leave the time to branch and bound over ``lo + gap ≤ t ≤ hi``: still exact."""
+    sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare)
+    real = equity_bound.bisect_maximum
+
+    def stalled(prob, expr, options, *, start=None, upper=None, probe_seconds=None):
+        # Only the start is scored: the search "stops at its first probe", unproven, with the bound it was given.
+        report, plan = real(prob, expr, replace(options, time_limit=1e-3), start=start, upper=upper)
+        return replace(report, status="feasible", bound=1.0, gap=None), plan
+
+    with (
+        mock.patch.object(equity_bound, "solve_problem", _stopped_first_solve_once()),
+        mock.patch.object(equity_bound, "bisect_maximum", stalled),
+    ):
+        result = PlanningModel(sc).solve()
+    stage1 = result.stages[0]
+    assert stage1.status == "optimal", stage1.message
+    assert stage1.objective == pytest.approx(best, abs=1e-6)
+    assert min_rate(result.after.served) == pytest.approx(best, abs=1e-6)
+    assert "finish" in stage1.extra
+
+
+def _stopped_first_solve_once():
+    """:func:`_stopped_first_solve` for the first call only; later solves (the last one) are real."""
+    calls = []
+
+    def solve(problem, options=None):
+        calls.append(1)
+        return _stopped_first_solve(problem, options) if len(calls) == 1 else solve_problem(problem, options)
+
+    return solve
