@@ -76,6 +76,14 @@ class _InterruptibleHiGHS(pulp.HiGHS):
     """PuLP's HiGHS interface, stoppable by Ctrl-C / SIGTERM (see :func:`run_highs_interruptibly`)."""
 
     def callSolver(self, lp: pulp.LpProblem) -> None:
+        # PuLP leaves the objective's constant (e.g. people existing facilities
+        # already cover) out of HiGHS, so HiGHS would measure its relative gap
+        # against the variable part alone and search far past the reported gap
+        # of the whole objective. As HiGHS' offset (in its minimising sense,
+        # see pulp's buildSolverModel) the two gaps are the same.
+        constant = lp.objective.constant if lp.objective is not None else 0.0
+        if constant:
+            lp.solverModel.changeObjectiveOffset(-constant if lp.sense == pulp.LpMaximize else constant)
         run_highs_interruptibly(lp.solverModel)
 
 
@@ -163,17 +171,16 @@ def _solve_highs(problem: pulp.LpProblem, options: SolverOptions) -> SolveReport
     objective = pulp.value(problem.objective) if has_primal and problem.objective is not None else None
     if has_primal and objective is None:
         objective = 0.0
-    constant = problem.objective.constant if problem.objective is not None else 0.0
+    # HiGHS' bound includes the objective constant, its offset (see callSolver).
     flip = -1.0 if h.getLp().sense_ == highspy.ObjSense.kMinimize and problem.sense == pulp.LpMaximize else 1.0
     bound = None
     if _is_mip(problem):
         if math.isfinite(info.mip_dual_bound):
-            bound = flip * info.mip_dual_bound + constant
+            bound = flip * info.mip_dual_bound
     elif model_status == ms.kOptimal:
         bound = objective
     status, bound, gap = highs_outcome(model_status, has_primal, objective, bound)
     message = h.modelStatusToString(model_status)
-    # HiGHS' own gap ignores objective constants (e.g. people already covered
-    # by existing facilities), so it can be larger than ``gap``; keep both.
+    # HiGHS' own gap, which with the constant as its offset is ``gap``.
     extra = {"solver_gap": info.mip_gap if math.isfinite(info.mip_gap) else None} if _is_mip(problem) else {}
     return SolveReport(status, objective, bound, gap, seconds, "highs", version, message, extra)
