@@ -44,6 +44,13 @@ does not spend public money where private provision already serves; with a
 capacity, those people are taken out of the public assignment. The
 coverage tables of a run report public provision only; ``solution.json``
 → ``competitors`` gives, per type, the competitors and the people they serve.
+
+Reach and travel :math:`d_{ic}` are the type's impedance
+(:func:`optimizer.impedance.impedance_for`), as for the public facilities:
+a straight-line or terrain-adjusted radius, network times (competitors join
+the network at their nearest node), or an OD matrix, where competitors are
+destinations by their ``facility_id`` and one without pairs in the matrix
+is out of reach.
 """
 
 from __future__ import annotations
