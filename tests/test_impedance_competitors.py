@@ -243,3 +243,22 @@ def test_kolm_pollak_travel_time_matches_brute_force_with_matrix(tmp_path: Path,
     assert kp["ede_after_min"] == pytest.approx(best, rel=1e-9)
     assert kp["ede_before_min"] == pytest.approx(ede(()), rel=1e-9)
     assert kp["kappa_per_minute"] == pytest.approx(kappa, rel=1e-12)
+
+
+def test_kolm_pollak_travel_time_needs_no_km_in_a_matrix_with_minutes(tmp_path: Path):
+    # The matrix of the hand test above without its km column: the same times, the same EDE after s1.
+    lines = [",".join(line.split(",")[:3]) for line in MATRIX.strip().splitlines()]
+    (tmp_path / "od.csv").write_text("\n".join(lines) + "\n")
+    sc = Scenario(
+        name="t",
+        region=line_region(),
+        catalogue=catalogue(minutes_type(15)),
+        budget=BudgetConfig(total=10),
+        objective=ObjectiveConfig.model_validate(KP),
+        impedance=ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv"),
+    )
+    result = PlanningModel(sc).solve()
+    kappa = 22_000 / 890_000
+    assert list(result.chosen_sites["site_id"]) == ["s1"]
+    kp = result.summary()["kolm_pollak"]["by_type"]["clinic"]
+    assert kp["ede_after_min"] == pytest.approx(_ede(np.array([0.0, 16.0, 9.0]), POP, kappa), rel=1e-9)
