@@ -766,6 +766,7 @@ CASES.update(
             Case(od(OD.replace("d2,s2", "d4,s2"))),
             Case(od(OD.replace("d2,s2", "d2,s5"))),
             Case([*od(OD), replace("data/facilities.csv", "f1,clinic", "s1,clinic")]),
+            Case([*od(OD), *COMPETITORS, write("data/competitors.csv", COMPETITOR_HEAD + "s1,clinic,,121.4,29.6\n")]),
         ],
         "OD matrix pair given twice": [Case(od(OD + "d2,s2,13\n"))],
         "OD matrix reaches no demand": [Case(od("origin,destination,km\nd1,s1,45\nd2,s2,44\nd3,s3,41\nd1,f1,40\n"))],

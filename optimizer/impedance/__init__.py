@@ -13,6 +13,7 @@ optionally a different one per facility type (``impedance.by_type``);
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +64,7 @@ __all__ = [
     "site_points",
     "facility_points",
     "cost_matrix",
+    "competitor_points",
 ]
 
 
@@ -114,6 +116,9 @@ def _largest_limits(scenario: Scenario, spec_key: str) -> tuple[float | None, fl
         if scenario.objective.measures_access():
             cap = scenario.objective.access_cap_km
             km.append(cap if cap else 3.0 * ftype.rural.radius_m() / 1000.0)
+            if scenario.objective.kind == "kolm_pollak":  # over travel time: the cap in minutes at each speed
+                speed = scenario.objective.equity.speed_kmh
+                minutes.extend(km[-1] * 60.0 / (std.speed_kmh or speed) for std in (ftype.urban, ftype.rural))
         if scenario.objective.kind == "attendance" and scenario.objective.attendance.cutoff_km:
             km.append(scenario.objective.attendance.cutoff_km)
     return (max(minutes) if minutes else None), (max(km) if km else None)
@@ -139,7 +144,8 @@ def _check_units(scenario: Scenario, has_minutes: bool, has_km: bool, spec_key: 
                     hint=f"add a {missing} column to the matrix (or map it with impedance.columns), or give the "
                     f"type a standard in {'km' if missing == 'minutes' else 'minutes'}",
                 )
-        if scenario.objective.measures_access() and not has_km:
+        kp_minutes = scenario.objective.kind == "kolm_pollak" and has_minutes  # KP over time reads the minutes
+        if scenario.objective.measures_access() and not has_km and not kp_minutes:
             raise ConfigError(
                 f"the access objective measures km, but the OD matrix for {type_id!r} has no km column",
                 file=scenario.source_path,
@@ -154,6 +160,37 @@ def _check_units(scenario: Scenario, has_minutes: bool, has_km: bool, spec_key: 
                 hint="add a km column to the matrix, or leave cutoff_km out: attendance then falls to 0 at each "
                 "type's standard, in the standard's minutes",
             )
+
+
+def competitor_points(scenario: Scenario) -> Points:
+    """The scenario's competitor facilities (empty without a competitors layer), reached like facilities.
+
+    An OD matrix reaches them by their ``facility_id`` as destinations (a
+    competitor without pairs in the matrix is out of reach); a road network
+    joins them at their nearest node, like every point.
+    """
+    comp = scenario.competitors
+    if comp is None or len(comp) == 0:
+        return Points(np.empty(0, dtype=object), np.empty((0, 2)))
+    return Points(comp.index.astype(str).to_numpy(), planar_xy(comp, scenario.region.projected_crs))
+
+
+def _competitor_destinations(scenario: Scenario, destinations: np.ndarray, path: Path) -> np.ndarray:
+    """Competitor IDs, destinations of the OD matrix beside sites and facilities (an ID may mean one only)."""
+    comp = scenario.competitors
+    if comp is None or len(comp) == 0:
+        return np.empty(0, dtype=object)
+    ids = comp.index.astype(str).to_numpy()
+    clash = np.isin(ids, destinations)
+    if clash.any():
+        raise InputError(
+            f"ID {ids[clash][0]!r} is both a competitor and a candidate site or existing facility, so the OD "
+            "matrix cannot tell which it means",
+            file=path,
+            field="destination",
+            hint="give competitors IDs distinct from those of the candidate sites and existing facilities",
+        )
+    return ids
 
 
 def impedance_for(scenario: Scenario, type_id: str) -> Impedance:
@@ -187,6 +224,7 @@ def impedance_for(scenario: Scenario, type_id: str) -> Impedance:
                 field="destination",
                 hint="give candidate sites and existing facilities distinct IDs",
             )
+        destinations = np.concatenate([destinations, _competitor_destinations(scenario, destinations, spec.path)])
         imp: Impedance = read_od_matrix(
             spec.path,
             demand_ids=region.demand.index.astype(str).to_numpy(),

@@ -62,19 +62,68 @@ class LSCPB(LocateModel):
 
     sense = pulp.LpMaximize
 
-    # Set by from_cost_matrix (the models are built by their class methods, not by __init__).
-    _n: int
-    _m: int
-    _predefined: np.ndarray
-    _site_vars: dict[int, pulp.LpVariable]
-    _cov: sp.csr_array
-    _solver: SolverArg
-    _u: np.ndarray
-    _open_cov: sp.csr_array
-    service_radius: float
-    lscp_obj_value: int
-    n_single: int
-    backup: np.ndarray
+    def __init__(
+        self,
+        name: str,
+        *,
+        coverage: sp.csr_array,
+        service_radius: float,
+        predefined: np.ndarray,
+        p_facilities: int,
+        solver: SolverArg,
+    ) -> None:
+        """Build the backup model from checked inputs and the LSCP's ``p`` (see :meth:`from_cost_matrix`).
+
+        Parameters
+        ----------
+        name
+            Problem name.
+        coverage
+            Clients × sites pattern of the pairs in reach.
+        service_radius
+            The radius ``coverage`` was built with.
+        predefined
+            Boolean per site: required open.
+        p_facilities
+            The fewest facilities that cover every demand point (the LSCP's optimum).
+        solver
+            Default solver of :meth:`solve`.
+        """
+        n, m = coverage.shape
+        super().__init__(name, n=n, m=m, predefined=predefined)
+        self._cov = coverage
+        self._solver: SolverArg = solver
+        self.service_radius = service_radius
+        self.lscp_obj_value = p_facilities
+        self._open_cov = sp.csr_array((n, m))  # coverage by the open sites (after solve)
+        self.backup = np.zeros(n, dtype=bool)  # per client: covered twice (after solve)
+        y = _site_vars(self, m, predefined)
+        counts = np.diff(coverage.indptr)
+        self.n_single = int((counts < 2).sum())
+        # Demand points with identical covering sets share one row and one U (weight = their number).
+        codes, first = _merge_rows(coverage)
+        size = np.bincount(codes, minlength=len(first)).astype(float)
+        gcov = coverage[first]
+        g = len(first)
+        two = np.flatnonzero(np.diff(gcov.indptr) >= 2)
+        u = np.array([_var(self.problem, f"u_{k}", 0, 1, pulp.LpBinary) for k in two], dtype=object)
+        self._u = u
+        self.problem.setObjective(_affine(u, size[two]))
+        allv = np.concatenate([y, u])
+        # Σ_j a_ij y_j - U_i >= 1 (U only where two sites are in reach).
+        coo = gcov.tocoo()
+        urow = np.full(g, -1)
+        urow[two] = np.arange(len(two))
+        rows = np.concatenate([coo.row, two])
+        cols = np.concatenate([coo.col, m + urow[two]])
+        vals = np.concatenate([np.ones(coo.nnz), -np.ones(len(two))])
+        a = sp.csr_array((vals, (rows, cols)), shape=(g, m + len(two)))
+        a.sort_indices()
+        _add_rows(self.problem, allv, a, pulp.LpConstraintGE, np.ones(g), [f"backup_{k}" for k in range(g)])
+        _p_row(self.problem, y, p_facilities)
+        self.stats.update(
+            {"clients": n, "sites": m, "coverage_pairs": int(coverage.nnz), "p": p_facilities, "demand_groups": g}
+        )
 
     @classmethod
     def from_cost_matrix(
@@ -109,41 +158,10 @@ class LSCPB(LocateModel):
                 hint="solve the LSCP alone (LSCP.from_cost_matrix(...).solve()) to see its report, or try the other solver ('highs' or 'cbc')",
             )
         cov = _coverage_csr(cost_matrix, radius)
-        n, m = cov.shape
-        pre = _predefined_mask(predefined_facilities_arr, m)
-        model = cls(name, pulp.LpProblem(name, pulp.LpMaximize))
-        model._n, model._m, model._predefined, model._cov = n, m, pre, cov
-        model._solver = solver
-        model.service_radius = radius
+        pre = _predefined_mask(predefined_facilities_arr, cov.shape[1])
         assert lscp.objective is not None  # an optimal LSCP has its objective
         p = int(round(lscp.objective))
-        model.lscp_obj_value = p
-        y = _site_vars(model, m, pre)
-        counts = np.diff(cov.indptr)
-        model.n_single = int((counts < 2).sum())
-        # Demand points with identical covering sets share one row and one U (weight = their number).
-        codes, first = _merge_rows(cov)
-        size = np.bincount(codes, minlength=len(first)).astype(float)
-        gcov = cov[first]
-        g = len(first)
-        two = np.flatnonzero(np.diff(gcov.indptr) >= 2)
-        u = np.array([_var(model.problem, f"u_{k}", 0, 1, pulp.LpBinary) for k in two], dtype=object)
-        model._u = u
-        model.problem.setObjective(_affine(u, size[two]))
-        allv = np.concatenate([y, u])
-        # Σ_j a_ij y_j - U_i >= 1 (U only where two sites are in reach).
-        coo = gcov.tocoo()
-        urow = np.full(g, -1)
-        urow[two] = np.arange(len(two))
-        rows = np.concatenate([coo.row, two])
-        cols = np.concatenate([coo.col, m + urow[two]])
-        vals = np.concatenate([np.ones(coo.nnz), -np.ones(len(two))])
-        a = sp.csr_array((vals, (rows, cols)), shape=(g, m + len(two)))
-        a.sort_indices()
-        _add_rows(model.problem, allv, a, pulp.LpConstraintGE, np.ones(g), [f"backup_{k}" for k in range(g)])
-        _p_row(model.problem, y, p)
-        model.stats.update({"clients": n, "sites": m, "coverage_pairs": int(cov.nnz), "p": p, "demand_groups": g})
-        return model
+        return cls(name, coverage=cov, service_radius=radius, predefined=pre, p_facilities=p, solver=solver)
 
     @classmethod
     def from_geodataframe(

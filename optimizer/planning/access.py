@@ -10,7 +10,7 @@ import pulp
 from ..impedance import Impedance, Points, StraightLine
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..locate.attendance import decay_weights
-from .competitors import competitor_utility, huff_capture
+from .competitors import competitor_targets, competitor_utility, competitor_utility_of_pairs, huff_capture
 
 if TYPE_CHECKING:
     from .model import PlanningModel, _TypeData
@@ -71,6 +71,8 @@ def _attendance_by_impedance(model: PlanningModel, td: _TypeData, impedance: Imp
     The baseline of a demand point is the share of its best existing
     facility in reach (decay falls with travel, so the quickest); a pair
     with a new site enters the model only where it beats that baseline.
+    Competitors are reached by the same impedance and take their Huff share
+    (:func:`~optimizer.planning.competitors.huff_capture`).
     """
     att = model.scenario.objective.attendance
     n = len(model.demand_points)
@@ -82,12 +84,17 @@ def _attendance_by_impedance(model: PlanningModel, td: _TypeData, impedance: Imp
 
     if isinstance(impedance, StraightLine) and att.cutoff_km:  # terrain: a known bound on the pairs to count
         model._count_pairs_first(model.site_xy[td.sites], att.cutoff_km * 1000.0, td.ftype.type_id)
+    # Huff capture by competitors (planning/competitors.py), reached by the same impedance as the facilities
+    rivals, attract = competitor_targets(model, td.ftype.type_id)
+    c_rows, c_cols, c_travel, c_cut = _attendance_travel(model, td, impedance, rivals)
+    rival = competitor_utility_of_pairs(n, c_rows, c_cols, share(c_travel, c_cut), attract)
     e_rows, _, e_travel, e_cut = _attendance_travel(model, td, impedance, model.fac_points.subset(td.existing))
     base = np.zeros(n)
     np.maximum.at(base, e_rows, share(e_travel, e_cut))
+    base = huff_capture(base, rival)  # the capture grows with the share: the best existing facility's
     td.baseline = base
     rows, cols, travel, cut = _attendance_travel(model, td, impedance, model.site_points.subset(td.sites))
-    gain = share(travel, cut) - base[rows]
+    gain = huff_capture(share(travel, cut), rival[rows]) - base[rows]
     keep = (gain > 0) & (td.population[rows] > 0)
     td.rows, td.cols, td.dist, td.gain = rows[keep], cols[keep], travel[keep], gain[keep]
 

@@ -44,6 +44,13 @@ does not spend public money where private provision already serves; with a
 capacity, those people are taken out of the public assignment. The
 coverage tables of a run report public provision only; ``solution.json``
 → ``competitors`` gives, per type, the competitors and the people they serve.
+
+Reach and travel :math:`d_{ic}` are the type's impedance
+(:func:`optimizer.impedance.impedance_for`), as for the public facilities:
+a straight-line or terrain-adjusted radius, network times (competitors join
+the network at their nearest node), or an OD matrix, where competitors are
+destinations by their ``facility_id`` and one without pairs in the matrix
+is out of reach.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..datum import planar_xy
+from ..impedance import Points, competitor_points
 from ..impedance.straight_line import coverage_pairs
 from ..solvers.options import SolveReport
 
@@ -62,21 +69,23 @@ if TYPE_CHECKING:
     from .model import PlanningModel, _TypeData
 
 
-def _competitor_xy(model: PlanningModel, type_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """Planar coordinates and attractiveness of the scenario's competitors of ``type_id`` (empty without any)."""
+def competitor_targets(model: PlanningModel, type_id: str) -> tuple[Points, np.ndarray]:
+    """The scenario's competitors of ``type_id`` as impedance targets, and their attractiveness (empty without)."""
     comp = model.scenario.competitors
-    if comp is None or len(comp) == 0:
-        return np.empty((0, 2)), np.empty(0)
-    mine = comp[comp["facility_type"].astype(str) == type_id]
-    if len(mine) == 0:
-        return np.empty((0, 2)), np.empty(0)
-    return planar_xy(mine, model.scenario.region.projected_crs), mine["attractiveness"].to_numpy(dtype=float)
+    points = competitor_points(model.scenario)
+    if comp is None or len(points) == 0:
+        return points, np.empty(0)
+    mine = (comp["facility_type"].astype(str) == type_id).to_numpy()
+    return points.subset(mine), comp["attractiveness"].to_numpy(dtype=float)[mine]
 
 
 def competitor_utility(
     model: PlanningModel, td: _TypeData, share: Callable[[np.ndarray, np.ndarray], np.ndarray], cutoff: np.ndarray
 ) -> np.ndarray:
     r""":math:`C_i = \sum_c A_c a(d_{ic})` per demand point: competitors' decay-weighted attractiveness.
+
+    The straight-line form (metres); other impedances use
+    :func:`competitor_utility_of_pairs` on their own travel.
 
     Parameters
     ----------
@@ -90,11 +99,30 @@ def competitor_utility(
         Each demand point's cutoff in metres.
     """
     n = len(model.demand_xy)
-    cxy, attract = _competitor_xy(model, td.ftype.type_id)
+    targets, attract = competitor_targets(model, td.ftype.type_id)
     if len(attract) == 0:
         return np.zeros(n)
-    rows, cols, dist = coverage_pairs(model.demand_xy, cxy, cutoff)
+    rows, cols, dist = coverage_pairs(model.demand_xy, targets.xy, cutoff)
     return np.bincount(rows, weights=attract[cols] * share(dist, cutoff[rows]), minlength=n)
+
+
+def competitor_utility_of_pairs(
+    n: int, rows: np.ndarray, cols: np.ndarray, shares: np.ndarray, attract: np.ndarray
+) -> np.ndarray:
+    r""":math:`C_i = \sum_c A_c a_{ic}` from the (demand, competitor) pairs in reach and their decay shares.
+
+    Parameters
+    ----------
+    n
+        Number of demand points.
+    rows, cols
+        Demand point and competitor of each pair (from the type's impedance).
+    shares
+        The decay share :math:`a_{ic}` of each pair.
+    attract
+        Attractiveness per competitor.
+    """
+    return np.bincount(rows, weights=attract[cols] * shares, minlength=n)
 
 
 def huff_capture(a: np.ndarray, competitors: np.ndarray) -> np.ndarray:
@@ -110,12 +138,19 @@ def huff_capture(a: np.ndarray, competitors: np.ndarray) -> np.ndarray:
 
 
 def competitor_served(model: PlanningModel, td: _TypeData) -> np.ndarray:
-    """Demand points within the type's service standard of a competitor of the type (served: a constant)."""
+    """Demand points within the type's service standard of a competitor of the type (served: a constant).
+
+    Reach is the type's impedance (:meth:`~optimizer.impedance.Impedance.reach`), as for an existing
+    facility: a straight-line radius, the matrix's pairs (a competitor without pairs reaches nobody), or
+    network times.
+    """
     n = len(model.demand_xy)
-    cxy, attract = _competitor_xy(model, td.ftype.type_id)
+    targets, attract = competitor_targets(model, td.ftype.type_id)
     served = np.zeros(n, bool)
     if len(attract):
-        rows, _, _ = coverage_pairs(model.demand_xy, cxy, td.ftype.radius_m(model.urban))
+        ftype = td.ftype
+        impedance = model.impedance[ftype.type_id]
+        rows, _, _, _ = impedance.reach(ftype.urban, ftype.rural, model.urban, model.demand_points, targets)
         served[rows] = True
     return served
 

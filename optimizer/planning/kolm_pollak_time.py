@@ -34,10 +34,16 @@ keeps several types (weights ``objective.weights``) and the soft-standard
 penalties on a common footing. With one type the optimum is exactly the
 minimum EDE over all plans.
 
-Minutes come from the distances of the access pairs (metres along the
-impedance) at the speed of the type's own standard where it is in minutes
-(urban or rural by demand point, with its detour factor on a straight
-line), else at ``equity.speed_kmh``.
+Minutes are the impedance's own where it has them: fastest-route minutes
+on a road network, the ``minutes`` column of an OD matrix
+(:func:`kp_time_pairs`; a pair absent from the matrix is out of reach). On
+a straight line (and an OD matrix with km only) they come from the
+distances of the access pairs at the speed of the type's own standard
+where it is in minutes (urban or rural by demand point, with its detour
+factor on a straight line), else at ``equity.speed_kmh``; on the terrain
+impedance from its terrain-adjusted km, slowed by the point's terrain speed
+where the standard is in minutes. Times are capped at the access cap taken
+at that speed.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pulp
 
-from ..impedance import StraightLine
+from ..impedance import Impedance, StraightLine, TerrainImpedance
 from ..solvers.options import SolveReport
 from .access import _access_terms
 
@@ -102,17 +108,59 @@ def _kp_info(model: PlanningModel) -> dict[str, dict[str, Any]]:
     return info
 
 
-def _minutes_per_metre(model: PlanningModel, td: _TypeData) -> np.ndarray:
-    """Travel minutes per metre of each demand point's access distance for type ``td``."""
+def route_minutes(impedance: Impedance) -> bool:
+    """Whether the impedance has travel minutes of its own (a road network, an OD matrix with minutes)."""
+    return not isinstance(impedance, StraightLine) and impedance.has_minutes
+
+
+def _speed_minutes_per_metre(model: PlanningModel, td: _TypeData, impedance: Impedance) -> np.ndarray:
+    """Minutes per metre at the type's standard speed (``equity.speed_kmh`` for km standards), per demand point.
+
+    On a straight line with the standard's detour factor; on the terrain
+    impedance (whose km carry the terrain detour already) also slowed by the
+    point's terrain speed where the standard is in minutes, as its minutes
+    are (:meth:`~optimizer.impedance.TerrainImpedance.reach`).
+    """
     speed_default = model.scenario.objective.equity.speed_kmh
-    straight = isinstance(model.impedance.get(td.ftype.type_id), StraightLine)
+    straight = isinstance(impedance, StraightLine)
 
     def per_metre(std: ServiceStandard) -> float:
         speed = std.speed_kmh or speed_default
         detour = std.detour_factor if straight else 1.0
         return detour * 60.0 / (speed * 1000.0)
 
-    return np.where(model.urban, per_metre(td.ftype.urban), per_metre(td.ftype.rural))
+    per_m = np.where(model.urban, per_metre(td.ftype.urban), per_metre(td.ftype.rural))
+    if isinstance(impedance, TerrainImpedance):
+        in_minutes = np.where(model.urban, td.ftype.urban.minutes is not None, td.ftype.rural.minutes is not None)
+        per_m = per_m / np.where(in_minutes, impedance.factors_for(model.demand_points)[1], 1.0)
+    return per_m
+
+
+def _minutes_per_metre(model: PlanningModel, td: _TypeData) -> np.ndarray:
+    """Travel minutes per unit of each demand point's access pairs for type ``td`` (1 where they are minutes)."""
+    impedance = model.impedance[td.ftype.type_id]
+    if route_minutes(impedance):  # kp_time_pairs() stored minutes
+        return np.ones(len(model.urban))
+    return _speed_minutes_per_metre(model, td, impedance)
+
+
+def kp_time_pairs(model: PlanningModel, td: _TypeData, impedance: Impedance) -> None:
+    """Access pairs of one type in the impedance's own minutes (network times, the matrix's minutes column).
+
+    ``td.baseline`` is the minutes to the quickest existing facility, capped
+    at the access cap (``access_cap_km``, else 3 × the rural standard) taken
+    at the type's speed; ``td.dist`` the minutes of each pair quicker than
+    that, as the ``access`` objective keeps its km pairs.
+    """
+    sc = model.scenario
+    ftype = td.ftype
+    cap_m = (sc.objective.access_cap_km * 1000.0) if sc.objective.access_cap_km else 3.0 * ftype.rural.radius_m()
+    cap_minutes = cap_m * _speed_minutes_per_metre(model, td, impedance)
+    quickest = impedance.nearest_minutes(model.demand_points, model.fac_points.subset(td.existing))
+    td.baseline = np.minimum(quickest, cap_minutes)
+    rows, cols, minutes, _ = impedance.pairs(model.demand_points, model.site_points.subset(td.sites), td.baseline)
+    keep = (minutes < td.baseline[rows]) & (td.population[rows] > 0)
+    td.rows, td.cols, td.dist = rows[keep], cols[keep], minutes[keep]
 
 
 def _kp_time_terms(

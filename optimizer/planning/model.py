@@ -60,7 +60,7 @@ from .diagnose import (
 )
 from .equity_bound import solve_stage1 as _solve_equity_stage1
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
-from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_report
+from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_pairs, kp_time_report, route_minutes
 from .size import (
     _UNIT_KINDS,
     ModelSize,
@@ -233,6 +233,8 @@ class PlanningModel:
         existing facilities are reached the same way as candidate sites. The
         access objective measures km along the network.
         """
+        if objective == "access" and kp_over_time(self.scenario) and route_minutes(impedance):
+            return kp_time_pairs(self, td, impedance)  # in the impedance's minutes (planning/kolm_pollak_time.py)
         return _reach_by_impedance(self, td, impedance, objective)
 
     def _attendance_pairs(self, td: _TypeData, radius: np.ndarray, type_id: str) -> None:
