@@ -31,7 +31,11 @@ _PULP_STATUS = {
 
 
 def _solve_highs_bulk(
-    problem: pulp.LpProblem, options: SolverOptions, start: dict[str, float] | None = None
+    problem: pulp.LpProblem,
+    options: SolverOptions,
+    start: dict[str, float] | None = None,
+    *,
+    heuristic_effort: float | None = None,
 ) -> SolveReport:
     """Solve ``problem`` with HiGHS, passing the whole model as one CSC matrix.
 
@@ -39,13 +43,19 @@ def _solve_highs_bulk(
     set on the PuLP variables, ``problem.status`` assigned, an honest
     :class:`SolveReport` — but without PuLP's row-by-row ``addRow`` transfer,
     and with an optional MIP start (variable name -> value; unnamed variables
-    start at 0; HiGHS ignores a start that is infeasible).
+    start at 0; HiGHS ignores a start that is infeasible). The objective's
+    constant is HiGHS' offset, as on the PuLP path, so HiGHS stops at the gap
+    of the whole objective. ``heuristic_effort`` sets HiGHS'
+    ``mip_heuristic_effort`` (default 0.05): it changes the search, never
+    what is proven.
     """
 
     t0 = time.perf_counter()
     variables = problem.variables()
     bulk = _bulk_lp(problem, variables)
     h = _new_configured_highs(options)
+    if heuristic_effort is not None and bulk.is_mip:
+        h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
     h.passModel(bulk.lp)
     if start and bulk.is_mip:
         _set_mip_start(h, variables, start)
@@ -79,7 +89,10 @@ def _solve_highs_bulk(
             "transfer": "bulk passModel",
             "nonzeros": bulk.nnz,
             "mip_start": bool(start),
+            "objective_constant": bulk.constant,
             "highs_objective_shift": shift,
+            "mip_heuristic_effort": heuristic_effort if bulk.is_mip else None,
+            "solver_gap": info.mip_gap if bulk.is_mip and math.isfinite(info.mip_gap) else None,
         },
     )
 
@@ -89,7 +102,7 @@ class _BulkLp(NamedTuple):
 
     lp: highspy.HighsLp
     cost: np.ndarray  # objective coefficient per column (without the constant)
-    constant: float  # the objective's constant, kept out of HiGHS
+    constant: float  # the objective's constant, HiGHS' offset
     is_mip: bool
     nnz: int
 
@@ -129,9 +142,10 @@ def _bulk_lp(problem: pulp.LpProblem, variables: list[pulp.LpVariable]) -> _Bulk
     lp.col_upper_ = upper
     lp.row_lower_ = row_lower
     lp.row_upper_ = row_upper
-    # The objective constant is added back below (kept out of HiGHS' offset
-    # so the bookkeeping stays in one place).
-    lp.offset_ = 0.0
+    # PuLP keeps the objective's constant (e.g. people existing facilities
+    # already cover) apart; as HiGHS' offset it counts in HiGHS' relative gap,
+    # which is then the gap reported for the whole objective.
+    lp.offset_ = constant
     lp.sense_ = highspy.ObjSense.kMaximize if problem.sense == pulp.LpMaximize else highspy.ObjSense.kMinimize
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = csc.indptr.astype(np.int32) if csc.nnz < 2**31 else csc.indptr
@@ -182,15 +196,16 @@ def _bulk_bound(
     # of the objective (pmed14: 168 reported for a plan whose c·x is 242; the
     # search itself is consistent, only the reported numbers are shifted).
     # The plan's value is recomputed from the solution, and the bound is
-    # shifted by the same amount.
+    # shifted by the same amount (0 when HiGHS reports in the model's terms,
+    # the objective constant being its offset).
     shift = 0.0
     if has_primal and math.isfinite(info.objective_function_value):
-        cx = float(np.dot(bulk.cost, np.asarray(h.getSolution().col_value)))
+        cx = float(np.dot(bulk.cost, np.asarray(h.getSolution().col_value))) + bulk.constant
         shift = cx - float(info.objective_function_value)
     bound = None
     if bulk.is_mip:
         if math.isfinite(info.mip_dual_bound):
-            bound = float(info.mip_dual_bound) + shift + bulk.constant
+            bound = float(info.mip_dual_bound) + shift
     elif model_status == highspy.HighsModelStatus.kOptimal:
         bound = obj_value
     return bound, shift
