@@ -143,22 +143,7 @@ def _access_terms(
     if len(td.rows) == 0:
         return pulp.LpAffineExpression() + const, const
     saving = pop[td.rows] * (td.baseline[td.rows] - td.dist) / 1000.0
-    terms = []
-    demand_rows, starts = np.unique(td.rows, return_index=True)
-    stops = np.append(starts[1:], len(td.rows))
-    for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
-        xs = []
-        for p in range(start, stop):
-            c = int(td.cols[p])
-            x = pulp.LpVariable(f"a_{ki}_{i}_{c}", lowBound=0, upBound=1)
-            xs.append((x, 1.0))
-            terms.append((x, -float(saving[p])))
-            prob.addConstraint(
-                pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
-            )
-        prob.addConstraint(
-            pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"near_{ki}_{i}"
-        )
+    terms = _choose_one_site(prob, ys, td.rows, td.cols, -saving, f"a_{ki}", f"near_{ki}")
     return pulp.LpAffineExpression(terms) + const, const
 
 
@@ -176,20 +161,38 @@ def _attendance_terms(
     pop = td.population
     const = float(pop @ td.baseline)
     ys = model.y[td.ftype.type_id]
+    terms = _choose_one_site(prob, ys, td.rows, td.cols, pop[td.rows] * td.gain, f"att_{ki}", f"attend_{ki}")
+    return pulp.LpAffineExpression(terms) + const, const
+
+
+def _choose_one_site(
+    prob: pulp.LpProblem,
+    ys: list[pulp.LpVariable],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    coefficients: np.ndarray,
+    var_prefix: str,
+    row_prefix: str,
+) -> list[tuple[pulp.LpVariable, float]]:
+    """Each demand point takes at most one open site among its pairs: ``x_ij <= y_j``, ``Σ_j x_ij <= 1``.
+
+    ``rows``/``cols`` are the pairs sorted by demand point; returns the
+    objective terms ``coefficient_p · x_p``, one per pair.
+    """
     terms = []
-    demand_rows, starts = np.unique(td.rows, return_index=True)
-    stops = np.append(starts[1:], len(td.rows))
+    demand_rows, starts = np.unique(rows, return_index=True)
+    stops = np.append(starts[1:], len(rows))
     for i, start, stop in zip(demand_rows.tolist(), starts.tolist(), stops.tolist(), strict=False):
         xs = []
         for p in range(start, stop):
-            c = int(td.cols[p])
-            x = pulp.LpVariable(f"att_{ki}_{i}_{c}", lowBound=0, upBound=1)
+            c = int(cols[p])
+            x = pulp.LpVariable(f"{var_prefix}_{i}_{c}", lowBound=0, upBound=1)
             xs.append((x, 1.0))
-            terms.append((x, float(pop[i] * td.gain[p])))
+            terms.append((x, float(coefficients[p])))
             prob.addConstraint(
                 pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0), (ys[c], -1.0)]), pulp.LpConstraintLE, rhs=0)
             )
         prob.addConstraint(
-            pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"attend_{ki}_{i}"
+            pulp.LpConstraint(pulp.LpAffineExpression(xs), pulp.LpConstraintLE, rhs=1), name=f"{row_prefix}_{i}"
         )
-    return pulp.LpAffineExpression(terms) + const, const
+    return terms
