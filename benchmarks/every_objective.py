@@ -1,0 +1,139 @@
+"""Every planning objective on the shipped Zhejiang default: status, proven gap and wall time (issue 14).
+
+Each run is a fresh Python process's work in this one process, timed end to
+end: load ``configs/zhejiang.yaml`` with only the objective changed, build the
+planning model, solve it (both stages for equity), through the Python API.
+The goal (issue 14) is "proven optimal at the scenario's ``mip_gap`` within
+60 s end to end on 2 cores".
+
+``min_cost`` needs ``objective.coverage_targets``, which the default has not.
+The recipe here: solve the default ``coverage`` objective first (not timed),
+take each facility type's province-wide "after" coverage share of that plan,
+round it down to 0.01, and ask ``min_cost`` for those shares. The coverage
+plan meets them within the budget, so the targets are feasible by
+construction; min_cost then looks for the cheapest plan that reaches them.
+
+Usage::
+
+    .venv/bin/python benchmarks/every_objective.py [--kinds coverage attendance access min_cost
+        equity:units equity:group_vs_rest equity:units_in_group] [--repeat 1] [--json FILE]
+
+One JSON line per run goes to ``--json`` (default
+``benchmarks/results/every_objective.jsonl``), with the 1-minute load average
+before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from optimizer.planning import PlanningModel  # noqa: E402
+from optimizer.scenario import load_scenario  # noqa: E402
+
+DEFAULT_KINDS = ["coverage", "attendance", "access", "min_cost", "equity:units"]
+RESULTS = ROOT / "benchmarks" / "results" / "every_objective.jsonl"
+
+
+def _changes(kind: str) -> dict[str, Any]:
+    """Scenario overrides of one benchmark kind (``equity:<compare>`` names the compare mode)."""
+    name, _, compare = kind.partition(":")
+    changes: dict[str, Any] = {"objective.kind": name}
+    if name == "equity":
+        changes["objective.equity.compare"] = compare or "units"
+        if compare and compare != "units":
+            changes["objective.equity.group"] = "mountain26"
+    return changes
+
+
+def min_cost_targets() -> dict[str, float]:
+    """Province-wide share per type reached by the default's coverage plan, rounded down to 0.01."""
+    scenario = load_scenario(ROOT / "configs" / "zhejiang.yaml")
+    result = PlanningModel(scenario).solve()
+    table = result.coverage_table()
+    after = table[table["state"] == "after"]
+    top = after[after["level"] == _top_level(after)]  # its units partition the province
+    by_type = top.groupby("facility_type")[["covered", "population"]].sum()
+    return {t: math.floor(100 * row.covered / row.population) / 100 for t, row in by_type.iterrows() if row.population}
+
+
+def _top_level(after: Any) -> str:
+    """The admin level with the most population per unit: the province, or the cities that partition it."""
+    per_unit = after.groupby("level")["population"].mean()
+    return str(per_unit.idxmax())
+
+
+def one_run(kind: str, targets: dict[str, float] | None) -> dict[str, Any]:
+    """Load, build and solve once; the figures of the run."""
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    changes = _changes(kind)
+    if kind == "min_cost":
+        changes["objective.coverage_targets"] = targets
+    scenario = load_scenario(ROOT / "configs" / "zhejiang.yaml").replace(**changes)
+    model = PlanningModel(scenario)
+    t1 = time.perf_counter()
+    result = model.solve()
+    wall = time.perf_counter() - t0
+    return {
+        "kind": kind,
+        "status": result.status,
+        "gap": result.gap,
+        "objective": result.objective,
+        "load_build_s": t1 - t0,
+        "solve_s": wall - (t1 - t0),
+        "wall_s": wall,
+        "stages": [
+            {"status": s.status, "objective": s.objective, "bound": s.bound, "seconds": s.seconds}
+            for s in getattr(result, "stages", None) or []
+        ],
+        "targets": targets if kind == "min_cost" else None,
+        "mip_gap": scenario.solver.mip_gap,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    """Run every requested objective ``--repeat`` times; print one table row per objective (median wall)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kinds", nargs="+", default=DEFAULT_KINDS)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    targets = min_cost_targets() if "min_cost" in args.kinds else None
+    if targets is not None:
+        print("min_cost targets (coverage plan's province shares, rounded down):", targets)
+    print("| objective | status | proven gap | solve s | wall s | load before → after |")
+    print("|---|---|---|---|---|---|")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    for kind in args.kinds:
+        runs = []
+        for _ in range(args.repeat):
+            run = one_run(kind, targets)
+            runs.append(run)
+            with args.json.open("a") as fh:
+                fh.write(json.dumps(run, default=float) + "\n")
+        med = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+        gap = "n/a" if med["gap"] is None else f"{100 * med['gap']:.3g} %"
+        walls = ", ".join(f"{r['wall_s']:.1f}" for r in runs)
+        print(
+            f"| `{kind}` | {med['status']} | {gap} | {med['solve_s']:.1f} | "
+            f"{statistics.median(r['wall_s'] for r in runs):.1f} ({walls}) | "
+            f"{med['load_before']:.1f} → {med['load_after']:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
