@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..solvers.highs import new_highs
+from ._mclp_lagrange import lagrangian_fixing
 
 
 def _mclp_greedy(
@@ -648,7 +649,19 @@ def _mclp_reduce(
         start[np.argsort(-np.asarray(a.sum(axis=0)).ravel(), kind="stable")[:k]] = True
     red.offer(start, "greedy")
     if a.nnz > _MCLP_LP_MAX_PAIRS:
+        # Too large for the LP: fix by Lagrangian bounds, and where that shrinks the model below
+        # the limit, run the LP reductions on what is left.
+        _, close, keep_open = lagrangian_fixing(a, w, k, red.plan, red.threshold, stats, offset)
+        fix0[free_idx[close]] = True
+        fix1[free_idx[keep_open]] = True
+        if keep_open.any() or close.any():
+            smaller = _reduce_after_fixing(a_full, w, p, pre, dropped, fix0, fix1, to_mask(red.plan), offset, stats)
+            if smaller is not None:
+                stats["reduction_seconds"] = time.perf_counter() - t0
+                return smaller
         stats["lp_reductions"] = f"skipped (more than {_MCLP_LP_MAX_PAIRS:,} coverage pairs)"
+        stats["sites_fixed_closed"] = int(fix0.sum())
+        stats["sites_fixed_open"] = int(fix1.sum())
         stats["reduction_seconds"] = time.perf_counter() - t0
         return to_mask(red.plan), red.value, fix0, fix1
     relax = _MclpRelaxation(a, w, k)
@@ -675,3 +688,41 @@ def _mclp_reduce(
     stats["sites_fixed_open"] = int(fix1.sum())
     stats["reduction_seconds"] = time.perf_counter() - t0
     return to_mask(red.plan), red.value, fix0, fix1
+
+
+def _reduce_after_fixing(
+    a_full: sp.csr_array,
+    w: np.ndarray,
+    p: int,
+    pre: np.ndarray,
+    dropped: np.ndarray,
+    fix0: np.ndarray,
+    fix1: np.ndarray,
+    incumbent: np.ndarray,
+    offset: float,
+    stats: dict[str, Any],
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray] | None:
+    """:func:`_mclp_reduce` on the model left by fixings, if it is now small enough for the LP; else ``None``.
+
+    Groups a site fixed open covers are covered whatever the rest, so they
+    leave the model (their weight joins the offset); sites fixed either way
+    leave the choice. Every plan worth keeping obeys the fixings, so it is
+    a plan of the smaller model with the same value, and the smaller
+    model's own fixings keep all of those that are worth keeping there.
+    """
+    covered = np.asarray(a_full[:, np.flatnonzero(fix1)].sum(axis=1)).ravel() > 0
+    decided = pre | dropped | fix0 | fix1
+    rest = sp.csr_array(a_full[~covered].multiply((~decided)[None, :].astype(np.float64)))
+    rest.eliminate_zeros()
+    live = np.diff(rest.indptr) > 0
+    rest = sp.csr_array(rest[live])
+    if rest.nnz > _MCLP_LP_MAX_PAIRS:
+        return None
+    w_rest = w[~covered][live]
+    gained = float(w[covered].sum())
+    mask, value, f0, f1 = _mclp_reduce(
+        rest, w_rest, p, pre | fix1, dropped | fix0, np.flatnonzero(incumbent & ~fix1), offset + gained, stats
+    )
+    stats["sites_fixed_closed"] = int((fix0 | f0).sum())
+    stats["sites_fixed_open"] = int((fix1 | f1).sum())
+    return mask | fix1, value + gained, fix0 | f0, fix1 | f1
