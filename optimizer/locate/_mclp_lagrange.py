@@ -88,11 +88,11 @@ def lagrangian_fixing(
     # multiplier above its group's weight only raises the site prices, so each stays in [0, w_g].
     deg = np.diff(a.indptr).astype(np.float64)
     u = 0.5 * w / np.maximum(1.0, deg * k / a.shape[1])
-    best, best_u = math.inf, u
+    best, best_u = float(w.sum()), np.zeros_like(w)  # L(0): all the weight
     step, stall = 1.0, 0
     for _ in range(iterations):
         bound, c, top = _bound_parts(at, w, u, k)
-        if bound < best - 1e-9 * abs(best if math.isfinite(best) else bound):
+        if bound < best - 1e-9 * abs(best):
             best, best_u, stall = bound, u, 0
         else:
             stall += 1
