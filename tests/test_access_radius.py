@@ -214,3 +214,45 @@ def test_radius_model_is_smaller_than_the_assignment_model():
     x = [v for v in assignment.problem.variables() if v.name.startswith("a_0_")]
     assert len(x) == 36  # one per (demand point, site) pair
     assert radius.solve().objective == pytest.approx(assignment.solve().objective, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- the staged HiGHS solve
+def _p_median_like(seed: int, n: int, m: int, sites: int) -> Scenario:
+    """Random demand, far existing clinic, budget for ``sites`` of ``m`` sites: LP relaxations are often fractional."""
+    rng = np.random.default_rng(seed)
+    demand = rng.random((n, 2)) * [20_000, 20_000] + [X0, Y0]
+    candidates = rng.random((m, 2)) * [20_000, 20_000] + [X0, Y0]
+    region = make_region(demand, rng.integers(1, 1000, n), candidates, existing=[("clinic", X0 + 39_000, Y0 + 19_000)])
+    return Scenario(
+        name="t",
+        region=region,
+        catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
+        budget=BudgetConfig(total=10 * sites),
+        objective=ObjectiveConfig(kind="access", access_cap_km=30),
+    )
+
+
+def test_staged_solve_matches_brute_force_through_every_step():
+    """LP first (planning/access_solve.py): the optimum equals enumeration whether the LP bound proves the
+    plan at once or reduced-cost fixing and branch and bound are needed (both happen among these seeds)."""
+    from optimizer.solvers.options import SolverOptions
+
+    steps = set()
+    for seed in range(12):
+        sc = _p_median_like(seed, 14, 7, 2 + seed % 2)
+        model = PlanningModel(sc)
+        best = None
+        for combo in itertools.combinations(range(7), 2 + seed % 2):
+            value = _people_km(model, [(j, "clinic") for j in combo], 30.0)
+            best = value if best is None else min(best, value)
+        result = model.solve(SolverOptions(mip_gap=0.0))
+        site_pos = {str(s): j for j, s in enumerate(sc.region.candidates.index)}
+        chosen = [(site_pos[str(s)], str(t)) for s, t in _chosen(result)]
+        assert _people_km(model, chosen, 30.0) == pytest.approx(best, rel=1e-9, abs=1e-6)
+        assert result.status == "optimal"
+        # bounds include the tie-break, below 0.001 per facility
+        assert result.bound is not None and result.bound <= best + 0.01
+        extra = result.report.extra
+        assert extra["access_lp_bound"] <= best + 0.01
+        steps.add("fixing" if extra["access_sites_fixed_by_reduced_cost"] is not None else "lp")
+    assert steps == {"lp", "fixing"}
