@@ -256,3 +256,15 @@ def test_staged_solve_matches_brute_force_through_every_step():
         assert extra["access_lp_bound"] <= best + 0.01
         steps.add("fixing" if extra["access_sites_fixed_by_reduced_cost"] is not None else "lp")
     assert steps == {"lp", "fixing"}
+
+
+def test_staged_solve_reports_an_infeasible_user_row():
+    """A row no plan can meet: the LP is infeasible, branch and bound says so, and solve() raises the usual error."""
+    from optimizer.errors import InfeasibleError
+
+    model = PlanningModel(_p_median_like(3, 8, 4, 2))
+    model.build()
+    ys = model.y["clinic"]
+    model.problem += (pulp.lpSum(ys) >= len(ys) + 1, "more_sites_than_exist")
+    with pytest.raises(InfeasibleError, match="no plan satisfies the hard constraints"):
+        model.solve()
