@@ -10,6 +10,7 @@ import pulp
 from ..impedance import Impedance, Points, StraightLine
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..locate.attendance import decay_weights
+from .access_radius import access_levels, add_access_levels
 from .competitors import competitor_targets, competitor_utility, competitor_utility_of_pairs, huff_capture
 
 if TYPE_CHECKING:
@@ -134,7 +135,14 @@ def _attendance_pairs(model: PlanningModel, td: _TypeData, radius: np.ndarray, t
 def _access_terms(
     model: PlanningModel, prob: pulp.LpProblem, ki: int, type_id: str, td: _TypeData
 ) -> tuple[pulp.LpAffineExpression, float]:
-    """Population-weighted distance (km) of one type: baseline minus savings from closer new sites."""
+    """Population-weighted distance (km) of one type: baseline minus savings from closer new sites.
+
+    By default in merged radius form (:mod:`optimizer.planning.access_radius`);
+    with ``model.access_radius = False`` as the assignment model
+    ``Σ_i P_i b_i − Σ_ij P_i (b_i − d_ij) x_ij``, ``x_ij ≤ y_j``, ``Σ_j x_ij ≤ 1``
+    (the same optimum and LP bound, one variable and row per pair). Returns the
+    expression and ``Σ_i P_i b_i``, the value without new sites.
+    """
     assert td.baseline is not None  # set by prepare() for the access objective
     pop = td.population
     base_km = td.baseline / 1000.0
@@ -142,6 +150,10 @@ def _access_terms(
     ys = model.y[type_id]
     if len(td.rows) == 0:
         return pulp.LpAffineExpression() + const, const
+    if model.access_radius:  # merged radius levels (planning/access_radius.py): same optimum, far smaller
+        levels = access_levels(td.rows, td.cols, td.dist / 1000.0, base_km, pop, len(ys), seed=ki + 1)
+        expr = add_access_levels(prob, ys, levels, f"a_{ki}", f"near_{ki}")
+        return expr + levels.constant, const
     saving = pop[td.rows] * (td.baseline[td.rows] - td.dist) / 1000.0
     terms = _choose_one_site(prob, ys, td.rows, td.cols, -saving, f"a_{ki}", f"near_{ki}")
     return pulp.LpAffineExpression(terms) + const, const

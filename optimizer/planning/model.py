@@ -20,8 +20,9 @@ Coverage (objectives ``coverage``, ``equity``, ``min_cost``)
 Access (objective ``access``)
     Each demand point keeps its distance to the nearest existing facility
     (capped at ``access_cap_km``) unless a new site is closer; only closer
-    pairs enter the model: ``Σ_j x[i, j] ≤ 1``, ``x[i, j] ≤ y[k, j]``,
-    minimise ``Σ w_k p_i (D0_i − Σ_j (D0_i − d_ij) x[i, j])``.
+    pairs enter the model, in merged radius form (planning/access_radius.py;
+    the same optimum as ``Σ_j x[i, j] ≤ 1``, ``x[i, j] ≤ y[k, j]``,
+    minimise ``Σ w_k p_i (D0_i − Σ_j (D0_i − d_ij) x[i, j])``).
 Standards
     ``existing + Σ_{j in unit} y[k, j] (+ shortfall) ≥ required`` per admin
     unit and required type; hard (no shortfall) or soft (shortfall penalised).
@@ -50,6 +51,7 @@ from ..scenario import Scenario, Standard, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
 from .access import _access_terms, _attendance_pairs, _attendance_terms, _reach_by_impedance
+from .access_solve import solve_access
 from .competitors import competitor_served, with_competitors
 from .diagnose import (
     StandardRow,
@@ -157,6 +159,9 @@ class PlanningModel:
         # (solve 37 s with it, 24 s without); capacity rows already force
         # x = 0 at closed sites.
         self.strong_linking = False
+        # Access in merged radius form (planning/access_radius.py), solved LP first with HiGHS
+        # (planning/access_solve.py); False: the assignment model (x per pair), one plain solve.
+        self.access_radius = True
         # Equity stage 1 past a short plain solve: Lagrangian bound and level probes (planning/equity_bound.py,
         # measured in benchmarks/README.md); False: branch and bound on max t for the whole time limit.
         self.equity_level_search = True
@@ -902,6 +907,9 @@ class PlanningModel:
             stages.append(report)
         elif sc.objective.kind == "kolm_pollak":
             report = self._solve_kolm_pollak(options, stages)
+        elif sc.objective.kind == "access" and self.access_radius and options.name == "highs":
+            report = solve_access(self, options)  # LP bound, LP plan, reduced-cost fixing (planning/access_solve.py)
+            stages.append(report)
         elif sc.objective.kind == "equity" and self.equity_level_search:
             report = _solve_equity_stage1(self, options)
             stages.append(report)
