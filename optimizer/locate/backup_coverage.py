@@ -38,12 +38,14 @@ if TYPE_CHECKING:
 # cover = the flops of the sparse product B·Bᵀ).
 _ROW_DOMINANCE_WORK = 30_000_000
 # Probing stops after this many probes in a row fixed nothing (probes come likeliest-first) ...
-_PROBE_STALL = 24
+_PROBE_STALL = 12
 # ... or after this many simplex iterations: this many times the root LP's, at least the floor.
 _PROBE_ITER_FACTOR = 20
 _PROBE_ITER_FLOOR = 5_000
 # A certified bound must exceed p by this much to rule a plan out (duals are floats).
 _BOUND_TOL = 1e-6
+# Cap on the swaps of the LSCP-B interchange search.
+_LOCAL_SEARCH_PASSES = 50
 
 
 @dataclass(frozen=True)
@@ -362,12 +364,49 @@ def _backed_up_weight(group_cov: sp.csr_array, weight: np.ndarray, plan: np.ndar
     return None if bool((c == 0).any()) else float(weight[c >= 2].sum())
 
 
+def _backup_local_search(
+    group_cov: sp.csr_array, weight: np.ndarray, plan: np.ndarray, allowed: np.ndarray, locked: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Best-improvement interchange on a cover of ``p`` sites: swaps that keep every group covered.
+
+    Per open site ``k`` (not ``locked``), with ``c`` the cover counts without it: a site ``j`` may
+    replace it when it reaches every group ``c`` leaves uncovered, and the plan then backs up the
+    groups with ``c >= 2`` plus those with ``c = 1`` that ``j`` reaches — two sparse products per
+    ``k``, so a pass costs ``O(p · nnz)``. Returns the local optimum and its backed-up weight.
+    """
+    ones = sp.csr_array((np.ones(group_cov.nnz), group_cov.indices, group_cov.indptr), group_cov.shape)
+    at, csc = sp.csr_array(ones.T), sp.csc_array(ones)
+    plan = plan.copy()
+    c = group_cov @ plan.astype(np.int64)
+    value = float(weight[c >= 2].sum())
+    for _ in range(_LOCAL_SEARCH_PASSES):
+        best_gain, best_swap = 0.5, None  # integer weights: a better plan gains at least 1
+        for k in np.flatnonzero(plan & ~locked):
+            ck = c.copy()
+            ck[csc.indices[csc.indptr[k] : csc.indptr[k + 1]]] -= 1
+            gone = ck == 0
+            fits = (at @ gone.astype(np.float64)) >= gone.sum() - 0.5
+            gain = float(weight[ck >= 2].sum()) + at @ (weight * (ck == 1)) - value
+            gain[~fits | ~allowed | plan] = -np.inf
+            j = int(np.argmax(gain))
+            if gain[j] > best_gain:
+                best_gain, best_swap = float(gain[j]), (int(k), j)
+        if best_swap is None:
+            break
+        k, j = best_swap
+        plan[k], plan[j] = False, True
+        c = group_cov @ plan.astype(np.int64)
+        value = float(weight[c >= 2].sum())
+    return plan, value
+
+
 def _fix_to_incumbent(
     red: _CoverReductions, coverage: sp.csr_array, predefined: np.ndarray, p: int
 ) -> _BackupFixings | None:
     """Fix every site to the best known plan when the LSCP-B LP bound (under ``red``'s fixings) proves it optimal.
 
-    Candidates: ``red.cover`` and the LP plan rounded to its ``p`` largest sites. With integer
+    Candidates: ``red.cover`` and the LP plan rounded to its ``p`` largest sites, each improved by
+    :func:`_backup_local_search`. With integer
     weights a better plan backs up at least one more demand point, so a certified bound below the
     incumbent's value + 1 proves it optimal. Returns the fixings (all sites) or None.
     """
@@ -382,11 +421,14 @@ def _fix_to_incumbent(
     rounded = np.zeros(len(y), dtype=bool)
     rounded[np.lexsort((-y, -lo))[: int((up > 0.5).sum())][:p]] = True
     best, best_value = None, -math.inf
+    locked = lo > 0.5
     for plan in (red.cover, rounded):
-        if plan is None or int(plan.sum()) != p or (plan & fix.closed).any() or (lo.astype(bool) & ~plan).any():
+        if plan is None or int(plan.sum()) != p or (plan & fix.closed).any() or (locked & ~plan).any():
             continue
-        value = _backed_up_weight(group_cov, weight, plan)
-        if value is not None and value > best_value:
+        if _backed_up_weight(group_cov, weight, plan) is None:
+            continue  # not a cover
+        plan, value = _backup_local_search(group_cov, weight, plan, ~fix.closed, locked)
+        if value > best_value:
             best, best_value = plan, value
     red.stats.update(backup_lp_bound=bound, incumbent_backup=best_value if best is not None else None)
     if best is None or not bound < best_value + 1.0 - _BOUND_TOL:
