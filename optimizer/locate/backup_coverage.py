@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 _ROW_DOMINANCE_WORK = 30_000_000
 # Probing stops after this many probes in a row fixed nothing (probes come likeliest-first) ...
 _PROBE_STALL = 12
+# ... and is skipped when the LP leaves at least this slack below p: a probe fixes a site only when
+# forcing it raises the LP bound by more than the slack (measured: slack 0 and 0.3 fix most sites,
+# 0.85 on 5,000 x 500 r 20 fixed 3 of 500 in 38 probes of 0.5 s each).
+_PROBE_MAX_SLACK = 0.5
 # ... or after this many simplex iterations: this many times the root LP's, at least the floor.
 _PROBE_ITER_FACTOR = 20
 _PROBE_ITER_FLOOR = 5_000
@@ -280,11 +284,14 @@ def _cover_reductions(coverage: sp.csr_array, predefined: np.ndarray) -> _CoverR
     stats.update(lscp_lp_bound=bound, lp_iterations=relax.iterations)
     cover = _as_cover(relax.y, group_cov, q, predefined)
     stats["sites_reduced_cost"] = _reduced_cost_fixing(relax, q)
-    # Likeliest to close first: sites the LP leaves out, with the largest reduced cost.
-    d = 1.0 - relax.at @ relax.u
-    found = _probe_sites(relax, group_cov, q, 1.0, np.lexsort((-d, relax.y)), stats)
-    cover = found if cover is None else cover
-    if relax.lower(np.zeros(relax.ng), relax.lo, relax.up, q) < math.inf:
+    probing = q - bound < _PROBE_MAX_SLACK
+    stats["probing"] = "applied" if probing else f"skipped (LP slack {q - bound:.3g} >= {_PROBE_MAX_SLACK})"
+    if probing:
+        # Likeliest to close first: sites the LP leaves out, with the largest reduced cost.
+        d = 1.0 - relax.at @ relax.u
+        found = _probe_sites(relax, group_cov, q, 1.0, np.lexsort((-d, relax.y)), stats)
+        cover = found if cover is None else cover
+    if probing and relax.lower(np.zeros(relax.ng), relax.lo, relax.up, q) < math.inf:
         relax.solve()
         found = _probe_sites(relax, group_cov, q, 0.0, np.argsort(-relax.y, kind="stable"), stats)
         cover = found if cover is None else cover
