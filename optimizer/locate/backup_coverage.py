@@ -43,6 +43,8 @@ _PROBE_STALL = 12
 # forcing it raises the LP bound by more than the slack (measured: slack 0 and 0.3 fix most sites,
 # 0.85 on 5,000 x 500 r 20 fixed 3 of 500 in 38 probes of 0.5 s each).
 _PROBE_MAX_SLACK = 0.5
+# Integral probe plans kept as incumbent candidates.
+_COVERS_KEPT = 16
 # ... or after this many simplex iterations: this many times the root LP's, at least the floor.
 _PROBE_ITER_FACTOR = 20
 _PROBE_ITER_FLOOR = 5_000
@@ -50,6 +52,8 @@ _PROBE_ITER_FLOOR = 5_000
 _BOUND_TOL = 1e-6
 # Cap on the swaps of the LSCP-B interchange search.
 _LOCAL_SEARCH_PASSES = 50
+# ... and on at most this many starts (the best covers met).
+_LOCAL_SEARCH_STARTS = 6
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class _CoverReductions:
     fixings: _BackupFixings | None
     codes: np.ndarray  # demand group per client
     first: np.ndarray  # first client of each group
+    covers: list[np.ndarray]  # every cover of `lower` sites met (incumbent candidates)
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -218,15 +223,17 @@ def _as_cover(y: np.ndarray, group_cov: sp.csr_array, p: int, predefined: np.nda
 
 def _probe_sites(
     relax: _CoverRelaxation, group_cov: sp.csr_array, p: int, value: float, order: np.ndarray, stats: dict[str, Any]
-) -> np.ndarray | None:
+) -> list[np.ndarray]:
     """Probe the free sites of ``order`` at ``y_j = value``; fix each ruled out to the other value.
 
-    Returns a cover of ``p`` sites met on the way (an integral probe plan), else None. Stops after
-    :data:`_PROBE_STALL` fruitless probes in a row or when the iteration budget is spent.
+    Returns the covers of ``p`` sites met on the way (integral probe plans, at most
+    :data:`_COVERS_KEPT`). Stops after :data:`_PROBE_STALL` fruitless probes in a row or when the
+    iteration budget is spent.
     """
     budget = relax.iterations + max(_PROBE_ITER_FLOOR, _PROBE_ITER_FACTOR * stats["lp_iterations"])
     cap = max(100, 4 * stats["lp_iterations"])
-    cover, stall, probes, fixed = None, 0, 0, 0
+    covers: list[np.ndarray] = []
+    stall, probes, fixed = 0, 0, 0
     for j in order:
         j = int(j)
         if relax.lo[j] == relax.up[j]:
@@ -240,12 +247,13 @@ def _probe_sites(
             fixed, stall = fixed + 1, 0
         else:
             stall += 1
-            if cover is None:
-                cover = _as_cover(y, group_cov, p, relax.lo > 0.5)
+            cover = _as_cover(y, group_cov, p, relax.lo > 0.5) if len(covers) < _COVERS_KEPT else None
+            if cover is not None and not any((cover == c).all() for c in covers):
+                covers.append(cover)
     key = "closed" if value else "opened"
     stats[f"probes_{key}"] = probes
     stats[f"sites_probed_{key}"] = fixed
-    return cover
+    return covers
 
 
 def _reduced_cost_fixing(relax: _CoverRelaxation, p: int) -> int:
@@ -282,25 +290,24 @@ def _cover_reductions(coverage: sp.csr_array, predefined: np.ndarray) -> _CoverR
     bound = relax.solve()
     q = int(math.ceil(bound - _BOUND_TOL))
     stats.update(lscp_lp_bound=bound, lp_iterations=relax.iterations)
-    cover = _as_cover(relax.y, group_cov, q, predefined)
+    base_cover = _as_cover(relax.y, group_cov, q, predefined)
+    covers = [] if base_cover is None else [base_cover]
     stats["sites_reduced_cost"] = _reduced_cost_fixing(relax, q)
     probing = q - bound < _PROBE_MAX_SLACK
     stats["probing"] = "applied" if probing else f"skipped (LP slack {q - bound:.3g} >= {_PROBE_MAX_SLACK})"
     if probing:
         # Likeliest to close first: sites the LP leaves out, with the largest reduced cost.
         d = 1.0 - relax.at @ relax.u
-        found = _probe_sites(relax, group_cov, q, 1.0, np.lexsort((-d, relax.y)), stats)
-        cover = found if cover is None else cover
+        covers += _probe_sites(relax, group_cov, q, 1.0, np.lexsort((-d, relax.y)), stats)
     if probing and relax.lower(np.zeros(relax.ng), relax.lo, relax.up, q) < math.inf:
         relax.solve()
-        found = _probe_sites(relax, group_cov, q, 0.0, np.argsort(-relax.y, kind="stable"), stats)
-        cover = found if cover is None else cover
+        covers += _probe_sites(relax, group_cov, q, 0.0, np.argsort(-relax.y, kind="stable"), stats)
     relax.solve()
     slack = q - relax.lower(relax.u, relax.lo, relax.up, q)
     stats["reduction_seconds"] = time.perf_counter() - t0
     if slack < -_BOUND_TOL:  # no cover of q sites: the LSCP needs more, and the fixings say nothing
         stats["cover_lp_result"] = f"no cover of {q} sites (certified): p > {q}"
-        return _CoverReductions(q + 1, None, None, codes, first, stats)
+        return _CoverReductions(q + 1, None, None, codes, first, [], stats)
     single_rows = np.zeros(group_cov.shape[0], dtype=bool)
     single_rows[np.flatnonzero(~implied)[relax.u > slack + _BOUND_TOL]] = True
     fixings = _BackupFixings(closed=relax.up < 0.5, opened=(relax.lo > 0.5) & ~predefined, single=single_rows[codes])
@@ -309,7 +316,7 @@ def _cover_reductions(coverage: sp.csr_array, predefined: np.ndarray) -> _CoverR
         sites_fixed_open=int(fixings.opened.sum()),
         single_cover_groups=int(single_rows.sum()),
     )
-    return _CoverReductions(q, cover, fixings, codes, first, stats)
+    return _CoverReductions(q, covers[0] if covers else None, fixings, codes, first, covers, stats)
 
 
 def _backup_bound(
@@ -336,6 +343,8 @@ def _backup_bound(
     csc = sp.csc_array(mat)
     h = new_highs(False)
     h.setOptionValue("output_flag", False)
+    # Primal simplex: 2.6x faster than HiGHS' default choice here (2,000 x 200 r 20: 0.36 vs 0.94 s).
+    h.setOptionValue("simplex_strategy", 4)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = ns + nu, ng + 1
     lp.col_cost_ = np.concatenate([np.zeros(ns), weight[ok]])
@@ -412,9 +421,9 @@ def _fix_to_incumbent(
 ) -> _BackupFixings | None:
     """Fix every site to the best known plan when the LSCP-B LP bound (under ``red``'s fixings) proves it optimal.
 
-    Candidates: ``red.cover`` and the LP plan rounded to its ``p`` largest sites, each improved by
-    :func:`_backup_local_search`. With integer
-    weights a better plan backs up at least one more demand point, so a certified bound below the
+    Candidates: ``red.covers`` and the LP plan rounded to its ``p`` largest sites; the best few are
+    improved by :func:`_backup_local_search` until the bound proves one. With integer weights a
+    better plan backs up at least one more demand point, so a certified bound below the
     incumbent's value + 1 proves it optimal. Returns the fixings (all sites) or None.
     """
     fix = red.fixings
@@ -426,14 +435,21 @@ def _fix_to_incumbent(
     backup_ok = (group_cov @ (~fix.closed).astype(np.int64) >= 2) & ~fix.single[red.first]
     bound, y = _backup_bound(group_cov, weight, backup_ok, lo, up, p)
     rounded = np.zeros(len(y), dtype=bool)
-    rounded[np.lexsort((-y, -lo))[: int((up > 0.5).sum())][:p]] = True
-    best, best_value = None, -math.inf
+    rounded[np.argsort(-(y + 2.0 * lo - 3.0 * (up < 0.5)), kind="stable")[:p]] = True
     locked = lo > 0.5
-    for plan in (red.cover, rounded):
-        if plan is None or int(plan.sum()) != p or (plan & fix.closed).any() or (locked & ~plan).any():
+    starts: list[tuple[float, np.ndarray]] = []
+    for plan in [*red.covers, rounded]:
+        if int(plan.sum()) != p or (plan & fix.closed).any() or (locked & ~plan).any():
             continue
-        if _backed_up_weight(group_cov, weight, plan) is None:
-            continue  # not a cover
+        value = _backed_up_weight(group_cov, weight, plan)
+        if value is not None:  # a cover
+            starts.append((value, plan))
+    starts.sort(key=lambda vp: -vp[0])
+    best, best_value = (starts[0][1], starts[0][0]) if starts else (None, -math.inf)
+    # Interchange from the best starts until the bound proves the incumbent (or the starts run out).
+    for _, plan in starts[:_LOCAL_SEARCH_STARTS]:
+        if bound < best_value + 1.0 - _BOUND_TOL:
+            break
         plan, value = _backup_local_search(group_cov, weight, plan, ~fix.closed, locked)
         if value > best_value:
             best, best_value = plan, value
