@@ -409,8 +409,8 @@ def _backup_local_search(
                 best_gain, best_swap = float(gain[j]), (int(k), j)
         if best_swap is None:
             break
-        k, j = best_swap
-        plan[k], plan[j] = False, True
+        site_out, site_in = best_swap
+        plan[site_out], plan[site_in] = False, True
         c = group_cov @ plan.astype(np.int64)
         value = float(weight[c >= 2].sum())
     return plan, value
@@ -505,6 +505,26 @@ class LSCPB(LocateModel):
     where nothing constrains it, so its value is
     ``objective + n_single`` (``spopt_objective`` here). The plans are the
     same. Only the pairs in reach are built (sparse rows).
+
+    Reductions (``reduce=True``, the default), all exact:
+
+    1. The set-cover LP (rows of demand whose covering set contains another's dropped, as implied)
+       gives a certified lower bound ``q = ⌈L(u)⌉`` on ``p`` (:class:`_CoverRelaxation`). When the
+       LP leaves a slack ``q − L(u)`` below 0.5, each site is probed: forced open (then closed),
+       the LP re-solved warm; a certified bound above ``q`` proves that no cover of ``q`` sites
+       opens (closes) it, so it is fixed the other way. A group whose dual exceeds the remaining
+       slack is covered exactly once by every cover of ``q`` sites (no ``U``). An integral probe
+       plan is a cover of ``q`` sites and proves ``p = q`` without the LSCP's MIP; otherwise the
+       LSCP MIP gives ``p`` and the fixings are kept only if ``p = q``. These fixings hold for
+       *every* cover of ``p`` sites: the model keeps all its feasible plans.
+    2. With those fixings, the LP relaxation of the backup model is solved once; when its
+       certified bound is below the best known plan's value + 1 (the integral probe covers and
+       the rounded LP plan, improved by interchange), that plan is optimal and every site is
+       fixed to it (the model then keeps that optimum only).
+
+    ``stats`` records what was done (``lscp_lp_bound``, ``p_proof``, probes, fixings,
+    ``backup_lp_bound``, ``incumbent_backup``). A reduced model refuses user edits before
+    solving (build with ``reduce=False`` to add constraints).
 
     Attributes (after :meth:`solve`): ``lscp_obj_value`` (p), ``backup``
     (per client: covered twice), ``backup_perc`` (% of clients covered more
