@@ -4,10 +4,15 @@ Usage (from the repository root, with the [bench] extra installed)::
 
     .venv/bin/python benchmarks/vs_spopt_more.py all [--time-limit 60] [--repeat 3]
     .venv/bin/python benchmarks/vs_spopt_more.py lscpb | pdispersion | knearest
+    .venv/bin/python benchmarks/vs_spopt_more.py lscpb --n 2000 --m 200 --radius 20 --repeat 3
 
 Data (identical for both libraries; ``rng = np.random.default_rng(0)`` per model)::
 
-    LSCP-B     1,000 demand points x 100 sites, uniform in a 100 x 100 square, radius 20
+    LSCP-B     N demand points x M sites (default 1,000 x 100), uniform in a 100 x 100 square
+               (demand drawn first, then sites), radius R (default 20); the instance must be
+               coverable: every demand point within R of some site (else regionopt raises InfeasibleError).
+               Instances documented in benchmarks/README.md: 1000 x 100 r 20 (the reference),
+               2000 x 200 r 20, 2000 x 200 r 15, 5000 x 500 r 20.
     p-dispersion  40 sites uniform in the square, p = 5
     k-nearest p-median  400 demand points x 60 sites, weights 1..1000, p = 6, k = 3
                (GeoDataFrames in EPSG:32650, the only input spopt's KNearestPMedian takes)
@@ -70,15 +75,20 @@ def _spopt_result(model, t0: float, t1: float, error: str | None) -> dict:
     }
 
 
+# LSCP-B instance (set by --n --m --radius).
+LSCPB_SIZE = {"n": 1000, "m": 100, "radius": 20.0}
+
+
 def bench_lscpb(time_limit: float) -> tuple[str, dict, dict]:
     import pulp
     from spopt.locate import LSCPB as SpLSCPB
 
     from optimizer.locate.backup_coverage import LSCPB
 
+    n, m, radius = int(LSCPB_SIZE["n"]), int(LSCPB_SIZE["m"]), float(LSCPB_SIZE["radius"])
     rng = np.random.default_rng(0)
-    dxy, fxy = _points(1000, 100, rng)
-    cost, radius = cdist(dxy, fxy), 20.0
+    dxy, fxy = _points(n, m, rng)
+    cost = cdist(dxy, fxy)
     t0 = time.perf_counter()
     ours = LSCPB.from_cost_matrix(cost, radius)
     t1 = time.perf_counter()
@@ -92,6 +102,7 @@ def bench_lscpb(time_limit: float) -> tuple[str, dict, dict]:
         "build_s": t1 - t0,
         "solve_s": t2 - t1,
         "total_s": t2 - t0,
+        "stats": {k: v for k, v in ours.stats.items() if isinstance(v, (int, float, str))},
     }
     t0 = time.perf_counter()
     error = None
@@ -102,7 +113,7 @@ def bench_lscpb(time_limit: float) -> tuple[str, dict, dict]:
         ref.solve()
     except Exception as exc:  # noqa: BLE001 - spopt raises on any non-optimal stop; report it
         error = f"{type(exc).__name__}: {exc}"
-    return "LSCP-B 1000x100 r=20", mine, _spopt_result(ref, t0, t1, error)
+    return f"LSCP-B {n}x{m} r={radius:g}", mine, _spopt_result(ref, t0, t1, error)
 
 
 def bench_pdispersion(time_limit: float) -> tuple[str, dict, dict]:
@@ -182,7 +193,11 @@ def main() -> None:
     parser.add_argument("which", choices=[*BENCHES, "all"])
     parser.add_argument("--time-limit", type=float, default=60.0, help="per library and model (default 60 s)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per model; the median total of each is kept")
+    parser.add_argument("--n", type=int, default=1000, help="LSCP-B: demand points (default 1000)")
+    parser.add_argument("--m", type=int, default=100, help="LSCP-B: candidate sites (default 100)")
+    parser.add_argument("--radius", type=float, default=20.0, help="LSCP-B: service radius (default 20)")
     args = parser.parse_args()
+    LSCPB_SIZE.update(n=args.n, m=args.m, radius=args.radius)
     RESULTS.parent.mkdir(exist_ok=True)
     for name in list(BENCHES) if args.which == "all" else [args.which]:
         load_before = os.getloadavg()[0]
