@@ -292,7 +292,11 @@ class LSCP(_Coverage):
     predefined site are dropped, demand points with identical covering sets
     are merged, and a site whose covered set is a subset of another site's is
     dropped (always valid here: swapping it for its dominator never uncovers
-    anyone and never costs more).
+    anyone and never costs more). Then row and site dominance alternate until
+    neither removes anything: a demand row whose covering sites include all of
+    another row's is implied by it and dropped, which can make more sites
+    dominated, and so on (``stats['dominance_rounds']``; each step keeps an
+    optimum, and every plan of the reduced model covers every demand point).
     """
 
     sense = pulp.LpMinimize
