@@ -66,6 +66,66 @@ def _dominated_sites(cov: sp.csr_array, cost: np.ndarray, protected: np.ndarray)
     return dropped, True
 
 
+def _dominated_rows(cov: sp.csr_array) -> np.ndarray:
+    """Covering rows implied by another row: ``cover(k) ⊆ cover(i)``, ``i != k``, makes row ``i`` redundant.
+
+    Any plan meeting row ``k`` meets row ``i``. Of two identical rows the
+    higher index goes, so every dropped row keeps a surviving witness (the
+    order, by size then index, is strict). Only the pattern of ``cov`` counts.
+    """
+    g = cov.shape[0]
+    pattern = sp.csr_array((np.ones(cov.nnz, dtype=np.int64), cov.indices, cov.indptr), shape=cov.shape)
+    size = np.diff(pattern.indptr)
+    inter = (pattern @ pattern.T).tocoo()  # |cover(i) ∩ cover(k)|
+    i, k, c = inter.row, inter.col, inter.data
+    implied = (i != k) & (c == size[k]) & ((size[i] > size[k]) | (i > k))
+    dropped = np.zeros(g, dtype=bool)
+    dropped[i[implied]] = True
+    return dropped
+
+
+def _lscp_dominance_fixpoint(
+    group_cov: sp.csr_array, dropped: np.ndarray, protected: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Alternate row and site dominance on a set-covering matrix until neither removes anything.
+
+    Dropping an implied row keeps the set of feasible plans over the remaining
+    sites; dropping a site whose remaining rows lie inside another kept site's
+    keeps an optimum (swap it for that site). Each step is valid on the result
+    of the previous one, so the reduced problem has the original optimum, and
+    every optimum of it is feasible for the original rows (a dropped row ``i``
+    contains a kept row's sites, which are never dropped from ``i``).
+    Returns ``(kept rows, dropped sites, rounds)``; stops early, keeping what
+    it has, when a sparse product would exceed the work guard.
+    """
+    rows = np.arange(group_cov.shape[0])
+    dropped = dropped.copy()
+    ones = np.ones(group_cov.shape[1])
+    rounds = 0
+    while True:
+        sub = group_cov[rows]
+        col_deg = np.bincount(sub.indices, minlength=sub.shape[1]).astype(np.int64)
+        if int((col_deg**2).sum()) > _DOMINANCE_WORK_LIMIT:
+            break
+        rows_out = _dominated_rows(sub)
+        if rows_out.any():
+            rows = rows[~rows_out]
+            sub = group_cov[rows]
+        sites_out, computed = _dominated_sites(sub, ones, protected)
+        sites_out &= ~dropped
+        if not computed:
+            break
+        rounds += 1
+        if sites_out.any():
+            dropped |= sites_out
+            group_cov = sp.csr_array(group_cov.multiply((~dropped)[None, :].astype(np.int32)))
+            group_cov.eliminate_zeros()
+            group_cov.sort_indices()
+        elif not rows_out.any():
+            break
+    return rows, dropped, rounds
+
+
 def _mclp_limits(
     p_facilities: int | None, facility_costs: Any, budget: float | None, m: int, pre: np.ndarray
 ) -> tuple[int | None, np.ndarray | None, float | None]:
@@ -232,7 +292,11 @@ class LSCP(_Coverage):
     predefined site are dropped, demand points with identical covering sets
     are merged, and a site whose covered set is a subset of another site's is
     dropped (always valid here: swapping it for its dominator never uncovers
-    anyone and never costs more).
+    anyone and never costs more). Then row and site dominance alternate until
+    neither removes anything: a demand row whose covering sites include all of
+    another row's is implied by it and dropped, which can make more sites
+    dominated, and so on (``stats['dominance_rounds']``; each step keeps an
+    optimum, and every plan of the reduced model covers every demand point).
     """
 
     sense = pulp.LpMinimize
@@ -244,6 +308,15 @@ class LSCP(_Coverage):
         super().__init__(name, coverage=coverage, service_radius=service_radius, predefined=predefined)
         m = coverage.shape[1]
         _, _, _, group_cov, dropped, _ = self._prepare(coverage, None, predefined, np.ones(m), reduce, True, 0)
+        names = np.arange(group_cov.shape[0])
+        if reduce:
+            names, dropped, rounds = _lscp_dominance_fixpoint(group_cov, dropped, predefined)
+            group_cov = sp.csr_array(group_cov[names].multiply((~dropped)[None, :].astype(np.int32)))
+            group_cov.eliminate_zeros()
+            group_cov.sort_indices()
+            self.stats.update(
+                {"dominance_rounds": rounds, "sites_dropped": int(dropped.sum()), "model_rows": group_cov.shape[0]}
+            )
         self._site_variables(dropped)
         prob = self.problem
         prob.setObjective(_affine(list(self._site_vars.values()), np.ones(len(self._site_vars))))
@@ -253,7 +326,7 @@ class LSCP(_Coverage):
             group_cov,
             pulp.LpConstraintGE,
             np.ones(group_cov.shape[0]),
-            [f"cover_{g}" for g in range(group_cov.shape[0])],
+            [f"cover_{g}" for g in names],
         )
         self._seal(reduce)
 
