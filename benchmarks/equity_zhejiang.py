@@ -7,7 +7,9 @@ the figure measured before (610 s, feasible, gap 4.76 %, ``compare: units``,
 straight-line impedance). ``--old`` solves stage 1 by branch and bound on
 max t for the whole time limit, as before (``model.equity_level_search =
 False``); by default stage 1 is the plain solve, the Lagrangian level test
-and level probes of ``optimizer/planning/equity_bound.py``.
+and level probes of ``optimizer/planning/equity_bound.py``, and stage 2
+first improves stage 1's plan one facility family at a time
+(``optimizer/planning/equity_lns.py``) before its full solve.
 
 Usage::
 
@@ -58,7 +60,17 @@ def one_run(compare: str, old: bool) -> dict:
         "stage2_s": result.stages[1].seconds if len(result.stages) > 1 else None,
         "stage2_status": result.stages[1].status if len(result.stages) > 1 else None,
         "stage2_message": result.stages[1].message if len(result.stages) > 1 else None,
+        "stage2_gap": result.stages[1].gap if len(result.stages) > 1 else None,
+        "stage2_bound": result.stages[1].bound if len(result.stages) > 1 else None,
+        "stage2_rounds": (result.stages[1].extra or {}).get("fix_and_optimise") if len(result.stages) > 1 else None,
+        "stage2_full_solve": {
+            k: (result.stages[1].extra or {}).get("full_solve", {}).get(k) for k in ("status", "objective", "bound")
+        }
+        if len(result.stages) > 1
+        else None,
         "stage1_status": stage1.status,
+        "stage1_message": stage1.message,
+        "finish": (stage1.extra or {}).get("finish"),
         "probes": (stage1.extra or {}).get("probes"),
         "lagrangian": (stage1.extra or {}).get("lagrangian"),
         "first_solve": {

@@ -13,6 +13,7 @@ from dataclasses import replace
 from unittest import mock
 
 import numpy as np
+import pulp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from test_model import YES_NO, _layout, _own_chain, _own_finest_unit, nested_reg
 from toy import X0, Y0, catalogue, facility_type
 
 import optimizer.planning.equity_bound as equity_bound
+import optimizer.planning.equity_search as equity_search
 from optimizer.config.schema import BudgetConfig, EquityConfig, ObjectiveConfig
 from optimizer.planning.equity_bound import UnitBlocks, equity_row_names
 from optimizer.planning.model import PlanningModel
@@ -229,3 +231,43 @@ def _stopped_first_solve_once():
         return _stopped_first_solve(problem, options) if len(calls) == 1 else solve_problem(problem, options)
 
     return solve
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_probes_stopped_by_their_cap_are_never_asked_again(seed, n, m, budget, split, levels, compare):
+    """Every probe above the optimum stops unproven (as if capped): the search asks each level once and keeps the optimum.
+
+    The check probe at the best plan's value plus the gap is the search's last question: it gets the time left,
+    not the per-probe cap (a capped check would only be asked again).
+    """
+    sc, best, _ = _instance(seed, n, m, budget, split, levels, compare)
+    model = PlanningModel(sc)
+    prob = model.problem
+    asked: list[tuple[float, float]] = []
+
+    def capped(problem, options=None):
+        row = problem.constraints.get(equity_search.PROBE_ROW)
+        if row is None:
+            return solve_problem(problem, options)
+        level = -float(row.constant)
+        asked.append((level, options.time_limit))
+        if level > best + 1e-7:
+            return SolveReport("no_solution", None, None, None, 0.0, "highs", "test", "Time limit reached")
+        return solve_problem(problem, options)
+
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    with mock.patch.object(equity_search, "solve_problem", capped):
+        report, plan = equity_search.bisect_maximum(
+            prob, t_expr, SolverOptions(time_limit=600.0), upper=1.0, probe_seconds=1.0
+        )
+    assert plan is not None
+    target = max(SolverOptions().mip_gap, equity_search.LEVEL_RESOLUTION) * max(1.0, best)
+    assert best - target - 1e-9 <= report.objective <= best + 1e-6
+    levels_asked = [level for level, _ in asked]
+    assert len(levels_asked) == len(set(levels_asked)), asked
+    # Above the optimum every probe stops unproven: capped at 1 s, except the search's last, the check probe.
+    uncapped = [i for i, (level, limit) in enumerate(asked) if level > best + 1e-7 and limit > 1.0 + 1e-9]
+    assert uncapped in ([], [len(asked) - 1]), asked
+    if uncapped:
+        assert asked[-1][0] == pytest.approx(report.objective + target, abs=1e-9)

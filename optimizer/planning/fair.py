@@ -196,7 +196,10 @@ def _combine(first: SolveReport, second: SolveReport) -> SolveReport:
         status=status,
         objective=second.objective,
         bound=second.bound,
-        gap=second.gap if first.gap is None else max(second.gap or 0.0, first.gap),
+        # A stage 2 stopped without a bound has no known gap, whatever stage 1's is.
+        gap=None
+        if second.gap is None and not second.is_optimal
+        else (second.gap if first.gap is None else max(second.gap or 0.0, first.gap)),
         seconds=first.seconds + second.seconds,
         solver=second.solver,
         solver_version=second.solver_version,

@@ -61,6 +61,7 @@ from .diagnose import (
     _min_cost_of_standards,
 )
 from .equity_bound import solve_stage1 as _solve_equity_stage1
+from .equity_lns import solve_stage2 as _solve_equity_stage2
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
 from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_pairs, kp_time_report, route_minutes
 from .size import (
@@ -163,7 +164,8 @@ class PlanningModel:
         # (planning/access_solve.py); False: the assignment model (x per pair), one plain solve.
         self.access_radius = True
         # Equity stage 1 past a short plain solve: Lagrangian bound and level probes (planning/equity_bound.py,
-        # measured in benchmarks/README.md); False: branch and bound on max t for the whole time limit.
+        # measured in benchmarks/README.md) and stage 2 from stage 1's plan (planning/equity_lns.py);
+        # False: branch and bound on max t for the whole time limit, stage 2 by one solve.
         self.equity_level_search = True
 
     # ================================================================== preparation
@@ -921,7 +923,8 @@ class PlanningModel:
             stage1_plan = {v.name: v.varValue for v in prob.variables()}
             prob += (self.t >= max(0.0, t_star - sc.objective.equity.tolerance), "equity_hold")
             prob.setObjective(self.main_objective)
-            report2 = solve_problem(prob, options)
+            report2 = _solve_equity_stage2(self, stage1_plan, options) if self.equity_level_search else None
+            report2 = report2 or solve_problem(prob, options)
             if report2.status == "no_solution":
                 report2 = self._keep_stage1_plan(stage1_plan, report2, options)
             stages.append(report2)
