@@ -61,6 +61,7 @@ from .diagnose import (
 from .equity_bound import solve_stage1 as _solve_equity_stage1
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
 from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_pairs, kp_time_report, route_minutes
+from .min_cost_reduce import solve_min_cost
 from .size import (
     _UNIT_KINDS,
     ModelSize,
@@ -160,6 +161,8 @@ class PlanningModel:
         # Equity stage 1 past a short plain solve: Lagrangian bound and level probes (planning/equity_bound.py,
         # measured in benchmarks/README.md); False: branch and bound on max t for the whole time limit.
         self.equity_level_search = True
+        # min_cost: add per-type count cuts (planning/min_cost_reduce.py) before branch and bound; False: plain solve.
+        self.min_cost_count_cuts = True
 
     # ================================================================== preparation
     def prepare(self) -> PlanningModel:
@@ -902,6 +905,9 @@ class PlanningModel:
             stages.append(report)
         elif sc.objective.kind == "kolm_pollak":
             report = self._solve_kolm_pollak(options, stages)
+        elif sc.objective.kind == "min_cost" and self.min_cost_count_cuts:
+            report = solve_min_cost(self, options)
+            stages.append(report)
         elif sc.objective.kind == "equity" and self.equity_level_search:
             report = _solve_equity_stage1(self, options)
             stages.append(report)
