@@ -86,7 +86,7 @@ instances = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances)
 def test_min_cost_by_type_matches_brute_force_and_the_whole_model(params):
     seed, n, m, cap, shares, unit_cap = params

@@ -36,6 +36,12 @@ Decomposition with row generation
 
 A variable that belongs to no type (one a user added) leaves the model whole:
 then only the count cuts are added.
+
+Opt-in (``PlanningModel.min_cost_count_cuts = True``, HiGHS only): on the
+Zhejiang default it proves a bound of 5,088,055,179 where the whole model
+proves 4,981,200,000, but Wenzhou's city cap joins the types, the repair
+fails on middle schools and the fallback's plan is worse than the whole
+model's (benchmarks/README.md, "Every objective on the Zhejiang default").
 """
 
 from __future__ import annotations
