@@ -82,7 +82,7 @@ instances = st.tuples(
     st.integers(1, 4),  # sites
     st.sampled_from([None, 800.0]),  # clinic capacity
     st.tuples(st.sampled_from([0.2, 0.5, 0.8]), st.sampled_from([0.0, 0.3, 0.6])),  # targets
-    st.sampled_from([None, 10.0, 17.0]),  # per-county cap
+    st.sampled_from([None, 10.0, 14.0, 17.0]),  # per-county cap (14: the types compete for it)
 )
 
 
