@@ -64,6 +64,7 @@ from .equity_bound import solve_stage1 as _solve_equity_stage1
 from .equity_lns import solve_stage2 as _solve_equity_stage2
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
 from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_pairs, kp_time_report, route_minutes
+from .min_cost_reduce import solve_min_cost
 from .size import (
     _UNIT_KINDS,
     ModelSize,
@@ -167,6 +168,10 @@ class PlanningModel:
         # measured in benchmarks/README.md) and stage 2 from stage 1's plan (planning/equity_lns.py);
         # False: branch and bound on max t for the whole time limit, stage 2 by one solve.
         self.equity_level_search = True
+        # min_cost with HiGHS: True solves by type with count cuts (planning/min_cost_reduce.py). Off by default:
+        # on the Zhejiang default it proves a far better bound (5.088e9 vs 4.981e9) but, when a city cap joins the
+        # types, its plan is worse than the whole model's (benchmarks/README.md, "Every objective").
+        self.min_cost_count_cuts = False
 
     # ================================================================== preparation
     def prepare(self) -> PlanningModel:
@@ -911,6 +916,8 @@ class PlanningModel:
             report = self._solve_kolm_pollak(options, stages)
         elif sc.objective.kind == "access" and self.access_radius and options.name == "highs":
             report = solve_access(self, options)  # LP bound, LP plan, reduced-cost fixing (planning/access_solve.py)
+        elif sc.objective.kind == "min_cost" and self.min_cost_count_cuts and options.name == "highs":
+            report = solve_min_cost(self, options)
             stages.append(report)
         elif sc.objective.kind == "equity" and self.equity_level_search:
             report = _solve_equity_stage1(self, options)
