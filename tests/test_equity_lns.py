@@ -11,6 +11,7 @@ tests/test_model.py.)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from unittest import mock
 
@@ -101,7 +102,40 @@ def test_stage2_with_and_without_fix_and_optimise_reaches_the_brute_force_optimu
         ):
             result = PlanningModel(sc).solve()
         records = result.stages[-1].extra["fix_and_optimise"]
-        assert (len(records) > 0) == rounds
+        # The rounds follow the full solve, and only when it did not prove its plan optimal.
+        full_proven = result.stages[-1].extra["full_solve"]["status"] == "optimal"
+        assert (len(records) > 0) == (rounds and not full_proven)
         assert result.status == "optimal"
         assert min_rate(result.after.served) == pytest.approx(best_min, abs=1e-6)
         assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_rounds_after_an_unproven_full_solve_keep_its_plan_when_they_find_nothing_better(
+    seed, n, m, budget, split, levels, compare
+):
+    """The full solve stopped with its (here optimal) plan unproven: the rounds start from it, find nothing
+    better, and the full solve's plan is reported with its own values, against its bound."""
+    sc, best_min, min_rate = _instance(seed, n, m, budget, split, levels, compare)
+    best_cov = _best_coverage(sc, best_min, min_rate)
+    model = PlanningModel(sc)
+    assert model.problem is not None
+    sites = [v for ys in model.y.values() for v in ys]
+
+    def full_unproven(problem, options=None):
+        report = solve_problem(problem, options)
+        if any(v.lowBound == v.upBound for v in sites) or not report.has_solution:  # a neighbourhood
+            return report
+        bound = report.objective + 5.0
+        return dataclasses.replace(report, status="feasible", bound=bound, gap=relative_gap(report.objective, bound))
+
+    with mock.patch.object(equity_lns, "solve_problem", full_unproven):
+        result = model.solve()
+    stage2 = result.stages[-1]
+    if stage2.extra["full_solve"]["objective"] is None:
+        return  # stage 2 had no plan to start from (e.g. nothing to build)
+    assert stage2.extra["fix_and_optimise"]
+    assert stage2.status == "feasible" and "fix-and-optimise" not in stage2.message
+    assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
+    assert min_rate(result.after.served) >= best_min - sc.objective.equity.tolerance - 1e-9

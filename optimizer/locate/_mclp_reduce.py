@@ -12,7 +12,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from ..solvers.highs import new_highs
+from ..solvers.highs import highs_lp, new_highs
 from ._mclp_lagrange import lagrangian_fixing
 
 
@@ -208,19 +208,13 @@ class _MclpRelaxation:
             ],
             format="csc",
         )
-        lp = highspy.HighsLp()
-        lp.num_col_ = ns + ng
-        lp.num_row_ = ng + 1
-        lp.col_cost_ = np.concatenate([np.zeros(ns), self.w])
-        lp.col_lower_ = np.zeros(ns + ng)
-        lp.col_upper_ = np.ones(ns + ng)
-        lp.row_lower_ = np.concatenate([np.full(ng, -inf), [float(self.k)]])
-        lp.row_upper_ = np.concatenate([np.zeros(ng), [float(self.k)]])
-        lp.sense_ = highspy.ObjSense.kMaximize
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = mat.indices.astype(np.int32)
-        lp.a_matrix_.value_ = mat.data
+        lp = highs_lp(
+            np.concatenate([np.zeros(ns), self.w]),
+            (np.zeros(ns + ng), np.ones(ns + ng)),
+            (np.concatenate([np.full(ng, -inf), [float(self.k)]]), np.concatenate([np.zeros(ng), [float(self.k)]])),
+            mat,
+            maximize=True,
+        )
         h.passModel(lp)
         self.h = h
         self.basis: highspy.HighsBasis | None = None  # the base basis, set by solve()

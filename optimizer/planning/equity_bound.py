@@ -54,7 +54,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
-from ..solvers.highs import new_highs
+from ..solvers.highs import highs_lp, new_highs
 from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
 from .equity_search import LEVEL_RESOLUTION, _lp_bound, bisect_maximum, score_plan
 
@@ -224,14 +224,12 @@ class UnitBlocks:
         matrix = sp.hstack([self.csr, theta]).tocsc()
         upper = self.row_upper.copy()
         upper[budget] = 0.0
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = self.n + 1, self.m
-        lp.col_cost_ = np.r_[np.zeros(self.n), 1.0]
-        lp.col_lower_ = np.r_[self.col_lower, 0.0]
-        lp.col_upper_ = np.r_[self.col_upper, inf]
-        lp.row_lower_, lp.row_upper_ = self.row_lower, upper
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+        lp = highs_lp(
+            np.r_[np.zeros(self.n), 1.0],
+            (np.r_[self.col_lower, 0.0], np.r_[self.col_upper, inf]),
+            (self.row_lower, upper),
+            matrix,
+        )
         h = new_highs()
         h.setOptionValue("output_flag", False)
         h.passModel(lp)
@@ -339,18 +337,13 @@ class UnitBlocks:
     def _block_highs(self, block: _Block, lower: np.ndarray, upper: np.ndarray) -> highspy.Highs:
         """The block's MIP (built once; the level only moves the bounds of ``t``)."""
         if block.highs is None:
-            lp = highspy.HighsLp()
-            lp.num_col_, lp.num_row_ = len(block.cols), len(block.rows)
-            lp.col_cost_ = np.zeros(len(block.cols))
-            lp.col_lower_, lp.col_upper_ = lower, upper
-            lp.row_lower_, lp.row_upper_ = self.row_lower[block.rows], self.row_upper[block.rows]
-            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-            m = block.matrix
-            lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = m.indptr, m.indices, m.data
-            lp.integrality_ = [
-                highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
-                for b in self.integer[block.cols]
-            ]
+            lp = highs_lp(
+                np.zeros(len(block.cols)),
+                (lower, upper),
+                (self.row_lower[block.rows], self.row_upper[block.rows]),
+                block.matrix,
+                integer=self.integer[block.cols],
+            )
             h = new_highs()
             h.setOptionValue("output_flag", False)
             h.setOptionValue("mip_rel_gap", 1e-9)

@@ -888,6 +888,26 @@ class PlanningModel:
         """
         return _solve_kolm_pollak(self, options, stages, max_iterations)
 
+    def _solve_first_stage(self, options: SolverOptions, stages: list[SolveReport]) -> SolveReport:
+        """The objective's own solve (equity: stage 1), its reports appended to ``stages``."""
+        sc, prob = self.scenario, self.problem
+        if sc.objective.kind == "leximin":
+            return self._solve_leximin(options, stages)
+        if sc.objective.kind == "kolm_pollak" and not kp_over_time(sc):
+            return self._solve_kolm_pollak(options, stages)
+        if sc.objective.kind == "access" and self.access_radius and options.name == "highs":
+            return solve_access(self, options)  # LP bound, LP plan, reduced-cost fixing (planning/access_solve.py)
+        if kp_over_time(sc):
+            report = kp_time_report(self, solve_problem(prob, options))
+        elif sc.objective.kind == "min_cost" and self.min_cost_count_cuts and options.name == "highs":
+            report = solve_min_cost(self, options)
+        elif sc.objective.kind == "equity" and self.equity_level_search:
+            report = _solve_equity_stage1(self, options)
+        else:
+            report = solve_problem(prob, options)
+        stages.append(report)
+        return report
+
     def solve(self, options: SolverOptions | None = None) -> PlanResult:
         """Solve and return a :class:`~optimizer.result.PlanResult`.
 
@@ -907,24 +927,7 @@ class PlanningModel:
             self._undo_equity_stage2(prob)
         t0 = time.perf_counter()
         stages: list[SolveReport] = []
-        if sc.objective.kind == "leximin":
-            report = self._solve_leximin(options, stages)
-        elif kp_over_time(sc):
-            report = kp_time_report(self, solve_problem(prob, options))
-            stages.append(report)
-        elif sc.objective.kind == "kolm_pollak":
-            report = self._solve_kolm_pollak(options, stages)
-        elif sc.objective.kind == "access" and self.access_radius and options.name == "highs":
-            report = solve_access(self, options)  # LP bound, LP plan, reduced-cost fixing (planning/access_solve.py)
-        elif sc.objective.kind == "min_cost" and self.min_cost_count_cuts and options.name == "highs":
-            report = solve_min_cost(self, options)
-            stages.append(report)
-        elif sc.objective.kind == "equity" and self.equity_level_search:
-            report = _solve_equity_stage1(self, options)
-            stages.append(report)
-        else:
-            report = solve_problem(prob, options)
-            stages.append(report)
+        report = self._solve_first_stage(options, stages)
         if sc.objective.kind == "equity" and report.has_solution:
             t_star = float(self.t.varValue or 0.0)
             stage1_plan = {v.name: v.varValue for v in prob.variables()}

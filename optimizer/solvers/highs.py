@@ -8,7 +8,9 @@ import threading
 import time
 
 import highspy
+import numpy as np
 import pulp
+import scipy.sparse as sp
 
 from .options import SolveReport, SolverOptions, _is_mip, relative_gap
 from .versions import _silence_highs_banner, solver_versions_cached
@@ -26,6 +28,38 @@ def new_highs(msg: bool = False) -> highspy.Highs:
     if not msg:
         _silence_highs_banner()
     return highspy.Highs()
+
+
+def highs_lp(
+    cost: np.ndarray,
+    col_bounds: tuple[np.ndarray, np.ndarray],
+    row_bounds: tuple[np.ndarray, np.ndarray],
+    matrix: sp.sparray | sp.spmatrix,
+    *,
+    maximize: bool = False,
+    integer: np.ndarray | None = None,
+    offset: float = 0.0,
+) -> highspy.HighsLp:
+    """A HiGHS model in column-wise form: ``cost``, ``(lower, upper)`` per column and per row, rows × columns ``matrix``.
+
+    ``integer`` (a boolean per column) makes it a MIP; ``offset`` is the
+    objective's constant, which HiGHS counts in its relative gap.
+    """
+    csc = sp.csc_array(matrix)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = csc.shape[1], csc.shape[0]
+    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_lower_, lp.col_upper_ = (np.asarray(b, dtype=np.float64) for b in col_bounds)
+    lp.row_lower_, lp.row_upper_ = (np.asarray(b, dtype=np.float64) for b in row_bounds)
+    lp.offset_ = float(offset)
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32) if csc.nnz < 2**31 else csc.indptr
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(np.float64)
+    if integer is not None:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
+    return lp
 
 
 def run_highs_interruptibly(h: highspy.Highs) -> None:

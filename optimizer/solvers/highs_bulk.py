@@ -12,7 +12,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from .highs import highs_outcome, new_highs, run_highs_interruptibly
+from .highs import highs_lp, highs_outcome, new_highs, run_highs_interruptibly
 from .options import SolveReport, SolverOptions
 from .versions import solver_versions_cached
 
@@ -134,26 +134,19 @@ def _bulk_lp(problem: pulp.LpProblem, variables: list[pulp.LpVariable]) -> _Bulk
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     csc = sp.csr_array((vals, cols, indptr), shape=(len(constraints), ncol)).tocsc()
 
-    lp = highspy.HighsLp()
-    lp.num_col_ = ncol
-    lp.num_row_ = len(constraints)
-    lp.col_cost_ = cost
-    lp.col_lower_ = lower
-    lp.col_upper_ = upper
-    lp.row_lower_ = row_lower
-    lp.row_upper_ = row_upper
+    is_mip = bool(integer.any())
     # PuLP keeps the objective's constant (e.g. people existing facilities
     # already cover) apart; as HiGHS' offset it counts in HiGHS' relative gap,
     # which is then the gap reported for the whole objective.
-    lp.offset_ = constant
-    lp.sense_ = highspy.ObjSense.kMaximize if problem.sense == pulp.LpMaximize else highspy.ObjSense.kMinimize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr.astype(np.int32) if csc.nnz < 2**31 else csc.indptr
-    lp.a_matrix_.index_ = csc.indices
-    lp.a_matrix_.value_ = csc.data
-    is_mip = bool(integer.any())
-    if is_mip:
-        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
+    lp = highs_lp(
+        cost,
+        (lower, upper),
+        (row_lower, row_upper),
+        csc,
+        maximize=problem.sense == pulp.LpMaximize,
+        integer=integer if is_mip else None,
+        offset=constant,
+    )
     return _BulkLp(lp, cost, constant, is_mip, nnz)
 
 
