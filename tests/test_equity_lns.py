@@ -47,7 +47,7 @@ def _best_coverage(sc, best_min: float, min_rate) -> float:
     return best
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_fixed_family_plan_is_reported_when_the_full_stage2_solve_finds_none(
     seed, n, m, budget, split, levels, compare
@@ -84,7 +84,7 @@ def test_fixed_family_plan_is_reported_when_the_full_stage2_solve_finds_none(
     assert "fix-and-optimise" in stage2.message
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_stage2_with_and_without_fix_and_optimise_reaches_the_brute_force_optimum(
     seed, n, m, budget, split, levels, compare
@@ -110,7 +110,7 @@ def test_stage2_with_and_without_fix_and_optimise_reaches_the_brute_force_optimu
         assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_rounds_after_an_unproven_full_solve_keep_its_plan_when_they_find_nothing_better(
     seed, n, m, budget, split, levels, compare
