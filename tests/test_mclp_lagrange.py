@@ -70,6 +70,9 @@ def test_a_proven_incumbent_fixes_every_site():
     bound, close, keep_open = lagrangian_fixing(sp.csr_array(a), w, 1, plan, 16.0 + 1 - 1e-9, {}, 0.0, 200)
     assert bound == pytest.approx(16.0, abs=1e-6)
     assert close.tolist() == [False, True, True, True] and keep_open.tolist() == [True, False, False, False]
+    # The caller's incumbent value gives the same steps as the one computed from the plan.
+    again = lagrangian_fixing(sp.csr_array(a), w, 1, plan, 16.0 + 1 - 1e-9, {}, 0.0, 200, value=16.0)
+    assert again[0] == bound and (again[1] == close).all() and (again[2] == keep_open).all()
 
 
 @FAST

@@ -50,6 +50,7 @@ def lagrangian_fixing(
     stats: dict[str, Any],
     offset: float = 0.0,
     iterations: int = _ITERATIONS,
+    value: float | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Subgradient on ``L(u)`` with Polyak steps towards the incumbent, then site fixing.
 
@@ -71,6 +72,9 @@ def lagrangian_fixing(
         Weight covered anyway, only added to the values in ``stats``.
     iterations
         Subgradient steps.
+    value
+        The incumbent's covered weight over these groups, if the caller holds it
+        (computed from ``plan`` otherwise).
 
     Returns
     -------
@@ -83,7 +87,8 @@ def lagrangian_fixing(
     a = sp.csr_array(a, dtype=np.float64)
     at = sp.csr_array(a.T)
     w = np.asarray(w, dtype=np.float64)
-    value = float(w[(a @ plan.astype(np.float64)) > 0].sum())
+    if value is None:
+        value = float(w[(a @ plan.astype(np.float64)) > 0].sum())
     # Start at half the price of a group whose cover were spread evenly over the k open sites; a
     # multiplier above its group's weight only raises the site prices, so each stays in [0, w_g].
     deg = np.diff(a.indptr).astype(np.float64)

@@ -645,7 +645,7 @@ def _mclp_reduce(
     if a.nnz > _MCLP_LP_MAX_PAIRS:
         # Too large for the LP: fix by Lagrangian bounds, and where that shrinks the model below
         # the limit, run the LP reductions on what is left.
-        _, close, keep_open = lagrangian_fixing(a, w, k, red.plan, red.threshold, stats, offset)
+        _, close, keep_open = lagrangian_fixing(a, w, k, red.plan, red.threshold, stats, offset, value=red.value)
         fix0[free_idx[close]] = True
         fix1[free_idx[keep_open]] = True
         if keep_open.any() or close.any():
