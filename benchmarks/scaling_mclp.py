@@ -89,7 +89,8 @@ def main() -> None:
     t4 = time.perf_counter()
     print(
         f"solve: status {model.status}, objective {model.objective}, bound {model.bound}, gap {model.gap}, "
-        f"{t4 - t3:.1f} s (limit {args.time_limit:g} s); covered {model.objective / weights.sum():.2%} of weight"
+        f"{t4 - t3:.1f} s (limit {args.time_limit:g} s); covered "
+        + (f"{model.objective / weights.sum():.2%} of weight" if model.objective is not None else "nothing (no plan)")
     )
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a") as fh:

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from ..errors import InfeasibleError, InputError
 from ..solvers.highs_bulk import _add_rows, _affine, _var
 from ..solvers.options import SolveReport, relative_gap
+from ._mclp_budget import mclp_budget_reduce
 from ._mclp_reduce import (
     _mclp_greedy,
     _mclp_reduce,
@@ -450,7 +451,12 @@ class MCLP(_Coverage):
     the same forced-the-other-way test, and if that leaves at most
     ``_MCLP_LP_MAX_PAIRS`` pairs the LP steps above run on the rest. The
     Lagrangian bound also caps the reported bound when the solver stops with
-    a weaker one. If a time-limited solve ends with no plan or a
+    a weaker one. With ``budget`` and no ``p_facilities`` the incumbent is the
+    ratio greedy (most new weight per unit cost) improved by interchange within
+    the budget, and the bound relaxes the cover rows the same way with
+    Dantzig's bound for the knapsack part (:mod:`._mclp_budget`); sites are
+    fixed by the same forced-the-other-way test (sites costing more than the
+    budget leaves are fixed closed). If a time-limited solve ends with no plan or a
     worse one, the incumbent is reported (status ``feasible``, gap against
     the solver's bound, which is valid for the original model because every
     plan removed is no better than the incumbent).
@@ -578,6 +584,19 @@ class MCLP(_Coverage):
                         group_cov.eliminate_zeros()
                 self._incumbent = (np.sort(sites), value + constant)
                 self.stats["heuristic_objective"] = value + constant
+        elif p is None and self.facility_costs is not None and self.budget is not None:
+            live = np.flatnonzero(np.diff(group_cov.indptr) > 0)
+            mask, value, fixed_closed, fixed_open = mclp_budget_reduce(
+                group_cov[live], gw[live], self.facility_costs, self.budget, self._predefined, dropped, constant,
+                self.stats, reduce,
+            )  # fmt: skip
+            # Fixings leave at least one site in the model (HiGHS refuses a model without columns).
+            if fixed_closed.any() and (fixed_open.any() or (~(dropped | fixed_closed) & ~self._predefined).any()):
+                dropped = dropped | fixed_closed
+                group_cov = sp.csr_array(group_cov.multiply((~dropped)[None, :].astype(np.int32)))
+                group_cov.eliminate_zeros()
+            self._incumbent = (np.flatnonzero(mask | self._predefined), value + constant)
+            self.stats["heuristic_objective"] = value + constant
         self.incumbent_sites = None if self._incumbent is None else self._incumbent[0]
         return group_cov, dropped, fixed_open
 

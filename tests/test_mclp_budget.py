@@ -1,0 +1,120 @@
+"""Budgeted MCLP: incumbent, Lagrangian bound and site fixing (optimizer/locate/_mclp_budget.py), against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.spatial.distance import cdist
+
+from optimizer.locate._mclp_budget import (
+    _Knapsack,
+    budget_greedy,
+    budget_lagrangian_fixing,
+    budget_local_search,
+)
+from optimizer.locate.coverage import MCLP
+
+FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SOLVES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # two HiGHS solves each
+
+
+def _plans_within(a: np.ndarray, w: np.ndarray, cost: np.ndarray, budget: float) -> dict[tuple[int, ...], float]:
+    """Every plan within the budget and the weight it covers."""
+    m = a.shape[1]
+    out = {}
+    for r in range(m + 1):
+        for s in itertools.combinations(range(m), r):
+            if cost[list(s)].sum() <= budget + 1e-9:
+                out[s] = float(w[a[:, list(s)].any(axis=1)].sum()) if s else 0.0
+    return out
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), m=st.integers(1, 9), zero_cost=st.booleans())
+def test_dantzig_bounds_with_a_site_forced_either_way_hold(seed, m, zero_cost):
+    rng = np.random.default_rng(seed)
+    c = rng.integers(0, 20, m).astype(float)
+    cost = rng.integers(1, 10, m).astype(float)
+    if zero_cost:
+        cost[rng.integers(0, m)] = 0.0
+    budget = float(rng.integers(0, int(cost.sum()) + 2))
+    ks = _Knapsack(c, cost, budget)
+    best = dict.fromkeys(range(m), -np.inf), dict.fromkeys(range(m), -np.inf)
+    overall = -np.inf
+    for r in range(m + 1):
+        for s in itertools.combinations(range(m), r):
+            if cost[list(s)].sum() > budget:
+                continue
+            v = float(c[list(s)].sum())
+            overall = max(overall, v)
+            for j in range(m):
+                side = 0 if j in s else 1
+                best[side][j] = max(best[side][j], v)
+    assert ks.bound(budget)[0] >= overall - 1e-9
+    opened, closed = ks.forced()
+    for j in range(m):
+        assert opened[j] >= best[0][j] - 1e-9, ("open", j)
+        assert closed[j] >= best[1][j] - 1e-9, ("closed", j)
+        if cost[j] > budget:
+            assert opened[j] == -np.inf
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 14), m=st.integers(1, 8), iterations=st.sampled_from([0, 5, 80]))
+def test_budget_bound_holds_and_fixings_keep_every_plan_worth_keeping(seed, n, m, iterations):
+    rng = np.random.default_rng(seed)
+    a = rng.random((n, m)) < 0.35
+    w = rng.integers(1, 20, n).astype(float)
+    cost = rng.integers(1, 6, m).astype(float)
+    budget = float(rng.integers(1, int(cost.sum()) + 1))
+    plans = _plans_within(a, w, cost, budget)
+    optimum = max(plans.values())
+    plan = budget_greedy(sp.csr_array(a.astype(float)), w, cost, budget)
+    plan, value = budget_local_search(sp.csr_array(a.astype(float)), w, plan, cost, budget)
+    assert cost[plan].sum() <= budget + 1e-9
+    assert value == plans[tuple(np.flatnonzero(plan))]
+    threshold = value + 1.0 - 1e-9 * max(1.0, value)
+    stats: dict = {}
+    bound, close, keep_open = budget_lagrangian_fixing(
+        sp.csr_array(a.astype(float)), w, cost, budget, plan, value, threshold, stats, 0.0, iterations
+    )
+    assert bound >= optimum - 1e-9
+    assert stats["lagrangian_bound"] == bound
+    assert not (close & plan).any() and not (keep_open & ~plan).any()  # the incumbent's way
+    for s, v in plans.items():
+        if v >= threshold:
+            mask = np.zeros(m, dtype=bool)
+            mask[list(s)] = True
+            assert not (mask & close).any() and mask[keep_open].all(), (s, v)
+
+
+@SOLVES
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 20), m=st.integers(1, 8), predefined=st.booleans())
+def test_budgeted_mclp_matches_brute_force_with_and_without_reductions(seed, n, m, predefined):
+    rng = np.random.default_rng(seed)
+    d = cdist(rng.uniform(0, 10, (n, 2)), rng.uniform(0, 10, (m, 2)))
+    w = rng.integers(1, 50, n)
+    radius = float(rng.uniform(1, 5))
+    cost = rng.integers(1, 8, m).astype(float)
+    pre = np.zeros(m, dtype=bool)
+    if predefined:
+        pre[0] = True
+        cost[0] = 0.0
+    budget = float(rng.integers(0, int(cost.sum()) + 2))
+    covers = d <= radius
+    best = max(
+        v for s, v in _plans_within(covers, w.astype(float), cost, budget).items() if set(np.flatnonzero(pre)) <= set(s)
+    )
+    for reduce in (True, False):
+        model = MCLP.from_cost_matrix(
+            d, w, radius, None, facility_costs=cost, budget=budget, predefined_facilities_arr=pre, reduce=reduce
+        )
+        model.solve()
+        assert model.status == "optimal"
+        assert model.objective == best, reduce
+        if reduce:
+            assert model.stats["heuristic_objective"] <= best <= model.stats.get("lagrangian_bound", np.inf) + 1e-9
