@@ -21,7 +21,7 @@ not written.
 
 Usage::
 
-    .venv/bin/python benchmarks/zhejiang_grid.py [--regions grid default] [--json FILE]
+    .venv/bin/python benchmarks/zhejiang_grid.py [--regions grid default] [--json FILE] [--highs-log FILE]
 """
 
 from __future__ import annotations
@@ -68,7 +68,18 @@ def grid_config(gpkg: Path, folder: Path) -> Path:
     return path
 
 
-def one(region: str) -> dict[str, Any]:
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all threads: HiGHS runs in its own)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _stage(name: str, t0: float) -> None:
+    """A progress line on stderr (the parent passes it through)."""
+    print(f"{name}: {time.perf_counter() - t0:.1f} s wall, {_cpu_s():.1f} s CPU", file=sys.stderr, flush=True)
+
+
+def one(region: str, log: bool = False) -> dict[str, Any]:
     """Build (for ``grid``), load, prepare, build and solve one region; the figures of the run."""
     t0 = time.perf_counter()
     info: dict[str, Any] = {"region": region, "load_before": os.getloadavg()}
@@ -79,15 +90,21 @@ def one(region: str) -> dict[str, Any]:
         else:
             config = CONFIG
         info["region_s"] = time.perf_counter() - t0
+        _stage("region", t0)
         t1 = time.perf_counter()
         scenario = load_scenario(config)
         info["load_s"] = time.perf_counter() - t1
+        _stage("load", t0)
         model = PlanningModel(scenario)
         model.prepare()
+        _stage("coverage", t0)
         model.build()
+        _stage("build", t0)
+        info["cpu_before_solve_s"] = _cpu_s()
         left = BUDGET_S - (time.perf_counter() - t0)
-        options = dataclasses.replace(scenario.solver_options, mip_gap=GAP, time_limit=max(left, 1.0))
+        options = dataclasses.replace(scenario.solver_options, mip_gap=GAP, time_limit=max(left, 1.0), msg=log)
         result = model.solve(options)
+        _stage("solve", t0)
     size = model.size
     info.update(
         {
@@ -108,6 +125,7 @@ def one(region: str) -> dict[str, Any]:
             "gap": result.gap,
             "objective": result.objective,
             "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "cpu_s": _cpu_s(),
             "load_after": os.getloadavg(),
         }
     )
@@ -119,35 +137,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regions", nargs="+", default=["grid", "default"], choices=["grid", "default"])
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--highs-log", type=Path, help="write HiGHS' log of each run to FILE.<region>")
     parser.add_argument("--one", choices=["grid", "default"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one), default=float))
+        print(json.dumps(one(args.one, log=args.highs_log is not None), default=float))
         return
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}", flush=True)
     runs = []
     args.json.parent.mkdir(parents=True, exist_ok=True)
     for region in args.regions:
+        log = ["--highs-log", str(args.highs_log)] if args.highs_log else []
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", region], cwd=ROOT, capture_output=True, text=True, check=False
+            [sys.executable, __file__, "--one", region, *log], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False
         )
         if proc.returncode != 0:
-            sys.exit(f"{region} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        run = json.loads(proc.stdout.strip().splitlines()[-1])
+            sys.exit(f"{region} failed ({proc.returncode})")
+        lines = proc.stdout.strip().splitlines()
+        if args.highs_log:
+            Path(f"{args.highs_log}.{region}").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+        run = json.loads(lines[-1])
         runs.append(run)
         with args.json.open("a") as fh:
             fh.write(json.dumps(run) + "\n")
     print(
         "| region | points | candidates | pairs in reach | merged rows | region s | load s | coverage s | build s "
-        "| solve s | wall s | peak RSS GiB | status | proven gap | load before → after |"
+        "| solve s | wall s | CPU s | peak RSS GiB | status | proven gap | load before → after |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         gap = "n/a" if r["gap"] is None else f"{100 * r['gap']:.3f} %"
         print(
             f"| {r['region']} | {r['points']:,} | {r['candidates']:,} | {r['pairs']:,} | {r['merged_rows']:,} "
             f"| {r['region_s']:.1f} | {r['load_s']:.1f} | {r['coverage_s']:.1f} | {r['build_s']:.1f} "
-            f"| {r['solve_s']:.1f} | {r['wall_s']:.1f} | {r['peak_gib']:.2f} | {r['status']} | {gap} "
+            f"| {r['solve_s']:.1f} | {r['wall_s']:.1f} | {r['cpu_s']:.0f} | {r['peak_gib']:.2f} | {r['status']} | {gap} "
             f"| {r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |"
         )
     for r in runs:

@@ -106,12 +106,15 @@ def test_prior_weights_against_brute_force() -> None:
         for i in pos:
             d = np.hypot(*(prior_xy - grid_xy[i]).T)
             kernel.append(
-                sum(p * math.exp(-0.5 * (di / 800) ** 2) for p, di in zip(prior["population"], d) if di <= 2400)
+                sum(
+                    p * math.exp(-0.5 * (di / 800) ** 2)
+                    for p, di in zip(prior["population"], d, strict=True)
+                    if di <= 2400
+                )
             )
-        if max(kernel) == 0:  # no prior point within three bandwidths: uniform
-            weights = [1] * len(pos)
-        else:
-            weights = [math.floor(k / max(kernel) * WEIGHT_SCALE) for k in kernel]
+        # no prior point within three bandwidths: uniform
+        top = max(kernel)
+        weights = [math.floor(k / top * WEIGHT_SCALE) for k in kernel] if top > 0 else [1] * len(pos)
         assert out["population"].to_numpy()[pos].tolist() == hamilton(int(unit["population"]), weights), unit_id
     # the isle is beyond every prior point's reach (three bandwidths) and keeps its one point
     assert out.loc[out["unit_id"] == "isle", "population"].tolist() == [57]
