@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,7 @@ from optimizer.errors import InputError
 from optimizer.io.grid import WEIGHT_SCALE, grid_demand, largest_remainder
 
 UTM = "EPSG:32650"
+SHIPPED = Path(__file__).resolve().parent.parent / "geodata" / "zhejiang" / "zhejiang.gpkg"
 GROUPS = {"pop_0_14": "population", "pop_school_age": "pop_0_14", "pop_elderly": "population"}
 
 
@@ -140,7 +142,7 @@ def test_largest_remainder_against_fractions() -> None:
 
 def test_zhejiang_counties_keep_their_census_totals() -> None:
     """Four Zhejiang counties of the shipped file on a 2-km grid: exact county totals, points inside."""
-    units = gpd.read_file("geodata/zhejiang/zhejiang.gpkg", layer="admin_units")
+    units = gpd.read_file(SHIPPED, layer="admin_units")
     counties = units[units["unit_id"].isin(["330127", "330784", "330302", "331127"])]
     out = grid_demand(counties, 2.0, groups=GROUPS)
     sums = out.groupby("unit_id")[["population", *GROUPS]].sum().sort_index()

@@ -103,6 +103,7 @@ def _shown(value: object) -> str:
 
 
 def _unit_error(message: str, unit: object, field: str, hint: str) -> InputError:
+    """An error about one admin unit, named by its ID (the layer is built in code, so there is no file row)."""
     return InputError(f"admin units: {message}", row=str(unit), field=field, hint=hint)
 
 
