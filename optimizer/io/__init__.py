@@ -2,6 +2,7 @@
 
 from .atomic import atomic_output_dir
 from .columns import ID_COLUMNS, LAYERS, OUTSIDE_TOLERANCE_KM
+from .grid import grid_demand
 from .layers import (
     load_region_layers,
     read_admin_units,
@@ -16,6 +17,7 @@ __all__ = [
     "LAYERS",
     "OUTSIDE_TOLERANCE_KM",
     "atomic_output_dir",
+    "grid_demand",
     "load_region_layers",
     "read_admin_units",
     "read_candidates",
