@@ -46,7 +46,7 @@ from ..solvers.highs import highs_lp, new_highs
 _EXACT_PREFIXES = ("budget_total", "family_")
 # The knapsack works in units of the costs' greatest common divisor; beyond this many units it is skipped.
 _MAX_UNITS = 200_000
-# Each type's LP is solved at counts within this many of its LP count (and its own free optimum).
+# Each type's LP is solved at the counts within this many of its LP count.
 _WINDOW = 1
 # Share of |bound| taken off for the LP solves' tolerances.
 _SAFETY = 1e-9
@@ -169,36 +169,48 @@ def _exact_rows(
 def _type_values(
     lp: highspy.HighsLp, n_min: int, n_max: int, centre: float, deadline: float
 ) -> tuple[_TypeValues, int] | None:
-    """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time."""
+    """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time.
+
+    The counts of the window are solved nearest the LP's count first (each
+    solve starts from the last one's basis); the LP without the count row
+    only where no two neighbouring counts have a value to extend.
+    """
     h = new_highs(False)
     h.setOptionValue("output_flag", False)
     h.passModel(lp)
     count_row = lp.num_row_ - 1
+    window = range(max(n_min, math.floor(centre) - _WINDOW), min(n_max, math.ceil(centre) + _WINDOW) + 1)
     values: dict[int, float] = {}
-    free = math.nan
-    window = [None, *range(max(n_min, math.floor(centre) - _WINDOW), min(n_max, math.ceil(centre) + _WINDOW) + 1)]
-    for n in window:
-        left = deadline - time.perf_counter()
-        if left <= 0:
+    for n in sorted(window, key=lambda k: abs(k - centre)):
+        value = _solve_at(h, count_row, float(n), float(n), deadline)
+        if value is None:
             return None
-        h.setOptionValue("time_limit", left)
-        if n is None:
-            h.changeRowBounds(count_row, -highspy.kHighsInf, highspy.kHighsInf)
-        else:
-            h.changeRowBounds(count_row, float(n), float(n))
-        h.run()
-        status = h.getModelStatus()
-        if status == highspy.HighsModelStatus.kOptimal:
-            value = float(h.getInfo().objective_function_value)
-        elif status == highspy.HighsModelStatus.kInfeasible and n is not None:
-            value = math.inf
-        else:
+        values[n] = value
+    solved = len(values)
+    if any(math.isfinite(values[k]) and math.isfinite(values.get(k + 1, math.inf)) for k in values):
+        free = -math.inf  # never needed: the chords bound every count
+    else:
+        free_value = _solve_at(h, count_row, -highspy.kHighsInf, highspy.kHighsInf, deadline)
+        if free_value is None or not math.isfinite(free_value):
             return None
-        if n is None:
-            free = value
-        else:
-            values[n] = value
-    return _TypeValues(free, n_min, n_max, values), len(window)
+        free, solved = free_value, solved + 1
+    return _TypeValues(free, n_min, n_max, values), solved
+
+
+def _solve_at(h: highspy.Highs, count_row: int, low: float, high: float, deadline: float) -> float | None:
+    """The LP's value with the count row in ``[low, high]`` (``inf``: infeasible); None if not solved in time."""
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        return None
+    h.setOptionValue("time_limit", left)
+    h.changeRowBounds(count_row, low, high)
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        return float(h.getInfo().objective_function_value)
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return math.inf
+    return None
 
 
 def _knapsack(
