@@ -136,8 +136,8 @@ def test_fractional_counts_alone_are_closed_by_the_count_bound():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10_000), st.booleans())
-def test_knapsack_equals_enumeration_of_counts(seed, with_family):
+@given(st.integers(0, 10_000), st.sampled_from(["total", "total_and_family", "families_only"]))
+def test_knapsack_equals_enumeration_of_counts(seed, shape):
     """Three types, values convex in the count on a window (extrapolated outside), total and family rows."""
     rng = np.random.default_rng(seed)
     values = []
@@ -147,12 +147,15 @@ def test_knapsack_equals_enumeration_of_counts(seed, with_family):
         window = {start + k: float(np.r_[0.0, np.cumsum(slopes)][k]) for k in range(3)}
         values.append(_TypeValues(min(window.values()) - 20.0, 0, 6, window))
     cost = np.array([2.0, 3.0, 5.0])
-    rows = {0: cost.copy()}
-    caps = {0: float(rng.integers(4, 20))}
-    if with_family:
-        rows[1] = np.array([2.0, 3.0, 0.0])
-        caps[1] = float(rng.integers(2, 10))
-    got = _knapsack(values, rows, caps, 0)
+    rows: dict[int, np.ndarray] = {}
+    caps: dict[int, float] = {}
+    if shape != "families_only":
+        rows[0], caps[0] = cost.copy(), float(rng.integers(4, 20))
+    if shape != "total":
+        rows[1], caps[1] = np.array([2.0, 3.0, 0.0]), float(rng.integers(2, 10))
+    if shape == "families_only":
+        rows[2], caps[2] = np.array([0.0, 0.0, 5.0]), float(rng.integers(0, 12))
+    got = _knapsack(values, rows, caps, 0 if 0 in rows else None)
     want = math.inf
     for counts in itertools.product(range(7), repeat=3):
         if all(rows[r] @ counts <= caps[r] for r in rows):

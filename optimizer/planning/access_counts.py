@@ -87,6 +87,8 @@ class _TypeValues:
         if n in self.values:
             return self.values[n]
         keys = sorted(k for k, v in self.values.items() if math.isfinite(v))
+        if not keys:
+            return self.free
         low = [k for k in keys if k + 1 in self.values and math.isfinite(self.values[k + 1])]
         if n < keys[0] and low and low[0] == keys[0]:  # the first chord extended downwards
             k = keys[0]
@@ -239,7 +241,7 @@ def _knapsack(
         return None
     budget = {r: math.floor(caps[r] / unit + 1e-9) if unit else 0 for r in costs}
     width = budget[total] if total is not None else max(budget.values(), default=0)
-    if width > _MAX_UNITS:
+    if width > _MAX_UNITS or any(b < 0 for b in budget.values()):
         return None
     groups: dict[int | None, list[int]] = {}
     for t in range(n_types):
