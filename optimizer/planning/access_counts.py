@@ -1,0 +1,387 @@
+"""A bound on the access objective beyond its LP relaxation: facility counts per type made integral.
+
+On the Zhejiang default the access LP is as good as integral within each
+facility type: priced by the LP's duals of the budget rows, each type's own
+LP has an integral optimum. Its whole gap (0.068 %) comes from the budgets
+being spent on fractions of facilities (10.125 art galleries: the last 10
+million yuan of the culture budget). This bound makes those counts integral.
+
+1. **Price the coupling rows.** Rows that tie facility types together (per
+   unit caps, user rows) are moved into the objective with the LP's duals
+   ``π`` (signs clipped to the row's sense): for every plan meeting them,
+   ``c·x − π(a·x − b) ≤ c·x``, so the minimum of the priced problem is a lower
+   bound (Lagrangian relaxation).
+2. **Each type's value per count.** Without the coupling rows, type ``t``'s
+   columns (its sites, access levels and standard shortfalls) meet only its
+   own rows. Its LP with ``Σ_j y_tj = n`` added gives ``V_t(n)``, a lower bound
+   for every plan of type ``t`` with ``n`` sites. It is computed on a window
+   of counts around the LP's; ``V_t`` is convex in ``n`` (an LP's value in
+   its right-hand side), so outside the window it lies above the window's
+   end chords extended, and everywhere above the type's LP without the count
+   row.
+3. **Integral counts under the budgets.** The total and family budget rows,
+   where each type's sites all cost the same, are kept exactly: a knapsack
+   over whole counts (dynamic programming in units of the greatest common
+   divisor of the costs) finds ``min Σ_t V_t(n_t)`` over the counts the
+   budgets allow.
+
+The result is a proven lower bound on every plan; it is never used to fix a
+decision, only to report (and stop at) a smaller gap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from ..solvers.highs import highs_lp, new_highs
+
+# Rows kept exact in the knapsack: the total budget and the family caps (model._budget, model._budget_caps).
+_EXACT_PREFIXES = ("budget_total", "family_")
+# The knapsack works in units of the costs' greatest common divisor; beyond this many units it is skipped.
+_MAX_UNITS = 200_000
+# Each type's LP is solved at the counts within this many of its LP count.
+_WINDOW = 1
+# Share of |bound| taken off for the LP solves' tolerances.
+_SAFETY = 1e-9
+
+
+@dataclass
+class CountBound:
+    """The bound and how it was made.
+
+    Attributes
+    ----------
+    bound
+        The proven lower bound on the objective (the model's offset included).
+    seconds
+        Time taken.
+    lps
+        The number of per-type LPs solved.
+    """
+
+    bound: float
+    lps: int
+    seconds: float
+
+
+@dataclass
+class _TypeValues:
+    """``V_t(n)`` of one type: exact on a window, with the free LP below everything."""
+
+    free: float
+    n_min: int
+    n_max: int
+    values: dict[int, float]
+
+    def at(self, n: int) -> float:
+        """A lower bound on every plan of this type with ``n`` sites (``inf``: none exists)."""
+        if n < self.n_min or n > self.n_max:
+            return math.inf
+        if n in self.values:
+            return self.values[n]
+        keys = sorted(k for k, v in self.values.items() if math.isfinite(v))
+        if not keys:
+            return self.free
+        low = [k for k in keys if k + 1 in self.values and math.isfinite(self.values[k + 1])]
+        if n < keys[0] and low and low[0] == keys[0]:  # the first chord extended downwards
+            k = keys[0]
+            return max(self.free, self.values[k] + (self.values[k] - self.values[k + 1]) * (k - n))
+        if n > keys[-1] and low and low[-1] + 1 == keys[-1]:  # the last chord extended upwards
+            k = keys[-1]
+            return max(self.free, self.values[k] + (self.values[k] - self.values[k - 1]) * (n - k))
+        return self.free
+
+
+def _owners(a_csr: sp.csr_array, y_cols: Sequence[np.ndarray], n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """The type owning each column and row (-1: none; a row whose columns belong to two types couples them).
+
+    Sites belong to their type; a row with sites of one type only belongs to
+    it, and so do its other columns (access levels, shortfalls), repeated
+    until nothing changes.
+    """
+    col_owner = np.full(n_cols, -1, np.int64)
+    for t, cols in enumerate(y_cols):
+        col_owner[cols] = t
+    n_rows = a_csr.shape[0]
+    row_of_nz = np.repeat(np.arange(n_rows), np.diff(a_csr.indptr))
+    row_owner = np.full(n_rows, -1, np.int64)
+    while True:
+        owner = col_owner[a_csr.indices]
+        known = owner >= 0
+        lo = np.full(n_rows, np.iinfo(np.int64).max)
+        hi = np.full(n_rows, -1)
+        np.minimum.at(lo, row_of_nz[known], owner[known])
+        np.maximum.at(hi, row_of_nz[known], owner[known])
+        single = (hi >= 0) & (lo == hi)
+        new_cols = single[row_of_nz] & ~known
+        if not new_cols.any():
+            row_owner[single] = hi[single]
+            return col_owner, row_owner
+        col_owner[a_csr.indices[new_cols]] = hi[row_of_nz[new_cols]]
+
+
+def _row_prices(row_dual: np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lagrangian prices of rows (HiGHS' duals with the sign each row's sense allows) and the bound each prices."""
+    upper_only = np.isinf(row_lower) & np.isfinite(row_upper)
+    lower_only = np.isfinite(row_lower) & np.isinf(row_upper)
+    equal = np.isfinite(row_lower) & (row_lower == row_upper)
+    price = np.where(upper_only, np.minimum(row_dual, 0.0), 0.0)
+    price = np.where(lower_only, np.maximum(row_dual, 0.0), price)
+    price = np.where(equal, row_dual, price)  # ranged rows are dropped (price 0): a relaxation too
+    rhs = np.where(upper_only, row_upper, np.where(np.isfinite(row_lower), row_lower, 0.0))
+    return price, np.where(price != 0, rhs, 0.0)
+
+
+def _exact_rows(
+    a_csr: sp.csr_array, names: Sequence[str], row_upper: np.ndarray, y_cols: Sequence[np.ndarray]
+) -> dict[int, np.ndarray]:
+    """Budget rows the knapsack keeps: row -> cost per type (0 where the type is not in it).
+
+    A total or family row qualifies where it holds sites only, each type's
+    sites all or none of them at one cost.
+    """
+    exact: dict[int, np.ndarray] = {}
+    is_y = np.zeros(a_csr.shape[1], bool)
+    for cols in y_cols:
+        is_y[cols] = True
+    for r, name in enumerate(names):
+        if not name.startswith(_EXACT_PREFIXES) or not math.isfinite(row_upper[r]):
+            continue
+        row = a_csr[[r]].toarray().ravel()
+        if (row[~is_y] != 0).any():
+            continue
+        costs = np.zeros(len(y_cols))
+        for t, cols in enumerate(y_cols):
+            values = row[cols]
+            if len(values) and (values != values[0]).any():
+                break
+            costs[t] = values[0] if len(values) else 0.0
+        else:
+            exact[r] = costs
+    return exact
+
+
+def _type_values(
+    lp: highspy.HighsLp, n_min: int, n_max: int, centre: float, deadline: float
+) -> tuple[_TypeValues, int] | None:
+    """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time.
+
+    The counts of the window are solved nearest the LP's count first (each
+    solve starts from the last one's basis); the LP without the count row
+    only where no two neighbouring counts have a value to extend.
+    """
+    h = new_highs(False)
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    count_row = lp.num_row_ - 1
+    window = range(max(n_min, math.floor(centre) - _WINDOW), min(n_max, math.ceil(centre) + _WINDOW) + 1)
+    values: dict[int, float] = {}
+    for n in sorted(window, key=lambda k: abs(k - centre)):
+        value = _solve_at(h, count_row, float(n), float(n), deadline)
+        if value is None:
+            return None
+        values[n] = value
+    solved = len(values)
+    if any(math.isfinite(values[k]) and math.isfinite(values.get(k + 1, math.inf)) for k in values):
+        free = -math.inf  # never needed: the chords bound every count
+    else:
+        free_value = _solve_at(h, count_row, -highspy.kHighsInf, highspy.kHighsInf, deadline)
+        if free_value is None or not math.isfinite(free_value):
+            return None
+        free, solved = free_value, solved + 1
+    return _TypeValues(free, n_min, n_max, values), solved
+
+
+def _solve_at(h: highspy.Highs, count_row: int, low: float, high: float, deadline: float) -> float | None:
+    """The LP's value with the count row in ``[low, high]`` (``inf``: infeasible); None if not solved in time."""
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        return None
+    h.setOptionValue("time_limit", left)
+    h.changeRowBounds(count_row, low, high)
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        return float(h.getInfo().objective_function_value)
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return math.inf
+    return None
+
+
+def _knapsack(
+    values: Sequence[_TypeValues], costs: dict[int, np.ndarray], caps: dict[int, float], total: int | None
+) -> float | None:
+    """``min Σ_t V_t(n_t)`` over whole counts within the exact rows (a total row over disjoint family rows).
+
+    None where the rows are not of that shape or the costs have no common
+    unit small enough.
+    """
+    n_types = len(values)
+    positive = [c for row in costs.values() for c in row if c > 0]
+    unit = 0
+    for c in positive:
+        if abs(c - round(c)) > 1e-9:
+            return None
+        unit = math.gcd(unit, round(c))
+    cost_of = [max((float(costs[r][t]) for r in costs), default=0.0) for t in range(n_types)]
+    if any(costs[r][t] not in (0.0, cost_of[t]) for r in costs for t in range(n_types)):
+        return None  # one price per type across the rows it is in
+    if total is not None and any(costs[total][t] == 0 < cost_of[t] for t in range(n_types)):
+        return None
+    family_rows = [r for r in costs if r != total]
+    member = [[r for r in family_rows if costs[r][t] > 0] for t in range(n_types)]
+    if any(len(m) > 1 for m in member):
+        return None
+    budget = {r: math.floor(caps[r] / unit + 1e-9) if unit else 0 for r in costs}
+    width = budget[total] if total is not None else max(budget.values(), default=0)
+    if width > _MAX_UNITS or any(b < 0 for b in budget.values()):
+        return None
+    groups: dict[int | None, list[int]] = {}
+    for t in range(n_types):
+        groups.setdefault(member[t][0] if member[t] else None, []).append(t)
+    best = 0.0
+    combined = np.zeros(width + 1)
+    for row, types in groups.items():
+        cap = min(width, budget[row]) if row is not None else width
+        table = _group_table(values, types, cost_of, unit, cap, width)
+        if total is None:
+            best += float(table[cap])
+        else:
+            combined = _min_plus(combined, table)
+    return float(combined[width]) if total is not None else best
+
+
+def _group_table(
+    values: Sequence[_TypeValues], types: list[int], cost_of: list[float], unit: int, cap: int, width: int
+) -> np.ndarray:
+    """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``)."""
+    table = np.zeros(width + 1)
+    for t in types:
+        step = round(cost_of[t] / unit) if unit and cost_of[t] > 0 else 0
+        v = values[t]
+        top = v.n_max if step == 0 else min(v.n_max, cap // step)
+        new = np.full(width + 1, np.inf)
+        for n in range(v.n_min, top + 1):
+            value = v.at(n)
+            if not math.isfinite(value):
+                continue
+            shift = n * step
+            cand = np.full(width + 1, np.inf)
+            cand[shift:] = table[: width + 1 - shift] + value
+            new = np.minimum(new, cand)
+        table = new
+    table[cap + 1 :] = table[cap]
+    return table
+
+
+def _min_plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c(s) = min_{u ≤ s} a(s − u) + b(u)``: the least sum of two groups spending at most ``s`` units together."""
+    out = np.full(len(a), np.inf)
+    for u in range(len(b)):
+        if math.isfinite(b[u]):
+            np.minimum(out[u:], a[: len(a) - u] + b[u], out=out[u:])
+    return out
+
+
+def _type_lp(
+    csc: sp.csc_array,
+    cost: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
+    rows: tuple,
+    cols: np.ndarray,
+    y: np.ndarray,
+) -> highspy.HighsLp:
+    """One type's LP: its columns and rows (``rows`` = (indices, lower, upper)), plus the count row ``Σ y`` last."""
+    index, row_lower, row_upper = rows
+    sub = csc[index][:, cols]
+    count = sp.csr_array(
+        (np.ones(len(y)), (np.zeros(len(y), np.int64), np.searchsorted(cols, y))), shape=(1, len(cols))
+    )
+    matrix = sp.vstack([sub, count]).tocsc()
+    inf = highspy.kHighsInf
+    return highs_lp(
+        cost[cols],
+        (bounds[0][cols], bounds[1][cols]),
+        (np.r_[row_lower[index], -inf], np.r_[row_upper[index], inf]),
+        matrix,
+    )
+
+
+def count_bound(
+    lp: highspy.HighsLp,
+    row_names: Sequence[str],
+    row_dual: np.ndarray,
+    x: np.ndarray,
+    y_cols: Sequence[np.ndarray],
+    deadline: float,
+) -> CountBound | None:
+    """The bound of the module docstring for a minimisation ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
+
+    Parameters
+    ----------
+    lp
+        The whole model (columns numbered as ``x``), objective offset included.
+    row_names
+        Name of each row (the total and family budget rows are recognised by name).
+    row_dual, x
+        HiGHS' row duals and column values of the LP relaxation's optimum.
+    y_cols
+        The site columns of each facility type.
+    deadline
+        ``time.perf_counter()`` value after which the bound is given up (None).
+
+    Returns
+    -------
+    CountBound or None
+        None where the model is not of the shape described or time ran out.
+    """
+    t0 = time.perf_counter()
+    if lp.sense_ != highspy.ObjSense.kMinimize:
+        return None
+    csc = sp.csc_array(
+        (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
+        shape=(lp.num_row_, lp.num_col_),
+    )
+    csr = csc.tocsr()
+    row_lower, row_upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
+    lower, upper = np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)
+    y_cols = [np.sort(np.asarray(c, np.int64)) for c in y_cols]
+    col_owner, row_owner = _owners(csr, y_cols, lp.num_col_)
+    exact = {r: c for r, c in _exact_rows(csr, row_names, row_upper, y_cols).items() if np.isinf(row_lower[r])}
+    coupling = (row_owner < 0) & ~np.isin(np.arange(lp.num_row_), list(exact))
+    price, rhs = _row_prices(np.where(coupling, row_dual, 0.0), row_lower, row_upper)
+    cost = np.asarray(lp.col_cost_) - csc.T @ price
+    bound = float(lp.offset_) + float(price @ rhs)
+    loose = np.flatnonzero(col_owner < 0)  # columns in coupling rows only: each at its cheaper bound
+    at = np.where(cost[loose] > 0, lower[loose], np.where(cost[loose] < 0, upper[loose], 0.0))
+    if not np.isfinite(at).all():
+        return None
+    bound += float(cost[loose] @ at)
+    values: list[_TypeValues] = []
+    lps = 0
+    for t, y in enumerate(y_cols):
+        cols = np.flatnonzero(col_owner == t)
+        rows = np.flatnonzero(row_owner == t)
+        if not len(y):
+            values.append(_TypeValues(0.0, 0, 0, {0: 0.0}))
+            continue
+        sub = _type_lp(csc, cost, (lower, upper), (rows, row_lower, row_upper), cols, y)
+        n_min, n_max = math.ceil(float(lower[y].sum()) - 1e-9), math.floor(float(upper[y].sum()) + 1e-9)
+        solved = _type_values(sub, n_min, n_max, float(x[y].sum()), deadline)
+        if solved is None:
+            return None
+        values.append(solved[0])
+        lps += solved[1]
+    total = next((r for r in exact if row_names[r].startswith(_EXACT_PREFIXES[0])), None)
+    best = _knapsack(values, exact, {r: float(row_upper[r]) for r in exact}, total)
+    if best is None or not math.isfinite(best):
+        return None
+    bound += best
+    return CountBound(bound - _SAFETY * abs(bound), lps, time.perf_counter() - t0)

@@ -1,0 +1,175 @@
+"""The access objective's whole-count bound (planning/access_counts.py) against brute force.
+
+The bound must never exceed the optimum found by enumerating every plan
+(random regions, two types in two families, a family cap, a county cap that
+couples them, a total); where the LP's gap is only fractional counts it must
+prove the optimum on its own; and its knapsack must equal enumeration of the
+counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from toy import X0, Y0, catalogue, facility_type, make_region
+
+from optimizer.config.schema import BudgetConfig, ObjectiveConfig
+from optimizer.planning.access_counts import _knapsack, _TypeValues
+from optimizer.planning.access_solve import _count_bound, _lp_relaxation
+from optimizer.planning.model import PlanningModel
+from optimizer.scenario import Scenario
+from optimizer.solvers.options import SolverOptions
+
+
+def _people_km(model: PlanningModel, chosen: list[tuple[int, str]], cap_km: float) -> float:
+    """Σ_k Σ_i P_ik min(cap, km to the nearest existing or chosen facility of type k), by numpy."""
+    model.prepare()
+    fac_types = model.scenario.region.facilities["facility_type"].astype(str).to_numpy()
+    total = 0.0
+    for type_id, td in model.types.items():
+        xy = np.vstack([model.fac_xy[fac_types == type_id], model.site_xy[[j for j, t in chosen if t == type_id]]])
+        km = np.linalg.norm(model.demand_xy[:, None, :] - xy[None, :, :], axis=2).min(axis=1) / 1000.0
+        total += float(td.population @ np.minimum(km, cap_km))
+    return total
+
+
+def _scenario(seed: int, n: int, m: int, budget: BudgetConfig) -> Scenario:
+    """Towns at random, each site next to one town (1 km at most), so the LP is close to whole and the bound tight."""
+    rng = np.random.default_rng(seed)
+    sites = rng.random((m, 2)) * [40_000, 20_000] + [X0, Y0]
+    demand = np.vstack([sites, rng.random((max(n - m, 0), 2)) * [40_000, 20_000] + [X0, Y0]])[:n]
+    demand[: min(n, m)] += rng.random((min(n, m), 2)) * 700.0
+    region = make_region(
+        demand,
+        rng.integers(1, 1000, n),
+        sites,
+        existing=[("clinic", X0 + 39_000, Y0 + 19_000), ("school", X0 + 1_000, Y0 + 1_000)],
+        school=rng.integers(1, 300, n),
+    )
+    cat = catalogue(
+        facility_type("clinic", cost=10, km=5, family="health"),
+        facility_type("school", cost=15, km=4, serves="school_age", family="education"),
+    )
+    return Scenario(
+        name="t",
+        region=region,
+        catalogue=cat,
+        budget=budget,
+        objective=ObjectiveConfig(kind="access", access_cap_km=30),
+    )
+
+
+def _brute_force(model: PlanningModel, sc: Scenario, m: int) -> float:
+    """The least people-km over every plan within the total, family and county caps (county A: x < 20 km)."""
+    costs = {"clinic": 10, "school": 15}
+    families = {"clinic": "health", "school": "education"}
+    county = np.where(model.site_xy[:, 0] < X0 + 20_000, "A", "B")
+    county_cap = sc.budget.per_unit[0].amount if sc.budget.per_unit else math.inf
+    best = math.inf
+    options = [(j, t) for j in range(m) for t in ("clinic", "school")]
+    for r in range(len(options) + 1):
+        for combo in itertools.combinations(options, r):
+            spend = {f: sum(costs[t] for _, t in combo if families[t] == f) for f in ("health", "education")}
+            in_county = {u: sum(costs[t] for j, t in combo if county[j] == u) for u in ("A", "B")}
+            if (
+                sum(spend.values()) <= sc.budget.total
+                and all(spend[f] <= cap for f, cap in sc.budget.per_family.items())
+                and max(in_county.values()) <= county_cap
+            ):
+                best = min(best, _people_km(model, list(combo), 30.0))
+    return best
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(3, 9), st.integers(2, 4), st.integers(0, 2))
+def test_count_bound_never_exceeds_the_brute_force_optimum(seed, n, m, shape):
+    budget = [
+        BudgetConfig(total=35),
+        BudgetConfig(total=40, per_family={"health": 20, "education": 30}),
+        BudgetConfig.model_validate({"total": 45, "per_unit": [{"levels": ["county"], "amount": 20}]}),
+    ][shape]
+    sc = _scenario(seed, n, m, budget)
+    model = PlanningModel(sc)
+    model.build()
+    best = _brute_force(model, sc, m)
+    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    assert relaxed is not None
+    counted = _count_bound(model, relaxed, SolverOptions(), 0.0)
+    assert counted is not None
+    # the objective adds a tie-break below 0.001 per facility to the people-km
+    assert counted.bound <= best + 0.01
+    assert relaxed.bound <= best + 0.01
+    result = model.solve(SolverOptions(mip_gap=0.0))
+    assert result.objective == pytest.approx(best, abs=0.01 * (m + 1))
+
+
+def test_fractional_counts_alone_are_closed_by_the_count_bound():
+    """Three towns 20 km apart, each with a site next to it, budget for 1.5 clinics: the LP opens 1.5 sites.
+
+    With counts whole the bound is the best single clinic, the optimum, so
+    the solve stops proven there (no branch and bound).
+    """
+    demand = [(X0 + 2_000, Y0 + 10_000), (X0 + 20_000, Y0 + 10_000), (X0 + 38_000, Y0 + 10_000)]
+    sites = [(x + 500, y) for x, y in demand]
+    region = make_region(demand, [100, 300, 200], sites, existing=[("clinic", X0 + 20_000, Y0 + 60_000)])
+    sc = Scenario(
+        name="t",
+        region=region,
+        catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
+        budget=BudgetConfig(total=15),
+        objective=ObjectiveConfig(kind="access", access_cap_km=100),
+    )
+    model = PlanningModel(sc)
+    best = min(_people_km(model, [(j, "clinic")], 100.0) for j in range(3))
+    result = model.solve(SolverOptions(mip_gap=1e-6))  # 0 would ask for more than the LP solves' tolerance
+    extra = result.report.extra
+    assert extra["access_lp_bound"] < best - 1.0  # the LP alone does not prove it
+    assert extra["access_count_bound"] == pytest.approx(best, abs=0.01)
+    assert "branch_and_bound" not in extra["access_seconds"]
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(best, abs=0.01)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from(["total", "total_and_family", "families_only"]))
+def test_knapsack_equals_enumeration_of_counts(seed, shape):
+    """Three types, values convex in the count on a window (extrapolated outside), total and family rows."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(3):
+        slopes = np.sort(rng.random(6) * -10.0)  # decreasing gains: convex
+        start = int(rng.integers(0, 2))
+        window = {start + k: float(np.r_[0.0, np.cumsum(slopes)][k]) for k in range(3)}
+        values.append(_TypeValues(min(window.values()) - 20.0, 0, 6, window))
+    cost = np.array([2.0, 3.0, 5.0])
+    rows: dict[int, np.ndarray] = {}
+    caps: dict[int, float] = {}
+    if shape != "families_only":
+        rows[0], caps[0] = cost.copy(), float(rng.integers(4, 20))
+    if shape != "total":
+        rows[1], caps[1] = np.array([2.0, 3.0, 0.0]), float(rng.integers(2, 10))
+    if shape == "families_only":
+        rows[2], caps[2] = np.array([0.0, 0.0, 5.0]), float(rng.integers(0, 12))
+    got = _knapsack(values, rows, caps, 0 if 0 in rows else None)
+    want = math.inf
+    for counts in itertools.product(range(7), repeat=3):
+        if all(rows[r] @ counts <= caps[r] for r in rows):
+            want = min(want, sum(v.at(c) for v, c in zip(values, counts, strict=True)))
+    assert got == pytest.approx(want)
+
+
+def test_type_values_extrapolate_below_the_convex_function():
+    """A convex V known at 3..5 is bounded outside by the end chords extended and never below the free LP."""
+    v = _TypeValues(free=-100.0, n_min=0, n_max=9, values={3: 10.0, 4: 6.0, 5: 4.0})
+    assert v.at(4) == 6.0
+    assert v.at(1) == pytest.approx(10.0 + 4.0 * 2)  # chord 3→4 (slope −4) extended down
+    assert v.at(8) == pytest.approx(4.0 - 2.0 * 3)  # chord 4→5 (slope −2) extended up
+    assert v.at(10) == math.inf
+    assert v.at(0) == pytest.approx(22.0)
+    flat = _TypeValues(free=-100.0, n_min=0, n_max=9, values={3: 10.0})  # one point: only the free LP below
+    assert flat.at(5) == -100.0
