@@ -26,6 +26,8 @@ Typical uses in regionopt:
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -303,17 +305,40 @@ def projected_crs(gdf: gpd.GeoDataFrame, crs: str | int | CRS | None = None) -> 
     return gdf.estimate_utm_crs()
 
 
+# Projected coordinates of recent point layers, keyed by their coordinates and both CRSs: one
+# scenario reprojects the same demand layer dozens of times (impedance, evaluation, accessibility).
+_PLANAR_CACHE: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+_PLANAR_CACHE_SIZE = 8
+
+
 def planar_xy(gdf: gpd.GeoDataFrame, crs: CRS) -> np.ndarray:
     """``(n, 2)`` array of point coordinates of ``gdf`` in ``crs`` (metres).
 
     Non-point geometries are represented by a point guaranteed to lie inside
     them (``representative_point``), not by their centroid, which may fall
-    outside a concave shape.
+    outside a concave shape. Point layers are reprojected once: the result is
+    remembered under a hash of the coordinates themselves (so an edited layer
+    is reprojected again), and each call gets its own copy.
     """
     geoms = gdf.geometry
     if len(geoms) == 0:
         return np.empty((0, 2))
-    if not (geoms.geom_type == "Point").all():
+    key = None
+    if (geoms.geom_type == "Point").all():
+        source = shapely.get_coordinates(geoms.to_numpy())
+        if len(source) == len(geoms) and geoms.crs is not None:
+            digest = hashlib.blake2b(np.ascontiguousarray(source).tobytes(), digest_size=16).hexdigest()
+            key = (digest, geoms.crs.to_wkt(), CRS.from_user_input(crs).to_wkt())
+            hit = _PLANAR_CACHE.get(key)
+            if hit is not None:
+                _PLANAR_CACHE.move_to_end(key)
+                return hit.copy()
+    else:
         geoms = geoms.representative_point()
     projected = geoms.to_crs(crs)
-    return np.column_stack([projected.x.to_numpy(), projected.y.to_numpy()])
+    xy = np.column_stack([projected.x.to_numpy(), projected.y.to_numpy()])
+    if key is not None:
+        _PLANAR_CACHE[key] = xy.copy()
+        while len(_PLANAR_CACHE) > _PLANAR_CACHE_SIZE:
+            _PLANAR_CACHE.popitem(last=False)
+    return xy

@@ -17,6 +17,7 @@ from optimizer.datum import (
     geometry_to_wgs84,
     in_china,
     out_of_china,
+    planar_xy,
     transform_geometry,
     wgs84_to_gcj02,
 )
@@ -139,3 +140,20 @@ def test_round_trip_property_across_china(lon, lat):
     assert metres(lon, lat, back_lon, back_lat) < 0.001
     # and the shift itself stays within the formula's known bounds (< ~1 km)
     assert metres(lon, lat, *wgs84_to_gcj02(lon, lat)) < 1000
+
+
+def test_planar_xy_reprojects_an_edited_layer_again_and_hands_out_copies():
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([120.0, 121.5, 119.2], [30.0, 29.1, 28.4]), crs="EPSG:4326")
+    utm = "EPSG:32651"
+    expected = np.column_stack([pts.to_crs(utm).geometry.x, pts.to_crs(utm).geometry.y])
+    first = planar_xy(pts, utm)
+    np.testing.assert_array_equal(first, expected)
+    first[:] = 0.0  # a caller writing into its array does not reach the next caller
+    np.testing.assert_array_equal(planar_xy(pts, utm), expected)
+    pts.loc[1, "geometry"] = shapely.Point(122.0, 30.5)  # edited in place
+    moved = pts.to_crs(utm).geometry
+    np.testing.assert_array_equal(planar_xy(pts, utm), np.column_stack([moved.x, moved.y]))
+    # Same coordinates in another source CRS are other points.
+    other = gpd.GeoDataFrame(geometry=pts.geometry.to_numpy(), crs="EPSG:3857")
+    again = other.to_crs(utm).geometry
+    np.testing.assert_array_equal(planar_xy(other, utm), np.column_stack([again.x, again.y]))
