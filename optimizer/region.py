@@ -27,6 +27,7 @@ Canonical layers (index name → columns):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,11 @@ class Region:
     def ancestors(self, unit_id: str) -> list[str]:
         """``unit_id`` followed by its parent, grandparent, … up to the top."""
         return _chain(_parent_of(self.admin_units), unit_id)
+
+    def ancestors_of(self, unit_ids: Iterable[str]) -> dict[str, list[str]]:
+        """:meth:`ancestors` of each of ``unit_ids``, reading the hierarchy once."""
+        parent = _parent_of(self.admin_units)
+        return {uid: _chain(parent, uid) for uid in dict.fromkeys(unit_ids)}
 
     def group_members(self, column: str) -> pd.Series:
         """:func:`group_members` of this region's admin units (errors name the admin-units file)."""

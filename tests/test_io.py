@@ -176,6 +176,7 @@ def test_geodataframes_validate_into_the_canonical_schema():
     check_region(r)
     assert r.name == "Toy" and r.files == {}
     assert r.ancestors("t1") == ["t1", "c2", "zj"]
+    assert r.ancestors_of(["t1", "c2", "t1"]) == {"t1": ["t1", "c2", "zj"], "c2": ["c2", "zj"]}
 
 
 def test_geopackage_round_trip_picks_layers_by_name(region_gpkg):

@@ -66,8 +66,10 @@ def site_unit_names(scenario: Scenario, unit_ids: pd.Series) -> pd.DataFrame:
     units = region.admin_units
     county_levels = set(finest_levels(units))
     out = []
-    for uid in unit_ids.astype(str):
-        chain = region.ancestors(uid)
+    ids = unit_ids.astype(str)
+    chains = region.ancestors_of(ids)
+    for uid in ids:
+        chain = chains[uid]
         at_level = [u for u in chain if u in units.index and units.at[u, "level"] in county_levels]
         if len(at_level) > 1 and at_level[-1] == chain[-1]:
             # the top unit is at a finest level only because it has no polygon children elsewhere
