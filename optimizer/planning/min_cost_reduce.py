@@ -56,7 +56,7 @@ then only the count cuts are added.
 Default with HiGHS (``PlanningModel.min_cost_count_cuts``): on the Zhejiang
 default min_cost targets it proves 5,088,700,000 optimal (bound
 5,088,055,179, 0.013 %) where the whole model ends at a 3.63 % gap after
-300 s (benchmarks/README.md, "Every objective on the Zhejiang default").
+300 s; 38.8 s end to end at load ~3 (benchmarks/README.md, "Every objective on the Zhejiang default").
 """
 
 from __future__ import annotations
