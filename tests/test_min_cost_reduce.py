@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pulp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from toy import catalogue, facility_type, random_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig, StandardLevel, StandardsConfig, UnitCap
 from optimizer.errors import InfeasibleError
+from optimizer.planning import min_cost_reduce
 from optimizer.planning.min_cost_reduce import least_sites
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
@@ -126,3 +128,37 @@ def test_count_cut_never_exceeds_the_least_number_of_sites(seed, n, m, cap):
     if fewest is not None:
         assert n_cut <= fewest
         assert n_cut == fewest  # tiny programs: the count program is solved to optimality
+
+
+def test_plans_moved_out_of_a_binding_county_cap_stay_optimal(monkeypatch):
+    """The per-type plans break a county cap; moved out of it at their own optima, they are the optimum (20)."""
+    sc = _scenario(3908, 7, 4, 800.0, (0.5, 0.0), 17.0)
+    assert _brute_force(sc) == pytest.approx(20.0)
+    shifted: list[bool] = []
+    shift = min_cost_reduce._shift
+
+    def spy(*args: object) -> bool:
+        shifted.append(shift(*args))  # type: ignore[arg-type]
+        return shifted[-1]
+
+    monkeypatch.setattr(min_cost_reduce, "_shift", spy)
+    result = PlanningModel(sc).solve()
+    assert shifted == [True]
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(20.0, abs=1e-6)
+
+
+def test_lp_dive_plan_is_integral_feasible_and_within_the_gap_of_the_lp():
+    """Cover 6 points with 3-point sets (LP 2.0 at y = 1/2 everywhere): the dive ends at an exact cover of 2."""
+    sets = [(0, 1, 2), (3, 4, 5), (0, 3, 4), (1, 2, 5)]
+    prob = pulp.LpProblem("cover", pulp.LpMinimize)
+    ys = [pulp.LpVariable(f"y{k}", lowBound=0, upBound=1, cat=pulp.LpInteger) for k in range(len(sets))]
+    prob.setObjective(pulp.lpSum(ys))
+    for point in range(6):
+        prob.addConstraint(pulp.lpSum(y for y, s in zip(ys, sets, strict=True) if point in s) >= 1, f"p{point}")
+    relaxed = min_cost_reduce._lp_solve(prob, SolverOptions(mip_gap=0.0))
+    assert relaxed is not None and relaxed[2] == pytest.approx(2.0)
+    plan = min_cost_reduce._lp_dive(*relaxed, SolverOptions(mip_gap=0.0))
+    assert plan is not None and sum(plan.values()) == 2
+    chosen = [s for y, s in zip(ys, sets, strict=True) if plan[y.name] == 1]
+    assert sorted(p for s in chosen for p in s) == list(range(6))

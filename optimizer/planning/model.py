@@ -168,10 +168,10 @@ class PlanningModel:
         # measured in benchmarks/README.md) and stage 2 from stage 1's plan (planning/equity_lns.py);
         # False: branch and bound on max t for the whole time limit, stage 2 by one solve.
         self.equity_level_search = True
-        # min_cost with HiGHS: True solves by type with count cuts (planning/min_cost_reduce.py). Off by default:
-        # on the Zhejiang default it proves a far better bound (5.088e9 vs 4.981e9) but, when a city cap joins the
-        # types, its plan is worse than the whole model's (benchmarks/README.md, "Every objective").
-        self.min_cost_count_cuts = False
+        # min_cost with HiGHS: solve by type with count cuts, the plans moved out of a violated city cap at their
+        # own optima (planning/min_cost_reduce.py; Zhejiang default: proven in < 60 s, benchmarks/README.md,
+        # "Every objective"); False: the whole model in one solve.
+        self.min_cost_count_cuts = True
 
     # ================================================================== preparation
     def prepare(self) -> PlanningModel:
