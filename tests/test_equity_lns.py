@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Callable
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -47,14 +49,33 @@ def _best_coverage(sc, best_min: float, min_rate) -> float:
     return best
 
 
+Stage2Case = tuple[Any, float, Callable[[Any], float], float]
+
+
+@pytest.fixture(scope="module")
+def stage2_case() -> Callable[..., Stage2Case]:
+    """The shared setup of the stage-2 tests: a random instance and its brute-force optima.
+
+    Returns a function of the hypothesis case (seed, n, m, budget, split,
+    levels, compare) giving the scenario, the best minimum rate, the
+    minimum-rate function and the best weighted coverage holding that rate
+    (module-scoped: hypothesis draws the case, the fixture builds it).
+    """
+
+    def build(*case: Any) -> Stage2Case:
+        sc, best_min, min_rate = _instance(*case)
+        return sc, best_min, min_rate, _best_coverage(sc, best_min, min_rate)
+
+    return build
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_fixed_family_plan_is_reported_when_the_full_stage2_solve_finds_none(
-    seed, n, m, budget, split, levels, compare
+    stage2_case, seed, n, m, budget, split, levels, compare
 ):
     """The full stage-2 solve stopped without a plan: the fix-and-optimise plan, true to its numbers."""
-    sc, best_min, min_rate = _instance(seed, n, m, budget, split, levels, compare)
-    best_cov = _best_coverage(sc, best_min, min_rate)
+    sc, best_min, min_rate, best_cov = stage2_case(seed, n, m, budget, split, levels, compare)
     model = PlanningModel(sc)
     assert model.problem is not None  # built: the site decisions exist
     sites = [v for ys in model.y.values() for v in ys]
@@ -64,21 +85,24 @@ def test_fixed_family_plan_is_reported_when_the_full_stage2_solve_finds_none(
     def full_without_plan(problem, options=None):
         if any(v.lowBound == v.upBound for v in sites):  # a neighbourhood: some family fixed
             return solve_problem(problem, options)
-        full_solves.append(1)
+        full_solves.append(equity_lns.FLOOR_ROW in problem.constraints)  # the full solve, above the rounds' plan
         return SolveReport("no_solution", None, bound, None, 0.0, "highs", "test", "Time limit reached")
 
     with mock.patch.object(equity_lns, "solve_problem", full_without_plan):
         result = model.solve()
     stage2 = result.stages[-1]
-    assert full_solves == [1]
+    assert full_solves == [True]
     assert stage2.extra["fix_and_optimise"], stage2.extra
+    assert equity_lns.FLOOR_ROW not in model.problem.constraints  # taken out again
     assert min_rate(result.after.served) >= best_min - sc.objective.equity.tolerance - 1e-9
     covered = _covered(result.after.served)
     assert covered <= best_cov + 1e-6
     # The objective is the plan's weighted coverage less the cost tie-break (at most 1e-3 per facility).
     assert covered - 1e-3 * len(result.chosen_sites) - 1e-6 <= stage2.objective <= covered + 1e-6
-    assert stage2.bound == bound
-    assert stage2.gap == pytest.approx(relative_gap(stage2.objective, bound))
+    # The full solve's bound holds above the floor; every plan below it is below the floor.
+    assert stage2.bound == max(bound, stage2.extra["floor"])
+    assert stage2.extra["floor"] > stage2.objective
+    assert stage2.gap == pytest.approx(relative_gap(stage2.objective, stage2.bound))
     assert stage2.status == "feasible"
     assert result.gap is not None and result.gap >= stage2.gap - 1e-12
     assert "fix-and-optimise" in stage2.message
@@ -87,11 +111,10 @@ def test_fixed_family_plan_is_reported_when_the_full_stage2_solve_finds_none(
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_stage2_with_and_without_fix_and_optimise_reaches_the_brute_force_optimum(
-    seed, n, m, budget, split, levels, compare
+    stage2_case, seed, n, m, budget, split, levels, compare
 ):
     """With the fix-and-optimise rounds and without them, stage 2 ends at the brute-force optimum, proven."""
-    sc, best_min, min_rate = _instance(seed, n, m, budget, split, levels, compare)
-    best_cov = _best_coverage(sc, best_min, min_rate)
+    sc, best_min, min_rate, best_cov = stage2_case(seed, n, m, budget, split, levels, compare)
 
     def without_rounds(model, plan, options, seconds):
         return None, plan, []
@@ -101,41 +124,80 @@ def test_stage2_with_and_without_fix_and_optimise_reaches_the_brute_force_optimu
             equity_lns, "improve_by_family", equity_lns.improve_by_family if rounds else without_rounds
         ):
             result = PlanningModel(sc).solve()
-        records = result.stages[-1].extra["fix_and_optimise"]
-        # The rounds follow the full solve, and only when it did not prove its plan optimal.
-        full_proven = result.stages[-1].extra["full_solve"]["status"] == "optimal"
-        assert (len(records) > 0) == (rounds and not full_proven)
+        stage2 = result.stages[-1]
+        # The rounds come first; with a plan from them the full solve runs above it (floor row).
+        assert (len(stage2.extra["fix_and_optimise"]) > 0) == rounds
+        assert ("floor" in stage2.extra) == rounds
         assert result.status == "optimal"
+        assert stage2.bound is not None and stage2.bound >= best_cov - 1e-2  # never below the optimum
         assert min_rate(result.after.served) == pytest.approx(best_min, abs=1e-6)
         assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _rounds_keep_the_plan(model, plan, options, seconds):
+    """Rounds that improve nothing: stage 1's plan with its stage-2 value (its sites fixed, the rest solved)."""
+    sites = [v for ys in model.y.values() for v in ys]
+    report, values = equity_lns._solve_fixed(model, sites, plan, options)
+    return report.objective, values, [{"family": "all fixed", "status": report.status, "value": report.objective}]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
-def test_rounds_after_an_unproven_full_solve_keep_its_plan_when_they_find_nothing_better(
-    seed, n, m, budget, split, levels, compare
+def test_full_solve_above_a_poor_plan_reaches_the_brute_force_optimum(
+    stage2_case, seed, n, m, budget, split, levels, compare
 ):
-    """The full solve stopped with its (here optimal) plan unproven: the rounds start from it, find nothing
-    better, and the full solve's plan is reported with its own values, against its bound."""
-    sc, best_min, min_rate = _instance(seed, n, m, budget, split, levels, compare)
-    best_cov = _best_coverage(sc, best_min, min_rate)
+    """Rounds that keep stage 1's plan as it is: the full solve above it (floor row) finds the optimum, or
+    proves that plan optimal by finding nothing above it."""
+    sc, best_min, min_rate, best_cov = stage2_case(seed, n, m, budget, split, levels, compare)
+    with mock.patch.object(equity_lns, "improve_by_family", _rounds_keep_the_plan):
+        result = PlanningModel(sc).solve()
+    stage2 = result.stages[-1]
+    assert stage2.status == "optimal", stage2.message
+    assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
+    assert min_rate(result.after.served) >= best_min - sc.objective.equity.tolerance - 1e-9
+    assert stage2.bound >= best_cov - 1e-2
+    if stage2.extra["full_solve"]["status"] == "infeasible":
+        assert stage2.bound == stage2.extra["floor"]
+        assert "that plan is optimal" in stage2.message
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_unproven_full_solve_above_the_rounds_reports_its_bound_raised_to_the_floor(
+    stage2_case, seed, n, m, budget, split, levels, compare
+):
+    """The full solve above stage 1's plan stopped unproven with a plan: that plan (it beats the rounds'),
+    against its bound or the floor, whichever is higher — never below the brute-force optimum."""
+    sc, best_min, min_rate, best_cov = stage2_case(seed, n, m, budget, split, levels, compare)
     model = PlanningModel(sc)
     assert model.problem is not None
-    sites = [v for ys in model.y.values() for v in ys]
 
     def full_unproven(problem, options=None):
         report = solve_problem(problem, options)
-        if any(v.lowBound == v.upBound for v in sites) or not report.has_solution:  # a neighbourhood
-            return report
+        if equity_lns.FLOOR_ROW not in problem.constraints or not report.has_solution:
+            return report  # a neighbourhood, or nothing above the floor
         bound = report.objective + 5.0
         return dataclasses.replace(report, status="feasible", bound=bound, gap=relative_gap(report.objective, bound))
 
-    with mock.patch.object(equity_lns, "solve_problem", full_unproven):
+    with (
+        mock.patch.object(equity_lns, "improve_by_family", _rounds_keep_the_plan),
+        mock.patch.object(equity_lns, "solve_problem", full_unproven),
+    ):
         result = model.solve()
     stage2 = result.stages[-1]
-    if stage2.extra["full_solve"]["objective"] is None:
-        return  # stage 2 had no plan to start from (e.g. nothing to build)
-    assert stage2.extra["fix_and_optimise"]
-    assert stage2.status == "feasible" and "fix-and-optimise" not in stage2.message
-    assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
+    floor = stage2.extra["floor"]
+    assert stage2.bound >= best_cov - 1e-2
     assert min_rate(result.after.served) >= best_min - sc.objective.equity.tolerance - 1e-9
+    if stage2.extra["full_solve"]["status"] == "infeasible":
+        assert stage2.status == "optimal" and stage2.bound == floor
+        return
+    full_value = stage2.extra["full_solve"]["objective"]
+    rounds_value = stage2.extra["fix_and_optimise"][-1]["value"]
+    assert full_value >= floor - 1e-6  # the floor row held (within HiGHS' row tolerance)
+    assert stage2.bound == pytest.approx(max(full_value + 5.0, floor))
+    assert stage2.status == "feasible"
+    # The better plan is kept: the full solve's, unless it meets the floor only within the tolerance.
+    assert stage2.objective == max(full_value, rounds_value)
+    assert ("fix-and-optimise" in stage2.message) == (full_value <= rounds_value)
+    if full_value > rounds_value:
+        assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)

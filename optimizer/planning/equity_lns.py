@@ -1,31 +1,33 @@
-"""Equity stage 2: the full solve, then fix-and-optimise by facility family from its plan (or stage 1's).
+"""Equity stage 2: fix-and-optimise by facility family from stage 1's plan, then the full solve above it.
 
 Stage 2 of the equity objective maximises weighted coverage while holding
 stage 1's minimum rate. HiGHS 1.16 takes no safe MIP start (see
-benchmarks/README.md, "HiGHS 1.16 MIP-start defect"), so the full solve
-starts without the stage-1 plan and, on the Zhejiang default, sometimes
-ends its 300 s with no plan of its own: the stage-1 plan is then kept with
-its far lower coverage (measured: 269.3 M against a bound of 283.2 M, a
-5.1 % gap, where another run found 283.0 M).
+benchmarks/README.md, "HiGHS 1.16 MIP-start defect"), so a plain full solve
+starts without the stage-1 plan and, on the Zhejiang default, often ends
+its 300 s with no plan of its own or a poor one (measured: none in 240 s
+and in 300 s; 268.2 M against a bound of 284.8 M in 240 s; 283.0 M once).
 
-This module improves the full solve's plan (stage 1's when the full solve
-has none) after it, without any MIP start: each
+This module first improves stage 1's plan without any MIP start: each
 *neighbourhood* frees the site decisions of one facility family (culture,
 health, education, elder care) and fixes every other site decision at the
 current plan; the problem is solved as it is (stage 2's objective, the hold
 row and every row a study added) with those bounds. The current plan is
 feasible there, so every sub-solve can only keep or improve it, and a
-family alone is a much smaller MIP that HiGHS solves in seconds. The full
-stage-2 solve runs first, for most of the time (measured on the default at
-load 1.6 with the rounds first: they took 60 s and the full solve, left
-240 s, found 268.2 M against 283.0 M with 300 s in an earlier run); its
-bound is stage 2's bound (valid for the whole problem), and the better of
-its plan and the improved one is kept. Nothing here proves anything: the
-fixing only finds plans.
+family alone is a much smaller MIP that HiGHS solves in seconds (measured
+on the default: 3–13 s each, 274 M → 278.5 M in three rounds).
+
+The full solve then runs for the time left with a floor row, "objective ≥
+the rounds' value plus the gap to prove" — the one thing a MIP start would
+give (pruning against a known plan) without the start mechanism: every plan
+it finds beats the rounds' plan, and "no such plan" proves the rounds' plan
+optimal. Its bound, raised to the floor, bounds the whole problem (every
+plan outside the floor row is below the floor). The fixing itself proves
+nothing.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -33,15 +35,24 @@ from typing import TYPE_CHECKING
 import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
+from ..solvers.highs_bulk import _constraint_dict
 
 if TYPE_CHECKING:
     from .model import PlanningModel
 
 __all__ = ["improve_by_family", "solve_stage2"]
 
-#: Share of stage 2's time limit kept for the fix-and-optimise rounds after the full solve, and the
+#: Share of stage 2's time limit for the fix-and-optimise rounds before the full solve, and the
 #: cap on one neighbourhood's solve as a share of the time limit.
-LNS_SHARE, NEIGHBOURHOOD_SHARE = 0.2, 0.1
+LNS_SHARE, NEIGHBOURHOOD_SHARE = 0.25, 0.1
+
+#: Name of the row "objective ≥ the rounds' value plus the gap" of the full solve (removed after it).
+FLOOR_ROW = "equity_stage2_floor"
+
+#: The least gap the floor row proves (relative, HiGHS' convention), whatever ``mip_gap``: HiGHS accepts
+#: rows 1e-7 off, so a floor closer than this to the rounds' value could be met by their own plan,
+#: and HiGHS' own branch and bound stops at an absolute gap of 1e-6 in any case.
+FLOOR_RESOLUTION = 1e-6
 
 #: An improvement counts when it beats the plan by this much (relative, HiGHS' convention).
 IMPROVEMENT = 1e-7
@@ -121,49 +132,93 @@ def improve_by_family(
 
 
 def solve_stage2(model: PlanningModel, stage1_plan: dict[str, float | None], options: SolverOptions) -> SolveReport:
-    """Equity stage 2 (the hold row and the main objective already set): the full solve, then its plan improved.
+    """Equity stage 2 (the hold row and the main objective already set): rounds from stage 1's plan, then the full solve.
 
-    The full solve gets ``1 − LNS_SHARE`` of the time limit; unless it proves
-    its plan optimal, the fix-and-optimise rounds start from its plan (from
-    stage 1's when it found none) for the time left.
+    1. Fix-and-optimise rounds (:func:`improve_by_family`) from stage 1's
+       plan, for at most :data:`LNS_SHARE` of the time limit.
+    2. The full solve for the time left, with a *floor row*
+       (:data:`FLOOR_ROW`): the objective at least the rounds' value plus the
+       gap to prove. This hands the solver the rounds' value without a MIP
+       start (HiGHS 1.16 defect): it only searches plans that beat the
+       rounds' by more than the gap, and prunes every node below that.
 
-    The report's bound is the full solve's (``None`` if it has none), its
-    objective the better plan's, whose values are left on the variables;
-    ``optimal`` only when the full solve says so and its plan is kept, or
-    the kept plan is within ``mip_gap`` of the full solve's bound.
+    Exact either way: every plan outside the floor row is within the gap of
+    the rounds' plan, so the optimum is at most ``max(bound, floor)`` for the
+    full solve's bound on the rows it was given; "no such plan" (infeasible)
+    proves the rounds' plan optimal at ``mip_gap``. Without a plan from the
+    rounds (or without a time limit) the full solve runs alone, as before.
+
+    The report's bound is that bound (``None`` if the full solve has none),
+    its objective the better plan's, whose values are left on the variables.
     """
     prob = model.problem
     t0 = time.perf_counter()
     limit = options.time_limit
-    full_limit = None if limit is None else max(1.0, (1.0 - LNS_SHARE) * limit)
-    full = solve_problem(prob, replace(options, time_limit=full_limit))
-    full_value = full.objective if full.has_solution else None
-    if full.status == "optimal" or limit is None:
-        return replace(full, extra={**full.extra, "fix_and_optimise": [], "full_solve": full.to_dict()})
-    full_plan = {v.name: v.varValue for v in prob.variables()} if full_value is not None else None
-    seconds = max(1.0, limit - (time.perf_counter() - t0))
-    value, plan, records = improve_by_family(model, full_plan or stage1_plan, options, seconds)
-    extra = {**full.extra, "fix_and_optimise": records, "full_solve": full.to_dict()}
-    elapsed = time.perf_counter() - t0
-    if value is None or (full_value is not None and full_value >= value):
-        if full_plan is not None:  # the rounds' solves left their own values on the variables
-            for v in prob.variables():
-                v.varValue = full_plan.get(v.name)
-        return replace(full, seconds=elapsed, extra=extra)
-    # The fixed plan is better (or the full solve found none): report it against the full solve's bound.
+    value, plan, records = (
+        (None, stage1_plan, [])
+        if limit is None
+        else (improve_by_family(model, stage1_plan, options, max(1.0, LNS_SHARE * limit)))
+    )
+    left = None if limit is None else max(1.0, limit - (time.perf_counter() - t0))
+    if value is None:
+        full = solve_problem(prob, replace(options, time_limit=left))
+        extra = {**full.extra, "fix_and_optimise": records, "full_solve": full.to_dict()}
+        return replace(full, seconds=time.perf_counter() - t0, extra=extra)
+    floor = value + _gap_to_prove(options) * max(1.0, abs(value))
+    cons = _constraint_dict(prob)
+    prob += (prob.objective >= floor, FLOOR_ROW)
+    try:
+        full = solve_problem(prob, replace(options, time_limit=left))
+        full_plan = {v.name: v.varValue for v in prob.variables()} if full.has_solution else None
+    finally:
+        cons.pop(FLOOR_ROW, None)
+    extra = {**full.extra, "fix_and_optimise": records, "full_solve": full.to_dict(), "floor": floor}
+    return _stage2_report(prob, full, full_plan, value, plan, floor, options, time.perf_counter() - t0, extra)
+
+
+def _gap_to_prove(options: SolverOptions) -> float:
+    """The gap stage 2 proves: ``mip_gap``, at least :data:`FLOOR_RESOLUTION`."""
+    return max(options.mip_gap, FLOOR_RESOLUTION)
+
+
+def _stage2_report(
+    prob: pulp.LpProblem,
+    full: SolveReport,
+    full_plan: dict[str, float | None] | None,
+    value: float,
+    plan: dict[str, float | None],
+    floor: float,
+    options: SolverOptions,
+    seconds: float,
+    extra: dict,
+) -> SolveReport:
+    """Stage 2's report from the floor-row solve ``full`` and the rounds' plan (``value``, ``plan``)."""
+    if full.status == "infeasible":
+        bound: float | None = floor  # no plan beats the rounds' by more than the gap
+    elif full.bound is not None and math.isfinite(full.bound):
+        bound = max(float(full.bound), floor)
+    else:
+        bound = None
+    if full_plan is not None and full.objective is not None and full.objective > value:
+        objective, kept, message = float(full.objective), full_plan, full.message
+    else:
+        objective, kept = value, plan
+        message = f"{full.message}; the plan of the fix-and-optimise rounds (one family free at a time) is kept"
+        if full.status == "infeasible":
+            message = "the full solve above the plan of the fix-and-optimise rounds is infeasible: that plan is optimal"
     for v in prob.variables():
-        if v.name in plan:
-            v.varValue = plan[v.name]
-    bound = full.bound
-    gap = relative_gap(value, bound)
-    optimal = gap is not None and gap <= options.mip_gap * (1.0 + 1e-9)
+        if v.name in kept:
+            v.varValue = kept[v.name]
+    bound = None if bound is None else max(bound, objective)
+    gap = relative_gap(objective, bound)
+    optimal = gap is not None and gap <= _gap_to_prove(options) * (1.0 + 1e-9)
     return replace(
         full,
         status="optimal" if optimal else "feasible",
-        objective=value,
+        objective=objective,
         bound=bound,
         gap=gap,
-        seconds=elapsed,
-        message=f"{full.message}; the plan of the fix-and-optimise rounds (one family free at a time) is kept",
+        seconds=seconds,
+        message=message,
         extra=extra,
     )
