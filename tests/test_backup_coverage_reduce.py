@@ -67,7 +67,7 @@ def _backed_up(a: np.ndarray, mask: np.ndarray) -> int:
     return int((a[:, mask].sum(axis=1) >= 2).sum())
 
 
-@settings(max_examples=150)
+@settings(max_examples=60)
 @given(instances(), st.booleans())
 def test_lscpb_with_and_without_reductions_matches_brute_force(inst, reduce):
     d, pre = inst
@@ -85,7 +85,7 @@ def test_lscpb_with_and_without_reductions_matches_brute_force(inst, reduce):
     assert model.spopt_objective == best + int((a.sum(axis=1) < 2).sum())
 
 
-@settings(max_examples=100)
+@settings(max_examples=40)
 @given(instances(), st.booleans(), st.booleans())
 def test_every_path_of_the_reductions_matches_brute_force(inst, find_cover, fix_all):
     # Small instances nearly always have a tight LP, an integral probe and an LP bound that proves
@@ -126,7 +126,7 @@ def test_lp_gap_above_one_falls_back_to_the_lscp_mip():
     assert model.objective == max(_backed_up(a, s) for s in covers)
 
 
-@settings(max_examples=300)
+@settings(max_examples=120)
 @given(instances())
 def test_cover_fixings_hold_for_every_cover_of_p_sites(inst):
     d, pre = inst
@@ -155,7 +155,7 @@ def test_cover_fixings_hold_for_every_cover_of_p_sites(inst):
         assert (plan == (all_fixed.opened | pre)).all()
 
 
-@settings(max_examples=200)
+@settings(max_examples=80)
 @given(instances(), st.integers(0, 2**32 - 1))
 def test_certified_bounds_hold_for_any_duals_and_bounds(inst, seed):
     d, pre = inst

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from installed import DefaultRun
 from test_impedance import MATRIX, line_region, minutes_type
 from test_maps import EVIL_FACILITY, EVIL_SITE, EVIL_UNIT, build_toy_result
 from toy import catalogue
@@ -409,35 +410,18 @@ def test_report_page(open_page, toy, tmp_path):
 
 # ----------------------------------------------------------------------------- the real default
 @pytest.fixture(scope="module")
-def zhejiang_report(tmp_path_factory):
+def zhejiang_report(zhejiang_default_run: DefaultRun) -> Path:
+    """The result folder of the session's one full run of the shipped default (tests/conftest.py)."""
     if not ZHEJIANG_GPKG.is_file():
         pytest.skip(f"{ZHEJIANG_GPKG} not built (python geodata/build_zhejiang.py)")
-    import optimizer.solvers.highs as solvers
-    from optimizer.pipeline import default_config_path, run
-    from optimizer.scenario import load_scenario
-
-    class FirstPlan(solvers._InterruptibleHiGHS):
-        """HiGHS stopping at its first improving plan: a complete (not proven optimal) plan on the
-        real geodata without the minutes of a full solve, and — unlike a short time limit — on a
-        busy machine too (the scenario's own time limit stays as the safety net)."""
-
-        def __init__(self, **kwargs):
-            super().__init__(mip_max_improving_sols=1, **kwargs)
-
-    scenario = load_scenario(default_config_path())
-    out = tmp_path_factory.mktemp("zhejiang") / "out"
-    t0 = time.perf_counter()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(solvers, "_InterruptibleHiGHS", FirstPlan)
-        outcome = run(scenario, out_dir=out)
-    return outcome.out_dir, time.perf_counter() - t0
+    return zhejiang_default_run.out
 
 
 @pytest.mark.slow
 def test_zhejiang_default_report(open_page, zhejiang_report, tmp_path):
     import geopandas as gpd
 
-    out, seconds = zhejiang_report
+    out = zhejiang_report
     units = gpd.read_file(ZHEJIANG_GPKG, layer="admin_units")
     mapped = units[~(units.geometry.isna() | units.geometry.is_empty)]
     n_counties = int((mapped["level"] != "city").sum())
@@ -478,10 +462,7 @@ def test_zhejiang_default_report(open_page, zhejiang_report, tmp_path):
     wait_maps(frames[0], 2)
     page.screenshot(path=str(tmp_path / "zhejiang-report.png"))
     probe.assert_clean(page)
-    print(
-        f"\nZhejiang default (first plan HiGHS finds): run+render {seconds:.1f} s, report files {sizes / 1e6:.1f} MB, "
-        f"side-by-side map load {load:.2f} s"
-    )
+    print(f"\nZhejiang default ({status}): report files {sizes / 1e6:.1f} MB, side-by-side map load {load:.2f} s")
 
 
 # ----------------------------------------------------------------------------- the gap: out of reach, change, legend, names
@@ -661,7 +642,7 @@ def test_gap_screenshots_written_as_artefacts(open_page, toy):
 
 @pytest.mark.slow
 def test_zhejiang_gap_screenshots(open_page, zhejiang_report):
-    out, _ = zhejiang_report
+    out = zhejiang_report
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for indicator in ("reach", "change"):
         page, probe = open_page(out / "map_toggle.html", f"#indicator={indicator}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-import geopandas as gpd
 import numpy as np
 import pytest
+from line_plans import competitor_layer
 from scipy.spatial.distance import cdist
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
@@ -16,24 +16,7 @@ from optimizer.locate.attendance import decay_weights
 from optimizer.planning.competitors import huff_capture
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
-from tests.toy import UTM51, X0, Y0, catalogue, facility_type, make_region, points
-
-
-def _competitors(xy: np.ndarray, attractiveness, types=None) -> gpd.GeoDataFrame:
-    n = len(xy)
-    return (
-        gpd.GeoDataFrame(
-            {
-                "facility_id": [f"c{k}" for k in range(n)],
-                "facility_type": types or ["clinic"] * n,
-                "attractiveness": attractiveness,
-            },
-            geometry=points(xy).values,
-            crs=UTM51,
-        )
-        .set_index("facility_id")
-        .to_crs(4326)
-    )
+from tests.toy import X0, Y0, catalogue, facility_type, make_region
 
 
 def _share(d_m: np.ndarray, cut_m: np.ndarray, decay: str, beta: float) -> np.ndarray:
@@ -67,7 +50,7 @@ def test_attendance_with_competitors_matches_brute_force(seed, decay, beta):
         catalogue=catalogue(clinic),
         budget=BudgetConfig(total=20),
         objective=objective,
-        competitors=_competitors(cxy, attract),
+        competitors=competitor_layer(cxy, attract),
     )
     result = PlanningModel(sc).solve()
     cut = np.full(10, 10_000.0)
@@ -119,7 +102,7 @@ def test_demand_a_competitor_serves_counts_as_covered():
     _, alone = plan(None)
     assert list(alone.chosen_sites["site_id"]) == ["s1"]  # the largest village
     # A private clinic 1 km from d1 serves its 300 people: the public clinic goes to d2 (200 people).
-    _, rival = plan(_competitors(np.array([[X0 + 10_000, Y0 + 1000]]), [1.0]))
+    _, rival = plan(competitor_layer(np.array([[X0 + 10_000, Y0 + 1000]]), [1.0]))
     assert list(rival.chosen_sites["site_id"]) == ["s2"]
     assert rival.objective == pytest.approx(500.0, abs=1e-2)  # 300 served by the competitor + 200
     assert rival.summary()["competitors"] == {"clinic": {"competitors": 1, "population_in_reach": 300.0}}
@@ -169,7 +152,7 @@ def test_competitors_from_a_scenario_file(tmp_path):
     gpkg = tmp_path / "region.gpkg"
     for layer in ("admin_units", "demand", "facilities", "candidates"):
         getattr(region, layer).reset_index().to_file(gpkg, layer=layer)
-    lon, lat = _competitors(np.array([[X0 + 10_000, Y0 + 1000]]), [1.0]).geometry.iloc[0].coords[0]
+    lon, lat = competitor_layer(np.array([[X0 + 10_000, Y0 + 1000]]), [1.0]).geometry.iloc[0].coords[0]
     (tmp_path / "private.csv").write_text(f"facility_id,facility_type,lon,lat\np1,clinic,{lon},{lat}\n")
     (tmp_path / "catalogue.yaml").write_text(
         yaml.safe_dump({"facility_types": {"clinic": {"family": "health", "cost": 10, "service": {"distance_km": 4}}}})

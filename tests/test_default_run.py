@@ -1,4 +1,4 @@
-"""`regionopt run` on the shipped Zhejiang default, end to end (about 20 s)."""
+"""`regionopt run` on the shipped Zhejiang default, end to end (one full solve per session, shared)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from installed import DefaultRun
 
-from optimizer.cli.main import main
-
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "configs" / "zhejiang.yaml"
 PROVINCE = 64_567_588
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("default") / "zhejiang-default"
-    result = CliRunner().invoke(main, ["run", str(CONFIG), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out, result.output
+def default_run(zhejiang_default_run: DefaultRun) -> tuple[Path, str]:
+    """The session's one ``regionopt run`` of the shipped default (tests/conftest.py): by the installed
+    wheel where it can be built, else by this checkout's CLI; either way configs/zhejiang.yaml's content
+    and the code of this checkout."""
+    return zhejiang_default_run.out, zhejiang_default_run.output
 
 
 def test_default_scenario_is_solved_to_optimality_or_a_small_stated_gap(default_run):

@@ -16,70 +16,37 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+from line_plans import LinePlans
 from test_impedance import MATRIX, ROUND, line_region, minutes_type, roads
 from test_impedance_objectives import _random_matrix, _random_region
 from toy import UTM51, X0, Y0, catalogue, make_region, points
 
 from optimizer.config.schema import BudgetConfig, ImpedanceConfig, ObjectiveConfig, ServiceConfig
 from optimizer.planning.model import PlanningModel
-from optimizer.results import PlanResult
 from optimizer.scenario import Scenario
 
 POP = np.array([100.0, 200.0, 400.0])
-# c0 lies 20 km north of d2 (out of every straight-line reach) but the matrix gives d2-c0 6 min / 3 km and
-# d1-c0 25 min (beyond the standard); c1 stands on d1 but has no pair in the matrix: out of reach there.
-COMPETITOR_PAIRS = "d2,c0,6,3\nd1,c0,25,9\n"
-
-
-def competitors(attractiveness: tuple[float, float] = (1.0, 1.0)) -> gpd.GeoDataFrame:
-    xy = np.array([[X0 + 30_000, Y0 + 21_000], [X0 + 5000, Y0 + 1000]])
-    return (
-        gpd.GeoDataFrame(
-            {"facility_id": ["c0", "c1"], "facility_type": ["clinic", "clinic"], "attractiveness": attractiveness},
-            geometry=points(xy).values,
-            crs=UTM51,
-        )
-        .set_index("facility_id")
-        .to_crs(4326)
-    )
-
-
-def solve(tmp_path: Path | None, objective: dict, *, rivals: gpd.GeoDataFrame | None, budget: float = 10) -> PlanResult:
-    """The line region with the matrix (plus the competitors' pairs with ``rivals``) or the straight line (no ``tmp_path``)."""
-    impedance = ImpedanceConfig()
-    if tmp_path is not None:
-        (tmp_path / "od.csv").write_text(MATRIX + (COMPETITOR_PAIRS if rivals is not None else ""))
-        impedance = ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv")
-    sc = Scenario(
-        name="t",
-        region=line_region(),
-        catalogue=catalogue(minutes_type(15)),
-        budget=BudgetConfig(total=budget),
-        objective=ObjectiveConfig.model_validate(objective),
-        impedance=impedance,
-        competitors=rivals,
-    )
-    result = PlanningModel(sc).solve()
-    assert result.status == "optimal"
-    return result
+# The competitors (tests/line_plans.py, ``rival_clinics``): c0 lies 20 km north of d2 (out of every
+# straight-line reach) but the matrix gives d2-c0 6 min / 3 km and d1-c0 25 min (beyond the standard);
+# c1 stands on d1 but has no pair in the matrix: out of reach there.
 
 
 # ----------------------------------------------------------------------------- coverage
-def test_competitor_covered_demand_under_a_matrix_by_hand(tmp_path: Path):
+def test_competitor_covered_demand_under_a_matrix_by_hand(line_plans: LinePlans):
     objective = {"kind": "coverage"}
     # Matrix, no competitors: f0 covers d0 (0 min); s0 would add d1 (14 min, 200), s1 d2 (9 min, 400): s1, 500.
-    alone = solve(tmp_path, objective, rivals=None)
+    alone = line_plans.plan(objective, matrix=True)
     assert list(alone.chosen_sites["site_id"]) == ["s1"]
     assert alone.objective == pytest.approx(500.0, abs=1e-2)
     # Matrix with competitors: c0 serves d2 (6 min <= 15; its 25 min to d1 is beyond), c1 has no pair and
     # reaches nobody. Covered already: d0 + d2 = 500; the public clinic goes to s0 for d1: 700.
-    rival = solve(tmp_path, objective, rivals=competitors())
+    rival = line_plans.plan(objective, matrix=True, rivals=(1.0, 1.0))
     assert list(rival.chosen_sites["site_id"]) == ["s0"]
     assert rival.objective == pytest.approx(700.0, abs=1e-2)
     assert rival.summary()["competitors"] == {"clinic": {"competitors": 2, "population_in_reach": 400.0}}
     # Straight line (7.5 km): c0 is 20 km from d2 and reaches nobody; c1 stands on d1 and reaches d0 (4 km)
     # and d1 (0 km): 300 in reach. f0 covers d0 and d1 (4 km) already, so the clinic goes to s1 for d2.
-    straight = solve(None, objective, rivals=competitors())
+    straight = line_plans.plan(objective, matrix=False, rivals=(1.0, 1.0))
     assert list(straight.chosen_sites["site_id"]) == ["s1"]
     assert straight.objective == pytest.approx(700.0, abs=1e-2)
     assert straight.summary()["competitors"] == {"clinic": {"competitors": 2, "population_in_reach": 300.0}}
@@ -122,23 +89,23 @@ def test_competitor_on_a_road_network_by_hand(tmp_path: Path):
 
 
 # ----------------------------------------------------------------------------- attendance: Huff capture
-def test_huff_capture_with_matrix_minutes_by_hand(tmp_path: Path):
+def test_huff_capture_with_matrix_minutes_by_hand(line_plans: LinePlans):
     objective = {"kind": "attendance", "attendance": {"decay": "linear"}}
-    result = solve(tmp_path, objective, rivals=competitors((2.0, 1.0)))
+    result = line_plans.plan(objective, matrix=True, rivals=(2.0, 1.0))
     # Linear decay to 0 at the 15-minute standard, a = 1 - t/15. Competitor utility: only d2 reaches c0
     # (6 min): C = 2 x (1 - 6/15) = 1.2; c1 has no pair. Kept share s = a^2 / (a + C).
     # d0 at f0 (0 min): s = 1 -> 100. Open s0: d1 at 14 min, a = 1/15 -> 200/15 = 13.33.
     # Open s1: d2 at 9 min, a = 0.4 -> 0.16 / 1.6 = 0.1 -> 40. Best: s1, 100 + 40 = 140 (260 without c0).
     assert list(result.chosen_sites["site_id"]) == ["s1"]
     assert result.objective == pytest.approx(140.0, abs=3e-3)
-    alone = solve(tmp_path, objective, rivals=None)
+    alone = line_plans.plan(objective, matrix=True)  # the plan of test_impedance_objectives' linear decay
     assert alone.objective == pytest.approx(260.0, abs=3e-3)
     # Straight line (cutoff 7.5 km, a = 1 - d/7.5): c0 is 20 km from everyone; c1 (A = 1) stands on d1:
     # C(d0) = 1 - 4/7.5 = 7/15, C(d1) = 1. d0 at f0: s = 1/(1 + 7/15); d1 4 km from f0: a = 7/15,
     # s = a^2/(a + 1); s1 brings d2 to 1 km: 13/15 (no competitor). 68.18 + 29.70 + 346.67 = 444.55.
     a1 = 7 / 15
     expected = 100 / (1 + 7 / 15) + 200 * a1 * a1 / (a1 + 1) + 400 * 13 / 15
-    straight = solve(None, objective, rivals=competitors((2.0, 1.0)))
+    straight = line_plans.plan(objective, matrix=False, rivals=(2.0, 1.0))
     assert list(straight.chosen_sites["site_id"]) == ["s1"]
     assert straight.objective == pytest.approx(expected, abs=3e-3)
     assert expected == pytest.approx(444.545, abs=1e-3)
@@ -152,8 +119,8 @@ def _ede(t: np.ndarray, pop: np.ndarray, kappa: float) -> float:
     return float(np.log(pop @ np.exp(kappa * t) / pop.sum()) / kappa)
 
 
-def test_kolm_pollak_travel_time_in_matrix_minutes_by_hand(tmp_path: Path):
-    result = solve(tmp_path, KP, rivals=None)
+def test_kolm_pollak_travel_time_in_matrix_minutes_by_hand(line_plans: LinePlans):
+    result = line_plans.plan(KP, matrix=True)
     # Times are the matrix's minutes, capped at 3 x the 7.5 km standard = 22.5 km at 30 km/h = 45 min.
     # Before: d0 0 (f0), d1 20 (f0), d2 none -> 45. kappa = (200 x 20 + 400 x 45) / (200 x 400 + 400 x 2025)
     # = 22,000 / 890,000 per minute. s0 gives (0, 14, 45); s1 gives (0, 16, 9): s1 is best.
@@ -170,7 +137,7 @@ def test_kolm_pollak_travel_time_in_matrix_minutes_by_hand(tmp_path: Path):
     assert _ede(np.array([0.0, 14.0, 45.0]), POP, kappa) > kp["ede_after_min"]  # s0 would be worse
     # Straight line: km x 2 min/km. Before: d0 0, d1 4 km = 8 min, d2 29 km capped at 22.5 km = 45 min;
     # s1 brings d2 to 1 km = 2 min.
-    straight = solve(None, KP, rivals=None)
+    straight = line_plans.plan(KP, matrix=False)
     skp = straight.summary()["kolm_pollak"]["by_type"]["clinic"]
     s_kappa = (200 * 8 + 400 * 45) / (200 * 64 + 400 * 2025)
     assert list(straight.chosen_sites["site_id"]) == ["s1"]

@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from line_plans import LinePlans
 from test_impedance import MATRIX, ROUND, line_region, minutes_type, roads
 from test_terrain import toy_scenario as terrain_toy
 from toy import X0, Y0, catalogue, make_region
@@ -36,26 +37,10 @@ from optimizer.scenario import Scenario
 POP = np.array([100.0, 200.0, 400.0])
 
 
-def scenario(tmp_path: Path | None, objective: dict, *, budget: float = 10, types=None) -> Scenario:
-    """The line region with the matrix (``tmp_path`` given) or the straight line (``None``)."""
-    impedance = ImpedanceConfig()
-    if tmp_path is not None:
-        (tmp_path / "od.csv").write_text(MATRIX)
-        impedance = ImpedanceConfig(kind="od_matrix", path=tmp_path / "od.csv")
-    return Scenario(
-        name="t",
-        region=line_region(),
-        catalogue=catalogue(*(types or [minutes_type(15)])),
-        budget=BudgetConfig(total=budget),
-        objective=ObjectiveConfig.model_validate(objective),
-        impedance=impedance,
-    )
-
-
 # ----------------------------------------------------------------------------- access
-def test_access_objective_with_matrix_km_by_hand(tmp_path: Path):
+def test_access_objective_with_matrix_km_by_hand(line_plans: LinePlans):
     objective = {"kind": "access", "access_cap_km": 50}
-    result = PlanningModel(scenario(tmp_path, objective)).solve()
+    result = line_plans.plan(objective, matrix=True)
     # Baseline km to the nearest existing clinic, by the matrix: d0 0 (f0), d1 7 (f0), d2 none -> cap 50:
     # 100 x 0 + 200 x 7 + 400 x 50 = 21,400 person-km. Open s0: d1 6, d2 40 -> 1,200 + 16,000 = 17,200;
     # open s1: d1 stays 7 (s1 is 30 km), d2 2 -> 1,400 + 800 = 2,200. Best: s1 at 2,200 person-km.
@@ -65,7 +50,7 @@ def test_access_objective_with_matrix_km_by_hand(tmp_path: Path):
     assert result.before.nearest_km["clinic"].tolist() == [0.0, 7.0, np.inf]
     assert result.after.nearest_km["clinic"].tolist() == [0.0, 7.0, 2.0]
     # The straight line: baseline d0 0, d1 4, d2 29 km; s1 gives d1 4, d2 1: 800 + 400 = 1,200 person-km.
-    straight = PlanningModel(scenario(None, objective)).solve()
+    straight = line_plans.plan(objective, matrix=False)
     assert list(straight.chosen_sites["site_id"]) == ["s1"]
     assert straight.objective == pytest.approx(1200.0, abs=0.01)
     assert straight.objective != pytest.approx(result.objective, abs=1.0)
@@ -134,9 +119,9 @@ def test_access_objective_with_terrain_adjusted_km_by_hand(tmp_path: Path):
 
 
 # ----------------------------------------------------------------------------- attendance
-def test_attendance_linear_decay_in_matrix_minutes_by_hand(tmp_path: Path):
+def test_attendance_linear_decay_in_matrix_minutes_by_hand(line_plans: LinePlans):
     objective = {"kind": "attendance", "attendance": {"decay": "linear"}}
-    result = PlanningModel(scenario(tmp_path, objective)).solve()
+    result = line_plans.plan(objective, matrix=True)
     # Cutoff = the 15-minute standard, share 1 - t/15. Baseline: d0 at f0 (0 min) attends fully (100);
     # d1 (f0 at 20 min) and d2 (none) do not. Open s0: d1 at 14 min gains 200/15 = 13.33;
     # open s1: d2 at 9 min gains 400 x (1 - 9/15) = 160. Best: s1, 100 + 160 = 260 attending.
@@ -144,13 +129,13 @@ def test_attendance_linear_decay_in_matrix_minutes_by_hand(tmp_path: Path):
     assert result.objective == pytest.approx(260.0, abs=3e-3)
     # The straight line (7.5 km radius): d0 1 (f0 at 0 km), d1 at 4 km from f0: 1 - 4/7.5; s1 1 km from d2:
     # 100 + 200 x 7/15 + 400 x (1 - 1/7.5) = 100 + 93.33 + 346.67 = 540.
-    straight = PlanningModel(scenario(None, objective)).solve()
+    straight = line_plans.plan(objective, matrix=False)
     assert straight.objective == pytest.approx(540.0, abs=3e-3)
 
 
-def test_attendance_exponential_decay_in_matrix_km_by_hand(tmp_path: Path):
+def test_attendance_exponential_decay_in_matrix_km_by_hand(line_plans: LinePlans):
     objective = {"kind": "attendance", "attendance": {"decay": "exponential", "beta": 0.5, "cutoff_km": 10}}
-    result = PlanningModel(scenario(tmp_path, objective)).solve()
+    result = line_plans.plan(objective, matrix=True)
     # Shares e^(-0.5 km) within 10 km. Baseline: d0 e^0 = 1, d1 at 7 km e^-3.5, d2 none.
     # Open s0: d1 at 6 km -> e^-3; open s1: d2 at 2 km -> e^-1 (d1-s1 is 30 km, beyond the cutoff).
     base = 100 + 200 * math.exp(-3.5)
@@ -160,7 +145,7 @@ def test_attendance_exponential_decay_in_matrix_km_by_hand(tmp_path: Path):
     assert list(result.chosen_sites["site_id"]) == ["s1"]
     assert result.objective == pytest.approx(with_s1, abs=3e-3)
     # Straight line: d1 is 4 km from f0 (e^-2), d2 1 km from s1 (e^-0.5).
-    straight = PlanningModel(scenario(None, objective)).solve()
+    straight = line_plans.plan(objective, matrix=False)
     assert straight.objective == pytest.approx(100 + 200 * math.exp(-2.0) + 400 * math.exp(-0.5), abs=3e-3)
 
 
@@ -190,8 +175,8 @@ def _layout(sc: Scenario, site_ids: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat([fac, new]), geometry="geometry", crs=region.facilities.crs)
 
 
-def test_2sfca_ratios_with_matrix_minutes_by_hand(tmp_path: Path):
-    sc = scenario(tmp_path, {"kind": "coverage"})
+def test_2sfca_ratios_with_matrix_minutes_by_hand(line_plans: LinePlans):
+    sc = line_plans.scenario({"kind": "coverage"}, matrix=True)
     layout = _layout(sc, ["s0"])
     # Within 15 minutes: d0-f0 (0), d0-s0 (5), d1-s0 (14); d1-f0 is 20 min. Supply 1 per facility (no capacity).
     # R_f0 = 1 / 100, R_s0 = 1 / (100 + 200); A = [1/100 + 1/300, 1/300, 0].
@@ -203,7 +188,9 @@ def test_2sfca_ratios_with_matrix_minutes_by_hand(tmp_path: Path):
     got = layout_accessibility(sc, layout, method="gaussian")["clinic"]
     assert got == pytest.approx([1 / 100 + r_s0 * w[1], r_s0 * w[2], 0.0], rel=1e-12)
     # Straight line (7.5 km): d1 is 4 km from f0 too, so both facilities share d0 and d1 (300 people).
-    straight = layout_accessibility(scenario(None, {"kind": "coverage"}), layout, method="2sfca")["clinic"]
+    straight = layout_accessibility(line_plans.scenario({"kind": "coverage"}, matrix=False), layout, method="2sfca")[
+        "clinic"
+    ]
     assert straight == pytest.approx([2 / 300, 2 / 300, 0.0], rel=1e-12)
 
 
@@ -226,8 +213,8 @@ def test_2sfca_on_a_road_network_by_hand(tmp_path: Path):
 
 
 # ----------------------------------------------------------------------------- nearest times
-def test_nearest_minutes_from_matrix_and_network_by_hand(tmp_path: Path):
-    sc = scenario(tmp_path, {"kind": "coverage"})
+def test_nearest_minutes_from_matrix_and_network_by_hand(tmp_path: Path, line_plans: LinePlans):
+    sc = line_plans.scenario({"kind": "coverage"}, matrix=True)
     before = evaluate_layout(sc, _layout(sc, []))
     after = evaluate_layout(sc, _layout(sc, ["s0", "s1"]))
     # Matrix minutes among the pairs kept (within 15 min): d0 0 (f0); d1 14 (s0); d2 9 (s1).

@@ -1,29 +1,22 @@
 """A plain (non-editable) install works from any folder: wheel → fresh venv → run, validate, init.
 
-The wheel is built from a copy of the source tree with ``python -m build``
-(sdist first, then the wheel from the sdist, as a release would), offline:
-no build isolation, the build backend of this environment. It is installed
-with ``--no-deps --no-index`` into a new virtual environment whose only view
-of the dependencies (geopandas, highspy, …) is a ``.pth`` line naming this
-environment's site-packages: nothing is downloaded, and ``optimizer`` can
-only come from the wheel (``PYTHONPATH`` is cleared, the commands run in an
-empty temporary folder far from the checkout).
+The wheel, the venv and the ``regionopt run`` of the shipped default are the session fixtures of
+tests/conftest.py (built by tests/installed.py: offline, nothing downloaded, ``optimizer`` only from
+the wheel); that one run of the full default also serves tests/test_default_run.py and the
+browser test of the real default.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
+from installed import DefaultRun, clean_env, run_installed
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = {
@@ -41,93 +34,6 @@ pytestmark = pytest.mark.slow
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _clean_env(venv: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["VIRTUAL_ENV"] = str(venv)
-    return env
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``python -m build`` on a copy of the source tree (only what a release ships)."""
-    pytest.importorskip("build")
-    src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "optimizer", src / "optimizer", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "configs", src / "configs")
-    shutil.copytree(ROOT / "geodata" / "zhejiang", src / "geodata" / "zhejiang")
-    dist = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--skip-dependency-check", "--outdir", str(dist), str(src)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    wheels = list(dist.glob("regionopt-*.whl"))
-    assert len(wheels) == 1, list(dist.iterdir())
-    return wheels[0]
-
-
-@pytest.fixture(scope="module")
-def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv holding the wheel; dependencies seen through a .pth line, nothing downloaded."""
-    root = tmp_path_factory.mktemp("venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
-    python = root / "bin" / "python"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--quiet",
-            str(wheel),
-        ],
-        # No PYTHONPATH: a checkout on it (with a regionopt.egg-info of an editable install) would make
-        # pip think regionopt is installed already and skip the wheel.
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_clean_env(root),
-        cwd=root.parent,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=_clean_env(root),
-        ).stdout.strip()
-    )
-    assert (site / "optimizer" / "data" / "configs" / "zhejiang.yaml").is_file(), proc.stdout + proc.stderr
-    # Lines of a .pth are only added to sys.path (after the venv's own
-    # site-packages); the .pth files in that folder (this checkout's editable
-    # install) are not run, so `optimizer` can only come from the wheel.
-    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (site / "_regionopt_test_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
-    return root
-
-
-def _run(venv: Path, cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(venv / "bin" / "regionopt"), *args],
-        cwd=cwd,
-        env=_clean_env(venv),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_wheel_ships_the_default_region_catalogue_and_scenarios(wheel: Path):
@@ -159,7 +65,7 @@ def test_installed_package_is_the_wheel_not_the_checkout(venv: Path, tmp_path: P
             "import optimizer, optimizer.pipeline as p; print(optimizer.__file__); print(p.default_config_path())",
         ],
         cwd=tmp_path,
-        env=_clean_env(venv),
+        env=clean_env(venv),
         capture_output=True,
         text=True,
         check=True,
@@ -169,18 +75,20 @@ def test_installed_package_is_the_wheel_not_the_checkout(venv: Path, tmp_path: P
     assert Path(config).is_relative_to(venv) and config.endswith("optimizer/data/configs/zhejiang.yaml"), config
 
 
-def test_validate_run_and_init_from_an_empty_folder(venv: Path, tmp_path: Path):
+def test_validate_run_and_init_from_an_empty_folder(venv: Path, zhejiang_default_run: DefaultRun, tmp_path: Path):
     work = tmp_path / "anywhere"
     work.mkdir()
 
-    validated = _run(venv, work, "validate")
+    validated = run_installed(venv, work, "validate")
     assert validated.returncode == 0, validated.stderr
     assert "scenario   zhejiang-default: valid" in validated.stdout
     assert "region     Zhejiang: 16,672 demand points, population 64,567,588" in validated.stdout
 
-    ran = _run(venv, work, "run")
-    assert ran.returncode == 0, ran.stderr
-    out = work / "reports" / "zhejiang-default"
+    # `regionopt run` in another empty folder (the session's one run of the full default; exit code 0)
+    ran = zhejiang_default_run
+    assert ran.venv == venv
+    out = ran.work / "reports" / "zhejiang-default"
+    assert ran.out == out
     assert f"written    {out.resolve()}" in ran.stdout or f"written    {out}" in ran.stdout, ran.stdout
     solution = json.loads((out / "solution.json").read_text())
     assert solution["status"] in ("optimal", "feasible") and solution["new_facilities"] > 0
@@ -203,13 +111,13 @@ def test_validate_run_and_init_from_an_empty_folder(venv: Path, tmp_path: Path):
         SHIPPED["optimizer/data/geodata/zhejiang/zhejiang.gpkg"].read_bytes()
     )
 
-    started = _run(venv, work, "init", "study")
+    started = run_installed(venv, work, "init", "study")
     assert started.returncode == 0, started.stderr
     study = work / "study"
     for member, source in SHIPPED.items():
         copied = study / member.removeprefix("optimizer/data/")
         assert copied.read_bytes() == source.read_bytes(), copied
-    own = _run(venv, work, "validate", "study/configs/zhejiang.yaml")
+    own = run_installed(venv, work, "validate", "study/configs/zhejiang.yaml")
     assert own.returncode == 0, own.stderr
     assert "scenario   zhejiang-default: valid" in own.stdout
     # The copy reads its own GeoPackage (relative paths resolve in the new folder).
@@ -219,16 +127,16 @@ def test_validate_run_and_init_from_an_empty_folder(venv: Path, tmp_path: Path):
     assert scenario.region.files["admin_units"].resolve() == (study / "geodata/zhejiang/zhejiang.gpkg").resolve()
 
     # Without the data: the scenarios point at the installed GeoPackage and still validate.
-    light = _run(venv, work, "init", "--no-data", "light")
+    light = run_installed(venv, work, "init", "--no-data", "light")
     assert light.returncode == 0, light.stderr
     assert not (work / "light" / "geodata").exists()
-    own = _run(venv, work, "validate", "light/configs/culture-gap.yaml")
+    own = run_installed(venv, work, "validate", "light/configs/culture-gap.yaml")
     assert own.returncode == 0, own.stderr
     assert "scenario   culture-gap: valid" in own.stdout
 
     # init never overwrites.
     written = sum(1 for path in study.rglob("*") if path.is_file())  # every file the first init wrote
-    again = _run(venv, work, "init", "study")
+    again = run_installed(venv, work, "init", "study")
     assert again.returncode == 2
     assert again.stderr.strip() == (
         f"error: study: init folder already holds configs/zhejiang.yaml and {written - 1} more; init never overwrites files "

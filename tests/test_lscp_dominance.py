@@ -13,7 +13,7 @@ from scipy.spatial.distance import cdist
 
 from optimizer.locate.coverage import LSCP, _dominated_rows, _lscp_dominance_fixpoint
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _fewest_covering(a: np.ndarray, pre: np.ndarray) -> int:

@@ -16,6 +16,8 @@ from optimizer.locate._mclp_lagrange import lagrangian_fixing
 from optimizer.locate.coverage import MCLP
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example of the end-to-end test builds and solves an MCLP (about 0.1 s at idle): fewer of them.
+SOLVES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _all_plans(a: np.ndarray, w: np.ndarray, k: int) -> dict[tuple[int, ...], float]:
@@ -75,7 +77,7 @@ def test_a_proven_incumbent_fixes_every_site():
     assert again[0] == bound and (again[1] == close).all() and (again[2] == keep_open).all()
 
 
-@FAST
+@SOLVES
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 25), m=st.integers(2, 9), limit=st.sampled_from([0, 30]))
 def test_mclp_with_lagrangian_reductions_matches_brute_force(seed, n, m, limit):
     # The path of the large instances (no LP at first), forced on small ones by lowering the limit:
