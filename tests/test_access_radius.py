@@ -55,7 +55,7 @@ def _true_value(rows, cols, dist, baseline, population, open_sites: set[int]) ->
     return float(population @ near)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 7), st.integers(1, 5), st.booleans())
 def test_levels_equal_people_distance_for_every_open_set(seed, n, m, ties):
     rows, cols, dist, baseline, population = _random_pairs(seed, n, m, ties)
@@ -112,7 +112,7 @@ def _lp_value_assignment(rows, cols, dist, baseline, population, y: np.ndarray) 
     return total
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 6), st.integers(1, 5), st.booleans())
 def test_lp_relaxation_equals_the_assignment_model(seed, n, m, ties):
     rows, cols, dist, baseline, population = _random_pairs(seed, n, m, ties)
@@ -151,7 +151,7 @@ def _people_km(model: PlanningModel, chosen: list[tuple[int, str]], cap_km: floa
     return total
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.integers(1, 9), st.integers(1, 4), st.integers(1, 3), st.booleans(), st.booleans())
 @example(95, 8, 4, 2, True, True)  # a MIP start in the last step made HiGHS 1.16 call a worse plan optimal
 def test_planning_access_matches_brute_force_and_the_assignment_model(seed, n, m, budget_sites, grid, required):

@@ -101,7 +101,7 @@ CASES = [
 ]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES, st.floats(0.0, 1.0))
 def test_level_test_never_declares_a_reachable_level_out_of_reach(seed, n, m, budget, split, levels, compare, above):
     """Levels up to the brute-force optimum are never "out of reach"; above the LP's maximum they always are."""
@@ -137,7 +137,7 @@ def _stopped_first_solve(problem, options=None):
     return SolveReport("feasible", report.objective, 1.0, None, report.seconds, report.solver, "test", "Time limit")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_level_search_reaches_the_brute_force_optimum(seed, n, m, budget, split, levels, compare):
     """Forced past the plain solve, stage 1 (Lagrangian bound + level probes) ends at the best plan, proven."""
@@ -163,7 +163,7 @@ def test_plain_solve_that_proves_ends_stage1_as_before():
     assert "lagrangian" not in stage1.extra
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.integers(4, 12), st.integers(2, 5), st.sampled_from(["units", "group_vs_rest"]))
 def test_level_test_is_valid_with_capacity_rows_shared_across_units(seed, n, m, compare):
     """Capacitated schools serve several units (capacity rows couple the blocks): never past the exact optimum.
@@ -198,7 +198,7 @@ def test_level_test_is_valid_with_capacity_rows_shared_across_units(seed, n, m, 
         assert not result.out_of_reach or level > best + 1e-7
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_last_solve_above_the_best_plan_reaches_the_optimum(seed, n, m, budget, split, levels, compare):
     """Probes that stop unproven leave the time to branch and bound over ``lo + gap ≤ t ≤ hi``: still exact."""
@@ -233,7 +233,7 @@ def _stopped_first_solve_once():
     return solve
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_probes_stopped_by_their_cap_are_never_asked_again(seed, n, m, budget, split, levels, compare):
     """Every probe above the optimum stops unproven (as if capped): the search asks each level once and keeps the optimum.

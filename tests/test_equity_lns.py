@@ -69,7 +69,7 @@ def stage2_case() -> Callable[..., Stage2Case]:
     return build
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_fixed_family_plan_is_reported_when_the_full_stage2_solve_finds_none(
     stage2_case, seed, n, m, budget, split, levels, compare
@@ -108,7 +108,7 @@ def test_fixed_family_plan_is_reported_when_the_full_stage2_solve_finds_none(
     assert "fix-and-optimise" in stage2.message
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_stage2_with_and_without_fix_and_optimise_reaches_the_brute_force_optimum(
     stage2_case, seed, n, m, budget, split, levels, compare

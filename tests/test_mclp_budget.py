@@ -18,8 +18,8 @@ from optimizer.locate._mclp_budget import (
 )
 from optimizer.locate.coverage import MCLP
 
-FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SOLVES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # two HiGHS solves each
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SOLVES = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # two HiGHS solves each
 
 
 def _plans_within(a: np.ndarray, w: np.ndarray, cost: np.ndarray, budget: float) -> dict[tuple[int, ...], float]:

@@ -88,7 +88,7 @@ instances = st.tuples(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances)
 def test_min_cost_by_type_matches_brute_force_and_the_whole_model(params):
     seed, n, m, cap, shares, unit_cap = params
@@ -106,7 +106,7 @@ def test_min_cost_by_type_matches_brute_force_and_the_whole_model(params):
         assert result.objective == pytest.approx(best, abs=1e-6)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.integers(1, 10), st.integers(1, 5), st.sampled_from([None, 800.0]))
 def test_count_cut_never_exceeds_the_least_number_of_sites(seed, n, m, cap):
     sc = _scenario(seed, n, m, cap, (0.6, 0.0), None)

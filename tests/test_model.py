@@ -482,7 +482,7 @@ def test_equity_objective_matches_brute_force(seed, n, m, budget_sites):
     assert result.after.served["clinic"].sum() == pytest.approx(best[1], abs=1e-3)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.integers(1, 10), st.integers(1, 4), st.sampled_from([0.3, 0.6, 0.9]))
 def test_min_cost_objective_matches_brute_force(seed, n, m, share):
     region = random_region(seed, n, m, n_existing=1)
@@ -507,7 +507,7 @@ def test_min_cost_objective_matches_brute_force(seed, n, m, share):
     assert result.after.served["clinic"].sum() >= share * total - 1e-6
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.integers(1, 10), st.integers(1, 4), st.integers(1, 3))
 def test_access_objective_matches_brute_force(seed, n, m, budget_sites):
     region = random_region(seed, n, m, n_existing=1)
