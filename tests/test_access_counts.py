@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_access_radius import _people_km
 from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
@@ -24,18 +25,6 @@ from optimizer.planning.access_solve import _count_bound, _lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers.options import SolverOptions
-
-
-def _people_km(model: PlanningModel, chosen: list[tuple[int, str]], cap_km: float) -> float:
-    """Σ_k Σ_i P_ik min(cap, km to the nearest existing or chosen facility of type k), by numpy."""
-    model.prepare()
-    fac_types = model.scenario.region.facilities["facility_type"].astype(str).to_numpy()
-    total = 0.0
-    for type_id, td in model.types.items():
-        xy = np.vstack([model.fac_xy[fac_types == type_id], model.site_xy[[j for j, t in chosen if t == type_id]]])
-        km = np.linalg.norm(model.demand_xy[:, None, :] - xy[None, :, :], axis=2).min(axis=1) / 1000.0
-        total += float(td.population @ np.minimum(km, cap_km))
-    return total
 
 
 def _scenario(seed: int, n: int, m: int, budget: BudgetConfig) -> Scenario:
