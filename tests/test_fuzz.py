@@ -386,7 +386,7 @@ def folder_with(template: Path, scenario_text: str, catalogue_text: str = CATALO
     return root
 
 
-@fuzz_settings(400)  # ~0.03 s each: most faults stop at the schema
+@fuzz_settings(300)  # ~0.03 s each: most faults stop at the schema
 @given(
     scenario_mutations=st.lists(mutations(PATHS), max_size=3),
     catalogue_mutations=st.lists(mutations(CATALOGUE_PATHS), max_size=2),
@@ -566,7 +566,7 @@ SCENARIO_VARIANTS = st.fixed_dictionaries(
 )
 
 
-@fuzz_settings(200)  # ~0.1 s each: files written, loaded, often solved
+@fuzz_settings(140)  # ~0.1 s each: files written, loaded, often solved
 @given(faults=region_faults(), fmt=st.sampled_from([".csv", ".gpkg"]), variant=SCENARIO_VARIANTS)
 def test_fuzz_region_files(template: Path, faults, fmt, variant):
     root = Path(tempfile.mkdtemp(prefix="fuzz-region-", dir=template.parent))
