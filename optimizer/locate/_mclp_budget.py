@@ -183,14 +183,12 @@ def _forced_bounds(
     return base + float(ks.bound(budget)[0]), c, base + opened, base + closed
 
 
-def _knapsack_lp_point(c: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
-    """The LP optimum of the knapsack (Dantzig's solution), a subgradient point."""
-    ks = _Knapsack(c, cost, budget)
-    x = np.zeros(len(c))
-    take = np.clip(budget - ks.p0[:-1], 0.0, None)
-    sorted_cost = cost[ks.order]
-    part = np.where(sorted_cost > 0, np.minimum(1.0, take / np.maximum(sorted_cost, 1e-300)), 1.0)
-    x[ks.order] = part
+def _knapsack_lp_point(ks: _Knapsack) -> np.ndarray:
+    """The LP optimum of the knapsack ``ks`` (Dantzig's solution), a subgradient point."""
+    x = np.zeros(len(ks.c))
+    take = np.clip(ks.budget - ks.p0[:-1], 0.0, None)
+    sorted_cost = ks.cost[ks.order]
+    x[ks.order] = np.where(sorted_cost > 0, np.minimum(1.0, take / np.maximum(sorted_cost, 1e-300)), 1.0)
     return x
 
 
@@ -252,7 +250,7 @@ def budget_lagrangian_fixing(
                 step, stall = step / 2.0, 0
         if best < threshold or step < 1e-4:
             break
-        g = a @ _knapsack_lp_point(c, cost, budget) - 1.0
+        g = a @ _knapsack_lp_point(ks) - 1.0
         norm = float(g @ g)
         if norm == 0.0:
             break
