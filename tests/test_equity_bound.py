@@ -333,8 +333,13 @@ def test_a_relaxed_probe_whose_plan_breaks_left_out_rows_asks_again():
 def test_level_search_with_lazy_rows_reaches_the_brute_force_optimum(seed, n, m, budget, split, levels, compare):
     """Stage 1 past its plain solve, where the later solves are real (the rates without spending, the probes)."""
     sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare)
-    with mock.patch.object(equity_bound, "solve_problem", _stopped_first_solve_once()):
+    with (
+        mock.patch.object(equity_bound, "solve_problem", _stopped_first_solve_once()),
+        mock.patch.object(equity_bound, "LAZY_EQUITY_ROWS", True),
+        mock.patch.object(equity_bound, "_lazy_equity_rows", wraps=equity_bound._lazy_equity_rows) as spy,
+    ):
         result = PlanningModel(sc).solve()
+    assert spy.called
     stage1 = result.stages[0]
     assert stage1.status == "optimal", stage1.message
     assert stage1.objective == pytest.approx(best, abs=1e-6)

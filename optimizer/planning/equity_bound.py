@@ -76,6 +76,10 @@ BOUND_SHARE, PROBE_SHARE = 0.3, 0.2
 LP_SHARE = 0.15
 #: Share of the time left for the rates without spending (see :func:`_lazy_equity_rows`).
 EASE_SHARE = 0.05
+#: Whether the level probes leave out the rows of units that reach the level without spending. Off: exact
+#: and tested, but measured on the Zhejiang default no faster (A/B at load 5.6-6.9: the same probes, plans
+#: 0.31677 with and 0.31731 without; benchmarks/README.md, session s14-eq).
+LAZY_EQUITY_ROWS = False
 
 #: A proof needs the Lagrangian value this far above 1 (the budgets' scale):
 #: HiGHS accepts rows 1e-7 off and decisions 1e-6 off integer, which moves the
@@ -415,7 +419,7 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
     probe = None if limit is None else max(FIRST_SECONDS, PROBE_SHARE * limit)
     t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
-    lazy = _lazy_equity_rows(model, options, deadline)
+    lazy = _lazy_equity_rows(model, options, deadline) if LAZY_EQUITY_ROWS else None
     report, best = bisect_maximum(
         prob, t_expr, replace(options, time_limit=remaining), start=plan, upper=hi, probe_seconds=probe, lazy=lazy
     )

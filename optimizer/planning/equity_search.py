@@ -404,12 +404,12 @@ class _Search:
             # integer, rows 1e-6 off): its rounded plan does not. The level counts as out of reach,
             # as it would for the solver's own optimality test.
             self.hi = min(self.hi, level)
-            self.record(level, "plan within tolerance only", value, t0)
+            self.record(level, "plan within tolerance only", value, t0, left_out)
         elif level is not None and (value is None or value < level):
-            self.record(level, "plan lost by rounding", value, t0)
+            self.record(level, "plan lost by rounding", value, t0, left_out)
             return "a probe's plan, rounded, fell short of its level; the search stopped unproven"
         else:
-            self.record(level, "plan", self.lo, t0)
+            self.record(level, "plan", self.lo, t0, left_out)
         return None
 
     def report(self) -> tuple[SolveReport, dict[str, float | None] | None]:
