@@ -205,7 +205,7 @@ def test_last_solve_above_the_best_plan_reaches_the_optimum(seed, n, m, budget, 
     sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare)
     real = equity_bound.bisect_maximum
 
-    def stalled(prob, expr, options, *, start=None, upper=None, probe_seconds=None):
+    def stalled(prob, expr, options, *, start=None, upper=None, probe_seconds=None, lazy=None):
         # Only the start is scored: the search "stops at its first probe", unproven, with the bound it was given.
         report, plan = real(prob, expr, replace(options, time_limit=1e-3), start=start, upper=upper)
         return replace(report, status="feasible", bound=1.0, gap=None), plan
@@ -271,3 +271,76 @@ def test_probes_stopped_by_their_cap_are_never_asked_again(seed, n, m, budget, s
     assert uncapped in ([], [len(asked) - 1]), asked
     if uncapped:
         assert asked[-1][0] == pytest.approx(report.objective + target, abs=1e-9)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES, st.lists(st.sampled_from([-1.0, 0.0, 0.3, 0.6, 0.9, 2.0]), min_size=8, max_size=8))
+def test_probes_with_lazy_equity_rows_reach_the_same_optimum(seed, n, m, budget, split, levels, compare, eases):
+    """Probes that leave equity rows out until a plan breaks them end where the full probes end: the brute force.
+
+    ``ease`` is arbitrary here (2.0: the row is left out at every level, -1.0: always kept), so the relaxed
+    probes' plans break rows and the rows are added back; "no plan" of a relaxed probe is never below the
+    optimum, and the plan found is the whole problem's.
+    """
+    sc, best, _ = _instance(seed, n, m, budget, split, levels, compare)
+    t_target = max(SolverOptions().mip_gap, equity_search.LEVEL_RESOLUTION) * max(1.0, best)
+    results = []
+    for with_lazy in (False, True):
+        model = PlanningModel(sc)
+        prob = model.problem
+        names = equity_row_names(model)
+        rows = prob.constraints
+        lazy = equity_search.LazyRows(
+            {name: rows[name] for name in names}, model.t, {name: eases[i % 8] for i, name in enumerate(names)}
+        )
+        t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+        report, plan = equity_search.bisect_maximum(
+            prob, t_expr, SolverOptions(), upper=1.0, lazy=lazy if with_lazy else None
+        )
+        assert report.status == "optimal", report.message
+        assert best - t_target - 1e-9 <= report.objective <= best + 1e-6
+        assert report.bound >= best - 1e-9
+        for probe in report.extra["probes"]:
+            assert probe["outcome"] != "no plan" or probe["level"] is None or probe["level"] > best - 1e-9, probe
+        # The plan is the whole problem's: every equity row back in place holds at the reported level.
+        assert set(names) <= set(prob.constraints)
+        value, _ = equity_search.score_plan(prob, t_expr, plan, SolverOptions())
+        assert value == pytest.approx(report.objective, abs=1e-6)
+        results.append(report.objective)
+    assert results[1] == pytest.approx(results[0], abs=t_target + 1e-9)
+
+
+def test_a_relaxed_probe_whose_plan_breaks_left_out_rows_asks_again():
+    """Every equity row left out: the first probe's plan breaks some, they are kept, and the search still ends optimal."""
+    sc, best, _ = _instance(7, 6, 3, 2, ("A",), None, "units")
+    model = PlanningModel(sc)
+    prob = model.problem
+    names = equity_row_names(model)
+    lazy = equity_search.LazyRows({name: prob.constraints[name] for name in names}, model.t, dict.fromkeys(names, 2.0))
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    # Started from the plan that builds nothing, with the bound t ≤ 1: the first probe is a level, relaxed.
+    nothing = {v.name: 0.0 for v in prob.variables() if v.cat == pulp.LpInteger}
+    report, _ = equity_search.bisect_maximum(prob, t_expr, SolverOptions(), start=nothing, upper=1.0, lazy=lazy)
+    outcomes = [p["outcome"] for p in report.extra["probes"]]
+    assert any(o.startswith("relaxed plan") for o in outcomes), outcomes
+    assert lazy.kept and lazy.kept <= set(names)
+    assert report.status == "optimal"
+    assert report.objective == pytest.approx(best, abs=1e-6)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_level_search_with_lazy_rows_reaches_the_brute_force_optimum(seed, n, m, budget, split, levels, compare):
+    """Stage 1 past its plain solve, where the later solves are real (the rates without spending, the probes)."""
+    sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare)
+    with (
+        mock.patch.object(equity_bound, "solve_problem", _stopped_first_solve_once()),
+        mock.patch.object(equity_bound, "LAZY_EQUITY_ROWS", True),
+        mock.patch.object(equity_bound, "_lazy_equity_rows", wraps=equity_bound._lazy_equity_rows) as spy,
+    ):
+        result = PlanningModel(sc).solve()
+    assert spy.called
+    stage1 = result.stages[0]
+    assert stage1.status == "optimal", stage1.message
+    assert stage1.objective == pytest.approx(best, abs=1e-6)
+    assert min_rate(result.after.served) == pytest.approx(best, abs=1e-6)

@@ -32,13 +32,13 @@ result is exact for the problem as it is.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
-__all__ = ["bisect_maximum", "LEVEL_RESOLUTION", "PROBE_ROW"]
+__all__ = ["bisect_maximum", "LazyRows", "LEVEL_RESOLUTION", "PROBE_ROW"]
 
 #: Levels closer than this (relative, HiGHS' convention: absolute below 1)
 #: are not told apart: the solver accepts a plan 1e-6 off integer and rows
@@ -48,6 +48,56 @@ LEVEL_RESOLUTION = 1e-5
 
 #: Name of the row ``objective ≥ level`` a probe adds (and removes again).
 PROBE_ROW = "equity_probe"
+
+#: :meth:`_Search._probe_once`'s answer when a relaxed probe's plan broke left-out rows: the level is asked again.
+_ASK_AGAIN = "ask again"
+
+
+@dataclass
+class LazyRows:
+    """Rows ``rate_u − d_u t ≥ 0`` a probe may leave out until a plan breaks them (row generation).
+
+    A probe at level τ keeps only the rows whose ``ease`` (the rate the unit
+    reaches without any spending) is below τ, and the rows added since. The
+    probe is then a relaxation: "no plan" for it is "no plan" for the whole
+    problem. A plan it finds is scored on the whole problem (every row back);
+    if a left-out row holds it below τ, that row is kept from then on and the
+    level is asked again. Every claim the search makes is thus one of the
+    whole problem's; the rows only make the questions smaller.
+
+    Parameters
+    ----------
+    rows
+        The rows by name, each ``rate expression − d·t ≥ 0`` with ``d > 0``.
+    level
+        The level variable ``t``.
+    ease
+        Per row, the level it holds at without spending (rows not given are always kept).
+    """
+
+    rows: dict[str, pulp.LpConstraint]
+    level: pulp.LpVariable
+    ease: dict[str, float]
+    kept: set[str] = field(default_factory=set)
+
+    def left_out(self, level: float) -> list[str]:
+        """The rows a probe at ``level`` leaves out."""
+        return [name for name in self.rows if name not in self.kept and self.ease.get(name, -1.0) >= level]
+
+    def broken(self, values: dict[str, float | None], names: list[str], level: float) -> list[str]:
+        """Those of ``names`` whose unit is below ``level`` at ``values`` (beyond the solver's tolerance)."""
+        out = []
+        for name in names:
+            row = self.rows[name]
+            d = -float(row.get(self.level, 0.0))
+            if d <= 0:
+                continue
+            rate = float(row.constant) + sum(
+                float(coef) * float(values.get(v.name) or 0.0) for v, coef in row.items() if v is not self.level
+            )
+            if rate / d < level - LEVEL_RESOLUTION * max(1.0, abs(level)):
+                out.append(name)
+        return out
 
 
 def _constraints(prob: pulp.LpProblem) -> dict:
@@ -112,6 +162,7 @@ def bisect_maximum(
     start: dict[str, float | None] | None = None,
     upper: float | None = None,
     probe_seconds: float | None = None,
+    lazy: LazyRows | None = None,
 ) -> tuple[SolveReport, dict[str, float | None] | None]:
     """Maximise ``expr`` over ``prob`` by bisection on its level, within ``options.time_limit``.
 
@@ -135,6 +186,8 @@ def bisect_maximum(
         reach), which gets the time left. A probe stopped by this cap proves
         nothing; the search goes on below its level (without it, the first
         probe that ends unproven ends the search).
+    lazy
+        Rows each probe may leave out until a plan breaks them (:class:`LazyRows`; exact, see there).
 
     Returns
     -------
@@ -145,6 +198,7 @@ def bisect_maximum(
         values (``None`` without one).
     """
     search = _Search(prob, expr, options, upper, probe_seconds)
+    search.lazy = lazy
     try:
         early = search.begin(start)
         if early is not None:
@@ -194,14 +248,25 @@ class _Search:
         self.soft_hi = float("inf")  # lowest level whose probe stopped unproven: searched below, never reported
         self.status, self.message, self.version = "feasible", "", ""
         self.last_was_check = False
+        self.lazy: LazyRows | None = None
+        self.last_values: dict[str, float | None] | None = None
 
-    def record(self, level: float | None, outcome: str, value: float | None, t0: float) -> None:
-        """One record of ``extra["probes"]``."""
-        self.probes.append({"level": level, "outcome": outcome, "value": value, "seconds": time.perf_counter() - t0})
+    def record(self, level: float | None, outcome: str, value: float | None, t0: float, left_out: int = 0) -> None:
+        """One record of ``extra["probes"]`` (``rows_left_out``: lazy rows the probe left out)."""
+        self.probes.append(
+            {
+                "level": level,
+                "outcome": outcome,
+                "value": value,
+                "seconds": time.perf_counter() - t0,
+                "rows_left_out": left_out,
+            }
+        )
 
     def take(self, plan: dict[str, float | None]) -> float | None:
         """Score ``plan``; it becomes the best plan (and its value ``lo``) if better."""
         value, values = score_plan(self.prob, self.expr, plan, _remaining(self.options, self.deadline))
+        self.last_values = values if value is not None else None
         if value is not None and value > self.lo:
             self.lo, self.best = value, values
         return value
@@ -268,8 +333,21 @@ class _Search:
         return level
 
     def probe(self, level: float | None) -> str | SolveReport | None:
-        """Ask for a plan at ``level``; a message (or an infeasibility report) when the search must stop."""
-        t0 = time.perf_counter()
+        """Ask for a plan at ``level``; a message (or an infeasibility report) when the search must stop.
+
+        With :attr:`lazy` rows the level is asked again, with the rows its
+        plan broke kept, until the plan holds on the whole problem, a probe
+        proves the level out of reach, or the time ends.
+        """
+        while True:
+            outcome = self._probe_once(level)
+            if outcome != _ASK_AGAIN:
+                return outcome
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                return "time limit reached while rows were added to a probe"
+
+    def _solve_probe(self, level: float | None) -> tuple[SolveReport, int]:
+        """The probe's solve (the left-out lazy rows put back afterwards, in their order); and how many were left out."""
         self.cons.pop(PROBE_ROW, None)
         if level is not None:
             self.prob += (self.expr >= level, PROBE_ROW)
@@ -278,38 +356,60 @@ class _Search:
         # The check probe at lo + the gap is the last question of the search ("is the best plan optimal?"):
         # stopped by a cap it would only be asked again, so it gets all the time left.
         cap = None if self.last_was_check else self.probe_seconds
-        rep = solve_problem(self.prob, _remaining(self.options, self.deadline, cap))
-        self.cons.pop(PROBE_ROW, None)
+        left_out = self.lazy.left_out(level) if self.lazy is not None and level is not None else []
+        order = list(self.cons.items())
+        for name in left_out:
+            self.cons.pop(name, None)
+        try:
+            rep = solve_problem(self.prob, _remaining(self.options, self.deadline, cap))
+        finally:
+            if left_out:
+                self.cons.clear()
+                self.cons.update(order)
+            self.cons.pop(PROBE_ROW, None)
+        return rep, len(left_out)
+
+    def _probe_once(self, level: float | None) -> str | SolveReport | None:
+        t0 = time.perf_counter()
+        rep, left_out = self._solve_probe(level)
         self.version = rep.solver_version or self.version
         if rep.has_solution:
-            return self._plan_found(level, t0)
+            return self._plan_found(level, t0, left_out)
         if rep.status == "infeasible":
-            self.record(level, "no plan", None, t0)
+            self.record(level, "no plan", None, t0, left_out)
             if level is None:  # no plan at all: the problem itself is infeasible
                 return replace(rep, seconds=time.perf_counter() - self.t_start, extra={"probes": self.probes})
             self.hi = min(self.hi, level)
             return None
-        self.record(level, rep.status, None, t0)
+        self.record(level, rep.status, None, t0, left_out)
         if level is None or self.probe_seconds is None:
             return f"a probe stopped unproven ({rep.status}: {rep.message})"
         # Stopped by its own cap: no proof either way; go on below that level (plans there raise lo).
         self.soft_hi = min(self.soft_hi, level)
         return None
 
-    def _plan_found(self, level: float | None, t0: float) -> str | None:
+    def _plan_found(self, level: float | None, t0: float, left_out: int = 0) -> str | None:
         value = self.take({v.name: v.varValue for v in self.prob.variables()})
+        if left_out and level is not None and self.lazy is not None and (value is None or value < level):
+            # A relaxed probe's plan, short of the level on the whole problem: keep the rows it breaks, ask again.
+            values = self.last_values or {v.name: v.varValue for v in self.prob.variables()}
+            broken = self.lazy.broken(values, self.lazy.left_out(level), level)
+            if broken:
+                self.lazy.kept.update(broken)
+                self.record(level, f"relaxed plan: {len(broken)} row(s) kept", value, t0, left_out)
+                return _ASK_AGAIN
         resolution = LEVEL_RESOLUTION * max(1.0, abs(level or 0.0))
         if level is not None and value is not None and level - resolution <= value < level:
             # The solver's plan reaches the level only within its tolerances (decisions 1e-6 off
             # integer, rows 1e-6 off): its rounded plan does not. The level counts as out of reach,
             # as it would for the solver's own optimality test.
             self.hi = min(self.hi, level)
-            self.record(level, "plan within tolerance only", value, t0)
+            self.record(level, "plan within tolerance only", value, t0, left_out)
         elif level is not None and (value is None or value < level):
-            self.record(level, "plan lost by rounding", value, t0)
+            self.record(level, "plan lost by rounding", value, t0, left_out)
             return "a probe's plan, rounded, fell short of its level; the search stopped unproven"
         else:
-            self.record(level, "plan", self.lo, t0)
+            self.record(level, "plan", self.lo, t0, left_out)
         return None
 
     def report(self) -> tuple[SolveReport, dict[str, float | None] | None]:
