@@ -20,7 +20,7 @@ from test_access_radius import _people_km
 from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
-from optimizer.planning.access_counts import _knapsack, _TypeValues
+from optimizer.planning.access_counts import _knapsack, _knapsack_counts, _TypeValues
 from optimizer.planning.access_solve import _count_bound, _lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
@@ -90,6 +90,11 @@ def test_count_bound_never_exceeds_the_brute_force_optimum(seed, n, m, shape):
     assert relaxed is not None
     counted = _count_bound(model, relaxed, SolverOptions(), 0.0)
     assert counted is not None
+    # each type's LP warm-started from the LP relaxation's basis: the same values, so the same bound
+    assert relaxed.basis is not None
+    cold = _count_bound(model, relaxed._replace(basis=None), SolverOptions(), 0.0)
+    assert cold is not None
+    assert counted.bound == pytest.approx(cold.bound, rel=1e-9, abs=1e-6)
     # the objective adds a tie-break below 0.001 per facility to the people-km
     assert counted.bound <= best + 0.01
     assert relaxed.bound <= best + 0.01
@@ -150,6 +155,13 @@ def test_knapsack_equals_enumeration_of_counts(seed, shape):
         if all(rows[r] @ counts <= caps[r] for r in rows):
             want = min(want, sum(v.at(c) for v, c in zip(values, counts, strict=True)))
     assert got == pytest.approx(want)
+    # the counts returned with the value are within every row and reach it
+    found = _knapsack_counts(values, rows, caps, 0 if 0 in rows else None)
+    assert found is not None
+    value, picked = found
+    assert value == pytest.approx(want)
+    assert all(rows[r] @ np.array(picked) <= caps[r] for r in rows)
+    assert sum(v.at(c) for v, c in zip(values, picked, strict=True)) == pytest.approx(want)
 
 
 def test_type_values_extrapolate_below_the_convex_function():
@@ -162,3 +174,23 @@ def test_type_values_extrapolate_below_the_convex_function():
     assert v.at(0) == pytest.approx(22.0)
     flat = _TypeValues(free=-100.0, n_min=0, n_max=9, values={3: 10.0})  # one point: only the free LP below
     assert flat.at(5) == -100.0
+    gap = _TypeValues(free=-100.0, n_min=0, n_max=9, values={1: 20.0, 2: 14.0, 6: 3.0, 7: 2.0})
+    # between two solved windows: the better of the chord 1→2 extended up and the chord 6→7 extended down
+    assert gap.at(4) == pytest.approx(max(14.0 - 6.0 * 2, 3.0 + 1.0 * 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000))
+def test_type_values_never_exceed_a_convex_function_they_sample(seed):
+    """Any solved counts (windows with gaps, infeasible low counts): the bound is the value where solved, below it elsewhere."""
+    rng = np.random.default_rng(seed)
+    slopes = np.sort(rng.normal(0.0, 5.0, 11))
+    v = np.r_[0.0, np.cumsum(slopes)] + 100.0
+    infeasible = int(rng.integers(0, 3))  # counts below this have no plan
+    v[:infeasible] = math.inf
+    solved = {int(n): float(v[n]) for n in np.flatnonzero(rng.random(12) < 0.5)}
+    values = _TypeValues(free=float(v[np.isfinite(v)].min()) - 1.0, n_min=0, n_max=11, values=solved)
+    for n in range(12):
+        assert values.at(n) <= v[n] + 1e-9
+        if n in solved:
+            assert values.at(n) == v[n]

@@ -15,10 +15,12 @@ million yuan of the culture budget). This bound makes those counts integral.
    columns (its sites, access levels and standard shortfalls) meet only its
    own rows. Its LP with ``Σ_j y_tj = n`` added gives ``V_t(n)``, a lower bound
    for every plan of type ``t`` with ``n`` sites. It is computed on a window
-   of counts around the LP's; ``V_t`` is convex in ``n`` (an LP's value in
-   its right-hand side), so outside the window it lies above the window's
-   end chords extended, and everywhere above the type's LP without the count
-   row.
+   of counts around the LP's, starting from the type's part of the LP's
+   optimal basis (optimal at the LP's count, so a few dual simplex
+   iterations move it to a whole count); ``V_t`` is convex in ``n`` (an LP's
+   value in its right-hand side), so at a count not solved it lies above
+   every chord of two neighbouring solved counts extended, and everywhere
+   above the type's LP without the count row.
 3. **Integral counts under the budgets.** The total and family budget rows,
    where each type's sites all cost the same, are kept exactly: a knapsack
    over whole counts (dynamic programming in units of the greatest common
@@ -81,22 +83,22 @@ class _TypeValues:
     values: dict[int, float]
 
     def at(self, n: int) -> float:
-        """A lower bound on every plan of this type with ``n`` sites (``inf``: none exists)."""
+        """A lower bound on every plan of this type with ``n`` sites (``inf``: none exists).
+
+        ``V_t`` is convex, so it lies above the line through any two
+        neighbouring solved counts outside their interval: the best of those
+        lines (and the free LP) at an unsolved count.
+        """
         if n < self.n_min or n > self.n_max:
             return math.inf
         if n in self.values:
             return self.values[n]
-        keys = sorted(k for k, v in self.values.items() if math.isfinite(v))
-        if not keys:
-            return self.free
-        low = [k for k in keys if k + 1 in self.values and math.isfinite(self.values[k + 1])]
-        if n < keys[0] and low and low[0] == keys[0]:  # the first chord extended downwards
-            k = keys[0]
-            return max(self.free, self.values[k] + (self.values[k] - self.values[k + 1]) * (k - n))
-        if n > keys[-1] and low and low[-1] + 1 == keys[-1]:  # the last chord extended upwards
-            k = keys[-1]
-            return max(self.free, self.values[k] + (self.values[k] - self.values[k - 1]) * (n - k))
-        return self.free
+        best = self.free
+        for k, v in self.values.items():
+            after = self.values.get(k + 1, math.inf)
+            if math.isfinite(v) and math.isfinite(after):
+                best = max(best, v + (after - v) * (n - k))
+        return best
 
 
 def _owners(a_csr: sp.csr_array, y_cols: Sequence[np.ndarray], n_cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +171,12 @@ def _exact_rows(
 
 
 def _type_values(
-    lp: highspy.HighsLp, n_min: int, n_max: int, centre: float, deadline: float
+    lp: highspy.HighsLp,
+    n_min: int,
+    n_max: int,
+    centre: float,
+    deadline: float,
+    start: highspy.HighsBasis | None = None,
 ) -> tuple[_TypeValues, int] | None:
     """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time.
 
@@ -180,6 +187,8 @@ def _type_values(
     h = new_highs(False)
     h.setOptionValue("output_flag", False)
     h.passModel(lp)
+    if start is not None:  # an alien basis: HiGHS completes it where it is not square (a warm start only)
+        h.setBasis(start)
     count_row = lp.num_row_ - 1
     window = range(max(n_min, math.floor(centre) - _WINDOW), min(n_max, math.ceil(centre) + _WINDOW) + 1)
     values: dict[int, float] = {}
@@ -223,6 +232,14 @@ def _knapsack(
     None where the rows are not of that shape or the costs have no common
     unit small enough.
     """
+    found = _knapsack_counts(values, costs, caps, total)
+    return None if found is None else found[0]
+
+
+def _knapsack_counts(
+    values: Sequence[_TypeValues], costs: dict[int, np.ndarray], caps: dict[int, float], total: int | None
+) -> tuple[float, list[int]] | None:
+    """:func:`_knapsack`'s value and the counts ``n_t`` that reach it."""
     n_types = len(values)
     positive = [c for row in costs.values() for c in row if c > 0]
     unit = 0
@@ -246,28 +263,52 @@ def _knapsack(
     groups: dict[int | None, list[int]] = {}
     for t in range(n_types):
         groups.setdefault(member[t][0] if member[t] else None, []).append(t)
+    counts = [0] * n_types
     best = 0.0
     combined = np.zeros(width + 1)
+    tables = []
     for row, types in groups.items():
         cap = min(width, budget[row]) if row is not None else width
-        table = _group_table(values, types, cost_of, unit, cap, width)
+        table, picks = _group_table(values, types, cost_of, unit, cap, width)
         if total is None:
             best += float(table[cap])
+            _pick_counts(picks, cap, counts)
         else:
-            combined = _min_plus(combined, table)
-    return float(combined[width]) if total is not None else best
+            combined, split = _min_plus(combined, table)
+            tables.append((picks, split))
+    if total is None:
+        return best, counts
+    spent = width
+    for picks, split in reversed(tables):  # the units each group took, last group first
+        units = int(split[spent])
+        _pick_counts(picks, units, counts)
+        spent -= units
+    return float(combined[width]), counts
+
+
+def _pick_counts(picks: list[tuple[int, int, np.ndarray]], units: int, counts: list[int]) -> None:
+    """The counts of one group's types spending at most ``units`` (the choices of :func:`_group_table`)."""
+    for t, step, choice in reversed(picks):
+        n = max(int(choice[min(units, len(choice) - 1)]), 0)
+        counts[t] = n
+        units -= n * step
 
 
 def _group_table(
     values: Sequence[_TypeValues], types: list[int], cost_of: list[float], unit: int, cap: int, width: int
-) -> np.ndarray:
-    """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``)."""
+) -> tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]:
+    """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``).
+
+    Also each type's choice: ``(t, units per site, n chosen at each b)``.
+    """
     table = np.zeros(width + 1)
+    picks = []
     for t in types:
         step = round(cost_of[t] / unit) if unit and cost_of[t] > 0 else 0
         v = values[t]
         top = v.n_max if step == 0 else min(v.n_max, cap // step)
         new = np.full(width + 1, np.inf)
+        choice = np.full(width + 1, -1, np.int64)
         for n in range(v.n_min, top + 1):
             value = v.at(n)
             if not math.isfinite(value):
@@ -275,19 +316,29 @@ def _group_table(
             shift = n * step
             cand = np.full(width + 1, np.inf)
             cand[shift:] = table[: width + 1 - shift] + value
-            new = np.minimum(new, cand)
+            better = cand < new
+            choice[better] = n
+            new = np.where(better, cand, new)
         table = new
+        picks.append((t, step, choice[: cap + 1]))
     table[cap + 1 :] = table[cap]
-    return table
+    return table, picks
 
 
-def _min_plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``c(s) = min_{u ≤ s} a(s − u) + b(u)``: the least sum of two groups spending at most ``s`` units together."""
+def _min_plus(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``c(s) = min_{u ≤ s} a(s − u) + b(u)``: the least sum of two groups spending at most ``s`` units together.
+
+    Also the ``u`` of each ``s``.
+    """
     out = np.full(len(a), np.inf)
+    arg = np.zeros(len(a), np.int64)
     for u in range(len(b)):
         if math.isfinite(b[u]):
-            np.minimum(out[u:], a[: len(a) - u] + b[u], out=out[u:])
-    return out
+            cand = a[: len(a) - u] + b[u]
+            better = cand < out[u:]
+            out[u:][better] = cand[better]
+            arg[u:][better] = u
+    return out, arg
 
 
 def _type_lp(
@@ -314,35 +365,54 @@ def _type_lp(
     )
 
 
-def count_bound(
-    lp: highspy.HighsLp,
-    row_names: Sequence[str],
-    row_dual: np.ndarray,
-    x: np.ndarray,
-    y_cols: Sequence[np.ndarray],
-    deadline: float,
-) -> CountBound | None:
-    """The bound of the module docstring for a minimisation ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
+def _type_basis(basis: highspy.HighsBasis, cols: np.ndarray, rows: np.ndarray) -> highspy.HighsBasis:
+    """One type's part of the whole LP's basis, its count row basic (its count is fractional at the LP's optimum)."""
+    col_status = basis.col_status
+    row_status = basis.row_status
+    start = highspy.HighsBasis()
+    start.col_status = [col_status[k] for k in cols.tolist()]
+    start.row_status = [row_status[r] for r in rows.tolist()] + [highspy.HighsBasisStatus.kBasic]
+    start.valid = True
+    start.alien = True
+    return start
 
-    Parameters
+
+@dataclass
+class _Priced:
+    """The model with its coupling rows priced: each type's LP and what the knapsack keeps.
+
+    Attributes
     ----------
-    lp
-        The whole model (columns numbered as ``x``), objective offset included.
-    row_names
-        Name of each row (the total and family budget rows are recognised by name).
-    row_dual, x
-        HiGHS' row duals and column values of the LP relaxation's optimum.
-    y_cols
-        The site columns of each facility type.
-    deadline
-        ``time.perf_counter()`` value after which the bound is given up (None).
-
-    Returns
-    -------
-    CountBound or None
-        None where the model is not of the shape described or time ran out.
+    constant
+        Offset, priced right-hand sides and the loose columns at their cheaper bound.
+    cost
+        Priced cost of every column.
+    subs
+        Each type's LP (count row last), None for a type without sites.
+    cols, rows
+        Each type's columns and rows in the whole model (sorted); ``sites`` the positions of its sites in ``cols``.
+    loose, loose_at
+        Columns in coupling rows only, and the value each takes.
     """
-    t0 = time.perf_counter()
+
+    constant: float
+    cost: np.ndarray
+    subs: list[highspy.HighsLp | None]
+    cols: list[np.ndarray]
+    rows: list[np.ndarray]
+    sites: list[np.ndarray]
+    n_range: list[tuple[int, int]]
+    exact: dict[int, np.ndarray]
+    caps: dict[int, float]
+    total: int | None
+    loose: np.ndarray
+    loose_at: np.ndarray
+
+
+def _priced_types(
+    lp: highspy.HighsLp, row_names: Sequence[str], row_dual: np.ndarray, y_cols: Sequence[np.ndarray]
+) -> _Priced | None:
+    """Steps 1 and 2 of the module docstring up to the LPs: coupling rows priced by ``row_dual``, one LP per type."""
     if lp.sense_ != highspy.ObjSense.kMinimize:
         return None
     csc = sp.csc_array(
@@ -358,30 +428,80 @@ def count_bound(
     coupling = (row_owner < 0) & ~np.isin(np.arange(lp.num_row_), list(exact))
     price, rhs = _row_prices(np.where(coupling, row_dual, 0.0), row_lower, row_upper)
     cost = np.asarray(lp.col_cost_) - csc.T @ price
-    bound = float(lp.offset_) + float(price @ rhs)
+    constant = float(lp.offset_) + float(price @ rhs)
     loose = np.flatnonzero(col_owner < 0)  # columns in coupling rows only: each at its cheaper bound
     at = np.where(cost[loose] > 0, lower[loose], np.where(cost[loose] < 0, upper[loose], 0.0))
     if not np.isfinite(at).all():
         return None
-    bound += float(cost[loose] @ at)
-    values: list[_TypeValues] = []
-    lps = 0
+    constant += float(cost[loose] @ at)
+    subs: list[highspy.HighsLp | None] = []
+    cols_of, rows_of, sites_of, n_range = [], [], [], []
     for t, y in enumerate(y_cols):
         cols = np.flatnonzero(col_owner == t)
         rows = np.flatnonzero(row_owner == t)
-        if not len(y):
+        cols_of.append(cols)
+        rows_of.append(rows)
+        sites_of.append(np.searchsorted(cols, y))
+        n_range.append((math.ceil(float(lower[y].sum()) - 1e-9), math.floor(float(upper[y].sum()) + 1e-9)))
+        subs.append(_type_lp(csc, cost, (lower, upper), (rows, row_lower, row_upper), cols, y) if len(y) else None)
+    total = next((r for r in exact if row_names[r].startswith(_EXACT_PREFIXES[0])), None)
+    caps = {r: float(row_upper[r]) for r in exact}
+    return _Priced(constant, cost, subs, cols_of, rows_of, sites_of, n_range, exact, caps, total, loose, at)
+
+
+def count_bound(
+    lp: highspy.HighsLp,
+    row_names: Sequence[str],
+    row_dual: np.ndarray,
+    x: np.ndarray,
+    y_cols: Sequence[np.ndarray],
+    deadline: float,
+    basis: highspy.HighsBasis | None = None,
+) -> CountBound | None:
+    """The bound of the module docstring for a minimisation ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
+
+    Parameters
+    ----------
+    lp
+        The whole model (columns numbered as ``x``), objective offset included.
+    row_names
+        Name of each row (the total and family budget rows are recognised by name).
+    row_dual, x
+        HiGHS' row duals and column values of the LP relaxation's optimum.
+    y_cols
+        The site columns of each facility type.
+    deadline
+        ``time.perf_counter()`` value after which the bound is given up (None).
+    basis
+        The LP relaxation's optimal basis, if known: each type's LP starts from its part of it (at the LP's
+        count, with the coupling rows priced at the LP's duals, that part is optimal), which saves most of
+        the simplex iterations; the values do not depend on it.
+
+    Returns
+    -------
+    CountBound or None
+        None where the model is not of the shape described or time ran out.
+    """
+    t0 = time.perf_counter()
+    priced = _priced_types(lp, row_names, row_dual, y_cols)
+    if priced is None:
+        return None
+    values: list[_TypeValues] = []
+    lps = 0
+    for t, sub in enumerate(priced.subs):
+        if sub is None:
             values.append(_TypeValues(0.0, 0, 0, {0: 0.0}))
             continue
-        sub = _type_lp(csc, cost, (lower, upper), (rows, row_lower, row_upper), cols, y)
-        n_min, n_max = math.ceil(float(lower[y].sum()) - 1e-9), math.floor(float(upper[y].sum()) + 1e-9)
-        solved = _type_values(sub, n_min, n_max, float(x[y].sum()), deadline)
+        n_min, n_max = priced.n_range[t]
+        y = priced.cols[t][priced.sites[t]]
+        start = _type_basis(basis, priced.cols[t], priced.rows[t]) if basis is not None else None
+        solved = _type_values(sub, n_min, n_max, float(x[y].sum()), deadline, start)
         if solved is None:
             return None
         values.append(solved[0])
         lps += solved[1]
-    total = next((r for r in exact if row_names[r].startswith(_EXACT_PREFIXES[0])), None)
-    best = _knapsack(values, exact, {r: float(row_upper[r]) for r in exact}, total)
+    best = _knapsack(values, priced.exact, priced.caps, priced.total)
     if best is None or not math.isfinite(best):
         return None
-    bound += best
+    bound = priced.constant + best
     return CountBound(bound - _SAFETY * abs(bound), lps, time.perf_counter() - t0)

@@ -13,7 +13,8 @@ plans 14 % worse. So, in one time limit:
 3. if ``UB − LB`` is within ``mip_gap``, that plan is returned, proven;
    else the whole-count bound (:mod:`optimizer.planning.access_counts`, at
    most 90 % of the time left) — each type's LP at whole site counts, the
-   budgets kept exact over those counts — is tried: where the LP's gap comes
+   budgets kept exact over those counts, each started from its part of the
+   LP's basis — is tried: where the LP's gap comes
    from budget spent on fractions of facilities (the Zhejiang default), it
    proves the plan of step 2;
 4. otherwise every site decision whose reduced cost ``r`` says that flipping
@@ -76,13 +77,14 @@ def _left(options: SolverOptions, t0: float) -> SolverOptions:
 
 
 class _Relaxation(NamedTuple):
-    """The LP relaxation's optimum: bound, column values, reduced costs, row duals, and the model passed."""
+    """The LP relaxation's optimum: bound, column values, reduced costs, row duals, the model passed, its basis."""
 
     bound: float
     x: np.ndarray
     reduced: np.ndarray
     row_dual: np.ndarray
     lp: highspy.HighsLp
+    basis: highspy.HighsBasis | None = None
 
 
 def _lp_relaxation(prob: pulp.LpProblem, options: SolverOptions) -> _Relaxation | None:
@@ -100,7 +102,10 @@ def _lp_relaxation(prob: pulp.LpProblem, options: SolverOptions) -> _Relaxation 
     row_dual = np.asarray(solution.row_dual)
     if len(reduced) != len(x) or len(row_dual) != bulk.lp.num_row_:  # no duals: no fixing, no count bound
         return None
-    return _Relaxation(float(bulk.cost @ x + bulk.constant), x, reduced, row_dual, bulk.lp)
+    basis = h.getBasis()
+    return _Relaxation(
+        float(bulk.cost @ x + bulk.constant), x, reduced, row_dual, bulk.lp, basis if basis.valid else None
+    )
 
 
 def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
@@ -188,7 +193,13 @@ def _count_bound(model: PlanningModel, relaxed: _Relaxation, options: SolverOpti
     y_cols = [np.array([v.index for v in ys], dtype=np.int64) for ys in model.y.values()]
     names = list(_constraint_dict(prob))
     return count_bound(
-        relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, time.perf_counter() + _COUNT_SHARE * left
+        relaxed.lp,
+        names,
+        relaxed.row_dual,
+        relaxed.x,
+        y_cols,
+        time.perf_counter() + _COUNT_SHARE * left,
+        relaxed.basis,
     )
 
 
