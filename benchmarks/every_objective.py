@@ -79,6 +79,14 @@ def _top_level(after: Any) -> str:
     return str(per_unit.idxmax())
 
 
+def _plain(value: Any) -> float | str:
+    """A number for what JSON cannot write (numpy scalars), else its text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def one_run(
     kind: str, targets: dict[str, float] | None, mip_gap: float | None = None, solver_log: bool = False
 ) -> dict[str, Any]:
@@ -106,7 +114,14 @@ def one_run(
         "solve_s": wall - (t1 - t0),
         "wall_s": wall,
         "stages": [
-            {"status": s.status, "objective": s.objective, "bound": s.bound, "seconds": s.seconds}
+            {
+                "status": s.status,
+                "objective": s.objective,
+                "bound": s.bound,
+                "seconds": s.seconds,
+                "message": s.message,
+                "extra": s.extra,
+            }
             for s in getattr(result, "stages", None) or []
         ],
         "targets": targets if kind == "min_cost" else None,
@@ -137,7 +152,7 @@ def main() -> None:
             run = one_run(kind, targets, args.mip_gap, args.solver_log)
             runs.append(run)
             with args.json.open("a") as fh:
-                fh.write(json.dumps(run, default=float) + "\n")
+                fh.write(json.dumps(run, default=_plain) + "\n")
         med = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
         gap = "n/a" if med["gap"] is None else f"{100 * med['gap']:.3g} %"
         walls = ", ".join(f"{r['wall_s']:.1f}" for r in runs)
