@@ -16,7 +16,13 @@ construction; min_cost then looks for the cheapest plan that reaches them.
 Usage::
 
     .venv/bin/python benchmarks/every_objective.py [--kinds coverage attendance access min_cost
-        equity:units equity:group_vs_rest equity:units_in_group] [--repeat 1] [--json FILE]
+        equity:units equity:group_vs_rest equity:units_in_group] [--repeat 1] [--mip-gap GAP] [--solver-log] [--json FILE]
+
+``equity:<compare>`` sets ``objective.equity.compare`` (``group_vs_rest`` and
+``units_in_group`` compare the config's group, ``mountain26``, the 26 mountain
+counties). ``--mip-gap`` overrides ``solver.mip_gap`` (e.g. ``0`` for proven
+optimal); the time limit stays the scenario's. ``--solver-log`` sets
+``solver.msg`` so the solver's log goes to standard output.
 
 One JSON line per run goes to ``--json`` (default
 ``benchmarks/results/every_objective.jsonl``), with the 1-minute load average
@@ -73,13 +79,27 @@ def _top_level(after: Any) -> str:
     return str(per_unit.idxmax())
 
 
-def one_run(kind: str, targets: dict[str, float] | None) -> dict[str, Any]:
-    """Load, build and solve once; the figures of the run."""
+def _plain(value: Any) -> float | str:
+    """A number for what JSON cannot write (numpy scalars), else its text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def one_run(
+    kind: str, targets: dict[str, float] | None, mip_gap: float | None = None, solver_log: bool = False
+) -> dict[str, Any]:
+    """Load, build and solve once; the figures of the run (``mip_gap`` overrides the scenario's)."""
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     changes = _changes(kind)
     if kind == "min_cost":
         changes["objective.coverage_targets"] = targets
+    if mip_gap is not None:
+        changes["solver.mip_gap"] = mip_gap
+    if solver_log:
+        changes["solver.msg"] = True
     scenario = load_scenario(ROOT / "configs" / "zhejiang.yaml").replace(**changes)
     model = PlanningModel(scenario)
     t1 = time.perf_counter()
@@ -94,7 +114,14 @@ def one_run(kind: str, targets: dict[str, float] | None) -> dict[str, Any]:
         "solve_s": wall - (t1 - t0),
         "wall_s": wall,
         "stages": [
-            {"status": s.status, "objective": s.objective, "bound": s.bound, "seconds": s.seconds}
+            {
+                "status": s.status,
+                "objective": s.objective,
+                "bound": s.bound,
+                "seconds": s.seconds,
+                "message": s.message,
+                "extra": s.extra,
+            }
             for s in getattr(result, "stages", None) or []
         ],
         "targets": targets if kind == "min_cost" else None,
@@ -109,6 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kinds", nargs="+", default=DEFAULT_KINDS)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--mip-gap", type=float, default=None, help="override solver.mip_gap (e.g. 0)")
+    parser.add_argument("--solver-log", action="store_true", help="print the solver's log (solver.msg)")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
     targets = min_cost_targets() if "min_cost" in args.kinds else None
@@ -120,10 +149,10 @@ def main() -> None:
     for kind in args.kinds:
         runs = []
         for _ in range(args.repeat):
-            run = one_run(kind, targets)
+            run = one_run(kind, targets, args.mip_gap, args.solver_log)
             runs.append(run)
             with args.json.open("a") as fh:
-                fh.write(json.dumps(run, default=float) + "\n")
+                fh.write(json.dumps(run, default=_plain) + "\n")
         med = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
         gap = "n/a" if med["gap"] is None else f"{100 * med['gap']:.3g} %"
         walls = ", ".join(f"{r['wall_s']:.1f}" for r in runs)
