@@ -348,7 +348,7 @@ def _brute_force(sc: Scenario):
             cost = sum(sc.catalogue[t].cost for _, t in combo)
             if cost > sc.budget.total + 1e-9:
                 continue
-            counts = _standard_counts(sc, combo)
+            counts = _standard_counts(sc, combo) if std_list else {}
             shortfall = 0.0
             ok = True
             for s in std_list:
@@ -433,7 +433,8 @@ instances = st.tuples(
 )
 
 
-# Each example scores up to 2^8 plans with evaluate_layout (about 0.6 s at idle): 25 examples (the property tests below cover the same objective in other layouts).
+# Each example scores up to 2^8 plans, from one evaluate_layout per (type, site set) (at most 2 x 2^4):
+# 25 examples (the property tests below cover the same objective in other layouts).
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances)
 def test_coverage_objective_matches_brute_force(params):
