@@ -302,7 +302,17 @@ def projected_crs(gdf: gpd.GeoDataFrame, crs: str | int | CRS | None = None) -> 
         raise InputError("layer has no CRS", hint="set the CRS of the layer (e.g. EPSG:4326)")
     if gdf.crs.is_projected:
         return gdf.crs
-    return gdf.estimate_utm_crs()
+    # The UTM zone depends only on the layer's CRS and bounds; pyproj's database query behind
+    # estimate_utm_crs takes about 0.3 s, and a scenario load (or a sweep worker) asks for the same one often.
+    key = (gdf.crs, tuple(float(v) for v in gdf.total_bounds))
+    if key not in _UTM_BY_BOUNDS:
+        if len(_UTM_BY_BOUNDS) >= 64:
+            _UTM_BY_BOUNDS.clear()
+        _UTM_BY_BOUNDS[key] = gdf.estimate_utm_crs()
+    return _UTM_BY_BOUNDS[key]
+
+
+_UTM_BY_BOUNDS: dict[tuple[CRS, tuple[float, ...]], CRS] = {}
 
 
 # Projected coordinates of recent point layers, keyed by their coordinates and both CRSs: one

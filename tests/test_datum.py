@@ -18,6 +18,7 @@ from optimizer.datum import (
     in_china,
     out_of_china,
     planar_xy,
+    projected_crs,
     transform_geometry,
     wgs84_to_gcj02,
 )
@@ -157,3 +158,12 @@ def test_planar_xy_reprojects_an_edited_layer_again_and_hands_out_copies():
     other = gpd.GeoDataFrame(geometry=pts.geometry.to_numpy(), crs="EPSG:3857")
     again = other.to_crs(utm).geometry
     np.testing.assert_array_equal(planar_xy(other, utm), np.column_stack([again.x, again.y]))
+
+
+def test_projected_crs_remembers_the_zone_per_crs_and_bounds():
+    """The remembered UTM zone is the one estimate_utm_crs finds, per layer bounds (not one for all layers)."""
+    west = gpd.GeoDataFrame(geometry=gpd.points_from_xy([118.2, 118.6], [29.0, 29.4]), crs="EPSG:4326")
+    east = gpd.GeoDataFrame(geometry=gpd.points_from_xy([121.2, 121.6], [29.0, 29.4]), crs="EPSG:4326")
+    for _ in range(2):  # the second round is answered from memory
+        assert projected_crs(west) == west.estimate_utm_crs() and projected_crs(west).to_epsg() == 32650
+        assert projected_crs(east) == east.estimate_utm_crs() and projected_crs(east).to_epsg() == 32651
