@@ -20,7 +20,7 @@ from test_access_radius import _people_km
 from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
-from optimizer.planning.access_counts import _knapsack, _knapsack_counts, _TypeValues
+from optimizer.planning.access_counts import _knapsack, _TypeValues
 from optimizer.planning.access_solve import _count_bound, _lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
@@ -155,13 +155,6 @@ def test_knapsack_equals_enumeration_of_counts(seed, shape):
         if all(rows[r] @ counts <= caps[r] for r in rows):
             want = min(want, sum(v.at(c) for v, c in zip(values, counts, strict=True)))
     assert got == pytest.approx(want)
-    # the counts returned with the value are within every row and reach it
-    found = _knapsack_counts(values, rows, caps, 0 if 0 in rows else None)
-    assert found is not None
-    value, picked = found
-    assert value == pytest.approx(want)
-    assert all(rows[r] @ np.array(picked) <= caps[r] for r in rows)
-    assert sum(v.at(c) for v, c in zip(values, picked, strict=True)) == pytest.approx(want)
 
 
 def test_type_values_extrapolate_below_the_convex_function():

@@ -232,14 +232,6 @@ def _knapsack(
     None where the rows are not of that shape or the costs have no common
     unit small enough.
     """
-    found = _knapsack_counts(values, costs, caps, total)
-    return None if found is None else found[0]
-
-
-def _knapsack_counts(
-    values: Sequence[_TypeValues], costs: dict[int, np.ndarray], caps: dict[int, float], total: int | None
-) -> tuple[float, list[int]] | None:
-    """:func:`_knapsack`'s value and the counts ``n_t`` that reach it."""
     n_types = len(values)
     positive = [c for row in costs.values() for c in row if c > 0]
     unit = 0
@@ -263,52 +255,28 @@ def _knapsack_counts(
     groups: dict[int | None, list[int]] = {}
     for t in range(n_types):
         groups.setdefault(member[t][0] if member[t] else None, []).append(t)
-    counts = [0] * n_types
     best = 0.0
     combined = np.zeros(width + 1)
-    tables = []
     for row, types in groups.items():
         cap = min(width, budget[row]) if row is not None else width
-        table, picks = _group_table(values, types, cost_of, unit, cap, width)
+        table = _group_table(values, types, cost_of, unit, cap, width)
         if total is None:
             best += float(table[cap])
-            _pick_counts(picks, cap, counts)
         else:
-            combined, split = _min_plus(combined, table)
-            tables.append((picks, split))
-    if total is None:
-        return best, counts
-    spent = width
-    for picks, split in reversed(tables):  # the units each group took, last group first
-        units = int(split[spent])
-        _pick_counts(picks, units, counts)
-        spent -= units
-    return float(combined[width]), counts
-
-
-def _pick_counts(picks: list[tuple[int, int, np.ndarray]], units: int, counts: list[int]) -> None:
-    """The counts of one group's types spending at most ``units`` (the choices of :func:`_group_table`)."""
-    for t, step, choice in reversed(picks):
-        n = max(int(choice[min(units, len(choice) - 1)]), 0)
-        counts[t] = n
-        units -= n * step
+            combined = _min_plus(combined, table)
+    return float(combined[width]) if total is not None else best
 
 
 def _group_table(
     values: Sequence[_TypeValues], types: list[int], cost_of: list[float], unit: int, cap: int, width: int
-) -> tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]:
-    """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``).
-
-    Also each type's choice: ``(t, units per site, n chosen at each b)``.
-    """
+) -> np.ndarray:
+    """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``)."""
     table = np.zeros(width + 1)
-    picks = []
     for t in types:
         step = round(cost_of[t] / unit) if unit and cost_of[t] > 0 else 0
         v = values[t]
         top = v.n_max if step == 0 else min(v.n_max, cap // step)
         new = np.full(width + 1, np.inf)
-        choice = np.full(width + 1, -1, np.int64)
         for n in range(v.n_min, top + 1):
             value = v.at(n)
             if not math.isfinite(value):
@@ -316,29 +284,19 @@ def _group_table(
             shift = n * step
             cand = np.full(width + 1, np.inf)
             cand[shift:] = table[: width + 1 - shift] + value
-            better = cand < new
-            choice[better] = n
-            new = np.where(better, cand, new)
+            new = np.minimum(new, cand)
         table = new
-        picks.append((t, step, choice[: cap + 1]))
     table[cap + 1 :] = table[cap]
-    return table, picks
+    return table
 
 
-def _min_plus(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``c(s) = min_{u ≤ s} a(s − u) + b(u)``: the least sum of two groups spending at most ``s`` units together.
-
-    Also the ``u`` of each ``s``.
-    """
+def _min_plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c(s) = min_{u ≤ s} a(s − u) + b(u)``: the least sum of two groups spending at most ``s`` units together."""
     out = np.full(len(a), np.inf)
-    arg = np.zeros(len(a), np.int64)
     for u in range(len(b)):
         if math.isfinite(b[u]):
-            cand = a[: len(a) - u] + b[u]
-            better = cand < out[u:]
-            out[u:][better] = cand[better]
-            arg[u:][better] = u
-    return out, arg
+            np.minimum(out[u:], a[: len(a) - u] + b[u], out=out[u:])
+    return out
 
 
 def _type_lp(
@@ -385,18 +343,13 @@ class _Priced:
     ----------
     constant
         Offset, priced right-hand sides and the loose columns at their cheaper bound.
-    cost
-        Priced cost of every column.
     subs
         Each type's LP (count row last), None for a type without sites.
     cols, rows
         Each type's columns and rows in the whole model (sorted); ``sites`` the positions of its sites in ``cols``.
-    loose, loose_at
-        Columns in coupling rows only, and the value each takes.
     """
 
     constant: float
-    cost: np.ndarray
     subs: list[highspy.HighsLp | None]
     cols: list[np.ndarray]
     rows: list[np.ndarray]
@@ -405,8 +358,6 @@ class _Priced:
     exact: dict[int, np.ndarray]
     caps: dict[int, float]
     total: int | None
-    loose: np.ndarray
-    loose_at: np.ndarray
 
 
 def _priced_types(
@@ -446,7 +397,7 @@ def _priced_types(
         subs.append(_type_lp(csc, cost, (lower, upper), (rows, row_lower, row_upper), cols, y) if len(y) else None)
     total = next((r for r in exact if row_names[r].startswith(_EXACT_PREFIXES[0])), None)
     caps = {r: float(row_upper[r]) for r in exact}
-    return _Priced(constant, cost, subs, cols_of, rows_of, sites_of, n_range, exact, caps, total, loose, at)
+    return _Priced(constant, subs, cols_of, rows_of, sites_of, n_range, exact, caps, total)
 
 
 def count_bound(
