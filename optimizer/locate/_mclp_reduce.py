@@ -243,14 +243,6 @@ class _MclpRelaxation:
         # the probe LP, optimizer.locate._mclp_probe).
         self.k_dual = 0.0
 
-    def clone(self) -> _MclpRelaxation:
-        """A second copy (own HiGHS instance) with the same fixings and base basis, for a worker thread."""
-        other = _MclpRelaxation(self.a, self.w, self.k)
-        for j in np.flatnonzero((self.lo > 0) | (self.up < 1)):
-            other.set_bounds(int(j), self.lo[j], self.up[j])
-        other.basis, other.y, other.value, other.u = self.basis, self.y, self.value, self.u
-        return other
-
     def set_bounds(self, j: int, lo: float, up: float) -> None:
         self.lo[j], self.up[j] = lo, up
         self.h.changeColBounds(int(j), float(lo), float(up))
