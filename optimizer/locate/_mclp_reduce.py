@@ -14,6 +14,8 @@ import scipy.sparse as sp
 
 from ..solvers.highs import highs_lp, new_highs
 from ._mclp_lagrange import lagrangian_fixing
+from ._mclp_probe import _ProbeLp
+from .base import _merge_rows
 
 
 def _mclp_greedy(
@@ -63,12 +65,17 @@ _MCLP_PROBE_THREADS = max(1, min(2, os.cpu_count() or 1))
 # Simplex iterations after which a probe first checks its certified bound (a dual simplex
 # iterate already bounds the probe; most hopeless sites are proven within ~40 iterations).
 _MCLP_PROBE_EARLY_ITERS = 40
+# The probe LP (optimizer.locate._mclp_probe) is rebuilt, smaller, once this share of its free
+# sites has been fixed since it was built.
+_MCLP_PROBE_REBUILD_SHARE = 0.1
 # Iterated local search: kicks, and the work budget (coverage pairs + gain-matrix cells per kick)
 # that caps them on larger models.
 _MCLP_ILS_ITERATIONS = 200
 _MCLP_ILS_WORK = 1e8
 # ... and it stops after this many kicks in a row without a better plan.
 _MCLP_ILS_STALL = 100
+# Kicks of the iterated local search within the fixings after each probing round.
+_MCLP_ILS_ROUND_ITERATIONS = 100
 # A probing round ends early when fewer than this share of its last window of probes fixed a
 # site: probes come likeliest-first, so the rest of the round would mostly be wasted LP solves.
 _MCLP_PROBE_WINDOW = 48
@@ -119,15 +126,16 @@ def _mclp_local_search(
     ``loss_k = Σ_{g∋k, c_g=1} w_g``, and the swap (``j`` in, ``k`` out)
     changes the covered weight by ``add_j − loss_k + M_jk`` with
     ``M = Aᵀ · diag(w·[c=1]) · A_S`` (groups only ``k`` covers that ``j``
-    covers too). ``A_S`` restricted to ``c = 1`` has one entry per row, so a
-    pass costs ``O(nnz(A) + |sites|·|S|)``.
+    covers too). ``A_S`` restricted to ``c = 1`` has one entry per row (the
+    row's only open site, its *owner*), so ``M`` is one weighted count over
+    the coverage pairs of those rows and a pass costs ``O(nnz(A) + |sites|·|S|)``
+    in a few vectorised numpy calls (no sparse products).
     """
     if transposes is None:
         a = sp.csr_array(a, dtype=np.float64)
         acsc = a.tocsc()
-        at = sp.csr_array(acsc.T)
     else:
-        acsc, at = transposes
+        acsc = transposes[0]
     n_sites = a.shape[1]
     plan = open_.copy()
     c = a @ plan.astype(np.float64)
@@ -138,15 +146,24 @@ def _mclp_local_search(
     if max_passes is None:
         max_passes = max(1, int(_MCLP_SWAP_WORK / (a.nnz + n_sites * size + 1)))
     eps = 1e-9 * max(1.0, float(w.sum()))
+    # The coverage pairs (group, site) and each pair's group weight.
+    pair_group = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+    pair_site = a.indices
+    pair_w = w[pair_group]
     for swaps in range(max_passes + 1):
-        one = c == 1
-        add = at @ (w * (c == 0))
         open_idx = np.flatnonzero(plan)
-        b = acsc[:, open_idx]
-        b = sp.csc_array((b.data * (w * one)[b.indices], b.indices, b.indptr), shape=b.shape)
-        b.eliminate_zeros()
-        loss = np.asarray(b.sum(axis=0)).ravel()
-        gain = (at @ b).toarray()
+        slot = np.zeros(n_sites)
+        slot[open_idx] = np.arange(1, size + 1)
+        owner = (a @ slot).astype(np.int64) - 1  # the open site's slot, for groups with c = 1
+        one = c == 1
+        # (np.bincount of nothing is an integer array: cast.)
+        add = np.bincount(pair_site, weights=pair_w * (c[pair_group] == 0), minlength=n_sites).astype(np.float64)
+        loss = np.bincount(owner[one], weights=w[one], minlength=size).astype(np.float64)
+        sel = one[pair_group]
+        gain = np.bincount(
+            pair_site[sel] * size + owner[pair_group[sel]], weights=pair_w[sel], minlength=n_sites * size
+        ).astype(np.float64)
+        gain = gain.reshape(n_sites, size)
         gain += add[:, None]
         gain -= loss[None, :]
         gain[plan | ~allowed, :] = -np.inf
@@ -221,14 +238,10 @@ class _MclpRelaxation:
         self.u = np.zeros(ng)
         self.y = np.zeros(ns)
         self.value = math.inf
-
-    def clone(self) -> _MclpRelaxation:
-        """A second copy (own HiGHS instance) with the same fixings and base basis, for a worker thread."""
-        other = _MclpRelaxation(self.a, self.w, self.k)
-        for j in np.flatnonzero((self.lo > 0) | (self.up < 1)):
-            other.set_bounds(int(j), self.lo[j], self.up[j])
-        other.basis, other.y, other.value, other.u = self.basis, self.y, self.value, self.u
-        return other
+        self._k_dual = 0.0
+        # Dual of the row Σ y = k at the base (with u and y: the base solution, which warm-starts
+        # the probe LP, optimizer.locate._mclp_probe).
+        self.k_dual = 0.0
 
     def set_bounds(self, j: int, lo: float, up: float) -> None:
         self.lo[j], self.up[j] = lo, up
@@ -243,6 +256,7 @@ class _MclpRelaxation:
         self.runs += 1
         self.iterations += max(0, int(h.getInfo().simplex_iteration_count))
         duals = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+        self._k_dual = float(duals[self.ng]) if len(duals) > self.ng else 0.0
         return duals[: self.ng] if len(duals) > self.ng else np.zeros(self.ng)
 
     def certified(self, u: np.ndarray, lo: np.ndarray, up: np.ndarray) -> float:
@@ -270,6 +284,7 @@ class _MclpRelaxation:
         y = np.asarray(self.h.getSolution().col_value, dtype=np.float64)[: self.ns]
         self.y = y if len(y) == self.ns else np.zeros(self.ns)
         self.u = np.maximum(u, 0.0)
+        self.k_dual = self._k_dual
         self.value = self.certified(u, self.lo, self.up)
         return self.value
 
@@ -329,7 +344,7 @@ class _MclpRelaxation:
         bounds and base basis are restored afterwards.
         """
         saved_lo, saved_up, saved_basis = self.lo.copy(), self.up.copy(), self.basis
-        saved_y, saved_value, saved_u = self.y, self.value, self.u
+        saved_y, saved_value, saved_u, saved_k_dual = self.y, self.value, self.u, self.k_dual
         try:
             y = self.y
             for _ in range(self.k + 1):
@@ -347,6 +362,7 @@ class _MclpRelaxation:
             for changed in np.flatnonzero((self.lo != saved_lo) | (self.up != saved_up)):
                 self.set_bounds(int(changed), saved_lo[changed], saved_up[changed])
             self.basis, self.y, self.value, self.u = saved_basis, saved_y, saved_value, saved_u
+            self.k_dual = saved_k_dual
 
 
 class _MclpReducer:
@@ -374,6 +390,10 @@ class _MclpReducer:
         self.value = -math.inf
         self.flip = np.full(self.ns, -np.inf)
         self.relax: _MclpRelaxation | None = None
+        # Probing's LPs (one per thread), their iterations before the last rebuild, and builds.
+        self._probers: list[_ProbeLp] = []
+        self._prober_iterations = 0
+        self._prober_builds = 0
 
     @property
     def threshold(self) -> float:
@@ -445,6 +465,35 @@ class _MclpReducer:
                 cur, cur_val = plan, value
             self._record(plan, value, flip, "iterated local search")
 
+    def search_within_fixings(self, locked: np.ndarray, allowed: np.ndarray, iterations: int, seed: int) -> None:
+        """:meth:`iterated_local_search` on the model the fixings leave, offering what it finds.
+
+        Sites ``locked`` stay open and only ``allowed`` ones may enter; the
+        groups the locked sites cover and the sites decided leave the model,
+        and groups with the same remaining covering sites merge, so each kick
+        costs a fraction of a kick on the whole model. The incumbent obeys the
+        fixings, so it is the start.
+        """
+        free = np.flatnonzero(allowed & ~locked)
+        k_free = self.k - int(locked.sum())
+        if k_free < 2 or k_free >= len(free) or iterations <= 0:
+            return
+        covered = (self.a @ locked.astype(np.float64)) > 0
+        rest = sp.csr_array(sp.csr_array(self.a[np.flatnonzero(~covered)])[:, free])
+        live = np.flatnonzero(np.diff(rest.indptr) > 0)
+        rest = sp.csr_array(rest[live])
+        codes, first = _merge_rows(rest)
+        weight = np.bincount(codes, weights=self.w[np.flatnonzero(~covered)][live], minlength=len(first))
+        inner = _MclpReducer(sp.csr_array(rest[first]), weight, k_free, {})
+        inner.plan = self.plan[free].copy()
+        inner.value = float(weight[(inner.a @ inner.plan.astype(np.float64)) > 0].sum())
+        start = inner.value
+        inner.iterated_local_search(iterations, seed)
+        if inner.value > start:
+            plan = locked.copy()
+            plan[free[inner.plan]] = True
+            self.offer(plan, "iterated local search within the fixings")
+
     def probe_all(self, iteration_budget: int) -> None:
         """Fix sites by LP probing, in rounds, with dives for better incumbents between rounds.
 
@@ -457,13 +506,14 @@ class _MclpReducer:
         """
         relax = self.relax
         assert relax is not None, "probe_all needs the LP relaxation (set self.relax first)"
-        workers = [relax] + [relax.clone() for _ in range(_MCLP_PROBE_THREADS - 1)]
+        workers = [relax]
         start_iters = relax.iterations
         probes = rounds = 0
         exhausted = False
+        self._probers, self._prober_iterations, self._prober_builds = [], 0, 0
 
         def spent() -> int:
-            return sum(r.iterations for r in workers) - start_iters
+            return relax.iterations - start_iters + self._prober_iterations + sum(p.iterations for p in self._probers)
 
         if relax.value < self.threshold:
             self.fix_all_to_incumbent(workers)
@@ -489,7 +539,7 @@ class _MclpReducer:
                     if spent() > iteration_budget:
                         exhausted = True
                         break
-                    fixed = self._probe_batch(workers, members[b0 : b0 + _MCLP_PROBE_BATCH], outcomes)
+                    fixed = self._probe_batch(members[b0 : b0 + _MCLP_PROBE_BATCH], outcomes)
                     probes += len(members[b0 : b0 + _MCLP_PROBE_BATCH])
                     fixed_this_round += fixed
                     if fixed and relax.value < self.threshold:
@@ -501,8 +551,12 @@ class _MclpReducer:
                     break
             if not fixed_this_round or exhausted:
                 break
-            # The fixed LP is tighter: a dive from it is a better incumbent candidate.
-            if self.offer(relax.dive(), f"dive after probing round {rounds}"):
+            # The fixed LP is tighter: a dive from it is a better incumbent candidate, and the
+            # fixings narrow the local search (its plans obey them).
+            self.offer(relax.dive(), f"dive after probing round {rounds}")
+            kicks = int(min(_MCLP_ILS_ROUND_ITERATIONS, _MCLP_ILS_WORK / (self.a.nnz + self.ns * self.k)))
+            self.search_within_fixings(relax.lo > 0.5, relax.up > 0.5, kicks, seed=rounds)
+            if self.value > value_start:
                 if relax.value < self.threshold:
                     self.fix_all_to_incumbent(workers)
                     break
@@ -516,21 +570,55 @@ class _MclpReducer:
         self.stats["probing_rounds"] = rounds
         self.stats["probes"] = probes
         self.stats["probe_lp_iterations"] = spent()
+        self.stats["probe_lp_builds"] = self._prober_builds
         self.stats["probing_stopped_by_budget"] = exhausted and bool((relax.lo < relax.up).any())
+        self._probers = []  # free the HiGHS instances
 
-    def _probe_batch(self, workers: list[_MclpRelaxation], items: list[int], outcomes: list[bool]) -> int:
-        """Probe ``items`` (split over the workers, all against the current state); apply the fixings.
+    def _current_probers(self) -> list[_ProbeLp]:
+        """The probe LPs (one per thread), brought up to the relaxation's fixings.
+
+        Rebuilt from the relaxation (smaller) once the free sites have shrunk
+        by :data:`_MCLP_PROBE_REBUILD_SHARE` since the last build; otherwise
+        the new fixings are applied to them and their base re-solved warm.
+        """
+        relax = self.relax
+        assert relax is not None, "probing needs the LP relaxation (set self.relax first)"
+        probers = self._probers
+        n_free = int(((relax.lo < 0.5) & (relax.up > 0.5)).sum())
+        if not probers or n_free <= (1.0 - _MCLP_PROBE_REBUILD_SHARE) * len(probers[0].free):
+            self._prober_iterations += sum(p.iterations for p in probers)
+            first = _ProbeLp(relax)
+            probers = [first] + [first.copy() for _ in range(_MCLP_PROBE_THREADS - 1)]
+            self._probers = probers
+            self._prober_builds += 1
+            return probers
+        changed = np.flatnonzero((probers[0].lo != relax.lo) | (probers[0].up != relax.up))
+        if len(changed):
+            for p in probers:
+                for j in changed:
+                    p.fix(int(j), float(relax.lo[j]))
+            probers[0].solve_base()
+            for p in probers[1:]:
+                p.basis = probers[0].basis
+        return probers
+
+    def _probe_batch(self, items: list[int], outcomes: list[bool]) -> int:
+        """Probe ``items`` (split over the threads, all against the current state); apply the fixings.
 
         Appends one outcome per probe to ``outcomes``; returns the number of sites fixed.
         """
-        relax = workers[0]
+        relax = self.relax
+        assert relax is not None, "probing needs the LP relaxation (set self.relax first)"
         items = [j for j in items if relax.lo[j] < 0.5 and relax.up[j] > 0.5]
+        if not items:
+            return 0
+        workers = self._current_probers()
         plan, threshold = self.plan, self.threshold
         results: dict[int, float] = {}
 
         errors: list[Exception] = []
 
-        def work(wk: _MclpRelaxation, part: list[int]) -> None:
+        def work(wk: _ProbeLp, part: list[int]) -> None:
             try:
                 for j in part:
                     results[j] = wk.probe(j, 0.0 if plan[j] else 1.0, threshold)
@@ -542,7 +630,7 @@ class _MclpReducer:
         threads = [threading.Thread(target=work, args=(workers[i], items[i::n]), daemon=True) for i in range(1, n)]
         for t in threads:
             t.start()
-        work(relax, items[0::n])
+        work(workers[0], items[0::n])
         for t in threads:
             t.join()
         if errors:
@@ -550,7 +638,7 @@ class _MclpReducer:
         newly = [j for j in items if results[j] < threshold]
         outcomes.extend(results[j] < threshold for j in items)
         if newly:
-            self.apply(workers, newly)
+            self.apply([relax], newly)
         return len(newly)
 
     def apply(self, workers: list[_MclpRelaxation], sites: list[int]) -> None:

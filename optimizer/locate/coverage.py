@@ -423,15 +423,17 @@ class MCLP(_Coverage):
 
     1. *Incumbent*: the greedy plan, the LP relaxation rounded, an LP dive,
        each improved by best-improvement interchange (all swaps evaluated
-       with sparse products per pass, :func:`_mclp_local_search`), then an
-       iterated local search that closes 2–3 neighbouring sites and refills.
+       per pass in one count over the coverage pairs, :func:`_mclp_local_search`),
+       then an iterated local search that closes 2–3 neighbouring sites and
+       refills (again after each probing round, within the fixings).
     2. *Threshold*: with integer weights a better plan covers at least
        ``incumbent + 1``; otherwise at least the incumbent's value.
     3. *Fixing*: a site outside the incumbent is fixed closed (inside it:
        fixed open) when a certified LP bound with the site forced the other
        way is below the threshold — first from the LP reduced costs (free),
        then by re-solving the LP with the site forced ("probing", warm dual
-       simplex, two threads, in rounds while they pay off). Each bound is
+       simplex on an equivalent LP reduced to the undecided rows,
+       ``_mclp_probe``, two threads, in rounds while they pay off). Each bound is
        recomputed from the duals as a Lagrangian bound valid for any
        multipliers (:class:`_MclpRelaxation`), so it does not depend on LP
        tolerances. Every plan better than the incumbent obeys every fixing,
