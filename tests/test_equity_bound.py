@@ -464,3 +464,32 @@ def test_unit_groups_follow_the_binding_caps_in_order_of_dual_times_limit():
     groups = unit_groups(model, lp)
     assert [sorted(labels[n] for n in g) for g in groups] == [["B1", "B2"], ["A1"]]
     assert set().union(*groups) <= set(names)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES, st.sampled_from([0.0, 0.05, 1.0]))
+def test_check_probe_that_maximises_reaches_the_brute_force_optimum(seed, n, m, budget, split, levels, compare, span):
+    """From the plan that builds nothing, the check probe (max t above the best plan) asked whenever the interval is
+    at most ``span``: the search ends at the brute-force optimum, proven, and no level at or below it is "no plan"."""
+    sc, best, _ = _instance(seed, n, m, budget, split, levels, compare)
+    model = PlanningModel(sc)
+    prob = model.problem
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    nothing = {v.name: 0.0 for v in prob.variables() if v.cat == pulp.LpInteger}
+    report, plan = equity_search.bisect_maximum(
+        prob, t_expr, SolverOptions(), start=nothing, upper=1.0, check_span=span
+    )
+    target = max(SolverOptions().mip_gap, equity_search.LEVEL_RESOLUTION) * max(1.0, best)
+    assert report.status == "optimal", report.message
+    assert best - target - 1e-9 <= report.objective <= best + 1e-6
+    assert report.bound >= best - 1e-9
+    assert equity_search.PROBE_CEILING_ROW not in prob.constraints and equity_search.PROBE_ROW not in prob.constraints
+    for probe in report.extra["probes"]:
+        assert probe["outcome"] != "no plan" or probe["level"] > best - 1e-9, probe
+    probes = report.extra["probes"]
+    if span >= 1.0 and len(probes) > 1:  # the interval is never wider than 1: the first probe is the check probe
+        lo0 = probes[0]["value"]
+        gap0 = max(SolverOptions().mip_gap, equity_search.LEVEL_RESOLUTION) * max(1.0, abs(lo0))
+        assert probes[1]["level"] == pytest.approx(lo0 + gap0, abs=1e-12)
+    value, _ = equity_search.score_plan(prob, t_expr, plan, SolverOptions())
+    assert value == pytest.approx(report.objective, abs=1e-6)

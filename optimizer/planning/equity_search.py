@@ -374,7 +374,7 @@ class _Search:
         self.cons.pop(PROBE_ROW, None)
         if level is not None:
             self.prob += (self.expr >= level, PROBE_ROW)
-        if self.optimising(level):
+        if level is not None and self.optimising(level):
             # The check probe maximises: the best plan above the level, and a bound if it stops.
             self.prob += (self.expr <= max(self.hi, level), PROBE_CEILING_ROW)
             self.prob.setObjective(self.expr)
