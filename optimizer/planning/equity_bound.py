@@ -83,10 +83,10 @@ EASE_SHARE = 0.05
 LAZY_EQUITY_ROWS = False
 
 #: Share of the time left after the LP for the few-cities relaxations (:func:`_relaxations`). Measured on the
-#: Zhejiang default (s14-eq, load ~7): Lishui's counties alone proven in 27 s (0.33007), with Hangzhou's in 100 s
-#: (0.32896, the best bound known): about half of the ~250 s left after the plain solve and the LP. The other half
-#: goes to the probes, whose check probe (max t above the best plan) found 0.32400 in 155 s there.
-RELAX_SHARE = 0.5
+#: Zhejiang default (s15, load 6-9): Lishui's counties alone proven in 15-22 s (0.33007), with Hangzhou's in 82 and
+#: 92 s (0.3290), but not within the 94 s a share of 0.5 left in a third run: 0.6 (~145 s of the ~245 s left after
+#: the plain solve and the LP) covers both steps; the rest goes to the probes (their first plan took 38-44 s there).
+RELAX_SHARE = 0.6
 #: Duals (and dual × limit) at most this are no weight: the LP's noise, not a binding row.
 DUAL_ZERO = 1e-9
 #: The next level probe is the check probe (max t above the best plan, the time left) whenever the interval is at
