@@ -6,8 +6,9 @@ through the Python API, timing load + build + both stages; printed beside
 the figure measured before (610 s, feasible, gap 4.76 %, ``compare: units``,
 straight-line impedance). ``--old`` solves stage 1 by branch and bound on
 max t for the whole time limit, as before (``model.equity_level_search =
-False``); by default stage 1 is the plain solve, the Lagrangian level test
-and level probes of ``optimizer/planning/equity_bound.py``, and stage 2
+False``); by default stage 1 is the plain solve, the LP, the few-cities
+relaxations (or the Lagrangian level test) and level probes of
+``optimizer/planning/equity_bound.py``, and stage 2
 first improves stage 1's plan one facility family at a time
 (``optimizer/planning/equity_lns.py``) before its full solve.
 
@@ -73,6 +74,8 @@ def one_run(compare: str, old: bool) -> dict:
         "finish": (stage1.extra or {}).get("finish"),
         "probes": (stage1.extra or {}).get("probes"),
         "lagrangian": (stage1.extra or {}).get("lagrangian"),
+        "lp_bound": (stage1.extra or {}).get("lp_bound"),
+        "relaxations": (stage1.extra or {}).get("relaxations"),
         "first_solve": {
             k: (stage1.extra or {}).get("first_solve", {}).get(k) for k in ("status", "objective", "bound", "seconds")
         },

@@ -22,15 +22,18 @@ from toy import X0, Y0, catalogue, facility_type
 
 import optimizer.planning.equity_bound as equity_bound
 import optimizer.planning.equity_search as equity_search
-from optimizer.config.schema import BudgetConfig, EquityConfig, ObjectiveConfig
-from optimizer.planning.equity_bound import UnitBlocks, equity_row_names
+from optimizer.config.schema import BudgetConfig, EquityConfig, ObjectiveConfig, UnitCap
+from optimizer.planning.equity_bound import UnitBlocks, equity_row_names, relaxation_bound, unit_groups
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers import SolveReport, SolverOptions, solve_problem
 
 
-def _instance(seed: int, n: int, m: int, budget_sites: int, split: tuple, levels, compare: str):
-    """A random nested region, its scenario, and the best minimum rate over every plan (brute force)."""
+def _instance(seed: int, n: int, m: int, budget_sites: int, split: tuple, levels, compare: str, county_cap=None):
+    """A random nested region, its scenario, and the best minimum rate over every plan (brute force).
+
+    ``county_cap``: at most that many new facilities per county (a per-unit budget cap, ``cap_0_A``/``cap_0_B``).
+    """
     if levels is not None and "township" in levels and not split:
         levels = ["county"]
     rng = np.random.default_rng(seed)
@@ -54,7 +57,11 @@ def _instance(seed: int, n: int, m: int, budget_sites: int, split: tuple, levels
         weights={"school": 2.0},
         equity=EquityConfig(levels=levels, compare=compare, group=None if compare == "units" else "mountain"),
     )
-    budget = BudgetConfig(total=10 * budget_sites, per_family={"health": 10.0 * max(1, budget_sites - 1)})
+    budget = BudgetConfig(
+        total=10 * budget_sites,
+        per_family={"health": 10.0 * max(1, budget_sites - 1)},
+        per_unit=[] if county_cap is None else [UnitCap(levels=["county"], amount=10.0 * county_cap)],
+    )
     sc = Scenario(name="t", region=region, catalogue=cat, budget=budget, objective=obj)
 
     finest = [_own_finest_unit(split, x) for x in demand_xy[:, 0]]
@@ -85,6 +92,9 @@ def _instance(seed: int, n: int, m: int, budget_sites: int, split: tuple, levels
     for r in range(budget_sites + 1):
         for combo in itertools.combinations(pairs, r):
             if 10 * sum(t == "clinic" for _, t in combo) > budget.per_family["health"]:
+                continue
+            west = sum(site_xy[j, 0] < X0 + 20_000 for j, _ in combo)
+            if county_cap is not None and max(west, len(combo) - west) > county_cap:
                 continue
             best = max(best, min_rate(_layout(sc, combo).served))
     return sc, best, min_rate
@@ -205,7 +215,7 @@ def test_last_solve_above_the_best_plan_reaches_the_optimum(seed, n, m, budget, 
     sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare)
     real = equity_bound.bisect_maximum
 
-    def stalled(prob, expr, options, *, start=None, upper=None, probe_seconds=None, lazy=None):
+    def stalled(prob, expr, options, *, start=None, upper=None, probe_seconds=None, lazy=None, check_span=None):
         # Only the start is scored: the search "stops at its first probe", unproven, with the bound it was given.
         report, plan = real(prob, expr, replace(options, time_limit=1e-3), start=start, upper=upper)
         return replace(report, status="feasible", bound=1.0, gap=None), plan
@@ -222,15 +232,25 @@ def test_last_solve_above_the_best_plan_reaches_the_optimum(seed, n, m, budget, 
     assert "finish" in stage1.extra
 
 
-def _stopped_first_solve_once():
-    """:func:`_stopped_first_solve` for the first call only; later solves (the last one) are real."""
+def _stopped_first_solve_once(first=None):
+    """``first`` (:func:`_stopped_first_solve`) for the first call only; later solves (the last one) are real."""
     calls = []
+    first = first or _stopped_first_solve
 
     def solve(problem, options=None):
         calls.append(1)
-        return _stopped_first_solve(problem, options) if len(calls) == 1 else solve_problem(problem, options)
+        return first(problem, options) if len(calls) == 1 else solve_problem(problem, options)
 
     return solve
+
+
+def _first_solve_building_nothing(problem, options=None):
+    """The plain first solve as if stopped with the plan that builds nothing, reported at level 0, bound t ≤ 1."""
+    report = solve_problem(problem, options)
+    for v in problem.variables():
+        if v.cat == pulp.LpInteger:
+            v.varValue = 0.0
+    return SolveReport("feasible", 0.0, 1.0, None, report.seconds, report.solver, "test", "Time limit")
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -344,3 +364,132 @@ def test_level_search_with_lazy_rows_reaches_the_brute_force_optimum(seed, n, m,
     assert stage1.status == "optimal", stage1.message
     assert stage1.objective == pytest.approx(best, abs=1e-6)
     assert min_rate(result.after.served) == pytest.approx(best, abs=1e-6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES, st.sampled_from([None, 1]), st.lists(st.booleans(), min_size=8, max_size=8), st.floats(0.0, 1.0))
+def test_few_cities_relaxation_is_never_below_the_optimum(seed, n, m, budget, split, levels, compare, cap, keep, below):
+    """Max t over any subset of the equity rows (every other row kept) bounds the brute-force optimum from above.
+
+    With a floor (a level a plan reaches, at or below the optimum) the relaxation asks only above floor + gap:
+    its bound is still never below the optimum, and "infeasible" only when the optimum is within the gap of it.
+    The relaxation's plan, scored on the whole problem, is a plan: never above the optimum.
+    """
+    sc, best, _ = _instance(seed, n, m, budget, split, levels, compare, county_cap=cap)
+    model = PlanningModel(sc)
+    prob = model.problem
+    names = equity_row_names(model)
+    kept = {name for i, name in enumerate(names) if keep[i % 8]}
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    target = max(SolverOptions().mip_gap, equity_search.LEVEL_RESOLUTION)
+    rows_before = list(prob.constraints)
+    for floor in (None, best * below):
+        report, plan = relaxation_bound(model, kept, SolverOptions(), floor=floor, ceiling=1.0)
+        assert list(prob.constraints) == rows_before  # every row back, in its order
+        assert report.bound is not None
+        assert report.bound >= best - 1e-6, (floor, report)
+        if report.status == "infeasible":
+            assert floor is not None and best <= floor + target + 1e-6
+        if plan is not None:
+            value, _ = equity_search.score_plan(prob, t_expr, plan, SolverOptions())
+            assert value is not None and value <= best + 1e-6
+    # Every row kept is the whole problem: its bound is the optimum's (within the gap).
+    report, _ = relaxation_bound(model, set(names), SolverOptions())
+    assert best - 1e-6 <= report.bound <= best + target + 1e-6
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES, st.sampled_from([None, 1]), st.booleans())
+def test_stage1_with_few_cities_relaxations_reaches_the_brute_force_optimum(
+    seed, n, m, budget, split, levels, compare, cap, from_nothing
+):
+    """Stage 1 past its plain solve (LP duals, relaxations, probes with the check probe first): the optimum, proven.
+
+    Every relaxation's bound is at or above the brute-force optimum; the groups are the compared units under a
+    binding county cap (the hierarchy) or single weighted units. ``from_nothing``: the plain solve stops with the
+    plan that builds nothing, so the relaxations' and the probes' plans have to find the optimum.
+    """
+    sc, best, min_rate = _instance(seed, n, m, budget, split, levels, compare, county_cap=cap)
+    model = PlanningModel(sc)
+    groups: list[list[list[str]]] = []
+    real_groups = equity_bound.unit_groups
+
+    def spy(model_, lp):
+        out = real_groups(model_, lp)
+        groups.append(out)
+        return out
+
+    with (
+        mock.patch.object(
+            equity_bound,
+            "solve_problem",
+            _stopped_first_solve_once(_first_solve_building_nothing if from_nothing else None),
+        ),
+        mock.patch.object(equity_bound, "unit_groups", spy),
+    ):
+        result = model.solve()
+    stage1 = result.stages[0]
+    assert stage1.status == "optimal", stage1.message
+    assert stage1.objective == pytest.approx(best, abs=1e-6)
+    assert min_rate(result.after.served) == pytest.approx(best, abs=1e-6)
+    for record in stage1.extra["relaxations"]:
+        assert record["bound"] is None or record["bound"] >= best - 1e-6, record
+        assert record.get("plan_value") is None or record["plan_value"] <= best + 1e-6, record
+    names = set(equity_row_names(model))
+    labels = {f"equity_{key}": str(model.compare_labels[key]) for key in model.unit_expr}
+    chains = sc.region.ancestors_of(labels.values())
+    for group in groups[0] if groups else []:
+        assert set(group) <= names and group
+        if len(group) > 1:  # a cap's group: the units inside one capped unit
+            common = set.intersection(*(set(chains[labels[name]]) for name in group))
+            assert common, group
+
+
+def test_unit_groups_follow_the_binding_caps_in_order_of_dual_times_limit():
+    """Caps ordered by dual × limit; a cap's group is every compared unit inside it; weighted units left over alone."""
+    sc, _, _ = _instance(4, 9, 3, 2, ("A", "B"), ["township"], "units", county_cap=1)
+    model = PlanningModel(sc)
+    names = equity_row_names(model)
+    labels = {f"equity_{key}": str(model.compare_labels[key]) for key in model.unit_expr}
+    by_unit = {label: name for name, label in labels.items()}
+    lp = equity_bound._LpUpper(
+        0.5,
+        {by_unit["A1"]: 0.2, by_unit["B2"]: 0.5, by_unit["B1"]: 0.3},
+        {"cap_0_A": 1.0, "cap_0_B": 3.0, "budget_total": 9.0, "family_health": 0.5},
+        0.0,
+    )
+    groups = unit_groups(model, lp)
+    assert [sorted(labels[n] for n in g) for g in groups] == [["B1", "B2"], ["A1", "A2"]]
+    lp.budget = {"cap_0_B": 3.0}
+    groups = unit_groups(model, lp)
+    assert [sorted(labels[n] for n in g) for g in groups] == [["B1", "B2"], ["A1"]]
+    assert set().union(*groups) <= set(names)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES, st.sampled_from([0.0, 0.05, 1.0]))
+def test_check_probe_that_maximises_reaches_the_brute_force_optimum(seed, n, m, budget, split, levels, compare, span):
+    """From the plan that builds nothing, the check probe (max t above the best plan) asked whenever the interval is
+    at most ``span``: the search ends at the brute-force optimum, proven, and no level at or below it is "no plan"."""
+    sc, best, _ = _instance(seed, n, m, budget, split, levels, compare)
+    model = PlanningModel(sc)
+    prob = model.problem
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    nothing = {v.name: 0.0 for v in prob.variables() if v.cat == pulp.LpInteger}
+    report, plan = equity_search.bisect_maximum(
+        prob, t_expr, SolverOptions(), start=nothing, upper=1.0, check_span=span
+    )
+    target = max(SolverOptions().mip_gap, equity_search.LEVEL_RESOLUTION) * max(1.0, best)
+    assert report.status == "optimal", report.message
+    assert best - target - 1e-9 <= report.objective <= best + 1e-6
+    assert report.bound >= best - 1e-9
+    assert equity_search.PROBE_CEILING_ROW not in prob.constraints and equity_search.PROBE_ROW not in prob.constraints
+    for probe in report.extra["probes"]:
+        assert probe["outcome"] != "no plan" or probe["level"] > best - 1e-9, probe
+    probes = report.extra["probes"]
+    if span >= 1.0 and len(probes) > 1:  # the interval is never wider than 1: the first probe is the check probe
+        lo0 = probes[0]["value"]
+        gap0 = max(SolverOptions().mip_gap, equity_search.LEVEL_RESOLUTION) * max(1.0, abs(lo0))
+        assert probes[1]["level"] == pytest.approx(lo0 + gap0, abs=1e-12)
+    value, _ = equity_search.score_plan(prob, t_expr, plan, SolverOptions())
+    assert value == pytest.approx(report.objective, abs=1e-6)

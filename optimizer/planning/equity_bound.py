@@ -44,6 +44,7 @@ gives 0.99 and 1.013 — 0.34 is proven out of reach in about 20 s.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -56,12 +57,12 @@ import scipy.sparse as sp
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 from ..solvers.highs import highs_lp, new_highs
 from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
-from .equity_search import LEVEL_RESOLUTION, LazyRows, _lp_bound, _remaining, bisect_maximum, score_plan
+from .equity_search import LEVEL_RESOLUTION, LazyRows, _remaining, bisect_maximum, score_plan
 
 if TYPE_CHECKING:
     from .model import PlanningModel
 
-__all__ = ["LevelTest", "UnitBlocks", "solve_stage1"]
+__all__ = ["LevelTest", "UnitBlocks", "relaxation_bound", "solve_stage1", "unit_groups"]
 
 #: Stage 1's first, plain solve (branch and bound on max t) gets this share of the time limit (at least
 #: FIRST_SECONDS): small models end there, proven, exactly as before.
@@ -80,6 +81,20 @@ EASE_SHARE = 0.05
 #: and tested, but measured on the Zhejiang default no faster (A/B at load 5.6-6.9: the same probes, plans
 #: 0.31677 with and 0.31731 without; benchmarks/README.md, session s14-eq).
 LAZY_EQUITY_ROWS = False
+
+#: Share of the time left after the LP for the few-cities relaxations (:func:`_relaxations`). Measured on the
+#: Zhejiang default (s15, load 6-9): Lishui's counties alone proven in 15-22 s (0.33007), with Hangzhou's in 82 and
+#: 92 s (0.3290), but not within the 94 s a share of 0.5 left in a third run: 0.6 (~145 s of the ~245 s left after
+#: the plain solve and the LP) covers both steps; the rest goes to the probes (their first plan took 38-44 s there).
+RELAX_SHARE = 0.6
+#: Duals (and dual × limit) at most this are no weight: the LP's noise, not a binding row.
+DUAL_ZERO = 1e-9
+#: The next level probe is the check probe (max t above the best plan, the time left) whenever the interval is at
+#: most this many gaps to prove: on the Zhejiang default ([0.3231, 0.3290], 12 gaps) feasibility probes at
+#: 0.3235-0.327 found no plan in 45-60 s caps, the optimisation probe at 0.3236 found 0.32400 (s14-eq).
+CHECK_SPAN_GAPS = 20.0
+#: How a per-unit budget cap is named (``PlanningModel._budget_caps``): ``cap_<i>_<unit_id>``.
+_CAP_ROW = re.compile(r"cap_\d+_(.+)")
 
 #: A proof needs the Lagrangian value this far above 1 (the budgets' scale):
 #: HiGHS accepts rows 1e-7 off and decisions 1e-6 off integer, which moves the
@@ -158,16 +173,9 @@ class UnitBlocks:
         self._probe: highspy.Highs | None = None
 
     # ------------------------------------------------------------------ structure
-    def _row_ids(self) -> np.ndarray:
-        return np.repeat(np.arange(self.m), np.diff(self.csr.indptr))
-
     def _budget_rows(self) -> np.ndarray:
         """``≤`` rows over integer columns with non-negative coefficients and a positive limit (budgets, caps)."""
-        rid = self._row_ids()
-        bad = (~self.integer[self.csr.indices]) | (self.csr.data < 0)
-        clean = np.bincount(rid, weights=bad.astype(float), minlength=self.m) == 0
-        nonempty = np.diff(self.csr.indptr) > 0
-        rows = clean & nonempty & np.isfinite(self.row_upper) & (self.row_upper > 0) & ~np.isfinite(self.row_lower)
+        rows = _budget_row_mask(self.csr, self.integer, self.row_lower, self.row_upper)
         rows[self.equity_rows] = False
         return np.flatnonzero(rows)
 
@@ -362,6 +370,18 @@ class UnitBlocks:
         return h
 
 
+def _budget_row_mask(
+    csr: sp.csr_array, integer: np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray
+) -> np.ndarray:
+    """Per row: a ``≤`` row over integer columns with non-negative coefficients and a positive limit (budgets, caps)."""
+    m = csr.shape[0]
+    rid = np.repeat(np.arange(m), np.diff(csr.indptr))
+    bad = (~integer[csr.indices]) | (csr.data < 0)
+    clean = np.bincount(rid, weights=bad.astype(float), minlength=m) == 0
+    nonempty = np.diff(csr.indptr) > 0
+    return clean & nonempty & np.isfinite(row_upper) & (row_upper > 0) & ~np.isfinite(row_lower)
+
+
 def _box_minimum(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """``min cost·x`` over the box ``lower ≤ x ≤ upper`` (-inf if unbounded)."""
     active = cost != 0
@@ -379,25 +399,32 @@ def equity_row_names(model: PlanningModel) -> list[str]:
 
 
 def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
-    """Equity stage 1 (max t) within ``options.time_limit``: plain solve, then Lagrangian bound and level probes.
+    """Equity stage 1 (max t) within ``options.time_limit``: plain solve, bounds, then level probes.
 
     1. Branch and bound on max t for a tenth of the time limit (at least
        :data:`FIRST_SECONDS`); a proven optimum ends stage 1 there.
-    2. Otherwise the upper end is lowered by :meth:`UnitBlocks.test`
-       (stepping down from the bound by :data:`BOUND_STEP` of it per test,
-       at most :data:`BOUND_SHARE` of the time left; HiGHS solves the test's
-       LP and block MIPs whatever ``solver.name`` says), and
-    3. the gap between the plan and that bound is searched by feasibility
-       probes (:func:`~optimizer.planning.equity_search.bisect_maximum`,
-       each at most :data:`PROBE_SHARE` of the time limit but the check
-       probe just above the best plan, which gets the time left), which find
-       plans far faster than branch and bound on the max-min objective;
-    4. the time left goes to branch and bound on max t over the levels still
+    2. The LP relaxation (:func:`_lp_upper`, HiGHS whatever ``solver.name``
+       says): its bound, and its duals, which choose
+    3. the few-cities relaxations (:func:`unit_groups`,
+       :func:`relaxation_bound`): max t with only the equity rows of the
+       units under the most binding city caps, one more city per step while
+       each step is proven within :data:`RELAX_SHARE` of the time left; their
+       plans are scored on the whole problem and may be the best plan.
+    4. Only if no relaxation lowered the bound below the LP's: the Lagrangian
+       test (:meth:`UnitBlocks.test`, stepping down by :data:`BOUND_STEP`,
+       at most :data:`BOUND_SHARE` of the time left; measured weaker than the
+       relaxations on the Zhejiang default: 0.337 against 0.329).
+    5. Level probes between the best plan and the bound
+       (:func:`~optimizer.planning.equity_search.bisect_maximum`, each at
+       most :data:`PROBE_SHARE` of the time limit but the check probe just
+       above the best plan, which maximises t with the time left; it is
+       asked whenever the interval is at most :data:`CHECK_SPAN_GAPS` gaps);
+    6. the time left goes to branch and bound on max t over the levels still
        open (:func:`_finish`: ``lo + gap ≤ t ≤ hi``).
 
-    The report's bound is the lowest level proven out of reach (by HiGHS, the
-    Lagrangian test or an infeasible probe), its objective the best plan's
-    minimum rate; ``optimal`` when they are within ``mip_gap``.
+    The report's bound is the lowest level proven out of reach (by HiGHS, a
+    relaxation, the Lagrangian test or a probe), its objective the best
+    plan's minimum rate; ``optimal`` when they are within ``mip_gap``.
     """
     prob = model.problem
     t_start = time.perf_counter()
@@ -410,19 +437,20 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     plan = {v.name: v.varValue for v in prob.variables()} if first.has_solution else None
     lo = float(first.objective) if first.has_solution and first.objective is not None else 0.0
     hi = min(1.0, float(first.bound)) if first.bound is not None and math.isfinite(first.bound) else 1.0
-    lp_bound = _lp_upper(prob, model.t, options, deadline)
-    hi = min(hi, lp_bound) if lp_bound is not None else hi
-    left = math.inf if deadline is None else deadline - time.perf_counter()
-    tests = _lagrangian_search(model, lo, hi, options, min(left * BOUND_SHARE, 600.0))
+    lp = _lp_upper(prob, model.t, options, deadline)
+    hi = min(hi, lp.bound) if lp is not None else hi
+    relaxed = _relaxations(model, lp, plan, lo, hi, options, deadline)
+    if relaxed.plan is not None and (plan is None or relaxed.value > lo):
+        plan, lo = relaxed.plan, relaxed.value
+    tests: list[LevelTest] = []
+    if relaxed.bound < hi - LEVEL_RESOLUTION:
+        hi = relaxed.bound
+    else:
+        left = math.inf if deadline is None else deadline - time.perf_counter()
+        tests = _lagrangian_search(model, lo, hi, options, min(left * BOUND_SHARE, 600.0))
     proven = [x.level for x in tests if x.out_of_reach]
     hi = min([hi, *proven])
-    remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
-    probe = None if limit is None else max(FIRST_SECONDS, PROBE_SHARE * limit)
-    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
-    lazy = _lazy_equity_rows(model, options, deadline) if LAZY_EQUITY_ROWS else None
-    report, best = bisect_maximum(
-        prob, t_expr, replace(options, time_limit=remaining), start=plan, upper=hi, probe_seconds=probe, lazy=lazy
-    )
+    report, best = _probes(model, options, deadline, plan, lo, hi)
     finish = None
     if best is not None and not report.is_optimal and (deadline is None or deadline - time.perf_counter() > 1.0):
         report, finish = _finish(model, report, best, options, deadline)
@@ -430,6 +458,8 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     if finish is not None:
         extra["finish"] = finish.to_dict()
     extra["first_solve"] = first.to_dict()
+    extra["lp_bound"] = None if lp is None else {"bound": lp.bound, "seconds": round(lp.seconds, 3)}
+    extra["relaxations"] = relaxed.records
     extra["lagrangian"] = [x.to_dict() for x in tests]
     bound = report.bound if report.bound is not None else hi
     gap = relative_gap(report.objective, bound)
@@ -438,11 +468,180 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
         bound=bound,
         gap=gap,
         seconds=time.perf_counter() - t_start,
-        message=f"max-min rate: plain solve ({first.status}), {len(tests)} Lagrangian level test(s) "
-        f"({len(proven)} out of reach), level probes: {report.message}"
+        message=f"max-min rate: plain solve ({first.status}), {len(relaxed.records)} few-cities relaxation(s), "
+        f"{len(tests)} Lagrangian level test(s) ({len(proven)} out of reach), level probes: {report.message}"
         + ("" if finish is None else f"; last solve above the best plan: {finish.status}"),
         extra=extra,
     )
+
+
+def _probes(
+    model: PlanningModel,
+    options: SolverOptions,
+    deadline: float | None,
+    plan: dict[str, float | None] | None,
+    lo: float,
+    hi: float,
+) -> tuple[SolveReport, dict[str, float | None] | None]:
+    """The level probes of :func:`~optimizer.planning.equity_search.bisect_maximum` from ``plan`` under ``hi``."""
+    limit = options.time_limit
+    remaining = None if deadline is None else max(1.0, deadline - time.perf_counter())
+    probe = None if limit is None else max(FIRST_SECONDS, PROBE_SHARE * limit)
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    lazy = _lazy_equity_rows(model, options, deadline) if LAZY_EQUITY_ROWS else None
+    target = max(options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(lo))
+    return bisect_maximum(
+        model.problem,
+        t_expr,
+        replace(options, time_limit=remaining),
+        start=plan,
+        upper=hi,
+        probe_seconds=probe,
+        lazy=lazy,
+        check_span=CHECK_SPAN_GAPS * target,
+    )
+
+
+@dataclass
+class _LpUpper:
+    """The LP relaxation of max t: its bound and its duals (absolute values) by row name."""
+
+    bound: float
+    equity: dict[str, float]  # equity rows
+    budget: dict[str, float]  # budget rows (see _budget_row_mask): dual × limit
+    seconds: float
+
+
+def unit_groups(model: PlanningModel, lp: _LpUpper) -> list[list[str]]:
+    """Groups of equity rows for the few-cities relaxations, the most binding first.
+
+    One group per per-unit budget cap (``cap_<i>_<unit_id>``) whose LP dual ×
+    limit is positive, in decreasing order of it: the compared units inside
+    the capped unit (the model's hierarchy, :meth:`~optimizer.region.Region.ancestors_of`),
+    kept when one of them carries an LP dual on its equity row. The units
+    whose equity rows carry weight but lie under no binding cap follow, one
+    group each, the heaviest first (so ``group_vs_rest`` and scenarios
+    without caps still get relaxations).
+    """
+    names = equity_row_names(model)
+    key_of = {f"equity_{key}": key for key in model.unit_expr}
+    unit_of = {name: str(model.compare_labels[key_of[name]]) for name in names}
+    chains = model.scenario.region.ancestors_of(unit_of.values())
+    weighted = {name for name in names if lp.equity.get(name, 0.0) > DUAL_ZERO}
+    groups: list[list[str]] = []
+    grouped: set[str] = set()
+    for row, weight in sorted(lp.budget.items(), key=lambda item: -item[1]):
+        cap = _CAP_ROW.fullmatch(row)
+        if weight <= DUAL_ZERO or cap is None:  # the total and the family budgets hold every unit
+            continue
+        members = [name for name in names if cap.group(1) in chains[unit_of[name]]]
+        if weighted.intersection(members) and not set(members) <= grouped:
+            groups.append(members)
+            grouped.update(members)
+    for name in sorted(weighted - grouped, key=lambda n: -lp.equity[n]):
+        groups.append([name])
+    return groups
+
+
+@dataclass
+class _Relaxed:
+    """What the few-cities relaxations proved: the best bound, the best plan on the whole problem, one record per step."""
+
+    bound: float
+    plan: dict[str, float | None] | None
+    value: float
+    records: list[dict]
+
+
+def _relaxations(
+    model: PlanningModel,
+    lp: _LpUpper | None,
+    plan: dict[str, float | None] | None,
+    lo: float,
+    hi: float,
+    options: SolverOptions,
+    deadline: float | None,
+) -> _Relaxed:
+    """The few-cities relaxations, one more group per step while each step is proven (:data:`RELAX_SHARE` of the time left)."""
+    out = _Relaxed(math.inf, None, -math.inf, [])
+    if lp is None:
+        return out
+    names = equity_row_names(model)
+    stop = None if deadline is None else time.perf_counter() + (deadline - time.perf_counter()) * RELAX_SHARE
+    t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
+    keep: set[str] = set()
+    for group in unit_groups(model, lp):
+        keep |= set(group)
+        if len(keep) >= len(names):  # the whole problem: nothing relaxed (the probes ask that)
+            break
+        left = None if stop is None else stop - time.perf_counter()
+        if left is not None and left < 1.0:
+            break
+        floor = lo if plan is not None else None
+        rep, found = relaxation_bound(model, keep, replace(options, time_limit=left), floor=floor, ceiling=hi)
+        record = {"units": len(keep), "status": rep.status, "bound": rep.bound, "seconds": round(rep.seconds, 3)}
+        if rep.bound is not None:
+            out.bound = min(out.bound, rep.bound)
+            hi = min(hi, rep.bound)
+        if found is not None:
+            value, values = score_plan(model.problem, t_expr, found, _remaining(options, deadline))
+            record["plan_value"] = value
+            if value is not None and value > max(out.value, lo if plan is not None else -math.inf):
+                out.plan, out.value = values, value
+                plan, lo = values, value
+        out.records.append(record)
+        if rep.status not in ("optimal", "infeasible"):
+            break
+    model.problem.setObjective(t_expr)
+    return out
+
+
+def relaxation_bound(
+    model: PlanningModel,
+    keep: set[str],
+    options: SolverOptions,
+    *,
+    floor: float | None = None,
+    ceiling: float | None = None,
+) -> tuple[SolveReport, dict[str, float | None] | None]:
+    """Max t with only the equity rows ``keep`` (every other row kept): a relaxation, so its bound is the whole problem's.
+
+    ``floor`` is a plan's level on the whole problem: the relaxation then asks
+    only for ``t ≥ floor + gap`` (every plan below that is within the gap of
+    the known one), and "infeasible" proves the known plan optimal.
+    ``ceiling`` is a proven upper bound (``t ≤ ceiling``). Returns the
+    solver's report with ``bound`` an upper bound on the whole problem's max
+    t (``None``: none proven) and the relaxation's plan (``None`` without one;
+    its value on the whole problem is :func:`score_plan`'s).
+    """
+    prob = model.problem
+    cons = _constraint_dict(prob)
+    order = list(cons.items())
+    lifted = None
+    if floor is not None:
+        lifted = floor + max(options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(floor))
+    try:
+        for name in equity_row_names(model):
+            if name not in keep:
+                cons.pop(name, None)
+        if lifted is not None:
+            prob += (model.t >= lifted, FLOOR_ROW)
+        if ceiling is not None:
+            prob += (model.t <= max(ceiling, lifted or ceiling), CEILING_ROW)
+        prob.setObjective(pulp.LpAffineExpression([(model.t, 1.0)]))
+        rep = solve_problem(prob, options)
+        found = {v.name: v.varValue for v in prob.variables()} if rep.has_solution else None
+    finally:
+        cons.clear()
+        cons.update(order)
+    if rep.status == "infeasible" and lifted is not None:
+        bound: float | None = lifted
+    elif rep.bound is not None and math.isfinite(rep.bound):
+        bound = max(float(rep.bound), lifted if lifted is not None else -math.inf)
+        bound = bound if ceiling is None else min(bound, max(ceiling, lifted or ceiling))
+    else:
+        bound = None
+    return replace(rep, bound=bound), found
 
 
 def _lazy_equity_rows(model: PlanningModel, options: SolverOptions, deadline: float | None) -> LazyRows | None:
@@ -497,26 +696,55 @@ def _lazy_equity_rows(model: PlanningModel, options: SolverOptions, deadline: fl
     return LazyRows({name: rows[name] for name in names}, model.t, ease)
 
 
-def _lp_upper(prob: pulp.LpProblem, t: pulp.LpVariable, options: SolverOptions, deadline: float | None) -> float | None:
-    """The LP relaxation's maximum of ``t`` (at most :data:`LP_SHARE` of the time left), or ``None``.
+def _lp_upper(
+    prob: pulp.LpProblem, t: pulp.LpVariable, options: SolverOptions, deadline: float | None
+) -> _LpUpper | None:
+    """The LP relaxation's maximum of ``t`` and its duals (at most :data:`LP_SHARE` of the time left), or ``None``.
 
     The plain solve's bound is the LP's or better once HiGHS has solved its
     root, but on a loaded machine its time can end before that (measured on
     the Zhejiang default at load 8: bound 0.4395 after 41 s, LP 0.346), and the
-    Lagrangian search would then spend its time on levels the LP already rules out.
+    Lagrangian search would then spend its time on levels the LP already rules
+    out. The duals choose the few-cities relaxations (:func:`unit_groups`).
+    HiGHS solves it whatever ``solver.name`` says (as the Lagrangian test's LPs).
     """
+    t0 = time.perf_counter()
     left = None if deadline is None else (deadline - time.perf_counter()) * LP_SHARE
     if left is not None and left < 1.0:
         return None
-    t_expr = pulp.LpAffineExpression([(t, 1.0)])
-    try:
-        lp = _lp_bound(prob, t_expr, replace(options, time_limit=left))
-    finally:
-        prob.setObjective(t_expr)
-    if lp.status != "optimal" or lp.objective is None:
+    prob.setObjective(pulp.LpAffineExpression([(t, 1.0)]))
+    variables = prob.variables()
+    bulk = _bulk_lp(prob, variables)
+    lp = bulk.lp
+    lp.integrality_ = []
+    h = new_highs()
+    h.setOptionValue("output_flag", False)
+    if left is not None:
+        h.setOptionValue("time_limit", left)
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
+    names = list(_constraint_dict(prob))
+    dual = np.abs(np.asarray(h.getSolution().row_dual, dtype=float))
+    a = lp.a_matrix_
+    csc = sp.csc_array(
+        (np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_)), shape=(lp.num_row_, lp.num_col_)
+    )
+    integer = np.array([v.cat == pulp.LpInteger for v in variables], dtype=bool)
+    upper = np.asarray(lp.row_upper_, dtype=float)
+    budget = np.flatnonzero(_budget_row_mask(csc.tocsr(), integer, np.asarray(lp.row_lower_, dtype=float), upper))
+    equity = {name: float(dual[i]) for i, name in enumerate(names) if name.startswith("equity_")}
     # The LP's own tolerance: a plan may pass its value by that much (bisect_maximum takes max(hi, lo)).
-    return float(lp.objective) + LEVEL_RESOLUTION
+    bound = float(h.getInfo().objective_function_value) + LEVEL_RESOLUTION
+    return _LpUpper(
+        bound,
+        equity,
+        {names[i]: float(dual[i] * upper[i]) for i in budget.tolist()},
+        time.perf_counter() - t0,
+    )
 
 
 def _finish(

@@ -38,7 +38,7 @@ import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 
-__all__ = ["bisect_maximum", "LazyRows", "LEVEL_RESOLUTION", "PROBE_ROW"]
+__all__ = ["bisect_maximum", "LazyRows", "LEVEL_RESOLUTION", "PROBE_CEILING_ROW", "PROBE_ROW"]
 
 #: Levels closer than this (relative, HiGHS' convention: absolute below 1)
 #: are not told apart: the solver accepts a plan 1e-6 off integer and rows
@@ -48,6 +48,8 @@ LEVEL_RESOLUTION = 1e-5
 
 #: Name of the row ``objective ≥ level`` a probe adds (and removes again).
 PROBE_ROW = "equity_probe"
+#: Name of the row ``objective ≤ bound`` the check probe adds (and removes again): the proven bound, for HiGHS' gap test.
+PROBE_CEILING_ROW = "equity_probe_ceiling"
 
 #: :meth:`_Search._probe_once`'s answer when a relaxed probe's plan broke left-out rows: the level is asked again.
 _ASK_AGAIN = "ask again"
@@ -163,6 +165,7 @@ def bisect_maximum(
     upper: float | None = None,
     probe_seconds: float | None = None,
     lazy: LazyRows | None = None,
+    check_span: float | None = None,
 ) -> tuple[SolveReport, dict[str, float | None] | None]:
     """Maximise ``expr`` over ``prob`` by bisection on its level, within ``options.time_limit``.
 
@@ -185,9 +188,18 @@ def bisect_maximum(
         plan's value plus the gap (asked after a level is proven out of
         reach), which gets the time left. A probe stopped by this cap proves
         nothing; the search goes on below its level (without it, the first
-        probe that ends unproven ends the search).
+        probe that ends unproven ends the search). The check probe is an
+        optimisation: max ``expr`` subject to ``expr ≥ level`` (and ``≤`` the
+        bound). "No plan" is the same proof as a feasibility probe's; a plan
+        it finds is the best above the level it found, not just any, and a
+        stop by the time limit still leaves its bound (every plan is below
+        the level or below that bound).
     lazy
         Rows each probe may leave out until a plan breaks them (:class:`LazyRows`; exact, see there).
+    check_span
+        Whenever the interval is at most this wide (after the start or any
+        probe), the next probe is the check probe: the caller knows that so
+        close to the best plan midpoints are not worth their caps.
 
     Returns
     -------
@@ -199,6 +211,7 @@ def bisect_maximum(
     """
     search = _Search(prob, expr, options, upper, probe_seconds)
     search.lazy = lazy
+    search.check_span = check_span
     try:
         early = search.begin(start)
         if early is not None:
@@ -221,6 +234,7 @@ def bisect_maximum(
             search.message = f"bisection on the level: {len(search.probes)} solves"
     finally:
         search.cons.pop(PROBE_ROW, None)
+        search.cons.pop(PROBE_CEILING_ROW, None)
         prob.setObjective(expr)
     return search.report()
 
@@ -248,6 +262,7 @@ class _Search:
         self.soft_hi = float("inf")  # lowest level whose probe stopped unproven: searched below, never reported
         self.status, self.message, self.version = "feasible", "", ""
         self.last_was_check = False
+        self.check_span: float | None = None
         self.lazy: LazyRows | None = None
         self.last_values: dict[str, float | None] | None = None
 
@@ -319,7 +334,7 @@ class _Search:
             level = None  # first: any plan at all
         elif hi == float("inf"):
             level = lo + max(target, abs(lo))
-        elif self.probes[-1]["outcome"].startswith(("no plan", "plan within")) and not self.last_was_check:
+        elif self._check_next():
             # After a level out of reach, ask whether the best plan is already optimal (at lo + the gap
             # to prove): often it is, and one probe then ends the search instead of halving on.
             level = lo + target
@@ -331,6 +346,14 @@ class _Search:
             level is not None and hi < float("inf") and abs(level - (lo + target)) <= 1e-12 * max(1.0, abs(lo))
         )
         return level
+
+    def _check_next(self) -> bool:
+        """Whether the next probe is the check probe: after a level out of reach, or in a narrow interval."""
+        outcome = self.probes[-1]["outcome"]
+        narrow = self.check_span is not None and self.hi - self.lo <= self.check_span
+        if narrow and (outcome in ("start", "plan") or not self.last_was_check):
+            return True
+        return outcome.startswith(("no plan", "plan within")) and not self.last_was_check
 
     def probe(self, level: float | None) -> str | SolveReport | None:
         """Ask for a plan at ``level``; a message (or an infeasibility report) when the search must stop.
@@ -351,8 +374,13 @@ class _Search:
         self.cons.pop(PROBE_ROW, None)
         if level is not None:
             self.prob += (self.expr >= level, PROBE_ROW)
-        # A feasibility question: no objective (one zero term keeps PuLP's writers happy).
-        self.prob.setObjective(pulp.LpAffineExpression([(next(iter(self.expr.keys())), 0.0)]))
+        if level is not None and self.optimising(level):
+            # The check probe maximises: the best plan above the level, and a bound if it stops.
+            self.prob += (self.expr <= max(self.hi, level), PROBE_CEILING_ROW)
+            self.prob.setObjective(self.expr)
+        else:
+            # A feasibility question: no objective (one zero term keeps PuLP's writers happy).
+            self.prob.setObjective(pulp.LpAffineExpression([(next(iter(self.expr.keys())), 0.0)]))
         # The check probe at lo + the gap is the last question of the search ("is the best plan optimal?"):
         # stopped by a cap it would only be asked again, so it gets all the time left.
         cap = None if self.last_was_check else self.probe_seconds
@@ -367,12 +395,24 @@ class _Search:
                 self.cons.clear()
                 self.cons.update(order)
             self.cons.pop(PROBE_ROW, None)
+            self.cons.pop(PROBE_CEILING_ROW, None)
         return rep, len(left_out)
+
+    def optimising(self, level: float | None) -> bool:
+        """Whether the probe at ``level`` maximises (the check probe under a finite bound) rather than asks."""
+        return self.last_was_check and level is not None and self.hi < float("inf")
+
+    def _probe_bound(self, level: float | None, rep: SolveReport) -> None:
+        """An optimising probe's bound: every plan is below ``level`` or below the solver's bound."""
+        if self.optimising(level) and rep.bound is not None and rep.bound == rep.bound and level is not None:
+            self.hi = min(self.hi, max(float(rep.bound), level))
 
     def _probe_once(self, level: float | None) -> str | SolveReport | None:
         t0 = time.perf_counter()
         rep, left_out = self._solve_probe(level)
         self.version = rep.solver_version or self.version
+        if rep.status != "infeasible":
+            self._probe_bound(level, rep)
         if rep.has_solution:
             return self._plan_found(level, t0, left_out)
         if rep.status == "infeasible":
