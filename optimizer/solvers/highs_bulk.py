@@ -68,8 +68,8 @@ def _solve_highs_bulk(
         h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
     h.passModel(bulk.lp)
     if fixed is not None and len(fixed[0]):
-        columns, values = np.asarray(fixed[0], dtype=np.int32), np.asarray(fixed[1], dtype=float)
-        h.changeColsBounds(len(columns), columns, values, values)
+        columns, fixed_at = np.asarray(fixed[0], dtype=np.int32), np.asarray(fixed[1], dtype=float)
+        h.changeColsBounds(len(columns), columns, fixed_at, fixed_at)
     if start and bulk.is_mip:
         _set_mip_start(h, variables, start)
     run_highs_interruptibly(h)
@@ -225,6 +225,57 @@ def _var(
     if make is not None:
         return make(name, low, up, cat)
     return pulp.LpVariable(name, low, up, cat)  # pragma: no cover - PuLP < 3.3
+
+
+def _numbered_vars(problem: pulp.LpProblem, prefix: str, count: int, low: float, up: float) -> np.ndarray:
+    """Continuous variables ``{prefix}_0`` … ``{prefix}_{count-1}`` in ``[low, up]``, as an object array.
+
+    The variables :func:`_var` would make; where this PuLP's variables have the layout
+    :func:`_plain_variable` checks and the prefix is a legal name, they are made without PuLP's
+    per-variable name and bound checks (done once here).
+    """
+    legal = not pulp.LpElement.expression.match(prefix) and prefix.translate(pulp.LpElement.trans) == prefix
+    out = np.empty(count, dtype=object)
+    if not (legal and math.isfinite(low) and math.isfinite(up) and _plain_variable()):
+        out[:] = [_var(problem, f"{prefix}_{s}", low, up) for s in range(count)]
+        return out
+    new, variable_type = pulp.LpVariable.__new__, pulp.LpVariable
+    made = []
+    for s in range(count):
+        v = new(variable_type)
+        v.__dict__.update(
+            _LpElement__name=f"{prefix}_{s}",
+            hash=id(v),
+            modified=True,
+            _lowbound_original=low,
+            lowBound=low,
+            _upbound_original=up,
+            upBound=up,
+            cat=pulp.LpContinuous,
+            varValue=None,
+            dj=None,
+        )
+        made.append(v)
+    out[:] = made
+    return out
+
+
+@functools.cache
+def _plain_variable() -> bool:
+    """Whether PuLP's variables hold just the attributes :func:`_numbered_vars` sets directly."""
+    v = _var(pulp.LpProblem("probe"), "x", 0, 1)
+    return vars(v) == {
+        "_LpElement__name": "x",
+        "hash": id(v),
+        "modified": True,
+        "_lowbound_original": 0,
+        "lowBound": 0,
+        "_upbound_original": 1,
+        "upBound": 1,
+        "cat": pulp.LpContinuous,
+        "varValue": None,
+        "dj": None,
+    }
 
 
 def _affine(
