@@ -323,16 +323,29 @@ def _type_lp(
     )
 
 
-def _type_basis(basis: highspy.HighsBasis, cols: np.ndarray, rows: np.ndarray) -> highspy.HighsBasis:
-    """One type's part of the whole LP's basis, its count row basic (its count is fractional at the LP's optimum)."""
-    col_status = basis.col_status
-    row_status = basis.row_status
+def _type_basis(
+    col_status: np.ndarray, row_status: np.ndarray, cols: np.ndarray, rows: np.ndarray
+) -> highspy.HighsBasis:
+    """One type's part of the whole LP's basis, its count row basic (its count is fractional at the LP's optimum).
+
+    ``col_status``/``row_status`` are the whole basis' statuses as object arrays (:func:`_basis_arrays`),
+    converted from HiGHS' lists once for all types.
+    """
     start = highspy.HighsBasis()
-    start.col_status = [col_status[k] for k in cols.tolist()]
-    start.row_status = [row_status[r] for r in rows.tolist()] + [highspy.HighsBasisStatus.kBasic]
+    start.col_status = col_status[cols].tolist()
+    start.row_status = row_status[rows].tolist() + [highspy.HighsBasisStatus.kBasic]
     start.valid = True
     start.alien = True
     return start
+
+
+def _basis_arrays(basis: highspy.HighsBasis) -> tuple[np.ndarray, np.ndarray]:
+    """The column and row statuses of ``basis`` as object arrays (each read of ``basis.col_status`` copies it)."""
+    col_status = np.empty(len(basis.col_status), dtype=object)
+    col_status[:] = basis.col_status
+    row_status = np.empty(len(basis.row_status), dtype=object)
+    row_status[:] = basis.row_status
+    return col_status, row_status
 
 
 @dataclass
@@ -439,13 +452,14 @@ def count_bound(
         return None
     values: list[_TypeValues] = []
     lps = 0
+    statuses = _basis_arrays(basis) if basis is not None else None
     for t, sub in enumerate(priced.subs):
         if sub is None:
             values.append(_TypeValues(0.0, 0, 0, {0: 0.0}))
             continue
         n_min, n_max = priced.n_range[t]
         y = priced.cols[t][priced.sites[t]]
-        start = _type_basis(basis, priced.cols[t], priced.rows[t]) if basis is not None else None
+        start = _type_basis(*statuses, priced.cols[t], priced.rows[t]) if statuses is not None else None
         solved = _type_values(sub, n_min, n_max, float(x[y].sum()), deadline, start)
         if solved is None:
             return None

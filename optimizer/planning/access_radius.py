@@ -31,7 +31,7 @@ import pandas as pd
 import pulp
 import scipy.sparse as sp
 
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import _add_rows, _affine, _numbered_vars
 
 
 @dataclass
@@ -168,7 +168,7 @@ def add_access_levels(
     k = levels.n_sets
     if k == 0:
         return pulp.LpAffineExpression()
-    zs = np.array([_var(prob, f"{var_prefix}_{s}", 0, 1) for s in range(k)], dtype=object)
+    zs = _numbered_vars(prob, var_prefix, k, 0, 1)
     m = len(ys)
     counts = np.diff(levels.indptr)
     has_parent = levels.parent >= 0

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -41,7 +40,7 @@ import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap
 from ..solvers.highs import run_highs_interruptibly
-from ..solvers.highs_bulk import _bulk_lp, _constraint_dict, _new_configured_highs, _solve_highs_bulk
+from ..solvers.highs_bulk import _bulk_lp, _BulkLp, _constraint_dict, _new_configured_highs, _solve_highs_bulk
 from .access_counts import CountBound, count_bound
 
 if TYPE_CHECKING:
@@ -55,18 +54,10 @@ _LP_SHARE = 2 / 3
 _COUNT_SHARE = 0.9
 
 
-def _with_fixed(
-    variables: list[pulp.LpVariable], values: dict[int, float], run: Callable[[], SolveReport]
-) -> SolveReport:
-    """``run()`` with ``variables[k]`` fixed at ``values[k]``; the bounds are restored afterwards."""
-    saved = [(variables[k].lowBound, variables[k].upBound) for k in values]
-    try:
-        for k, value in values.items():
-            variables[k].lowBound = variables[k].upBound = value
-        return run()
-    finally:
-        for k, (low, up) in zip(values, saved, strict=True):
-            variables[k].lowBound, variables[k].upBound = low, up
+def _fixing(index: np.ndarray, values: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """HiGHS columns and values of site decisions ``k`` (positions in ``index``) fixed at ``values[k]``."""
+    keys = np.fromiter(values, dtype=np.int64, count=len(values))
+    return index[keys], np.fromiter(values.values(), dtype=float, count=len(values))
 
 
 def _left(options: SolverOptions, t0: float) -> SolverOptions:
@@ -87,9 +78,10 @@ class _Relaxation(NamedTuple):
     basis: highspy.HighsBasis | None = None
 
 
-def _lp_relaxation(prob: pulp.LpProblem, options: SolverOptions) -> _Relaxation | None:
-    """The LP relaxation of ``prob`` (columns numbered by ``v.index``); None if not solved."""
-    bulk = _bulk_lp(prob, prob.variables())
+def _lp_relaxation(prob: pulp.LpProblem, options: SolverOptions, bulk: _BulkLp | None = None) -> _Relaxation | None:
+    """The LP relaxation of ``prob`` (columns numbered by ``v.index``; ``bulk`` its conversion if made); None if not solved."""
+    if bulk is None:
+        bulk = _bulk_lp(prob, prob.variables())
     h = _new_configured_highs(options)
     h.passModel(bulk.lp)
     h.setOptionValue("solve_relaxation", True)
@@ -129,30 +121,37 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     # At most 2/3 of the time on the LP: past it, branch and bound gets the rest (and finds plans of its own).
     # Plain branch and bound is far worse on the Zhejiang default (59.8 % at 300 s under load) than the LP path.
     share = replace(options, time_limit=options.time_limit * _LP_SHARE) if options.time_limit is not None else options
-    relaxed = _lp_relaxation(prob, share)
+    # One conversion of the model for every HiGHS run below (the runs differ in column bounds only).
+    variables = prob.variables()
+    bulk = _bulk_lp(prob, variables)
+
+    def run(fixed: tuple[np.ndarray, np.ndarray] | None = None) -> SolveReport:
+        return _solve_highs_bulk(prob, _left(options, t0), bulk=bulk, variables=variables, fixed=fixed)
+
+    relaxed = _lp_relaxation(prob, share, bulk)
     if relaxed is None or not sites:  # infeasible, or stopped: branch and bound says what it is
-        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, None)
+        return _finish(run(), t0, None)
     lb, x, reduced = relaxed.bound, relaxed.x, relaxed.reduced
     lp_seconds = time.perf_counter() - t0
     index = np.array([v.index for v in sites], dtype=np.int64)
     xs, rs = x[index], reduced[index]
     integral = np.flatnonzero((xs <= _INTEGRAL) | (xs >= 1 - _INTEGRAL))
     fixed = {int(k): float(round(xs[k])) for k in integral}
-    first = _with_fixed(sites, fixed, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+    first = run(_fixing(index, fixed))
     if not first.has_solution or first.objective is None:
-        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, lb)
+        return _finish(run(), t0, lb)
     ub = first.objective
     steps: dict[str, float | None] = {"lp": lp_seconds, "lp_plan": first.seconds}
     if ub - lb <= options.mip_gap * max(abs(ub), 1.0):  # proven by the LP bound (the sub-MIP's own bound is not)
         return _finish(
             replace(first, status="optimal", bound=lb, extra=dict(first.extra, access_seconds=steps)), t0, lb
         )
-    plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
+    plan = [float(v.varValue or 0.0) for v in variables]
     counted = _count_bound(model, relaxed, options, t0)
     steps["count_bound"] = counted.seconds if counted is not None else None
     if counted is not None and ub - counted.bound <= options.mip_gap * max(abs(ub), 1.0):  # proven by whole counts
-        for v in prob.variables():
-            v.varValue = plan.get(v.name, 0.0)
+        for v, value in zip(variables, plan, strict=True):
+            v.varValue = value
         proven = replace(first, status="optimal", bound=min(counted.bound, ub))
         extra = dict(first.extra, access_seconds=steps, access_count_bound=counted.bound)
         return _finish(replace(proven, extra=extra), t0, lb)
@@ -164,11 +163,11 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     # No MIP start: HiGHS 1.16 prunes against a start's value taken without presolve's offset and then
     # reports a worse plan as optimal (benchmarks/README.md, "HiGHS 1.16 MIP-start defect"; seen here on
     # tests/test_access_radius.py seed 95: 49,747.9 "optimal" against 48,109.7).
-    final = _with_fixed(sites, reduced_fixed, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+    final = run(_fixing(index, reduced_fixed))
     if not final.has_solution or final.objective is None or final.objective > ub:
         # HiGHS found nothing as good in time: the plan of step 2 stands
-        for v in prob.variables():
-            v.varValue = plan.get(v.name, 0.0)
+        for v, value in zip(variables, plan, strict=True):
+            v.varValue = value
         prob.assignStatus(pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible)
         bound = lb if final.bound is None else max(lb, min(final.bound, ub))
         final = replace(final, status="feasible", objective=ub, bound=bound)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -36,6 +37,9 @@ def _solve_highs_bulk(
     start: dict[str, float] | None = None,
     *,
     heuristic_effort: float | None = None,
+    bulk: _BulkLp | None = None,
+    variables: list[pulp.LpVariable] | None = None,
+    fixed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SolveReport:
     """Solve ``problem`` with HiGHS, passing the whole model as one CSC matrix.
 
@@ -48,15 +52,24 @@ def _solve_highs_bulk(
     of the whole objective. ``heuristic_effort`` sets HiGHS'
     ``mip_heuristic_effort`` (default 0.05): it changes the search, never
     what is proven.
+
+    ``bulk`` (with the ``variables`` it was made from, :func:`_bulk_lp`)
+    reuses a conversion of ``problem`` made before, which must still be
+    current; ``fixed`` = (columns, values) fixes those columns at those
+    values in HiGHS only (the PuLP bounds are not touched).
     """
 
     t0 = time.perf_counter()
-    variables = problem.variables()
-    bulk = _bulk_lp(problem, variables)
+    if bulk is None or variables is None:
+        variables = problem.variables()
+        bulk = _bulk_lp(problem, variables)
     h = _new_configured_highs(options)
     if heuristic_effort is not None and bulk.is_mip:
         h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
     h.passModel(bulk.lp)
+    if fixed is not None and len(fixed[0]):
+        columns, fixed_at = np.asarray(fixed[0], dtype=np.int32), np.asarray(fixed[1], dtype=float)
+        h.changeColsBounds(len(columns), columns, fixed_at, fixed_at)
     if start and bulk.is_mip:
         _set_mip_start(h, variables, start)
     run_highs_interruptibly(h)
@@ -214,6 +227,57 @@ def _var(
     return pulp.LpVariable(name, low, up, cat)  # pragma: no cover - PuLP < 3.3
 
 
+def _numbered_vars(problem: pulp.LpProblem, prefix: str, count: int, low: float, up: float) -> np.ndarray:
+    """Continuous variables ``{prefix}_0`` … ``{prefix}_{count-1}`` in ``[low, up]``, as an object array.
+
+    The variables :func:`_var` would make; where this PuLP's variables have the layout
+    :func:`_plain_variable` checks and the prefix is a legal name, they are made without PuLP's
+    per-variable name and bound checks (done once here).
+    """
+    legal = not pulp.LpElement.expression.match(prefix) and prefix.translate(pulp.LpElement.trans) == prefix
+    out = np.empty(count, dtype=object)
+    if not (legal and math.isfinite(low) and math.isfinite(up) and _plain_variable()):
+        out[:] = [_var(problem, f"{prefix}_{s}", low, up) for s in range(count)]
+        return out
+    new, variable_type = pulp.LpVariable.__new__, pulp.LpVariable
+    made = []
+    for s in range(count):
+        v = new(variable_type)
+        v.__dict__.update(
+            _LpElement__name=f"{prefix}_{s}",
+            hash=id(v),
+            modified=True,
+            _lowbound_original=low,
+            lowBound=low,
+            _upbound_original=up,
+            upBound=up,
+            cat=pulp.LpContinuous,
+            varValue=None,
+            dj=None,
+        )
+        made.append(v)
+    out[:] = made
+    return out
+
+
+@functools.cache
+def _plain_variable() -> bool:
+    """Whether PuLP's variables hold just the attributes :func:`_numbered_vars` sets directly."""
+    v = _var(pulp.LpProblem("probe"), "x", 0, 1)
+    return vars(v) == {
+        "_LpElement__name": "x",
+        "hash": id(v),
+        "modified": True,
+        "_lowbound_original": 0,
+        "lowBound": 0,
+        "_upbound_original": 1,
+        "upBound": 1,
+        "cat": pulp.LpContinuous,
+        "varValue": None,
+        "dj": None,
+    }
+
+
 def _affine(
     variables: Sequence[pulp.LpVariable] | np.ndarray, coefs: Sequence[float] | np.ndarray, constant: float = 0.0
 ) -> pulp.LpAffineExpression:
@@ -226,15 +290,57 @@ def _affine(
 def _add_rows(
     problem: pulp.LpProblem, var_arr: np.ndarray, csr: sp.csr_array, sense: int, rhs: np.ndarray, names: Sequence[str]
 ) -> None:
-    """Add one constraint per CSR row: ``row · var_arr  sense  rhs``, in bulk."""
-    indptr, indices, data = csr.indptr, csr.indices, csr.data.astype(float)
+    """Add one constraint per CSR row: ``row · var_arr  sense  rhs``, in bulk.
+
+    The rows are the PuLP objects ``pulp.LpConstraint(pulp.LpAffineExpression(...), sense, name, rhs)``
+    would make; where this PuLP's objects have the layout :func:`_plain_rows` checks, they are made
+    without PuLP's per-object checks (names as given, the right-hand sides finite), about twice as fast.
+    """
     cons = _constraint_dict(problem)
+    n_rows = csr.shape[0]
+    ptr = csr.indptr.tolist()
+    terms = var_arr[csr.indices].tolist()
+    coefs = csr.data.astype(float).tolist()
     rhs = np.asarray(rhs, dtype=float)
-    for r in range(csr.shape[0]):
-        a, b = indptr[r], indptr[r + 1]
-        expr = pulp.LpAffineExpression(zip(var_arr[indices[a:b]], data[a:b].tolist(), strict=False))
-        con = pulp.LpConstraint(expr, sense, names[r], float(rhs[r]))
-        cons[names[r]] = con
+    if not np.isfinite(rhs).all():  # as pulp.LpConstraint would
+        raise pulp.PulpError("Cannot set constraint RHS to NaN/inf values")
+    constants = (0.0 - rhs).tolist()  # PuLP's expr.constant - rhs
+    if not _plain_rows():  # pragma: no cover - another PuLP's layout: its own constructors
+        for r in range(n_rows):
+            a, b = ptr[r], ptr[r + 1]
+            expr = pulp.LpAffineExpression(zip(terms[a:b], coefs[a:b], strict=True))
+            cons[names[r]] = pulp.LpConstraint(expr, sense, names[r], -constants[r])
+        return
+    new_expr, new_con, fill = pulp.LpAffineExpression.__new__, pulp.LpConstraint.__new__, dict.update
+    expr_type, con_type = pulp.LpAffineExpression, pulp.LpConstraint
+    for r in range(n_rows):
+        a, b = ptr[r], ptr[r + 1]
+        expr = new_expr(expr_type)
+        fill(expr, zip(terms[a:b], coefs[a:b], strict=True))
+        expr.__dict__.update(_LpAffineExpression__name=None, constant=0.0)
+        con = new_con(con_type)
+        name = names[r]
+        con.__dict__.update(
+            expr=expr, _LpConstraint__name=name, constant=constants[r], sense=sense, pi=None, slack=None, modified=True
+        )
+        cons[name] = con
+
+
+@functools.cache
+def _plain_rows() -> bool:
+    """Whether PuLP's expressions and constraints hold just the attributes :func:`_add_rows` sets directly."""
+    probe = pulp.LpProblem("probe")
+    x = _var(probe, "x", 0, 1)
+    con = pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0)]), pulp.LpConstraintGE, "r", 1.0)
+    return vars(con.expr) == {"_LpAffineExpression__name": None, "constant": 0.0} and vars(con) == {
+        "expr": con.expr,
+        "_LpConstraint__name": "r",
+        "constant": -1.0,
+        "sense": pulp.LpConstraintGE,
+        "pi": None,
+        "slack": None,
+        "modified": True,
+    }
 
 
 def _constraint_dict(problem: pulp.LpProblem) -> dict:
