@@ -122,6 +122,9 @@ def one(region: str, log: bool = False) -> dict[str, Any]:
             "time_limit_s": options.time_limit,
             "wall_s": time.perf_counter() - t0,
             "status": result.status,
+            "bound": result.bound,
+            # the LP-guided solve's steps (optimizer/planning/lp_plan.py): LP bound and seconds, the LP plan, ...
+            "lp_plan": result.report.extra.get("lp_plan"),
             "gap": result.gap,
             "objective": result.objective,
             "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,

@@ -1,0 +1,207 @@
+"""Solving the coverage and attendance objectives with HiGHS, LP first: the LP's bound, a plan from the LP, the proof.
+
+On the 1-km Zhejiang grid (benchmarks/README.md, "1-km Zhejiang grid") one
+plain HiGHS solve spends its ten minutes on the root LP; its bound is 0.43 %
+above the plan its randomized rounding finds, and no node is branched. The
+gap is the plan's, not the bound's. So, in one time limit, as
+:mod:`optimizer.planning.access_solve` does for ``access``:
+
+1. the LP relaxation of the whole problem (user rows included), handed to
+   HiGHS in bulk, gives the bound ``B`` and each site decision's reduced cost
+   (at most :data:`LP_SHARE` of the time limit; an LP not solved by then
+   leaves the rest to plain branch and bound);
+2. the site decisions the LP sets to 0 or 1 are fixed and the small rest is
+   solved as a MIP: a plan of value ``P``, feasible for the whole problem (a
+   heuristic: the fixing proves nothing);
+3. if ``P`` is within ``mip_gap`` of ``B``, that plan is returned, proven by
+   the LP bound;
+4. else the whole problem is solved for the time left with a *floor row*
+   "objective at least ``P`` plus the gap" (the plan's value handed to HiGHS
+   without a MIP start: HiGHS 1.16 defect, benchmarks/README.md) and with
+   every site decision fixed at its LP value whose reduced cost says that
+   flipping it alone drops the LP bound below the floor. Both are exact: a
+   plan above the floor flips no such decision (the LP dual stays feasible),
+   so the optimum is at most ``max(solver bound, floor)``, and "infeasible"
+   proves the plan of step 2 optimal at ``mip_gap``. The better plan is
+   reported with that bound.
+
+Signs: everything below works in "gain" terms, ``s · objective`` with ``s =
++1`` for a maximisation (coverage, attendance) and ``-1`` for a minimisation,
+so that larger is better and the LP's bound is an upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pulp
+
+from ..solvers import SolveReport, SolverOptions, relative_gap
+from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
+from .access_solve import _left, _lp_relaxation, _with_fixed
+
+if TYPE_CHECKING:
+    from .model import PlanningModel
+
+__all__ = ["FLOOR_ROW", "LP_GUIDED_MIN_NONZEROS", "LP_SHARE", "lp_guided_pays", "solve_lp_guided"]
+
+#: Share of the time limit the LP relaxation may take (the rest goes to plain branch and bound if it stops).
+LP_SHARE = 2 / 3
+
+#: Models from this many nonzeros on are solved LP-guided when ``PlanningModel.lp_guided`` is None (the default).
+#: Measured back to back on the shipped default (159,824 nonzeros; benchmarks/README.md, "1-km Zhejiang grid",
+#: session 15): plain HiGHS proves coverage in 113 s at load 5-7, LP-guided takes 226 s (LP 10 s, 176 fractional
+#: sites, LP plan 0.24 % below the bound, then the floor-row solve is slower than HiGHS' own search); so small
+#: models keep the plain solve. The grid (1,384,443 nonzeros) is where one plain solve ends at its root LP.
+LP_GUIDED_MIN_NONZEROS = 1_000_000
+
+#: Name of the row "objective at least the LP plan's value plus the gap" of step 4 (removed after it).
+FLOOR_ROW = "lp_plan_floor"
+
+# A decision is at a bound of the LP within this; the least gap the floor row proves (HiGHS accepts rows
+# 1e-7 off, so a floor closer to the plan could be met by the plan itself); a reduced-cost test must clear
+# the gap by this share of |P| (rounding in the LP's duals).
+_INTEGRAL = 1e-6
+_FLOOR_RESOLUTION = 1e-6
+_MARGIN = 1e-6
+
+
+def lp_guided_pays(model: PlanningModel) -> bool:
+    """Whether the model is solved LP-guided: ``model.lp_guided`` if set, else from its size.
+
+    The size test (``None``, the default): at least
+    :data:`LP_GUIDED_MIN_NONZEROS` nonzeros in the built model.
+    """
+    if model.lp_guided is not None:
+        return bool(model.lp_guided)
+    return model.size.nonzeros >= LP_GUIDED_MIN_NONZEROS
+
+
+def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport:
+    """Solve a built model with HiGHS in the four steps of the module docstring.
+
+    Parameters
+    ----------
+    model
+        A built planning model (coverage or attendance objective; any sense works).
+    options
+        HiGHS options; the time limit covers all steps.
+
+    Returns
+    -------
+    SolveReport
+        The plan (values set on the PuLP variables) with its proven bound and
+        gap; ``extra["lp_plan"]`` records the steps (seconds, LP bound, the
+        plan of the LP, how many decisions were fixed).
+    """
+    t0 = time.perf_counter()
+    prob = model.problem
+    sites = [v for ys in model.y.values() for v in ys]
+    share = replace(options, time_limit=options.time_limit * LP_SHARE) if options.time_limit is not None else options
+    relaxed = _lp_relaxation(prob, share)
+    if relaxed is None or not sites:  # infeasible, or stopped: branch and bound says what it is
+        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, {"lp_seconds": time.perf_counter() - t0})
+    sense = 1.0 if prob.sense == pulp.LpMaximize else -1.0
+    bound = relaxed.bound
+    steps: dict[str, float | int | None] = {"lp_seconds": time.perf_counter() - t0, "lp_bound": bound}
+    index = np.array([v.index for v in sites], dtype=np.int64)
+    xs, rs = relaxed.x[index], relaxed.reduced[index]
+    integral = np.flatnonzero((xs <= _INTEGRAL) | (xs >= 1 - _INTEGRAL))
+    steps["fractional_sites"] = len(sites) - len(integral)
+    fixed = {int(k): float(round(xs[k])) for k in integral}
+    first = _with_fixed(sites, fixed, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+    steps["lp_plan_seconds"] = first.seconds
+    if not first.has_solution or first.objective is None:  # the rounding fits no plan: the whole MIP
+        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, steps, bound, sense)
+    value = float(first.objective)
+    steps["lp_plan"] = value
+    if relative_gap(value, bound) is not None and sense * (bound - value) <= options.mip_gap * max(abs(value), 1.0):
+        # proven by the LP bound (the sub-MIP's own bound holds only with the decisions fixed)
+        proven = sense * max(sense * bound, sense * value)
+        return _finish(replace(first, status="optimal", bound=proven), t0, steps)
+    plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
+    gap = max(options.mip_gap, _FLOOR_RESOLUTION) * max(abs(value), 1.0)
+    floor = value + sense * gap
+    # Flipping decision k from its LP bound lowers the LP's gain bound by at least its flip cost (the LP dual
+    # stays feasible); a plan above the floor can only flip decisions whose cost is within bound - floor.
+    flip_costs = sense * np.where(xs[integral] >= 1 - _INTEGRAL, rs[integral], -rs[integral])
+    sure = integral[flip_costs > sense * (bound - floor) + _MARGIN * max(abs(value), 1.0)]
+    steps["sites_fixed_by_reduced_cost"] = len(sure)
+    held = {int(k): float(round(xs[k])) for k in sure}
+    cons = _constraint_dict(prob)
+    prob += (prob.objective >= floor if sense > 0 else prob.objective <= floor, FLOOR_ROW)
+    try:
+        full = _with_fixed(sites, held, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+    finally:
+        cons.pop(FLOOR_ROW, None)
+    steps["branch_and_bound_seconds"] = full.seconds
+    return _finish(_above_floor(prob, full, value, plan, floor, bound, sense, options), t0, steps)
+
+
+def _above_floor(
+    prob: pulp.LpProblem,
+    full: SolveReport,
+    value: float,
+    plan: dict[str, float],
+    floor: float,
+    lp_bound: float,
+    sense: float,
+    options: SolverOptions,
+) -> SolveReport:
+    """Step 4's report: the better of the floor-row solve's plan and the LP plan (``value``), the honest bound.
+
+    Every plan beyond the floor lies in the problem solved (floor row, decisions
+    fixed by reduced cost), so the optimum is at most ``max(solver bound,
+    floor)`` in gain terms, and never above the LP bound; "infeasible" leaves
+    the floor as the bound.
+    """
+    if full.status == "infeasible":
+        gain_bound = sense * floor
+    elif full.bound is not None and math.isfinite(full.bound):
+        gain_bound = max(sense * full.bound, sense * floor)
+    else:
+        gain_bound = sense * lp_bound
+    gain_bound = min(gain_bound, sense * lp_bound)
+    if full.has_solution and full.objective is not None and sense * full.objective > sense * value:
+        objective, message = float(full.objective), full.message
+    else:
+        for v in prob.variables():
+            v.varValue = plan.get(v.name, 0.0)
+        objective = value
+        message = f"{full.message}; the plan of the LP's sub-MIP is kept (nothing beyond its value plus the gap found)"
+        if full.status == "infeasible":
+            message = "no plan beats the plan of the LP's sub-MIP by more than the gap: that plan is optimal"
+    gain_bound = max(gain_bound, sense * objective)
+    bound = sense * gain_bound
+    gap = relative_gap(objective, bound)
+    optimal = gap is not None and gap <= max(options.mip_gap, _FLOOR_RESOLUTION) * (1.0 + 1e-9)
+    status = "optimal" if optimal else "feasible"
+    prob.assignStatus(pulp.LpStatusOptimal, pulp.LpSolutionOptimal if optimal else pulp.LpSolutionIntegerFeasible)
+    return replace(full, status=status, objective=objective, bound=bound, gap=gap, message=message)
+
+
+def _finish(
+    report: SolveReport,
+    t0: float,
+    steps: dict[str, float | int | None],
+    lp_bound: float | None = None,
+    sense: float = 1.0,
+) -> SolveReport:
+    """The report of the whole solve: its seconds, the LP bound where it is better, the steps in ``extra``.
+
+    ``report`` is of the whole problem (its bound holds); ``lp_bound`` (gain
+    sense ``sense``) replaces it where it is tighter or where there is none.
+    """
+    bound = report.bound
+    if lp_bound is not None and report.objective is not None:
+        whole = bound is not None and math.isfinite(bound)
+        bound = sense * min(sense * bound, sense * lp_bound) if whole and bound is not None else lp_bound
+        bound = sense * max(sense * bound, sense * report.objective)
+    gap = relative_gap(report.objective, bound) if report.objective is not None else report.gap
+    return replace(
+        report, bound=bound, gap=gap, seconds=time.perf_counter() - t0, extra=dict(report.extra, lp_plan=steps)
+    )
