@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pulp
 import pytest
 from toy import catalogue, facility_type, random_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig, UnitCap
+from optimizer.planning import lp_plan
 from optimizer.planning.access_solve import _with_fixed
 from optimizer.planning.lp_plan import (
     FLOOR_ROW,
-    LP_GUIDED_MIN_NONZEROS,
     _above_floor,
     lp_guided_pays,
     solve_lp_guided,
@@ -65,6 +66,13 @@ def _enumerated_optimum(sc: Scenario) -> float:
     return float(best)
 
 
+@pytest.fixture
+def narrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 2 frees only the fractional decisions (on these small models the default frees every site)."""
+    monkeypatch.setattr(lp_plan, "NEIGHBOURHOOD", 0)
+    monkeypatch.setattr(lp_plan, "MIN_FREE", 0)
+
+
 def _guided(sc: Scenario) -> PlanningModel:
     """A model solved LP-guided whatever its size (small models take the plain solve by default)."""
     model = PlanningModel(sc)
@@ -72,9 +80,13 @@ def _guided(sc: Scenario) -> PlanningModel:
     return model
 
 
+@pytest.mark.parametrize("shrink", [False, True])
 @pytest.mark.parametrize("kind", ["coverage", "attendance"])
-@pytest.mark.parametrize("seed", range(6))
-def test_lp_guided_solve_equals_enumeration_and_the_plain_solve(seed, kind):
+@pytest.mark.parametrize("seed", range(5))
+def test_lp_guided_solve_equals_enumeration_and_the_plain_solve(seed, kind, shrink, monkeypatch):
+    if shrink:  # step 2 frees only the fractional decisions: steps 3 and 4 both happen among the seeds
+        monkeypatch.setattr(lp_plan, "NEIGHBOURHOOD", 0)
+        monkeypatch.setattr(lp_plan, "MIN_FREE", 0)
     sc = _scenario(seed, kind)
     best = _enumerated_optimum(sc)
     result = _guided(sc).solve(SolverOptions(mip_gap=0.0))
@@ -90,7 +102,7 @@ def test_lp_guided_solve_equals_enumeration_and_the_plain_solve(seed, kind):
     assert plain.solve(SolverOptions(mip_gap=0.0)).objective == pytest.approx(best, rel=1e-9, abs=1e-6)
 
 
-def test_lp_plan_within_the_gap_is_proven_by_the_lp_bound():
+def test_lp_plan_within_the_gap_is_proven_by_the_lp_bound(narrow):
     """A 5 % gap: the LP plan is within it of the LP bound, so no branch and bound runs (step 3)."""
     sc = _scenario(2, "coverage")
     best = _enumerated_optimum(sc)
@@ -104,9 +116,10 @@ def test_lp_plan_within_the_gap_is_proven_by_the_lp_bound():
     assert result.gap == pytest.approx((steps["lp_bound"] - result.objective) / result.objective)
 
 
-def test_floor_row_solve_finds_the_better_plan_and_proves_the_lp_plan_optimal():
-    """Seed 4: the LP plan is below the optimum and the floor-row solve finds it; seed 2: the LP plan is
-    the optimum, and the floor row ("at least the plan plus the gap") is infeasible, which proves it."""
+def test_floor_row_solve_finds_the_better_plan_and_proves_the_lp_plan_optimal(narrow):
+    """Step 2 shrunk to the fractional decisions. Seed 4: the LP plan is below the optimum and the floor-row
+    solve finds it; seed 2: the LP plan is the optimum, and the floor row ("at least the plan plus the gap")
+    is infeasible, which proves it."""
     better, proven = _scenario(4, "coverage"), _scenario(2, "coverage")
     result = _guided(better).solve(SolverOptions(mip_gap=0.0))
     steps = result.report.extra["lp_plan"]
@@ -142,15 +155,26 @@ def test_floor_row_solve_stopped_without_a_plan_keeps_the_lp_plan_and_an_honest_
     assert report.status == "optimal" and report.bound == pytest.approx(3.03)
 
 
-def test_only_large_models_take_the_lp_guided_path_by_default():
-    model = PlanningModel(_scenario(0, "coverage"))
-    model.build()
-    assert model.lp_guided is None and not lp_guided_pays(model)
-    assert "lp_plan" not in model.solve(SolverOptions(mip_gap=0.0)).report.extra
-    model.size.nonzeros = LP_GUIDED_MIN_NONZEROS
-    assert lp_guided_pays(model)
-    model.lp_guided = False
-    assert not lp_guided_pays(model)
+def test_coverage_takes_the_lp_guided_path_by_default_and_attendance_the_plain_solve():
+    coverage, attendance = PlanningModel(_scenario(0, "coverage")), PlanningModel(_scenario(0, "attendance"))
+    assert coverage.lp_guided is None and lp_guided_pays(coverage) and not lp_guided_pays(attendance)
+    assert "lp_plan" in coverage.solve(SolverOptions(mip_gap=0.0)).report.extra
+    assert "lp_plan" not in attendance.solve(SolverOptions(mip_gap=0.0)).report.extra
+    coverage.lp_guided, attendance.lp_guided = False, True
+    assert not lp_guided_pays(coverage) and lp_guided_pays(attendance)
+
+
+def test_step_two_frees_the_fractional_decisions_and_the_cheapest_to_flip():
+    xs = np.array([1.0, 0.0, 0.5, 0.0, 1.0, 0.25])
+    rs = np.array([-3.0, 0.5, 0.0, -2.0, 0.1, 0.0])
+    integral = np.flatnonzero((xs <= 1e-6) | (xs >= 1 - 1e-6))
+    fixed = lp_plan._neighbourhood_fixed(xs, rs, integral)  # 2 fractional + 3 x 2 cheapest: all but none
+    assert fixed == {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lp_plan, "NEIGHBOURHOOD", 1)
+        mp.setattr(lp_plan, "MIN_FREE", 0)
+        # 2 fractional + 2 cheapest to flip (|r| 0.1 and 0.5) free; |r| 2 and 3 fixed at their LP values
+        assert lp_plan._neighbourhood_fixed(xs, rs, integral) == {0: 1.0, 3: 0.0}
 
 
 def test_solve_without_sites_is_the_plain_solve():
