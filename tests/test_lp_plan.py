@@ -160,8 +160,12 @@ def test_coverage_takes_the_lp_guided_path_by_default_and_attendance_the_plain_s
     assert coverage.lp_guided is None and lp_guided_pays(coverage) and not lp_guided_pays(attendance)
     assert "lp_plan" in coverage.solve(SolverOptions(mip_gap=0.0)).report.extra
     assert "lp_plan" not in attendance.solve(SolverOptions(mip_gap=0.0)).report.extra
+    coverage.size.nonzeros = lp_plan.LP_GUIDED_MAX_NONZEROS + 1  # too large for the LP to pay (the 1-km grid)
+    assert not lp_guided_pays(coverage)
     coverage.lp_guided, attendance.lp_guided = False, True
     assert not lp_guided_pays(coverage) and lp_guided_pays(attendance)
+    coverage.lp_guided = True
+    assert lp_guided_pays(coverage)
 
 
 def test_step_two_frees_the_fractional_decisions_and_the_cheapest_to_flip():

@@ -49,7 +49,7 @@ from .access_solve import _left, _lp_relaxation, _with_fixed
 if TYPE_CHECKING:
     from .model import PlanningModel
 
-__all__ = ["FLOOR_ROW", "LP_GUIDED_KINDS", "LP_SHARE", "lp_guided_pays", "solve_lp_guided"]
+__all__ = ["FLOOR_ROW", "LP_GUIDED_KINDS", "LP_GUIDED_MAX_NONZEROS", "LP_SHARE", "lp_guided_pays", "solve_lp_guided"]
 
 #: Share of the time limit the LP relaxation may take (the rest goes to plain branch and bound if it stops).
 LP_SHARE = 2 / 3
@@ -59,6 +59,13 @@ LP_SHARE = 2 / 3
 #: session 15): coverage 22.3 s LP-guided (LP 3 s, plan 0.005 % below the LP bound: proven at once) against
 #: 59.9 s plain; attendance 204.6 s LP-guided (the floor-row solve) against 122.3 s plain, so it stays plain.
 LP_GUIDED_KINDS = frozenset({"coverage"})
+
+#: ... and only models up to this many nonzeros: on the 1-km grid (1,384,443 nonzeros) the LP relaxation by the
+#: dual simplex (presolved to 146k rows x 486k columns) was not solved in 2/3 of the time limit in two runs at
+#: load 4-9 (130k and 139k iterations in 320 s and 335 s), and branch and bound left a third of the limit found
+#: a plan 173 % off; one plain solve (its MIP presolve leaves 132k x 417k) reaches its root LP and 0.43 %. The
+#: default (159,824 nonzeros) solves its LP in 3-10 s. Between the two it is not measured.
+LP_GUIDED_MAX_NONZEROS = 500_000
 
 #: Step 2 frees this many integral site decisions per fractional one (the cheapest to flip), at least MIN_FREE in all.
 NEIGHBOURHOOD, MIN_FREE = 3, 40
@@ -77,11 +84,12 @@ _MARGIN = 1e-6
 def lp_guided_pays(model: PlanningModel) -> bool:
     """Whether the model is solved LP-guided: ``model.lp_guided`` if set, else from its size.
 
-    With ``None`` (the default) the objectives of :data:`LP_GUIDED_KINDS`.
+    With ``None`` (the default) the objectives of :data:`LP_GUIDED_KINDS` on
+    models of at most :data:`LP_GUIDED_MAX_NONZEROS` nonzeros.
     """
     if model.lp_guided is not None:
         return bool(model.lp_guided)
-    return model.scenario.objective.kind in LP_GUIDED_KINDS
+    return model.scenario.objective.kind in LP_GUIDED_KINDS and model.size.nonzeros <= LP_GUIDED_MAX_NONZEROS
 
 
 def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport:

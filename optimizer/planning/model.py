@@ -174,7 +174,7 @@ class PlanningModel:
         # "Every objective"); False: the whole model in one solve.
         self.min_cost_count_cuts = True
         # coverage/attendance with HiGHS: LP bound, a plan from the LP, then the MIP above it (planning/lp_plan.py);
-        # None: where it pays (coverage; lp_plan.LP_GUIDED_KINDS, measured there); True/False: always/never.
+        # None: where it pays (coverage up to a size; lp_plan.lp_guided_pays, measured there); True/False: always/never.
         self.lp_guided: bool | None = None
 
     # ================================================================== preparation
