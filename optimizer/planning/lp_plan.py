@@ -44,7 +44,7 @@ import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap
 from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
-from .access_solve import _left, _lp_relaxation, _with_fixed
+from .access_solve import _lp_relaxation, _with_fixed
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -152,6 +152,13 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport
         cons.pop(FLOOR_ROW, None)
     steps["branch_and_bound_seconds"] = full.seconds
     return _finish(_above_floor(prob, full, value, plan, floor, bound, sense, options), t0, steps)
+
+
+def _left(options: SolverOptions, t0: float) -> SolverOptions:
+    """``options`` with the time limit that is left since ``t0`` (none left: 1 µs, so even a tiny limit is kept)."""
+    if options.time_limit is None:
+        return options
+    return replace(options, time_limit=max(1e-6, options.time_limit - (time.perf_counter() - t0)))
 
 
 def _neighbourhood_fixed(xs: np.ndarray, rs: np.ndarray, integral: np.ndarray) -> dict[int, float]:
