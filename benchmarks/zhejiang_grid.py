@@ -22,6 +22,7 @@ not written.
 Usage::
 
     .venv/bin/python benchmarks/zhejiang_grid.py [--regions grid default] [--json FILE] [--highs-log FILE]
+        [--lp-guided auto|on|off]
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _stage(name: str, t0: float) -> None:
     print(f"{name}: {time.perf_counter() - t0:.1f} s wall, {_cpu_s():.1f} s CPU", file=sys.stderr, flush=True)
 
 
-def one(region: str, log: bool = False) -> dict[str, Any]:
+def one(region: str, log: bool = False, lp_guided: bool | None = None) -> dict[str, Any]:
     """Build (for ``grid``), load, prepare, build and solve one region; the figures of the run."""
     t0 = time.perf_counter()
     info: dict[str, Any] = {"region": region, "load_before": os.getloadavg()}
@@ -96,6 +97,8 @@ def one(region: str, log: bool = False) -> dict[str, Any]:
         info["load_s"] = time.perf_counter() - t1
         _stage("load", t0)
         model = PlanningModel(scenario)
+        model.lp_guided = lp_guided  # None: the product's choice (optimizer/planning/lp_plan.py, lp_guided_pays)
+        info["lp_guided"] = lp_guided
         model.prepare()
         _stage("coverage", t0)
         model.build()
@@ -122,6 +125,9 @@ def one(region: str, log: bool = False) -> dict[str, Any]:
             "time_limit_s": options.time_limit,
             "wall_s": time.perf_counter() - t0,
             "status": result.status,
+            "bound": result.bound,
+            # the LP-guided solve's steps (optimizer/planning/lp_plan.py): LP bound and seconds, the LP plan, ...
+            "lp_plan": result.report.extra.get("lp_plan"),
             "gap": result.gap,
             "objective": result.objective,
             "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -138,10 +144,14 @@ def main() -> None:
     parser.add_argument("--regions", nargs="+", default=["grid", "default"], choices=["grid", "default"])
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--highs-log", type=Path, help="write HiGHS' log of each run to FILE.<region>")
+    parser.add_argument(
+        "--lp-guided", choices=["auto", "on", "off"], default="auto", help="PlanningModel.lp_guided: None/True/False"
+    )
     parser.add_argument("--one", choices=["grid", "default"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, log=args.highs_log is not None), default=float))
+        guided = {"auto": None, "on": True, "off": False}[args.lp_guided]
+        print(json.dumps(one(args.one, log=args.highs_log is not None, lp_guided=guided), default=float))
         return
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}", flush=True)
     runs = []
@@ -149,7 +159,11 @@ def main() -> None:
     for region in args.regions:
         log = ["--highs-log", str(args.highs_log)] if args.highs_log else []
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", region, *log], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False
+            [sys.executable, __file__, "--one", region, "--lp-guided", args.lp_guided, *log],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             sys.exit(f"{region} failed ({proc.returncode})")

@@ -64,6 +64,7 @@ from .equity_bound import solve_stage1 as _solve_equity_stage1
 from .equity_lns import solve_stage2 as _solve_equity_stage2
 from .fair import _combine, _solve_kolm_pollak, _solve_leximin, _stage1_kept
 from .kolm_pollak_time import _kp_time_terms, kp_over_time, kp_time_pairs, kp_time_report, route_minutes
+from .lp_plan import lp_guided_pays, solve_lp_guided
 from .min_cost_reduce import solve_min_cost
 from .size import (
     _UNIT_KINDS,
@@ -172,6 +173,9 @@ class PlanningModel:
         # own optima (planning/min_cost_reduce.py; Zhejiang default: proven in < 60 s, benchmarks/README.md,
         # "Every objective"); False: the whole model in one solve.
         self.min_cost_count_cuts = True
+        # coverage/attendance with HiGHS: LP bound, a plan from the LP, then the MIP above it (planning/lp_plan.py);
+        # None: where it pays (coverage up to a size; lp_plan.lp_guided_pays, measured there); True/False: always/never.
+        self.lp_guided: bool | None = None
 
     # ================================================================== preparation
     def prepare(self) -> PlanningModel:
@@ -903,6 +907,8 @@ class PlanningModel:
             report = solve_min_cost(self, options)
         elif sc.objective.kind == "equity" and self.equity_level_search:
             report = _solve_equity_stage1(self, options)
+        elif sc.objective.kind in ("coverage", "attendance") and options.name == "highs" and lp_guided_pays(self):
+            report = solve_lp_guided(self, options)
         else:
             report = solve_problem(prob, options)
         stages.append(report)

@@ -1,0 +1,243 @@
+"""Solving the coverage and attendance objectives with HiGHS, LP first: the LP's bound, a plan from the LP, the proof.
+
+On the 1-km Zhejiang grid (benchmarks/README.md, "1-km Zhejiang grid") one
+plain HiGHS solve spends its ten minutes on the root LP; its bound is 0.43 %
+above the plan its randomized rounding finds, and no node is branched. The
+gap is the plan's, not the bound's. So, in one time limit, as
+:mod:`optimizer.planning.access_solve` does for ``access``:
+
+1. the LP relaxation of the whole problem (user rows included), handed to
+   HiGHS in bulk, gives the bound ``B`` and each site decision's reduced cost
+   (at most :data:`LP_SHARE` of the time limit; an LP not solved by then
+   leaves the rest to plain branch and bound);
+2. the site decisions the LP sets to 0 or 1 are fixed, except the
+   :data:`NEIGHBOURHOOD` times as many cheapest to flip by reduced cost, and
+   the small rest is solved as a MIP: a plan of value ``P``, feasible for the
+   whole problem (a heuristic: the fixing proves nothing; rounding only the
+   fractional ones is 0.24 % off on the Zhejiang default, this 0.005 %);
+3. if ``P`` is within ``mip_gap`` of ``B``, that plan is returned, proven by
+   the LP bound;
+4. else the whole problem is solved for the time left with a *floor row*
+   "objective at least ``P`` plus the gap" (the plan's value handed to HiGHS
+   without a MIP start: HiGHS 1.16 defect, benchmarks/README.md) and with
+   every site decision fixed at its LP value whose reduced cost says that
+   flipping it alone drops the LP bound below the floor. Both are exact: a
+   plan above the floor flips no such decision (the LP dual stays feasible),
+   so the optimum is at most ``max(solver bound, floor)``, and "infeasible"
+   proves the plan of step 2 optimal at ``mip_gap``. The better plan is
+   reported with that bound.
+
+Signs: everything below works in "gain" terms, ``s · objective`` with ``s =
++1`` for a maximisation (coverage, attendance) and ``-1`` for a minimisation,
+so that larger is better and the LP's bound is an upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pulp
+
+from ..solvers import SolveReport, SolverOptions, relative_gap
+from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
+from .access_solve import _lp_relaxation, _with_fixed
+
+if TYPE_CHECKING:
+    from .model import PlanningModel
+
+__all__ = ["FLOOR_ROW", "LP_GUIDED_KINDS", "LP_GUIDED_MAX_NONZEROS", "LP_SHARE", "lp_guided_pays", "solve_lp_guided"]
+
+#: Share of the time limit the LP relaxation may take (the rest goes to plain branch and bound if it stops).
+LP_SHARE = 2 / 3
+
+#: Objectives solved LP-guided when ``PlanningModel.lp_guided`` is None (the default). Measured on the shipped
+#: default (benchmarks/every_objective.py, back to back, load 4-7; benchmarks/README.md, "1-km Zhejiang grid",
+#: session 15): coverage 22.3 s LP-guided (LP 3 s, plan 0.005 % below the LP bound: proven at once) against
+#: 59.9 s plain; attendance 204.6 s LP-guided (the floor-row solve) against 122.3 s plain, so it stays plain.
+LP_GUIDED_KINDS = frozenset({"coverage"})
+
+#: ... and only models up to this many nonzeros: on the 1-km grid (1,384,443 nonzeros) the LP relaxation by the
+#: dual simplex (presolved to 146k rows x 486k columns) was not solved in 2/3 of the time limit in two runs at
+#: load 4-9 (130k and 139k iterations in 320 s and 335 s), and branch and bound left a third of the limit found
+#: a plan 173 % off; one plain solve (its MIP presolve leaves 132k x 417k) reaches its root LP and 0.43 %. The
+#: default (159,824 nonzeros) solves its LP in 3-10 s. Between the two it is not measured.
+LP_GUIDED_MAX_NONZEROS = 500_000
+
+#: Step 2 frees this many integral site decisions per fractional one (the cheapest to flip), at least MIN_FREE in all.
+NEIGHBOURHOOD, MIN_FREE = 3, 40
+
+#: Name of the row "objective at least the LP plan's value plus the gap" of step 4 (removed after it).
+FLOOR_ROW = "lp_plan_floor"
+
+# A decision is at a bound of the LP within this; the least gap the floor row proves (HiGHS accepts rows
+# 1e-7 off, so a floor closer to the plan could be met by the plan itself); a reduced-cost test must clear
+# the gap by this share of |P| (rounding in the LP's duals).
+_INTEGRAL = 1e-6
+_FLOOR_RESOLUTION = 1e-6
+_MARGIN = 1e-6
+
+
+def lp_guided_pays(model: PlanningModel) -> bool:
+    """Whether the model is solved LP-guided: ``model.lp_guided`` if set, else from its size.
+
+    With ``None`` (the default) the objectives of :data:`LP_GUIDED_KINDS` on
+    models of at most :data:`LP_GUIDED_MAX_NONZEROS` nonzeros.
+    """
+    if model.lp_guided is not None:
+        return bool(model.lp_guided)
+    return model.scenario.objective.kind in LP_GUIDED_KINDS and model.size.nonzeros <= LP_GUIDED_MAX_NONZEROS
+
+
+def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport:
+    """Solve a built model with HiGHS in the four steps of the module docstring.
+
+    Parameters
+    ----------
+    model
+        A built planning model (coverage or attendance objective; any sense works).
+    options
+        HiGHS options; the time limit covers all steps.
+
+    Returns
+    -------
+    SolveReport
+        The plan (values set on the PuLP variables) with its proven bound and
+        gap; ``extra["lp_plan"]`` records the steps (seconds, LP bound, the
+        plan of the LP, how many decisions were fixed).
+    """
+    t0 = time.perf_counter()
+    prob = model.problem
+    sites = [v for ys in model.y.values() for v in ys]
+    share = replace(options, time_limit=options.time_limit * LP_SHARE) if options.time_limit is not None else options
+    relaxed = _lp_relaxation(prob, share)
+    if relaxed is None or not sites:  # infeasible, or stopped: branch and bound says what it is
+        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, {"lp_seconds": time.perf_counter() - t0})
+    sense = 1.0 if prob.sense == pulp.LpMaximize else -1.0
+    bound = relaxed.bound
+    steps: dict[str, float | int | None] = {"lp_seconds": time.perf_counter() - t0, "lp_bound": bound}
+    index = np.array([v.index for v in sites], dtype=np.int64)
+    xs, rs = relaxed.x[index], relaxed.reduced[index]
+    integral = np.flatnonzero((xs <= _INTEGRAL) | (xs >= 1 - _INTEGRAL))
+    steps["fractional_sites"] = len(sites) - len(integral)
+    fixed = _neighbourhood_fixed(xs, rs, integral)
+    steps["lp_plan_free_sites"] = len(sites) - len(fixed)
+    first = _with_fixed(sites, fixed, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+    steps["lp_plan_seconds"] = first.seconds
+    if not first.has_solution or first.objective is None:  # the rounding fits no plan: the whole MIP
+        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, steps, bound, sense)
+    value = float(first.objective)
+    steps["lp_plan"] = value
+    if relative_gap(value, bound) is not None and sense * (bound - value) <= options.mip_gap * max(abs(value), 1.0):
+        # proven by the LP bound (the sub-MIP's own bound holds only with the decisions fixed)
+        proven = sense * max(sense * bound, sense * value)
+        return _finish(replace(first, status="optimal", bound=proven), t0, steps)
+    plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
+    gap = max(options.mip_gap, _FLOOR_RESOLUTION) * max(abs(value), 1.0)
+    floor = value + sense * gap
+    # Flipping decision k from its LP bound lowers the LP's gain bound by at least its flip cost (the LP dual
+    # stays feasible); a plan above the floor can only flip decisions whose cost is within bound - floor.
+    flip_costs = sense * np.where(xs[integral] >= 1 - _INTEGRAL, rs[integral], -rs[integral])
+    sure = integral[flip_costs > sense * (bound - floor) + _MARGIN * max(abs(value), 1.0)]
+    steps["sites_fixed_by_reduced_cost"] = len(sure)
+    held = {int(k): float(round(xs[k])) for k in sure}
+    cons = _constraint_dict(prob)
+    prob += (prob.objective >= floor if sense > 0 else prob.objective <= floor, FLOOR_ROW)
+    try:
+        full = _with_fixed(sites, held, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+    finally:
+        cons.pop(FLOOR_ROW, None)
+    steps["branch_and_bound_seconds"] = full.seconds
+    return _finish(_above_floor(prob, full, value, plan, floor, bound, sense, options), t0, steps)
+
+
+def _left(options: SolverOptions, t0: float) -> SolverOptions:
+    """``options`` with the time limit that is left since ``t0`` (none left: 1 µs, so even a tiny limit is kept)."""
+    if options.time_limit is None:
+        return options
+    return replace(options, time_limit=max(1e-6, options.time_limit - (time.perf_counter() - t0)))
+
+
+def _neighbourhood_fixed(xs: np.ndarray, rs: np.ndarray, integral: np.ndarray) -> dict[int, float]:
+    """The site decisions step 2 fixes at their LP values: all but the fractional ones and the nearest to flipping.
+
+    Free are the fractional decisions and the :data:`NEIGHBOURHOOD` times as
+    many (at least :data:`MIN_FREE` in all) integral ones with the smallest
+    reduced cost in absolute value (the cheapest to flip in the LP).
+    Measured on the shipped default (176 fractional of 11,458; LP bound
+    307,580,923): the fractional ones alone give 306,846,926 (0.24 % below the
+    bound), with 3 × 176 more free 307,564,241 (0.005 %) in 2.8 s, with 10 ×
+    or 30 × more the sub-MIP stops at its own gap further away (0.044 %, 0.053 %).
+    """
+    n_free = max(MIN_FREE, (1 + NEIGHBOURHOOD) * (len(xs) - len(integral)))
+    by_cost = integral[np.argsort(np.abs(rs[integral]), kind="stable")]
+    keep = by_cost[max(0, n_free - (len(xs) - len(integral))) :]
+    return {int(k): float(round(xs[k])) for k in keep}
+
+
+def _above_floor(
+    prob: pulp.LpProblem,
+    full: SolveReport,
+    value: float,
+    plan: dict[str, float],
+    floor: float,
+    lp_bound: float,
+    sense: float,
+    options: SolverOptions,
+) -> SolveReport:
+    """Step 4's report: the better of the floor-row solve's plan and the LP plan (``value``), the honest bound.
+
+    Every plan beyond the floor lies in the problem solved (floor row, decisions
+    fixed by reduced cost), so the optimum is at most ``max(solver bound,
+    floor)`` in gain terms, and never above the LP bound; "infeasible" leaves
+    the floor as the bound.
+    """
+    if full.status == "infeasible":
+        gain_bound = sense * floor
+    elif full.bound is not None and math.isfinite(full.bound):
+        gain_bound = max(sense * full.bound, sense * floor)
+    else:
+        gain_bound = sense * lp_bound
+    gain_bound = min(gain_bound, sense * lp_bound)
+    if full.has_solution and full.objective is not None and sense * full.objective > sense * value:
+        objective, message = float(full.objective), full.message
+    else:
+        for v in prob.variables():
+            v.varValue = plan.get(v.name, 0.0)
+        objective = value
+        message = f"{full.message}; the plan of the LP's sub-MIP is kept (nothing beyond its value plus the gap found)"
+        if full.status == "infeasible":
+            message = "no plan beats the plan of the LP's sub-MIP by more than the gap: that plan is optimal"
+    gain_bound = max(gain_bound, sense * objective)
+    bound = sense * gain_bound
+    gap = relative_gap(objective, bound)
+    optimal = gap is not None and gap <= max(options.mip_gap, _FLOOR_RESOLUTION) * (1.0 + 1e-9)
+    status = "optimal" if optimal else "feasible"
+    prob.assignStatus(pulp.LpStatusOptimal, pulp.LpSolutionOptimal if optimal else pulp.LpSolutionIntegerFeasible)
+    return replace(full, status=status, objective=objective, bound=bound, gap=gap, message=message)
+
+
+def _finish(
+    report: SolveReport,
+    t0: float,
+    steps: dict[str, float | int | None],
+    lp_bound: float | None = None,
+    sense: float = 1.0,
+) -> SolveReport:
+    """The report of the whole solve: its seconds, the LP bound where it is better, the steps in ``extra``.
+
+    ``report`` is of the whole problem (its bound holds); ``lp_bound`` (gain
+    sense ``sense``) replaces it where it is tighter or where there is none.
+    """
+    bound = report.bound
+    if lp_bound is not None and report.objective is not None:
+        whole = bound is not None and math.isfinite(bound)
+        bound = sense * min(sense * bound, sense * lp_bound) if whole and bound is not None else lp_bound
+        bound = sense * max(sense * bound, sense * report.objective)
+    gap = relative_gap(report.objective, bound) if report.objective is not None else report.gap
+    return replace(
+        report, bound=bound, gap=gap, seconds=time.perf_counter() - t0, extra=dict(report.extra, lp_plan=steps)
+    )
