@@ -20,7 +20,6 @@ from toy import catalogue, facility_type, random_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig, UnitCap
 from optimizer.planning import lp_plan
-from optimizer.planning.access_solve import _with_fixed
 from optimizer.planning.lp_plan import (
     FLOOR_ROW,
     _above_floor,
@@ -30,7 +29,7 @@ from optimizer.planning.lp_plan import (
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers import SolveReport
-from optimizer.solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
+from optimizer.solvers.highs_bulk import _constraint_dict
 from optimizer.solvers.options import SolverOptions
 
 
@@ -59,7 +58,7 @@ def _enumerated_optimum(sc: Scenario) -> float:
     for values in itertools.product((0.0, 1.0), repeat=len(sites)):
         if any(v.lowBound is not None and x < v.lowBound for v, x in zip(sites, values, strict=True)):
             continue
-        report = _with_fixed(sites, dict(enumerate(values)), lambda: _solve_highs_bulk(prob, SolverOptions(mip_gap=0)))
+        report = lp_plan._solve_fixed(prob, sites, dict(enumerate(values)), SolverOptions(mip_gap=0))
         if report.has_solution and report.objective is not None:
             best = report.objective if best is None else max(best, report.objective)
     assert best is not None

@@ -43,8 +43,8 @@ import numpy as np
 import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap
-from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
-from .access_solve import _lp_relaxation, _with_fixed
+from ..solvers.highs_bulk import _bulk_lp, _constraint_dict, _solve_highs_bulk
+from .access_solve import _fixing, _lp_relaxation
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -113,7 +113,9 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport
     prob = model.problem
     sites = [v for ys in model.y.values() for v in ys]
     share = replace(options, time_limit=options.time_limit * LP_SHARE) if options.time_limit is not None else options
-    relaxed = _lp_relaxation(prob, share)
+    variables = prob.variables()
+    bulk = _bulk_lp(prob, variables)  # one conversion for the LP and the sub-MIP (they differ in column bounds)
+    relaxed = _lp_relaxation(prob, share, bulk)
     if relaxed is None or not sites:  # infeasible, or stopped: branch and bound says what it is
         return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, {"lp_seconds": time.perf_counter() - t0})
     sense = 1.0 if prob.sense == pulp.LpMaximize else -1.0
@@ -125,7 +127,7 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport
     steps["fractional_sites"] = len(sites) - len(integral)
     fixed = _neighbourhood_fixed(xs, rs, integral)
     steps["lp_plan_free_sites"] = len(sites) - len(fixed)
-    first = _with_fixed(sites, fixed, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+    first = _solve_highs_bulk(prob, _left(options, t0), bulk=bulk, variables=variables, fixed=_fixing(index, fixed))
     steps["lp_plan_seconds"] = first.seconds
     if not first.has_solution or first.objective is None:  # the rounding fits no plan: the whole MIP
         return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, steps, bound, sense)
@@ -147,11 +149,21 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport
     cons = _constraint_dict(prob)
     prob += (prob.objective >= floor if sense > 0 else prob.objective <= floor, FLOOR_ROW)
     try:
-        full = _with_fixed(sites, held, lambda: _solve_highs_bulk(prob, _left(options, t0)))
+        full = _solve_fixed(prob, sites, held, _left(options, t0))
     finally:
         cons.pop(FLOOR_ROW, None)
     steps["branch_and_bound_seconds"] = full.seconds
     return _finish(_above_floor(prob, full, value, plan, floor, bound, sense, options), t0, steps)
+
+
+def _solve_fixed(
+    prob: pulp.LpProblem, sites: list[pulp.LpVariable], values: dict[int, float], options: SolverOptions
+) -> SolveReport:
+    """``prob`` (converted afresh: it gained the floor row) with ``sites[k]`` fixed at ``values[k]`` in HiGHS only."""
+    variables = prob.variables()
+    bulk = _bulk_lp(prob, variables)  # numbers the columns (v.index) of this conversion
+    index = np.array([v.index for v in sites], dtype=np.int64)
+    return _solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=_fixing(index, values))
 
 
 def _left(options: SolverOptions, t0: float) -> SolverOptions:
