@@ -44,7 +44,6 @@ gives 0.99 and 1.013 — 0.34 is proven out of reach in about 20 s.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -93,8 +92,6 @@ DUAL_ZERO = 1e-9
 #: most this many gaps to prove: on the Zhejiang default ([0.3231, 0.3290], 12 gaps) feasibility probes at
 #: 0.3235-0.327 found no plan in 45-60 s caps, the optimisation probe at 0.3236 found 0.32400 (s14-eq).
 CHECK_SPAN_GAPS = 20.0
-#: How a per-unit budget cap is named (``PlanningModel._budget_caps``): ``cap_<i>_<unit_id>``.
-_CAP_ROW = re.compile(r"cap_\d+_(.+)")
 
 #: A proof needs the Lagrangian value this far above 1 (the budgets' scale):
 #: HiGHS accepts rows 1e-7 off and decisions 1e-6 off integer, which moves the
@@ -515,7 +512,7 @@ class _LpUpper:
 def unit_groups(model: PlanningModel, lp: _LpUpper) -> list[list[str]]:
     """Groups of equity rows for the few-cities relaxations, the most binding first.
 
-    One group per per-unit budget cap (``cap_<i>_<unit_id>``) whose LP dual ×
+    One group per per-unit budget cap (``model.unit_caps``) whose LP dual ×
     limit is positive, in decreasing order of it: the compared units inside
     the capped unit (the model's hierarchy, :meth:`~optimizer.region.Region.ancestors_of`),
     kept when one of them carries an LP dual on its equity row. The units
@@ -531,10 +528,10 @@ def unit_groups(model: PlanningModel, lp: _LpUpper) -> list[list[str]]:
     groups: list[list[str]] = []
     grouped: set[str] = set()
     for row, weight in sorted(lp.budget.items(), key=lambda item: -item[1]):
-        cap = _CAP_ROW.fullmatch(row)
-        if weight <= DUAL_ZERO or cap is None:  # the total and the family budgets hold every unit
+        capped = model.unit_caps.get(row)
+        if weight <= DUAL_ZERO or capped is None:  # the total and the family budgets hold every unit
             continue
-        members = [name for name in names if cap.group(1) in chains[unit_of[name]]]
+        members = [name for name in names if capped in chains[unit_of[name]]]
         if weighted.intersection(members) and not set(members) <= grouped:
             groups.append(members)
             grouped.update(members)

@@ -155,6 +155,7 @@ class PlanningModel:
         self.size = ModelSize()
         self._problem: pulp.LpProblem | None = None
         self._prepared = False
+        self.unit_caps: dict[str, str] = {}  # per-unit budget cap row name -> the capped unit (_budget_caps)
         # cost of each site variable by name, filled by the budget diagnosis (see diagnose.py)
         self._var_cost: dict[str, float] = {}
         # x[r, j] <= y[k, j] tightens the LP of capacitated types but, measured
@@ -726,6 +727,7 @@ class PlanningModel:
         units = sc.region.admin_units
         site_units = self.site_units
         sites_by_unit = site_units.groupby("unit_id")["row"].apply(lambda s: set(s.to_numpy().tolist()))
+        self.unit_caps = {}
         for i, cap in enumerate(sc.budget.per_unit):
             targets = units.index[units["level"].isin(cap.levels)].astype(str)
             for unit_id in targets:
@@ -742,6 +744,7 @@ class PlanningModel:
                             terms.append((self.y[type_id][pos], td.ftype.cost))
                 if terms:
                     prob += (pulp.LpAffineExpression(terms) <= amount, f"cap_{i}_{unit_id}")
+                    self.unit_caps[f"cap_{i}_{unit_id}"] = str(unit_id)
         for family, amount in sc.budget.per_family.items():
             terms = []
             for type_id, td in self.types.items():
