@@ -65,15 +65,24 @@ def _check_every_probe(a: sp.csr_array, w: np.ndarray, k: int, relax: _MclpRelax
                 assert bound == -math.inf
 
 
-@FAST
-@given(seed=st.integers(0, 10**6), n_groups=st.integers(3, 18), n_sites=st.integers(3, 8))
-def test_probe_lp_bounds_equal_the_full_relaxation_and_bound_brute_force(seed, n_groups, n_sites):
+def _solved_relaxation(seed: int, n_groups: int, n_sites: int, share: float) -> tuple | None:
+    """A random instance, ``k``, and its relaxation with ``share`` of the sites fixed at random, solved (None: no plan)."""
     rng, a, w = _instance(seed, n_groups, n_sites)
     k = int(rng.integers(1, n_sites))
     relax = _MclpRelaxation(a, w, k)
-    _fix_random(rng, relax, 0.4)
+    _fix_random(rng, relax, share)
     if relax.solve() == -math.inf:
+        return None
+    return rng, a, w, k, relax
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n_groups=st.integers(3, 18), n_sites=st.integers(3, 8))
+def test_probe_lp_bounds_equal_the_full_relaxation_and_bound_brute_force(seed, n_groups, n_sites):
+    case = _solved_relaxation(seed, n_groups, n_sites, 0.4)
+    if case is None:
         return
+    rng, a, w, k, relax = case
     probe_lp = _ProbeLp(relax)
     assert probe_lp.n_rows <= relax.ng
     _check_every_probe(a, w, k, relax, probe_lp)
@@ -100,12 +109,10 @@ def test_probe_lp_early_stop_is_certified(seed, n_groups, n_sites):
     # With a threshold, a probe may stop as soon as HiGHS' objective bound is reached; what it
     # reports is still an upper bound on every plan with that site forced (weak duality), and it
     # falls below the threshold exactly when the LP optimum does.
-    rng, a, w = _instance(seed, n_groups, n_sites)
-    k = int(rng.integers(1, n_sites))
-    relax = _MclpRelaxation(a, w, k)
-    _fix_random(rng, relax, 0.25)
-    if relax.solve() == -math.inf:
+    case = _solved_relaxation(seed, n_groups, n_sites, 0.25)
+    if case is None:
         return
+    rng, a, w, k, relax = case
     probe_lp = _ProbeLp(relax)
     for j in np.flatnonzero((relax.lo < 0.5) & (relax.up > 0.5)):
         value = float(rng.random() < 0.5)
