@@ -11,7 +11,7 @@ step, and ``uptime``'s 1-minute load.
 Usage::
 
     PYTHONPATH=. .venv/bin/python benchmarks/equity_city_lagrange.py [--levels 0.329,0.327] [--seconds 300]
-        [--steps 8] [--json FILE]
+        [--steps 4] [--json FILE]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="0.329,0.327,0.3255,0.3245")
     parser.add_argument("--seconds", type=float, default=300.0, help="time limit of each level's test")
-    parser.add_argument("--steps", type=int, default=8, help="subgradient steps after the LP duals")
+    parser.add_argument("--steps", type=int, default=4, help="subgradient steps after the LP duals")
     parser.add_argument("--json", type=Path, help="append one JSON line per level")
     args = parser.parse_args()
     changes = {"objective.kind": "equity", "objective.equity.compare": "units"}

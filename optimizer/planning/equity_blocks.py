@@ -17,6 +17,13 @@ Any partition and any multipliers give a lower bound on :math:`\min\theta`
 (weak duality, as for the county blocks), so the multipliers of the coupling
 budget rows are improved from the probe LP's duals by cutting-plane steps
 (:meth:`CityBlocks._lagrangian`); the best value over the steps is the bound.
+
+Measured on the Zhejiang default (``benchmarks/equity_city_lagrange.py``,
+benchmarks/README.md, session s16-ub): 11 city blocks, 890 coupling rows;
+0.3300 proven out of reach (θ 1.048, 94 s), but not 0.3295 (0.9997), 0.329
+(0.998), 0.327 (0.90) or 0.3245 (0.84). That is no better than the
+few-cities relaxations (Lishui's 0.33007 in 15-20 s, with Hangzhou's 0.3290),
+so :func:`~optimizer.planning.equity_bound.solve_stage1` does not use it.
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CityBlocks", "city_blocks", "city_partition"]
 
-#: Subgradient steps after the LP duals' evaluation (each solves every block MIP once more).
-SUBGRADIENT_STEPS = 8
+#: Cutting-plane steps after the LP duals' evaluation (each solves every block MIP once more). Measured on the
+#: Zhejiang default at τ = 0.329 (s16-ub, load 0.2-4.2): 5 steps moved θ from 0.99780 to 0.99805 at best, 70-240 s
+#: each, against 46-72 s for the LP duals' evaluation.
+MULTIPLIER_STEPS = 4
 #: Half-width of the box around the best budget weights where the next cutting-plane step may go.
 TRUST = 0.1
 #: Relative gap of the block MIPs (their dual bound is what counts, so a gap only weakens, never breaks, a bound).
@@ -83,7 +92,7 @@ def city_partition(model: PlanningModel) -> tuple[dict[str, int], dict[str, int]
     return block_of, caps
 
 
-def city_blocks(model: PlanningModel, steps: int = SUBGRADIENT_STEPS) -> CityBlocks:
+def city_blocks(model: PlanningModel, steps: int = MULTIPLIER_STEPS) -> CityBlocks:
     """The model's stage-1 problem split by :func:`city_partition`."""
     block_of, caps = city_partition(model)
     return CityBlocks(model.problem, model.t, equity_row_names(model), block_of, caps, steps=steps)
@@ -112,7 +121,7 @@ class CityBlocks(UnitBlocks):
         block_of: dict[str, int],
         caps: dict[str, int],
         *,
-        steps: int = SUBGRADIENT_STEPS,
+        steps: int = MULTIPLIER_STEPS,
     ) -> None:
         position = {name: i for i, name in enumerate(_constraint_dict(problem))}
         top = max(block_of.values(), default=-1) + 1
@@ -215,7 +224,15 @@ class CityBlocks(UnitBlocks):
         return best, solved
 
     def _normalised(self, y: np.ndarray) -> np.ndarray:
-        """``y`` scaled so the coupling budgets' weight ``Σ_b |y_b| U_b`` is 1 (``θ``'s relaxed cost 0)."""
+        """``y`` on its signs, scaled so the coupling budgets' weight ``Σ_b |y_b| U_b`` is 1 (``θ``'s relaxed cost 0).
+
+        A coupling row's multiplier of the wrong sign for its one finite side
+        (the LP's tolerance, or a degenerate basis) is set to 0: any
+        multipliers of the right signs give a bound, a wrong sign none.
+        """
+        coupling = self.row_block < 0
+        y = np.where(coupling & (y > 0) & ~np.isfinite(self.row_lower), 0.0, y)
+        y = np.where(coupling & (y < 0) & ~np.isfinite(self._probe_upper), 0.0, y)
         budget = self.budget_rows
         weight = -float(np.dot(np.minimum(y[budget], 0.0), self.row_upper[budget]))
         return y / weight if weight > 0 else y
@@ -252,6 +269,6 @@ def _cutting_plane(cuts: list[tuple[float, np.ndarray, np.ndarray]], centre: np.
     return np.asarray(res.x[:k], dtype=float) if res.status == 0 else centre.copy()
 
 
-def city_test(model: PlanningModel, level: float, seconds: float, steps: int = SUBGRADIENT_STEPS) -> LevelTest:
+def city_test(model: PlanningModel, level: float, seconds: float, steps: int = MULTIPLIER_STEPS) -> LevelTest:
     """One :meth:`CityBlocks.test` of the model's stage 1 at ``level`` (a fresh split)."""
     return city_blocks(model, steps).test(level, seconds)
