@@ -4,7 +4,7 @@ Builds the default stage-1 model (``objective.kind: equity``, compare
 ``units``) once, splits it by :func:`optimizer.planning.equity_blocks.city_partition`
 (one block per city: its counties' rows and its budget cap) and asks
 :meth:`~optimizer.planning.equity_blocks.CityBlocks.test` at each level: the
-probe LP's budget scale, the Lagrangian's (best over the subgradient steps),
+probe LP's budget scale, the Lagrangian's (best over the cutting-plane steps),
 whether the level is proven out of reach, the seconds, the value after each
 step, and ``uptime``'s 1-minute load.
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="0.329,0.327,0.3255,0.3245")
     parser.add_argument("--seconds", type=float, default=300.0, help="time limit of each level's test")
-    parser.add_argument("--steps", type=int, default=4, help="subgradient steps after the LP duals")
+    parser.add_argument("--steps", type=int, default=4, help="cutting-plane steps after the LP duals")
     parser.add_argument("--json", type=Path, help="append one JSON line per level")
     args = parser.parse_args()
     changes = {"objective.kind": "equity", "objective.equity.compare": "units"}
