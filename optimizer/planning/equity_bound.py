@@ -132,6 +132,7 @@ class _Block:
     cols: np.ndarray
     matrix: sp.csc_array  # rows x cols
     highs: highspy.Highs | None = None
+    point: np.ndarray | None = None  # the last MIP's plan (None: not solved, or no plan)
 
 
 class UnitBlocks:
@@ -212,7 +213,7 @@ class UnitBlocks:
         order = np.argsort(self.row_block, kind="stable")
         keys = self.row_block[order]
         blocks = []
-        for b in range(len(self.equity_rows)):
+        for b in range(int(self.row_block.max(initial=-1)) + 1):
             rows = order[np.searchsorted(keys, b, "left") : np.searchsorted(keys, b, "right")]
             sub = self.csr[rows]
             cols = np.unique(sub.indices)
@@ -322,6 +323,7 @@ class UnitBlocks:
     ) -> tuple[float, int]:
         """A proven lower bound on the block's MIP minimum at ``cost``: the MIP's, else the LP dual's; and 1 if solved."""
         lower, upper = col_lower[block.cols], col_upper[block.cols]
+        block.point = None
         # Without time: the dual bound of the block's LP from the probe's duals (weak duality).
         reduced = cost - block.matrix.T @ y[block.rows]
         rl, ru, yb = self.row_lower[block.rows], self.row_upper[block.rows], y[block.rows]
@@ -337,6 +339,7 @@ class UnitBlocks:
         h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), np.asarray(cost, dtype=float))
         self._run(h, remaining)
         status = h.getModelStatus()
+        block.point = np.asarray(h.getSolution().col_value, dtype=float) if h.getSolution().value_valid else None
         if status == highspy.HighsModelStatus.kInfeasible:
             return math.inf, 1
         if status == highspy.HighsModelStatus.kOptimal:
