@@ -54,9 +54,10 @@ __all__ = ["improve_stage1", "unit_rates"]
 
 #: Name of the row ``t ≥ level + gap`` of a neighbourhood's solve (removed after it).
 PLAN_FLOOR_ROW = "equity_plan_floor"
-#: Share of stage 1's time left after the plain solve for this search (see :func:`search_deadline`). Measured on
-#: the Zhejiang default from the plain solve's 0.30927 (load 2-4, 120 s): 0.3161 in 5 s, 0.3170 in 34 s, 0.3200 in
-#: 67 s, then two neighbourhoods stopped by their cap; 0.3 leaves ~80 s of the ~270 s after the plain solve.
+#: Share of stage 1's time left after the plain solve for this search (see :func:`search_deadline`; 0 switches it
+#: off). Measured on the Zhejiang default from the plain solve's 0.30927 (benchmarks/README.md, session 16): alone
+#: for 120 s at load 2-4, 0.3161 in 5 s, 0.3200 in 67 s; inside stage 1 (~83 s, load 2.4-3.7) 0.3183, below the 0.3202
+#: the probes reached without it in the A/B run: not yet at the goal (0.324).
 STAGE1_SHARE = 0.3
 #: Cap on one neighbourhood's solve, as a share of the search's time.
 NEIGHBOURHOOD_SHARE = 0.25
