@@ -57,7 +57,10 @@ def main() -> None:
         "load_start": load0,
         "load_end": load1,
         "message": report.message,
-        **{k: extra.get(k) for k in ("first_solve", "lp_bound", "relaxations", "lagrangian", "probes", "finish")},
+        **{
+            k: extra.get(k)
+            for k in ("first_solve", "plan_search", "lp_bound", "relaxations", "lagrangian", "probes", "finish")
+        },
     }
     print(json.dumps(out, indent=1, default=str))
     if args.json:

@@ -56,6 +56,7 @@ import scipy.sparse as sp
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 from ..solvers.highs import highs_lp, new_highs
 from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
+from .equity_plan import improve_stage1, search_deadline
 from .equity_search import LEVEL_RESOLUTION, LazyRows, _remaining, bisect_maximum, score_plan
 
 if TYPE_CHECKING:
@@ -437,6 +438,10 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     plan = {v.name: v.varValue for v in prob.variables()} if first.has_solution else None
     lo = float(first.objective) if first.has_solution and first.objective is not None else 0.0
     hi = min(1.0, float(first.bound)) if first.bound is not None and math.isfinite(first.bound) else 1.0
+    searched: list[dict] = []
+    search_until = None if plan is None or deadline is None else search_deadline(deadline)
+    if plan is not None and search_until is not None:  # the plan search around the bottleneck units (equity_plan.py)
+        plan, lo, searched = improve_stage1(model, plan, lo, options, search_until)
     lp = _lp_upper(prob, model.t, options, deadline)
     hi = min(hi, lp.bound) if lp is not None else hi
     relaxed = _relaxations(model, lp, plan, lo, hi, options, deadline)
@@ -458,6 +463,7 @@ def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     if finish is not None:
         extra["finish"] = finish.to_dict()
     extra["first_solve"] = first.to_dict()
+    extra["plan_search"] = searched
     extra["lp_bound"] = None if lp is None else {"bound": lp.bound, "seconds": round(lp.seconds, 3)}
     extra["relaxations"] = relaxed.records
     extra["lagrangian"] = [x.to_dict() for x in tests]
