@@ -34,6 +34,7 @@ decision, only to report (and stop at) a smaller gap.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -177,8 +178,9 @@ def _type_values(
     centre: float,
     deadline: float,
     start: highspy.HighsBasis | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[_TypeValues, int] | None:
-    """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time.
+    """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time (or ``stop`` is set).
 
     The counts of the window are solved nearest the LP's count first (each
     solve starts from the last one's basis); the LP without the count row
@@ -193,7 +195,7 @@ def _type_values(
     window = range(max(n_min, math.floor(centre) - _WINDOW), min(n_max, math.ceil(centre) + _WINDOW) + 1)
     values: dict[int, float] = {}
     for n in sorted(window, key=lambda k: abs(k - centre)):
-        value = _solve_at(h, count_row, float(n), float(n), deadline)
+        value = _solve_at(h, count_row, float(n), float(n), deadline, stop)
         if value is None:
             return None
         values[n] = value
@@ -201,17 +203,22 @@ def _type_values(
     if any(math.isfinite(values[k]) and math.isfinite(values.get(k + 1, math.inf)) for k in values):
         free = -math.inf  # never needed: the chords bound every count
     else:
-        free_value = _solve_at(h, count_row, -highspy.kHighsInf, highspy.kHighsInf, deadline)
+        free_value = _solve_at(h, count_row, -highspy.kHighsInf, highspy.kHighsInf, deadline, stop)
         if free_value is None or not math.isfinite(free_value):
             return None
         free, solved = free_value, solved + 1
     return _TypeValues(free, n_min, n_max, values), solved
 
 
-def _solve_at(h: highspy.Highs, count_row: int, low: float, high: float, deadline: float) -> float | None:
-    """The LP's value with the count row in ``[low, high]`` (``inf``: infeasible); None if not solved in time."""
+def _solve_at(
+    h: highspy.Highs, count_row: int, low: float, high: float, deadline: float, stop: threading.Event | None = None
+) -> float | None:
+    """The LP's value with the count row in ``[low, high]`` (``inf``: infeasible); None if not solved in time.
+
+    ``stop`` (set by another thread) gives up before the next LP.
+    """
     left = deadline - time.perf_counter()
-    if left <= 0:
+    if left <= 0 or (stop is not None and stop.is_set()):
         return None
     h.setOptionValue("time_limit", left)
     h.changeRowBounds(count_row, low, high)
@@ -421,6 +428,7 @@ def count_bound(
     y_cols: Sequence[np.ndarray],
     deadline: float,
     basis: highspy.HighsBasis | None = None,
+    stop: threading.Event | None = None,
 ) -> CountBound | None:
     """The bound of the module docstring for a minimisation ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
 
@@ -440,6 +448,9 @@ def count_bound(
         The LP relaxation's optimal basis, if known: each type's LP starts from its part of it (at the LP's
         count, with the coupling rows priced at the LP's duals, that part is optimal), which saves most of
         the simplex iterations; the values do not depend on it.
+    stop
+        Set by another thread to give the bound up (None) before the next LP: the bound may run beside
+        the plan's sub-MIP (:mod:`optimizer.planning.access_solve`), which may prove the plan first.
 
     Returns
     -------
@@ -460,7 +471,7 @@ def count_bound(
         n_min, n_max = priced.n_range[t]
         y = priced.cols[t][priced.sites[t]]
         start = _type_basis(*statuses, priced.cols[t], priced.rows[t]) if statuses is not None else None
-        solved = _type_values(sub, n_min, n_max, float(x[y].sum()), deadline, start)
+        solved = _type_values(sub, n_min, n_max, float(x[y].sum()), deadline, start, stop)
         if solved is None:
             return None
         values.append(solved[0])
