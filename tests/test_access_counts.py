@@ -23,7 +23,7 @@ from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
 from optimizer.planning import access_solve
-from optimizer.planning.access_counts import _knapsack, _TypeValues
+from optimizer.planning.access_counts import _knapsack, _TypeValues, count_bound
 from optimizer.planning.access_solve import _count_bound, _lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
@@ -260,3 +260,20 @@ def test_count_bound_gives_up_when_stopped():
     made = beside.result()
     assert made is not None and made.bound == pytest.approx(_count_bound(model, relaxed, SolverOptions(), 0.0).bound)
     beside.cancel()  # after the end: a no-op
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(1, 3))
+def test_count_bound_in_threads_equals_one_thread(seed, threads):
+    """The types' LPs in one, two or three threads: the same values, so the same bound and LP count."""
+    budget = BudgetConfig.model_validate({"total": 45, "per_unit": [{"levels": ["county"], "amount": 20}]})
+    sc = _scenario(seed, 8, 4, budget)
+    model = PlanningModel(sc)
+    model.build()
+    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    assert relaxed is not None
+    names, y_cols = access_solve._count_inputs(model)
+    args = (relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, math.inf, relaxed.basis)
+    one, many = count_bound(*args, threads=1), count_bound(*args, threads=threads)
+    assert one is not None and many is not None
+    assert many.bound == one.bound and many.lps == one.lps

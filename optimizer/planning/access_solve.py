@@ -10,6 +10,9 @@ plans 14 % worse. So, in one time limit:
    the time limit; an LP not solved by then leaves the rest to plain branch and bound);
 2. the site decisions the LP sets to 0 or 1 are fixed and the small rest
    solved as a MIP: a plan of value ``UB`` (a heuristic, nothing proven);
+   the count bound of step 3 needs only the LP, so it is made in a second
+   thread meanwhile (HiGHS releases the GIL; on two cores the steps overlap)
+   and given up if the LP bound proves the plan;
 3. if ``UB − LB`` is within ``mip_gap``, that plan is returned, proven;
    else the whole-count bound (:mod:`optimizer.planning.access_counts`, at
    most 90 % of the time left) — each type's LP at whole site counts, the
@@ -53,6 +56,8 @@ _MARGIN = 1e-6
 # Shares of the time limit: the LP relaxation's (of the whole), the count bound's (of what is left after the plan).
 _LP_SHARE = 2 / 3
 _COUNT_SHARE = 0.9
+# The count bound's per-type LPs run in two threads (beside the plan's sub-MIP, then alone).
+_COUNT_THREADS = 2
 
 
 def _fixing(index: np.ndarray, values: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +228,9 @@ def _count_bound_of(
 ) -> CountBound | None:
     """:func:`~optimizer.planning.access_counts.count_bound` of the LP ``relaxed`` (``inputs``: :func:`_count_inputs`)."""
     names, y_cols = inputs
-    return count_bound(relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, deadline, relaxed.basis, stop)
+    return count_bound(
+        relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, deadline, relaxed.basis, stop, _COUNT_THREADS
+    )
 
 
 class _CountingBeside:
