@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -20,7 +22,8 @@ from test_access_radius import _people_km
 from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
-from optimizer.planning.access_counts import _knapsack, _TypeValues
+from optimizer.planning import access_solve
+from optimizer.planning.access_counts import _knapsack, _TypeValues, count_bound
 from optimizer.planning.access_solve import _count_bound, _lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
@@ -53,8 +56,11 @@ def _scenario(seed: int, n: int, m: int, budget: BudgetConfig) -> Scenario:
     )
 
 
-def _brute_force(model: PlanningModel, sc: Scenario, m: int) -> float:
-    """The least people-km over every plan within the total, family and county caps (county A: x < 20 km)."""
+def _brute_force(model: PlanningModel, sc: Scenario, m: int, forbid_both_at_0: bool = False) -> float:
+    """The least people-km over every plan within the total, family and county caps (county A: x < 20 km).
+
+    ``forbid_both_at_0``: no plan with a clinic and a school both at site 0 (a study's row).
+    """
     costs = {"clinic": 10, "school": 15}
     families = {"clinic": "health", "school": "education"}
     county = np.where(model.site_xy[:, 0] < X0 + 20_000, "A", "B")
@@ -63,6 +69,8 @@ def _brute_force(model: PlanningModel, sc: Scenario, m: int) -> float:
     options = [(j, t) for j in range(m) for t in ("clinic", "school")]
     for r in range(len(options) + 1):
         for combo in itertools.combinations(options, r):
+            if forbid_both_at_0 and (0, "clinic") in combo and (0, "school") in combo:
+                continue
             spend = {f: sum(costs[t] for _, t in combo if families[t] == f) for f in ("health", "education")}
             in_county = {u: sum(costs[t] for j, t in combo if county[j] == u) for u in ("A", "B")}
             if (
@@ -187,3 +195,85 @@ def test_type_values_never_exceed_a_convex_function_they_sample(seed):
         assert values.at(n) <= v[n] + 1e-9
         if n in solved:
             assert values.at(n) == v[n]
+
+
+class _CountingInline(access_solve._CountingBeside):
+    """The count bound made in the solving thread, before the plan's sub-MIP (the order before the thread)."""
+
+    def __init__(self, model, relaxed, options, t0):
+        self._outcome = [access_solve._count_bound(model, relaxed, options, t0)]
+        self._errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: None)
+        self._thread.start()
+
+
+def _no_double_site(model: PlanningModel) -> None:
+    """A study's row coupling the two types: site 0 takes a clinic or a school, not both."""
+    ys = [model.y[t][int(np.flatnonzero(model.types[t].sites == 0)[0])] for t in ("clinic", "school")]
+    model.problem += (ys[0] + ys[1] <= 1, "study_site0_one_type")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(3, 8), st.integers(2, 4), st.booleans(), st.booleans(), st.booleans())
+def test_solve_with_the_count_bound_beside_or_inline_ends_at_the_brute_force_optimum(
+    seed, n, m, county_cap, study_row, beside
+):
+    """The count bound in a second thread (beside the sub-MIP) or inline: the same optimum as enumeration,
+    with and without a per-unit cap and a study's row that couples the types; the bound never above it."""
+    spec = {"total": 45, "per_family": {"health": 30, "education": 30}}
+    if county_cap:
+        spec["per_unit"] = [{"levels": ["county"], "amount": 20}]
+    sc = _scenario(seed, n, m, BudgetConfig.model_validate(spec))
+    model = PlanningModel(sc)
+    model.build()
+    if study_row:
+        _no_double_site(model)
+    best = _brute_force(model, sc, m, forbid_both_at_0=study_row)
+    original = access_solve._CountingBeside
+    try:
+        if not beside:
+            access_solve._CountingBeside = _CountingInline
+        for gap in (0.0, 1e-6):
+            result = model.solve(SolverOptions(mip_gap=gap))
+            # the objective adds a tie-break below 0.001 per facility to the people-km
+            assert result.objective == pytest.approx(best, abs=0.01 * (m + 1))
+            assert result.bound is not None and result.bound <= best + 0.01
+            count = result.report.extra.get("access_count_bound")
+            assert count is None or count <= best + 0.01
+    finally:
+        access_solve._CountingBeside = original
+
+
+def test_count_bound_gives_up_when_stopped():
+    """A stop set by the solving thread before the next LP: no bound (None), not a wrong one."""
+    sc = _scenario(7, 8, 4, BudgetConfig(total=25))
+    model = PlanningModel(sc)
+    model.build()
+    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    assert relaxed is not None
+    assert _count_bound(model, relaxed, SolverOptions(), 0.0) is not None
+    stop = threading.Event()
+    stop.set()
+    assert _count_bound(model, relaxed, SolverOptions(), 0.0, stop) is None
+    beside = access_solve._CountingBeside(model, relaxed, SolverOptions(), time.perf_counter())
+    made = beside.result()
+    assert made is not None and made.bound == pytest.approx(_count_bound(model, relaxed, SolverOptions(), 0.0).bound)
+    beside.cancel()  # after the end: a no-op
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(1, 3))
+def test_count_bound_in_threads_equals_one_thread(seed, threads):
+    """The types' LPs in one, two or three threads: the same values, so the same bound and LP count."""
+    budget = BudgetConfig.model_validate({"total": 45, "per_unit": [{"levels": ["county"], "amount": 20}]})
+    sc = _scenario(seed, 8, 4, budget)
+    model = PlanningModel(sc)
+    model.build()
+    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    assert relaxed is not None
+    names, y_cols = access_solve._count_inputs(model)
+    args = (relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, math.inf, relaxed.basis)
+    one, many = count_bound(*args, threads=1), count_bound(*args, threads=threads)
+    assert one is not None and many is not None
+    assert many.bound == one.bound and many.lps == one.lps

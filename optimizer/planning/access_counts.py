@@ -34,8 +34,10 @@ decision, only to report (and stop at) a smaller gap.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import highspy
@@ -177,8 +179,9 @@ def _type_values(
     centre: float,
     deadline: float,
     start: highspy.HighsBasis | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[_TypeValues, int] | None:
-    """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time.
+    """``V_t`` of one type's LP (its last row the count); None if an LP is not solved in time (or ``stop`` is set).
 
     The counts of the window are solved nearest the LP's count first (each
     solve starts from the last one's basis); the LP without the count row
@@ -193,7 +196,7 @@ def _type_values(
     window = range(max(n_min, math.floor(centre) - _WINDOW), min(n_max, math.ceil(centre) + _WINDOW) + 1)
     values: dict[int, float] = {}
     for n in sorted(window, key=lambda k: abs(k - centre)):
-        value = _solve_at(h, count_row, float(n), float(n), deadline)
+        value = _solve_at(h, count_row, float(n), float(n), deadline, stop)
         if value is None:
             return None
         values[n] = value
@@ -201,17 +204,22 @@ def _type_values(
     if any(math.isfinite(values[k]) and math.isfinite(values.get(k + 1, math.inf)) for k in values):
         free = -math.inf  # never needed: the chords bound every count
     else:
-        free_value = _solve_at(h, count_row, -highspy.kHighsInf, highspy.kHighsInf, deadline)
+        free_value = _solve_at(h, count_row, -highspy.kHighsInf, highspy.kHighsInf, deadline, stop)
         if free_value is None or not math.isfinite(free_value):
             return None
         free, solved = free_value, solved + 1
     return _TypeValues(free, n_min, n_max, values), solved
 
 
-def _solve_at(h: highspy.Highs, count_row: int, low: float, high: float, deadline: float) -> float | None:
-    """The LP's value with the count row in ``[low, high]`` (``inf``: infeasible); None if not solved in time."""
+def _solve_at(
+    h: highspy.Highs, count_row: int, low: float, high: float, deadline: float, stop: threading.Event | None = None
+) -> float | None:
+    """The LP's value with the count row in ``[low, high]`` (``inf``: infeasible); None if not solved in time.
+
+    ``stop`` (set by another thread) gives up before the next LP.
+    """
     left = deadline - time.perf_counter()
-    if left <= 0:
+    if left <= 0 or (stop is not None and stop.is_set()):
         return None
     h.setOptionValue("time_limit", left)
     h.changeRowBounds(count_row, low, high)
@@ -413,6 +421,48 @@ def _priced_types(
     return _Priced(constant, subs, cols_of, rows_of, sites_of, n_range, exact, caps, total)
 
 
+def _in_threads(
+    items: Sequence[int], work: Callable[[int], tuple[_TypeValues, int] | None], threads: int
+) -> dict[int, tuple[_TypeValues, int]] | None:
+    """``work(t)`` of every item, in up to ``threads`` threads taking the items in order; None if one is None.
+
+    After a None no thread takes a new item; an exception in a thread is
+    raised here once all have ended.
+    """
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for t in items:
+        pending.put(t)
+    done: dict[int, tuple[_TypeValues, int]] = {}
+    failed = threading.Event()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while not failed.is_set():
+                try:
+                    t = pending.get_nowait()
+                except queue.Empty:
+                    return
+                result = work(t)
+                if result is None:
+                    failed.set()
+                    return
+                done[t] = result
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(exc)
+            failed.set()
+
+    others = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(threads, len(items))) - 1)]
+    for thread in others:
+        thread.start()
+    worker()
+    for thread in others:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return None if failed.is_set() else done
+
+
 def count_bound(
     lp: highspy.HighsLp,
     row_names: Sequence[str],
@@ -421,6 +471,8 @@ def count_bound(
     y_cols: Sequence[np.ndarray],
     deadline: float,
     basis: highspy.HighsBasis | None = None,
+    stop: threading.Event | None = None,
+    threads: int = 1,
 ) -> CountBound | None:
     """The bound of the module docstring for a minimisation ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
 
@@ -440,6 +492,11 @@ def count_bound(
         The LP relaxation's optimal basis, if known: each type's LP starts from its part of it (at the LP's
         count, with the coupling rows priced at the LP's duals, that part is optimal), which saves most of
         the simplex iterations; the values do not depend on it.
+    stop
+        Set by another thread to give the bound up (None) before the next LP: the bound may run beside
+        the plan's sub-MIP (:mod:`optimizer.planning.access_solve`), which may prove the plan first.
+    threads
+        The types' LPs are solved in this many threads (HiGHS releases the GIL while it solves).
 
     Returns
     -------
@@ -450,21 +507,23 @@ def count_bound(
     priced = _priced_types(lp, row_names, row_dual, y_cols)
     if priced is None:
         return None
-    values: list[_TypeValues] = []
-    lps = 0
     statuses = _basis_arrays(basis) if basis is not None else None
-    for t, sub in enumerate(priced.subs):
-        if sub is None:
-            values.append(_TypeValues(0.0, 0, 0, {0: 0.0}))
-            continue
+
+    def solve_type(t: int) -> tuple[_TypeValues, int] | None:
+        sub = priced.subs[t]
+        assert sub is not None
         n_min, n_max = priced.n_range[t]
         y = priced.cols[t][priced.sites[t]]
         start = _type_basis(*statuses, priced.cols[t], priced.rows[t]) if statuses is not None else None
-        solved = _type_values(sub, n_min, n_max, float(x[y].sum()), deadline, start)
-        if solved is None:
-            return None
-        values.append(solved[0])
-        lps += solved[1]
+        return _type_values(sub, n_min, n_max, float(x[y].sum()), deadline, start, stop)
+
+    # Largest types first, so that the threads end together; each type's values do not depend on the order.
+    order = sorted((t for t, sub in enumerate(priced.subs) if sub is not None), key=lambda t: -len(priced.cols[t]))
+    solved = _in_threads(order, solve_type, threads)
+    if solved is None:
+        return None
+    values = [solved[t][0] if t in solved else _TypeValues(0.0, 0, 0, {0: 0.0}) for t in range(len(priced.subs))]
+    lps = sum(k for _, k in solved.values())
     best = _knapsack(values, priced.exact, priced.caps, priced.total)
     if best is None or not math.isfinite(best):
         return None

@@ -10,6 +10,9 @@ plans 14 % worse. So, in one time limit:
    the time limit; an LP not solved by then leaves the rest to plain branch and bound);
 2. the site decisions the LP sets to 0 or 1 are fixed and the small rest
    solved as a MIP: a plan of value ``UB`` (a heuristic, nothing proven);
+   the count bound of step 3 needs only the LP, so it is made in a second
+   thread meanwhile (HiGHS releases the GIL; on two cores the steps overlap)
+   and given up if the LP bound proves the plan;
 3. if ``UB − LB`` is within ``mip_gap``, that plan is returned, proven;
    else the whole-count bound (:mod:`optimizer.planning.access_counts`, at
    most 90 % of the time left) — each type's LP at whole site counts, the
@@ -30,6 +33,7 @@ plans 14 % worse. So, in one time limit:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
@@ -52,6 +56,8 @@ _MARGIN = 1e-6
 # Shares of the time limit: the LP relaxation's (of the whole), the count bound's (of what is left after the plan).
 _LP_SHARE = 2 / 3
 _COUNT_SHARE = 0.9
+# The count bound's per-type LPs run in two threads (beside the plan's sub-MIP, then alone).
+_COUNT_THREADS = 2
 
 
 def _fixing(index: np.ndarray, values: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -137,21 +143,26 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     xs, rs = x[index], reduced[index]
     integral = np.flatnonzero((xs <= _INTEGRAL) | (xs >= 1 - _INTEGRAL))
     fixed = {int(k): float(round(xs[k])) for k in integral}
-    first = run(_fixing(index, fixed))
-    if not first.has_solution or first.objective is None:
-        return _finish(run(), t0, lb)
-    ub = first.objective
-    steps: dict[str, float | None] = {"lp": lp_seconds, "lp_plan": first.seconds}
-    if ub - lb <= options.mip_gap * max(abs(ub), 1.0):  # proven by the LP bound (the sub-MIP's own bound is not)
-        return _finish(
-            replace(first, status="optimal", bound=lb, extra=dict(first.extra, access_seconds=steps)), t0, lb
-        )
+    # Steps 2 and 3 need only the LP: the count bound runs in a second thread beside the plan's sub-MIP.
+    counting = _CountingBeside(model, relaxed, options, t0)
+    try:
+        first = run(_fixing(index, fixed))
+        if not first.has_solution or first.objective is None:
+            counting.cancel()
+            return _finish(run(), t0, lb)
+        ub = first.objective
+        steps: dict[str, float | None] = {"lp": lp_seconds, "lp_plan": first.seconds}
+        if ub - lb <= options.mip_gap * max(abs(ub), 1.0):  # proven by the LP bound (the sub-MIP's own bound is not)
+            counting.cancel()
+            return _finish(
+                replace(first, status="optimal", bound=lb, extra=dict(first.extra, access_seconds=steps)), t0, lb
+            )
+        counted = counting.result()
+    finally:
+        counting.cancel()
     plan = [float(v.varValue or 0.0) for v in variables]
-    counted = _count_bound(model, relaxed, options, t0)
     steps["count_bound"] = counted.seconds if counted is not None else None
     if counted is not None and ub - counted.bound <= options.mip_gap * max(abs(ub), 1.0):  # proven by whole counts
-        for v, value in zip(variables, plan, strict=True):
-            v.varValue = value
         proven = replace(first, status="optimal", bound=min(counted.bound, ub))
         extra = dict(first.extra, access_seconds=steps, access_count_bound=counted.bound)
         return _finish(replace(proven, extra=extra), t0, lb)
@@ -181,25 +192,84 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     return _finish(final, t0, lb, fixed=len(sure))
 
 
-def _count_bound(model: PlanningModel, relaxed: _Relaxation, options: SolverOptions, t0: float) -> CountBound | None:
+def _count_bound(
+    model: PlanningModel,
+    relaxed: _Relaxation,
+    options: SolverOptions,
+    t0: float,
+    stop: threading.Event | None = None,
+) -> CountBound | None:
     """The whole-count bound (planning/access_counts.py) within 90 % of the time that is left; None if not made.
 
     Branch and bound keeps the rest: on small models the bound takes a
     fraction of a second, on the Zhejiang default it is what proves the plan.
+    ``stop`` (set by another thread) gives the bound up before its next LP.
     """
-    prob = model.problem
+    return _count_bound_of(relaxed, _count_inputs(model), _count_deadline(options, t0), stop)
+
+
+def _count_deadline(options: SolverOptions, t0: float) -> float:
+    """The ``time.perf_counter()`` value by which the count bound must be made: 90 % of the time left."""
     left = math.inf if options.time_limit is None else options.time_limit - (time.perf_counter() - t0)
+    return time.perf_counter() + _COUNT_SHARE * left
+
+
+def _count_inputs(model: PlanningModel) -> tuple[list[str], list[np.ndarray]]:
+    """The row names and each type's site columns: what the count bound reads from the PuLP model."""
     y_cols = [np.array([v.index for v in ys], dtype=np.int64) for ys in model.y.values()]
-    names = list(_constraint_dict(prob))
+    return list(_constraint_dict(model.problem)), y_cols
+
+
+def _count_bound_of(
+    relaxed: _Relaxation,
+    inputs: tuple[list[str], list[np.ndarray]],
+    deadline: float,
+    stop: threading.Event | None,
+) -> CountBound | None:
+    """:func:`~optimizer.planning.access_counts.count_bound` of the LP ``relaxed`` (``inputs``: :func:`_count_inputs`)."""
+    names, y_cols = inputs
     return count_bound(
-        relaxed.lp,
-        names,
-        relaxed.row_dual,
-        relaxed.x,
-        y_cols,
-        time.perf_counter() + _COUNT_SHARE * left,
-        relaxed.basis,
+        relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, deadline, relaxed.basis, stop, _COUNT_THREADS
     )
+
+
+class _CountingBeside:
+    """The count bound (:func:`_count_bound`) made in a second thread while this one solves the plan's sub-MIP.
+
+    HiGHS releases the GIL while it solves, so on two cores the two steps
+    overlap. The PuLP model is read (row names, site columns) here, before
+    the thread starts: the sub-MIP then writes values on the PuLP variables,
+    which the count bound does not read. :meth:`cancel` stops the bound
+    before its next LP and waits for the thread, so no HiGHS run outlives
+    the solve (also on Ctrl-C).
+    """
+
+    def __init__(self, model: PlanningModel, relaxed: _Relaxation, options: SolverOptions, t0: float) -> None:
+        inputs, deadline = _count_inputs(model), _count_deadline(options, t0)
+        self._stop = threading.Event()
+        self._outcome: list[CountBound | None] = []
+        self._errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._outcome.append(_count_bound_of(relaxed, inputs, deadline, self._stop))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the solving thread by result()
+                self._errors.append(exc)
+
+        self._thread = threading.Thread(target=work, name="access-count-bound", daemon=True)
+        self._thread.start()
+
+    def result(self) -> CountBound | None:
+        """The bound (None if not made in time); waits for the thread."""
+        self._thread.join()
+        if self._errors:
+            raise self._errors[0]
+        return self._outcome[0] if self._outcome else None
+
+    def cancel(self) -> None:
+        """Give the bound up before its next LP and wait for the thread (a no-op once it has ended)."""
+        self._stop.set()
+        self._thread.join()
 
 
 def _finish(report: SolveReport, t0: float, lb: float | None, fixed: int | None = None) -> SolveReport:
