@@ -143,29 +143,13 @@ class CityBlocks(UnitBlocks):
         rows = super()._budget_rows()
         return rows[~np.isin(rows, np.fromiter(self._cap_block, dtype=np.int64, count=len(self._cap_block)))]
 
+    def _equity_groups(self) -> np.ndarray:
+        """The block of each equity row: its capped unit's (:func:`city_partition`)."""
+        return np.array([self._equity_block[int(r)] for r in self.equity_rows.tolist()], dtype=np.int64)
+
     def _row_blocks(self) -> np.ndarray:
-        """A row belongs to the block whose equity rows hold all its continuous variables; caps to their block."""
-        group = np.array([self._equity_block[int(r)] for r in self.equity_rows.tolist()], dtype=np.int64)
-        member: dict[int, set[int]] = {}
-        for b, r in zip(group.tolist(), self.equity_rows.tolist(), strict=True):
-            for c in self.csr.indices[self.csr.indptr[r] : self.csr.indptr[r + 1]].tolist():
-                member.setdefault(c, set()).add(b)
-        row_block = np.full(self.m, -1, dtype=np.int64)
-        continuous = ~self.integer
-        for i in range(self.m):
-            cols = self.csr.indices[self.csr.indptr[i] : self.csr.indptr[i + 1]]
-            cont = cols[continuous[cols]].tolist()
-            if not cont or any(c not in member for c in cont):
-                continue
-            common = set(member[cont[0]])
-            for c in cont[1:]:
-                common &= member[c]
-                if not common:
-                    break
-            if common:
-                row_block[i] = min(common)
-        row_block[self.budget_rows] = -1
-        row_block[self.equity_rows] = group
+        """:class:`UnitBlocks`' rows by block over the city blocks, and each cap row in its city's block."""
+        row_block = super()._row_blocks()
         for r, b in self._cap_block.items():
             row_block[r] = b
         return row_block

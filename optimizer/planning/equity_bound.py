@@ -178,36 +178,39 @@ class UnitBlocks:
         rows[self.equity_rows] = False
         return np.flatnonzero(rows)
 
-    def _row_blocks(self) -> np.ndarray:
-        """The block (compared unit) of each row, -1 for coupling rows.
+    def _equity_groups(self) -> np.ndarray:
+        """The block of each equity row: one per compared unit."""
+        return np.arange(len(self.equity_rows), dtype=np.int64)
 
-        A row belongs to the first unit whose equity row holds all the row's
-        continuous variables; rows over integer variables only (budgets,
-        hard standards) and rows mixing units' variables are coupling.
+    def _row_blocks(self) -> np.ndarray:
+        """The block of each row, -1 for coupling rows.
+
+        A row belongs to the lowest block whose equity rows hold all the
+        row's continuous variables; rows over integer variables only
+        (budgets, hard standards) and rows mixing blocks' variables are
+        coupling.
         """
-        owner = np.full(self.n, -1, dtype=np.int64)  # first unit of each column (equity row order)
-        member: dict[int, set[int]] = {}
-        for b, r in enumerate(self.equity_rows.tolist()):
+        group = self._equity_groups()
+        member: dict[int, set[int]] = {}  # column -> the blocks whose equity rows hold it
+        for b, r in zip(group.tolist(), self.equity_rows.tolist(), strict=True):
             for c in self.csr.indices[self.csr.indptr[r] : self.csr.indptr[r + 1]].tolist():
                 member.setdefault(c, set()).add(b)
-                if owner[c] < 0:
-                    owner[c] = b
         row_block = np.full(self.m, -1, dtype=np.int64)
         continuous = ~self.integer
         for i in range(self.m):
             cols = self.csr.indices[self.csr.indptr[i] : self.csr.indptr[i + 1]]
-            cont = cols[continuous[cols]]
-            if len(cont) == 0 or (owner[cont] < 0).any():
+            cont = cols[continuous[cols]].tolist()
+            if not cont or any(c not in member for c in cont):
                 continue
-            common = set(member[int(cont[0])])
-            for c in cont[1:].tolist():
+            common = set(member[cont[0]])
+            for c in cont[1:]:
                 common &= member[c]
                 if not common:
                     break
             if common:
                 row_block[i] = min(common)
         row_block[self.budget_rows] = -1
-        row_block[self.equity_rows] = np.arange(len(self.equity_rows))
+        row_block[self.equity_rows] = group
         return row_block
 
     def _blocks(self) -> list[_Block]:
