@@ -38,7 +38,7 @@ import pulp
 from scipy.optimize import linprog
 
 from ..solvers.highs_bulk import _constraint_dict
-from .equity_bound import PROOF_MARGIN, LevelTest, UnitBlocks, _Block, equity_row_names
+from .equity_bound import PROOF_MARGIN, LevelTest, UnitBlocks, _Block, equity_row_names, equity_row_units
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -64,9 +64,8 @@ def city_partition(model: PlanningModel) -> tuple[dict[str, int], dict[str, int]
     lies in no compared unit stays a coupling row; compared units under no
     cap are blocks of their own.
     """
-    names = equity_row_names(model)
-    key_of = {f"equity_{key}": key for key in model.unit_expr}
-    unit_of = {name: str(model.compare_labels[key_of[name]]) for name in names}
+    unit_of = equity_row_units(model)
+    names = list(unit_of)
     region = model.scenario.region
     chains = region.ancestors_of(unit_of.values())
     cap_chains = region.ancestors_of(model.unit_caps.values())

@@ -402,6 +402,12 @@ def equity_row_names(model: PlanningModel) -> list[str]:
     return [f"equity_{key}" for key in model.unit_expr if f"equity_{key}" in rows]
 
 
+def equity_row_units(model: PlanningModel) -> dict[str, str]:
+    """The compared unit of each of :func:`equity_row_names`' rows (row name → unit id), in their order."""
+    rows = _constraint_dict(model.problem)
+    return {f"equity_{key}": str(model.compare_labels[key]) for key in model.unit_expr if f"equity_{key}" in rows}
+
+
 def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:
     """Equity stage 1 (max t) within ``options.time_limit``: plain solve, bounds, then level probes.
 
@@ -532,9 +538,8 @@ def unit_groups(model: PlanningModel, lp: _LpUpper) -> list[list[str]]:
     group each, the heaviest first (so ``group_vs_rest`` and scenarios
     without caps still get relaxations).
     """
-    names = equity_row_names(model)
-    key_of = {f"equity_{key}": key for key in model.unit_expr}
-    unit_of = {name: str(model.compare_labels[key_of[name]]) for name in names}
+    unit_of = equity_row_units(model)
+    names = list(unit_of)
     chains = model.scenario.region.ancestors_of(unit_of.values())
     weighted = {name for name in names if lp.equity.get(name, 0.0) > DUAL_ZERO}
     groups: list[list[str]] = []
