@@ -24,10 +24,15 @@ from toy import X0, Y0, catalogue, facility_type, make_region
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
 from optimizer.planning import access_solve
 from optimizer.planning.access_counts import _knapsack, _TypeValues, count_bound
-from optimizer.planning.access_solve import _count_bound, _lp_relaxation
+from optimizer.planning.access_solve import _count_bound, _count_deadline, _count_inputs, _lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers.options import SolverOptions
+
+
+def _count_bound_inline(model, relaxed, options, t0, stop=None):
+    """The count bound made in the calling thread, as :class:`access_solve._CountingBeside` makes it in its own."""
+    return _count_bound(relaxed, _count_inputs(model), _count_deadline(options, t0), stop)
 
 
 def _scenario(seed: int, n: int, m: int, budget: BudgetConfig) -> Scenario:
@@ -96,11 +101,11 @@ def test_count_bound_never_exceeds_the_brute_force_optimum(seed, n, m, shape):
     best = _brute_force(model, sc, m)
     relaxed = _lp_relaxation(model.problem, SolverOptions())
     assert relaxed is not None
-    counted = _count_bound(model, relaxed, SolverOptions(), 0.0)
+    counted = _count_bound_inline(model, relaxed, SolverOptions(), 0.0)
     assert counted is not None
     # each type's LP warm-started from the LP relaxation's basis: the same values, so the same bound
     assert relaxed.basis is not None
-    cold = _count_bound(model, relaxed._replace(basis=None), SolverOptions(), 0.0)
+    cold = _count_bound_inline(model, relaxed._replace(basis=None), SolverOptions(), 0.0)
     assert cold is not None
     assert counted.bound == pytest.approx(cold.bound, rel=1e-9, abs=1e-6)
     # the objective adds a tie-break below 0.001 per facility to the people-km
@@ -201,7 +206,7 @@ class _CountingInline(access_solve._CountingBeside):
     """The count bound made in the solving thread, before the plan's sub-MIP (the order before the thread)."""
 
     def __init__(self, model, relaxed, options, t0):
-        self._outcome = [access_solve._count_bound(model, relaxed, options, t0)]
+        self._outcome = [_count_bound_inline(model, relaxed, options, t0)]
         self._errors = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: None)
@@ -252,13 +257,15 @@ def test_count_bound_gives_up_when_stopped():
     model.build()
     relaxed = _lp_relaxation(model.problem, SolverOptions())
     assert relaxed is not None
-    assert _count_bound(model, relaxed, SolverOptions(), 0.0) is not None
+    assert _count_bound_inline(model, relaxed, SolverOptions(), 0.0) is not None
     stop = threading.Event()
     stop.set()
-    assert _count_bound(model, relaxed, SolverOptions(), 0.0, stop) is None
+    assert _count_bound_inline(model, relaxed, SolverOptions(), 0.0, stop) is None
     beside = access_solve._CountingBeside(model, relaxed, SolverOptions(), time.perf_counter())
     made = beside.result()
-    assert made is not None and made.bound == pytest.approx(_count_bound(model, relaxed, SolverOptions(), 0.0).bound)
+    assert made is not None and made.bound == pytest.approx(
+        _count_bound_inline(model, relaxed, SolverOptions(), 0.0).bound
+    )
     beside.cancel()  # after the end: a no-op
 
 

@@ -192,22 +192,6 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     return _finish(final, t0, lb, fixed=len(sure))
 
 
-def _count_bound(
-    model: PlanningModel,
-    relaxed: _Relaxation,
-    options: SolverOptions,
-    t0: float,
-    stop: threading.Event | None = None,
-) -> CountBound | None:
-    """The whole-count bound (planning/access_counts.py) within 90 % of the time that is left; None if not made.
-
-    Branch and bound keeps the rest: on small models the bound takes a
-    fraction of a second, on the Zhejiang default it is what proves the plan.
-    ``stop`` (set by another thread) gives the bound up before its next LP.
-    """
-    return _count_bound_of(relaxed, _count_inputs(model), _count_deadline(options, t0), stop)
-
-
 def _count_deadline(options: SolverOptions, t0: float) -> float:
     """The ``time.perf_counter()`` value by which the count bound must be made: 90 % of the time left."""
     left = math.inf if options.time_limit is None else options.time_limit - (time.perf_counter() - t0)
@@ -220,13 +204,18 @@ def _count_inputs(model: PlanningModel) -> tuple[list[str], list[np.ndarray]]:
     return list(_constraint_dict(model.problem)), y_cols
 
 
-def _count_bound_of(
+def _count_bound(
     relaxed: _Relaxation,
     inputs: tuple[list[str], list[np.ndarray]],
     deadline: float,
-    stop: threading.Event | None,
+    stop: threading.Event | None = None,
 ) -> CountBound | None:
-    """:func:`~optimizer.planning.access_counts.count_bound` of the LP ``relaxed`` (``inputs``: :func:`_count_inputs`)."""
+    """The whole-count bound (planning/access_counts.py) of the LP ``relaxed`` by ``deadline``; None if not made.
+
+    ``inputs`` are :func:`_count_inputs`, ``deadline`` :func:`_count_deadline`'s (90 % of the time left: branch
+    and bound keeps the rest; on small models the bound takes a fraction of a second, on the Zhejiang default it
+    is what proves the plan). ``stop`` (set by another thread) gives the bound up before its next LP.
+    """
     names, y_cols = inputs
     return count_bound(
         relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, deadline, relaxed.basis, stop, _COUNT_THREADS
@@ -252,7 +241,7 @@ class _CountingBeside:
 
         def work() -> None:
             try:
-                self._outcome.append(_count_bound_of(relaxed, inputs, deadline, self._stop))
+                self._outcome.append(_count_bound(relaxed, inputs, deadline, self._stop))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the solving thread by result()
                 self._errors.append(exc)
 
