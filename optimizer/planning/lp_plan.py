@@ -60,12 +60,12 @@ LP_SHARE = 2 / 3
 #: 59.9 s plain; attendance 204.6 s LP-guided (the floor-row solve) against 122.3 s plain, so it stays plain.
 LP_GUIDED_KINDS = frozenset({"coverage"})
 
-#: ... and only models up to this many nonzeros: on the 1-km grid (1,384,443 nonzeros) the LP relaxation by the
-#: dual simplex (presolved to 146k rows x 486k columns) was not solved in 2/3 of the time limit in two runs at
-#: load 4-9 (130k and 139k iterations in 320 s and 335 s), and branch and bound left a third of the limit found
-#: a plan 173 % off; one plain solve (its MIP presolve leaves 132k x 417k) reaches its root LP and 0.43 %. The
-#: default (159,824 nonzeros) solves its LP in 3-10 s. Between the two it is not measured.
-LP_GUIDED_MAX_NONZEROS = 500_000
+#: ... and only models up to this many nonzeros (the largest measured). On the 1-km grid (1,384,443 nonzeros,
+#: benchmarks/README.md "1-km Zhejiang grid", session 17) near idle: LP 253 s, sub-MIP 149 s, proven 0.062 % in
+#: 440 s wall, where the plain solve stops at 0.428 % (its root LP is the same dual simplex, and no node is
+#: branched). Under load 4-9 (session 15) the LP missed its 2/3 of the limit in two runs and the plain branch and
+#: bound left over found a poor plan; the plain solve was not proven there either.
+LP_GUIDED_MAX_NONZEROS = 2_000_000
 
 #: Step 2 frees this many integral site decisions per fractional one (the cheapest to flip), at least MIN_FREE in all.
 NEIGHBOURHOOD, MIN_FREE = 3, 40
