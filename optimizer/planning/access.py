@@ -153,6 +153,7 @@ def _access_terms(
     if model.access_radius:  # merged radius levels (planning/access_radius.py): same optimum, far smaller
         levels = access_levels(td.rows, td.cols, td.dist / 1000.0, base_km, pop, len(ys), seed=ki + 1)
         expr = add_access_levels(prob, ys, levels, f"a_{ki}", f"near_{ki}")
+        td.levels = levels
         return expr + levels.constant, const
     saving = pop[td.rows] * (td.baseline[td.rows] - td.dist) / 1000.0
     terms = _choose_one_site(prob, ys, td.rows, td.cols, -saving, f"a_{ki}", f"near_{ki}")

@@ -50,6 +50,8 @@ class AccessLevels:
     indptr, sites
         CSR of each set's sites that are not in its parent (positions in the
         type's ``sites``).
+    z
+        Each set's ``z`` variable once :func:`add_access_levels` has added them (None before).
     """
 
     constant: float
@@ -57,6 +59,7 @@ class AccessLevels:
     parent: np.ndarray
     indptr: np.ndarray
     sites: np.ndarray
+    z: np.ndarray | None = None
 
     @property
     def n_sets(self) -> int:
@@ -169,6 +172,7 @@ def add_access_levels(
     if k == 0:
         return pulp.LpAffineExpression()
     zs = _numbered_vars(prob, var_prefix, k, 0, 1)
+    levels.z = zs
     m = len(ys)
     counts = np.diff(levels.indptr)
     has_parent = levels.parent >= 0
@@ -183,3 +187,31 @@ def add_access_levels(
     columns = np.concatenate([np.array(ys, dtype=object), zs])
     _add_rows(prob, columns, a_mat, pulp.LpConstraintGE, rhs, [f"{row_prefix}_{s}" for s in range(k)])
     return _affine(zs, levels.cost)
+
+
+def forced_levels(levels: AccessLevels, site_values: np.ndarray) -> np.ndarray:
+    """Each set's ``z`` where fixing some site decisions settles it: 0, 1, or NaN (still open).
+
+    ``site_values`` holds each site's fixed value (0 or 1) or NaN where it is
+    free. A set holding a site fixed at 1 gets ``z = 0``: its row and its
+    descendants' rows then hold for every value of the other sites, and ``z``
+    costs ``≥ 0``, so some optimum has it there. A set all of whose sites are
+    fixed at 0 gets ``z = 1``: its row forces it (``z ≥ 1 − Σ y``, ``z ≤ 1``).
+    So with these ``z`` fixed as well, the problem keeps its optimal value
+    and an optimal plan for every fixing of the sites.
+    """
+    k = levels.n_sets
+    own = np.repeat(np.arange(k), np.diff(levels.indptr))
+    values = site_values[levels.sites]
+    opened = np.bincount(own, weights=values == 1, minlength=k) > 0
+    free = np.bincount(own, weights=np.isnan(values), minlength=k) > 0
+    has_parent = levels.parent >= 0
+    parent = np.where(has_parent, levels.parent, 0)
+    # A set holds its parent's sites: pass the flags down the chains (parents come first, so one pass per depth).
+    while True:
+        opened_new = opened | (has_parent & opened[parent])
+        free_new = free | (has_parent & free[parent])
+        if (opened_new == opened).all() and (free_new == free).all():
+            break
+        opened, free = opened_new, free_new
+    return np.where(opened, 0.0, np.where(free, np.nan, 1.0))

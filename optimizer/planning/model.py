@@ -92,6 +92,7 @@ class _TypeData:
     ex_cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # position in `existing`
     baseline: np.ndarray | None = None  # access: capped distance to nearest existing (m)
     gain: np.ndarray | None = None  # attendance: share gained per pair over the existing facilities' share
+    levels: object = None  # access: its merged radius levels (access_radius.AccessLevels, read by access_solve)
 
 
 # Compared units of the equity objectives (see PlanningModel._compare_signatures): signature per demand
