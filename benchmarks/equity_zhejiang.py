@@ -6,7 +6,8 @@ through the Python API, timing load + build + both stages; printed beside
 the figure measured before (610 s, feasible, gap 4.76 %, ``compare: units``,
 straight-line impedance). ``--old`` solves stage 1 by branch and bound on
 max t for the whole time limit, as before (``model.equity_level_search =
-False``); by default stage 1 is the plain solve, the LP, the few-cities
+False``); by default stage 1 is the first solve (LP-guided with HiGHS,
+``equity_bound.LP_GUIDED_FIRST``), the LP, the few-cities
 relaxations (or the Lagrangian level test) and level probes of
 ``optimizer/planning/equity_bound.py``, and stage 2
 first improves stage 1's plan one facility family at a time

@@ -29,6 +29,14 @@ from optimizer.scenario import Scenario
 from optimizer.solvers import SolveReport, SolverOptions, solve_problem
 
 
+@pytest.fixture(autouse=True)
+def _plain_first_solve():
+    """The tests here force the *plain* first solve of stage 1 past its end (they mock ``solve_problem``); the
+    LP-guided first solve (``equity_bound.LP_GUIDED_FIRST``, the default) is tested in test_equity_lp_first.py."""
+    with mock.patch.object(equity_bound, "LP_GUIDED_FIRST", False):
+        yield
+
+
 def _instance(seed: int, n: int, m: int, budget_sites: int, split: tuple, levels, compare: str, county_cap=None):
     """A random nested region, its scenario, and the best minimum rate over every plan (brute force).
 

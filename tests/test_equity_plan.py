@@ -28,6 +28,14 @@ from optimizer.planning.model import PlanningModel
 from optimizer.solvers import SolverOptions, solve_problem
 
 
+@pytest.fixture(autouse=True)
+def _plain_first_solve():
+    """The tests here force the *plain* first solve of stage 1 past its end (they mock ``solve_problem``); the
+    LP-guided first solve (``equity_bound.LP_GUIDED_FIRST``, the default) is tested in test_equity_lp_first.py."""
+    with mock.patch.object(equity_bound, "LP_GUIDED_FIRST", False):
+        yield
+
+
 def _snapshot(prob: pulp.LpProblem) -> tuple:
     """Everything a sub-solve may touch: rows (name, terms, sense, constant), bounds, objective."""
     rows = tuple(
