@@ -25,9 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _scenarios import equity_scenario  # noqa: E402
+
 from optimizer.planning import PlanningModel  # noqa: E402
 from optimizer.planning.equity_bound import solve_stage1  # noqa: E402
-from optimizer.scenario import load_scenario  # noqa: E402
 
 
 def main() -> None:
@@ -36,10 +37,7 @@ def main() -> None:
     parser.add_argument("--compare", default="units")
     parser.add_argument("--json", type=Path, help="append one JSON line")
     args = parser.parse_args()
-    changes = {"objective.kind": "equity", "objective.equity.compare": args.compare}
-    if args.compare != "units":
-        changes["objective.equity.group"] = "mountain26"
-    scenario = load_scenario(ROOT / "configs" / "zhejiang.yaml").replace(**changes)
+    scenario = equity_scenario(args.compare)
     model = PlanningModel(scenario)
     model.problem  # noqa: B018 - builds the model before the clock starts
     load0 = os.getloadavg()[0]

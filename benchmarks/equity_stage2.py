@@ -31,9 +31,10 @@ import pulp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _scenarios import equity_scenario  # noqa: E402
+
 from optimizer.planning import PlanningModel, equity_lns  # noqa: E402
 from optimizer.planning.lp_plan import solve_lp_guided  # noqa: E402
-from optimizer.scenario import load_scenario  # noqa: E402
 from optimizer.solvers import solve_problem  # noqa: E402
 
 
@@ -46,10 +47,7 @@ def main() -> None:
     parser.add_argument("--solvers", nargs="+", choices=["lns", "lp"], default=["lns", "lp"])
     parser.add_argument("--json", type=Path, help="append one JSON line per solver")
     args = parser.parse_args()
-    changes = {"objective.kind": "equity", "objective.equity.compare": args.compare}
-    if args.compare != "units":
-        changes["objective.equity.group"] = "mountain26"
-    scenario = load_scenario(ROOT / "configs" / "zhejiang.yaml").replace(**changes)
+    scenario = equity_scenario(args.compare)
     model = PlanningModel(scenario)
     prob = model.problem
     options = scenario.solver_options

@@ -32,8 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _scenarios import equity_scenario  # noqa: E402
+
 from optimizer.planning import PlanningModel  # noqa: E402
-from optimizer.scenario import load_scenario  # noqa: E402
 
 BEFORE = {"units": (610.0, "feasible", 0.0476)}
 
@@ -41,10 +42,7 @@ BEFORE = {"units": (610.0, "feasible", 0.0476)}
 def one_run(compare: str, old: bool) -> dict:
     """Load, build and solve once; the figures of the run."""
     t0 = time.perf_counter()
-    changes = {"objective.kind": "equity", "objective.equity.compare": compare}
-    if compare != "units":
-        changes["objective.equity.group"] = "mountain26"
-    scenario = load_scenario(ROOT / "configs" / "zhejiang.yaml").replace(**changes)
+    scenario = equity_scenario(compare)
     model = PlanningModel(scenario)
     model.equity_level_search = not old
     result = model.solve()

@@ -44,6 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _scenarios import equity_changes  # noqa: E402
+
 from optimizer.planning import PlanningModel  # noqa: E402
 from optimizer.scenario import load_scenario  # noqa: E402
 
@@ -54,12 +56,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "every_objective.jsonl"
 def _changes(kind: str) -> dict[str, Any]:
     """Scenario overrides of one benchmark kind (``equity:<compare>`` names the compare mode)."""
     name, _, compare = kind.partition(":")
-    changes: dict[str, Any] = {"objective.kind": name}
     if name == "equity":
-        changes["objective.equity.compare"] = compare or "units"
-        if compare and compare != "units":
-            changes["objective.equity.group"] = "mountain26"
-    return changes
+        return equity_changes(compare or "units")
+    return {"objective.kind": name}
 
 
 def min_cost_targets() -> dict[str, float]:
