@@ -44,7 +44,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from ..solvers.highs import highs_lp, new_highs
+from ..solvers.highs import highs_lp, lp_matrix, new_highs
 
 # Rows kept exact in the knapsack: the total budget and the family caps (model._budget, model._budget_caps).
 _EXACT_PREFIXES = ("budget_total", "family_")
@@ -387,10 +387,7 @@ def _priced_types(
     """Steps 1 and 2 of the module docstring up to the LPs: coupling rows priced by ``row_dual``, one LP per type."""
     if lp.sense_ != highspy.ObjSense.kMinimize:
         return None
-    csc = sp.csc_array(
-        (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
-        shape=(lp.num_row_, lp.num_col_),
-    )
+    csc = lp_matrix(lp)
     csr = csc.tocsr()
     row_lower, row_upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
     lower, upper = np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)

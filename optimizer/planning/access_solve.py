@@ -45,10 +45,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import highspy
 import numpy as np
 import pulp
-import scipy.sparse as sp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap
-from ..solvers.highs import highs_lp, run_highs_interruptibly
+from ..solvers.highs import highs_lp, lp_matrix, run_highs_interruptibly
 from ..solvers.highs_bulk import _bulk_lp, _BulkLp, _constraint_dict, _new_configured_highs, _solve_highs_bulk
 from .access_counts import CountBound, count_bound
 from .access_radius import AccessLevels, forced_levels
@@ -107,10 +106,7 @@ def _without_fixed(
     variables get their values here (``varValue``); the solve sets the others.
     """
     lp = bulk.lp
-    csc = sp.csc_array(
-        (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
-        shape=(lp.num_row_, lp.num_col_),
-    )
+    csc = lp_matrix(lp)
     columns, values = fixed
     at = np.zeros(lp.num_col_)
     at[columns] = values

@@ -54,7 +54,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
-from ..solvers.highs import highs_lp, new_highs
+from ..solvers.highs import highs_lp, lp_matrix, new_highs
 from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
 from .equity_plan import improve_stage1, search_deadline
 from .equity_search import LEVEL_RESOLUTION, LazyRows, _remaining, bisect_maximum, score_plan
@@ -162,9 +162,7 @@ class UnitBlocks:
         lp = bulk.lp
         names = list(_constraint_dict(problem))
         self.n, self.m = lp.num_col_, lp.num_row_
-        a = lp.a_matrix_
-        csc = sp.csc_array((np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_)), shape=(self.m, self.n))
-        self.csr = csc.tocsr()
+        self.csr = lp_matrix(lp).tocsr()
         self.integer = np.array([v.cat == pulp.LpInteger for v in variables], dtype=bool)
         self.row_lower = np.asarray(lp.row_lower_, dtype=float)
         self.row_upper = np.asarray(lp.row_upper_, dtype=float)
@@ -763,10 +761,7 @@ def _lp_upper(
         return None
     names = list(_constraint_dict(prob))
     dual = np.abs(np.asarray(h.getSolution().row_dual, dtype=float))
-    a = lp.a_matrix_
-    csc = sp.csc_array(
-        (np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_)), shape=(lp.num_row_, lp.num_col_)
-    )
+    csc = lp_matrix(lp)
     integer = np.array([v.cat == pulp.LpInteger for v in variables], dtype=bool)
     upper = np.asarray(lp.row_upper_, dtype=float)
     budget = np.flatnonzero(_budget_row_mask(csc.tocsr(), integer, np.asarray(lp.row_lower_, dtype=float), upper))

@@ -62,6 +62,14 @@ def highs_lp(
     return lp
 
 
+def lp_matrix(lp: highspy.HighsLp) -> sp.csc_array:
+    """The rows × columns matrix of a column-wise HiGHS model (as :func:`highs_lp` builds it), as scipy CSC."""
+    a = lp.a_matrix_
+    return sp.csc_array(
+        (np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_)), shape=(lp.num_row_, lp.num_col_)
+    )
+
+
 def run_highs_interruptibly(h: highspy.Highs) -> None:
     """``h.run()``, but stoppable by Ctrl-C / SIGTERM while HiGHS solves.
 
