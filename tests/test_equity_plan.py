@@ -18,7 +18,13 @@ import pulp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_equity_bound import CASES, _first_solve_building_nothing, _instance, _stopped_first_solve_once
+from test_equity_bound import (  # _plain_first_solve: the autouse fixture, for these tests too
+    CASES,
+    _first_solve_building_nothing,
+    _instance,
+    _plain_first_solve,  # noqa: F401
+    _stopped_first_solve_once,
+)
 from test_model import _layout
 
 import optimizer.planning.equity_bound as equity_bound
@@ -26,14 +32,6 @@ import optimizer.planning.equity_plan as equity_plan
 from optimizer.planning.equity_search import score_plan
 from optimizer.planning.model import PlanningModel
 from optimizer.solvers import SolverOptions, solve_problem
-
-
-@pytest.fixture(autouse=True)
-def _plain_first_solve():
-    """The tests here force the *plain* first solve of stage 1 past its end (they mock ``solve_problem``); the
-    LP-guided first solve (``equity_bound.LP_GUIDED_FIRST``, the default) is tested in test_equity_lp_first.py."""
-    with mock.patch.object(equity_bound, "LP_GUIDED_FIRST", False):
-        yield
 
 
 def _snapshot(prob: pulp.LpProblem) -> tuple:
