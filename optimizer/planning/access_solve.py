@@ -50,7 +50,7 @@ from ..solvers import SolveReport, SolverOptions, relative_gap
 from ..solvers.highs import highs_lp, lp_matrix, run_highs_interruptibly
 from ..solvers.highs_bulk import _bulk_lp, _BulkLp, _constraint_dict, _new_configured_highs, _solve_highs_bulk
 from .access_counts import CountBound, count_bound
-from .access_radius import AccessLevels, forced_levels
+from .access_radius import forced_levels
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -87,7 +87,7 @@ def _with_settled_levels(
     start = 0
     for type_id, ys in model.y.items():
         levels = model.types[type_id].levels
-        if isinstance(levels, AccessLevels) and levels.z is not None and levels.n_sets:
+        if levels is not None and levels.z is not None and levels.n_sets:
             z = forced_levels(levels, site_values[start : start + len(ys)])
             settled = np.flatnonzero(~np.isnan(z))
             columns.append(np.array([v.index for v in levels.z[settled]], dtype=np.int64))

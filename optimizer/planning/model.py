@@ -51,6 +51,7 @@ from ..scenario import Scenario, Standard, default_unit_levels
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
 from .access import _access_terms, _attendance_pairs, _attendance_terms, _reach_by_impedance
+from .access_radius import AccessLevels
 from .access_solve import solve_access
 from .competitors import competitor_served, with_competitors
 from .diagnose import (
@@ -92,7 +93,7 @@ class _TypeData:
     ex_cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # position in `existing`
     baseline: np.ndarray | None = None  # access: capped distance to nearest existing (m)
     gain: np.ndarray | None = None  # attendance: share gained per pair over the existing facilities' share
-    levels: object = None  # access: its merged radius levels (access_radius.AccessLevels, read by access_solve)
+    levels: AccessLevels | None = None  # access: its merged radius levels (read by access_solve)
 
 
 # Compared units of the equity objectives (see PlanningModel._compare_signatures): signature per demand
