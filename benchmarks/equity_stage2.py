@@ -53,9 +53,7 @@ def main() -> None:
     options = scenario.solver_options
     first = solve_problem(prob, replace(options, time_limit=args.stage1))
     t_star = float(model.t.varValue or 0.0)
-    stage1_plan = {v.name: v.varValue for v in prob.variables()}
-    prob += (model.t >= max(0.0, t_star - scenario.objective.equity.tolerance), "equity_hold")
-    prob.setObjective(model.main_objective)
+    stage1_plan = model._begin_equity_stage2(prob)  # the hold row and objective exactly as PlanningModel.solve
     print(f"stage 1: {first.status} t*={t_star:.5f} bound={first.bound} in {first.seconds:.1f} s", flush=True)
     for name in args.solvers:
         for v in prob.variables():

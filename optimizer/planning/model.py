@@ -829,6 +829,17 @@ class PlanningModel:
             return report
         return _stage1_kept(report, fixed.objective)
 
+    def _begin_equity_stage2(self, prob: pulp.LpProblem) -> dict[str, float | None]:
+        """Hold stage 1's minimum rate (row ``equity_hold``, less ``equity.tolerance``), set the coverage objective.
+
+        Returns stage 1's plan (every variable's value), from which stage 2 starts.
+        """
+        stage1_plan = {v.name: v.varValue for v in prob.variables()}
+        tolerance = self.scenario.objective.equity.tolerance
+        prob += (self.t >= max(0.0, float(self.t.varValue or 0.0) - tolerance), "equity_hold")
+        prob.setObjective(self.main_objective)
+        return stage1_plan
+
     def _undo_equity_stage2(self, prob: pulp.LpProblem) -> None:
         """Take out what a previous solve's equity stage 2 left in the problem (its row, its objective).
 
@@ -940,10 +951,7 @@ class PlanningModel:
         stages: list[SolveReport] = []
         report = self._solve_first_stage(options, stages)
         if sc.objective.kind == "equity" and report.has_solution:
-            t_star = float(self.t.varValue or 0.0)
-            stage1_plan = {v.name: v.varValue for v in prob.variables()}
-            prob += (self.t >= max(0.0, t_star - sc.objective.equity.tolerance), "equity_hold")
-            prob.setObjective(self.main_objective)
+            stage1_plan = self._begin_equity_stage2(prob)
             report2 = _solve_equity_stage2(self, stage1_plan, options) if self.equity_level_search else None
             report2 = report2 or solve_problem(prob, options)
             if report2.status == "no_solution":
