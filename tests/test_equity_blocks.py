@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_equity_bound import CASES, _instance
 
 from optimizer.planning.equity_blocks import CityBlocks, city_blocks, city_partition
-from optimizer.planning.equity_bound import equity_row_names
+from optimizer.planning.equity_search import equity_row_names
 from optimizer.planning.model import PlanningModel
 from optimizer.solvers import solve_problem
 

@@ -23,7 +23,8 @@ from toy import X0, Y0, catalogue, facility_type
 import optimizer.planning.equity_bound as equity_bound
 import optimizer.planning.equity_search as equity_search
 from optimizer.config.schema import BudgetConfig, EquityConfig, ObjectiveConfig, UnitCap
-from optimizer.planning.equity_bound import UnitBlocks, equity_row_names, relaxation_bound, unit_groups
+from optimizer.planning.equity_bound import UnitBlocks, relaxation_bound, unit_groups
+from optimizer.planning.equity_search import equity_row_names
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers import SolveReport, SolverOptions, solve_problem

@@ -38,7 +38,8 @@ import pulp
 from scipy.optimize import linprog
 
 from ..solvers.highs_bulk import _constraint_dict
-from .equity_bound import PROOF_MARGIN, LevelTest, UnitBlocks, _Block, equity_row_names, equity_row_units
+from .equity_bound import PROOF_MARGIN, LevelTest, UnitBlocks, _Block
+from .equity_search import equity_row_names, equity_row_units
 
 if TYPE_CHECKING:
     from .model import PlanningModel

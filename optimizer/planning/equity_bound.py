@@ -57,7 +57,15 @@ from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 from ..solvers.highs import highs_lp, lp_matrix, new_highs
 from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
 from .equity_plan import improve_stage1, search_deadline
-from .equity_search import LEVEL_RESOLUTION, LazyRows, _remaining, bisect_maximum, score_plan
+from .equity_search import (
+    LEVEL_RESOLUTION,
+    LazyRows,
+    _remaining,
+    bisect_maximum,
+    equity_row_names,
+    equity_row_units,
+    score_plan,
+)
 from .lp_plan import solve_lp_guided
 
 if TYPE_CHECKING:
@@ -399,18 +407,6 @@ def _box_minimum(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> floa
     if not np.isfinite(at).all():
         return -math.inf
     return float(np.dot(c, at))
-
-
-def equity_row_names(model: PlanningModel) -> list[str]:
-    """The stage-1 rows ``rate_u − t ≥ 0`` of the model's compared units (see ``PlanningModel._objective``)."""
-    rows = _constraint_dict(model.problem)
-    return [f"equity_{key}" for key in model.unit_expr if f"equity_{key}" in rows]
-
-
-def equity_row_units(model: PlanningModel) -> dict[str, str]:
-    """The compared unit of each of :func:`equity_row_names`' rows (row name → unit id), in their order."""
-    rows = _constraint_dict(model.problem)
-    return {f"equity_{key}": str(model.compare_labels[key]) for key in model.unit_expr if f"equity_{key}" in rows}
 
 
 def solve_stage1(model: PlanningModel, options: SolverOptions) -> SolveReport:

@@ -45,7 +45,7 @@ import pulp
 from ..solvers import SolverOptions
 from ..solvers.highs_bulk import _constraint_dict
 from .equity_lns import _site_families, _solve_fixed
-from .equity_search import LEVEL_RESOLUTION, score_plan
+from .equity_search import LEVEL_RESOLUTION, equity_row_units, score_plan
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -94,7 +94,7 @@ def _areas(model: PlanningModel) -> dict[str, list[pulp.LpVariable]]:
 
 def _unit_areas(model: PlanningModel, areas: dict[str, list[pulp.LpVariable]]) -> dict[str, set[str]]:
     """The areas holding each compared unit, by equity row name (empty: a unit under no capped unit)."""
-    labels = {f"equity_{key}": str(model.compare_labels[key]) for key in model.unit_expr}
+    labels = equity_row_units(model)
     chains = model.scenario.region.ancestors_of(labels.values())
     return {name: {a for a in chains.get(label, []) if a in areas} for name, label in labels.items()}
 
