@@ -16,13 +16,16 @@ construction; min_cost then looks for the cheapest plan that reaches them.
 Usage::
 
     .venv/bin/python benchmarks/every_objective.py [--kinds coverage attendance access min_cost
-        equity:units equity:group_vs_rest equity:units_in_group] [--repeat 1] [--mip-gap GAP] [--solver-log] [--json FILE]
+        equity:units equity:group_vs_rest equity:units_in_group] [--repeat 1] [--mip-gap GAP] [--solver-log]
+        [--lp-guided on|off] [--json FILE]
 
 ``equity:<compare>`` sets ``objective.equity.compare`` (``group_vs_rest`` and
 ``units_in_group`` compare the config's group, ``mountain26``, the 26 mountain
 counties). ``--mip-gap`` overrides ``solver.mip_gap`` (e.g. ``0`` for proven
 optimal); the time limit stays the scenario's. ``--solver-log`` sets
-``solver.msg`` so the solver's log goes to standard output.
+``solver.msg`` so the solver's log goes to standard output. ``--lp-guided
+on|off`` sets ``PlanningModel.lp_guided`` (default: the model's own choice,
+``lp_plan.lp_guided_pays``).
 
 One JSON line per run goes to ``--json`` (default
 ``benchmarks/results/every_objective.jsonl``), with the 1-minute load average
@@ -87,7 +90,11 @@ def _plain(value: Any) -> float | str:
 
 
 def one_run(
-    kind: str, targets: dict[str, float] | None, mip_gap: float | None = None, solver_log: bool = False
+    kind: str,
+    targets: dict[str, float] | None,
+    mip_gap: float | None = None,
+    solver_log: bool = False,
+    lp_guided: bool | None = None,
 ) -> dict[str, Any]:
     """Load, build and solve once; the figures of the run (``mip_gap`` overrides the scenario's)."""
     load_before = os.getloadavg()[0]
@@ -101,6 +108,7 @@ def one_run(
         changes["solver.msg"] = True
     scenario = load_scenario(ROOT / "configs" / "zhejiang.yaml").replace(**changes)
     model = PlanningModel(scenario)
+    model.lp_guided = lp_guided
     t1 = time.perf_counter()
     result = model.solve()
     wall = time.perf_counter() - t0
@@ -125,6 +133,7 @@ def one_run(
         ],
         "targets": targets if kind == "min_cost" else None,
         "mip_gap": scenario.solver.mip_gap,
+        "lp_guided": lp_guided,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
     }
@@ -137,6 +146,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--mip-gap", type=float, default=None, help="override solver.mip_gap (e.g. 0)")
     parser.add_argument("--solver-log", action="store_true", help="print the solver's log (solver.msg)")
+    parser.add_argument("--lp-guided", choices=["on", "off"], help="set PlanningModel.lp_guided")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
     targets = min_cost_targets() if "min_cost" in args.kinds else None
@@ -148,7 +158,8 @@ def main() -> None:
     for kind in args.kinds:
         runs = []
         for _ in range(args.repeat):
-            run = one_run(kind, targets, args.mip_gap, args.solver_log)
+            guided = None if args.lp_guided is None else args.lp_guided == "on"
+            run = one_run(kind, targets, args.mip_gap, args.solver_log, guided)
             runs.append(run)
             with args.json.open("a") as fh:
                 fh.write(json.dumps(run, default=_plain) + "\n")

@@ -78,8 +78,8 @@ def test_lp_guided_first_solve_stopped_unproven_leaves_the_search_exact(seed, n,
     real = equity_bound.solve_lp_guided
     calls = []
 
-    def stopped(model, options):
-        report = real(model, options)
+    def stopped(model, options, **kwargs):
+        report = real(model, options, **kwargs)
         calls.append(report.status)
         if not report.has_solution:
             return report

@@ -325,7 +325,7 @@ def solver_fails(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
 
     monkeypatch.setattr(optimizer.planning.model, "solve_problem", failing)
     # coverage's LP-guided path (planning/lp_plan.py) solves through bulk HiGHS: the stand-in is the plain solve
-    monkeypatch.setattr(optimizer.planning.model, "lp_guided_pays", lambda model: False)
+    monkeypatch.setattr(optimizer.planning.model, "lp_guided_pays", lambda model, mip_gap=None: False)
 
 
 def internal_bug(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
@@ -1117,7 +1117,9 @@ def test_time_limit_plan_is_marked_not_optimal_everywhere(tmp_path: Path, monkey
     write_random_planning(root, n=400, m=60, km=6, sites_in_budget=5)
     monkeypatch.chdir(root)
     monkeypatch.setattr(optimizer.solvers.highs, "_InterruptibleHiGHS", _StopEarly)
-    monkeypatch.setattr(optimizer.planning.model, "lp_guided_pays", lambda model: False)  # the plain solve stops
+    monkeypatch.setattr(
+        optimizer.planning.model, "lp_guided_pays", lambda model, mip_gap=None: False
+    )  # the plain solve stops
     result = CliRunner().invoke(main, ["run", "scenario.yaml", "--out", "out"])
     assert result.exit_code == 0, result.output
     status_line = next(line for line in result.stdout.splitlines() if line.startswith("status"))

@@ -12,15 +12,21 @@ stopped without a plan (its report built from a stopped solve).
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pulp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from toy import catalogue, facility_type, random_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig, UnitCap
 from optimizer.planning import lp_plan
+from optimizer.planning.access_solve import _count_bound, _count_inputs, _lp_relaxation
+from optimizer.planning.count_bound import RESOLUTION
 from optimizer.planning.lp_plan import (
+    COUNT_ROW,
     FLOOR_ROW,
     _above_floor,
     lp_guided_pays,
@@ -79,13 +85,22 @@ def _guided(sc: Scenario) -> PlanningModel:
     return model
 
 
+@pytest.fixture
+def no_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 3 without the count bound (and so without the plan at its counts)."""
+    monkeypatch.setattr(lp_plan, "_count_bound", lambda *args, **kwargs: None)
+
+
+@pytest.mark.parametrize("counts", [True, False])
 @pytest.mark.parametrize("shrink", [False, True])
 @pytest.mark.parametrize("kind", ["coverage", "attendance"])
 @pytest.mark.parametrize("seed", range(5))
-def test_lp_guided_solve_equals_enumeration_and_the_plain_solve(seed, kind, shrink, monkeypatch):
-    if shrink:  # step 2 frees only the fractional decisions: steps 3 and 4 both happen among the seeds
+def test_lp_guided_solve_equals_enumeration_and_the_plain_solve(seed, kind, shrink, counts, monkeypatch):
+    if shrink:  # step 2 frees only the fractional decisions: every exit of steps 3 and 4 happens among the seeds
         monkeypatch.setattr(lp_plan, "NEIGHBOURHOOD", 0)
         monkeypatch.setattr(lp_plan, "MIN_FREE", 0)
+    if not counts:
+        monkeypatch.setattr(lp_plan, "_count_bound", lambda *args, **kwargs: None)
     sc = _scenario(seed, kind)
     best = _enumerated_optimum(sc)
     result = _guided(sc).solve(SolverOptions(mip_gap=0.0))
@@ -96,6 +111,7 @@ def test_lp_guided_solve_equals_enumeration_and_the_plain_solve(seed, kind, shri
     assert best - 1e-6 <= result.bound <= best * (1 + 1.1e-6) + 1e-6
     assert steps["lp_bound"] >= best - 1e-6
     assert steps["lp_plan"] <= best + 1e-6
+    assert steps.get("count_bound") is None or steps["count_bound"] >= best - 1e-6
     plain = PlanningModel(sc)
     plain.lp_guided = False
     assert plain.solve(SolverOptions(mip_gap=0.0)).objective == pytest.approx(best, rel=1e-9, abs=1e-6)
@@ -115,7 +131,7 @@ def test_lp_plan_within_the_gap_is_proven_by_the_lp_bound(narrow):
     assert result.gap == pytest.approx((steps["lp_bound"] - result.objective) / result.objective)
 
 
-def test_floor_row_solve_finds_the_better_plan_and_proves_the_lp_plan_optimal(narrow):
+def test_floor_row_solve_finds_the_better_plan_and_proves_the_lp_plan_optimal(narrow, no_counts):
     """Step 2 shrunk to the fractional decisions. Seed 4: the LP plan is below the optimum and the floor-row
     solve finds it; seed 2: the LP plan is the optimum, and the floor row ("at least the plan plus the gap")
     is infeasible, which proves it."""
@@ -133,6 +149,36 @@ def test_floor_row_solve_finds_the_better_plan_and_proves_the_lp_plan_optimal(na
     assert FLOOR_ROW not in _constraint_dict(model.problem)  # the floor row is removed after the solve
 
 
+def test_count_bound_proves_the_plan_or_finds_it_at_its_counts_or_caps_branch_and_bound(narrow):
+    """Step 3's three exits (step 2 shrunk to the fractional decisions; seeds found by enumeration):
+    coverage seed 2, the count bound is the sub-MIP plan's value, which it proves, no other solve runs;
+    seed 4, the sub-MIP plan is 375 people short, the plan at the knapsack's counts is the optimum and the
+    bound proves it; seed 3, the bound (5,185) stays above the optimum (4,926) and branch and bound runs
+    from the better plan. Every report: the optimum, a bound never below it nor above the count bound,
+    and no step-3 row left in the model."""
+    for seed, exit_taken in ((2, "count_bound"), (4, "count_plan"), (3, "branch_and_bound")):
+        sc = _scenario(seed, "coverage")
+        best = _enumerated_optimum(sc)
+        model = _guided(sc)
+        result = model.solve(SolverOptions(mip_gap=0.0))
+        steps = result.report.extra["lp_plan"]
+        assert steps["lp_bound"] > best + 1.0  # the LP bound alone proves nothing
+        assert result.status == "optimal" and result.objective == pytest.approx(best, rel=1e-9)
+        assert best - 1e-6 <= result.bound <= steps["count_bound"] + 1e-6
+        assert steps["count_bound"] >= best - 1e-6
+        assert ("count_plan" in steps) == (exit_taken != "count_bound")
+        assert ("branch_and_bound_seconds" in steps) == (exit_taken == "branch_and_bound")
+        if exit_taken == "count_bound":
+            assert steps["lp_plan"] == pytest.approx(best, rel=1e-9)
+            assert steps["count_bound"] == pytest.approx(best, rel=1e-8)
+        if exit_taken == "count_plan":
+            assert steps["lp_plan"] < best - 1.0 and steps["count_plan"] == pytest.approx(best, rel=1e-9)
+        if exit_taken == "branch_and_bound":
+            assert steps["count_bound"] > best + 1.0
+        rows = _constraint_dict(model.problem)
+        assert not any(name.startswith(COUNT_ROW) for name in rows)
+
+
 def test_floor_row_solve_stopped_without_a_plan_keeps_the_lp_plan_and_an_honest_bound():
     """Step 4 stopped (no plan, a bound above the floor or none): the LP plan is restored, the bound is
     the solver's raised to the floor, never above the LP bound."""
@@ -145,20 +191,25 @@ def test_floor_row_solve_stopped_without_a_plan_keeps_the_lp_plan_and_an_honest_
     options = SolverOptions(mip_gap=0.01)
     for solver_bound, want in ((None, 3.5), (3.2, 3.2), (3.01, 3.03), (9.0, 3.5)):
         stopped = SolveReport("no_solution", None, solver_bound, None, 1.0, "highs", "1.16", "Time limit reached")
-        report = _above_floor(prob, stopped, 3.0, plan, 3.03, 3.5, 1.0, options)
+        report = _above_floor(prob, stopped, 3.0, plan, (3.03, 3.5), 1.0, options)
         assert (a.varValue, b.varValue) == (1.0, 0.0)
         assert report.objective == 3.0 and report.bound == pytest.approx(want)
         assert report.status == ("optimal" if want <= 3.03 else "feasible")
     infeasible = SolveReport("infeasible", None, None, None, 1.0, "highs", "1.16", "Infeasible")
-    report = _above_floor(prob, infeasible, 3.0, plan, 3.03, 3.5, 1.0, options)
+    report = _above_floor(prob, infeasible, 3.0, plan, (3.03, 3.5), 1.0, options)
     assert report.status == "optimal" and report.bound == pytest.approx(3.03)
 
 
-def test_coverage_takes_the_lp_guided_path_by_default_and_attendance_the_plain_solve():
+def test_coverage_takes_the_lp_guided_path_by_default_and_attendance_at_a_gap_only():
     coverage, attendance = PlanningModel(_scenario(0, "coverage")), PlanningModel(_scenario(0, "attendance"))
-    assert coverage.lp_guided is None and lp_guided_pays(coverage) and not lp_guided_pays(attendance)
+    assert coverage.lp_guided is None and lp_guided_pays(coverage, 0.0) and not lp_guided_pays(attendance, 0.0)
+    assert lp_guided_pays(attendance, 5e-4)
     assert "lp_plan" in coverage.solve(SolverOptions(mip_gap=0.0)).report.extra
     assert "lp_plan" not in attendance.solve(SolverOptions(mip_gap=0.0)).report.extra
+    assert "lp_plan" in attendance.solve(SolverOptions(mip_gap=5e-4)).report.extra
+    access = PlanningModel(_scenario(0, "access"))
+    access.lp_guided = True  # only coverage and attendance have the LP-guided solve
+    assert not lp_guided_pays(access)
     coverage.size.nonzeros = lp_plan.LP_GUIDED_MAX_NONZEROS + 1  # too large for the LP to pay (the 1-km grid)
     assert not lp_guided_pays(coverage)
     coverage.lp_guided, attendance.lp_guided = False, True
@@ -192,3 +243,21 @@ def test_solve_without_sites_is_the_plain_solve():
     assert report.status == "optimal"
     assert all((v.varValue or 0.0) < 0.5 for ys in model.y.values() for v in ys)
     assert report.objective == pytest.approx(_enumerated_optimum(sc), rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.sampled_from(["coverage", "attendance"]))
+def test_count_bound_of_a_maximisation_lies_between_the_optimum_and_the_lp_bound(seed, kind):
+    """The count bound of a maximisation (its negation's, sign turned back) over random regions: never below
+    the optimum found by enumeration, never above the LP bound; its counts within the budget."""
+    sc = _scenario(seed, kind)
+    best = _enumerated_optimum(sc)
+    model = PlanningModel(sc)
+    model.build()
+    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    assert relaxed is not None
+    counted = _count_bound(relaxed, _count_inputs(model), math.inf)
+    assert counted is not None
+    assert best - 1e-6 <= counted.bound <= relaxed.bound + RESOLUTION * abs(relaxed.bound) + 1e-6  # its margin
+    costs = [sc.catalogue[type_id].cost for type_id in model.y]
+    assert sum(n * c for n, c in zip(counted.counts, costs, strict=True)) <= sc.budget.total + 1e-9

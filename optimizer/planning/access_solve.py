@@ -18,7 +18,7 @@ plans 14 % worse. So, in one time limit:
    thread meanwhile (HiGHS releases the GIL; on two cores the steps overlap)
    and given up if the LP bound proves the plan;
 3. if ``UB − LB`` is within ``mip_gap``, that plan is returned, proven;
-   else the whole-count bound (:mod:`optimizer.planning.access_counts`, at
+   else the whole-count bound (:mod:`optimizer.planning.count_bound`, at
    most 90 % of the time left) — each type's LP at whole site counts, the
    budgets kept exact over those counts, each started from its part of the
    LP's basis — is tried: where the LP's gap comes
@@ -49,8 +49,8 @@ import pulp
 from ..solvers import SolveReport, SolverOptions, relative_gap
 from ..solvers.highs import highs_lp, lp_matrix, run_highs_interruptibly
 from ..solvers.highs_bulk import _bulk_lp, _BulkLp, _constraint_dict, _new_configured_highs, _solve_highs_bulk
-from .access_counts import CountBound, count_bound
 from .access_radius import forced_levels
+from .count_bound import CountBound, count_bound
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -291,7 +291,7 @@ def _count_bound(
     deadline: float,
     stop: threading.Event | None = None,
 ) -> CountBound | None:
-    """The whole-count bound (planning/access_counts.py) of the LP ``relaxed`` by ``deadline``; None if not made.
+    """The whole-count bound (planning/count_bound.py) of the LP ``relaxed`` by ``deadline``; None if not made.
 
     ``inputs`` are :func:`_count_inputs`, ``deadline`` :func:`_count_deadline`'s (90 % of the time left: branch
     and bound keeps the rest; on small models the bound takes a fraction of a second, on the Zhejiang default it

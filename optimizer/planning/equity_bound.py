@@ -500,7 +500,7 @@ def _first_solve(model: PlanningModel, options: SolverOptions) -> SolveReport:
     its plan is left on the variables.
     """
     if LP_GUIDED_FIRST and options.name == "highs":
-        return solve_lp_guided(model, options)
+        return solve_lp_guided(model, options, with_counts=False)
     return solve_problem(model.problem, options)
 
 

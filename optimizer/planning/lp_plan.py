@@ -16,7 +16,18 @@ gap is the plan's, not the bound's. So, in one time limit, as
    whole problem (a heuristic: the fixing proves nothing; rounding only the
    fractional ones is 0.24 % off on the Zhejiang default, this 0.005 %);
 3. if ``P`` is within ``mip_gap`` of ``B``, that plan is returned, proven by
-   the LP bound;
+   the LP bound; else the whole-count bound ``C``
+   (:mod:`optimizer.planning.count_bound`: the coupling rows priced by the
+   LP's duals, each type's LP at whole site counts, the budgets kept exact
+   by a knapsack over those counts) is made, and if ``P`` is within
+   ``mip_gap`` of it (or of its own margin, :data:`~.count_bound.RESOLUTION`)
+   the plan is proven; else the whole problem is solved with each type's
+   site count held at the knapsack's counts (at most :data:`COUNT_PLAN_SHARE`
+   of the time left; a heuristic: the rows are taken out after it), and its
+   plan, if better, replaces ``P`` and is tested against ``C`` the same way.
+   On the Zhejiang default at ``mip_gap: 0`` the LP bound is 14,682 people
+   above the sub-MIP's plan, ``C`` is the optimum to the person, and the
+   plan at the knapsack's counts reaches it (benchmarks/README.md, session 19);
 4. else the whole problem is solved for the time left with a *floor row*
    "objective at least ``P`` plus the gap" (the plan's value handed to HiGHS
    without a MIP start: HiGHS 1.16 defect, benchmarks/README.md) and with
@@ -25,7 +36,10 @@ gap is the plan's, not the bound's. So, in one time limit, as
    plan above the floor flips no such decision (the LP dual stays feasible),
    so the optimum is at most ``max(solver bound, floor)``, and "infeasible"
    proves the plan of step 2 optimal at ``mip_gap``. The better plan is
-   reported with that bound.
+   reported with the better of that bound and ``C``. (No *ceiling row*
+   "objective at most ``C``", which would let HiGHS stop at a plan within
+   the gap of ``C``: on the Zhejiang default it makes the solve at the
+   counts 4.6 times slower, 41 s against 9 s.)
 
 Signs: everything below works in "gain" terms, ``s · objective`` with ``s =
 +1`` for a maximisation (coverage, attendance) and ``-1`` for a minimisation,
@@ -44,21 +58,35 @@ import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap
 from ..solvers.highs_bulk import _bulk_lp, _constraint_dict, _solve_highs_bulk
-from .access_solve import _fixing, _lp_relaxation
+from .access_solve import _count_bound, _count_deadline, _count_inputs, _fixing, _lp_relaxation
+from .count_bound import RESOLUTION, CountBound
 
 if TYPE_CHECKING:
     from .model import PlanningModel
 
-__all__ = ["FLOOR_ROW", "LP_GUIDED_KINDS", "LP_GUIDED_MAX_NONZEROS", "LP_SHARE", "lp_guided_pays", "solve_lp_guided"]
+__all__ = [
+    "COUNT_PLAN_SHARE",
+    "COUNT_ROW",
+    "FLOOR_ROW",
+    "LP_GUIDED_AT_ZERO_GAP",
+    "LP_GUIDED_KINDS",
+    "LP_GUIDED_MAX_NONZEROS",
+    "LP_SHARE",
+    "lp_guided_pays",
+    "solve_lp_guided",
+]
 
 #: Share of the time limit the LP relaxation may take (the rest goes to plain branch and bound if it stops).
 LP_SHARE = 2 / 3
 
-#: Objectives solved LP-guided when ``PlanningModel.lp_guided`` is None (the default). Measured on the shipped
-#: default (benchmarks/every_objective.py, back to back, load 4-7; benchmarks/README.md, "1-km Zhejiang grid",
-#: session 15): coverage 22.3 s LP-guided (LP 3 s, plan 0.005 % below the LP bound: proven at once) against
-#: 59.9 s plain; attendance 204.6 s LP-guided (the floor-row solve) against 122.3 s plain, so it stays plain.
-LP_GUIDED_KINDS = frozenset({"coverage"})
+#: Objectives solved LP-guided when ``PlanningModel.lp_guided`` is None (the default), the ones of
+#: LP_GUIDED_AT_ZERO_GAP also at ``mip_gap: 0``. Measured on the shipped default (benchmarks/every_objective.py;
+#: benchmarks/README.md, session 19, near idle): coverage 5.1 s at 5e-4 (the LP bound proves the sub-MIP's plan)
+#: and 15.3 s at 0 (the count bound and the plan at its counts; the plain solve stops unproven at 300 s);
+#: attendance 17.4 s LP-guided at 5e-4 (the count bound proves the sub-MIP's plan) against 34.3 s plain, but at 0
+#: 212.7 s (the plan at the counts is worse, the floor-row solve 180 s) against 132.3 s plain.
+LP_GUIDED_KINDS = frozenset({"coverage", "attendance"})
+LP_GUIDED_AT_ZERO_GAP = frozenset({"coverage"})
 
 #: ... and only models up to this many nonzeros (the largest measured). On the 1-km grid (1,384,443 nonzeros,
 #: benchmarks/README.md "1-km Zhejiang grid", session 17) near idle: LP 253 s, sub-MIP 149 s, proven 0.062 % in
@@ -73,6 +101,12 @@ NEIGHBOURHOOD, MIN_FREE = 3, 40
 #: Name of the row "objective at least the LP plan's value plus the gap" of step 4 (removed after it).
 FLOOR_ROW = "lp_plan_floor"
 
+#: Prefix of step 3's count rows (``<COUNT_ROW>_<type id>``: Σ y = the knapsack's count; removed after it).
+COUNT_ROW = "lp_plan_count"
+
+#: Share of the time left that step 3's solve at the knapsack's counts may take.
+COUNT_PLAN_SHARE = 0.5
+
 # A decision is at a bound of the LP within this; the least gap the floor row proves (HiGHS accepts rows
 # 1e-7 off, so a floor closer to the plan could be met by the plan itself); a reduced-cost test must clear
 # the gap by this share of |P| (rounding in the LP's duals).
@@ -81,18 +115,24 @@ _FLOOR_RESOLUTION = 1e-6
 _MARGIN = 1e-6
 
 
-def lp_guided_pays(model: PlanningModel) -> bool:
-    """Whether the model is solved LP-guided: ``model.lp_guided`` if set, else from its size.
+def lp_guided_pays(model: PlanningModel, mip_gap: float | None = None) -> bool:
+    """Whether a coverage or attendance model is solved LP-guided: ``model.lp_guided`` if set, else as measured.
 
-    With ``None`` (the default) the objectives of :data:`LP_GUIDED_KINDS` on
-    models of at most :data:`LP_GUIDED_MAX_NONZEROS` nonzeros.
+    With ``None`` (the default) the objectives of :data:`LP_GUIDED_KINDS`
+    (at ``mip_gap`` 0 only those of :data:`LP_GUIDED_AT_ZERO_GAP`; ``None``:
+    the scenario's) on models of at most :data:`LP_GUIDED_MAX_NONZEROS` nonzeros.
     """
+    kind = model.scenario.objective.kind
+    if kind not in ("coverage", "attendance"):
+        return False
     if model.lp_guided is not None:
         return bool(model.lp_guided)
-    return model.scenario.objective.kind in LP_GUIDED_KINDS and model.size.nonzeros <= LP_GUIDED_MAX_NONZEROS
+    gap = model.scenario.solver_options.mip_gap if mip_gap is None else mip_gap
+    kinds = LP_GUIDED_KINDS if gap > 0 else LP_GUIDED_AT_ZERO_GAP
+    return kind in kinds and model.size.nonzeros <= LP_GUIDED_MAX_NONZEROS
 
 
-def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport:
+def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts: bool = True) -> SolveReport:
     """Solve a built model with HiGHS in the four steps of the module docstring.
 
     Parameters
@@ -101,6 +141,9 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport
         A built planning model (coverage or attendance objective; any sense works).
     options
         HiGHS options; the time limit covers all steps.
+    with_counts
+        Whether step 3 tries the whole-count bound and the plan at its counts (equity stage 1's first solve,
+        max t, goes without: its LP gap is not one of fractional counts).
 
     Returns
     -------
@@ -137,7 +180,23 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport
         # proven by the LP bound (the sub-MIP's own bound holds only with the decisions fixed)
         proven = sense * max(sense * bound, sense * value)
         return _finish(replace(first, status="optimal", bound=proven), t0, steps)
-    plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
+    plan = {v.name: float(v.varValue or 0.0) for v in variables}
+    counted = _count_bound(relaxed, _count_inputs(model), _count_deadline(options, t0)) if with_counts else None
+    steps["count_bound"] = counted.bound if counted is not None else None
+    if counted is not None:
+        if _proven_by_count(value, counted.bound, sense, options.mip_gap):
+            return _finish(replace(first, status="optimal", bound=counted.bound), t0, steps)
+        at_counts = _solve_at_counts(model, counted, _left(options, t0, COUNT_PLAN_SHARE))
+        steps["count_plan_seconds"] = at_counts.seconds
+        steps["count_plan"] = at_counts.objective if at_counts.has_solution else None
+        if at_counts.has_solution and at_counts.objective is not None and sense * at_counts.objective > sense * value:
+            first, value = at_counts, float(at_counts.objective)
+            plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
+            if _proven_by_count(value, counted.bound, sense, options.mip_gap):
+                return _finish(replace(first, status="optimal", bound=counted.bound), t0, steps)
+        for v in prob.variables():
+            v.varValue = plan.get(v.name, 0.0)
+    count_bound = counted.bound if counted is not None else None
     gap = max(options.mip_gap, _FLOOR_RESOLUTION) * max(abs(value), 1.0)
     floor = value + sense * gap
     # Flipping decision k from its LP bound lowers the LP's gain bound by at least its flip cost (the LP dual
@@ -153,7 +212,33 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions) -> SolveReport
     finally:
         cons.pop(FLOOR_ROW, None)
     steps["branch_and_bound_seconds"] = full.seconds
-    return _finish(_above_floor(prob, full, value, plan, floor, bound, sense, options), t0, steps)
+    limits = (floor, bound if count_bound is None else sense * min(sense * bound, sense * count_bound))
+    return _finish(_above_floor(prob, full, value, plan, limits, sense, options), t0, steps)
+
+
+def _proven_by_count(value: float, count: float, sense: float, mip_gap: float) -> bool:
+    """Whether the plan's ``value`` is within ``mip_gap`` (or the bound's own margin) of the count bound."""
+    return sense * (count - value) <= max(mip_gap * max(abs(value), 1.0), RESOLUTION * max(abs(count), 1.0))
+
+
+def _solve_at_counts(model: PlanningModel, counted: CountBound, options: SolverOptions) -> SolveReport:
+    """Step 3's plan: the whole problem with each type's site count held at the knapsack's (rows removed after).
+
+    HiGHS' gap is at least the count bound's margin (:data:`~.count_bound.RESOLUTION`): a plan that close to
+    the bound is proven by it.
+    """
+    prob = model.problem
+    cons = _constraint_dict(prob)
+    names = []
+    for (type_id, ys), n in zip(model.y.items(), counted.counts, strict=True):
+        if ys:
+            names.append(f"{COUNT_ROW}_{type_id}")
+            prob += (pulp.lpSum(ys) == n, names[-1])
+    try:
+        return _solve_highs_bulk(prob, replace(options, mip_gap=max(options.mip_gap, RESOLUTION)))
+    finally:
+        for name in names:
+            cons.pop(name, None)
 
 
 def _solve_fixed(
@@ -166,11 +251,11 @@ def _solve_fixed(
     return _solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=_fixing(index, values))
 
 
-def _left(options: SolverOptions, t0: float) -> SolverOptions:
-    """``options`` with the time limit that is left since ``t0`` (none left: 1 µs, so even a tiny limit is kept)."""
+def _left(options: SolverOptions, t0: float, share: float = 1.0) -> SolverOptions:
+    """``options`` with ``share`` of the time limit left since ``t0`` (none left: 1 µs, so even a tiny limit is kept)."""
     if options.time_limit is None:
         return options
-    return replace(options, time_limit=max(1e-6, options.time_limit - (time.perf_counter() - t0)))
+    return replace(options, time_limit=max(1e-6, share * (options.time_limit - (time.perf_counter() - t0))))
 
 
 def _neighbourhood_fixed(xs: np.ndarray, rs: np.ndarray, integral: np.ndarray) -> dict[int, float]:
@@ -195,18 +280,19 @@ def _above_floor(
     full: SolveReport,
     value: float,
     plan: dict[str, float],
-    floor: float,
-    lp_bound: float,
+    limits: tuple[float, float],
     sense: float,
     options: SolverOptions,
 ) -> SolveReport:
     """Step 4's report: the better of the floor-row solve's plan and the LP plan (``value``), the honest bound.
 
-    Every plan beyond the floor lies in the problem solved (floor row, decisions
-    fixed by reduced cost), so the optimum is at most ``max(solver bound,
-    floor)`` in gain terms, and never above the LP bound; "infeasible" leaves
-    the floor as the bound.
+    ``limits`` = (floor, the better of the LP and count bounds). Every plan
+    beyond the floor lies in the problem solved (floor row, decisions fixed by
+    reduced cost), so the optimum is at
+    most ``max(solver bound, floor)`` in gain terms, and never above the LP or
+    count bound; "infeasible" leaves the floor as the bound.
     """
+    floor, lp_bound = limits
     if full.status == "infeasible":
         gain_bound = sense * floor
     elif full.bound is not None and math.isfinite(full.bound):

@@ -178,7 +178,7 @@ class PlanningModel:
         # "Every objective"); False: the whole model in one solve.
         self.min_cost_count_cuts = True
         # coverage/attendance with HiGHS: LP bound, a plan from the LP, then the MIP above it (planning/lp_plan.py);
-        # None: where it pays (coverage up to a size; lp_plan.lp_guided_pays, measured there); True/False: always/never.
+        # None: where it pays (lp_plan.lp_guided_pays, measured there); True/False: always/never.
         self.lp_guided: bool | None = None
 
     # ================================================================== preparation
@@ -923,7 +923,7 @@ class PlanningModel:
             report = solve_min_cost(self, options)
         elif sc.objective.kind == "equity" and self.equity_level_search:
             report = _solve_equity_stage1(self, options)
-        elif sc.objective.kind in ("coverage", "attendance") and options.name == "highs" and lp_guided_pays(self):
+        elif options.name == "highs" and lp_guided_pays(self, options.mip_gap):
             report = solve_lp_guided(self, options)
         else:
             report = solve_problem(prob, options)

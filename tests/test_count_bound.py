@@ -1,4 +1,4 @@
-"""The access objective's whole-count bound (planning/access_counts.py) against brute force.
+"""The whole-count bound (planning/count_bound.py) against brute force: access (a minimisation), coverage (a maximisation).
 
 The bound must never exceed the optimum found by enumerating every plan
 (random regions, two types in two families, a family cap, a county cap that
@@ -23,8 +23,8 @@ from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
 from optimizer.planning import access_solve
-from optimizer.planning.access_counts import _knapsack, _TypeValues, count_bound
 from optimizer.planning.access_solve import _count_bound, _count_deadline, _count_inputs, _lp_relaxation
+from optimizer.planning.count_bound import _knapsack, _TypeValues, count_bound
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers.options import SolverOptions
@@ -162,7 +162,12 @@ def test_knapsack_equals_enumeration_of_counts(seed, shape):
         rows[1], caps[1] = np.array([2.0, 3.0, 0.0]), float(rng.integers(2, 10))
     if shape == "families_only":
         rows[2], caps[2] = np.array([0.0, 0.0, 5.0]), float(rng.integers(0, 12))
-    got = _knapsack(values, rows, caps, 0 if 0 in rows else None)
+    made = _knapsack(values, rows, caps, 0 if 0 in rows else None)
+    assert made is not None
+    got, counts = made
+    # the counts returned attain the value within the rows
+    assert all(rows[r] @ counts <= caps[r] for r in rows)
+    assert sum(v.at(c) for v, c in zip(values, counts, strict=True)) == pytest.approx(got)
     want = math.inf
     for counts in itertools.product(range(7), repeat=3):
         if all(rows[r] @ counts <= caps[r] for r in rows):

@@ -1,10 +1,17 @@
-"""A bound on the access objective beyond its LP relaxation: facility counts per type made integral.
+"""A bound on a planning model beyond its LP relaxation: facility counts per type made integral.
 
 On the Zhejiang default the access LP is as good as integral within each
 facility type: priced by the LP's duals of the budget rows, each type's own
 LP has an integral optimum. Its whole gap (0.068 %) comes from the budgets
 being spent on fractions of facilities (10.125 art galleries: the last 10
 million yuan of the culture budget). This bound makes those counts integral.
+The coverage LP is of the same kind (9.625 art galleries, 18.75 middle
+schools): its count bound is the optimal plan's value to the person, which
+branch and bound does not prove in 300 s (benchmarks/README.md, session 19).
+
+Written for a minimisation; a maximisation is solved as the minimisation of
+its negation (costs, offset and HiGHS' row duals change sign), and its bound
+is an upper bound.
 
 1. **Price the coupling rows.** Rows that tie facility types together (per
    unit caps, user rows) are moved into the objective with the LP's duals
@@ -27,8 +34,10 @@ million yuan of the culture budget). This bound makes those counts integral.
    divisor of the costs) finds ``min Σ_t V_t(n_t)`` over the counts the
    budgets allow.
 
-The result is a proven lower bound on every plan; it is never used to fix a
-decision, only to report (and stop at) a smaller gap.
+The result is a proven bound on every plan; it is never used to fix a
+decision, only to report (and stop at) a smaller gap. The counts at which the
+knapsack attains it are returned too: a plan with those counts is the one the
+bound has in view (:mod:`optimizer.planning.lp_plan` solves for one).
 """
 
 from __future__ import annotations
@@ -55,6 +64,9 @@ _WINDOW = 1
 # Share of |bound| taken off for the LP solves' tolerances.
 _SAFETY = 1e-9
 
+#: A plan within this share of the count bound is proven by it: the bound's own margin for the LP tolerances.
+RESOLUTION = 2 * _SAFETY
+
 
 @dataclass
 class CountBound:
@@ -63,16 +75,20 @@ class CountBound:
     Attributes
     ----------
     bound
-        The proven lower bound on the objective (the model's offset included).
+        The proven bound on the objective (the model's offset included): a lower bound for a minimisation,
+        an upper bound for a maximisation.
     seconds
         Time taken.
     lps
         The number of per-type LPs solved.
+    counts
+        Each type's site count at which the knapsack attains the bound.
     """
 
     bound: float
     lps: int
     seconds: float
+    counts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -234,11 +250,11 @@ def _solve_at(
 
 def _knapsack(
     values: Sequence[_TypeValues], costs: dict[int, np.ndarray], caps: dict[int, float], total: int | None
-) -> float | None:
+) -> tuple[float, list[int]] | None:
     """``min Σ_t V_t(n_t)`` over whole counts within the exact rows (a total row over disjoint family rows).
 
-    None where the rows are not of that shape or the costs have no common
-    unit small enough.
+    Returns the least sum and counts ``n_t`` attaining it; None where the
+    rows are not of that shape or the costs have no common unit small enough.
     """
     n_types = len(values)
     positive = [c for row in costs.values() for c in row if c > 0]
@@ -263,39 +279,73 @@ def _knapsack(
     groups: dict[int | None, list[int]] = {}
     for t in range(n_types):
         groups.setdefault(member[t][0] if member[t] else None, []).append(t)
-    best = 0.0
-    combined = np.zeros(width + 1)
+    steps = [round(cost_of[t] / unit) if unit and cost_of[t] > 0 else 0 for t in range(n_types)]
+    counts = [values[t].n_min for t in range(n_types)]
+    tables = []
     for row, types in groups.items():
         cap = min(width, budget[row]) if row is not None else width
-        table = _group_table(values, types, cost_of, unit, cap, width)
-        if total is None:
-            best += float(table[cap])
-        else:
-            combined = _min_plus(combined, table)
-    return float(combined[width]) if total is not None else best
+        tables.append((_GroupTable(values, types, steps, cap, width), cap))
+    if total is None:
+        best = 0.0
+        for table, cap in tables:
+            best += float(table.table[cap])
+            table.counts_at(cap, counts)
+        return best, counts
+    combined, before = np.zeros(width + 1), []
+    for table, _ in tables:
+        before.append(combined)
+        combined = _min_plus(combined, table.table)
+    at = width
+    for (table, _), earlier in zip(reversed(tables), reversed(before), strict=True):
+        # the group's spend u at which the groups before it and it attain the least sum within ``at``
+        u = int(np.argmin(earlier[at::-1] + table.table[: at + 1]))
+        table.counts_at(u, counts)
+        at -= u
+    return float(combined[width]), counts
 
 
-def _group_table(
-    values: Sequence[_TypeValues], types: list[int], cost_of: list[float], unit: int, cap: int, width: int
-) -> np.ndarray:
-    """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``)."""
-    table = np.zeros(width + 1)
-    for t in types:
-        step = round(cost_of[t] / unit) if unit and cost_of[t] > 0 else 0
-        v = values[t]
-        top = v.n_max if step == 0 else min(v.n_max, cap // step)
-        new = np.full(width + 1, np.inf)
-        for n in range(v.n_min, top + 1):
-            value = v.at(n)
-            if not math.isfinite(value):
-                continue
-            shift = n * step
-            cand = np.full(width + 1, np.inf)
-            cand[shift:] = table[: width + 1 - shift] + value
-            new = np.minimum(new, cand)
-        table = new
-    table[cap + 1 :] = table[cap]
-    return table
+class _GroupTable:
+    """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``).
+
+    ``table`` holds ``f``; :meth:`counts_at` recovers counts attaining ``f(b)`` from the tables kept after
+    each type (one argmin per type at the end, so the forward pass stays a plain ``minimum``).
+    """
+
+    def __init__(self, values: Sequence[_TypeValues], types: list[int], steps: list[int], cap: int, width: int) -> None:
+        table = np.zeros(width + 1)
+        self._before: list[tuple[int, np.ndarray]] = []
+        self._values, self._steps, self._cap = values, steps, cap
+        for t in types:
+            self._before.append((t, table))
+            step, v = steps[t], values[t]
+            new = np.full(width + 1, np.inf)
+            for n in self._counts(t):
+                value = v.at(n)
+                if math.isfinite(value):
+                    shift = n * step
+                    np.minimum(new[shift:], table[: width + 1 - shift] + value, out=new[shift:])
+            table = new
+        table[cap + 1 :] = table[cap]
+        self.table = table
+
+    def _counts(self, t: int) -> range:
+        v, step = self._values[t], self._steps[t]
+        return range(v.n_min, (v.n_max if step == 0 else min(v.n_max, self._cap // step)) + 1)
+
+    def counts_at(self, b: int, counts: list[int]) -> None:
+        """Write into ``counts`` the group's counts attaining ``f(b)`` (types outside the group untouched)."""
+        b = min(b, self._cap)
+        for t, before in reversed(self._before):
+            step, v = self._steps[t], self._values[t]
+            best, chosen = math.inf, v.n_min
+            for n in self._counts(t):
+                if n * step > b:
+                    break
+                total = before[b - n * step] + v.at(n)
+                if total < best:
+                    best, chosen = total, n
+            counts[t] = chosen
+            b -= chosen * step
 
 
 def _min_plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -368,6 +418,8 @@ class _Priced:
         Each type's LP (count row last), None for a type without sites.
     cols, rows
         Each type's columns and rows in the whole model (sorted); ``sites`` the positions of its sites in ``cols``.
+    sign
+        1 for a minimisation; -1 for a maximisation, whose negation the priced LPs minimise.
     """
 
     constant: float
@@ -379,14 +431,14 @@ class _Priced:
     exact: dict[int, np.ndarray]
     caps: dict[int, float]
     total: int | None
+    sign: float = 1.0
 
 
 def _priced_types(
     lp: highspy.HighsLp, row_names: Sequence[str], row_dual: np.ndarray, y_cols: Sequence[np.ndarray]
 ) -> _Priced | None:
     """Steps 1 and 2 of the module docstring up to the LPs: coupling rows priced by ``row_dual``, one LP per type."""
-    if lp.sense_ != highspy.ObjSense.kMinimize:
-        return None
+    sign = 1.0 if lp.sense_ == highspy.ObjSense.kMinimize else -1.0  # a maximisation as min of the negation
     csc = lp_matrix(lp)
     csr = csc.tocsr()
     row_lower, row_upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
@@ -395,9 +447,9 @@ def _priced_types(
     col_owner, row_owner = _owners(csr, y_cols, lp.num_col_)
     exact = {r: c for r, c in _exact_rows(csr, row_names, row_upper, y_cols).items() if np.isinf(row_lower[r])}
     coupling = (row_owner < 0) & ~np.isin(np.arange(lp.num_row_), list(exact))
-    price, rhs = _row_prices(np.where(coupling, row_dual, 0.0), row_lower, row_upper)
-    cost = np.asarray(lp.col_cost_) - csc.T @ price
-    constant = float(lp.offset_) + float(price @ rhs)
+    price, rhs = _row_prices(np.where(coupling, sign * row_dual, 0.0), row_lower, row_upper)
+    cost = sign * np.asarray(lp.col_cost_) - csc.T @ price
+    constant = sign * float(lp.offset_) + float(price @ rhs)
     loose = np.flatnonzero(col_owner < 0)  # columns in coupling rows only: each at its cheaper bound
     at = np.where(cost[loose] > 0, lower[loose], np.where(cost[loose] < 0, upper[loose], 0.0))
     if not np.isfinite(at).all():
@@ -415,7 +467,7 @@ def _priced_types(
         subs.append(_type_lp(csc, cost, (lower, upper), (rows, row_lower, row_upper), cols, y) if len(y) else None)
     total = next((r for r in exact if row_names[r].startswith(_EXACT_PREFIXES[0])), None)
     caps = {r: float(row_upper[r]) for r in exact}
-    return _Priced(constant, subs, cols_of, rows_of, sites_of, n_range, exact, caps, total)
+    return _Priced(constant, subs, cols_of, rows_of, sites_of, n_range, exact, caps, total, sign)
 
 
 def _in_threads(
@@ -471,7 +523,7 @@ def count_bound(
     stop: threading.Event | None = None,
     threads: int = 1,
 ) -> CountBound | None:
-    """The bound of the module docstring for a minimisation ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
+    """The bound of the module docstring for ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
 
     Parameters
     ----------
@@ -498,7 +550,8 @@ def count_bound(
     Returns
     -------
     CountBound or None
-        None where the model is not of the shape described or time ran out.
+        A lower bound for a minimisation, an upper bound for a maximisation; None where the model is not of the
+        shape described or time ran out.
     """
     t0 = time.perf_counter()
     priced = _priced_types(lp, row_names, row_dual, y_cols)
@@ -522,7 +575,8 @@ def count_bound(
     values = [solved[t][0] if t in solved else _TypeValues(0.0, 0, 0, {0: 0.0}) for t in range(len(priced.subs))]
     lps = sum(k for _, k in solved.values())
     best = _knapsack(values, priced.exact, priced.caps, priced.total)
-    if best is None or not math.isfinite(best):
+    if best is None or not math.isfinite(best[0]):
         return None
-    bound = priced.constant + best
-    return CountBound(bound - _SAFETY * abs(bound), lps, time.perf_counter() - t0)
+    bound = priced.constant + best[0]
+    bound = priced.sign * (bound - _SAFETY * abs(bound))
+    return CountBound(bound, lps, time.perf_counter() - t0, tuple(best[1]))
