@@ -184,8 +184,9 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
     counted = _count_bound(relaxed, _count_inputs(model), _count_deadline(options, t0)) if with_counts else None
     steps["count_bound"] = counted.bound if counted is not None else None
     if counted is not None:
+        proven = sense * max(sense * counted.bound, sense * value)  # never past the plan (the bound's margin)
         if _proven_by_count(value, counted.bound, sense, options.mip_gap):
-            return _finish(replace(first, status="optimal", bound=counted.bound), t0, steps)
+            return _finish(replace(first, status="optimal", bound=proven), t0, steps)
         at_counts = _solve_at_counts(model, counted, _left(options, t0, COUNT_PLAN_SHARE))
         steps["count_plan_seconds"] = at_counts.seconds
         steps["count_plan"] = at_counts.objective if at_counts.has_solution else None
@@ -193,7 +194,8 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
             first, value = at_counts, float(at_counts.objective)
             plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
             if _proven_by_count(value, counted.bound, sense, options.mip_gap):
-                return _finish(replace(first, status="optimal", bound=counted.bound), t0, steps)
+                proven = sense * max(sense * counted.bound, sense * value)
+                return _finish(replace(first, status="optimal", bound=proven), t0, steps)
         for v in prob.variables():
             v.varValue = plan.get(v.name, 0.0)
     count_bound = counted.bound if counted is not None else None
