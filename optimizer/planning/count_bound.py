@@ -281,22 +281,22 @@ def _knapsack(
         groups.setdefault(member[t][0] if member[t] else None, []).append(t)
     steps = [round(cost_of[t] / unit) if unit and cost_of[t] > 0 else 0 for t in range(n_types)]
     counts = [values[t].n_min for t in range(n_types)]
-    tables = []
-    for row, types in groups.items():
-        cap = min(width, budget[row]) if row is not None else width
-        tables.append((_GroupTable(values, types, steps, cap, width), cap))
+    tables = [
+        _GroupTable(values, types, steps, min(width, budget[row]) if row is not None else width, width)
+        for row, types in groups.items()
+    ]
     if total is None:
         best = 0.0
-        for table, cap in tables:
-            best += float(table.table[cap])
-            table.counts_at(cap, counts)
+        for table in tables:
+            best += float(table.table[table.cap])
+            table.counts_at(table.cap, counts)
         return best, counts
     combined, before = np.zeros(width + 1), []
-    for table, _ in tables:
+    for table in tables:
         before.append(combined)
         combined = _min_plus(combined, table.table)
     at = width
-    for (table, _), earlier in zip(reversed(tables), reversed(before), strict=True):
+    for table, earlier in zip(reversed(tables), reversed(before), strict=True):
         # the group's spend u at which the groups before it and it attain the least sum within ``at``
         u = int(np.argmin(earlier[at::-1] + table.table[: at + 1]))
         table.counts_at(u, counts)
@@ -307,14 +307,14 @@ def _knapsack(
 class _GroupTable:
     """``f(b)`` = least ``Σ V_t(n_t)`` of a group's types spending at most ``b`` units (``inf`` above ``cap``).
 
-    ``table`` holds ``f``; :meth:`counts_at` recovers counts attaining ``f(b)`` from the tables kept after
+    ``table`` holds ``f`` (``cap`` the group's cap in units); :meth:`counts_at` recovers counts attaining ``f(b)`` from the tables kept after
     each type (one argmin per type at the end, so the forward pass stays a plain ``minimum``).
     """
 
     def __init__(self, values: Sequence[_TypeValues], types: list[int], steps: list[int], cap: int, width: int) -> None:
         table = np.zeros(width + 1)
         self._before: list[tuple[int, np.ndarray]] = []
-        self._values, self._steps, self._cap = values, steps, cap
+        self._values, self._steps, self.cap = values, steps, cap
         for t in types:
             self._before.append((t, table))
             step, v = steps[t], values[t]
@@ -330,11 +330,11 @@ class _GroupTable:
 
     def _counts(self, t: int) -> range:
         v, step = self._values[t], self._steps[t]
-        return range(v.n_min, (v.n_max if step == 0 else min(v.n_max, self._cap // step)) + 1)
+        return range(v.n_min, (v.n_max if step == 0 else min(v.n_max, self.cap // step)) + 1)
 
     def counts_at(self, b: int, counts: list[int]) -> None:
         """Write into ``counts`` the group's counts attaining ``f(b)`` (types outside the group untouched)."""
-        b = min(b, self._cap)
+        b = min(b, self.cap)
         for t, before in reversed(self._before):
             step, v = self._steps[t], self._values[t]
             best, chosen = math.inf, v.n_min

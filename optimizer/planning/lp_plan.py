@@ -182,23 +182,25 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
         return _finish(replace(first, status="optimal", bound=proven), t0, steps)
     plan = {v.name: float(v.varValue or 0.0) for v in variables}
     counted = _count_bound(relaxed, _count_inputs(model), _count_deadline(options, t0)) if with_counts else None
-    steps["count_bound"] = counted.bound if counted is not None else None
+    count_bound = steps["count_bound"] = counted.bound if counted is not None else None
     if counted is not None:
-        proven = sense * max(sense * counted.bound, sense * value)  # never past the plan (the bound's margin)
+        if not _proven_by_count(value, counted.bound, sense, options.mip_gap):
+            at_counts = _solve_at_counts(model, counted, _left(options, t0, COUNT_PLAN_SHARE))
+            steps["count_plan_seconds"] = at_counts.seconds
+            steps["count_plan"] = at_counts.objective if at_counts.has_solution else None
+            if (
+                at_counts.has_solution
+                and at_counts.objective is not None
+                and sense * at_counts.objective > sense * value
+            ):
+                first, value = at_counts, float(at_counts.objective)
+                plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
+            else:
+                for v in prob.variables():
+                    v.varValue = plan.get(v.name, 0.0)
         if _proven_by_count(value, counted.bound, sense, options.mip_gap):
+            proven = sense * max(sense * counted.bound, sense * value)  # never past the plan (the bound's margin)
             return _finish(replace(first, status="optimal", bound=proven), t0, steps)
-        at_counts = _solve_at_counts(model, counted, _left(options, t0, COUNT_PLAN_SHARE))
-        steps["count_plan_seconds"] = at_counts.seconds
-        steps["count_plan"] = at_counts.objective if at_counts.has_solution else None
-        if at_counts.has_solution and at_counts.objective is not None and sense * at_counts.objective > sense * value:
-            first, value = at_counts, float(at_counts.objective)
-            plan = {v.name: float(v.varValue or 0.0) for v in prob.variables()}
-            if _proven_by_count(value, counted.bound, sense, options.mip_gap):
-                proven = sense * max(sense * counted.bound, sense * value)
-                return _finish(replace(first, status="optimal", bound=proven), t0, steps)
-        for v in prob.variables():
-            v.varValue = plan.get(v.name, 0.0)
-    count_bound = counted.bound if counted is not None else None
     gap = max(options.mip_gap, _FLOOR_RESOLUTION) * max(abs(value), 1.0)
     floor = value + sense * gap
     # Flipping decision k from its LP bound lowers the LP's gain bound by at least its flip cost (the LP dual
@@ -290,9 +292,9 @@ def _above_floor(
 
     ``limits`` = (floor, the better of the LP and count bounds). Every plan
     beyond the floor lies in the problem solved (floor row, decisions fixed by
-    reduced cost), so the optimum is at
-    most ``max(solver bound, floor)`` in gain terms, and never above the LP or
-    count bound; "infeasible" leaves the floor as the bound.
+    reduced cost), so the optimum is at most ``max(solver bound, floor)`` in
+    gain terms, and never above the LP or count bound; "infeasible" leaves the
+    floor as the bound.
     """
     floor, lp_bound = limits
     if full.status == "infeasible":
