@@ -19,9 +19,14 @@ from hypothesis import strategies as st
 from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig, SitesConfig
+from optimizer.errors import InfeasibleError
 from optimizer.planning.access_radius import AccessLevels, access_levels, add_access_levels, forced_levels
+from optimizer.planning.access_solve import _with_settled_levels, _without_fixed
+from optimizer.planning.lp_relaxation import site_fixing
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
+from optimizer.solvers.highs_bulk import bulk_lp, solve_highs_bulk
+from optimizer.solvers.options import SolverOptions
 
 
 def _random_pairs(
@@ -236,8 +241,6 @@ def _p_median_like(seed: int, n: int, m: int, sites: int) -> Scenario:
 def test_staged_solve_matches_brute_force_through_every_step():
     """LP first (planning/access_solve.py): the optimum equals enumeration whether the LP bound proves the
     plan at once or reduced-cost fixing and branch and bound are needed (both happen among these seeds)."""
-    from optimizer.solvers.options import SolverOptions
-
     steps = set()
     # (seed, demand points, sites): the last two need step 4 (found by a scan; at 14 × 7 the LP bound or the
     # count bound proves every plan, up to rounding of the last digit)
@@ -263,8 +266,6 @@ def test_staged_solve_matches_brute_force_through_every_step():
 
 def test_staged_solve_reports_an_infeasible_user_row():
     """A row no plan can meet: the LP is infeasible, branch and bound says so, and solve() raises the usual error."""
-    from optimizer.errors import InfeasibleError
-
     model = PlanningModel(_p_median_like(3, 8, 4, 2))
     model.build()
     ys = model.y["clinic"]
@@ -300,35 +301,31 @@ def test_forced_levels_are_each_sets_z_in_every_completion(seed, n, m, ties):
 def test_settled_levels_keep_the_sub_mip_optimum():
     """The plan's sub-MIP (step 2 of planning/access_solve.py) with the settled ``z`` fixed as well: the same optimum
     as with the site decisions alone fixed, for random fixings (enumerated against brute force too)."""
-    from optimizer.planning.access_solve import _fixing, _with_settled_levels, _without_fixed
-    from optimizer.solvers.highs_bulk import _bulk_lp, _solve_highs_bulk
-    from optimizer.solvers.options import SolverOptions
-
     settled_any = 0
     for seed in range(16):
         sc = _p_median_like(seed, 14, 7, 2 + seed % 2)
         model = PlanningModel(sc)
         prob = model.build()
         variables = prob.variables()
-        bulk = _bulk_lp(prob, variables)
+        bulk = bulk_lp(prob, variables)
         sites = model.y["clinic"]
         index = np.array([v.index for v in sites], dtype=np.int64)
         rng = np.random.default_rng(seed)
         fixed = {int(k): float(rng.integers(0, 2)) for k in rng.choice(7, size=int(rng.integers(0, 6)), replace=False)}
-        plain = _fixing(index, fixed)
+        plain = site_fixing(index, fixed)
         settled = _with_settled_levels(model, plain, fixed, len(sites))
         assert np.array_equal(settled[0][: len(plain[0])], plain[0])
         settled_any += len(settled[0]) - len(plain[0])
         options = SolverOptions(mip_gap=0.0)
-        a = _solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=plain)
-        b = _solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=settled)
+        a = solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=plain)
+        b = solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=settled)
         assert a.status == b.status
         if a.objective is None:
             continue
         assert b.objective == pytest.approx(a.objective, rel=1e-9, abs=1e-6)
         reduced = _without_fixed(bulk, variables, settled)  # the fixed columns taken out of the model
         assert reduced is not None
-        c = _solve_highs_bulk(prob, options, bulk=reduced[0], variables=reduced[1])
+        c = solve_highs_bulk(prob, options, bulk=reduced[0], variables=reduced[1])
         assert c.status == a.status and c.objective == pytest.approx(a.objective, rel=1e-9, abs=1e-6)
         assert c.bound == pytest.approx(a.bound, rel=1e-9, abs=1e-6)
         best = None

@@ -23,8 +23,16 @@ from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
 from optimizer.planning import access_solve
-from optimizer.planning.access_solve import _count_bound, _count_deadline, _count_inputs, _lp_relaxation
-from optimizer.planning.count_bound import _knapsack, _TypeValues, count_bound
+from optimizer.planning import count_bound as count_bound_module
+from optimizer.planning.count_bound import (
+    _knapsack,
+    _TypeValues,
+    count_bound,
+    count_deadline,
+    count_inputs,
+    relaxation_count_bound,
+)
+from optimizer.planning.lp_relaxation import lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers.options import SolverOptions
@@ -32,7 +40,7 @@ from optimizer.solvers.options import SolverOptions
 
 def _count_bound_inline(model, relaxed, options, t0, stop=None):
     """The count bound made in the calling thread, as :class:`access_solve._CountingBeside` makes it in its own."""
-    return _count_bound(relaxed, _count_inputs(model), _count_deadline(options, t0), stop)
+    return relaxation_count_bound(relaxed, count_inputs(model), count_deadline(options, t0), stop)
 
 
 def _scenario(seed: int, n: int, m: int, budget: BudgetConfig) -> Scenario:
@@ -99,7 +107,7 @@ def test_count_bound_never_exceeds_the_brute_force_optimum(seed, n, m, shape):
     model = PlanningModel(sc)
     model.build()
     best = _brute_force(model, sc, m)
-    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    relaxed = lp_relaxation(model.problem, SolverOptions())
     assert relaxed is not None
     counted = _count_bound_inline(model, relaxed, SolverOptions(), 0.0)
     assert counted is not None
@@ -260,7 +268,7 @@ def test_count_bound_gives_up_when_stopped():
     sc = _scenario(7, 8, 4, BudgetConfig(total=25))
     model = PlanningModel(sc)
     model.build()
-    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    relaxed = lp_relaxation(model.problem, SolverOptions())
     assert relaxed is not None
     assert _count_bound_inline(model, relaxed, SolverOptions(), 0.0) is not None
     stop = threading.Event()
@@ -282,10 +290,43 @@ def test_count_bound_in_threads_equals_one_thread(seed, threads):
     sc = _scenario(seed, 8, 4, budget)
     model = PlanningModel(sc)
     model.build()
-    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    relaxed = lp_relaxation(model.problem, SolverOptions())
     assert relaxed is not None
-    names, y_cols = access_solve._count_inputs(model)
+    names, y_cols = count_inputs(model)
     args = (relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, math.inf, relaxed.basis)
     one, many = count_bound(*args, threads=1), count_bound(*args, threads=threads)
     assert one is not None and many is not None
     assert many.bound == one.bound and many.lps == one.lps
+
+
+def _bound_with(model, relaxed, window: int, rounds: int) -> float:
+    """The count bound with each type's LP solved within ``window`` of its LP count, at most ``rounds`` knapsacks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(count_bound_module, "_WINDOW", window)
+        patch.setattr(count_bound_module, "_ROUNDS", rounds)
+        counted = _count_bound_inline(model, relaxed, SolverOptions(), 0.0)
+    assert counted is not None
+    return counted.bound
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(4, 9), st.integers(2, 4), st.integers(0, 2))
+def test_counts_the_knapsack_takes_from_chords_are_solved_so_the_window_does_not_matter(seed, n, m, shape):
+    """A window of 0 (the LP count's floor and ceiling) ends at the bound of every count solved (window 20).
+
+    The knapsack's least sum over lower bounds is attained at counts solved
+    exactly, so it equals the least sum over the exact values. One round
+    only (no count solved after the knapsack) can be lower, never higher.
+    """
+    budget = [
+        BudgetConfig(total=35),
+        BudgetConfig(total=40, per_family={"health": 20, "education": 30}),
+        BudgetConfig.model_validate({"total": 45, "per_unit": [{"levels": ["county"], "amount": 20}]}),
+    ][shape]
+    model = PlanningModel(_scenario(seed, n, m, budget))
+    model.build()
+    relaxed = lp_relaxation(model.problem, SolverOptions())
+    assert relaxed is not None
+    every_count = _bound_with(model, relaxed, 20, 1)
+    assert _bound_with(model, relaxed, 0, count_bound_module._ROUNDS) == pytest.approx(every_count, rel=1e-9, abs=1e-6)
+    assert _bound_with(model, relaxed, 0, 1) <= every_count + 1e-6

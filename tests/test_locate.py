@@ -642,7 +642,7 @@ def test_mclp_stop_without_any_bound_still_reports_a_proven_gap(lp, monkeypatch)
     model = MCLP.from_cost_matrix(d, w, 10.0, 8)
     assert ("lp_bound" in model.stats) == lp
     stopped = SolveReport("no_solution", None, None, None, 0.1, "highs", "1.16.0", "Time limit reached")
-    monkeypatch.setattr(locate_base, "_solve_highs_bulk", lambda problem, options, start=None: stopped)
+    monkeypatch.setattr(locate_base, "solve_highs_bulk", lambda problem, options, start=None: stopped)
     model.solve(time_limit=1.0)
     reach = w[(d <= 10.0).any(axis=1)].sum()
     assert model.status == "feasible" and model.objective == model.stats["heuristic_objective"]

@@ -23,8 +23,7 @@ from toy import catalogue, facility_type, random_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig, UnitCap
 from optimizer.planning import lp_plan
-from optimizer.planning.access_solve import _count_bound, _count_inputs, _lp_relaxation
-from optimizer.planning.count_bound import RESOLUTION
+from optimizer.planning.count_bound import RESOLUTION, count_inputs, relaxation_count_bound
 from optimizer.planning.lp_plan import (
     COUNT_ROW,
     FLOOR_ROW,
@@ -32,10 +31,11 @@ from optimizer.planning.lp_plan import (
     lp_guided_pays,
     solve_lp_guided,
 )
+from optimizer.planning.lp_relaxation import lp_relaxation
 from optimizer.planning.model import PlanningModel
 from optimizer.scenario import Scenario
 from optimizer.solvers import SolveReport
-from optimizer.solvers.highs_bulk import _constraint_dict
+from optimizer.solvers.highs_bulk import constraint_dict
 from optimizer.solvers.options import SolverOptions
 
 
@@ -88,7 +88,7 @@ def _guided(sc: Scenario) -> PlanningModel:
 @pytest.fixture
 def no_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Step 3 without the count bound (and so without the plan at its counts)."""
-    monkeypatch.setattr(lp_plan, "_count_bound", lambda *args, **kwargs: None)
+    monkeypatch.setattr(lp_plan, "relaxation_count_bound", lambda *args, **kwargs: None)
 
 
 @pytest.mark.parametrize("counts", [True, False])
@@ -100,7 +100,7 @@ def test_lp_guided_solve_equals_enumeration_and_the_plain_solve(seed, kind, shri
         monkeypatch.setattr(lp_plan, "NEIGHBOURHOOD", 0)
         monkeypatch.setattr(lp_plan, "MIN_FREE", 0)
     if not counts:
-        monkeypatch.setattr(lp_plan, "_count_bound", lambda *args, **kwargs: None)
+        monkeypatch.setattr(lp_plan, "relaxation_count_bound", lambda *args, **kwargs: None)
     sc = _scenario(seed, kind)
     best = _enumerated_optimum(sc)
     result = _guided(sc).solve(SolverOptions(mip_gap=0.0))
@@ -146,7 +146,7 @@ def test_floor_row_solve_finds_the_better_plan_and_proves_the_lp_plan_optimal(na
     assert result.report.extra["lp_plan"]["lp_plan"] == pytest.approx(_enumerated_optimum(proven), rel=1e-9)
     assert result.report.message.startswith("no plan beats the plan of the LP's sub-MIP")
     assert result.status == "optimal"
-    assert FLOOR_ROW not in _constraint_dict(model.problem)  # the floor row is removed after the solve
+    assert FLOOR_ROW not in constraint_dict(model.problem)  # the floor row is removed after the solve
 
 
 def test_count_bound_proves_the_plan_or_finds_it_at_its_counts_or_caps_branch_and_bound(narrow):
@@ -175,7 +175,7 @@ def test_count_bound_proves_the_plan_or_finds_it_at_its_counts_or_caps_branch_an
             assert steps["lp_plan"] < best - 1.0 and steps["count_plan"] == pytest.approx(best, rel=1e-9)
         if exit_taken == "branch_and_bound":
             assert steps["count_bound"] > best + 1.0
-        rows = _constraint_dict(model.problem)
+        rows = constraint_dict(model.problem)
         assert not any(name.startswith(COUNT_ROW) for name in rows)
 
 
@@ -254,9 +254,9 @@ def test_count_bound_of_a_maximisation_lies_between_the_optimum_and_the_lp_bound
     best = _enumerated_optimum(sc)
     model = PlanningModel(sc)
     model.build()
-    relaxed = _lp_relaxation(model.problem, SolverOptions())
+    relaxed = lp_relaxation(model.problem, SolverOptions())
     assert relaxed is not None
-    counted = _count_bound(relaxed, _count_inputs(model), math.inf)
+    counted = relaxation_count_bound(relaxed, count_inputs(model), math.inf)
     assert counted is not None
     assert best - 1e-6 <= counted.bound <= relaxed.bound + RESOLUTION * abs(relaxed.bound) + 1e-6  # its margin
     costs = [sc.catalogue[type_id].cost for type_id in model.y]

@@ -9,7 +9,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..errors import InputError
-from ..solvers.highs_bulk import _add_rows, _affine, _solve_highs_bulk, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var, solve_highs_bulk
 from ..solvers.options import SolveReport
 from ..solvers.pulp_path import solve_problem
 from ._validate import _dense_costs, _pairs_within
@@ -61,7 +61,7 @@ def _site_vars(model: _SiteVarsOwner, m: int, pre: np.ndarray, prefix: str = "y"
     y = np.empty(m, dtype=object)
     model._site_vars = {}
     for j in range(m):
-        v = _var(model.problem, f"{prefix}_{j}", 1 if pre[j] else 0, 1, pulp.LpBinary)
+        v = bulk_var(model.problem, f"{prefix}_{j}", 1 if pre[j] else 0, 1, pulp.LpBinary)
         if pre[j]:
             v.lowBound = 1  # PuLP resets a binary's bounds to 0..1
         y[j] = v
@@ -71,7 +71,9 @@ def _site_vars(model: _SiteVarsOwner, m: int, pre: np.ndarray, prefix: str = "y"
 
 def _p_row(problem: pulp.LpProblem, y: np.ndarray, p: int) -> None:
     """The row ``Σ_j y_j = p`` (exactly ``p`` open sites)."""
-    problem.addConstraint(pulp.LpConstraint(_affine(y, np.ones(len(y))), pulp.LpConstraintEQ, "p_facilities", float(p)))
+    problem.addConstraint(
+        pulp.LpConstraint(bulk_affine(y, np.ones(len(y))), pulp.LpConstraintEQ, "p_facilities", float(p))
+    )
 
 
 def _allocation_rows(
@@ -92,7 +94,7 @@ def _allocation_rows(
     row_of = np.full(n, -1)
     row_of[clients] = np.arange(len(clients))
     assign = sp.csr_array((np.ones(k), (row_of[ii], m + np.arange(k))), shape=(len(clients), m + k))
-    _add_rows(problem, allv, assign, assign_sense, np.ones(len(clients)), [f"assign_{i}" for i in clients])
+    add_bulk_rows(problem, allv, assign, assign_sense, np.ones(len(clients)), [f"assign_{i}" for i in clients])
     link = sp.csr_array(
         (
             np.concatenate([np.ones(k), -np.ones(k)]),
@@ -101,7 +103,7 @@ def _allocation_rows(
         shape=(k, m + k),
     )
     link.sort_indices()
-    _add_rows(
+    add_bulk_rows(
         problem, allv, link, pulp.LpConstraintLE, np.zeros(k), [f"link_{i}_{j}" for i, j in zip(ii, jj, strict=False)]
     )
     if capacity is not None and demand is not None:
@@ -117,7 +119,7 @@ def _allocation_rows(
         )
         cap.sum_duplicates()
         cap.sort_indices()
-        _add_rows(problem, allv, cap, pulp.LpConstraintLE, np.zeros(len(sites)), [f"capacity_{j}" for j in sites])
+        add_bulk_rows(problem, allv, cap, pulp.LpConstraintLE, np.zeros(len(sites)), [f"capacity_{j}" for j in sites])
 
 
 def _solve_once(
@@ -131,7 +133,7 @@ def _solve_once(
     """Solve ``problem`` once as it stands (HiGHS in bulk, or CBC through PuLP)."""
     options = _options(solver, time_limit, mip_gap, threads, msg)
     if options.name == "highs":
-        return _solve_highs_bulk(problem, options, None)
+        return solve_highs_bulk(problem, options, None)
     return solve_problem(problem, options)
 
 

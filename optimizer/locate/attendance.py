@@ -9,7 +9,7 @@ import numpy as np
 import pulp
 
 from ..errors import InputError
-from ..solvers.highs_bulk import _affine, _var
+from ..solvers.highs_bulk import bulk_affine, bulk_var
 from ._common import _allocation_rows, _p_row, _pairs_in_reach, _site_vars
 from ._validate import (
     _check_p,
@@ -175,9 +175,11 @@ class MaxAttendance(LocateModel):
         self.weights, self.decay, self.beta, self.cutoff = weights, decay, beta, cutoff
         self.attending_share = np.zeros(n)
         y = _site_vars(self, m, predefined)
-        self._x = np.array([_var(self.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
+        self._x = np.array(
+            [bulk_var(self.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object
+        )
         self._pairs, self._dist, self._share = (ii, jj), dd, a
-        self.problem.setObjective(_affine(self._x, weights[ii] * a))
+        self.problem.setObjective(bulk_affine(self._x, weights[ii] * a))
         if len(self._x):
             _allocation_rows(self.problem, y, self._x, ii, jj, n, pulp.LpConstraintLE)
         _p_row(self.problem, y, p_facilities)

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from ..errors import InfeasibleError
 from ..solvers.highs import highs_lp, new_highs
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ._common import _p_row
 from ._validate import (
     _check_radius,
@@ -579,9 +579,9 @@ class LSCPB(LocateModel):
         if fixings is not None:
             backup_ok &= ~fixings.single[first]
         two = np.flatnonzero(backup_ok)
-        u = np.array([_var(self.problem, f"u_{k}", 0, 1, pulp.LpBinary) for k in two], dtype=object)
+        u = np.array([bulk_var(self.problem, f"u_{k}", 0, 1, pulp.LpBinary) for k in two], dtype=object)
         self._u = u
-        self.problem.setObjective(_affine(u, size[two]))
+        self.problem.setObjective(bulk_affine(u, size[two]))
         allv = np.concatenate([y, u])
         # Σ_j a_ij y_j - U_i >= 1 over the sites with a variable.
         coo = gcov.tocoo()
@@ -593,7 +593,7 @@ class LSCPB(LocateModel):
         vals = np.concatenate([np.ones(int(keep.sum())), -np.ones(len(two))])
         a = sp.csr_array((vals, (rows, cols)), shape=(g, m + len(two)))
         a.sort_indices()
-        _add_rows(self.problem, allv, a, pulp.LpConstraintGE, np.ones(g), [f"backup_{k}" for k in range(g)])
+        add_bulk_rows(self.problem, allv, a, pulp.LpConstraintGE, np.ones(g), [f"backup_{k}" for k in range(g)])
         _p_row(self.problem, y[~closed], p_facilities)
         self.stats.update(
             {"clients": n, "sites": m, "coverage_pairs": int(coverage.nnz), "p": p_facilities, "demand_groups": g}
@@ -605,7 +605,7 @@ class LSCPB(LocateModel):
         y = np.empty(len(closed), dtype=object)
         self._site_vars = {}
         for j in np.flatnonzero(~closed):
-            v = _var(self.problem, f"y_{j}", 1 if fixed_open[j] else 0, 1, pulp.LpBinary)
+            v = bulk_var(self.problem, f"y_{j}", 1 if fixed_open[j] else 0, 1, pulp.LpBinary)
             if fixed_open[j]:
                 v.lowBound = 1  # PuLP resets a binary's bounds to 0..1
             y[j] = v

@@ -86,7 +86,7 @@ import scipy.sparse as sp
 
 from ..errors import SolverError
 from ..impedance.rows import merge_rows
-from ..solvers.highs_bulk import _constraint_dict, _solve_highs_bulk
+from ..solvers.highs_bulk import constraint_dict, solve_highs_bulk
 from ..solvers.options import SolveReport, SolverName, SolverOptions, relative_gap
 from ..solvers.pulp_path import solve_problem
 
@@ -115,7 +115,7 @@ def _problem_fingerprint(problem: pulp.LpProblem) -> bytes:
     flat numpy arrays (C-level passes over the terms) and hashed with BLAKE2b —
     not Python's ``hash``, under which e.g. -1 and -2 collide.
     """
-    cons = _constraint_dict(problem)
+    cons = constraint_dict(problem)
     exprs = [c.expr for c in cons.values()]
     obj = problem.objective
     obj_terms = [] if obj is None else [(v, a) for v, a in obj.items() if a != 0]
@@ -336,7 +336,7 @@ class LocateModel:
             # objective offset and then prunes against that wrong value —
             # on pmed20 it returned 1790 as "optimal" (true optimum 1789).
             # The start stays in ``self._start`` for when that is fixed.
-            report = _solve_highs_bulk(self.problem, options, None)
+            report = solve_highs_bulk(self.problem, options, None)
         else:
             report = solve_problem(self.problem, options)
         if self._changed:

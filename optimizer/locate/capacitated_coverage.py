@@ -8,7 +8,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from ..solvers.highs_bulk import _affine, _var
+from ..solvers.highs_bulk import bulk_affine, bulk_var
 from ._common import _allocation_rows, _p_row, _pairs_in_reach, _site_vars, _var_values
 from ._validate import (
     _check_p,
@@ -73,10 +73,10 @@ class CapacitatedMCLP(LocateModel):
         y = _site_vars(self, m, predefined)
         cat = pulp.LpBinary if single_source else pulp.LpContinuous
         self._x = np.array(
-            [_var(self.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object
+            [bulk_var(self.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object
         )
         self._pairs = (ii, jj)
-        self.problem.setObjective(_affine(self._x, weights[ii]))
+        self.problem.setObjective(bulk_affine(self._x, weights[ii]))
         if len(self._x):
             _allocation_rows(self.problem, y, self._x, ii, jj, n, pulp.LpConstraintLE, weights, capacities)
         _p_row(self.problem, y, p_facilities)

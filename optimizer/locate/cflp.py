@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from ..errors import InfeasibleError, InputError, ModelTooLargeError
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ._common import _site_vars
 from ._validate import (
     _MAX_NONZEROS,
@@ -72,15 +72,15 @@ class CFLP(LocateModel):
         y = _site_vars(self, m, predefined)
         ii, jj = np.nonzero(np.isfinite(total))
         npair = len(ii)
-        x = np.array([_var(self.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
+        x = np.array([bulk_var(self.problem, f"x_{i}_{j}", 0, 1) for i, j in zip(ii, jj, strict=False)], dtype=object)
         self._pairs, self._x = (ii, jj), x
         self._frac = np.zeros(npair)
         prob = self.problem
-        prob.setObjective(_affine(np.concatenate([y, x]), np.concatenate([fixed, total[ii, jj]])))
+        prob.setObjective(bulk_affine(np.concatenate([y, x]), np.concatenate([fixed, total[ii, jj]])))
         allv = np.concatenate([y, x])
         # Assignment rows: Σ_j x_ij = 1 (pairs come sorted by client).
         assign = sp.csr_array((np.ones(npair), (ii, m + np.arange(npair))), shape=(n, m + npair))
-        _add_rows(prob, allv, assign, pulp.LpConstraintEQ, np.ones(n), [f"assign_{i}" for i in range(n)])
+        add_bulk_rows(prob, allv, assign, pulp.LpConstraintEQ, np.ones(n), [f"assign_{i}" for i in range(n)])
         # Linking rows: x_ij - min(1, s_j/d_i) y_j <= 0.
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(dem[ii] > 0, cap[jj] / np.where(dem[ii] > 0, dem[ii], 1.0), np.inf)
@@ -93,7 +93,7 @@ class CFLP(LocateModel):
             shape=(npair, m + npair),
         )
         link.sort_indices()
-        _add_rows(
+        add_bulk_rows(
             prob,
             allv,
             link,
@@ -117,13 +117,13 @@ class CFLP(LocateModel):
             )
             capr.sum_duplicates()
             capr.sort_indices()
-            _add_rows(
+            add_bulk_rows(
                 prob, allv, capr, pulp.LpConstraintLE, np.zeros(len(fin_sites)), [f"capacity_{j}" for j in fin_sites]
             )
             if finite.all():
                 # Valid cut: the open capacity must hold all demand; strengthens the LP a lot.
                 prob.addConstraint(
-                    pulp.LpConstraint(_affine(y, cap), pulp.LpConstraintGE, "aggregate_capacity", float(dem.sum()))
+                    pulp.LpConstraint(bulk_affine(y, cap), pulp.LpConstraintGE, "aggregate_capacity", float(dem.sum()))
                 )
         self.stats.update({"clients": n, "sites": m, "pairs": npair})
         self._seal(False)

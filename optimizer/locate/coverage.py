@@ -11,7 +11,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..errors import InfeasibleError, InputError
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ..solvers.options import SolveReport, relative_gap
 from ._mclp_budget import mclp_budget_reduce
 from ._mclp_reduce import (
@@ -245,7 +245,7 @@ class _Coverage(LocateModel):
         for j in range(self._m):
             if dropped[j]:
                 continue
-            v = _var(self.problem, f"y_{j}", 1 if self._predefined[j] else 0, 1, pulp.LpBinary)
+            v = bulk_var(self.problem, f"y_{j}", 1 if self._predefined[j] else 0, 1, pulp.LpBinary)
             if self._predefined[j]:
                 v.lowBound = 1
             self._site_vars[j] = v
@@ -320,8 +320,8 @@ class LSCP(_Coverage):
             )
         self._site_variables(dropped)
         prob = self.problem
-        prob.setObjective(_affine(list(self._site_vars.values()), np.ones(len(self._site_vars))))
-        _add_rows(
+        prob.setObjective(bulk_affine(list(self._site_vars.values()), np.ones(len(self._site_vars))))
+        add_bulk_rows(
             prob,
             self._var_arr,
             group_cov,
@@ -625,14 +625,14 @@ class MCLP(_Coverage):
             constant += float(gw[by_fixed].sum())
             reach &= ~by_fixed
         z_groups = np.flatnonzero(reach)
-        z = np.array([_var(prob, f"z_{g}", 0, 1) for g in z_groups], dtype=object)
-        prob.setObjective(_affine(z, gw[z_groups], constant))
+        z = np.array([bulk_var(prob, f"z_{g}", 0, 1) for g in z_groups], dtype=object)
+        prob.setObjective(bulk_affine(z, gw[z_groups], constant))
         # Rows  z_g - sum_{j covers g} y_j <= 0, as one CSR over [y | z] columns.
         sub = group_cov[z_groups]
         ng = len(z_groups)
         a = sp.hstack([-sub.astype(float), sp.identity(ng, format="csr")], format="csr")
         a.sort_indices()
-        _add_rows(
+        add_bulk_rows(
             prob,
             np.concatenate([self._var_arr, z]),
             a,
@@ -643,12 +643,12 @@ class MCLP(_Coverage):
         svars = list(self._site_vars.values())
         if p is not None:
             prob.addConstraint(
-                pulp.LpConstraint(_affine(svars, np.ones(len(svars))), pulp.LpConstraintEQ, "p_facilities", p)
+                pulp.LpConstraint(bulk_affine(svars, np.ones(len(svars))), pulp.LpConstraintEQ, "p_facilities", p)
             )
         if costs is not None:
             idx = list(self._site_vars.keys())
             prob.addConstraint(
-                pulp.LpConstraint(_affine(svars, costs[idx]), pulp.LpConstraintLE, "budget", self.budget)
+                pulp.LpConstraint(bulk_affine(svars, costs[idx]), pulp.LpConstraintLE, "budget", self.budget)
             )
         undecided = any(v.lowBound != v.upBound for v in svars)
         if (
@@ -663,7 +663,9 @@ class MCLP(_Coverage):
             # hard 2,000 x 500 instances). The slack keeps the incumbent inside HiGHS' tolerances.
             need = self._incumbent[1] - constant
             need -= 1e-6 * max(1.0, abs(need))
-            prob.addConstraint(pulp.LpConstraint(_affine(z, gw[z_groups]), pulp.LpConstraintGE, "incumbent_cut", need))
+            prob.addConstraint(
+                pulp.LpConstraint(bulk_affine(z, gw[z_groups]), pulp.LpConstraintGE, "incumbent_cut", need)
+            )
         self._z_groups, self._z, self._zcov = z_groups, z, sub
 
     @classmethod

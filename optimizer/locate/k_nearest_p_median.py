@@ -9,7 +9,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..errors import InfeasibleError, InputError
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ._common import _p_row, _site_vars, _var_values
 from ._validate import (
     _check_p,
@@ -182,10 +182,14 @@ class KNearestPMedian(LocateModel):
         dbar = d[has_g, order[has_g, k[has_g]]]
         y = _site_vars(self, m, self._predefined)
         cat = pulp.LpBinary if self.capacities is not None else pulp.LpContinuous
-        x = np.array([_var(self.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object)
-        g = np.array([_var(self.problem, f"g_{i}", 0, 1) for i in has_g], dtype=object)
+        x = np.array(
+            [bulk_var(self.problem, f"x_{i}_{j}", 0, 1, cat) for i, j in zip(ii, jj, strict=False)], dtype=object
+        )
+        g = np.array([bulk_var(self.problem, f"g_{i}", 0, 1) for i in has_g], dtype=object)
         self._pairs, self._x, self._g, self._has_g = (ii, jj), x, g, has_g
-        self.problem.setObjective(_affine(np.concatenate([x, g]), np.concatenate([w[ii] * d[ii, jj], w[has_g] * dbar])))
+        self.problem.setObjective(
+            bulk_affine(np.concatenate([x, g]), np.concatenate([w[ii] * d[ii, jj], w[has_g] * dbar]))
+        )
         allv = np.concatenate([y, x, g])
         npx = len(x)
         grow = np.full(n, -1)
@@ -194,7 +198,7 @@ class KNearestPMedian(LocateModel):
         cols = np.concatenate([m + np.arange(npx), m + npx + grow[has_g]])
         assign = sp.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, len(allv)))
         assign.sort_indices()
-        _add_rows(self.problem, allv, assign, pulp.LpConstraintEQ, np.ones(n), [f"assign_{i}" for i in range(n)])
+        add_bulk_rows(self.problem, allv, assign, pulp.LpConstraintEQ, np.ones(n), [f"assign_{i}" for i in range(n)])
         link = sp.csr_array(
             (
                 np.concatenate([np.ones(npx), -np.ones(npx)]),
@@ -203,7 +207,7 @@ class KNearestPMedian(LocateModel):
             shape=(npx, len(allv)),
         )
         link.sort_indices()
-        _add_rows(
+        add_bulk_rows(
             self.problem,
             allv,
             link,
@@ -224,7 +228,7 @@ class KNearestPMedian(LocateModel):
             )
             capm.sum_duplicates()
             capm.sort_indices()
-            _add_rows(
+            add_bulk_rows(
                 self.problem, allv, capm, pulp.LpConstraintLE, np.zeros(len(sites)), [f"capacity_{j}" for j in sites]
             )
         _p_row(self.problem, y, self.p_facilities)

@@ -10,7 +10,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..errors import InfeasibleError, InputError
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ..solvers.options import relative_gap
 from ._common import _p_row, _pairs_in_reach, _site_vars, _solve_once, _var_values
 from ._validate import (
@@ -249,9 +249,9 @@ class MarketShare(LocateModel):
         self.problem = pulp.LpProblem(self.name, pulp.LpMaximize)
         y = _site_vars(self, m, self._predefined)
         reach = np.flatnonzero((np.diff(u.indptr) > 0) & (self.weights > 0))
-        t = np.array([_var(self.problem, f"t_{i}", 0, 1) for i in reach], dtype=object)
+        t = np.array([bulk_var(self.problem, f"t_{i}", 0, 1) for i in reach], dtype=object)
         self._y, self._t, self._reach, self._cuts = y, t, reach, 0
-        self.problem.setObjective(_affine(t, self.weights[reach]))
+        self.problem.setObjective(bulk_affine(t, self.weights[reach]))
         _p_row(self.problem, y, self.p_facilities)
         c = self.competitor_utility[reach]
         sub = u[reach]
@@ -288,7 +288,7 @@ class MarketShare(LocateModel):
         a.sort_indices()
         names = [f"cut{self._cuts}_{i}" for i in range(k)]
         self._cuts += 1
-        _add_rows(self.problem, np.concatenate([self._y, self._t]), a, pulp.LpConstraintLE, rhs, names)
+        add_bulk_rows(self.problem, np.concatenate([self._y, self._t]), a, pulp.LpConstraintLE, rhs, names)
 
     def captured(self, mask: np.ndarray) -> float:
         """Demand captured by the open own sites ``mask`` (bool per site), by the Huff rule."""

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from ..errors import ModelTooLargeError
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ._common import _site_vars
 from ._validate import (
     _MAX_NONZEROS,
@@ -173,7 +173,7 @@ class PCenter(LocateModel):
             "radii": K,
         }  # lower: LP-cover bound when reduce, else nearest-site bound
         y = _site_vars(self, m, pre)
-        u = np.array([_var(self.problem, f"u_{k}", 0, 1) for k in range(1, K)], dtype=object)  # u_2..u_K
+        u = np.array([bulk_var(self.problem, f"u_{k}", 0, 1) for k in range(1, K)], dtype=object)  # u_2..u_K
         # Sites within each radius, per client: counts via sorted distances.
         order = np.argsort(d, axis=1, kind="stable")
         dsort = np.take_along_axis(d, order, axis=1)
@@ -203,8 +203,8 @@ class PCenter(LocateModel):
         a_mat.sort_indices()
         prob = self.problem
         # u[k] = 1 means the radius is at least radii[k + 1].
-        prob.setObjective(_affine(u, np.diff(radii), radii[0]))
-        _add_rows(
+        prob.setObjective(bulk_affine(u, np.diff(radii), radii[0]))
+        add_bulk_rows(
             prob,
             np.concatenate([y, u]),
             a_mat,
@@ -214,9 +214,9 @@ class PCenter(LocateModel):
         )
         for k in range(len(u) - 1):
             prob.addConstraint(
-                pulp.LpConstraint(_affine([u[k], u[k + 1]], [1.0, -1.0]), pulp.LpConstraintGE, f"monotone_{k}", 0.0)
+                pulp.LpConstraint(bulk_affine([u[k], u[k + 1]], [1.0, -1.0]), pulp.LpConstraintGE, f"monotone_{k}", 0.0)
             )
-        prob.addConstraint(pulp.LpConstraint(_affine(y, np.ones(m)), pulp.LpConstraintEQ, "p_facilities", p))
+        prob.addConstraint(pulp.LpConstraint(bulk_affine(y, np.ones(m)), pulp.LpConstraintEQ, "p_facilities", p))
         start_vals = {f"y_{j}": 1.0 for j in sel}
         for k in range(K - 1):
             if radii[k + 1] <= ub:

@@ -9,7 +9,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..errors import InputError
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ._common import _p_row, _site_vars
 from ._validate import (
     _check_p,
@@ -72,9 +72,9 @@ class PDispersion(LocateModel):
         lower = float(d[np.ix_(sel, sel)][np.triu_indices(len(sel), 1)].min())
         self._d = d
         y = _site_vars(self, m, pre)
-        dvar = _var(self.problem, "D", lower, upper)
+        dvar = bulk_var(self.problem, "D", lower, upper)
         self._dvar = dvar
-        self.problem.setObjective(_affine([dvar], [1.0]))
+        self.problem.setObjective(bulk_affine([dvar], [1.0]))
         _p_row(self.problem, y, p)
         allv = np.concatenate([y, [dvar]])
         near = np.flatnonzero(dist < lower)
@@ -85,7 +85,7 @@ class PDispersion(LocateModel):
             shape=(k, m + 1),
         )
         conf.sort_indices()
-        _add_rows(
+        add_bulk_rows(
             self.problem, allv, conf, pulp.LpConstraintLE, np.ones(k), [f"conflict_{iu[q]}_{ju[q]}" for q in near]
         )
         # D + (U - d)(y_i + y_j) <= d + 2 (U - d)
@@ -96,7 +96,7 @@ class PDispersion(LocateModel):
         vals = np.concatenate([np.ones(k2), mcoef, mcoef])
         spread = sp.csr_array((vals, (rows, cols)), shape=(k2, m + 1))
         spread.sort_indices()
-        _add_rows(
+        add_bulk_rows(
             self.problem,
             allv,
             spread,

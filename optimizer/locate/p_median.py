@@ -12,7 +12,7 @@ import pulp
 import scipy.sparse as sp
 
 from ..errors import ModelTooLargeError
-from ..solvers.highs_bulk import _add_rows, _affine, _var
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, bulk_var
 from ._validate import (
     _MAX_NONZEROS,
     _check_p,
@@ -279,7 +279,7 @@ class PMedian(LocateModel):
         y = np.empty(ms, dtype=object)
         self._site_vars = {}
         for k, j in enumerate(sites):
-            v = _var(self.problem, f"y_{j}", 1 if pre[j] else 0, 1, pulp.LpBinary)
+            v = bulk_var(self.problem, f"y_{j}", 1 if pre[j] else 0, 1, pulp.LpBinary)
             if pre[j]:
                 v.lowBound = 1
             y[k] = v
@@ -288,7 +288,7 @@ class PMedian(LocateModel):
         level_vals = [dsort[a][newlev[a] & inr[a]] for a in range(len(active_clients))]
         ztot = int(nz.sum())
         znames = [f"z_{active_clients[a]}_{k}" for a in range(len(active_clients)) for k in range(1, nlev[a])]
-        zvars = np.array([_var(self.problem, nm, 0, 1) for nm in znames], dtype=object)
+        zvars = np.array([bulk_var(self.problem, nm, 0, 1) for nm in znames], dtype=object)
         zoff = (np.cumsum(nz) - nz).astype(np.int64)
         roff = (np.cumsum(nlev) - nlev).astype(np.int64)
         nrow = int(nlev.sum())
@@ -315,9 +315,9 @@ class PMedian(LocateModel):
         )
         constant = float(sum(w[active_clients[a]] * level_vals[a][0] for a in range(len(active_clients))))
         prob = self.problem
-        prob.setObjective(_affine(zvars, zcost, constant))
-        _add_rows(prob, np.concatenate([y, zvars]), a_mat, pulp.LpConstraintGE, rhs, names)
-        prob.addConstraint(pulp.LpConstraint(_affine(y, np.ones(ms)), pulp.LpConstraintEQ, "p_facilities", p))
+        prob.setObjective(bulk_affine(zvars, zcost, constant))
+        add_bulk_rows(prob, np.concatenate([y, zvars]), a_mat, pulp.LpConstraintGE, rhs, names)
+        prob.addConstraint(pulp.LpConstraint(bulk_affine(y, np.ones(ms)), pulp.LpConstraintEQ, "p_facilities", p))
         self._levels = {
             int(active_clients[a]): (level_vals[a], znames[zoff[a] : zoff[a] + nz[a]])
             for a in range(len(active_clients))

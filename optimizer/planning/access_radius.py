@@ -31,7 +31,7 @@ import pandas as pd
 import pulp
 import scipy.sparse as sp
 
-from ..solvers.highs_bulk import _add_rows, _affine, _numbered_vars
+from ..solvers.highs_bulk import add_bulk_rows, bulk_affine, numbered_vars
 
 
 @dataclass
@@ -166,12 +166,12 @@ def add_access_levels(
 
     Row of set ``S`` with parent ``S'``: ``z_S − z_{S'} + Σ_{j∈S∖S'} y_j ≥ 0``
     (``≥ 1`` without parent, ``z_∅ = 1``), added in bulk
-    (:func:`optimizer.solvers.highs_bulk._add_rows`).
+    (:func:`optimizer.solvers.highs_bulk.add_bulk_rows`).
     """
     k = levels.n_sets
     if k == 0:
         return pulp.LpAffineExpression()
-    zs = _numbered_vars(prob, var_prefix, k, 0, 1)
+    zs = numbered_vars(prob, var_prefix, k, 0, 1)
     levels.z = zs
     m = len(ys)
     counts = np.diff(levels.indptr)
@@ -185,8 +185,8 @@ def add_access_levels(
     a_mat.sort_indices()
     rhs = np.where(has_parent, 0.0, 1.0)
     columns = np.concatenate([np.array(ys, dtype=object), zs])
-    _add_rows(prob, columns, a_mat, pulp.LpConstraintGE, rhs, [f"{row_prefix}_{s}" for s in range(k)])
-    return _affine(zs, levels.cost)
+    add_bulk_rows(prob, columns, a_mat, pulp.LpConstraintGE, rhs, [f"{row_prefix}_{s}" for s in range(k)])
+    return bulk_affine(zs, levels.cost)
 
 
 def forced_levels(levels: AccessLevels, site_values: np.ndarray) -> np.ndarray:

@@ -40,17 +40,18 @@ import math
 import threading
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import highspy
 import numpy as np
 import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap
-from ..solvers.highs import highs_lp, lp_matrix, run_highs_interruptibly
-from ..solvers.highs_bulk import _bulk_lp, _BulkLp, _constraint_dict, _new_configured_highs, _solve_highs_bulk
+from ..solvers.highs import highs_lp, lp_matrix
+from ..solvers.highs_bulk import BulkLp, bulk_lp, solve_highs_bulk
 from .access_radius import forced_levels
-from .count_bound import CountBound, count_bound
+from .count_bound import CountBound, count_deadline, count_inputs, relaxation_count_bound
+from .lp_relaxation import Relaxation, lp_relaxation, site_fixing
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -60,17 +61,8 @@ _INTEGRAL = 1e-6
 _MARGIN = 1e-6
 # A plan's sub-MIP with at most this many site decisions left is solved to optimality (0 gap).
 _EXACT_SUB_MIP = 64
-# Shares of the time limit: the LP relaxation's (of the whole), the count bound's (of what is left after the plan).
+# The LP relaxation's share of the time limit.
 _LP_SHARE = 2 / 3
-_COUNT_SHARE = 0.9
-# The count bound's per-type LPs run in two threads (beside the plan's sub-MIP, then alone).
-_COUNT_THREADS = 2
-
-
-def _fixing(index: np.ndarray, values: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
-    """HiGHS columns and values of site decisions ``k`` (positions in ``index``) fixed at ``values[k]``."""
-    keys = np.fromiter(values, dtype=np.int64, count=len(values))
-    return index[keys], np.fromiter(values.values(), dtype=float, count=len(values))
 
 
 def _with_settled_levels(
@@ -97,8 +89,8 @@ def _with_settled_levels(
 
 
 def _without_fixed(
-    bulk: _BulkLp, variables: list[pulp.LpVariable], fixed: tuple[np.ndarray, np.ndarray]
-) -> tuple[_BulkLp, list[pulp.LpVariable]] | None:
+    bulk: BulkLp, variables: list[pulp.LpVariable], fixed: tuple[np.ndarray, np.ndarray]
+) -> tuple[BulkLp, list[pulp.LpVariable]] | None:
     """``bulk`` with the columns ``fixed`` = (columns, values) taken out, and the variables left; None if infeasible.
 
     The same problem: the fixed columns' share of each row moves to its bounds and of the objective to the
@@ -133,7 +125,7 @@ def _without_fixed(
         integer=integer if integer.any() else None,
         offset=bulk.constant + float(bulk.cost @ at),
     )
-    return _BulkLp(reduced, cost, bulk.constant + float(bulk.cost @ at), bool(integer.any()), sub.nnz), kept
+    return BulkLp(reduced, cost, bulk.constant + float(bulk.cost @ at), bool(integer.any()), sub.nnz), kept
 
 
 def _left(options: SolverOptions, t0: float) -> SolverOptions:
@@ -141,39 +133,6 @@ def _left(options: SolverOptions, t0: float) -> SolverOptions:
     if options.time_limit is None:
         return options
     return replace(options, time_limit=max(1.0, options.time_limit - (time.perf_counter() - t0)))
-
-
-class _Relaxation(NamedTuple):
-    """The LP relaxation's optimum: bound, column values, reduced costs, row duals, the model passed, its basis."""
-
-    bound: float
-    x: np.ndarray
-    reduced: np.ndarray
-    row_dual: np.ndarray
-    lp: highspy.HighsLp
-    basis: highspy.HighsBasis | None = None
-
-
-def _lp_relaxation(prob: pulp.LpProblem, options: SolverOptions, bulk: _BulkLp | None = None) -> _Relaxation | None:
-    """The LP relaxation of ``prob`` (columns numbered by ``v.index``; ``bulk`` its conversion if made); None if not solved."""
-    if bulk is None:
-        bulk = _bulk_lp(prob, prob.variables())
-    h = _new_configured_highs(options)
-    h.passModel(bulk.lp)
-    h.setOptionValue("solve_relaxation", True)
-    run_highs_interruptibly(h)
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    solution = h.getSolution()
-    x = np.asarray(solution.col_value)
-    reduced = np.asarray(solution.col_dual)
-    row_dual = np.asarray(solution.row_dual)
-    if len(reduced) != len(x) or len(row_dual) != bulk.lp.num_row_:  # no duals: no fixing, no count bound
-        return None
-    basis = h.getBasis()
-    return _Relaxation(
-        float(bulk.cost @ x + bulk.constant), x, reduced, row_dual, bulk.lp, basis if basis.valid else None
-    )
 
 
 def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
@@ -199,10 +158,10 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     share = replace(options, time_limit=options.time_limit * _LP_SHARE) if options.time_limit is not None else options
     # One conversion of the model for every HiGHS run below (the runs differ in column bounds only).
     variables = prob.variables()
-    bulk = _bulk_lp(prob, variables)
+    bulk = bulk_lp(prob, variables)
 
     def run(fixed: tuple[np.ndarray, np.ndarray] | None = None) -> SolveReport:
-        return _solve_highs_bulk(prob, _left(options, t0), bulk=bulk, variables=variables, fixed=fixed)
+        return solve_highs_bulk(prob, _left(options, t0), bulk=bulk, variables=variables, fixed=fixed)
 
     def run_reduced(fixed: tuple[np.ndarray, np.ndarray]) -> SolveReport:
         reduced = _without_fixed(bulk, variables, fixed)
@@ -213,9 +172,9 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
         left = _left(options, t0)
         if sum(v.cat == pulp.LpInteger for v in reduced[1]) <= _EXACT_SUB_MIP:
             left = replace(left, mip_gap=0.0)
-        return _solve_highs_bulk(prob, left, bulk=reduced[0], variables=reduced[1])
+        return solve_highs_bulk(prob, left, bulk=reduced[0], variables=reduced[1])
 
-    relaxed = _lp_relaxation(prob, share, bulk)
+    relaxed = lp_relaxation(prob, share, bulk)
     if relaxed is None or not sites:  # infeasible, or stopped: branch and bound says what it is
         return _finish(run(), t0, None)
     lb, x, reduced = relaxed.bound, relaxed.x, relaxed.reduced
@@ -227,7 +186,7 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     # Steps 2 and 3 need only the LP: the count bound runs in a second thread beside the plan's sub-MIP.
     counting = _CountingBeside(model, relaxed, options, t0)
     try:
-        first = run_reduced(_with_settled_levels(model, _fixing(index, fixed), fixed, len(sites)))
+        first = run_reduced(_with_settled_levels(model, site_fixing(index, fixed), fixed, len(sites)))
         if not first.has_solution or first.objective is None:
             counting.cancel()
             return _finish(run(), t0, lb)
@@ -255,7 +214,7 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     # No MIP start: HiGHS 1.16 prunes against a start's value taken without presolve's offset and then
     # reports a worse plan as optimal (benchmarks/README.md, "HiGHS 1.16 MIP-start defect"; seen here on
     # tests/test_access_radius.py seed 95: 49,747.9 "optimal" against 48,109.7).
-    final = run(_fixing(index, reduced_fixed))
+    final = run(site_fixing(index, reduced_fixed))
     if not final.has_solution or final.objective is None or final.objective > ub:
         # HiGHS found nothing as good in time: the plan of step 2 stands
         for v, value in zip(variables, plan, strict=True):
@@ -273,38 +232,8 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
     return _finish(final, t0, lb, fixed=len(sure))
 
 
-def _count_deadline(options: SolverOptions, t0: float) -> float:
-    """The ``time.perf_counter()`` value by which the count bound must be made: 90 % of the time left."""
-    left = math.inf if options.time_limit is None else options.time_limit - (time.perf_counter() - t0)
-    return time.perf_counter() + _COUNT_SHARE * left
-
-
-def _count_inputs(model: PlanningModel) -> tuple[list[str], list[np.ndarray]]:
-    """The row names and each type's site columns: what the count bound reads from the PuLP model."""
-    y_cols = [np.array([v.index for v in ys], dtype=np.int64) for ys in model.y.values()]
-    return list(_constraint_dict(model.problem)), y_cols
-
-
-def _count_bound(
-    relaxed: _Relaxation,
-    inputs: tuple[list[str], list[np.ndarray]],
-    deadline: float,
-    stop: threading.Event | None = None,
-) -> CountBound | None:
-    """The whole-count bound (planning/count_bound.py) of the LP ``relaxed`` by ``deadline``; None if not made.
-
-    ``inputs`` are :func:`_count_inputs`, ``deadline`` :func:`_count_deadline`'s (90 % of the time left: branch
-    and bound keeps the rest; on small models the bound takes a fraction of a second, on the Zhejiang default it
-    is what proves the plan). ``stop`` (set by another thread) gives the bound up before its next LP.
-    """
-    names, y_cols = inputs
-    return count_bound(
-        relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, deadline, relaxed.basis, stop, _COUNT_THREADS
-    )
-
-
 class _CountingBeside:
-    """The count bound (:func:`_count_bound`) made in a second thread while this one solves the plan's sub-MIP.
+    """The count bound (:func:`~.count_bound.relaxation_count_bound`) made in a second thread while this one solves the plan's sub-MIP.
 
     HiGHS releases the GIL while it solves, so on two cores the two steps
     overlap. The PuLP model is read (row names, site columns) here, before
@@ -314,15 +243,15 @@ class _CountingBeside:
     the solve (also on Ctrl-C).
     """
 
-    def __init__(self, model: PlanningModel, relaxed: _Relaxation, options: SolverOptions, t0: float) -> None:
-        inputs, deadline = _count_inputs(model), _count_deadline(options, t0)
+    def __init__(self, model: PlanningModel, relaxed: Relaxation, options: SolverOptions, t0: float) -> None:
+        inputs, deadline = count_inputs(model), count_deadline(options, t0)
         self._stop = threading.Event()
         self._outcome: list[CountBound | None] = []
         self._errors: list[BaseException] = []
 
         def work() -> None:
             try:
-                self._outcome.append(_count_bound(relaxed, inputs, deadline, self._stop))
+                self._outcome.append(relaxation_count_bound(relaxed, inputs, deadline, self._stop))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the solving thread by result()
                 self._errors.append(exc)
 

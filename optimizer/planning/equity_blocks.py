@@ -37,7 +37,7 @@ import numpy as np
 import pulp
 from scipy.optimize import linprog
 
-from ..solvers.highs_bulk import _constraint_dict
+from ..solvers.highs_bulk import constraint_dict
 from .equity_bound import PROOF_MARGIN, LevelTest, UnitBlocks, _Block
 from .equity_search import equity_row_names, equity_row_units
 
@@ -124,7 +124,7 @@ class CityBlocks(UnitBlocks):
         *,
         steps: int = MULTIPLIER_STEPS,
     ) -> None:
-        position = {name: i for i, name in enumerate(_constraint_dict(problem))}
+        position = {name: i for i, name in enumerate(constraint_dict(problem))}
         top = max(block_of.values(), default=-1) + 1
         self._equity_block: dict[int, int] = {}
         for name in equity_rows:

@@ -55,7 +55,7 @@ import scipy.sparse as sp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
 from ..solvers.highs import highs_lp, lp_matrix, new_highs
-from ..solvers.highs_bulk import _bulk_lp, _constraint_dict
+from ..solvers.highs_bulk import bulk_lp, constraint_dict
 from .equity_plan import improve_stage1, search_deadline
 from .equity_search import (
     LEVEL_RESOLUTION,
@@ -166,9 +166,9 @@ class UnitBlocks:
 
     def __init__(self, problem: pulp.LpProblem, t: pulp.LpVariable, equity_rows: list[str]) -> None:
         variables = problem.variables()
-        bulk = _bulk_lp(problem, variables)
+        bulk = bulk_lp(problem, variables)
         lp = bulk.lp
-        names = list(_constraint_dict(problem))
+        names = list(constraint_dict(problem))
         self.n, self.m = lp.num_col_, lp.num_row_
         self.csr = lp_matrix(lp).tocsr()
         self.integer = np.array([v.cat == pulp.LpInteger for v in variables], dtype=bool)
@@ -643,7 +643,7 @@ def relaxation_bound(
     its value on the whole problem is :func:`score_plan`'s).
     """
     prob = model.problem
-    cons = _constraint_dict(prob)
+    cons = constraint_dict(prob)
     order = list(cons.items())
     lifted = None
     if floor is not None:
@@ -693,7 +693,7 @@ def _lazy_equity_rows(model: PlanningModel, options: SolverOptions, deadline: fl
     left = None if deadline is None else (deadline - time.perf_counter()) * EASE_SHARE
     if left is not None and left < 1.0:
         return None
-    rows = _constraint_dict(prob)
+    rows = constraint_dict(prob)
     keys = {f"equity_{key}": key for key in model.unit_expr}
     rate = pulp.LpAffineExpression()
     for name in names:
@@ -742,7 +742,7 @@ def _lp_upper(
         return None
     prob.setObjective(pulp.LpAffineExpression([(t, 1.0)]))
     variables = prob.variables()
-    bulk = _bulk_lp(prob, variables)
+    bulk = bulk_lp(prob, variables)
     lp = bulk.lp
     lp.integrality_ = []
     h = new_highs()
@@ -755,7 +755,7 @@ def _lp_upper(
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
-    names = list(_constraint_dict(prob))
+    names = list(constraint_dict(prob))
     dual = np.abs(np.asarray(h.getSolution().row_dual, dtype=float))
     csc = lp_matrix(lp)
     integer = np.array([v.cat == pulp.LpInteger for v in variables], dtype=bool)
@@ -786,7 +786,7 @@ def _finish(
     range (or ``lo + gap``) is a bound on the whole problem.
     """
     prob = model.problem
-    cons = _constraint_dict(prob)
+    cons = constraint_dict(prob)
     lo = float(report.objective or 0.0)
     hi = float(report.bound) if report.bound is not None else 1.0
     floor = lo + max(options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(lo))

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
-from ..solvers.highs_bulk import _constraint_dict
+from ..solvers.highs_bulk import constraint_dict
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -165,7 +165,7 @@ def solve_stage2(model: PlanningModel, stage1_plan: dict[str, float | None], opt
         extra = {**full.extra, "fix_and_optimise": records, "full_solve": full.to_dict()}
         return replace(full, seconds=time.perf_counter() - t0, extra=extra)
     floor = value + _gap_to_prove(options) * max(1.0, abs(value))
-    cons = _constraint_dict(prob)
+    cons = constraint_dict(prob)
     prob += (prob.objective >= floor, FLOOR_ROW)
     try:
         full = solve_problem(prob, replace(options, time_limit=left))

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import pulp
 
 from ..solvers import SolverOptions
-from ..solvers.highs_bulk import _constraint_dict
+from ..solvers.highs_bulk import constraint_dict
 from .equity_lns import _site_families, _solve_fixed
 from .equity_search import LEVEL_RESOLUTION, equity_row_units, score_plan
 
@@ -202,7 +202,7 @@ def _ask(
 ) -> tuple[dict[str, float | None] | None, float | None, dict]:
     """Max t above ``floor`` with every site decision but ``free`` fixed at ``plan``; its plan, level and record."""
     prob = model.problem
-    cons = _constraint_dict(prob)
+    cons = constraint_dict(prob)
     t0 = time.perf_counter()
     free_names = {v.name for v in free}
     fixed = [v for v in sites if v.name not in free_names]

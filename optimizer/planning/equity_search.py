@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap, solve_problem
-from ..solvers.highs_bulk import _constraint_dict
+from ..solvers.highs_bulk import constraint_dict
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only (model.py imports the equity modules)
     from .model import PlanningModel
@@ -117,13 +117,13 @@ class LazyRows:
 
 def equity_row_names(model: PlanningModel) -> list[str]:
     """The stage-1 rows ``rate_u − t ≥ 0`` of the model's compared units (see ``PlanningModel._objective``)."""
-    rows = _constraint_dict(model.problem)
+    rows = constraint_dict(model.problem)
     return [f"equity_{key}" for key in model.unit_expr if f"equity_{key}" in rows]
 
 
 def equity_row_units(model: PlanningModel) -> dict[str, str]:
     """The compared unit of each of :func:`equity_row_names`' rows (row name → unit id), in their order."""
-    rows = _constraint_dict(model.problem)
+    rows = constraint_dict(model.problem)
     return {f"equity_{key}": str(model.compare_labels[key]) for key in model.unit_expr if f"equity_{key}" in rows}
 
 
@@ -273,7 +273,7 @@ class _Search:
         self.prob, self.expr, self.options, self.probe_seconds = prob, expr, options, probe_seconds
         self.t_start = time.perf_counter()
         self.deadline = self.t_start + options.time_limit if options.time_limit else None
-        self.cons = _constraint_dict(prob)
+        self.cons = constraint_dict(prob)
         self.probes: list[dict] = []
         self.best: dict[str, float | None] | None = None
         self.lo = float("-inf")

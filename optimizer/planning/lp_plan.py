@@ -57,9 +57,9 @@ import numpy as np
 import pulp
 
 from ..solvers import SolveReport, SolverOptions, relative_gap
-from ..solvers.highs_bulk import _bulk_lp, _constraint_dict, _solve_highs_bulk
-from .access_solve import _count_bound, _count_deadline, _count_inputs, _fixing, _lp_relaxation
-from .count_bound import RESOLUTION, CountBound
+from ..solvers.highs_bulk import bulk_lp, constraint_dict, solve_highs_bulk
+from .count_bound import RESOLUTION, CountBound, count_deadline, count_inputs, relaxation_count_bound
+from .lp_relaxation import lp_relaxation, site_fixing
 
 if TYPE_CHECKING:
     from .model import PlanningModel
@@ -157,10 +157,10 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
     sites = [v for ys in model.y.values() for v in ys]
     share = replace(options, time_limit=options.time_limit * LP_SHARE) if options.time_limit is not None else options
     variables = prob.variables()
-    bulk = _bulk_lp(prob, variables)  # one conversion for the LP and the sub-MIP (they differ in column bounds)
-    relaxed = _lp_relaxation(prob, share, bulk)
+    bulk = bulk_lp(prob, variables)  # one conversion for the LP and the sub-MIP (they differ in column bounds)
+    relaxed = lp_relaxation(prob, share, bulk)
     if relaxed is None or not sites:  # infeasible, or stopped: branch and bound says what it is
-        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, {"lp_seconds": time.perf_counter() - t0})
+        return _finish(solve_highs_bulk(prob, _left(options, t0)), t0, {"lp_seconds": time.perf_counter() - t0})
     sense = 1.0 if prob.sense == pulp.LpMaximize else -1.0
     bound = relaxed.bound
     steps: dict[str, float | int | None] = {"lp_seconds": time.perf_counter() - t0, "lp_bound": bound}
@@ -170,10 +170,10 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
     steps["fractional_sites"] = len(sites) - len(integral)
     fixed = _neighbourhood_fixed(xs, rs, integral)
     steps["lp_plan_free_sites"] = len(sites) - len(fixed)
-    first = _solve_highs_bulk(prob, _left(options, t0), bulk=bulk, variables=variables, fixed=_fixing(index, fixed))
+    first = solve_highs_bulk(prob, _left(options, t0), bulk=bulk, variables=variables, fixed=site_fixing(index, fixed))
     steps["lp_plan_seconds"] = first.seconds
     if not first.has_solution or first.objective is None:  # the rounding fits no plan: the whole MIP
-        return _finish(_solve_highs_bulk(prob, _left(options, t0)), t0, steps, bound, sense)
+        return _finish(solve_highs_bulk(prob, _left(options, t0)), t0, steps, bound, sense)
     value = float(first.objective)
     steps["lp_plan"] = value
     if relative_gap(value, bound) is not None and sense * (bound - value) <= options.mip_gap * max(abs(value), 1.0):
@@ -181,7 +181,7 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
         proven = sense * max(sense * bound, sense * value)
         return _finish(replace(first, status="optimal", bound=proven), t0, steps)
     plan = {v.name: float(v.varValue or 0.0) for v in variables}
-    counted = _count_bound(relaxed, _count_inputs(model), _count_deadline(options, t0)) if with_counts else None
+    counted = relaxation_count_bound(relaxed, count_inputs(model), count_deadline(options, t0)) if with_counts else None
     count_bound = steps["count_bound"] = counted.bound if counted is not None else None
     if counted is not None:
         if not _proven_by_count(value, counted.bound, sense, options.mip_gap):
@@ -209,7 +209,7 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
     sure = integral[flip_costs > sense * (bound - floor) + _MARGIN * max(abs(value), 1.0)]
     steps["sites_fixed_by_reduced_cost"] = len(sure)
     held = {int(k): float(round(xs[k])) for k in sure}
-    cons = _constraint_dict(prob)
+    cons = constraint_dict(prob)
     prob += (prob.objective >= floor if sense > 0 else prob.objective <= floor, FLOOR_ROW)
     try:
         full = _solve_fixed(prob, sites, held, _left(options, t0))
@@ -232,14 +232,14 @@ def _solve_at_counts(model: PlanningModel, counted: CountBound, options: SolverO
     the bound is proven by it.
     """
     prob = model.problem
-    cons = _constraint_dict(prob)
+    cons = constraint_dict(prob)
     names = []
     for (type_id, ys), n in zip(model.y.items(), counted.counts, strict=True):
         if ys:
             names.append(f"{COUNT_ROW}_{type_id}")
             prob += (pulp.lpSum(ys) == n, names[-1])
     try:
-        return _solve_highs_bulk(prob, replace(options, mip_gap=max(options.mip_gap, RESOLUTION)))
+        return solve_highs_bulk(prob, replace(options, mip_gap=max(options.mip_gap, RESOLUTION)))
     finally:
         for name in names:
             cons.pop(name, None)
@@ -250,9 +250,9 @@ def _solve_fixed(
 ) -> SolveReport:
     """``prob`` (converted afresh: it gained the floor row) with ``sites[k]`` fixed at ``values[k]`` in HiGHS only."""
     variables = prob.variables()
-    bulk = _bulk_lp(prob, variables)  # numbers the columns (v.index) of this conversion
+    bulk = bulk_lp(prob, variables)  # numbers the columns (v.index) of this conversion
     index = np.array([v.index for v in sites], dtype=np.int64)
-    return _solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=_fixing(index, values))
+    return solve_highs_bulk(prob, options, bulk=bulk, variables=variables, fixed=site_fixing(index, values))
 
 
 def _left(options: SolverOptions, t0: float, share: float = 1.0) -> SolverOptions:

@@ -71,7 +71,7 @@ import highspy
 import pulp
 
 from ..solvers.highs import new_highs
-from ..solvers.highs_bulk import _PULP_STATUS, _bulk_lp, _constraint_dict, _solve_highs_bulk
+from ..solvers.highs_bulk import PULP_STATUS, bulk_lp, constraint_dict, solve_highs_bulk
 from ..solvers.options import SolveReport, SolverOptions, relative_gap
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def least_sites(
     if len(ys) > _COUNT_MIP_MAX_SITES:
         return lp_count
     try:
-        report = _solve_highs_bulk(count, options)
+        report = solve_highs_bulk(count, options)
     finally:
         for v in count.variables():
             v.varValue = values[v.name]
@@ -176,7 +176,7 @@ class _Split:
         self.own: dict[str, list[_Row]] = {t: [] for t in model.y}
         self.joining: list[tuple[_Row, frozenset[str]]] = []
         self.empty: list[pulp.LpConstraint] = []
-        for name, c in _constraint_dict(model.problem).items():
+        for name, c in constraint_dict(model.problem).items():
             types = frozenset(owner[v.name] for v in c.expr)
             if not types:
                 self.empty.append(c)
@@ -245,7 +245,7 @@ def _share(options: SolverOptions, t0: float, programs: int) -> SolverOptions:
 
 def _solve_whole(model: PlanningModel, options: SolverOptions, t0: float) -> SolveReport:
     """The whole model with the count cuts of its types (a user variable keeps it whole)."""
-    cons = _constraint_dict(model.problem)
+    cons = constraint_dict(model.problem)
     for name in [n for n in cons if n.startswith(_CUT_PREFIX)]:
         cons.pop(name)
     rows: dict[str, list[_Row]] = {t: [] for t in model.y}
@@ -261,7 +261,7 @@ def _solve_whole(model: PlanningModel, options: SolverOptions, t0: float) -> Sol
             cut = _count_cut(model.y[t], rows[t], options)
             if cut is not None:
                 model.problem.addConstraint(cut, name=f"{_CUT_PREFIX}{t}")
-    report = _solve_highs_bulk(model.problem, _remaining(options, t0))
+    report = solve_highs_bulk(model.problem, _remaining(options, t0))
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -322,7 +322,7 @@ def _lp_solve(
 ) -> tuple[highspy.Highs, list[pulp.LpVariable], float] | None:
     """The LP relaxation of ``problem`` solved by HiGHS: the solver (for warm starts), the columns, the optimum."""
     variables = problem.variables()
-    bulk = _bulk_lp(problem, variables)
+    bulk = bulk_lp(problem, variables)
     bulk.lp.integrality_ = []
     h = new_highs(False)
     h.setOptionValue("output_flag", False)
@@ -386,7 +386,7 @@ def _fixed_solve(problem: pulp.LpProblem, plan: dict[str, int], options: SolverO
     try:
         for v in sites:
             v.lowBound = v.upBound = plan[v.name]
-        return _solve_highs_bulk(problem, options)
+        return solve_highs_bulk(problem, options)
     finally:
         for v, (low, up) in zip(sites, bounds, strict=False):
             v.lowBound, v.upBound = low, up
@@ -396,7 +396,7 @@ def _rounded_plan(problem: pulp.LpProblem, y: dict[str, float], extra: int = 0) 
     """Open the sites of largest LP value, as many per count cut as it asks (at least the LP's sum, rounded up),
     plus ``extra`` more."""
     plan = {name: int(value > 1 - _COUNT_TOL) for name, value in y.items()}
-    for name, c in _constraint_dict(problem).items():
+    for name, c in constraint_dict(problem).items():
         if not name.startswith(_CUT_PREFIX):
             continue
         names = [v.name for v in c.expr]
@@ -429,7 +429,7 @@ def _support_solve(problem: pulp.LpProblem, y: dict[str, float], options: Solver
     try:
         for v in closed:
             v.upBound = 0
-        return _solve_highs_bulk(problem, options)
+        return solve_highs_bulk(problem, options)
     finally:
         for v, up in zip(closed, ups, strict=False):
             v.upBound = up
@@ -448,7 +448,7 @@ def _solve_program(problem: pulp.LpProblem, options: SolverOptions) -> SolveRepo
     t0 = time.perf_counter()
     relaxed = _lp_solve(problem, options) if _site_variables(problem) else None
     if relaxed is None:
-        return _solve_highs_bulk(problem, _remaining(options, t0))
+        return solve_highs_bulk(problem, _remaining(options, t0))
     h, variables, bound = relaxed
     x = h.getSolution().col_value
     y = {v.name: float(x[k]) for k, v in enumerate(variables) if v.cat == pulp.LpInteger}
@@ -474,7 +474,7 @@ def _solve_program(problem: pulp.LpProblem, options: SolverOptions) -> SolveRepo
             done = _certified(report, bound, options, t0)
             if done is not None:
                 return done
-    mip = _solve_highs_bulk(problem, _remaining(options, t0))
+    mip = solve_highs_bulk(problem, _remaining(options, t0))
     mip_bound = max(bound, mip.bound) if mip.bound is not None else bound
     if best is None or (mip.has_solution and mip.objective is not None and mip.objective <= best[0]):
         if mip.has_solution and mip.objective is not None:
@@ -482,7 +482,7 @@ def _solve_program(problem: pulp.LpProblem, options: SolverOptions) -> SolveRepo
         return mip
     for v in problem.variables():
         v.varValue = best[1][v.name]
-    problem.assignStatus(*_PULP_STATUS["feasible"])
+    problem.assignStatus(*PULP_STATUS["feasible"])
     return replace(
         mip,
         status="feasible",
@@ -559,7 +559,7 @@ def _repair(
     bound = bound_sum + constant
     gap = relative_gap(value, bound)
     status = "optimal" if gap is not None and value - bound <= options.mip_gap * max(abs(value), 1.0) else "feasible"
-    model.problem.assignStatus(*_PULP_STATUS[status])
+    model.problem.assignStatus(*PULP_STATUS[status])
     first = next(iter(reports.values()))
     return SolveReport(
         status,
@@ -653,7 +653,7 @@ def _shift_type(
     if result.has_solution and pulp.value(own_objective) <= keep:
         return float(pulp.value(own_objective))
     prob, own_objective = _shift_program(split, t, report, violated, minimise_share=True)
-    result = _solve_highs_bulk(prob, _remaining(options, t0), start={n: x or 0.0 for n, x in before.items()})
+    result = solve_highs_bulk(prob, _remaining(options, t0), start={n: x or 0.0 for n, x in before.items()})
     if result.has_solution and pulp.value(own_objective) <= keep:
         return float(pulp.value(own_objective))
     for v in prob.variables():
@@ -713,13 +713,13 @@ def _restored(model: PlanningModel, report: SolveReport, values: dict[str, float
     """The repaired plan (``values``) and its report, when the merged programs stop without a plan."""
     for v in model.problem.variables():
         v.varValue = values[v.name]
-    model.problem.assignStatus(*_PULP_STATUS[report.status])
+    model.problem.assignStatus(*PULP_STATUS[report.status])
     return report
 
 
 def _stopped(model: PlanningModel, report: SolveReport, t0: float) -> SolveReport:
     """A program without a plan (infeasible, time limit, error): the model has none either; that report."""
-    model.problem.assignStatus(*_PULP_STATUS.get(report.status, _PULP_STATUS["error"]))
+    model.problem.assignStatus(*PULP_STATUS.get(report.status, PULP_STATUS["error"]))
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -734,7 +734,7 @@ def _combined(model: PlanningModel, reports: list[SolveReport], t0: float, round
         bound = None
     status = "optimal" if all(r.is_optimal for r in reports) else "feasible"
     gap = relative_gap(value, bound)
-    model.problem.assignStatus(*_PULP_STATUS[status])
+    model.problem.assignStatus(*PULP_STATUS[status])
     first = reports[0]
     return SolveReport(
         status,

@@ -48,7 +48,7 @@ from ..impedance.rows import merge_rows
 from ..impedance.straight_line import coverage_pairs, nearest_distance
 from ..results.plan import PlanResult
 from ..scenario import Scenario, Standard, default_unit_levels
-from ..solvers.highs_bulk import _constraint_dict
+from ..solvers.highs_bulk import constraint_dict
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
 from .access import _access_terms, _attendance_pairs, _attendance_terms, _reach_by_impedance
@@ -848,7 +848,7 @@ class PlanningModel:
         both stages afresh on the problem as it now is, instead of failing on a
         second ``equity_hold`` row or starting from a stale minimum rate.
         """
-        _constraint_dict(prob).pop("equity_hold", None)
+        constraint_dict(prob).pop("equity_hold", None)
         if prob.objective is self.main_objective:
             prob.setObjective(pulp.LpAffineExpression([(self.t, 1.0)]))
 

@@ -10,7 +10,7 @@ reported gap, ``|objective − bound| / |objective|`` of the whole objective, is
 within ``solver.mip_gap`` (on the Zhejiang default HiGHS' own target would be
 about five times tighter). Both HiGHS paths of :mod:`optimizer.solvers` hand
 the constant to HiGHS as its objective offset; this one passes the model in
-bulk (:func:`optimizer.solvers.highs_bulk._solve_highs_bulk`, one CSC matrix
+bulk (:func:`optimizer.solvers.highs_bulk.solve_highs_bulk`, one CSC matrix
 instead of PuLP's column-by-column transfer).
 
 Heuristics. On the Zhejiang default the LP bound is tight (within 0.03 % of
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import pulp
 
-from ..solvers.highs_bulk import _solve_highs_bulk
+from ..solvers.highs_bulk import solve_highs_bulk
 from ..solvers.options import SolveReport, SolverOptions
 from ..solvers.pulp_path import solve_problem
 
@@ -58,4 +58,4 @@ def solve_phased_problem(problem: pulp.LpProblem, options: SolverOptions) -> Sol
     """
     if options.name != "highs":
         return solve_problem(problem, options)
-    return _solve_highs_bulk(problem, options, heuristic_effort=_HEURISTIC_EFFORT)
+    return solve_highs_bulk(problem, options, heuristic_effort=_HEURISTIC_EFFORT)

@@ -21,7 +21,7 @@ from .versions import solver_versions_cached
 
 
 # PuLP's (status, solution status) for each outcome, as its own HiGHS interface would set them.
-_PULP_STATUS = {
+PULP_STATUS = {
     "optimal": (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
     "feasible": (pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible),
     "infeasible": (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
@@ -31,13 +31,13 @@ _PULP_STATUS = {
 }
 
 
-def _solve_highs_bulk(
+def solve_highs_bulk(
     problem: pulp.LpProblem,
     options: SolverOptions,
     start: dict[str, float] | None = None,
     *,
     heuristic_effort: float | None = None,
-    bulk: _BulkLp | None = None,
+    bulk: BulkLp | None = None,
     variables: list[pulp.LpVariable] | None = None,
     fixed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SolveReport:
@@ -53,7 +53,7 @@ def _solve_highs_bulk(
     ``mip_heuristic_effort`` (default 0.05): it changes the search, never
     what is proven.
 
-    ``bulk`` (with the ``variables`` it was made from, :func:`_bulk_lp`)
+    ``bulk`` (with the ``variables`` it was made from, :func:`bulk_lp`)
     reuses a conversion of ``problem`` made before, which must still be
     current; ``fixed`` = (columns, values) fixes those columns at those
     values in HiGHS only (the PuLP bounds are not touched).
@@ -62,8 +62,8 @@ def _solve_highs_bulk(
     t0 = time.perf_counter()
     if bulk is None or variables is None:
         variables = problem.variables()
-        bulk = _bulk_lp(problem, variables)
-    h = _new_configured_highs(options)
+        bulk = bulk_lp(problem, variables)
+    h = new_configured_highs(options)
     if heuristic_effort is not None and bulk.is_mip:
         h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
     h.passModel(bulk.lp)
@@ -88,7 +88,7 @@ def _solve_highs_bulk(
         obj_value = pulp.value(objective) if objective is not None and len(objective) else bulk.constant
     bound, shift = _bulk_bound(h, info, bulk, model_status, has_primal, obj_value)
     status, bound, gap = highs_outcome(model_status, has_primal, obj_value, bound)
-    problem.assignStatus(*_PULP_STATUS[status])
+    problem.assignStatus(*PULP_STATUS[status])
     return SolveReport(
         status,
         obj_value,
@@ -110,7 +110,7 @@ def _solve_highs_bulk(
     )
 
 
-class _BulkLp(NamedTuple):
+class BulkLp(NamedTuple):
     """A PuLP model as one HiGHS LP, and what reading the solution back needs."""
 
     lp: highspy.HighsLp
@@ -120,7 +120,7 @@ class _BulkLp(NamedTuple):
     nnz: int
 
 
-def _bulk_lp(problem: pulp.LpProblem, variables: list[pulp.LpVariable]) -> _BulkLp:
+def bulk_lp(problem: pulp.LpProblem, variables: list[pulp.LpVariable]) -> BulkLp:
     """The model as a column-wise :class:`highspy.HighsLp`; numbers the variables (``v.index``) as its columns."""
     ncol = len(variables)
     for k, v in enumerate(variables):
@@ -137,7 +137,7 @@ def _bulk_lp(problem: pulp.LpProblem, variables: list[pulp.LpVariable]) -> _Bulk
         if len(objective):
             idx = np.fromiter((v.index for v in objective), dtype=np.int64, count=len(objective))
             cost[idx] = np.fromiter(objective.values(), dtype=float, count=len(objective))
-    constraints = list(_constraint_dict(problem).values())
+    constraints = list(constraint_dict(problem).values())
     lengths = np.fromiter((len(c.expr) for c in constraints), dtype=np.int64, count=len(constraints))
     nnz = int(lengths.sum())
     cols = np.fromiter((v.index for c in constraints for v in c.expr), dtype=np.int64, count=nnz)
@@ -160,10 +160,10 @@ def _bulk_lp(problem: pulp.LpProblem, variables: list[pulp.LpVariable]) -> _Bulk
         integer=integer if is_mip else None,
         offset=constant,
     )
-    return _BulkLp(lp, cost, constant, is_mip, nnz)
+    return BulkLp(lp, cost, constant, is_mip, nnz)
 
 
-def _new_configured_highs(options: SolverOptions) -> highspy.Highs:
+def new_configured_highs(options: SolverOptions) -> highspy.Highs:
     """A HiGHS instance with the gap, time limit, threads and output of ``options``."""
     h = new_highs(options.msg)
     h.setOptionValue("output_flag", bool(options.msg))
@@ -191,7 +191,7 @@ def _set_mip_start(h: highspy.Highs, variables: list[pulp.LpVariable], start: di
 def _bulk_bound(
     h: highspy.Highs,
     info: highspy.HighsInfo,
-    bulk: _BulkLp,
+    bulk: BulkLp,
     model_status: highspy.HighsModelStatus,
     has_primal: bool,
     obj_value: float | None,
@@ -217,7 +217,7 @@ def _bulk_bound(
     return bound, shift
 
 
-def _var(
+def bulk_var(
     problem: pulp.LpProblem, name: str, low: float | None, up: float | None, cat: str = pulp.LpContinuous
 ) -> pulp.LpVariable:
     """A variable; PuLP >= 3.3 wants them made by the problem (no deprecation warning per variable)."""
@@ -227,17 +227,17 @@ def _var(
     return pulp.LpVariable(name, low, up, cat)  # pragma: no cover - PuLP < 3.3
 
 
-def _numbered_vars(problem: pulp.LpProblem, prefix: str, count: int, low: float, up: float) -> np.ndarray:
+def numbered_vars(problem: pulp.LpProblem, prefix: str, count: int, low: float, up: float) -> np.ndarray:
     """Continuous variables ``{prefix}_0`` … ``{prefix}_{count-1}`` in ``[low, up]``, as an object array.
 
-    The variables :func:`_var` would make; where this PuLP's variables have the layout
+    The variables :func:`bulk_var` would make; where this PuLP's variables have the layout
     :func:`_plain_variable` checks and the prefix is a legal name, they are made without PuLP's
     per-variable name and bound checks (done once here).
     """
     legal = not pulp.LpElement.expression.match(prefix) and prefix.translate(pulp.LpElement.trans) == prefix
     out = np.empty(count, dtype=object)
     if not (legal and math.isfinite(low) and math.isfinite(up) and _plain_variable()):
-        out[:] = [_var(problem, f"{prefix}_{s}", low, up) for s in range(count)]
+        out[:] = [bulk_var(problem, f"{prefix}_{s}", low, up) for s in range(count)]
         return out
     new, variable_type = pulp.LpVariable.__new__, pulp.LpVariable
     made = []
@@ -262,8 +262,8 @@ def _numbered_vars(problem: pulp.LpProblem, prefix: str, count: int, low: float,
 
 @functools.cache
 def _plain_variable() -> bool:
-    """Whether PuLP's variables hold just the attributes :func:`_numbered_vars` sets directly."""
-    v = _var(pulp.LpProblem("probe"), "x", 0, 1)
+    """Whether PuLP's variables hold just the attributes :func:`numbered_vars` sets directly."""
+    v = bulk_var(pulp.LpProblem("probe"), "x", 0, 1)
     return vars(v) == {
         "_LpElement__name": "x",
         "hash": id(v),
@@ -278,7 +278,7 @@ def _plain_variable() -> bool:
     }
 
 
-def _affine(
+def bulk_affine(
     variables: Sequence[pulp.LpVariable] | np.ndarray, coefs: Sequence[float] | np.ndarray, constant: float = 0.0
 ) -> pulp.LpAffineExpression:
     """An expression from parallel sequences, built in one dict update (no per-term Python arithmetic)."""
@@ -287,7 +287,7 @@ def _affine(
     return e
 
 
-def _add_rows(
+def add_bulk_rows(
     problem: pulp.LpProblem, var_arr: np.ndarray, csr: sp.csr_array, sense: int, rhs: np.ndarray, names: Sequence[str]
 ) -> None:
     """Add one constraint per CSR row: ``row · var_arr  sense  rhs``, in bulk.
@@ -296,7 +296,7 @@ def _add_rows(
     would make; where this PuLP's objects have the layout :func:`_plain_rows` checks, they are made
     without PuLP's per-object checks (names as given, the right-hand sides finite), about twice as fast.
     """
-    cons = _constraint_dict(problem)
+    cons = constraint_dict(problem)
     n_rows = csr.shape[0]
     ptr = csr.indptr.tolist()
     terms = var_arr[csr.indices].tolist()
@@ -328,9 +328,9 @@ def _add_rows(
 
 @functools.cache
 def _plain_rows() -> bool:
-    """Whether PuLP's expressions and constraints hold just the attributes :func:`_add_rows` sets directly."""
+    """Whether PuLP's expressions and constraints hold just the attributes :func:`add_bulk_rows` sets directly."""
     probe = pulp.LpProblem("probe")
-    x = _var(probe, "x", 0, 1)
+    x = bulk_var(probe, "x", 0, 1)
     con = pulp.LpConstraint(pulp.LpAffineExpression([(x, 1.0)]), pulp.LpConstraintGE, "r", 1.0)
     return vars(con.expr) == {"_LpAffineExpression__name": None, "constant": 0.0} and vars(con) == {
         "expr": con.expr,
@@ -343,7 +343,7 @@ def _plain_rows() -> bool:
     }
 
 
-def _constraint_dict(problem: pulp.LpProblem) -> dict:
+def constraint_dict(problem: pulp.LpProblem) -> dict:
     """The problem's name -> constraint dict (PuLP 3.3 deprecates dict access through ``.constraints``)."""
     cons = getattr(problem, "_constraints", None)
     return cons if isinstance(cons, dict) else problem.constraints
