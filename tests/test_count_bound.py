@@ -221,6 +221,7 @@ class _CountingInline(access_solve._CountingBeside):
     def __init__(self, model, relaxed, options, t0):
         self._outcome = [_count_bound_inline(model, relaxed, options, t0)]
         self._errors = []
+        self._plan = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: None)
         self._thread.start()
@@ -299,12 +300,12 @@ def test_count_bound_in_threads_equals_one_thread(seed, threads):
     assert many.bound == one.bound and many.lps == one.lps
 
 
-def _bound_with(model, relaxed, window: int, rounds: int) -> float:
+def _bound_with(model, relaxed, window: int, rounds: int, enough=None) -> float:
     """The count bound with each type's LP solved within ``window`` of its LP count, at most ``rounds`` knapsacks."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(count_bound_module, "_WINDOW", window)
         patch.setattr(count_bound_module, "_ROUNDS", rounds)
-        counted = _count_bound_inline(model, relaxed, SolverOptions(), 0.0)
+        counted = relaxation_count_bound(relaxed, count_inputs(model), math.inf, enough=enough)
     assert counted is not None
     return counted.bound
 
@@ -316,7 +317,8 @@ def test_counts_the_knapsack_takes_from_chords_are_solved_so_the_window_does_not
 
     The knapsack's least sum over lower bounds is attained at counts solved
     exactly, so it equals the least sum over the exact values. One round
-    only (no count solved after the knapsack) can be lower, never higher.
+    only (no count solved after the knapsack), or a caller content with the
+    first bound (``enough``), can be lower, never higher.
     """
     budget = [
         BudgetConfig(total=35),
@@ -329,4 +331,8 @@ def test_counts_the_knapsack_takes_from_chords_are_solved_so_the_window_does_not
     assert relaxed is not None
     every_count = _bound_with(model, relaxed, 20, 1)
     assert _bound_with(model, relaxed, 0, count_bound_module._ROUNDS) == pytest.approx(every_count, rel=1e-9, abs=1e-6)
-    assert _bound_with(model, relaxed, 0, 1) <= every_count + 1e-6
+    first = _bound_with(model, relaxed, 0, 1)
+    assert first <= every_count + 1e-6
+    seen: list[float] = []
+    content = _bound_with(model, relaxed, 0, count_bound_module._ROUNDS, lambda bound: seen.append(bound) or True)
+    assert content == first and seen == [first]

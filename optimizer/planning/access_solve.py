@@ -191,6 +191,7 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
             counting.cancel()
             return _finish(run(), t0, lb)
         ub = first.objective
+        counting.plan_found(ub)
         steps: dict[str, float | None] = {"lp": lp_seconds, "lp_plan": first.seconds}
         if ub - lb <= options.mip_gap * max(abs(ub), 1.0):  # proven by the LP bound (the sub-MIP's own bound is not)
             counting.cancel()
@@ -240,7 +241,8 @@ class _CountingBeside:
     the thread starts: the sub-MIP then writes values on the PuLP variables,
     which the count bound does not read. :meth:`cancel` stops the bound
     before its next LP and waits for the thread, so no HiGHS run outlives
-    the solve (also on Ctrl-C).
+    the solve (also on Ctrl-C). Once told the plan's value
+    (:meth:`plan_found`), the bound stops rising as soon as it proves it.
     """
 
     def __init__(self, model: PlanningModel, relaxed: Relaxation, options: SolverOptions, t0: float) -> None:
@@ -248,15 +250,24 @@ class _CountingBeside:
         self._stop = threading.Event()
         self._outcome: list[CountBound | None] = []
         self._errors: list[BaseException] = []
+        self._plan: list[float] = []
+        gap = options.mip_gap
+
+        def proves(bound: float) -> bool:
+            return bool(self._plan) and self._plan[0] - bound <= gap * max(abs(self._plan[0]), 1.0)
 
         def work() -> None:
             try:
-                self._outcome.append(relaxation_count_bound(relaxed, inputs, deadline, self._stop))
+                self._outcome.append(relaxation_count_bound(relaxed, inputs, deadline, self._stop, enough=proves))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the solving thread by result()
                 self._errors.append(exc)
 
         self._thread = threading.Thread(target=work, name="access-count-bound", daemon=True)
         self._thread.start()
+
+    def plan_found(self, value: float) -> None:
+        """The plan's value (a minimisation's): a bound within ``mip_gap`` of it needs no more counts solved."""
+        self._plan.append(value)
 
     def result(self) -> CountBound | None:
         """The bound (None if not made in time); waits for the thread."""

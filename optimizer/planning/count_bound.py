@@ -552,6 +552,7 @@ def count_bound(
     basis: highspy.HighsBasis | None = None,
     stop: threading.Event | None = None,
     threads: int = 1,
+    enough: Callable[[float], bool] | None = None,
 ) -> CountBound | None:
     """The bound of the module docstring for ``lp`` (its LP relaxation solved: ``x``, ``row_dual``).
 
@@ -576,6 +577,9 @@ def count_bound(
         the plan's sub-MIP (:mod:`optimizer.planning.access_solve`), which may prove the plan first.
     threads
         The types' LPs are solved in this many threads (HiGHS releases the GIL while it solves).
+    enough
+        Called with the bound after each knapsack: True stops solving the counts it takes from chords (the
+        bound then is that knapsack's, lower but as valid), e.g. once it proves the plan in hand.
 
     Returns
     -------
@@ -613,14 +617,16 @@ def count_bound(
         if found is None or not math.isfinite(found[0]):
             return None
         best, counts = found, found[1]
+        bound = priced.constant + best[0]
+        bound = priced.sign * (bound - _SAFETY * abs(bound))
         # A count the knapsack takes from a chord is solved, and the knapsack run again: V_t there is at least
         # the chord's value, so the bound only rises, up to the least sum over counts all solved exactly.
         missing = [t for t in order if counts[t] not in solvers[t].values.values]
-        if not missing or not _in_threads(missing, partial(_solve_count, solvers, counts), threads):
+        if not missing or (enough is not None and enough(bound)):
+            break
+        if not _in_threads(missing, partial(_solve_count, solvers, counts), threads):
             break
     assert best is not None
-    bound = priced.constant + best[0]
-    bound = priced.sign * (bound - _SAFETY * abs(bound))
     lps = sum(solver.lps for solver in solvers.values())
     return CountBound(bound, lps, time.perf_counter() - t0, tuple(best[1]))
 
@@ -643,13 +649,17 @@ def relaxation_count_bound(
     deadline: float,
     stop: threading.Event | None = None,
     threads: int = 2,
+    enough: Callable[[float], bool] | None = None,
 ) -> CountBound | None:
     """The whole-count bound (planning/count_bound.py) of the LP ``relaxed`` by ``deadline``; None if not made.
 
     ``inputs`` are :func:`count_inputs` (read before a thread starts: a solve then writes on the PuLP
     variables), ``deadline`` :func:`count_deadline`'s (branch and bound keeps the rest; on small models the bound
     takes a fraction of a second, on the Zhejiang default it is what proves the plan). ``stop`` (set by another
-    thread) gives the bound up before its next LP; ``threads`` as in :func:`count_bound` (two: the machine's cores).
+    thread) gives the bound up before its next LP; ``threads`` (two: the machine's cores) and ``enough`` as in
+    :func:`count_bound`.
     """
     names, y_cols = inputs
-    return count_bound(relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, deadline, relaxed.basis, stop, threads)
+    return count_bound(
+        relaxed.lp, names, relaxed.row_dual, relaxed.x, y_cols, deadline, relaxed.basis, stop, threads, enough
+    )

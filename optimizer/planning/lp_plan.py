@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -181,7 +182,10 @@ def solve_lp_guided(model: PlanningModel, options: SolverOptions, *, with_counts
         proven = sense * max(sense * bound, sense * value)
         return _finish(replace(first, status="optimal", bound=proven), t0, steps)
     plan = {v.name: float(v.varValue or 0.0) for v in variables}
-    counted = relaxation_count_bound(relaxed, count_inputs(model), count_deadline(options, t0)) if with_counts else None
+    counted = None
+    if with_counts:  # once the bound proves the plan, no more of the counts it takes from chords are solved
+        proves = partial(_proven_by_count, value, sense=sense, mip_gap=options.mip_gap)
+        counted = relaxation_count_bound(relaxed, count_inputs(model), count_deadline(options, t0), enough=proves)
     count_bound = steps["count_bound"] = counted.bound if counted is not None else None
     if counted is not None:
         if not _proven_by_count(value, counted.bound, sense, options.mip_gap):
