@@ -234,7 +234,7 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
 
 
 class _CountingBeside:
-    """The count bound (:func:`~.count_bound.relaxation_count_bound`) made in a second thread while this one solves the plan's sub-MIP.
+    """The count bound (:func:`~.count_bound.relaxation_count_bound`) made in a second thread beside the sub-MIP.
 
     HiGHS releases the GIL while it solves, so on two cores the two steps
     overlap. The PuLP model is read (row names, site columns) here, before
