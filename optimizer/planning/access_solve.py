@@ -65,6 +65,11 @@ _EXACT_SUB_MIP = 64
 _LP_SHARE = 2 / 3
 
 
+def _proven(ub: float, bound: float, mip_gap: float) -> bool:
+    """Whether the plan's value ``ub`` (a minimisation's) is within ``mip_gap`` of the lower ``bound``."""
+    return ub - bound <= mip_gap * max(abs(ub), 1.0)
+
+
 def _with_settled_levels(
     model: PlanningModel, fixing: tuple[np.ndarray, np.ndarray], values: dict[int, float], n_sites: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +198,7 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
         ub = first.objective
         counting.plan_found(ub)
         steps: dict[str, float | None] = {"lp": lp_seconds, "lp_plan": first.seconds}
-        if ub - lb <= options.mip_gap * max(abs(ub), 1.0):  # proven by the LP bound (the sub-MIP's own bound is not)
+        if _proven(ub, lb, options.mip_gap):  # proven by the LP bound (the sub-MIP's own bound is not)
             counting.cancel()
             return _finish(
                 replace(first, status="optimal", bound=lb, extra=dict(first.extra, access_seconds=steps)), t0, lb
@@ -203,7 +208,7 @@ def solve_access(model: PlanningModel, options: SolverOptions) -> SolveReport:
         counting.cancel()
     plan = [float(v.varValue or 0.0) for v in variables]
     steps["count_bound"] = counted.seconds if counted is not None else None
-    if counted is not None and ub - counted.bound <= options.mip_gap * max(abs(ub), 1.0):  # proven by whole counts
+    if counted is not None and _proven(ub, counted.bound, options.mip_gap):  # proven by whole counts
         proven = replace(first, status="optimal", bound=min(counted.bound, ub))
         extra = dict(first.extra, access_seconds=steps, access_count_bound=counted.bound)
         return _finish(replace(proven, extra=extra), t0, lb)
@@ -254,7 +259,7 @@ class _CountingBeside:
         gap = options.mip_gap
 
         def proves(bound: float) -> bool:
-            return bool(self._plan) and self._plan[0] - bound <= gap * max(abs(self._plan[0]), 1.0)
+            return bool(self._plan) and _proven(self._plan[0], bound, gap)
 
         def work() -> None:
             try:
