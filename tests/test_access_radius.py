@@ -199,18 +199,23 @@ def _chosen(result) -> list[tuple[str, str]]:
     return list(zip(result.chosen_sites["site_id"], result.chosen_sites["facility_type"], strict=True))
 
 
+def clinic_access_scenario(region, total: float, cap_km: float) -> Scenario:
+    """The access objective on ``region`` with one type, ``clinic`` (10 yuan, 5 km), within the ``total`` budget."""
+    return Scenario(
+        name="t",
+        region=region,
+        catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
+        budget=BudgetConfig(total=total),
+        objective=ObjectiveConfig(kind="access", access_cap_km=cap_km),
+    )
+
+
 def test_radius_model_is_smaller_than_the_assignment_model():
     """Twelve demand points in a row, all nearer to the same three sites in the same order: 3 merged sets."""
     demand = [(X0 + 1_000 + 100 * i, Y0 + 10_000) for i in range(12)]
     sites = [(X0 + 2_000, Y0 + 10_000), (X0 + 4_000, Y0 + 10_000), (X0 + 6_000, Y0 + 10_000)]
     region = make_region(demand, [100] * 12, sites, existing=[("clinic", X0 + 30_000, Y0 + 10_000)])
-    sc = Scenario(
-        name="t",
-        region=region,
-        catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
-        budget=BudgetConfig(total=10),
-        objective=ObjectiveConfig(kind="access", access_cap_km=50),
-    )
+    sc = clinic_access_scenario(region, total=10, cap_km=50)
     radius, assignment = PlanningModel(sc), PlanningModel(sc)
     assignment.access_radius = False
     radius.build()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_access_radius import _people_km
+from test_access_radius import _people_km, clinic_access_scenario
 from toy import X0, Y0, catalogue, facility_type, make_region
 
 from optimizer.config.schema import BudgetConfig, ObjectiveConfig
@@ -132,13 +132,7 @@ def test_fractional_counts_alone_are_closed_by_the_count_bound():
     demand = [(X0 + 2_000, Y0 + 10_000), (X0 + 20_000, Y0 + 10_000), (X0 + 38_000, Y0 + 10_000)]
     sites = [(x + 500, y) for x, y in demand]
     region = make_region(demand, [100, 300, 200], sites, existing=[("clinic", X0 + 20_000, Y0 + 60_000)])
-    sc = Scenario(
-        name="t",
-        region=region,
-        catalogue=catalogue(facility_type("clinic", cost=10, km=5)),
-        budget=BudgetConfig(total=15),
-        objective=ObjectiveConfig(kind="access", access_cap_km=100),
-    )
+    sc = clinic_access_scenario(region, total=15, cap_km=100)
     model = PlanningModel(sc)
     best = min(_people_km(model, [(j, "clinic")], 100.0) for j in range(3))
     result = model.solve(SolverOptions(mip_gap=1e-6))  # 0 would ask for more than the LP solves' tolerance
