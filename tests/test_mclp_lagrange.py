@@ -116,3 +116,27 @@ def test_large_instance_path_fixes_sites_and_keeps_the_optimum():
     assert full.status == reduced.status == "optimal"
     assert reduced.objective == full.objective
     assert full.objective <= st_["lagrangian_bound"] < full.objective + 1
+
+
+def test_large_instance_path_searches_past_the_interchange_optimum():
+    # Above _MCLP_LP_MAX_PAIRS no LP guides the incumbent, so the iterated local search is what lifts it
+    # past the greedy plan's interchange optimum (19,056 here) to the optimum brute force finds.
+    rng = np.random.default_rng(21)
+    centres = rng.uniform(0, 100, (6, 2))
+    demand = np.clip(centres[rng.integers(0, 6, 80)] + rng.normal(0, 6.0, (80, 2)), 0, 100)
+    d = cdist(demand, rng.uniform(0, 100, (14, 2)))
+    w = rng.integers(1, 1001, 80)
+    best = max(_all_plans(d <= 18.0, w, 4).values())
+    assert best == 19218
+    heuristic = {}
+    for work in (0.0, mclp_reduce._MCLP_ILS_WORK_NO_LP):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(mclp_reduce, "_MCLP_LP_MAX_PAIRS", 0)
+            mp.setattr(mclp_reduce, "_MCLP_ILS_WORK_NO_LP", work)
+            model = MCLP.from_cost_matrix(d, w, 18.0, 4)
+        heuristic[work] = model.stats["heuristic_objective"]
+        assert "lp_bound" not in model.stats
+    assert heuristic == {0.0: 19056, mclp_reduce._MCLP_ILS_WORK_NO_LP: best}
+    assert model.stats["incumbent_sources"] == ["greedy: 19056", "iterated local search: 19218"]
+    model.solve()
+    assert model.status == "optimal" and model.objective == best

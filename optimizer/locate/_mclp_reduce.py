@@ -72,6 +72,10 @@ _MCLP_PROBE_REBUILD_SHARE = 0.1
 # that caps them on larger models.
 _MCLP_ILS_ITERATIONS = 200
 _MCLP_ILS_WORK = 1e8
+# Above _MCLP_LP_MAX_PAIRS no LP runs, so the search is the only source of better plans (HiGHS,
+# still in its root LP after 300 s, finds none on the 50,000 x 5,000 scaling models): a larger
+# budget there, about 200 kicks (20-40 s) at that size.
+_MCLP_ILS_WORK_NO_LP = 5e8
 # ... and it stops after this many kicks in a row without a better plan.
 _MCLP_ILS_STALL = 100
 # Kicks of the iterated local search within the fixings after each probing round.
@@ -436,8 +440,9 @@ class _MclpReducer:
         allowed = np.ones(self.ns, dtype=bool)
         cur, cur_val = self.plan.copy(), self.value
         stall = 0
+        total = float(self.w.sum())
         for _ in range(iterations):
-            if stall >= _MCLP_ILS_STALL:
+            if stall >= _MCLP_ILS_STALL or self.value >= total:  # all the weight: nothing better exists
                 break
             stall += 1
             opened = np.flatnonzero(cur)
@@ -731,8 +736,9 @@ def _mclp_reduce(
         start[np.argsort(-np.asarray(a.sum(axis=0)).ravel(), kind="stable")[:k]] = True
     red.offer(start, "greedy")
     if a.nnz > _MCLP_LP_MAX_PAIRS:
-        # Too large for the LP: fix by Lagrangian bounds, and where that shrinks the model below
-        # the limit, run the LP reductions on what is left.
+        # Too large for the LP: improve the incumbent by search, fix by Lagrangian bounds against
+        # it, and where that shrinks the model below the limit, run the LP reductions on what is left.
+        red.iterated_local_search(int(min(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK_NO_LP / (a.nnz + nf * k))))
         _, close, keep_open = lagrangian_fixing(a, w, k, red.plan, red.threshold, stats, offset, value=red.value)
         fix0[free_idx[close]] = True
         fix1[free_idx[keep_open]] = True

@@ -446,7 +446,9 @@ class MCLP(_Coverage):
 
     ``stats`` records the LP bound, the incumbents found, probes, LP
     iterations and fixings; ``incumbent_sites`` holds the incumbent. Above
-    ``_MCLP_LP_MAX_PAIRS`` coverage pairs the LP is too slow, and the bound
+    ``_MCLP_LP_MAX_PAIRS`` coverage pairs the LP is too slow: the incumbent is
+    the greedy plan after interchange and the iterated local search (with a
+    larger budget, as nothing else improves it), and the bound
     is Lagrangian instead (relaxing the cover rows, Galvão & ReVelle 1996:
     ``L(u) = Σ_g max(0, w_g − u_g) + Σ of the k largest (Aᵀu)_j``, two sparse
     products per subgradient step, :mod:`._mclp_lagrange`): sites are fixed by
@@ -455,7 +457,7 @@ class MCLP(_Coverage):
     Lagrangian bound also caps the reported bound when the solver stops with
     a weaker one. With ``budget`` and no ``p_facilities`` the incumbent is the
     ratio greedy (most new weight per unit cost) improved by interchange within
-    the budget, and the bound relaxes the cover rows the same way with
+    the budget and by the same iterated local search, and the bound relaxes the cover rows the same way with
     Dantzig's bound for the knapsack part (:mod:`._mclp_budget`); sites are
     fixed by the same forced-the-other-way test (sites costing more than the
     budget leaves are fixed closed). If a time-limited solve ends with no plan or a
