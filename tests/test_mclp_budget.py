@@ -13,6 +13,7 @@ from scipy.spatial.distance import cdist
 from optimizer.locate._mclp_budget import (
     _Knapsack,
     budget_greedy,
+    budget_iterated_local_search,
     budget_lagrangian_fixing,
     budget_local_search,
 )
@@ -118,3 +119,50 @@ def test_budgeted_mclp_matches_brute_force_with_and_without_reductions(seed, n, 
         assert model.objective == best, reduce
         if reduce:
             assert model.stats["heuristic_objective"] <= best <= model.stats.get("lagrangian_bound", np.inf) + 1e-9
+
+
+@FAST
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 14), m=st.integers(1, 8), kicks=st.sampled_from([0, 1, 40]))
+def test_budget_iterated_local_search_keeps_to_the_budget_and_reports_true_values(seed, n, m, kicks):
+    rng = np.random.default_rng(seed)
+    a = rng.random((n, m)) < 0.35
+    w = rng.integers(1, 20, n).astype(float)
+    cost = rng.integers(1, 6, m).astype(float)
+    budget = float(rng.integers(1, int(cost.sum()) + 1))
+    plans = _plans_within(a, w, cost, budget)
+    csr = sp.csr_array(a.astype(float))
+    start, start_value = budget_local_search(csr, w, budget_greedy(csr, w, cost, budget), cost, budget)
+    plan, value, found = budget_iterated_local_search(csr, w, cost, budget, start, kicks, seed=seed)
+    assert cost[plan].sum() <= budget + 1e-9
+    assert value == plans[tuple(np.flatnonzero(plan))]
+    assert start_value <= value <= max(plans.values())
+    assert found == sorted(set(found)) and (not found or found[-1] == value)
+    if kicks == 0:
+        assert (plan == start).all() and not found
+
+
+def test_budget_iterated_local_search_leaves_the_interchange_optimum():
+    # Interchange stops at 1,473 here; the kicks reach the optimum brute force finds.
+    rng = np.random.default_rng(9)
+    a = rng.random((40, 10)) < 0.3
+    w = rng.integers(1, 100, 40).astype(float)
+    cost = rng.integers(1, 6, 10).astype(float)
+    budget = float(rng.integers(4, 12))
+    best = max(_plans_within(a, w, cost, budget).values())
+    csr = sp.csr_array(a.astype(float))
+    start, start_value = budget_local_search(csr, w, budget_greedy(csr, w, cost, budget), cost, budget)
+    plan, value, found = budget_iterated_local_search(csr, w, cost, budget, start, 200)
+    assert (start_value, value, found, best) == (1473.0, 1480.0, [1480.0], 1480.0)
+    assert cost[plan].sum() <= budget
+
+
+def test_budget_iterated_local_search_stops_at_once_when_every_demand_is_covered(monkeypatch):
+    # No plan covers more than all the weight: no kick is tried (each would cost a local search).
+    import optimizer.locate._mclp_budget as mclp_budget
+
+    calls = []
+    monkeypatch.setattr(mclp_budget, "budget_local_search", lambda *args, **kw: calls.append(1))
+    a = sp.csr_array(np.array([[1, 0, 0], [0, 1, 0], [0, 1, 1]], dtype=float))
+    plan = np.array([True, True, False])
+    out, value, found = budget_iterated_local_search(a, np.array([3.0, 2.0, 1.0]), np.ones(3), 2.0, plan, 50)
+    assert (out == plan).all() and value == 6.0 and found == [] and calls == []

@@ -8,7 +8,9 @@ The merged model over demand groups ``g`` (weight ``w_g``) and free sites
 *Incumbent*: the greedy plan (most new weight per yuan among the sites that
 still fit), improved by best-improvement interchange within the budget
 (:func:`budget_local_search`: opening a site that fits, or swapping one in
-and one out when the budget allows it).
+and one out when the budget allows it), then by the iterated local search
+of the exact-``p`` MCLP with the ratio greedy as refill
+(:func:`budget_iterated_local_search`).
 
 *Bound*: relaxing the cover rows with ``u`` in ``[0, w]`` gives, for every
 ``u``, ``L(u) = Σ_g (w_g − u_g) + K(c)``, ``c = Aᵀu``, where ``K(c)`` is the
@@ -32,27 +34,43 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._mclp_reduce import _MCLP_SWAP_MAX_CELLS, _MCLP_SWAP_WORK
+from ._mclp_reduce import (
+    _MCLP_ILS_ITERATIONS,
+    _MCLP_ILS_STALL,
+    _MCLP_ILS_WORK_NO_LP,
+    _MCLP_SWAP_MAX_CELLS,
+    _MCLP_SWAP_WORK,
+)
 
 _ITERATIONS = 400  # subgradient steps
 _STALL = 25  # steps without a better bound before the step length is halved
 
 
-def budget_greedy(a: sp.csr_array, w: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
+def budget_greedy(
+    a: sp.csr_array,
+    w: np.ndarray,
+    cost: np.ndarray,
+    budget: float,
+    start: np.ndarray | None = None,
+    banned: np.ndarray | None = None,
+) -> np.ndarray:
     """Greedy plan: repeatedly open the affordable site with the most new weight per unit cost.
 
-    The best single affordable site is kept instead when it alone covers more
-    (the classic guard of the ratio greedy). Returns a mask over the sites.
+    From ``start`` (a plan within the budget; default none) and never opening
+    a ``banned`` site. From no start, the best single affordable site is kept
+    instead when it alone covers more (the classic guard of the ratio greedy).
+    Returns a mask over the sites.
     """
     ac = sp.csc_array(a, dtype=np.float64)
     m = a.shape[1]
-    plan = np.zeros(m, dtype=bool)
-    uncovered = np.ones(a.shape[0], dtype=bool)
-    left = float(budget)
+    plan = np.zeros(m, dtype=bool) if start is None else start.copy()
+    blocked = np.zeros(m, dtype=bool) if banned is None else banned
+    uncovered = (ac @ plan.astype(np.float64)) == 0
+    left = float(budget) - float(cost[plan].sum())
     tol = 1e-9 * max(1.0, abs(float(budget)))
     while True:
         gain = ac.T @ (w * uncovered)
-        ok = ~plan & (cost <= left + tol) & (gain > 0)
+        ok = ~plan & ~blocked & (cost <= left + tol) & (gain > 0)
         if not ok.any():
             break
         ratio = np.where(cost > 0, gain / np.maximum(cost, 1e-300), np.inf)
@@ -61,6 +79,8 @@ def budget_greedy(a: sp.csr_array, w: np.ndarray, cost: np.ndarray, budget: floa
         plan[j] = True
         left -= float(cost[j])
         uncovered[ac.indices[ac.indptr[j] : ac.indptr[j + 1]]] = False
+    if start is not None:
+        return plan
     single = np.asarray(ac.T @ w).ravel()
     single[cost > budget + tol] = -1.0
     if m and single.max() > float(w[~uncovered].sum()):
@@ -76,16 +96,21 @@ def budget_local_search(
     cost: np.ndarray,
     budget: float,
     max_moves: int | None = None,
+    transposes: tuple[sp.csc_array, sp.csr_array] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Best-improvement moves within the budget, to a local optimum: open a site that fits, or swap two.
 
     The swap gains are those of :func:`._mclp_reduce._mclp_local_search`
     (``add_j − loss_k + M_jk``); a swap is allowed when ``f_j − f_k`` fits in
-    what the budget leaves. Returns ``(plan, covered weight)``.
+    what the budget leaves. ``transposes`` is ``(a as CSC, aᵀ as CSR)`` when
+    the caller has them (repeated calls). Returns ``(plan, covered weight)``.
     """
-    a = sp.csr_array(a, dtype=np.float64)
-    acsc = a.tocsc()
-    at = sp.csr_array(acsc.T)
+    if transposes is None:
+        a = sp.csr_array(a, dtype=np.float64)
+        acsc = a.tocsc()
+        at = sp.csr_array(acsc.T)
+    else:
+        acsc, at = transposes
     n_sites = a.shape[1]
     plan = plan.copy()
     c = a @ plan.astype(np.float64)
@@ -126,6 +151,67 @@ def budget_local_search(
             plan[out] = False
             c[acsc.indices[acsc.indptr[out] : acsc.indptr[out + 1]]] -= 1
     return plan, float(w[c > 0].sum())
+
+
+def budget_iterated_local_search(
+    a: sp.csr_array,
+    w: np.ndarray,
+    cost: np.ndarray,
+    budget: float,
+    plan: np.ndarray,
+    iterations: int,
+    seed: int = 0,
+) -> tuple[np.ndarray, float, list[float]]:
+    """Iterated local search within the budget, from a plan at a local optimum of :func:`budget_local_search`.
+
+    The kick of :meth:`._mclp_reduce._MclpReducer.iterated_local_search`:
+    close up to 3 open sites near each other (sharing demand within two
+    overlap steps), refill by the ratio greedy without them, improve by
+    :func:`budget_local_search`, accept when not worse (plateaus are walked).
+    Stops after ``_MCLP_ILS_STALL`` kicks in a row without a better plan.
+    Seeded: reproducible. Returns ``(best plan, its covered weight, the value
+    of each improvement in order)``.
+    """
+    a = sp.csr_array(a, dtype=np.float64)
+    acsc = a.tocsc()
+    at = sp.csr_array(acsc.T)
+    best = plan.copy()
+    best_val = float(w[(a @ best.astype(np.float64)) > 0].sum())
+    found: list[float] = []
+    if iterations <= 0 or int(plan.sum()) < 2:
+        return best, best_val, found
+    rng = np.random.default_rng(seed)
+    ov = sp.csr_array(at @ a)
+    ov.data[:] = 1.0
+    cur, cur_val = best.copy(), best_val
+    stall = 0
+    total = float(w.sum())
+    for _ in range(iterations):
+        if stall >= _MCLP_ILS_STALL or best_val >= total:  # all the weight: nothing better exists
+            break
+        stall += 1
+        opened = np.flatnonzero(cur)
+        if len(opened) < 2:
+            break
+        e = np.zeros(a.shape[1])
+        e[int(rng.choice(opened))] = 1.0
+        near = (ov @ (ov @ e)) > 0
+        cand = opened[near[opened]]
+        out = rng.choice(cand, min(3, len(cand)), replace=False)
+        kicked = cur.copy()
+        kicked[out] = False
+        banned = np.zeros(a.shape[1], dtype=bool)
+        banned[out] = True
+        kicked = budget_greedy(a, w, cost, budget, start=kicked, banned=banned)
+        kicked, value = budget_local_search(a, w, kicked, cost, budget, transposes=(acsc, at))
+        if value > cur_val:
+            stall = 0
+        if value >= cur_val:
+            cur, cur_val = kicked, value
+        if value > best_val + 1e-9 * max(1.0, abs(value)):
+            best, best_val = kicked.copy(), value
+            found.append(value)
+    return best, best_val, found
 
 
 class _Knapsack:
@@ -321,6 +407,10 @@ def mclp_budget_reduce(
     greedy_value = float(w[(a @ plan.astype(np.float64)) > 0].sum())
     plan, value = budget_local_search(a, w, plan, fcost, left)
     stats["incumbent_sources"] = [f"greedy: {greedy_value + offset:g}", f"interchange: {value + offset:g}"]
+    # No LP guides this path at any size, so the search has the budget of the MCLP's path without one.
+    kicks = int(min(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK_NO_LP / (a.nnz + len(free_idx) * max(1, int(plan.sum())) + 1)))
+    plan, value, found = budget_iterated_local_search(a, w, fcost, left, plan, kicks)
+    stats["incumbent_sources"] += [f"iterated local search: {v + offset:g}" for v in found]
     if reduce and len(free_idx):
         integral = bool(np.all(w == np.round(w)) and w.sum() < 2.0**52)
         eps = 1e-9 * max(1.0, abs(value))
