@@ -34,6 +34,16 @@ def _plans_within(a: np.ndarray, w: np.ndarray, cost: np.ndarray, budget: float)
     return out
 
 
+def _random_instance(seed: int, n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, sp.csr_array]:
+    """A random budgeted instance ``(coverage, weights, costs, budget, coverage as CSR)``."""
+    rng = np.random.default_rng(seed)
+    a = rng.random((n, m)) < 0.35
+    w = rng.integers(1, 20, n).astype(float)
+    cost = rng.integers(1, 6, m).astype(float)
+    budget = float(rng.integers(1, int(cost.sum()) + 1))
+    return a, w, cost, budget, sp.csr_array(a.astype(float))
+
+
 @FAST
 @given(seed=st.integers(0, 10**6), m=st.integers(1, 9), zero_cost=st.booleans())
 def test_dantzig_bounds_with_a_site_forced_either_way_hold(seed, m, zero_cost):
@@ -67,15 +77,10 @@ def test_dantzig_bounds_with_a_site_forced_either_way_hold(seed, m, zero_cost):
 @FAST
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 14), m=st.integers(1, 8), iterations=st.sampled_from([0, 5, 80]))
 def test_budget_bound_holds_and_fixings_keep_every_plan_worth_keeping(seed, n, m, iterations):
-    rng = np.random.default_rng(seed)
-    a = rng.random((n, m)) < 0.35
-    w = rng.integers(1, 20, n).astype(float)
-    cost = rng.integers(1, 6, m).astype(float)
-    budget = float(rng.integers(1, int(cost.sum()) + 1))
+    a, w, cost, budget, csr = _random_instance(seed, n, m)
     plans = _plans_within(a, w, cost, budget)
     optimum = max(plans.values())
-    plan = budget_greedy(sp.csr_array(a.astype(float)), w, cost, budget)
-    plan, value = budget_local_search(sp.csr_array(a.astype(float)), w, plan, cost, budget)
+    plan, value = budget_local_search(csr, w, budget_greedy(csr, w, cost, budget), cost, budget)
     assert cost[plan].sum() <= budget + 1e-9
     assert value == plans[tuple(np.flatnonzero(plan))]
     threshold = value + 1.0 - 1e-9 * max(1.0, value)
@@ -124,13 +129,8 @@ def test_budgeted_mclp_matches_brute_force_with_and_without_reductions(seed, n, 
 @FAST
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 14), m=st.integers(1, 8), kicks=st.sampled_from([0, 1, 40]))
 def test_budget_iterated_local_search_keeps_to_the_budget_and_reports_true_values(seed, n, m, kicks):
-    rng = np.random.default_rng(seed)
-    a = rng.random((n, m)) < 0.35
-    w = rng.integers(1, 20, n).astype(float)
-    cost = rng.integers(1, 6, m).astype(float)
-    budget = float(rng.integers(1, int(cost.sum()) + 1))
+    a, w, cost, budget, csr = _random_instance(seed, n, m)
     plans = _plans_within(a, w, cost, budget)
-    csr = sp.csr_array(a.astype(float))
     start, start_value = budget_local_search(csr, w, budget_greedy(csr, w, cost, budget), cost, budget)
     plan, value, found = budget_iterated_local_search(csr, w, cost, budget, start, kicks, seed=seed)
     assert cost[plan].sum() <= budget + 1e-9

@@ -25,6 +25,16 @@ def _all_plans(a: np.ndarray, w: np.ndarray, k: int) -> dict[tuple[int, ...], fl
     return {s: float(w[a[:, list(s)].any(axis=1)].sum()) for s in itertools.combinations(range(a.shape[1]), k)}
 
 
+def _towns(seed: int, towns: int, n: int, m: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """Demand in ``towns`` clusters (normal, sd ``spread``) and uniform sites on a 100 x 100 square:
+    ``(demand x sites distances, weights 1..1000)``."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 100, (towns, 2))
+    demand = np.clip(centres[rng.integers(0, towns, n)] + rng.normal(0, spread, (n, 2)), 0, 100)
+    d = cdist(demand, rng.uniform(0, 100, (m, 2)))
+    return d, rng.integers(1, 1001, n)
+
+
 @FAST
 @given(
     seed=st.integers(0, 10**6),
@@ -101,11 +111,7 @@ def test_mclp_with_lagrangian_reductions_matches_brute_force(seed, n, m, limit):
 def test_large_instance_path_fixes_sites_and_keeps_the_optimum():
     # A clustered instance: dominance drops most sites, and the Lagrangian bound (within one unit of
     # weight of the greedy plan) fixes every other one, so the model has the unreduced optimum at once.
-    rng = np.random.default_rng(3)
-    centres = rng.uniform(0, 100, (8, 2))
-    demand = np.clip(centres[rng.integers(0, 8, 400)] + rng.normal(0, 2.0, (400, 2)), 0, 100)
-    d = cdist(demand, rng.uniform(0, 100, (150, 2)))
-    w = rng.integers(1, 1001, 400)
+    d, w = _towns(3, 8, 400, 150, 2.0)
     full = MCLP.from_cost_matrix(d, w, 6.0, 8, reduce=False).solve()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(mclp_reduce, "_MCLP_LP_MAX_PAIRS", 0)
@@ -121,11 +127,7 @@ def test_large_instance_path_fixes_sites_and_keeps_the_optimum():
 def test_large_instance_path_searches_past_the_interchange_optimum():
     # Above _MCLP_LP_MAX_PAIRS no LP guides the incumbent, so the iterated local search is what lifts it
     # past the greedy plan's interchange optimum (19,056 here) to the optimum brute force finds.
-    rng = np.random.default_rng(21)
-    centres = rng.uniform(0, 100, (6, 2))
-    demand = np.clip(centres[rng.integers(0, 6, 80)] + rng.normal(0, 6.0, (80, 2)), 0, 100)
-    d = cdist(demand, rng.uniform(0, 100, (14, 2)))
-    w = rng.integers(1, 1001, 80)
+    d, w = _towns(21, 6, 80, 14, 6.0)
     best = max(_all_plans(d <= 18.0, w, 4).values())
     assert best == 19218
     heuristic = {}
