@@ -40,6 +40,7 @@ from ._mclp_reduce import (
     _MCLP_ILS_WORK_NO_LP,
     _MCLP_SWAP_MAX_CELLS,
     _MCLP_SWAP_WORK,
+    kick_sites,
 )
 
 _ITERATIONS = 400  # subgradient steps
@@ -165,8 +166,7 @@ def budget_iterated_local_search(
     """Iterated local search within the budget, from a plan at a local optimum of :func:`budget_local_search`.
 
     The kick of :meth:`._mclp_reduce._MclpReducer.iterated_local_search`:
-    close up to 3 open sites near each other (sharing demand within two
-    overlap steps), refill by the ratio greedy without them, improve by
+    close the sites :func:`._mclp_reduce.kick_sites` picks, refill by the ratio greedy without them, improve by
     :func:`budget_local_search`, accept when not worse (plateaus are walked).
     Stops after ``_MCLP_ILS_STALL`` kicks in a row without a better plan.
     Seeded: reproducible. Returns ``(best plan, its covered weight, the value
@@ -190,14 +190,9 @@ def budget_iterated_local_search(
         if stall >= _MCLP_ILS_STALL or best_val >= total:  # all the weight: nothing better exists
             break
         stall += 1
-        opened = np.flatnonzero(cur)
-        if len(opened) < 2:
+        if int(cur.sum()) < 2:
             break
-        e = np.zeros(a.shape[1])
-        e[int(rng.choice(opened))] = 1.0
-        near = (ov @ (ov @ e)) > 0
-        cand = opened[near[opened]]
-        out = rng.choice(cand, min(3, len(cand)), replace=False)
+        out = kick_sites(ov, cur, rng)
         kicked = cur.copy()
         kicked[out] = False
         banned = np.zeros(a.shape[1], dtype=bool)

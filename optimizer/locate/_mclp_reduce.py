@@ -185,6 +185,21 @@ def _mclp_local_search(
     return plan, float(w[c > 0].sum()), flip
 
 
+def kick_sites(overlap: sp.csr_array, plan: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The sites an iterated local search closes: up to 3 open ones near a random open site.
+
+    Near means sharing demand within two steps of ``overlap`` (sites x sites,
+    non-zero where two sites cover a common group). Swap-optimal plans are
+    often stuck where neighbouring facilities must move together.
+    """
+    opened = np.flatnonzero(plan)
+    e = np.zeros(len(plan))
+    e[int(rng.choice(opened))] = 1.0
+    near = (overlap @ (overlap @ e)) > 0
+    cand = opened[near[opened]]
+    return rng.choice(cand, min(3, len(cand)), replace=False)
+
+
 class _MclpRelaxation:
     """LP relaxation of the merged MCLP over its free sites, in highspy (bounds, dives, probing).
 
@@ -445,13 +460,7 @@ class _MclpReducer:
             if stall >= _MCLP_ILS_STALL or self.value >= total:  # all the weight: nothing better exists
                 break
             stall += 1
-            opened = np.flatnonzero(cur)
-            k0 = int(rng.choice(opened))
-            e = np.zeros(self.ns)
-            e[k0] = 1.0
-            near = (ov @ (ov @ e)) > 0
-            cand = opened[near[opened]]
-            out = rng.choice(cand, min(3, len(cand)), replace=False)
+            out = kick_sites(ov, cur, rng)
             plan = cur.copy()
             plan[out] = False
             uncovered = (a @ plan.astype(np.float64)) == 0
