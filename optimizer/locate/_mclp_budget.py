@@ -40,6 +40,7 @@ from ._mclp_reduce import (
     _MCLP_ILS_WORK_NO_LP,
     _MCLP_SWAP_MAX_CELLS,
     _MCLP_SWAP_WORK,
+    ils_kicks,
     kick_sites,
 )
 
@@ -166,8 +167,9 @@ def budget_iterated_local_search(
     """Iterated local search within the budget, from a plan at a local optimum of :func:`budget_local_search`.
 
     The kick of :meth:`._mclp_reduce._MclpReducer.iterated_local_search`:
-    close the sites :func:`._mclp_reduce.kick_sites` picks, refill by the ratio greedy without them, improve by
-    :func:`budget_local_search`, accept when not worse (plateaus are walked).
+    close the sites :func:`._mclp_reduce.kick_sites` picks, refill by the
+    ratio greedy without them, improve by :func:`budget_local_search`,
+    accept when not worse (plateaus are walked).
     Stops after ``_MCLP_ILS_STALL`` kicks in a row without a better plan.
     Seeded: reproducible. Returns ``(best plan, its covered weight, the value
     of each improvement in order)``.
@@ -403,7 +405,7 @@ def mclp_budget_reduce(
     plan, value = budget_local_search(a, w, plan, fcost, left)
     stats["incumbent_sources"] = [f"greedy: {greedy_value + offset:g}", f"interchange: {value + offset:g}"]
     # No LP guides this path at any size, so the search has the budget of the MCLP's path without one.
-    kicks = int(min(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK_NO_LP / (a.nnz + len(free_idx) * max(1, int(plan.sum())) + 1)))
+    kicks = ils_kicks(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK_NO_LP, a.nnz, len(free_idx), max(1, int(plan.sum())))
     plan, value, found = budget_iterated_local_search(a, w, fcost, left, plan, kicks)
     stats["incumbent_sources"] += [f"iterated local search: {v + offset:g}" for v in found]
     if reduce and len(free_idx):

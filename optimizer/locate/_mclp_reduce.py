@@ -185,6 +185,15 @@ def _mclp_local_search(
     return plan, float(w[c > 0].sum()), flip
 
 
+def ils_kicks(cap: int, work: float, pairs: int, n_sites: int, k: int) -> int:
+    """Kicks of an iterated local search: ``cap``, or fewer on large models.
+
+    Each kick costs about the coverage ``pairs`` plus the ``n_sites × k``
+    cells of the interchange's gain matrix; ``work`` caps their total.
+    """
+    return int(min(cap, work / max(1, pairs + n_sites * k)))
+
+
 def kick_sites(overlap: sp.csr_array, plan: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The sites an iterated local search closes: up to 3 open ones near a random open site.
 
@@ -568,7 +577,7 @@ class _MclpReducer:
             # The fixed LP is tighter: a dive from it is a better incumbent candidate, and the
             # fixings narrow the local search (its plans obey them).
             self.offer(relax.dive(), f"dive after probing round {rounds}")
-            kicks = int(min(_MCLP_ILS_ROUND_ITERATIONS, _MCLP_ILS_WORK / (self.a.nnz + self.ns * self.k)))
+            kicks = ils_kicks(_MCLP_ILS_ROUND_ITERATIONS, _MCLP_ILS_WORK, self.a.nnz, self.ns, self.k)
             self.search_within_fixings(relax.lo > 0.5, relax.up > 0.5, kicks, seed=rounds)
             if self.value > value_start:
                 if relax.value < self.threshold:
@@ -747,7 +756,7 @@ def _mclp_reduce(
     if a.nnz > _MCLP_LP_MAX_PAIRS:
         # Too large for the LP: improve the incumbent by search, fix by Lagrangian bounds against
         # it, and where that shrinks the model below the limit, run the LP reductions on what is left.
-        red.iterated_local_search(int(min(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK_NO_LP / (a.nnz + nf * k))))
+        red.iterated_local_search(ils_kicks(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK_NO_LP, a.nnz, nf, k))
         _, close, keep_open = lagrangian_fixing(a, w, k, red.plan, red.threshold, stats, offset, value=red.value)
         fix0[free_idx[close]] = True
         fix1[free_idx[keep_open]] = True
@@ -772,7 +781,7 @@ def _mclp_reduce(
     red.relax = relax
     red.offer(relax.dive(), "LP dive")
     if root >= red.threshold:  # the incumbent may not be optimal: look harder before probing
-        red.iterated_local_search(int(min(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK / (a.nnz + nf * k))))
+        red.iterated_local_search(ils_kicks(_MCLP_ILS_ITERATIONS, _MCLP_ILS_WORK, a.nnz, nf, k))
     if root < red.threshold:
         red.fix_all_to_incumbent([relax])
         stats["probing"] = "not needed (LP bound below the incumbent's threshold)"
