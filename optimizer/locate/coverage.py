@@ -458,10 +458,10 @@ class MCLP(_Coverage):
     a weaker one. With ``budget`` and no ``p_facilities`` the incumbent is the
     ratio greedy (most new weight per unit cost) improved by interchange within
     the budget and by the same iterated local search, and the bound relaxes
-    the cover rows the same way with Dantzig's bound for the knapsack part (:mod:`._mclp_budget`); sites are
-    fixed by the same forced-the-other-way test (sites costing more than the
-    budget leaves are fixed closed). If a time-limited solve ends with no plan or a
-    worse one, the incumbent is reported (status ``feasible``, gap against
+    the cover rows the same way with Dantzig's bound for the knapsack part
+    (:mod:`._mclp_budget`); sites are fixed by the same forced-the-other-way
+    test (sites costing more than the budget leaves are fixed closed). If a
+    time-limited solve ends with no plan or a worse one, the incumbent is reported (status ``feasible``, gap against
     the solver's bound, which is valid for the original model because every
     plan removed is no better than the incumbent).
     """
