@@ -1,4 +1,5 @@
-"""Equity stage 2 from stage 1's plan (planning/equity_lns.py): fix-and-optimise by family, then the full solve.
+"""Equity stage 2 from stage 1's plan (planning/equity_lns.py): fix-and-optimise by family and capped area, then
+the full solve.
 
 Checked against brute force over all plans of small random regions, in every
 ``compare`` mode: with the full stage-2 solve stopped without a plan, the plan
@@ -21,11 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from test_equity_bound import CASES, _instance
 from test_model import _layout
+from toy import X0
 
 import optimizer.planning.equity_lns as equity_lns
 from optimizer.planning.model import PlanningModel
 from optimizer.solvers import SolveReport, relative_gap, solve_problem
 
+FLOOR = equity_lns.FLOOR_ROW
 WEIGHTS = {"clinic": 1.0, "school": 2.0}
 
 
@@ -121,7 +124,7 @@ def test_stage2_with_and_without_fix_and_optimise_reaches_the_brute_force_optimu
 
     for rounds in (True, False):
         with mock.patch.object(
-            equity_lns, "improve_by_family", equity_lns.improve_by_family if rounds else without_rounds
+            equity_lns, "improve_by_neighbourhoods", equity_lns.improve_by_neighbourhoods if rounds else without_rounds
         ):
             result = PlanningModel(sc).solve()
         stage2 = result.stages[-1]
@@ -138,7 +141,11 @@ def _rounds_keep_the_plan(model, plan, options, seconds):
     """Rounds that improve nothing: stage 1's plan with its stage-2 value (its sites fixed, the rest solved)."""
     sites = [v for ys in model.y.values() for v in ys]
     report, values = equity_lns._solve_fixed(model, sites, plan, options)
-    return report.objective, values, [{"family": "all fixed", "status": report.status, "value": report.objective}]
+    return (
+        report.objective,
+        values,
+        [{"neighbourhood": "all fixed", "status": report.status, "value": report.objective}],
+    )
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -149,7 +156,7 @@ def test_full_solve_above_a_poor_plan_reaches_the_brute_force_optimum(
     """Rounds that keep stage 1's plan as it is: the full solve above it (floor row) finds the optimum, or
     proves that plan optimal by finding nothing above it."""
     sc, best_min, min_rate, best_cov = stage2_case(seed, n, m, budget, split, levels, compare)
-    with mock.patch.object(equity_lns, "improve_by_family", _rounds_keep_the_plan):
+    with mock.patch.object(equity_lns, "improve_by_neighbourhoods", _rounds_keep_the_plan):
         result = PlanningModel(sc).solve()
     stage2 = result.stages[-1]
     assert stage2.status == "optimal", stage2.message
@@ -180,7 +187,7 @@ def test_unproven_full_solve_above_the_rounds_reports_its_bound_raised_to_the_fl
         return dataclasses.replace(report, status="feasible", bound=bound, gap=relative_gap(report.objective, bound))
 
     with (
-        mock.patch.object(equity_lns, "improve_by_family", _rounds_keep_the_plan),
+        mock.patch.object(equity_lns, "improve_by_neighbourhoods", _rounds_keep_the_plan),
         mock.patch.object(equity_lns, "solve_problem", full_unproven),
     ):
         result = model.solve()
@@ -201,3 +208,55 @@ def test_unproven_full_solve_above_the_rounds_reports_its_bound_raised_to_the_fl
     assert ("fix-and-optimise" in stage2.message) == (full_value <= rounds_value)
     if full_value > rounds_value:
         assert _covered(result.after.served) == pytest.approx(best_cov, abs=1e-3)
+
+
+@pytest.mark.parametrize("cap_levels", [None, ["county"], ["city"]])
+def test_stage2_neighbourhoods_are_the_families_then_each_capped_area(cap_levels):
+    """Families region-wide, then one neighbourhood per capped county holding exactly its sites' decisions (both
+    types); a cap over the whole region (the city) and no cap at all give no area neighbourhood."""
+    sc, _, _ = _instance(3, 8, 6, 3, (), None, "units", county_cap=None if cap_levels is None else 2)
+    if cap_levels == ["city"]:
+        sc = sc.replace(**{"budget.per_unit": [{"levels": ["city"], "amount": 20.0}]})
+    model = PlanningModel(sc)
+    assert model.problem is not None  # built: the site decisions exist
+    hoods = equity_lns.stage2_neighbourhoods(model)
+    names = [name for name, _ in hoods]
+    xs = sc.region.candidates.to_crs(32651).geometry.x.to_numpy()  # the instance is drawn in UTM 51N
+    west = int((xs < X0 + 20_000).sum())
+    if cap_levels == ["county"]:
+        assert names == ["family health", "family education", "area A", "area B"]
+        sizes = {name: len(free) for name, free in hoods}
+        assert sizes == {"family health": 6, "family education": 6, "area A": 2 * west, "area B": 2 * (6 - west)}
+        area_a = {v.name for v in dict(hoods)["area A"]}
+        for type_id, ys in model.y.items():
+            for j, v in zip(model.types[type_id].sites.tolist(), ys, strict=True):
+                assert (v.name in area_a) == (xs[j] < X0 + 20_000)
+    else:
+        assert names == ["family health", "family education"]
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(*CASES)
+def test_rounds_free_each_capped_county_and_keep_the_plan_true(stage2_case, seed, n, m, budget, split, levels, compare):
+    """With county caps the rounds ask every family and both counties (where each has a site); with the full solve stopped without a
+    plan, the rounds' plan holds the rate and each county's cap, and never passes the optimum without caps."""
+    _, best_min, _, best_cov = stage2_case(seed, n, m, budget, split, levels, compare)
+    sc, capped_min, min_rate = _instance(seed, n, m, budget, split, levels, compare, county_cap=max(1, budget - 1))
+
+    def full_without_plan(problem, options=None):
+        if FLOOR in problem.constraints:
+            return SolveReport("no_solution", None, None, None, 0.0, "highs", "test", "Time limit reached")
+        return solve_problem(problem, options)
+
+    with mock.patch.object(equity_lns, "solve_problem", full_without_plan):
+        result = PlanningModel(sc).solve()
+    stage2 = result.stages[-1]
+    asked = {r["neighbourhood"] for r in stage2.extra["fix_and_optimise"]}
+    west_sites = int((sc.region.candidates.to_crs(32651).geometry.x < X0 + 20_000).sum())
+    both = 0 < west_sites < m  # one county holding every site is the whole problem: no area of its own
+    assert asked == {"family health", "family education"} | ({"area A", "area B"} if both else set())
+    assert min_rate(result.after.served) >= capped_min - sc.objective.equity.tolerance - 1e-9
+    west = int((result.chosen_sites.to_crs(32651).geometry.x < X0 + 20_000).sum())
+    assert max(west, len(result.chosen_sites) - west) <= max(1, budget - 1)
+    if capped_min >= best_min - 1e-9:  # the caps keep the best rate: the uncapped optimum bounds the plan
+        assert _covered(result.after.served) <= best_cov + 1e-6

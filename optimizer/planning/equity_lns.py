@@ -1,4 +1,4 @@
-"""Equity stage 2: fix-and-optimise by facility family from stage 1's plan, then the full solve above it.
+"""Equity stage 2: fix-and-optimise by facility family and by capped area from stage 1's plan, then the full solve.
 
 Stage 2 of the equity objective maximises weighted coverage while holding
 stage 1's minimum rate. HiGHS 1.16 takes no safe MIP start (see
@@ -8,13 +8,19 @@ its 300 s with no plan of its own or a poor one (measured: none in 240 s
 and in 300 s; 268.2 M against a bound of 284.8 M in 240 s; 283.0 M once).
 
 This module first improves stage 1's plan without any MIP start: each
-*neighbourhood* frees the site decisions of one facility family (culture,
-health, education, elder care) and fixes every other site decision at the
+*neighbourhood* frees some site decisions and fixes every other one at the
 current plan; the problem is solved as it is (stage 2's objective, the hold
 row and every row a study added) with those bounds. The current plan is
 feasible there, so every sub-solve can only keep or improve it, and a
-family alone is a much smaller MIP that HiGHS solves in seconds (measured
-on the default: 3–13 s each, 274 M → 278.5 M in three rounds).
+neighbourhood is a much smaller MIP that HiGHS solves in seconds. The
+neighbourhoods (:func:`stage2_neighbourhoods`) are each facility family
+region-wide (culture, health, education, elder care: money moves between
+the types of a family budget) and then each *capped area*, a unit with a
+budget cap (the prefecture cities on the default), every type in it free
+(money moves between types and towns under the city's cap). Families alone
+stop where a city's cap binds: on the default with ``compare:
+units_in_group`` they end at 267.0 M, and with the areas after them the
+same 75 s reach 268.3 M (benchmarks/README.md, session 24).
 
 The full solve then runs for the time left with a floor row, "objective ≥
 the rounds' value plus the gap to prove" — the one thing a MIP start would
@@ -40,11 +46,12 @@ from ..solvers.highs_bulk import constraint_dict
 if TYPE_CHECKING:
     from .model import PlanningModel
 
-__all__ = ["improve_by_family", "solve_stage2"]
+__all__ = ["improve_by_neighbourhoods", "solve_stage2", "stage2_neighbourhoods"]
 
 #: Share of stage 2's time limit for the fix-and-optimise rounds before the full solve, and the
-#: cap on one neighbourhood's solve as a share of the time limit.
-LNS_SHARE, NEIGHBOURHOOD_SHARE = 0.25, 0.1
+#: cap on one neighbourhood's solve as a share of the time limit (on the default most take 1–7 s; one
+#: city once ran 30 s without a plan, so a low cap keeps it from eating the rounds).
+LNS_SHARE, NEIGHBOURHOOD_SHARE = 0.25, 0.05
 
 #: Name of the row "objective ≥ the rounds' value plus the gap" of the full solve (removed after it).
 FLOOR_ROW = "equity_stage2_floor"
@@ -83,13 +90,42 @@ def _solve_fixed(
     return report, values
 
 
-def improve_by_family(
+def _site_areas(model: PlanningModel) -> dict[str, list[pulp.LpVariable]]:
+    """The site decisions of each capped unit (a site in no capped unit is in the area ``""``)."""
+    capped = set(model.unit_caps.values())
+    rows = model.site_units
+    area_of: dict[int, str] = {}
+    for row, unit in zip(rows["row"].tolist(), rows["unit_id"].astype(str).tolist(), strict=False):
+        if unit in capped and row not in area_of:
+            area_of[int(row)] = unit
+    areas: dict[str, list[pulp.LpVariable]] = {}
+    for type_id, ys in model.y.items():
+        for j, v in zip(model.types[type_id].sites.tolist(), ys, strict=False):
+            areas.setdefault(area_of.get(int(j), ""), []).append(v)
+    return areas
+
+
+def stage2_neighbourhoods(model: PlanningModel) -> list[tuple[str, list[pulp.LpVariable]]]:
+    """Stage 2's neighbourhoods, each a name and its free site decisions: every family, then every capped area (by id).
+
+    An area is left out where it holds every site (one cap over the whole
+    region: that neighbourhood would be the whole problem), and so are the
+    sites in no capped unit (they are free in their families).
+    """
+    families = _site_families(model)
+    n_sites = sum(len(ys) for ys in families.values())
+    out = [(f"family {family}", ys) for family, ys in families.items()]
+    out += [(f"area {a}", ys) for a, ys in sorted(_site_areas(model).items()) if a and len(ys) < n_sites]
+    return out
+
+
+def improve_by_neighbourhoods(
     model: PlanningModel, plan: dict[str, float | None], options: SolverOptions, seconds: float
 ) -> tuple[float | None, dict[str, float | None], list[dict]]:
-    """Fix-and-optimise ``plan`` on the problem's current objective, one facility family free at a time.
+    """Fix-and-optimise ``plan`` on the problem's current objective, one neighbourhood free at a time.
 
-    Rounds over the families until a round improves nothing or ``seconds``
-    run out; each solve at most :data:`NEIGHBOURHOOD_SHARE` of
+    Rounds over :func:`stage2_neighbourhoods` until a round improves nothing
+    or ``seconds`` run out; each solve at most :data:`NEIGHBOURHOOD_SHARE` of
     ``options.time_limit``.
 
     Returns
@@ -100,8 +136,8 @@ def improve_by_family(
         record per neighbourhood solve.
     """
     deadline = time.perf_counter() + seconds
-    families = _site_families(model)
-    all_sites = [v for ys in families.values() for v in ys]
+    neighbourhoods = stage2_neighbourhoods(model)
+    all_sites = [v for ys in model.y.values() for v in ys]
     cap = None if options.time_limit is None else max(1.0, NEIGHBOURHOOD_SHARE * options.time_limit)
     best_value: float | None = None
     best = plan
@@ -109,7 +145,7 @@ def improve_by_family(
     improved = True
     while improved:
         improved = False
-        for family, free in families.items():
+        for name, free in neighbourhoods:
             left = deadline - time.perf_counter()
             if left <= 1.0:
                 return best_value, best, records
@@ -120,7 +156,7 @@ def improve_by_family(
             report, values = _solve_fixed(model, fixed, best, replace(options, time_limit=limit))
             value = report.objective
             records.append(
-                {"family": family, "status": report.status, "value": value, "seconds": time.perf_counter() - t0}
+                {"neighbourhood": name, "status": report.status, "value": value, "seconds": time.perf_counter() - t0}
             )
             if value is None or values is None:
                 continue
@@ -134,7 +170,7 @@ def improve_by_family(
 def solve_stage2(model: PlanningModel, stage1_plan: dict[str, float | None], options: SolverOptions) -> SolveReport:
     """Equity stage 2 (the hold row and the main objective already set): rounds from stage 1's plan, then the full solve.
 
-    1. Fix-and-optimise rounds (:func:`improve_by_family`) from stage 1's
+    1. Fix-and-optimise rounds (:func:`improve_by_neighbourhoods`) from stage 1's
        plan, for at most :data:`LNS_SHARE` of the time limit.
     2. The full solve for the time left, with a *floor row*
        (:data:`FLOOR_ROW`): the objective at least the rounds' value plus the
@@ -157,7 +193,7 @@ def solve_stage2(model: PlanningModel, stage1_plan: dict[str, float | None], opt
     value, plan, records = (
         (None, stage1_plan, [])
         if limit is None
-        else (improve_by_family(model, stage1_plan, options, max(1.0, LNS_SHARE * limit)))
+        else (improve_by_neighbourhoods(model, stage1_plan, options, max(1.0, LNS_SHARE * limit)))
     )
     left = None if limit is None else max(1.0, limit - (time.perf_counter() - t0))
     if value is None:
@@ -203,7 +239,7 @@ def _stage2_report(
         objective, kept, message = float(full.objective), full_plan, full.message
     else:
         objective, kept = value, plan
-        message = f"{full.message}; the plan of the fix-and-optimise rounds (one family free at a time) is kept"
+        message = f"{full.message}; the plan of the fix-and-optimise rounds (one family or capped area free at a time) is kept"
         if full.status == "infeasible":
             message = "the full solve above the plan of the fix-and-optimise rounds is infeasible: that plan is optimal"
     for v in prob.variables():

@@ -44,7 +44,7 @@ import pulp
 
 from ..solvers import SolverOptions
 from ..solvers.highs_bulk import constraint_dict
-from .equity_lns import _site_families, _solve_fixed
+from .equity_lns import _site_areas, _site_families, _solve_fixed
 from .equity_search import LEVEL_RESOLUTION, equity_row_units, score_plan
 
 if TYPE_CHECKING:
@@ -75,21 +75,6 @@ def unit_rates(model: PlanningModel, values: dict[str, float | None]) -> dict[st
         total = float(expr.constant) + sum(float(c) * float(values.get(v.name) or 0.0) for v, c in expr.items())
         rates[f"equity_{key}"] = total / d
     return rates
-
-
-def _areas(model: PlanningModel) -> dict[str, list[pulp.LpVariable]]:
-    """The site decisions of each capped unit (a site in no capped unit is in the area ``""``)."""
-    capped = set(model.unit_caps.values())
-    rows = model.site_units
-    area_of: dict[int, str] = {}
-    for row, unit in zip(rows["row"].tolist(), rows["unit_id"].astype(str).tolist(), strict=False):
-        if unit in capped and row not in area_of:
-            area_of[int(row)] = unit
-    areas: dict[str, list[pulp.LpVariable]] = {}
-    for type_id, ys in model.y.items():
-        for j, v in zip(model.types[type_id].sites.tolist(), ys, strict=False):
-            areas.setdefault(area_of.get(int(j), ""), []).append(v)
-    return areas
 
 
 def _unit_areas(model: PlanningModel, areas: dict[str, list[pulp.LpVariable]]) -> dict[str, set[str]]:
@@ -165,7 +150,7 @@ def improve_stage1(
         on the whole problem, and one record per neighbourhood solve.
     """
     t_expr = pulp.LpAffineExpression([(model.t, 1.0)])
-    areas = _areas(model)
+    areas = _site_areas(model)
     unit_areas = _unit_areas(model, areas)
     sites = [v for ys in model.y.values() for v in ys]
     target = max(options.mip_gap, LEVEL_RESOLUTION) * max(1.0, abs(lo))
