@@ -238,8 +238,9 @@ def test_stage2_neighbourhoods_are_the_families_then_each_capped_area(cap_levels
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(*CASES)
 def test_rounds_free_each_capped_county_and_keep_the_plan_true(stage2_case, seed, n, m, budget, split, levels, compare):
-    """With county caps the rounds ask every family and both counties (where each has a site); with the full solve stopped without a
-    plan, the rounds' plan holds the rate and each county's cap, and never passes the optimum without caps."""
+    """With county caps the rounds ask every family and both counties (where each has a site); with the full
+    solve stopped without a plan, the rounds' plan holds the rate and each county's cap, and never passes the
+    optimum without caps where the caps keep the best rate."""
     _, best_min, _, best_cov = stage2_case(seed, n, m, budget, split, levels, compare)
     sc, capped_min, min_rate = _instance(seed, n, m, budget, split, levels, compare, county_cap=max(1, budget - 1))
 
