@@ -28,7 +28,6 @@ import optimizer.planning.equity_lns as equity_lns
 from optimizer.planning.model import PlanningModel
 from optimizer.solvers import SolveReport, relative_gap, solve_problem
 
-FLOOR = equity_lns.FLOOR_ROW
 WEIGHTS = {"clinic": 1.0, "school": 2.0}
 
 
@@ -245,7 +244,7 @@ def test_rounds_free_each_capped_county_and_keep_the_plan_true(stage2_case, seed
     sc, capped_min, min_rate = _instance(seed, n, m, budget, split, levels, compare, county_cap=max(1, budget - 1))
 
     def full_without_plan(problem, options=None):
-        if FLOOR in problem.constraints:
+        if equity_lns.FLOOR_ROW in problem.constraints:
             return SolveReport("no_solution", None, None, None, 0.0, "highs", "test", "Time limit reached")
         return solve_problem(problem, options)
 

@@ -42,6 +42,7 @@ from ._mclp_reduce import (
     _MCLP_SWAP_WORK,
     ils_kicks,
     kick_sites,
+    site_overlap,
 )
 
 _ITERATIONS = 400  # subgradient steps
@@ -183,8 +184,7 @@ def budget_iterated_local_search(
     if iterations <= 0 or int(plan.sum()) < 2:
         return best, best_val, found
     rng = np.random.default_rng(seed)
-    ov = sp.csr_array(at @ a)
-    ov.data[:] = 1.0
+    ov = site_overlap(at, a)
     cur, cur_val = best.copy(), best_val
     stall = 0
     total = float(w.sum())

@@ -194,6 +194,13 @@ def ils_kicks(cap: int, work: float, pairs: int, n_sites: int, k: int) -> int:
     return int(min(cap, work / max(1, pairs + n_sites * k)))
 
 
+def site_overlap(at: sp.csr_array, a: sp.csr_array) -> sp.csr_array:
+    """Sites x sites, 1 where two sites cover a common group (``at`` = ``aᵀ``): what :func:`kick_sites` reads."""
+    overlap = sp.csr_array(at @ a)
+    overlap.data[:] = 1.0
+    return overlap
+
+
 def kick_sites(overlap: sp.csr_array, plan: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The sites an iterated local search closes: up to 3 open ones near a random open site.
 
@@ -458,8 +465,7 @@ class _MclpReducer:
         rng = np.random.default_rng(seed)
         a = self.a
         acsc, at = self._transposes
-        ov = sp.csr_array(at @ a)
-        ov.data[:] = 1.0
+        ov = site_overlap(at, a)
         none = np.zeros(self.ns, dtype=bool)
         allowed = np.ones(self.ns, dtype=bool)
         cur, cur_val = self.plan.copy(), self.value
